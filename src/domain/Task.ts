@@ -1,0 +1,151 @@
+import { getNextTransitions, initialTransition, transition } from "xstate"
+import type { Artifact, Message } from "./Message"
+import type { TaskEvent } from "./TaskEvent"
+import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine"
+import { isTerminal, type TaskState } from "./TaskState"
+import * as TaskView from "./TaskView"
+
+/**
+ * The task decider (Emmett style): `initialState`, `evolve`, `decide`.
+ * Pure: the engine supplies time (`at`) and fresh ids inside the commands.
+ */
+
+/** Everything the writer needs to decide the next facts of one task. */
+export interface TaskSnapshot {
+  readonly version: number
+  readonly state: MachineStateName
+  readonly machine: MachineContext
+  readonly tenant: string
+  readonly createdAt: string
+  /** The user message the next (or current) worker turn answers. */
+  readonly turnInput: Message | undefined
+  readonly task: TaskView.Task | undefined
+}
+
+export const initialState: TaskSnapshot = {
+  version: 0,
+  state: "NEW",
+  machine: { artifacts: {} },
+  tenant: "",
+  createdAt: "",
+  turnInput: undefined,
+  task: undefined
+}
+
+export type Command =
+  | { readonly type: "Submit"; readonly taskId: string; readonly contextId: string; readonly tenant: string; readonly message: Message }
+  | { readonly type: "Start"; readonly instanceId: string }
+  | { readonly type: "Progress"; readonly message: Message }
+  | { readonly type: "EmitArtifact"; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
+  | { readonly type: "RequestInput"; readonly message: Message }
+  | { readonly type: "RequestAuth"; readonly message: Message }
+  | { readonly type: "ProvideInput"; readonly message: Message }
+  | { readonly type: "Requeue"; readonly reason: string }
+  | { readonly type: "Complete"; readonly message?: Message }
+  | { readonly type: "Fail"; readonly reason: string; readonly message: Message }
+  | { readonly type: "Cancel"; readonly reason?: string }
+  | { readonly type: "Reject"; readonly reason: string; readonly message: Message }
+
+/** Why a command was refused. `state` is where the task stood. */
+export type Refusal =
+  | { readonly _tag: "TaskIsTerminal"; readonly state: TaskState }
+  | { readonly _tag: "IllegalTransition"; readonly state: MachineStateName; readonly event: TaskEvent["type"]; readonly detail: string }
+
+export type Decision = { readonly ok: true; readonly events: ReadonlyArray<TaskEvent> } | { readonly ok: false; readonly refusal: Refusal }
+
+const toSnapshot = (s: TaskSnapshot): TaskMachineSnapshot =>
+  s.state === "NEW"
+    ? initialTransition(taskMachine)[0]
+    : taskMachine.resolveState({ value: s.state, context: s.machine })
+
+/** Is this fact legal now? The machine is the only judge (invariant 1). */
+export const canApply = (s: TaskSnapshot, event: TaskEvent): boolean => toSnapshot(s).can(event)
+
+/** Fold one fact. Throws on an illegal fact: callers check `canApply` first. */
+export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {
+  const before = toSnapshot(s)
+  if (!before.can(event)) {
+    throw new Error(`illegal event ${event.type} in state ${s.state} at version ${s.version}`)
+  }
+  const [after] = transition(taskMachine, before, event)
+  const version = s.version + 1
+  const base: TaskSnapshot = {
+    ...s,
+    version,
+    state: after.value as MachineStateName,
+    machine: after.context,
+    task: TaskView.evolve(s.task, event)
+  }
+  switch (event.type) {
+    case "TaskSubmitted":
+      return { ...base, tenant: event.tenant, createdAt: event.at, turnInput: event.message }
+    case "InputProvided":
+      return { ...base, turnInput: event.message }
+    default:
+      return base
+  }
+}
+
+export const fold = (events: Iterable<TaskEvent>, from: TaskSnapshot = initialState): TaskSnapshot => {
+  let s = from
+  for (const e of events) s = evolve(s, e)
+  return s
+}
+
+/** Agent-authored messages always name their task and context (proto comment on Message). */
+const stamp = (s: TaskSnapshot, message: Message): Message =>
+  s.task === undefined ? message : { ...message, taskId: s.task.id, contextId: s.task.contextId }
+
+const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
+  switch (command.type) {
+    case "Submit": {
+      const message = { ...command.message, taskId: command.taskId, contextId: command.contextId }
+      return { type: "TaskSubmitted", at, taskId: command.taskId, contextId: command.contextId, tenant: command.tenant, message }
+    }
+    case "Start":
+      return { type: "TaskStarted", at, instanceId: command.instanceId }
+    case "Progress":
+      return { type: "StatusMessageAdded", at, message: stamp(s, command.message) }
+    case "EmitArtifact":
+      return { type: "ArtifactAdded", at, artifact: command.artifact, append: command.append, lastChunk: command.lastChunk }
+    case "RequestInput":
+      return { type: "InputRequested", at, message: stamp(s, command.message) }
+    case "RequestAuth":
+      return { type: "AuthRequested", at, message: stamp(s, command.message) }
+    case "ProvideInput":
+      return { type: "InputProvided", at, message: stamp(s, command.message) }
+    case "Requeue":
+      return { type: "TaskRequeued", at, reason: command.reason }
+    case "Complete":
+      return command.message === undefined
+        ? { type: "TaskCompleted", at }
+        : { type: "TaskCompleted", at, message: stamp(s, command.message) }
+    case "Fail":
+      return { type: "TaskFailed", at, reason: command.reason, message: stamp(s, command.message) }
+    case "Cancel":
+      return command.reason === undefined ? { type: "TaskCanceled", at } : { type: "TaskCanceled", at, reason: command.reason }
+    case "Reject":
+      return { type: "TaskRejected", at, reason: command.reason, message: stamp(s, command.message) }
+  }
+}
+
+export const decide = (s: TaskSnapshot, command: Command, at: string): Decision => {
+  if (s.state !== "NEW" && isTerminal(s.state)) {
+    return { ok: false, refusal: { _tag: "TaskIsTerminal", state: s.state } }
+  }
+  const event = toEvent(s, command, at)
+  if (!canApply(s, event)) {
+    const detail =
+      event.type === "ArtifactAdded" && event.append
+        ? `no open artifact ${event.artifact.artifactId} to append to`
+        : `${event.type} is not allowed in ${s.state}`
+    return { ok: false, refusal: { _tag: "IllegalTransition", state: s.state, event: event.type, detail } }
+  }
+  return { ok: true, events: [event] }
+}
+
+/** The legal next event types from here (for replay tooling and errors). */
+export const nextEventTypes = (s: TaskSnapshot): ReadonlyArray<TaskEvent["type"]> => {
+  const types = getNextTransitions(toSnapshot(s)).map((t) => t.eventType as TaskEvent["type"])
+  return [...new Set(types)]
+}

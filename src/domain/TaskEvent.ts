@@ -1,0 +1,49 @@
+import type { Artifact, Message } from "./Message"
+
+/**
+ * The persisted facts of a task's life, past tense. Each is stored with a
+ * schema version (see `EventSchemaVersions`) so old logs stay replayable
+ * when a payload changes: readers upcast by (type, schemaVersion).
+ *
+ * `at` is when the fact happened (ISO-8601 UTC, milliseconds); time comes
+ * from the Effect clock in the engine, never from the domain.
+ */
+export type TaskEvent =
+  | { readonly type: "TaskSubmitted"; readonly at: string; readonly taskId: string; readonly contextId: string; readonly tenant: string; readonly message: Message }
+  | { readonly type: "TaskStarted"; readonly at: string; readonly instanceId: string }
+  | { readonly type: "StatusMessageAdded"; readonly at: string; readonly message: Message }
+  | { readonly type: "ArtifactAdded"; readonly at: string; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
+  | { readonly type: "InputRequested"; readonly at: string; readonly message: Message }
+  | { readonly type: "AuthRequested"; readonly at: string; readonly message: Message }
+  | { readonly type: "InputProvided"; readonly at: string; readonly message: Message }
+  | { readonly type: "TaskRequeued"; readonly at: string; readonly reason: string }
+  | { readonly type: "TaskCompleted"; readonly at: string; readonly message?: Message }
+  | { readonly type: "TaskFailed"; readonly at: string; readonly reason: string; readonly message: Message }
+  | { readonly type: "TaskCanceled"; readonly at: string; readonly reason?: string }
+  | { readonly type: "TaskRejected"; readonly at: string; readonly reason: string; readonly message: Message }
+
+export type TaskEventType = TaskEvent["type"]
+
+export const EventSchemaVersions: { readonly [K in TaskEventType]: number } = {
+  TaskSubmitted: 1,
+  TaskStarted: 1,
+  StatusMessageAdded: 1,
+  ArtifactAdded: 1,
+  InputRequested: 1,
+  AuthRequested: 1,
+  InputProvided: 1,
+  TaskRequeued: 1,
+  TaskCompleted: 1,
+  TaskFailed: 1,
+  TaskCanceled: 1,
+  TaskRejected: 1
+}
+
+export const TaskEventTypes = Object.keys(EventSchemaVersions) as ReadonlyArray<TaskEventType>
+
+/** A fact as stored: the event plus its place in the task's stream. */
+export interface VersionedEvent {
+  readonly taskId: string
+  readonly version: number
+  readonly event: TaskEvent
+}

@@ -1,0 +1,42 @@
+/**
+ * The eight A2A task states, as their ProtoJSON enum names, and the sets the
+ * protocol reasons with (terminal, interrupted, active).
+ */
+export const TaskStates = [
+  "TASK_STATE_SUBMITTED",
+  "TASK_STATE_WORKING",
+  "TASK_STATE_INPUT_REQUIRED",
+  "TASK_STATE_AUTH_REQUIRED",
+  "TASK_STATE_COMPLETED",
+  "TASK_STATE_FAILED",
+  "TASK_STATE_CANCELED",
+  "TASK_STATE_REJECTED"
+] as const
+
+export type TaskState = (typeof TaskStates)[number]
+
+/** Proto enum numbers, so integer input (allowed by ProtoJSON) can be read. */
+export const TaskStateNumbers: Record<number, TaskState> = {
+  1: "TASK_STATE_SUBMITTED",
+  2: "TASK_STATE_WORKING",
+  3: "TASK_STATE_COMPLETED",
+  4: "TASK_STATE_FAILED",
+  5: "TASK_STATE_CANCELED",
+  6: "TASK_STATE_INPUT_REQUIRED",
+  7: "TASK_STATE_REJECTED",
+  8: "TASK_STATE_AUTH_REQUIRED"
+}
+
+const terminal: ReadonlySet<TaskState> = new Set([
+  "TASK_STATE_COMPLETED",
+  "TASK_STATE_FAILED",
+  "TASK_STATE_CANCELED",
+  "TASK_STATE_REJECTED"
+])
+const interrupted: ReadonlySet<TaskState> = new Set(["TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"])
+
+export const isTerminal = (state: TaskState): boolean => terminal.has(state)
+export const isInterrupted = (state: TaskState): boolean => interrupted.has(state)
+/** A task needs a worker (running or queued) exactly while it is SUBMITTED or WORKING. */
+export const isActive = (state: TaskState): boolean =>
+  state === "TASK_STATE_SUBMITTED" || state === "TASK_STATE_WORKING"

@@ -1,0 +1,60 @@
+import { Context, Data, type Effect } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
+
+/** Another writer appended to this task first: re-read and decide again. */
+export class VersionConflict extends Data.TaggedError("VersionConflict")<{
+  readonly taskId: string
+  readonly expectedVersion: number
+  readonly actualVersion: number
+}> {}
+
+/** A stored row could not be read back as a known event (corrupt or from a newer schema). */
+export class UnreadableEvent extends Data.TaggedError("UnreadableEvent")<{
+  readonly taskId: string
+  readonly version: number
+  readonly type: string
+  readonly schemaVersion: number
+  readonly reason: string
+}> {}
+
+export interface EventMetadata {
+  readonly instanceId: string
+}
+
+/** A row of the global log, in commit order. */
+export interface LoggedEvent extends VersionedEvent {
+  readonly position: number
+  readonly schemaVersion: number
+  readonly metadata: EventMetadata
+  readonly createdAt: string
+}
+
+export type LogError = SqlError | UnreadableEvent
+
+/**
+ * The append-only log of task facts. Versions per task are gap-free
+ * (1, 2, 3 …) and `UNIQUE(task_id, version)` in the database is the last
+ * line of defence against two writers.
+ */
+export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
+  EventLog,
+  {
+    /** Append after `expectedVersion` (0 for a new task). Join a surrounding transaction if there is one. */
+    readonly append: (
+      taskId: string,
+      expectedVersion: number,
+      events: ReadonlyArray<TaskEvent>,
+      metadata: EventMetadata
+    ) => Effect.Effect<ReadonlyArray<VersionedEvent>, VersionConflict | SqlError>
+    /** A task's events with `fromVersion <= version <= toVersion`, in order. */
+    readonly read: (
+      taskId: string,
+      options?: { readonly fromVersion?: number; readonly toVersion?: number }
+    ) => Effect.Effect<ReadonlyArray<LoggedEvent>, LogError>
+    /** The global log after `afterPosition`, at most `limit` rows, in position order. */
+    readonly readAll: (afterPosition: number, limit: number) => Effect.Effect<ReadonlyArray<LoggedEvent>, LogError>
+    /** The task's current version (0 when it has no events). */
+    readonly version: (taskId: string) => Effect.Effect<number, SqlError>
+  }
+>() {}

@@ -1,0 +1,85 @@
+import { Effect, Layer } from "effect"
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
+import { EventSchemaVersions } from "../domain/TaskEvent"
+import { decodeEvent, encodePayload } from "./codec"
+import { EventLog, type EventMetadata, type LoggedEvent, VersionConflict } from "./EventLog"
+
+interface EventRow {
+  readonly position: number | string
+  readonly task_id: string
+  readonly version: number
+  readonly type: string
+  readonly schema_version: number
+  readonly payload: string
+  readonly metadata: string
+  readonly created_at: string
+}
+
+const isUniqueViolation = (error: SqlError): boolean => {
+  const cause = error.cause as { code?: string; message?: string } | undefined
+  return cause?.code === "23505" || cause?.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/i.test(cause?.message ?? "")
+}
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const toLogged = (row: EventRow) =>
+    Effect.map(decodeEvent(row), (event): LoggedEvent => ({
+      position: Number(row.position),
+      taskId: row.task_id,
+      version: Number(row.version),
+      event,
+      schemaVersion: Number(row.schema_version),
+      metadata: JSON.parse(row.metadata) as EventMetadata,
+      createdAt: row.created_at
+    }))
+
+  const version = (taskId: string) =>
+    sql<{ v: number | string | null }>`SELECT MAX(version) AS v FROM a2a_events WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Number(rows[0]?.v ?? 0))
+    )
+
+  const append = (taskId: string, expectedVersion: number, events: ReadonlyArray<TaskEvent>, metadata: EventMetadata) =>
+    sql.withTransaction(
+      Effect.gen(function* () {
+        const actual = yield* version(taskId)
+        if (actual !== expectedVersion) {
+          return yield* new VersionConflict({ taskId, expectedVersion, actualVersion: actual })
+        }
+        const rows = events.map((event, i) => ({
+          task_id: taskId,
+          version: expectedVersion + i + 1,
+          type: event.type,
+          schema_version: EventSchemaVersions[event.type],
+          payload: encodePayload(event),
+          metadata: JSON.stringify(metadata),
+          created_at: event.at
+        }))
+        if (rows.length > 0) yield* sql`INSERT INTO a2a_events ${sql.insert(rows)}`
+        return events.map((event, i): VersionedEvent => ({ taskId, version: expectedVersion + i + 1, event }))
+      })
+    ).pipe(
+      Effect.catchTag("SqlError", (error) =>
+        isUniqueViolation(error)
+          ? Effect.flatMap(version(taskId), (actualVersion) => new VersionConflict({ taskId, expectedVersion, actualVersion }))
+          : Effect.fail(error)
+      )
+    )
+
+  const read = (taskId: string, options?: { readonly fromVersion?: number; readonly toVersion?: number }) =>
+    sql<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
+      AND version >= ${options?.fromVersion ?? 1} AND version <= ${options?.toVersion ?? Number.MAX_SAFE_INTEGER}
+      ORDER BY version`.pipe(Effect.flatMap(Effect.forEach(toLogged)))
+
+  const readAll = (afterPosition: number, limit: number) =>
+    sql<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(
+      Effect.flatMap(Effect.forEach(toLogged))
+    )
+
+  return EventLog.of({ append, read, readAll, version: (taskId) => version(taskId) })
+})
+
+/** The SQL event log; needs a SqlClient on which the migrations already ran (see `Store`). */
+export const layer = Layer.effect(EventLog, make)

@@ -1,0 +1,45 @@
+import { Effect } from "effect"
+import { SqlClient } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+
+/**
+ * Schema of the log and the read model, for SQLite and PostgreSQL. Run by
+ * the store layer at start-up; each migration is recorded once in
+ * `a2a_migrations`, so running again is a no-op.
+ */
+const m0001 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const position = sql.onDialectOrElse({
+    pg: () => sql.literal("position BIGSERIAL PRIMARY KEY"),
+    orElse: () => sql.literal("position INTEGER PRIMARY KEY AUTOINCREMENT")
+  })
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_events (
+    ${position},
+    task_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL,
+    payload TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    UNIQUE (task_id, version)
+  )`
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_tasks (
+    task_id TEXT PRIMARY KEY,
+    tenant TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status_timestamp TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    snapshot TEXT NOT NULL
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_status_time ON a2a_tasks (tenant, status_timestamp, task_id)`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_context ON a2a_tasks (tenant, context_id, status_timestamp)`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_state ON a2a_tasks (state, created_at)`
+})
+
+export const run = Migrator.make({})({
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001 }),
+  table: "a2a_migrations"
+})

@@ -1,0 +1,103 @@
+import { Context, Effect, Layer, Option } from "effect"
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { TaskSnapshot } from "../domain/Task"
+import type { TaskState } from "../domain/TaskState"
+
+/**
+ * The read model: one row per task, written in the same transaction as the
+ * events it folds (invariant 4). The writer loads its decision state from
+ * here; GetTask and ListTasks read it.
+ */
+export interface ListQuery {
+  readonly tenant: string
+  readonly contextId?: string
+  readonly state?: TaskState
+  readonly statusTimestampAfter?: string
+  readonly pageSize: number
+  /** Resume after this (statusTimestamp, taskId), exclusive; newest first. */
+  readonly after?: { readonly timestamp: string; readonly taskId: string }
+}
+
+export interface ListPage {
+  readonly tasks: ReadonlyArray<TaskSnapshot>
+  readonly totalSize: number
+  /** The sort key of the last row when more rows follow. */
+  readonly next?: { readonly timestamp: string; readonly taskId: string }
+}
+
+export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
+  TaskReadModel,
+  {
+    readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, SqlError>
+    readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
+    /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
+    readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
+    /** Delete every row (before a rebuild). */
+    readonly clear: Effect.Effect<void, SqlError>
+  }
+>() {}
+
+const parse = (row: { readonly snapshot: string }): TaskSnapshot => JSON.parse(row.snapshot) as TaskSnapshot
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const save = (s: TaskSnapshot) => {
+    const task = s.task!
+    const row = {
+      task_id: task.id,
+      tenant: s.tenant,
+      context_id: task.contextId,
+      state: task.status.state,
+      version: s.version,
+      status_timestamp: task.status.timestamp,
+      created_at: s.createdAt,
+      snapshot: JSON.stringify(s)
+    }
+    return sql`INSERT INTO a2a_tasks ${sql.insert(row)}
+      ON CONFLICT (task_id) DO UPDATE SET state = ${row.state}, version = ${row.version},
+        status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)
+  }
+
+  const load = (taskId: string) =>
+    sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
+    )
+
+  const list = (q: ListQuery) =>
+    Effect.gen(function* () {
+      const filters = [sql`tenant = ${q.tenant}`]
+      if (q.contextId !== undefined) filters.push(sql`context_id = ${q.contextId}`)
+      if (q.state !== undefined) filters.push(sql`state = ${q.state}`)
+      if (q.statusTimestampAfter !== undefined) filters.push(sql`status_timestamp >= ${q.statusTimestampAfter}`)
+      const where = sql.and(filters)
+      const count = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
+      const page = q.after === undefined
+        ? where
+        : sql.and([
+            ...filters,
+            sql`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`
+          ])
+      const rows = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
+        ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
+      const tasks = rows.slice(0, q.pageSize).map(parse)
+      const last = tasks[tasks.length - 1]
+      const next = rows.length > q.pageSize && last?.task
+        ? { timestamp: last.task.status.timestamp, taskId: last.task.id }
+        : undefined
+      return { tasks, totalSize: Number(count[0]?.n ?? 0), ...(next ? { next } : {}) }
+    })
+
+  const active = sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
+    WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
+    Effect.map((rows) => rows.map(parse))
+  )
+
+  const clear = sql`DELETE FROM a2a_tasks`.pipe(Effect.asVoid)
+
+  return TaskReadModel.of({ save, load, list, active, clear })
+})
+
+export const layer = Layer.effect(TaskReadModel, make)
