@@ -40,3 +40,30 @@ export const isInterrupted = (state: TaskState): boolean => interrupted.has(stat
 /** A task needs a worker (running or queued) exactly while it is SUBMITTED or WORKING. */
 export const isActive = (state: TaskState): boolean =>
   state === "TASK_STATE_SUBMITTED" || state === "TASK_STATE_WORKING"
+
+/** The state a fact leaves its task in; undefined when the state does not change (an artifact). */
+export const stateAfter = (event: import("./TaskEvent").TaskEvent): TaskState | undefined => {
+  switch (event.type) {
+    case "TaskSubmitted":
+    case "InputProvided":
+    case "TaskRequeued":
+      return "TASK_STATE_SUBMITTED"
+    case "TaskStarted":
+    case "StatusMessageAdded":
+      return "TASK_STATE_WORKING"
+    case "ArtifactAdded":
+      return undefined
+    case "InputRequested":
+      return "TASK_STATE_INPUT_REQUIRED"
+    case "AuthRequested":
+      return "TASK_STATE_AUTH_REQUIRED"
+    case "TaskCompleted":
+      return "TASK_STATE_COMPLETED"
+    case "TaskFailed":
+      return "TASK_STATE_FAILED"
+    case "TaskCanceled":
+      return "TASK_STATE_CANCELED"
+    case "TaskRejected":
+      return "TASK_STATE_REJECTED"
+  }
+}

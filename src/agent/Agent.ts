@@ -1,0 +1,88 @@
+import { Effect } from "effect"
+import { randomUUID } from "node:crypto"
+import type { Artifact, Message, Part } from "../domain/Message"
+import type { Task } from "../domain/TaskView"
+
+/**
+ * The port an agent author writes against. A worker turn is an Effect that
+ * reports through its `AgentContext` and ends with a `TurnOutcome`. The
+ * engine runs it in a supervised fiber, records every report as an event,
+ * turns any failure into FAILED, and interrupts it on cancel.
+ */
+export interface AgentSkill {
+  readonly id: string
+  readonly name: string
+  readonly description: string
+  readonly tags: ReadonlyArray<string>
+  readonly examples?: ReadonlyArray<string>
+  readonly inputModes?: ReadonlyArray<string>
+  readonly outputModes?: ReadonlyArray<string>
+}
+
+export interface AgentContext {
+  readonly taskId: string
+  readonly contextId: string
+  /** The user message this turn answers: the first message, or the latest answer to a question. */
+  readonly input: Message
+  /** The task as it stood when the turn started (history, artifacts). */
+  readonly task: Task
+  /** Report progress: a WORKING status update whose agent message also lands in history. */
+  readonly progress: (message: string | ReadonlyArray<Part>) => Effect.Effect<void, AgentEmitError>
+  /** Emit an artifact whole, or one chunk of it (`append` to extend, `lastChunk` to close it). */
+  readonly artifact: (
+    artifact: Artifact,
+    options?: { readonly append?: boolean; readonly lastChunk?: boolean }
+  ) => Effect.Effect<void, AgentEmitError>
+}
+
+/** An emission the task's machine refused (e.g. appending to an unknown artifact). */
+export class AgentEmitError extends Error {
+  readonly _tag = "AgentEmitError"
+}
+
+export type TurnOutcome =
+  | { readonly _tag: "Completed"; readonly message?: ReadonlyArray<Part> }
+  | { readonly _tag: "Failed"; readonly reason: string }
+  | { readonly _tag: "InputRequired"; readonly message: ReadonlyArray<Part> }
+  | { readonly _tag: "AuthRequired"; readonly message: ReadonlyArray<Part> }
+  | { readonly _tag: "Rejected"; readonly reason: string }
+
+const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> =>
+  typeof message === "string" ? [{ text: message }] : message
+
+/** Ways to end a turn. */
+export const Outcome = {
+  complete: (message?: string | ReadonlyArray<Part>): TurnOutcome =>
+    message === undefined ? { _tag: "Completed" } : { _tag: "Completed", message: partsOf(message) },
+  fail: (reason: string): TurnOutcome => ({ _tag: "Failed", reason }),
+  requireInput: (question: string | ReadonlyArray<Part>): TurnOutcome => ({ _tag: "InputRequired", message: partsOf(question) }),
+  requireAuth: (explanation: string | ReadonlyArray<Part>): TurnOutcome => ({ _tag: "AuthRequired", message: partsOf(explanation) }),
+  reject: (reason: string): TurnOutcome => ({ _tag: "Rejected", reason })
+} as const
+
+export interface Agent {
+  readonly name: string
+  readonly description: string
+  readonly version: string
+  readonly skills: ReadonlyArray<AgentSkill>
+  readonly defaultInputModes?: ReadonlyArray<string>
+  readonly defaultOutputModes?: ReadonlyArray<string>
+  /**
+   * Optional direct answer: called for a message that starts no existing
+   * task. Returning parts answers with a Message and creates no task;
+   * returning undefined creates a task and runs `run`. Keep it quick: it
+   * runs in the request.
+   */
+  readonly reply?: (message: Message) => Effect.Effect<ReadonlyArray<Part> | undefined>
+  /** One worker turn. Failures and defects become FAILED with their message. */
+  readonly run: (ctx: AgentContext) => Effect.Effect<TurnOutcome, unknown>
+}
+
+/** A fresh agent-authored message (the engine stamps task and context ids). */
+export const agentMessage = (parts: string | ReadonlyArray<Part>): Message => ({
+  messageId: randomUUID(),
+  role: "ROLE_AGENT",
+  parts: partsOf(parts)
+})
+
+export const make = (agent: Agent): Agent => agent

@@ -1,0 +1,128 @@
+import { Duration, Effect } from "effect"
+import type { Message } from "../domain/Message"
+import { textOf } from "../domain/Message"
+import { type Agent, Outcome } from "./Agent"
+
+/** `slow-worker`: the reference example's four-step analysis with a report artifact. */
+export const slowWorker = (options: { readonly stepDelayMs?: number } = {}): Agent => {
+  const steps: ReadonlyArray<readonly [string, number]> = [
+    ["Step 1/4: Loading data...", 500],
+    ["Step 2/4: Running analysis...", 800],
+    ["Step 3/4: Generating insights...", 600],
+    ["Step 4/4: Compiling report...", 400]
+  ]
+  return {
+    name: "Slow Worker",
+    description: "Runs a multi-step analysis in the background, reporting progress, and delivers a report artifact.",
+    version: "1.0.0",
+    skills: [
+      {
+        id: "analysis",
+        name: "Data analysis",
+        description: "Analyses the text it is given in four steps and returns a report.",
+        tags: ["analysis", "long-running", "demo"],
+        examples: ["Analyze Q3 sales figures"]
+      }
+    ],
+    run: (ctx) =>
+      Effect.gen(function* () {
+        for (const [text, ms] of steps) {
+          yield* ctx.progress(text)
+          yield* Effect.sleep(Duration.millis(options.stepDelayMs ?? ms))
+        }
+        const input = textOf(ctx.input)
+        yield* ctx.artifact({
+          artifactId: "analysis-report",
+          name: "analysis-report",
+          description: "The analysis report",
+          parts: [
+            {
+              text:
+                `Analysis Report for: ${input}\n\n` +
+                "Findings:\n- Trend is upward over the period.\n- Two outliers were excluded.\n" +
+                "- Confidence is moderate; more data would help.\n"
+            }
+          ]
+        })
+        return Outcome.complete("Analysis complete. See the attached report.")
+      })
+  }
+}
+
+/** `echo`: WORKING, one artifact echoing the text, COMPLETED. */
+export const echo: Agent = {
+  name: "Echo",
+  description: "Echoes the text of each message back as an artifact.",
+  version: "1.0.0",
+  skills: [{ id: "echo", name: "Echo", description: "Returns the message text.", tags: ["demo", "test"] }],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      yield* ctx.artifact({ artifactId: "echo", name: "echo", parts: [{ text: textOf(ctx.input) }] })
+      return Outcome.complete()
+    })
+}
+
+/**
+ * `conformance`: behaves as the official A2A TCK's reference agent, choosing
+ * what to do from the prefix of the messageId. A follow-up message is
+ * judged by its own prefix.
+ */
+const prefixOf = (message: Message) => message.messageId
+
+export const conformance: Agent = {
+  name: "A2A Conformance Agent",
+  description: "Behaves as the A2A TCK expects, chosen by the prefix of each messageId.",
+  version: "1.0.0",
+  skills: [{ id: "conformance", name: "Conformance", description: "Deterministic behaviours for the A2A TCK.", tags: ["test", "tck"] }],
+  reply: (message) =>
+    Effect.succeed(prefixOf(message).startsWith("tck-message-response") ? [{ text: "Direct message response" }] : undefined),
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const id = prefixOf(ctx.input)
+      if (id.startsWith("tck-complete-task")) return Outcome.complete("Hello from TCK")
+      if (id.startsWith("tck-input-required")) return Outcome.requireInput("Please provide more input.")
+      if (id.startsWith("tck-artifact-text")) {
+        yield* ctx.artifact({ artifactId: "text-artifact", name: "text", parts: [{ text: "Generated text content" }] })
+        return Outcome.complete()
+      }
+      if (id.startsWith("tck-artifact-file-url")) {
+        yield* ctx.artifact({
+          artifactId: "file-url-artifact",
+          name: "file",
+          parts: [{ url: "https://example.com/output.txt", filename: "output.txt", mediaType: "text/plain" }]
+        })
+        return Outcome.complete()
+      }
+      if (id.startsWith("tck-artifact-file")) {
+        yield* ctx.artifact({
+          artifactId: "file-artifact",
+          name: "file",
+          parts: [{ raw: Buffer.from("Generated file content").toString("base64"), filename: "output.txt", mediaType: "text/plain" }]
+        })
+        return Outcome.complete()
+      }
+      if (id.startsWith("tck-artifact-data")) {
+        yield* ctx.artifact({ artifactId: "data-artifact", name: "data", parts: [{ data: { key: "value", count: 42 } }] })
+        return Outcome.complete()
+      }
+      if (id.startsWith("tck-stream-")) {
+        yield* ctx.artifact({ artifactId: "stream-artifact", name: "stream", parts: [{ text: "Streamed content" }] })
+        return Outcome.complete()
+      }
+      return Outcome.complete()
+    })
+}
+
+export const builtinNames = ["slow-worker", "echo", "conformance"] as const
+export type BuiltinName = (typeof builtinNames)[number]
+
+export const builtin = (name: BuiltinName, options: { readonly stepDelayMs?: number } = {}): Agent => {
+  switch (name) {
+    case "slow-worker":
+      return slowWorker(options)
+    case "echo":
+      return echo
+    case "conformance":
+      return conformance
+  }
+}

@@ -1,0 +1,9 @@
+import { Command } from "@effect/cli"
+import { serve } from "./serve"
+
+export const root = Command.make("a2a-ledger").pipe(
+  Command.withDescription("A durable task engine for the A2A protocol"),
+  Command.withSubcommands([serve])
+)
+
+export const run = Command.run(root, { name: "a2a-ledger", version: "0.1.0" })

@@ -1,0 +1,23 @@
+import { Context, Layer } from "effect"
+import type { Agent } from "../agent/Agent"
+
+export type RecoveryPolicy = "rerun" | "fail"
+
+export interface EngineOptions {
+  /** Worker turns running at once; more tasks wait in SUBMITTED, oldest first. */
+  readonly maxWorkers: number
+  /** What to do at start-up with tasks a dead process left WORKING. */
+  readonly recovery: RecoveryPolicy
+}
+
+export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun" }
+
+export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
+
+/** The agent whose turns this engine runs. */
+export class CurrentAgent extends Context.Tag("a2a-ledger/CurrentAgent")<CurrentAgent, Agent>() {}
+
+export const layerConfig = (options: Partial<EngineOptions> = {}) =>
+  Layer.succeed(EngineConfig, { ...defaultEngineOptions, ...options })
+
+export const layerAgent = (agent: Agent) => Layer.succeed(CurrentAgent, agent)

@@ -1,0 +1,246 @@
+import { Context, Effect, Layer, Option, Stream } from "effect"
+import { randomUUID } from "node:crypto"
+import type { Message } from "../domain/Message"
+import type { TaskSnapshot } from "../domain/Task"
+import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
+import type { Task } from "../domain/TaskView"
+import { EventLog } from "../eventlog/EventLog"
+import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel"
+import { CurrentAgent, EngineConfig } from "./EngineConfig"
+import { InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
+import { type Committed, EventHub } from "./EventHub"
+import { Supervisor } from "./Supervisor"
+import { CommandRefused, TaskWriter } from "./TaskWriter"
+
+/** What a SendMessage led to: a direct Message, or a task at a committed version. */
+export type SendOutcome =
+  | { readonly _tag: "Message"; readonly message: Message }
+  | { readonly _tag: "Task"; readonly taskId: string; readonly version: number; readonly snapshot: TaskSnapshot }
+
+/** One item of a task's live stream: first the Task (or the replayed facts), then each new fact. */
+export type WatchItem =
+  | { readonly _tag: "Snapshot"; readonly version: number; readonly task: Task }
+  | { readonly _tag: "Event"; readonly committed: Committed }
+
+export interface WatchOptions {
+  /** Replay facts after this version instead of starting with a snapshot (Last-Event-ID). */
+  readonly afterVersion?: number
+  /** The stream ends after the first item that leaves the task in one of these states. */
+  readonly stopAt: (state: TaskState) => boolean
+}
+
+export const settled = (state: TaskState) => isTerminal(state) || isInterrupted(state)
+
+const itemState = (item: WatchItem): TaskState | undefined =>
+  item._tag === "Snapshot" ? item.task.status.state : stateAfter(item.committed.event)
+
+/**
+ * The engine's façade: everything the protocol layer (and an embedding
+ * application) does to tasks goes through here.
+ */
+export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
+  TaskEngine,
+  {
+    readonly send: (input: { readonly tenant: string; readonly message: Message }) => Effect.Effect<
+      SendOutcome,
+      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
+    >
+    readonly get: (taskId: string, tenant: string) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
+    readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
+    readonly cancel: (taskId: string, tenant: string) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
+    readonly watch: (taskId: string, options: WatchOptions) => Stream.Stream<WatchItem, StoreFailure>
+    /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
+    readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
+  }
+>() {}
+
+const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
+
+export const make = Effect.gen(function* () {
+  const agent = yield* CurrentAgent
+  const config = yield* EngineConfig
+  const writer = yield* TaskWriter
+  const readModel = yield* TaskReadModel
+  const log = yield* EventLog
+  const hub = yield* EventHub
+  const supervisor = yield* Supervisor
+
+  const get = (taskId: string, tenant: string) =>
+    readModel.load(taskId).pipe(
+      store,
+      Effect.flatMap((found) =>
+        Option.isSome(found) && found.value.tenant === tenant ? Effect.succeed(found.value) : Effect.fail(new TaskNotFound({ taskId }))
+      )
+    )
+
+  const continueTask = (tenant: string, message: Message, taskId: string) =>
+    writer.withTaskLock(taskId)(
+      Effect.gen(function* () {
+        const current = yield* get(taskId, tenant)
+        const task = current.task!
+        if (message.contextId !== undefined && message.contextId !== task.contextId) {
+          return yield* new InvalidParams({
+            field: "message.contextId",
+            message: `message.contextId ${message.contextId} does not match task ${taskId}'s contextId ${task.contextId}`
+          })
+        }
+        const state = task.status.state
+        if (isTerminal(state)) {
+          return yield* new UnsupportedOperation({
+            taskId,
+            message: `Task ${taskId} is ${state} and cannot accept messages; send a new message with contextId ${task.contextId} instead`
+          })
+        }
+        if (!isInterrupted(state)) {
+          return yield* new UnsupportedOperation({
+            taskId,
+            message: `Task ${taskId} is ${state}: it accepts a message only when it asks for one (TASK_STATE_INPUT_REQUIRED or TASK_STATE_AUTH_REQUIRED)`
+          })
+        }
+        const result = yield* writer.commitHeld(taskId, { type: "ProvideInput", message }).pipe(
+          Effect.catchIf(
+            (e): e is CommandRefused => e instanceof CommandRefused,
+            (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
+          )
+        )
+        return result
+      })
+    )
+
+  const send = ({ tenant, message }: { readonly tenant: string; readonly message: Message }) =>
+    Effect.gen(function* () {
+      if (message.taskId !== undefined && message.taskId !== "") {
+        const result = yield* continueTask(tenant, message, message.taskId)
+        yield* supervisor.enqueue(message.taskId)
+        return { _tag: "Task", taskId: message.taskId, version: result.snapshot.version, snapshot: result.snapshot } as const
+      }
+      const contextId = message.contextId || randomUUID()
+      if (agent.reply !== undefined) {
+        const parts = yield* agent.reply(message)
+        if (parts !== undefined) {
+          const reply: Message = { messageId: randomUUID(), role: "ROLE_AGENT", parts, contextId }
+          return { _tag: "Message", message: reply } as const
+        }
+      }
+      const taskId = randomUUID()
+      const result = yield* writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }).pipe(
+        Effect.catchIf(
+          (e): e is CommandRefused | TaskNotFound => e instanceof CommandRefused || e._tag === "TaskNotFound",
+          (e) => Effect.fail(new StoreFailure({ cause: e }))
+        )
+      )
+      yield* supervisor.enqueue(taskId)
+      return { _tag: "Task", taskId, version: result.snapshot.version, snapshot: result.snapshot } as const
+    })
+
+  const cancel = (taskId: string, tenant: string) =>
+    writer.withTaskLock(taskId)(
+      Effect.gen(function* () {
+        const current = yield* get(taskId, tenant)
+        const state = current.task!.status.state
+        // Cancel is idempotent (spec §3.3.1): a canceled task is returned as it is.
+        if (state === "TASK_STATE_CANCELED") return current
+        if (isTerminal(state)) return yield* new TaskNotCancelable({ taskId, state })
+        // Interrupt and await the worker first, so nothing it would emit can land after CANCELED.
+        yield* supervisor.stop(taskId)
+        const result = yield* writer.commitHeld(taskId, { type: "Cancel" }).pipe(
+          Effect.catchIf(
+            (e): e is CommandRefused => e instanceof CommandRefused,
+            (e) => Effect.fail(new StoreFailure({ cause: e }))
+          )
+        )
+        return result.snapshot
+      })
+    )
+
+  const watch = (taskId: string, options: WatchOptions): Stream.Stream<WatchItem, StoreFailure> =>
+    Stream.unwrapScoped(
+      Effect.gen(function* () {
+        // Subscribe before reading, so nothing committed in between is missed.
+        const live = yield* hub.subscribe
+        const snapshot = yield* store(readModel.load(taskId))
+        if (Option.isNone(snapshot)) return Stream.empty
+        const current = snapshot.value
+        const contextId = current.task!.contextId
+        let last = current.version
+        const toItem = (e: { readonly taskId: string; readonly version: number; readonly event: Committed["event"] }): WatchItem => ({
+          _tag: "Event",
+          committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
+        })
+        const head: ReadonlyArray<WatchItem> =
+          options.afterVersion === undefined
+            ? [{ _tag: "Snapshot", version: current.version, task: current.task! }]
+            : (yield* store(log.read(taskId, { fromVersion: options.afterVersion + 1, toVersion: current.version }))).map(toItem)
+        // Already at a stopping state: the head is all there is.
+        if (options.stopAt(current.task!.status.state)) {
+          return Stream.fromIterable(head).pipe(Stream.takeUntil((item) => {
+            const s = itemState(item)
+            return s !== undefined && options.stopAt(s)
+          }))
+        }
+        const tail = Stream.fromQueue(live).pipe(
+          Stream.filter((c) => c.taskId === taskId && c.version > last),
+          Stream.mapEffect((c) =>
+            c.version === last + 1
+              ? Effect.succeed([c] as ReadonlyArray<Committed>)
+              : // The hub skipped ahead (it never should in one process): fill the gap from the log.
+                store(log.read(taskId, { fromVersion: last + 1, toVersion: c.version })).pipe(
+                  Effect.map((rows) => rows.map((r) => ({ ...r, contextId })))
+                )
+          ),
+          Stream.flattenIterables,
+          Stream.tap((c) => Effect.sync(() => (last = c.version))),
+          Stream.map(toItem)
+        )
+        return Stream.concat(Stream.fromIterable(head), tail).pipe(
+          Stream.takeUntil((item) => {
+            const s = itemState(item)
+            return s !== undefined && options.stopAt(s)
+          })
+        )
+      })
+    )
+
+  const awaitSettled = (taskId: string, afterVersion: number) =>
+    watch(taskId, { afterVersion, stopAt: settled }).pipe(
+      Stream.runDrain,
+      Effect.zipRight(readModel.load(taskId).pipe(store)),
+      Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
+    )
+
+  // Start-up recovery: tasks a dead process left needing a worker.
+  const recover = Effect.gen(function* () {
+    const active = yield* store(readModel.active)
+    for (const s of active) {
+      const taskId = s.task!.id
+      if (s.state === "TASK_STATE_WORKING") {
+        const command =
+          config.recovery === "rerun"
+            ? ({ type: "Requeue", reason: "the server restarted during this turn; running it again" } as const)
+            : ({
+                type: "Fail",
+                reason: "the server restarted during this turn (recovery policy: fail)",
+                message: { messageId: randomUUID(), role: "ROLE_AGENT", parts: [{ text: "The server restarted while this task was working; it was not resumed." }] }
+              } as const)
+        yield* writer.commit(taskId, command).pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${taskId} failed`, e)))
+        if (config.recovery === "rerun") yield* supervisor.enqueue(taskId)
+      } else {
+        yield* supervisor.enqueue(taskId)
+      }
+    }
+    if (active.length > 0) yield* Effect.logInfo(`recovered ${active.length} unfinished task(s) (policy: ${config.recovery})`)
+  })
+  yield* recover
+
+  return TaskEngine.of({
+    send,
+    get,
+    list: (query) => store(readModel.list(query)),
+    cancel,
+    watch,
+    awaitSettled
+  })
+})
+
+export const layer = Layer.effect(TaskEngine, make)

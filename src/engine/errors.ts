@@ -1,0 +1,25 @@
+import { Data } from "effect"
+import type { TaskState } from "../domain/TaskState"
+
+/** Errors the engine reports to its callers; the server maps them to A2A codes. */
+export class TaskNotFound extends Data.TaggedError("TaskNotFound")<{ readonly taskId: string }> {}
+
+export class TaskNotCancelable extends Data.TaggedError("TaskNotCancelable")<{
+  readonly taskId: string
+  readonly state: TaskState
+}> {}
+
+export class UnsupportedOperation extends Data.TaggedError("UnsupportedOperation")<{
+  readonly message: string
+  readonly taskId?: string
+}> {}
+
+export class InvalidParams extends Data.TaggedError("InvalidParams")<{
+  readonly field: string
+  readonly message: string
+}> {}
+
+/** The store failed (disk, database): nothing was acknowledged. */
+export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly cause: unknown }> {}
+
+export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | StoreFailure

@@ -1,0 +1,33 @@
+import { Layer } from "effect"
+import { NodeHttpServer } from "@effect/platform-node"
+import { HttpServer } from "@effect/platform"
+import { createServer } from "node:http"
+import * as Store from "../eventlog/Store"
+import * as HttpApp from "../server/HttpApp"
+import * as ServerConfig from "../server/ServerConfig"
+import * as Engine from "./Engine"
+
+export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerConfig.ServerOptions> {
+  /** SQLite file of the event log and read model. */
+  readonly db: string
+}
+
+/**
+ * The whole server: HTTP on top of the engine on top of the SQLite store.
+ * Its output includes `HttpServer` so callers (tests) can read the bound port.
+ */
+export const layer = (options: ServeOptions) => {
+  const { db, agent, maxWorkers, recovery, instanceId, ...server } = options
+  const config = ServerConfig.layer(server)
+  const http = NodeHttpServer.layer(createServer, {
+    port: server.port ?? ServerConfig.defaultServerOptions.port,
+    host: server.host ?? ServerConfig.defaultServerOptions.host
+  })
+  return HttpServer.serve(HttpApp.app).pipe(
+    HttpServer.withLogAddress,
+    Layer.provideMerge(http),
+    Layer.provideMerge(config),
+    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId })),
+    Layer.provideMerge(Store.layerSqlite(db))
+  )
+}

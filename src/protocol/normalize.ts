@@ -1,0 +1,21 @@
+/**
+ * ProtoJSON parsers accept the original snake_case field names as well as
+ * camelCase (the TCK sends e.g. `task_id`). We rename keys to camelCase on
+ * input, leaving free-form values (metadata, data parts, params) untouched.
+ */
+const freeForm = new Set(["metadata", "data", "params"])
+
+const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+
+export const camelCaseKeys = (value: unknown): unknown => {
+  if (Array.isArray(value)) return value.map(camelCaseKeys)
+  if (value === null || typeof value !== "object") return value
+  const out: Record<string, unknown> = {}
+  for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
+    const name = camel(key)
+    // On conflict the camelCase spelling wins.
+    if (name !== key && Object.prototype.hasOwnProperty.call(value, name)) continue
+    out[name] = freeForm.has(name) ? v : camelCaseKeys(v)
+  }
+  return out
+}

@@ -1,0 +1,38 @@
+import { Effect } from "effect"
+import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { CurrentAgent } from "../engine/EngineConfig"
+import { agentCard, etagOf } from "./AgentCard"
+import * as JsonRpc from "./JsonRpc"
+import { ServerConfig } from "./ServerConfig"
+
+const startedAt = new Date()
+startedAt.setMilliseconds(0)
+
+const baseUrl = (request: HttpServerRequest.HttpServerRequest, configured: string | undefined) =>
+  configured?.replace(/\/$/, "") ?? `http://${request.headers["host"] ?? "localhost"}`
+
+const card = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const agent = yield* CurrentAgent
+  const config = yield* ServerConfig
+  const body = JSON.stringify(agentCard(agent, baseUrl(request, config.publicUrl)))
+  const etag = etagOf(body)
+  const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
+  if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })
+  return HttpServerResponse.text(body, { contentType: "application/json", headers })
+})
+
+const notFound = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  return HttpServerResponse.unsafeJson(
+    { error: { code: 404, status: "NOT_FOUND", message: `No route for ${request.method} ${request.url}; JSON-RPC is served at POST /a2a` } },
+    { status: 404 }
+  )
+})
+
+export const router = HttpRouter.empty.pipe(
+  HttpRouter.post("/a2a", JsonRpc.handle),
+  HttpRouter.get("/.well-known/agent-card.json", card)
+)
+
+export const app = router.pipe(Effect.catchTag("RouteNotFound", () => notFound))

@@ -1,0 +1,23 @@
+import { Context, Layer } from "effect"
+
+export interface ServerOptions {
+  readonly port: number
+  readonly host: string
+  /** Largest request body accepted, in bytes. */
+  readonly maxBodyBytes: number
+  /** Interval of the SSE keep-alive comment. */
+  readonly keepAliveMs: number
+  /** Base URL put in the agent card; derived from the request's Host header when unset. */
+  readonly publicUrl?: string
+}
+
+export const defaultServerOptions: ServerOptions = {
+  port: 9292,
+  host: "0.0.0.0",
+  maxBodyBytes: 1024 * 1024,
+  keepAliveMs: 15_000
+}
+
+export class ServerConfig extends Context.Tag("a2a-ledger/ServerConfig")<ServerConfig, ServerOptions>() {}
+
+export const layer = (options: Partial<ServerOptions> = {}) => Layer.succeed(ServerConfig, { ...defaultServerOptions, ...options })

@@ -1,0 +1,21 @@
+import type { EngineError } from "../engine/errors"
+import { A2AError, Errors, invalidParams } from "../protocol/errors"
+
+/** Engine errors as the A2A errors a client sees. A store failure says nothing of its cause. */
+export const toA2AError = (error: EngineError): A2AError => {
+  switch (error._tag) {
+    case "TaskNotFound":
+      return new A2AError(Errors.TaskNotFound, `Task ${error.taskId} was not found`, { taskId: error.taskId })
+    case "TaskNotCancelable":
+      return new A2AError(Errors.TaskNotCancelable, `Task ${error.taskId} is ${error.state} and cannot be canceled`, {
+        taskId: error.taskId,
+        state: error.state
+      })
+    case "UnsupportedOperation":
+      return new A2AError(Errors.UnsupportedOperation, error.message, error.taskId !== undefined ? { taskId: error.taskId } : {})
+    case "InvalidParams":
+      return invalidParams(error.field, error.message)
+    case "StoreFailure":
+      return new A2AError(Errors.Internal, "Internal error: the task store is unavailable; nothing was changed")
+  }
+}

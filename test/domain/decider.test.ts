@@ -1,0 +1,87 @@
+import { describe, expect, it } from "vitest"
+import { type Command, decide, fold, type TaskSnapshot } from "../../src/domain/Task"
+import type { TaskEvent } from "../../src/domain/TaskEvent"
+import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures"
+
+/** Given past facts, When a command, Then these new facts (or this refusal). */
+const given = (...events: ReadonlyArray<TaskEvent>) => {
+  const state: TaskSnapshot = fold(events)
+  return {
+    when: (command: Command) => {
+      const decision = decide(state, command, at(50))
+      return {
+        then: (expected: ReadonlyArray<Partial<TaskEvent>>) => {
+          expect(decision.ok).toBe(true)
+          if (decision.ok) {
+            expect(decision.events).toHaveLength(expected.length)
+            decision.events.forEach((e, i) => expect(e).toMatchObject(expected[i]!))
+          }
+        },
+        thenRefused: (tag: string) => {
+          expect(decision.ok).toBe(false)
+          if (!decision.ok) expect(decision.refusal._tag).toBe(tag)
+        }
+      }
+    }
+  }
+}
+
+const submitted = sampleEvents[0]!
+const started: TaskEvent = { type: "TaskStarted", at: at(1), instanceId: "i1" }
+
+describe("decider", () => {
+  it("Submit on an empty stream records TaskSubmitted and stamps the task and context ids on the message", () =>
+    given().when({ type: "Submit", taskId: "t9", contextId: "c9", tenant: "acme", message: userMessage("go") }).then([
+      { type: "TaskSubmitted", taskId: "t9", contextId: "c9", tenant: "acme", at: at(50), message: { ...userMessage("go"), taskId: "t9", contextId: "c9" } }
+    ]))
+
+  it("Start moves a submitted task to work", () =>
+    given(submitted).when({ type: "Start", instanceId: "i2" }).then([{ type: "TaskStarted", instanceId: "i2" }]))
+
+  it("Progress while working stamps the agent message with the task's ids", () =>
+    given(submitted, started).when({ type: "Progress", message: agentMessage("Step 1/4") }).then([
+      { type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1", contextId: "c1" } }
+    ]))
+
+  it("Progress before the task started is refused", () =>
+    given(submitted).when({ type: "Progress", message: agentMessage("early") }).thenRefused("IllegalTransition"))
+
+  it("ProvideInput answers an input-required task and queues it again", () =>
+    given(submitted, started, { type: "InputRequested", at: at(2), message: agentMessage("which?") })
+      .when({ type: "ProvideInput", message: userMessage("that") })
+      .then([{ type: "InputProvided" }]))
+
+  it("ProvideInput to a working task is refused (one worker per task)", () =>
+    given(submitted, started).when({ type: "ProvideInput", message: userMessage("again") }).thenRefused("IllegalTransition"))
+
+  it("Cancel of a submitted task records TaskCanceled", () =>
+    given(submitted).when({ type: "Cancel" }).then([{ type: "TaskCanceled" }]))
+
+  for (const terminal of sampleEvents.filter((e) => ["TaskCompleted", "TaskFailed", "TaskCanceled", "TaskRejected"].includes(e.type))) {
+    it(`nothing is decided after ${terminal.type} (terminal is final)`, () => {
+      const history = terminal.type === "TaskCanceled" || terminal.type === "TaskRejected" ? [submitted, terminal] : [submitted, started, terminal]
+      for (const command of [
+        { type: "Cancel" },
+        { type: "Complete" },
+        { type: "Progress", message: agentMessage("late") },
+        { type: "ProvideInput", message: userMessage("late") }
+      ] as const) {
+        given(...history).when(command).thenRefused("TaskIsTerminal")
+      }
+    })
+  }
+
+  it("the folded view keeps every message in history and the latest status", () => {
+    const s = fold([
+      submitted,
+      started,
+      { type: "StatusMessageAdded", at: at(2), message: agentMessage("Step 1/4") },
+      { type: "ArtifactAdded", at: at(3), artifact: { artifactId: "r", name: "report", parts: [{ text: "R" }] }, append: false, lastChunk: true },
+      { type: "TaskCompleted", at: at(4), message: agentMessage("done") }
+    ])
+    expect(s.version).toBe(5)
+    expect(s.task!.status).toEqual({ state: "TASK_STATE_COMPLETED", timestamp: at(4), message: agentMessage("done") })
+    expect(s.task!.history.map((m) => m.parts[0]!.text)).toEqual(["hi", "Step 1/4", "done"])
+    expect(s.task!.artifacts.map((a) => a.name)).toEqual(["report"])
+  })
+})
