@@ -1,0 +1,39 @@
+import { HttpServer } from "@effect/platform"
+import { Effect, Exit, Layer, Logger, LogLevel, type ManagedRuntime, Runtime, Scope } from "effect"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+import type { Agent } from "../../src/agent/Agent"
+import * as Server from "../../src/layers/Server"
+
+/** A fresh temporary directory for one test's SQLite files. */
+export const tempDir = (prefix = "a2a-ledger-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+export interface RunningServer {
+  readonly url: string
+  readonly db: string
+  readonly runtime: Runtime.Runtime<Layer.Layer.Success<ReturnType<typeof Server.layer>>>
+  readonly close: () => Promise<void>
+}
+
+/** The real server, in this process, on a free port and a real SQLite file. */
+export const startServer = async (
+  options: { readonly agent: Agent; readonly db?: string } & Partial<Omit<Server.ServeOptions, "agent" | "db">>
+): Promise<RunningServer> => {
+  const db = options.db ?? path.join(tempDir(), "test.db")
+  const scope = Effect.runSync(Scope.make())
+  const layer = Server.layer({ port: 0, host: "127.0.0.1", keepAliveMs: 15_000, ...options, db }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
+  )
+  const runtime = await Effect.runPromise(Layer.toRuntime(layer).pipe(Scope.extend(scope)))
+  const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
+  const address = server.address as HttpServer.TcpAddress
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    db,
+    runtime,
+    close: () => Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+export type { ManagedRuntime }
