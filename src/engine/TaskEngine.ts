@@ -25,6 +25,8 @@ export type WatchItem =
 export interface WatchOptions {
   /** Replay facts after this version instead of starting with a snapshot (Last-Event-ID). */
   readonly afterVersion?: number
+  /** Start with this earlier snapshot (the task as a send committed it), then replay every fact after it. */
+  readonly initial?: { readonly version: number; readonly task: Task }
   /** The stream ends after the first item that leaves the task in one of these states. */
   readonly stopAt: (state: TaskState) => boolean
 }
@@ -168,10 +170,17 @@ export const make = Effect.gen(function* () {
           _tag: "Event",
           committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
         })
+        const replayAfter = options.initial?.version ?? options.afterVersion
+        const replayed =
+          replayAfter === undefined
+            ? []
+            : (yield* store(log.read(taskId, { fromVersion: replayAfter + 1, toVersion: current.version }))).map(toItem)
         const head: ReadonlyArray<WatchItem> =
-          options.afterVersion === undefined
-            ? [{ _tag: "Snapshot", version: current.version, task: current.task! }]
-            : (yield* store(log.read(taskId, { fromVersion: options.afterVersion + 1, toVersion: current.version }))).map(toItem)
+          options.initial !== undefined
+            ? [{ _tag: "Snapshot", version: options.initial.version, task: options.initial.task }, ...replayed]
+            : options.afterVersion !== undefined
+              ? replayed
+              : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
         // Already at a stopping state: the head is all there is.
         if (options.stopAt(current.task!.status.state)) {
           return Stream.fromIterable(head).pipe(Stream.takeUntil((item) => {

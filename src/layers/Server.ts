@@ -1,9 +1,8 @@
 import { Layer } from "effect"
-import { NodeHttpServer } from "@effect/platform-node"
 import { HttpServer } from "@effect/platform"
-import { createServer } from "node:http"
 import * as Store from "../eventlog/Store"
 import * as HttpApp from "../server/HttpApp"
+import * as Lifecycle from "../server/Lifecycle"
 import * as ServerConfig from "../server/ServerConfig"
 import * as Engine from "./Engine"
 
@@ -19,7 +18,7 @@ export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerC
 export const layer = (options: ServeOptions) => {
   const { db, agent, maxWorkers, recovery, instanceId, ...server } = options
   const config = ServerConfig.layer(server)
-  const http = NodeHttpServer.layer(createServer, {
+  const http = Lifecycle.layerHttp({
     port: server.port ?? ServerConfig.defaultServerOptions.port,
     host: server.host ?? ServerConfig.defaultServerOptions.host
   })

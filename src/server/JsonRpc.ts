@@ -1,7 +1,8 @@
-import { Cause, Effect, Option, Stream } from "effect"
+import { Cause, Deferred, Effect, Option, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { methods } from "./methods"
+import { ShuttingDown } from "./Lifecycle"
 import { ServerConfig } from "./ServerConfig"
 import * as Sse from "./Sse"
 
@@ -98,7 +99,9 @@ export const handle = Effect.gen(function* () {
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: result.result })
+  const shuttingDown = yield* ShuttingDown
   const events = result.events.pipe(
+    Stream.interruptWhen(Deferred.await(shuttingDown)),
     Stream.map((e): Sse.SseEvent => ({ ...e, data: { jsonrpc: "2.0", id, result: e.data } })),
     // An error after the stream started is one last event, then the stream closes.
     Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: errorBody(id, error) }))

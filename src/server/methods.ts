@@ -60,7 +60,10 @@ const sendStreamingMessage = (params: unknown) =>
     // A task stream closes at a terminal state and when the agent asks for input (a2a-js does
     // the same); it stays open through AUTH_REQUIRED, as spec §7.6.1 recommends.
     const events = engine
-      .watch(outcome.taskId, { stopAt: (s) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED" })
+      .watch(outcome.taskId, {
+        stopAt: (s) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED",
+        initial: { version: outcome.version, task: outcome.snapshot.task! }
+      })
       .pipe(Stream.map(itemEvent), Stream.mapError(toA2AError))
     return { _tag: "Stream", events } satisfies MethodResult
   })

@@ -1,0 +1,36 @@
+import { Context, Deferred, Effect, Layer } from "effect"
+import { NodeHttpServer } from "@effect/platform-node"
+import { HttpServer } from "@effect/platform"
+import { createServer } from "node:http"
+
+/**
+ * Graceful shutdown. Request fibers are not children of the server's scope,
+ * and `server.close()` waits for every open response, so an open SSE stream
+ * would hold shutdown forever. On shutdown we first end every SSE stream,
+ * then let `close()` finish in-flight requests, and after a grace period
+ * cut what is left (a blocking SendMessage waiting on a long task, say).
+ * Workers are not affected here: the engine's scope interrupts them, and
+ * start-up recovery picks their tasks up again.
+ */
+export class ShuttingDown extends Context.Tag("a2a-ledger/ShuttingDown")<ShuttingDown, Deferred.Deferred<void>>() {}
+
+export const layerHttp = (options: { readonly port: number; readonly host: string; readonly graceMs?: number }) =>
+  Layer.scoped(
+    HttpServer.HttpServer,
+    Effect.gen(function* () {
+      const shuttingDown = yield* ShuttingDown
+      const node = createServer()
+      const server = yield* NodeHttpServer.make(() => node, { port: options.port, host: options.host })
+      // Added after the server's own finalizer, so it runs first.
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* Deferred.succeed(shuttingDown, undefined)
+          yield* Effect.sync(() => {
+            node.closeIdleConnections()
+            setTimeout(() => node.closeAllConnections(), options.graceMs ?? 2_000).unref()
+          })
+        })
+      )
+      return server
+    })
+  ).pipe(Layer.provideMerge(Layer.effect(ShuttingDown, Deferred.make<void>())), Layer.merge(NodeHttpServer.layerContext))
