@@ -1,0 +1,10 @@
+import { Layer } from "effect"
+import * as Store from "../eventlog/Store"
+import * as Engine from "./Engine"
+
+/**
+ * The engine as a layer for an application's own Effect program: a
+ * `TaskEngine` (send, get, list, cancel, watch) over a SQLite file, no HTTP.
+ */
+export const layerSqlite = (options: Engine.EngineLayerOptions & { readonly db: string }) =>
+  Engine.layer(options).pipe(Layer.provideMerge(Store.layerSqlite(options.db)))

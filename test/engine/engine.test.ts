@@ -1,0 +1,201 @@
+import { describe, expect, it } from "vitest"
+import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import * as path from "node:path"
+import { type Agent, Outcome } from "../../src/agent/Agent"
+import { EventLog } from "../../src/eventlog/EventLog"
+import { TaskEngine, settled } from "../../src/engine/TaskEngine"
+import type { TaskState } from "../../src/domain/TaskState"
+import * as Embedded from "../../src/layers/Embedded"
+import { userMessage } from "../support/fixtures"
+import { tempDir } from "../support/server"
+
+/** Build the embedded engine on a SQLite file; `close` stops it like a shutdown. */
+const startEngine = async (agent: Agent, options: { db?: string; maxWorkers?: number; recovery?: "rerun" | "fail" } = {}) => {
+  const db = options.db ?? path.join(tempDir(), "engine.db")
+  const scope = Effect.runSync(Scope.make())
+  const layer = Embedded.layerSqlite({ agent, db, ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
+  return { db, run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const send = (text: string, messageId = `m-${Math.random()}`) =>
+  Effect.flatMap(TaskEngine, (e) => e.send({ tenant: "", message: userMessage(text, messageId) }))
+const taskIdOf = (o: { _tag: string } & Partial<{ taskId: string }>) => o.taskId!
+const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")).pipe(Effect.map((s) => s.task!.status.state))
+const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
+  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
+const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event.type)))
+
+describe("cancel stops the work (invariant 7)", () => {
+  it("interrupts the worker: code after the cancel point never runs and nothing it would emit lands", async () => {
+    let resumed = false
+    const started = Effect.runSync(Deferred.make<void>())
+    const agent: Agent = {
+      name: "sleepy", description: "", version: "1", skills: [],
+      run: (ctx) =>
+        Effect.gen(function* () {
+          yield* ctx.progress("before")
+          yield* Deferred.succeed(started, undefined)
+          yield* Effect.sleep("300 millis")
+          resumed = true
+          yield* ctx.progress("after")
+          return Outcome.complete("done")
+        })
+    }
+    const engine = await startEngine(agent)
+    try {
+      const taskId = taskIdOf(await engine.run(send("work")))
+      await Effect.runPromise(Deferred.await(started))
+      const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, "")))
+      expect(canceled.task!.status.state).toBe("TASK_STATE_CANCELED")
+      await new Promise((r) => setTimeout(r, 500))
+      expect(resumed).toBe(false)
+      expect(await engine.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "StatusMessageAdded", "TaskCanceled"])
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("cancels a task still waiting for a worker; it never starts", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const agent: Agent = { name: "gate", description: "", version: "1", skills: [], run: () => Deferred.await(gate).pipe(Effect.as(Outcome.complete())) }
+    const engine = await startEngine(agent, { maxWorkers: 1 })
+    try {
+      const busy = taskIdOf(await engine.run(send("busy")))
+      await engine.run(waitFor(busy, (s) => s === "TASK_STATE_WORKING"))
+      const queued = taskIdOf(await engine.run(send("queued")))
+      await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(queued, "")))
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      await engine.run(waitFor(busy, settled))
+      await new Promise((r) => setTimeout(r, 100))
+      expect(await engine.run(eventTypes(queued))).toEqual(["TaskSubmitted", "TaskCanceled"])
+    } finally {
+      await engine.close()
+    }
+  })
+})
+
+describe("the worker limit", () => {
+  it("beyond maxWorkers, tasks wait in SUBMITTED and start in arrival order", async () => {
+    const order: Array<string> = []
+    const gates = new Map<string, Deferred.Deferred<void>>()
+    const gateOf = (text: string) => {
+      if (!gates.has(text)) gates.set(text, Effect.runSync(Deferred.make<void>()))
+      return gates.get(text)!
+    }
+    const agent: Agent = {
+      name: "gated", description: "", version: "1", skills: [],
+      run: (ctx) => Effect.sync(() => order.push(ctx.input.parts[0]!.text!)).pipe(
+        Effect.zipRight(Deferred.await(gateOf(ctx.input.parts[0]!.text!))),
+        Effect.as(Outcome.complete())
+      )
+    }
+    const engine = await startEngine(agent, { maxWorkers: 2 })
+    try {
+      const names = ["a", "b", "c", "d", "e"]
+      const ids: Array<string> = []
+      for (const n of names) ids.push(taskIdOf(await engine.run(send(n))))
+      await engine.run(waitFor(ids[1]!, (s) => s === "TASK_STATE_WORKING"))
+      await new Promise((r) => setTimeout(r, 100))
+      expect(await engine.run(Effect.forEach(ids, stateOf))).toEqual([
+        "TASK_STATE_WORKING", "TASK_STATE_WORKING", "TASK_STATE_SUBMITTED", "TASK_STATE_SUBMITTED", "TASK_STATE_SUBMITTED"
+      ])
+      // Release in reverse of start: the queue still starts c, d, e in arrival order.
+      for (const n of ["b", "a", "c", "d", "e"]) {
+        await Effect.runPromise(Deferred.succeed(gateOf(n), undefined))
+        await engine.run(waitFor(ids[names.indexOf(n)]!, settled))
+      }
+      expect(order).toEqual(names)
+    } finally {
+      await engine.close()
+    }
+  })
+})
+
+describe("failures become FAILED with the reason", () => {
+  const failing = (run: Agent["run"]): Agent => ({ name: "f", description: "", version: "1", skills: [], run })
+  const cases: ReadonlyArray<readonly [string, Agent["run"], RegExp]> = [
+    ["a typed failure", () => Effect.fail(new Error("disk full")), /disk full/],
+    ["a defect", () => Effect.die(new Error("kaboom")), /kaboom/],
+    ["a throw inside the agent", () => Effect.sync(() => { throw new Error("thrown") }), /thrown/],
+    ["an outcome of failure", () => Effect.succeed(Outcome.fail("no data")), /no data/],
+    ["an illegal emission", (ctx) => ctx.artifact({ artifactId: "x", parts: [{ text: "y" }] }, { append: true }).pipe(Effect.as(Outcome.complete())), /illegal update.*no open artifact x/]
+  ]
+  for (const [name, run, reason] of cases) {
+    it(name, async () => {
+      const engine = await startEngine(failing(run))
+      try {
+        const taskId = taskIdOf(await engine.run(send("x")))
+        await engine.run(waitFor(taskId, settled))
+        const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+        expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
+        expect(s.task!.status.message!.parts[0]!.text).toMatch(reason)
+      } finally {
+        await engine.close()
+      }
+    })
+  }
+})
+
+describe("one worker per task (invariant 6)", () => {
+  it("a message to a WORKING task is refused and starts no second turn", async () => {
+    let turns = 0
+    const gate = Effect.runSync(Deferred.make<void>())
+    const agent: Agent = {
+      name: "once", description: "", version: "1", skills: [],
+      run: () => Effect.sync(() => turns++).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(Outcome.complete()))
+    }
+    const engine = await startEngine(agent)
+    try {
+      const taskId = taskIdOf(await engine.run(send("x")))
+      await engine.run(waitFor(taskId, (s) => s === "TASK_STATE_WORKING"))
+      const again = await engine.run(
+        Effect.flip(Effect.flatMap(TaskEngine, (e) => e.send({ tenant: "", message: { ...userMessage("again"), taskId } })))
+      )
+      expect(again._tag).toBe("UnsupportedOperation")
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      await engine.run(waitFor(taskId, settled))
+      expect(turns).toBe(1)
+    } finally {
+      await engine.close()
+    }
+  })
+})
+
+describe("start-up recovery", () => {
+  const stuck: Agent = { name: "stuck", description: "", version: "1", skills: [], run: () => Effect.never }
+  const quick: Agent = { name: "quick", description: "", version: "1", skills: [], run: (ctx) => Effect.succeed(Outcome.complete(`redo ${ctx.input.parts[0]!.text}`)) }
+
+  it("rerun: a task left WORKING by a stopped engine is run again from its last input", async () => {
+    const first = await startEngine(stuck)
+    const taskId = taskIdOf(await first.run(send("job")))
+    await first.run(waitFor(taskId, (s) => s === "TASK_STATE_WORKING"))
+    await first.close()
+    const second = await startEngine(quick, { db: first.db })
+    try {
+      await second.run(waitFor(taskId, settled))
+      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+      expect(s.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      expect(s.task!.status.message!.parts[0]!.text).toBe("redo job")
+      expect(await second.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "TaskRequeued", "TaskStarted", "TaskCompleted"])
+    } finally {
+      await second.close()
+    }
+  })
+
+  it("fail: a task left WORKING is marked FAILED with a clear reason", async () => {
+    const first = await startEngine(stuck)
+    const taskId = taskIdOf(await first.run(send("job")))
+    await first.run(waitFor(taskId, (s) => s === "TASK_STATE_WORKING"))
+    await first.close()
+    const second = await startEngine(quick, { db: first.db, recovery: "fail" })
+    try {
+      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+      expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
+      expect(s.task!.status.message!.parts[0]!.text).toMatch(/restarted/)
+    } finally {
+      await second.close()
+    }
+  })
+})

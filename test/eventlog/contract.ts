@@ -1,0 +1,155 @@
+import { describe, expect, it } from "@effect/vitest"
+import { SqlClient } from "@effect/sql"
+import { Effect, Exit, type Layer, Option } from "effect"
+import { fold } from "../../src/domain/Task"
+import type { TaskEvent } from "../../src/domain/TaskEvent"
+import { EventLog } from "../../src/eventlog/EventLog"
+import { TaskReadModel } from "../../src/projections/TaskReadModel"
+import { agentMessage, at, userMessage } from "../support/fixtures"
+
+export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient, unknown>
+
+const submitted = (taskId: string, n = 0): TaskEvent => ({
+  type: "TaskSubmitted",
+  at: at(n),
+  taskId,
+  contextId: "ctx",
+  tenant: "",
+  message: userMessage(`hello ${taskId}`)
+})
+const started: TaskEvent = { type: "TaskStarted", at: at(1), instanceId: "i-1" }
+const progress = (text: string): TaskEvent => ({ type: "StatusMessageAdded", at: at(2), message: agentMessage(text) })
+const meta = { instanceId: "i-1" }
+
+/**
+ * The behaviour every event-log store must have. Each test gets a fresh
+ * store from `makeStore` (a new SQLite file, a new PostgreSQL schema).
+ */
+export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
+  describe(`EventLog contract: ${name}`, () => {
+    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient>) =>
+      Effect.provide(effect, makeStore())
+
+    it.effect("appends a new stream from version 0 with gap-free versions 1, 2, 3", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const first = yield* log.append("t1", 0, [submitted("t1")], meta)
+          const more = yield* log.append("t1", 1, [started, progress("a")], meta)
+          expect([...first, ...more].map((e) => e.version)).toEqual([1, 2, 3])
+          expect(yield* log.version("t1")).toBe(3)
+          const read = yield* log.read("t1")
+          expect(read.map((e) => [e.version, e.event.type])).toEqual([
+            [1, "TaskSubmitted"],
+            [2, "TaskStarted"],
+            [3, "StatusMessageAdded"]
+          ])
+          expect(read[0]!.event).toEqual(submitted("t1"))
+          expect(read[0]!.metadata).toEqual(meta)
+          expect(read.every((e) => e.schemaVersion === 1)).toBe(true)
+        })
+      ))
+
+    it.effect("refuses an append at a stale expected version, and writes nothing", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          yield* log.append("t1", 0, [submitted("t1")], meta)
+          const stale = yield* Effect.exit(log.append("t1", 0, [submitted("t1")], meta))
+          expect(Exit.isFailure(stale)).toBe(true)
+          const ahead = yield* Effect.flip(log.append("t1", 5, [started], meta))
+          expect(ahead).toMatchObject({ _tag: "VersionConflict", expectedVersion: 5, actualVersion: 1 })
+          expect((yield* log.read("t1")).length).toBe(1)
+        })
+      ))
+
+    it.effect("UNIQUE(task_id, version) holds even for a writer that skips the version check", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const sql = yield* SqlClient.SqlClient
+          yield* log.append("t1", 0, [submitted("t1")], meta)
+          const raw = yield* Effect.exit(
+            sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+                VALUES ('t1', 1, 'TaskStarted', 1, '{}', '{}', '2026-01-01T00:00:00.000Z')`
+          )
+          expect(Exit.isFailure(raw)).toBe(true)
+        })
+      ))
+
+    it.effect("reads a version range, and the global log in commit order across tasks", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          yield* log.append("a", 0, [submitted("a")], meta)
+          yield* log.append("b", 0, [submitted("b")], meta)
+          yield* log.append("a", 1, [started, progress("x"), progress("y")], meta)
+          expect((yield* log.read("a", { fromVersion: 2, toVersion: 3 })).map((e) => e.version)).toEqual([2, 3])
+          const all = yield* log.readAll(0, 100)
+          expect(all.map((e) => `${e.taskId}@${e.version}`)).toEqual(["a@1", "b@1", "a@2", "a@3", "a@4"])
+          const positions = all.map((e) => e.position)
+          expect([...positions].sort((x, y) => x - y)).toEqual(positions)
+          const after = yield* log.readAll(all[1]!.position, 2)
+          expect(after.map((e) => `${e.taskId}@${e.version}`)).toEqual(["a@2", "a@3"])
+          expect(yield* log.version("nobody")).toBe(0)
+          expect(yield* log.read("nobody")).toEqual([])
+        })
+      ))
+
+    it.effect("an append inside a failed transaction leaves no trace (log and read model commit together)", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const readModel = yield* TaskReadModel
+          const sql = yield* SqlClient.SqlClient
+          const attempt = sql.withTransaction(
+            Effect.gen(function* () {
+              yield* log.append("t1", 0, [submitted("t1")], meta)
+              yield* readModel.save(fold([submitted("t1")]))
+              return yield* Effect.fail("boom")
+            })
+          )
+          expect(Exit.isFailure(yield* Effect.exit(attempt))).toBe(true)
+          expect(yield* log.version("t1")).toBe(0)
+          expect(Option.isNone(yield* readModel.load("t1"))).toBe(true)
+        })
+      ))
+
+    it.effect("a row of an unknown type or a newer schema version is reported, not guessed at", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const sql = yield* SqlClient.SqlClient
+          yield* sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+                VALUES ('t1', 1, 'TaskTeleported', 1, '{}', '{}', '2026-01-01T00:00:00.000Z')`
+          yield* sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+                VALUES ('t2', 1, 'TaskStarted', 99, '{}', '{}', '2026-01-01T00:00:00.000Z')`
+          expect(yield* Effect.flip(log.read("t1"))).toMatchObject({ _tag: "UnreadableEvent", type: "TaskTeleported" })
+          expect(yield* Effect.flip(log.read("t2"))).toMatchObject({ _tag: "UnreadableEvent", schemaVersion: 99 })
+        })
+      ))
+
+    it.effect("the read model saves, loads, lists newest first and finds the tasks that need a worker", () =>
+      run(
+        Effect.gen(function* () {
+          const readModel = yield* TaskReadModel
+          const s1 = fold([submitted("t1", 10)])
+          const s2 = fold([submitted("t2", 20), started])
+          const s3 = fold([submitted("t3", 30), { type: "TaskCanceled", at: at(31) }])
+          for (const s of [s1, s2, s3]) yield* readModel.save(s)
+          expect(Option.getOrThrow(yield* readModel.load("t2"))).toEqual(s2)
+          // t2 started at at(1), earlier than t1's submission at(10)
+          const page = yield* readModel.list({ tenant: "", pageSize: 2 })
+          expect(page.tasks.map((s) => s.task!.id)).toEqual(["t3", "t1"])
+          expect(page.totalSize).toBe(3)
+          const next = yield* readModel.list({ tenant: "", pageSize: 2, after: page.next! })
+          expect(next.tasks.map((s) => s.task!.id)).toEqual(["t2"])
+          expect(next.next).toBeUndefined()
+          expect((yield* readModel.active).map((s) => s.task!.id)).toEqual(["t1", "t2"])
+          // saving again updates in place
+          const s1b = fold([started], s1)
+          yield* readModel.save(s1b)
+          expect(Option.getOrThrow(yield* readModel.load("t1")).version).toBe(2)
+        })
+      ))
+  })
