@@ -1,0 +1,57 @@
+import * as path from "node:path"
+import { afterEach, describe, expect, it } from "vitest"
+import { call, eventually, userMessage } from "../support/rpc"
+import { type ServerProcess, spawnServer } from "../support/process"
+import { tempDir } from "../support/server"
+
+/**
+ * Kill -9 the server mid-task, start it again on the same SQLite file: the
+ * task is picked up again and finishes (or fails, by policy). Nothing
+ * acknowledged is lost.
+ */
+const running: Array<ServerProcess> = []
+afterEach(async () => {
+  for (const p of running.splice(0)) await p.kill9()
+})
+const start = async (args: ReadonlyArray<string>) => {
+  const p = await spawnServer(args)
+  running.push(p)
+  return p
+}
+
+describe("restart recovery", () => {
+  it("a task left WORKING by a killed process is re-run from its last input and completes", async () => {
+    const db = path.join(tempDir(), "restart.db")
+    const first = await start(["--db", db, "--step-delay-ms", "400"])
+    const { task } = await call(first.url, "SendMessage", { message: userMessage("survive"), configuration: { returnImmediately: true } })
+    await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await first.kill9()
+
+    const second = await start(["--db", db, "--step-delay-ms", "20"])
+    const done = await eventually(() => call(second.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
+    expect(done.artifacts[0].parts[0].text).toContain("Analysis Report for: survive")
+    expect(done.history[0].parts[0].text).toBe("survive")
+  }, 60_000)
+
+  it("--recovery fail marks such a task FAILED with a clear reason", async () => {
+    const db = path.join(tempDir(), "restart-fail.db")
+    const first = await start(["--db", db, "--step-delay-ms", "400"])
+    const { task } = await call(first.url, "SendMessage", { message: userMessage("doomed"), configuration: { returnImmediately: true } })
+    await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await first.kill9()
+
+    const second = await start(["--db", db, "--recovery", "fail"])
+    const failed = await call(second.url, "GetTask", { id: task.id })
+    expect(failed.status.state).toBe("TASK_STATE_FAILED")
+    expect(failed.status.message.parts[0].text).toMatch(/restarted/)
+  }, 60_000)
+
+  it("finished tasks survive a kill -9 unchanged", async () => {
+    const db = path.join(tempDir(), "restart-done.db")
+    const first = await start(["--db", db, "--agent", "echo"])
+    const { task } = await call(first.url, "SendMessage", { message: userMessage("keep me") })
+    await first.kill9()
+    const second = await start(["--db", db, "--agent", "echo"])
+    expect(await call(second.url, "GetTask", { id: task.id })).toEqual(task)
+  }, 60_000)
+})

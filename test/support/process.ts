@@ -1,0 +1,47 @@
+import { type ChildProcess, spawn } from "node:child_process"
+import * as path from "node:path"
+
+const root = path.resolve(__dirname, "../..")
+
+export interface ServerProcess {
+  readonly url: string
+  readonly child: ChildProcess
+  readonly output: () => string
+  /** SIGKILL: no finalizer runs, as in a crash. */
+  readonly kill9: () => Promise<void>
+}
+
+/** `a2a-ledger serve` as a real child process on a free port. */
+export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"]
+    })
+    let output = ""
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000)
+    const onData = (chunk: Buffer) => {
+      output += chunk.toString()
+      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(output)
+      if (m) {
+        clearTimeout(timer)
+        resolve({
+          url: `http://127.0.0.1:${m[1]}`,
+          child,
+          output: () => output,
+          kill9: () =>
+            new Promise<void>((done) => {
+              if (child.exitCode !== null || child.signalCode !== null) return done()
+              child.once("exit", () => done())
+              child.kill("SIGKILL")
+            })
+        })
+      }
+    }
+    child.stdout!.on("data", onData)
+    child.stderr!.on("data", onData)
+    child.once("exit", (code) => {
+      clearTimeout(timer)
+      reject(new Error(`server exited with ${code}:\n${output}`))
+    })
+  })
