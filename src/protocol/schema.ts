@@ -34,11 +34,25 @@ export const Part = Schema.Struct({
   })
 )
 
-const Role = Schema.transform(
-  Schema.Union(Schema.Literal("ROLE_USER", "ROLE_AGENT"), Schema.Literal(1, 2)),
-  Schema.Literal("ROLE_USER", "ROLE_AGENT"),
-  { strict: true, decode: (r) => (r === 1 ? "ROLE_USER" : r === 2 ? "ROLE_AGENT" : r), encode: (r) => r }
-).annotations({ message: () => "must be ROLE_USER or ROLE_AGENT" })
+/**
+ * A proto enum: its name, or its number as ProtoJSON also allows. A wrong
+ * value gets one message listing the accepted names.
+ */
+const protoEnum = <N extends string>(names: ReadonlyArray<N>, byNumber: Readonly<Record<number, N>>) => {
+  const accepted = `must be one of ${names.join(", ")}`
+  return Schema.transformOrFail(Schema.Unknown, Schema.Literal(...(names as [N, ...Array<N>])), {
+    strict: true,
+    decode: (value, _, ast) => {
+      const name = typeof value === "number" ? byNumber[value] : value
+      return typeof name === "string" && (names as ReadonlyArray<string>).includes(name)
+        ? ParseResult.succeed(name as N)
+        : ParseResult.fail(new ParseResult.Type(ast, value, `${accepted} (got ${JSON.stringify(value)})`))
+    },
+    encode: ParseResult.succeed
+  })
+}
+
+const Role = protoEnum(["ROLE_USER", "ROLE_AGENT"], { 1: "ROLE_USER", 2: "ROLE_AGENT" })
 
 export const MessageSchema = Schema.Struct({
   messageId: NonEmpty("messageId"),
@@ -51,11 +65,8 @@ export const MessageSchema = Schema.Struct({
   referenceTaskIds: Schema.optional(Schema.Array(Schema.String))
 })
 
-const StateName = Schema.transform(
-  Schema.Union(Schema.Literal(...TaskStates), Schema.Literal(1, 2, 3, 4, 5, 6, 7, 8)),
-  Schema.Literal(...TaskStates),
-  { strict: true, decode: (s) => (typeof s === "number" ? TaskStateNumbers[s]! : s), encode: (s) => s }
-).annotations({ message: () => `must be one of ${TaskStates.join(", ")}` })
+/** A ListTasks status filter: a state, or UNSPECIFIED for none. */
+const StatusFilter = protoEnum(["TASK_STATE_UNSPECIFIED", ...TaskStates], { 0: "TASK_STATE_UNSPECIFIED", ...TaskStateNumbers })
 
 const Timestamp = Schema.String.pipe(
   Schema.filter((s) => /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/.test(s) && !Number.isNaN(Date.parse(s)), {
@@ -86,7 +97,7 @@ export const GetTaskRequest = Schema.Struct({
 export const ListTasksRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
   contextId: Schema.optional(Schema.String),
-  status: Schema.optional(Schema.Union(StateName, Schema.Literal("TASK_STATE_UNSPECIFIED", 0))),
+  status: Schema.optional(StatusFilter),
   pageSize: Schema.optional(
     Int32.pipe(Schema.between(1, 100, { message: () => "must be between 1 and 100" }))
   ),
@@ -115,10 +126,13 @@ export const decodeParams = <A, I>(schema: Schema.Schema<A, I>, params: unknown)
   const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(camelCaseKeys(params ?? {}))
   if (Either.isRight(result)) return Either.right(result.right)
   const issues = ParseResult.ArrayFormatter.formatErrorSync(result.left)
-  const violations = issues.map((i) => ({
-    field: pathText(i.path) || "params",
-    description: i._tag === "Missing" ? "is required" : i.message
-  }))
+  // One violation per field: a transformation can report the same field twice.
+  const byField = new Map<string, string>()
+  for (const i of issues) {
+    const field = pathText(i.path) || "params"
+    if (!byField.has(field)) byField.set(field, i._tag === "Missing" ? "is required" : i.message)
+  }
+  const violations = [...byField].map(([field, description]) => ({ field, description }))
   const first = violations[0]!
   const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : ""
   return Either.left(
@@ -131,4 +145,4 @@ export const toMessage = (m: Schema.Schema.Type<typeof MessageSchema>): Message 
 
 export type ListStatusFilter = TaskState | undefined
 export const statusFilter = (s: Schema.Schema.Type<typeof ListTasksRequest>["status"]): ListStatusFilter =>
-  s === undefined || s === "TASK_STATE_UNSPECIFIED" || s === 0 ? undefined : s
+  s === undefined || s === "TASK_STATE_UNSPECIFIED" ? undefined : s

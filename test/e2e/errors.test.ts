@@ -165,3 +165,16 @@ describe("bad input never touches stored data", () => {
     expect(after).toEqual(before)
   })
 })
+
+describe("enum errors list the accepted values", () => {
+  it("a bad status names the field and the accepted names once", async () => {
+    const r = await rpc(server.url, "ListTasks", { status: "UNRECOGNIZED" })
+    expect(r.error!.code).toBe(-32602)
+    expect(r.error!.message).toMatch(/^Invalid parameters: status: must be one of TASK_STATE_UNSPECIFIED, TASK_STATE_SUBMITTED.* \(got "UNRECOGNIZED"\)$/)
+  })
+
+  it("enum numbers are accepted as ProtoJSON allows", async () => {
+    const r = await rpc(server.url, "ListTasks", { status: 3, pageSize: 1 })
+    expect(r.result.tasks.every((t: any) => t.status.state === "TASK_STATE_COMPLETED")).toBe(true)
+  })
+})

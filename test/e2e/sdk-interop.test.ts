@@ -1,0 +1,102 @@
+import { Role, TaskState } from "@a2a-js/sdk"
+import { ClientFactory } from "@a2a-js/sdk/client"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { conformance, slowWorker } from "../../src/agent/builtins"
+import { eventually } from "../support/rpc"
+import { type RunningServer, startServer } from "../support/server"
+
+/**
+ * A second opinion: the official A2A JavaScript client (@a2a-js/sdk) drives
+ * our server through send, stream, get, cancel and resubscribe, discovering
+ * it from the agent card like any client would.
+ */
+let slow: RunningServer
+let tck: RunningServer
+beforeAll(async () => {
+  slow = await startServer({ agent: slowWorker({ stepDelayMs: 100 }) })
+  tck = await startServer({ agent: conformance })
+})
+afterAll(async () => {
+  await slow.close()
+  await tck.close()
+})
+
+const message = (text: string, messageId = `sdk-${Math.random().toString(36).slice(2)}`, extra: Record<string, unknown> = {}) =>
+  ({ messageId, role: Role.ROLE_USER, parts: [{ content: { $case: "text", value: text } }], ...extra }) as any
+
+const client = (url: string) => new ClientFactory().createFromUrl(url)
+const kindOf = (e: any): string => e.payload?.$case ?? Object.keys(e)[0]
+
+describe("@a2a-js/sdk client against a2a-ledger", () => {
+  it("discovers the server from its card and sends a blocking message", async () => {
+    const c = await client(tck.url)
+    expect(c.protocolVersion).toBe("1.0")
+    const result: any = await c.sendMessage({ message: message("hi", "tck-artifact-text-sdk") } as any)
+    const task = result.payload?.value ?? result
+    expect(task.status.state).toBe(TaskState.TASK_STATE_COMPLETED)
+    expect(task.artifacts[0].artifactId).toBe("text-artifact")
+  })
+
+  it("gets a Message answer as a Message", async () => {
+    const c = await client(tck.url)
+    const result: any = await c.sendMessage({ message: message("hi", "tck-message-response-sdk") } as any)
+    const text = JSON.stringify(result)
+    expect(text).toContain("Direct message response")
+    expect(result.payload?.$case ?? ("role" in result ? "message" : "?")).toBe("message")
+  })
+
+  it("streams a task to completion", async () => {
+    const c = await client(tck.url)
+    const kinds: Array<string> = []
+    let last: any
+    for await (const event of c.sendMessageStream({ message: message("go", "tck-stream-sdk") } as any)) {
+      kinds.push(kindOf(event))
+      last = event
+    }
+    expect(kinds[0]).toBe("task")
+    expect(kinds).toContain("artifactUpdate")
+    expect(JSON.stringify(last)).toContain(String(TaskState.TASK_STATE_COMPLETED))
+  })
+
+  it("gets, cancels and resubscribes", async () => {
+    const c = await client(slow.url)
+    const sent: any = await c.sendMessage({ message: message("long job"), configuration: { returnImmediately: true } } as any)
+    const task = sent.payload?.value ?? sent
+    expect(task.status.state).toBe(TaskState.TASK_STATE_SUBMITTED)
+
+    // Resubscribe, read the snapshot, then leave.
+    const stream = c.resubscribeTask({ id: task.id } as any)
+    const first = await stream.next()
+    expect(kindOf(first.value)).toBe("task")
+    await stream.return(undefined)
+
+    await eventually(() => c.getTask({ id: task.id } as any), (t: any) => t.status.state === TaskState.TASK_STATE_WORKING)
+    const canceled: any = await c.cancelTask({ id: task.id } as any)
+    expect(canceled.status.state).toBe(TaskState.TASK_STATE_CANCELED)
+    const got: any = await c.getTask({ id: task.id, historyLength: 1 } as any)
+    expect(got.status.state).toBe(TaskState.TASK_STATE_CANCELED)
+    expect(got.history.length).toBe(1)
+  })
+
+  it("lists tasks", async () => {
+    const c = await client(tck.url)
+    const page: any = await c.listTasks({
+      tenant: "",
+      contextId: "",
+      status: TaskState.TASK_STATE_UNSPECIFIED,
+      pageSize: 1,
+      pageToken: "",
+      statusTimestampAfter: undefined
+    })
+    expect(page.tasks.length).toBe(1)
+    expect(page.totalSize).toBeGreaterThanOrEqual(2)
+    expect(page.nextPageToken).not.toBe("")
+  })
+
+  it("surfaces our errors as the SDK's typed errors", async () => {
+    const c = await client(tck.url)
+    const error: any = await c.getTask({ id: "no-such-task" } as any).catch((e) => e)
+    expect(error).toBeInstanceOf(Error)
+    expect(`${error.name} ${error.message}`).toMatch(/TaskNotFound|not found/i)
+  })
+})
