@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, PubSub, type Queue, type Scope } from "effect"
+import { Context, Effect, Layer, Queue, type Scope } from "effect"
 import type { TaskEvent } from "../domain/TaskEvent"
 
 /** A fact that has committed, as announced to live streams. */
@@ -10,26 +10,59 @@ export interface Committed {
 }
 
 /**
- * In-process fan-out of committed events. Writers publish after commit, in
- * version order per task (they publish under the task's lock). It is only a
- * wake-up with a payload: streams fill any gap from the log by version, so
- * the log stays the source of truth.
+ * In-process fan-out of committed events, per task: a subscriber receives
+ * only its task's events, so the cost of a publish is the number of
+ * streams open on that task. Writers publish after commit, in version
+ * order (they publish under the task's lock). It is only a wake-up with a
+ * payload: streams fill any gap from the log by version, so the log stays
+ * the source of truth.
  */
 export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
   EventHub,
   {
     readonly publish: (events: ReadonlyArray<Committed>) => Effect.Effect<void>
-    readonly subscribe: Effect.Effect<Queue.Dequeue<Committed>, never, Scope.Scope>
+    /** This task's events from now on, until the scope closes. */
+    readonly subscribe: (taskId: string) => Effect.Effect<Queue.Dequeue<Committed>, never, Scope.Scope>
+    /** Open subscriptions (for diagnostics and tests). */
+    readonly subscriptions: Effect.Effect<number>
   }
 >() {}
 
-export const layer = Layer.scoped(
-  EventHub,
-  Effect.gen(function* () {
-    const hub = yield* Effect.acquireRelease(PubSub.unbounded<Committed>(), PubSub.shutdown)
-    return EventHub.of({
-      publish: (events) => PubSub.publishAll(hub, events).pipe(Effect.asVoid),
-      subscribe: PubSub.subscribe(hub)
+export const make = Effect.sync(() => {
+  const topics = new Map<string, Set<Queue.Queue<Committed>>>()
+  let count = 0
+
+  const publish = (events: ReadonlyArray<Committed>) =>
+    Effect.sync(() => {
+      for (const e of events) {
+        const queues = topics.get(e.taskId)
+        if (queues === undefined) continue
+        for (const q of queues) Queue.unsafeOffer(q, e)
+      }
     })
-  })
-)
+
+  const subscribe = (taskId: string) =>
+    Effect.acquireRelease(
+      Effect.map(Queue.unbounded<Committed>(), (q) => {
+        let queues = topics.get(taskId)
+        if (queues === undefined) topics.set(taskId, (queues = new Set()))
+        queues.add(q)
+        count++
+        return q
+      }),
+      (q) =>
+        Effect.zipRight(
+          Effect.sync(() => {
+            const queues = topics.get(taskId)
+            queues?.delete(q)
+            if (queues?.size === 0) topics.delete(taskId)
+            count--
+          }),
+          Queue.shutdown(q)
+        )
+    )
+
+  return EventHub.of({ publish, subscribe, subscriptions: Effect.sync(() => count) })
+})
+
+export const layer = Layer.effect(EventHub, make)

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import type { TaskSnapshot } from "../domain/Task"
@@ -32,6 +32,11 @@ export interface WatchOptions {
 }
 
 export const settled = (state: TaskState) => isTerminal(state) || isInterrupted(state)
+
+const isSettledBy = (event: Committed["event"]) => {
+  const s = stateAfter(event)
+  return s !== undefined && settled(s)
+}
 
 const itemState = (item: WatchItem): TaskState | undefined =>
   item._tag === "Snapshot" ? item.task.status.state : stateAfter(item.committed.event)
@@ -74,6 +79,11 @@ export const make = Effect.gen(function* () {
       Effect.flatMap((found) =>
         Option.isSome(found) && found.value.tenant === tenant ? Effect.succeed(found.value) : Effect.fail(new TaskNotFound({ taskId }))
       )
+    )
+
+  const loadOrNotFound = (taskId: string) =>
+    store(readModel.load(taskId)).pipe(
+      Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
 
   const continueTask = (tenant: string, message: Message, taskId: string) =>
@@ -160,7 +170,7 @@ export const make = Effect.gen(function* () {
     Stream.unwrapScoped(
       Effect.gen(function* () {
         // Subscribe before reading, so nothing committed in between is missed.
-        const live = yield* hub.subscribe
+        const live = yield* hub.subscribe(taskId)
         const snapshot = yield* store(readModel.load(taskId))
         if (Option.isNone(snapshot)) return Stream.empty
         const current = snapshot.value
@@ -189,7 +199,7 @@ export const make = Effect.gen(function* () {
           }))
         }
         const tail = Stream.fromQueue(live).pipe(
-          Stream.filter((c) => c.taskId === taskId && c.version > last),
+          Stream.filter((c) => c.version > last),
           Stream.mapEffect((c) =>
             c.version === last + 1
               ? Effect.succeed([c] as ReadonlyArray<Committed>)
@@ -211,11 +221,26 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  // The blocking send's wait, without a Stream: subscribe, then look, then take until settled.
   const awaitSettled = (taskId: string, afterVersion: number) =>
-    watch(taskId, { afterVersion, stopAt: settled }).pipe(
-      Stream.runDrain,
-      Effect.zipRight(readModel.load(taskId).pipe(store)),
-      Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
+    Effect.scoped(
+      Effect.gen(function* () {
+        const live = yield* hub.subscribe(taskId)
+        const now = yield* store(readModel.load(taskId))
+        if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
+        let last = now.value.version
+        if (last > afterVersion) {
+          // Something may already have settled it since `afterVersion`: the log says what.
+          const since = yield* store(log.read(taskId, { fromVersion: afterVersion + 1, toVersion: last }))
+          if (since.some((e) => isSettledBy(e.event))) return yield* loadOrNotFound(taskId)
+        }
+        for (;;) {
+          const c = yield* Queue.take(live)
+          if (c.version <= last) continue
+          last = c.version
+          if (isSettledBy(c.event)) return yield* loadOrNotFound(taskId)
+        }
+      })
     )
 
   // Start-up recovery: tasks a dead process left needing a worker.

@@ -1,0 +1,93 @@
+/**
+ * Blocking SendMessage throughput and latency against the real server
+ * (echo agent, SQLite file), at concurrency 1, 16 and 64. Prints figures;
+ * asserts nothing. The server runs in its own process so the load
+ * generator does not share its event loop.
+ *
+ *   npm run bench            # default: 2,000 requests per level (at most 30 s each)
+ *   BENCH_REQUESTS=500 npm run bench
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dirname, "..")
+const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 2000)
+const levels = [1, 16, 64]
+const maxSecondsPerLevel = 30
+
+const startServer = async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "bench.db")],
+    { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
+  )
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = ""
+    const onData = (b: Buffer) => {
+      out += b.toString()
+      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
+      if (m) resolve(`http://127.0.0.1:${m[1]}`)
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)))
+  })
+  return { url, dir, stop: () => child.kill("SIGTERM") }
+}
+
+const send = async (url: string, i: number) => {
+  const body = JSON.stringify({
+    jsonrpc: "2.0",
+    id: i,
+    method: "SendMessage",
+    params: { message: { messageId: `bench-${i}-${Math.random()}`, role: "ROLE_USER", parts: [{ text: `hello ${i}` }] } }
+  })
+  const t0 = performance.now()
+  const res = await fetch(`${url}/a2a`, { method: "POST", headers: { "content-type": "application/json" }, body })
+  const json = (await res.json()) as { result?: { task?: { status: { state: string } } } }
+  if (json.result?.task?.status.state !== "TASK_STATE_COMPLETED") throw new Error(`unexpected answer: ${JSON.stringify(json)}`)
+  return performance.now() - t0
+}
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
+
+const main = async () => {
+  const server = await startServer()
+  console.log(`a2a-ledger bench: blocking SendMessage, echo agent, SQLite; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`)
+  console.log("concurrency  tasks/s   p50 ms   p99 ms   requests")
+  try {
+    await Promise.all(Array.from({ length: 20 }, (_, i) => send(server.url, -i))) // warm-up
+    let baseline = 0
+    for (const concurrency of levels) {
+      const latencies: Array<number> = []
+      let next = 0
+      const deadline = Date.now() + maxSecondsPerLevel * 1000
+      const t0 = performance.now()
+      await Promise.all(
+        Array.from({ length: concurrency }, async () => {
+          while (next < requestsPerLevel && Date.now() < deadline) latencies.push(await send(server.url, next++))
+        })
+      )
+      const seconds = (performance.now() - t0) / 1000
+      const sorted = [...latencies].sort((a, b) => a - b)
+      const rate = latencies.length / seconds
+      if (concurrency === 1) baseline = rate
+      console.log(
+        `${String(concurrency).padStart(11)}  ${rate.toFixed(0).padStart(7)}  ${percentile(sorted, 50).toFixed(1).padStart(7)}  ${percentile(sorted, 99)
+          .toFixed(1)
+          .padStart(7)}   ${latencies.length}${concurrency > 1 ? `  (x${(rate / baseline).toFixed(2)} of concurrency 1)` : ""}`
+      )
+    }
+  } finally {
+    server.stop()
+    fs.rmSync(server.dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
