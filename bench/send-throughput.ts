@@ -8,13 +8,14 @@
  *   BENCH_REQUESTS=500 npm run bench
  */
 import { spawn } from "node:child_process"
+import * as http from "node:http"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
 const root = path.resolve(import.meta.dirname, "..")
 const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 2000)
-const levels = [1, 16, 64]
+const levels = (process.env.BENCH_LEVELS ?? "1,16,64").split(",").map(Number)
 const maxSecondsPerLevel = 30
 
 const startServer = async () => {
@@ -38,6 +39,22 @@ const startServer = async () => {
   return { url, dir, stop: () => child.kill("SIGTERM") }
 }
 
+// node:http with a keep-alive agent: much lighter than fetch, so the load generator
+// (which shares the machine) does not become the bottleneck it measures.
+let agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+
+const post = (url: string, body: string) =>
+  new Promise<string>((resolve, reject) => {
+    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      let data = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (data += c))
+      res.on("end", () => resolve(data))
+    })
+    req.on("error", reject)
+    req.end(body)
+  })
+
 const send = async (url: string, i: number) => {
   const body = JSON.stringify({
     jsonrpc: "2.0",
@@ -46,8 +63,7 @@ const send = async (url: string, i: number) => {
     params: { message: { messageId: `bench-${i}-${Math.random()}`, role: "ROLE_USER", parts: [{ text: `hello ${i}` }] } }
   })
   const t0 = performance.now()
-  const res = await fetch(`${url}/a2a`, { method: "POST", headers: { "content-type": "application/json" }, body })
-  const json = (await res.json()) as { result?: { task?: { status: { state: string } } } }
+  const json = JSON.parse(await post(url, body)) as { result?: { task?: { status: { state: string } } } }
   if (json.result?.task?.status.state !== "TASK_STATE_COMPLETED") throw new Error(`unexpected answer: ${JSON.stringify(json)}`)
   return performance.now() - t0
 }
@@ -62,6 +78,9 @@ const main = async () => {
     await Promise.all(Array.from({ length: 20 }, (_, i) => send(server.url, -i))) // warm-up
     let baseline = 0
     for (const concurrency of levels) {
+      agent.destroy()
+      agent = new http.Agent({ keepAlive: true, maxSockets: concurrency })
+      const cpu0 = process.cpuUsage()
       const latencies: Array<number> = []
       let next = 0
       const deadline = Date.now() + maxSecondsPerLevel * 1000
@@ -72,18 +91,21 @@ const main = async () => {
         })
       )
       const seconds = (performance.now() - t0) / 1000
+      const cpu = process.cpuUsage(cpu0)
+      const clientCpu = ((cpu.user + cpu.system) / 1e6 / seconds) * 100
       const sorted = [...latencies].sort((a, b) => a - b)
       const rate = latencies.length / seconds
       if (concurrency === 1) baseline = rate
       console.log(
         `${String(concurrency).padStart(11)}  ${rate.toFixed(0).padStart(7)}  ${percentile(sorted, 50).toFixed(1).padStart(7)}  ${percentile(sorted, 99)
           .toFixed(1)
-          .padStart(7)}   ${latencies.length}${concurrency > 1 ? `  (x${(rate / baseline).toFixed(2)} of concurrency 1)` : ""}`
+          .padStart(7)}   ${latencies.length}   client CPU ${clientCpu.toFixed(0)}%${concurrency > 1 ? `  (x${(rate / baseline).toFixed(2)} of concurrency 1)` : ""}`
       )
     }
   } finally {
     server.stop()
-    fs.rmSync(server.dir, { recursive: true, force: true })
+    if (process.env.BENCH_KEEP) console.log(`kept ${server.dir}`)
+    else fs.rmSync(server.dir, { recursive: true, force: true })
   }
 }
 

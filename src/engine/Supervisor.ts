@@ -112,7 +112,7 @@ export const make = Effect.gen(function* () {
       if (Option.isSome(previous)) yield* Fiber.await(previous.value)
       return yield* writer.withTaskLock(taskId)(
         Effect.gen(function* () {
-          const current = yield* readModel.load(taskId)
+          const current = yield* readModel.get(taskId)
           if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
           if (yield* FiberMap.has(workers, taskId)) return false
           running++

@@ -74,7 +74,7 @@ export const make = Effect.gen(function* () {
   const supervisor = yield* Supervisor
 
   const get = (taskId: string, tenant: string) =>
-    readModel.load(taskId).pipe(
+    readModel.get(taskId).pipe(
       store,
       Effect.flatMap((found) =>
         Option.isSome(found) && found.value.tenant === tenant ? Effect.succeed(found.value) : Effect.fail(new TaskNotFound({ taskId }))
@@ -82,7 +82,7 @@ export const make = Effect.gen(function* () {
     )
 
   const loadOrNotFound = (taskId: string) =>
-    store(readModel.load(taskId)).pipe(
+    store(readModel.get(taskId)).pipe(
       Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
 
@@ -171,7 +171,7 @@ export const make = Effect.gen(function* () {
       Effect.gen(function* () {
         // Subscribe before reading, so nothing committed in between is missed.
         const live = yield* hub.subscribe(taskId)
-        const snapshot = yield* store(readModel.load(taskId))
+        const snapshot = yield* store(readModel.get(taskId))
         if (Option.isNone(snapshot)) return Stream.empty
         const current = snapshot.value
         const contextId = current.task!.contextId
@@ -226,7 +226,7 @@ export const make = Effect.gen(function* () {
     Effect.scoped(
       Effect.gen(function* () {
         const live = yield* hub.subscribe(taskId)
-        const now = yield* store(readModel.load(taskId))
+        const now = yield* store(readModel.get(taskId))
         if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
         let last = now.value.version
         if (last > afterVersion) {

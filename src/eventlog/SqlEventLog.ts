@@ -1,10 +1,11 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { decodeEvent, encodePayload } from "./codec"
 import { EventLog, type EventMetadata, type LoggedEvent, VersionConflict } from "./EventLog"
+import { SqlReader } from "./SqlReader"
 
 interface EventRow {
   readonly position: number | string
@@ -24,6 +25,7 @@ const isUniqueViolation = (error: SqlError): boolean => {
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
 
   const toLogged = (row: EventRow) =>
     Effect.map(decodeEvent(row), (event): LoggedEvent => ({
@@ -69,12 +71,12 @@ export const make = Effect.gen(function* () {
     )
 
   const read = (taskId: string, options?: { readonly fromVersion?: number; readonly toVersion?: number }) =>
-    sql<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
+    reader<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
       AND version >= ${options?.fromVersion ?? 1} AND version <= ${options?.toVersion ?? Number.MAX_SAFE_INTEGER}
       ORDER BY version`.pipe(Effect.flatMap(Effect.forEach(toLogged)))
 
   const readAll = (afterPosition: number, limit: number) =>
-    sql<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(
+    reader<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(
       Effect.flatMap(Effect.forEach(toLogged))
     )
 

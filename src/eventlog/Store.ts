@@ -1,32 +1,43 @@
 import { Effect, Layer } from "effect"
-import { SqlClient } from "@effect/sql"
+import type { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import * as Reactivity from "@effect/experimental/Reactivity"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
+import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
+import { SqlReader } from "./SqlReader"
 
 /**
  * The store: the event log and the read model on one SQL client, with the
  * migrations run as part of building the layer (so nothing can use a store
  * whose schema is not there yet).
  */
-const migrated = Layer.effectDiscard(Migrations.run)
+export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel
 
-/** Log + read model over whatever SqlClient is provided. */
-export const layerFromClient = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer).pipe(Layer.provide(migrated))
+const schema = Layer.effectDiscard(Migrations.run)
 
-/** A SQLite file (WAL). The directory is created when missing. */
-export const layerSqlite = (filename: string) => {
+const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer)
+
+/** Log + read model over whatever SqlClient is provided; reads share that client. */
+export const layerFromClient = services.pipe(Layer.provide(schema))
+
+/** A second, read-only connection to the same file (WAL is a property of the file, set by the writer). */
+const sqliteReader = (filename: string) =>
+  Layer.scoped(SqlReader, SqliteClient.make({ filename, readonly: true, disableWAL: true })).pipe(Layer.provide(Reactivity.layer))
+
+/** A SQLite file (WAL) with a write connection and a read connection. The directory is created when missing. */
+export const layerSqlite = (filename: string): Layer.Layer<StoreServices, unknown> => {
   const client = Layer.unwrapEffect(
     Effect.sync(() => {
       if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
       return SqliteClient.layer({ filename })
     })
   )
-  return Layer.provideMerge(layerFromClient, client) as Layer.Layer<
-    SqlClient.SqlClient | import("./EventLog").EventLog | import("../projections/TaskReadModel").TaskReadModel,
-    unknown
-  >
+  if (filename === ":memory:") return Layer.provideMerge(layerFromClient, client)
+  // schema first, then the reader (it needs the tables to exist), then the services
+  const reader = sqliteReader(filename).pipe(Layer.provide(schema))
+  return services.pipe(Layer.provide(reader), Layer.provideMerge(client))
 }

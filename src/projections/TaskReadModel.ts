@@ -3,6 +3,7 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskSnapshot } from "../domain/Task"
 import type { TaskState } from "../domain/TaskState"
+import { SqlReader } from "../eventlog/SqlReader"
 
 /**
  * The read model: one row per task, written in the same transaction as the
@@ -30,7 +31,10 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   TaskReadModel,
   {
     readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, SqlError>
+    /** The writer's read, on the write connection (inside its transaction). */
     readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    /** A read of the committed row, for everyone else. */
+    readonly get: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
     /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
     readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
@@ -43,6 +47,7 @@ const parse = (row: { readonly snapshot: string }): TaskSnapshot => JSON.parse(r
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
 
   const save = (s: TaskSnapshot) => {
     const task = s.task!
@@ -61,26 +66,26 @@ export const make = Effect.gen(function* () {
         status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)
   }
 
-  const load = (taskId: string) =>
-    sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+  const loadWith = (client: SqlClient.SqlClient) => (taskId: string) =>
+    client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
     )
 
   const list = (q: ListQuery) =>
     Effect.gen(function* () {
-      const filters = [sql`tenant = ${q.tenant}`]
-      if (q.contextId !== undefined) filters.push(sql`context_id = ${q.contextId}`)
-      if (q.state !== undefined) filters.push(sql`state = ${q.state}`)
-      if (q.statusTimestampAfter !== undefined) filters.push(sql`status_timestamp >= ${q.statusTimestampAfter}`)
-      const where = sql.and(filters)
-      const count = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
+      const filters = [reader`tenant = ${q.tenant}`]
+      if (q.contextId !== undefined) filters.push(reader`context_id = ${q.contextId}`)
+      if (q.state !== undefined) filters.push(reader`state = ${q.state}`)
+      if (q.statusTimestampAfter !== undefined) filters.push(reader`status_timestamp >= ${q.statusTimestampAfter}`)
+      const where = reader.and(filters)
+      const count = yield* reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
       const page = q.after === undefined
         ? where
-        : sql.and([
+        : reader.and([
             ...filters,
-            sql`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`
+            reader`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`
           ])
-      const rows = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
+      const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
         ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
       const tasks = rows.slice(0, q.pageSize).map(parse)
       const last = tasks[tasks.length - 1]
@@ -90,14 +95,14 @@ export const make = Effect.gen(function* () {
       return { tasks, totalSize: Number(count[0]?.n ?? 0), ...(next ? { next } : {}) }
     })
 
-  const active = sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
+  const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
     WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
     Effect.map((rows) => rows.map(parse))
   )
 
   const clear = sql`DELETE FROM a2a_tasks`.pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, load, list, active, clear })
+  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active, clear })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
