@@ -1,12 +1,26 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Data, Effect, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
 import * as Server from "../layers/Server"
 
+/** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
+export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
+
+const describeStartupError = (e: unknown, o: { readonly host: string; readonly port: number; readonly db: string }) => {
+  const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
+  const detail = (tagged.cause as Error | undefined)?.message ?? tagged.message ?? String(e)
+  if (tagged._tag === "ServeError") return `cannot listen on ${o.host}:${o.port}: ${detail}`
+  return `cannot open the store ${o.db}: ${detail}`
+}
+
 /** `a2a-ledger serve`: the A2A server. Flags win over environment variables. */
+const atLeast = (min: number, max = Number.MAX_SAFE_INTEGER) => (n: number) =>
+  Number.isInteger(n) && n >= min && n <= max ? Option.some(n) : Option.none()
+
 const port = Options.integer("port").pipe(
   Options.withFallbackConfig(Config.integer("PORT")),
   Options.withDefault(9292),
+  Options.filterMap(atLeast(0, 65535), "--port must be between 0 and 65535"),
   Options.withDescription("HTTP port (env PORT); 0 picks a free port")
 )
 const host = Options.text("host").pipe(
@@ -25,12 +39,14 @@ const agent = Options.choice("agent", builtinNames).pipe(
   Options.withDescription("built-in agent to serve (env A2A_AGENT)")
 )
 const stepDelayMs = Options.integer("step-delay-ms").pipe(
+  Options.filterMap(atLeast(0), "--step-delay-ms must be 0 or more"),
   Options.optional,
   Options.withDescription("slow-worker: delay of every step in ms (default: the reference 500/800/600/400)")
 )
 const maxWorkers = Options.integer("max-workers").pipe(
   Options.withFallbackConfig(Config.integer("A2A_MAX_WORKERS")),
   Options.withDefault(64),
+  Options.filterMap(atLeast(1), "--max-workers must be 1 or more"),
   Options.withDescription("worker turns running at once; more tasks wait in SUBMITTED (env A2A_MAX_WORKERS)")
 )
 const recovery = Options.choice("recovery", ["rerun", "fail"] as const).pipe(
@@ -41,10 +57,12 @@ const recovery = Options.choice("recovery", ["rerun", "fail"] as const).pipe(
 const maxBodyBytes = Options.integer("max-body-bytes").pipe(
   Options.withFallbackConfig(Config.integer("A2A_MAX_BODY_BYTES")),
   Options.withDefault(1024 * 1024),
+  Options.filterMap(atLeast(1024), "--max-body-bytes must be at least 1024"),
   Options.withDescription("largest request body accepted (env A2A_MAX_BODY_BYTES)")
 )
 const keepAliveMs = Options.integer("keep-alive-ms").pipe(
   Options.withDefault(15_000),
+  Options.filterMap(atLeast(100), "--keep-alive-ms must be at least 100"),
   Options.withDescription("interval of the SSE keep-alive comment")
 )
 const publicUrl = Options.text("public-url").pipe(
@@ -69,5 +87,10 @@ export const serve = Command.make(
         keepAliveMs: o.keepAliveMs,
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {})
       })
-    )))
+    ))).pipe(
+      Effect.catchAll((e) => Effect.fail(new StartupFailure({ message: describeStartupError(e, o) }))),
+      Effect.catchAllDefect((d) =>
+        Effect.fail(new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${o.db}, port ${o.port})` }))
+      )
+    )
 ).pipe(Command.withDescription("Run the A2A v1.0 server (JSON-RPC at POST /a2a, agent card at /.well-known/agent-card.json)"))

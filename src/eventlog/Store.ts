@@ -31,9 +31,12 @@ const sqliteReader = (filename: string) =>
 /** A SQLite file (WAL) with a write connection and a read connection. The directory is created when missing. */
 export const layerSqlite = (filename: string): Layer.Layer<StoreServices, unknown> => {
   const client = Layer.unwrapEffect(
-    Effect.sync(() => {
-      if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
-      return SqliteClient.layer({ filename })
+    Effect.try({
+      try: () => {
+        if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
+        return SqliteClient.layer({ filename })
+      },
+      catch: (cause) => new Error(`cannot create the directory of ${filename}: ${(cause as Error).message}`)
     })
   )
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, client)

@@ -1,0 +1,49 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import * as path from "node:path"
+import { Outcome } from "../../src/agent/Agent"
+import { EventLog } from "../../src/eventlog/EventLog"
+import { TaskWriter } from "../../src/engine/TaskWriter"
+import * as Embedded from "../../src/layers/Embedded"
+import { agentMessage, userMessage } from "../support/fixtures"
+import { tempDir } from "../support/server"
+
+const idle = { name: "idle", description: "", version: "1", skills: [], run: () => Effect.never.pipe(Effect.as(Outcome.complete())) }
+const store = () =>
+  Embedded.layerSqlite({ agent: idle, db: path.join(tempDir(), "writer.db"), maxWorkers: 0 }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+  )
+
+describe("TaskWriter: group commit", () => {
+  it.effect("many tasks committing at once each get gap-free versions; a refusal touches only its own command", () =>
+    Effect.gen(function* () {
+      const writer = yield* TaskWriter
+      const log = yield* EventLog
+      const ids = Array.from({ length: 40 }, (_, i) => `task-${i}`)
+      yield* Effect.forEach(ids, (id) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", message: userMessage(id) }), {
+        concurrency: "unbounded"
+      })
+      // Every other task gets an illegal command (progress before start) in the same wave as legal ones.
+      const results = yield* Effect.forEach(
+        ids,
+        (id, i) =>
+          Effect.either(
+            i % 2 === 0 ? writer.commit(id, { type: "Start", instanceId: "x" }) : writer.commit(id, { type: "Progress", message: agentMessage("early") })
+          ),
+        { concurrency: "unbounded" }
+      )
+      results.forEach((r, i) => expect(r._tag).toBe(i % 2 === 0 ? "Right" : "Left"))
+      for (const [i, id] of ids.entries()) {
+        const events = yield* log.read(id)
+        expect(events.map((e) => e.version)).toEqual(i % 2 === 0 ? [1, 2] : [1])
+      }
+    }).pipe(Effect.provide(store())))
+
+  it.effect("a command for an unknown task is refused as not found and writes nothing", () =>
+    Effect.gen(function* () {
+      const writer = yield* TaskWriter
+      const error = yield* Effect.flip(writer.commit("ghost", { type: "Cancel" }))
+      expect(error).toMatchObject({ _tag: "TaskNotFound", taskId: "ghost" })
+      expect(yield* (yield* EventLog).version("ghost")).toBe(0)
+    }).pipe(Effect.provide(store())))
+})
