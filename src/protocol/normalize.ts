@@ -15,7 +15,21 @@ export const camelCaseKeys = (value: unknown): unknown => {
     const name = camel(key)
     // On conflict the camelCase spelling wins.
     if (name !== key && Object.prototype.hasOwnProperty.call(value, name)) continue
-    out[name] = freeForm.has(name) ? v : camelCaseKeys(v)
+    // defineProperty, not assignment: a "__proto__" key stays an ordinary key.
+    Object.defineProperty(out, name, { value: freeForm.has(name) ? v : camelCaseKeys(v), enumerable: true, writable: true, configurable: true })
   }
   return out
+}
+
+/** Nesting depth of a parsed JSON value, measured without recursion (so any input is safe to measure). */
+export const jsonDepth = (value: unknown): number => {
+  let max = 0
+  const stack: Array<readonly [unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!
+    if (v === null || typeof v !== "object") continue
+    if (depth > max) max = depth
+    for (const child of Array.isArray(v) ? v : Object.values(v)) stack.push([child, depth + 1])
+  }
+  return max
 }

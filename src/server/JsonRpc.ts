@@ -1,6 +1,7 @@
 import { Cause, Deferred, Effect, Option, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
+import { jsonDepth } from "../protocol/normalize"
 import { methods } from "./methods"
 import { ShuttingDown } from "./Lifecycle"
 import { ServerConfig } from "./ServerConfig"
@@ -13,6 +14,9 @@ import * as Sse from "./Sse"
  * a JSON-RPC error object; no stack trace ever reaches the client.
  */
 type Id = string | number | null
+
+/** Far deeper than any A2A message needs; bounds the work of walking a request. */
+const maxJsonDepth = 64
 
 const errorBody = (id: Id, error: A2AError) => ({
   jsonrpc: "2.0",
@@ -57,6 +61,9 @@ const parseEnvelope = (text: string): { id: Id; method: string; params: unknown 
     body = JSON.parse(text)
   } catch (e) {
     return { id: null, error: new A2AError(Errors.ParseError, `Invalid JSON payload: ${(e as Error).message}`) }
+  }
+  if (jsonDepth(body) > maxJsonDepth) {
+    return { id: null, error: invalidRequest(`JSON is nested deeper than ${maxJsonDepth} levels`) }
   }
   if (Array.isArray(body)) return { id: null, error: invalidRequest("batch requests are not supported; send one request per call") }
   if (body === null || typeof body !== "object") return { id: null, error: invalidRequest("the body must be a JSON-RPC 2.0 request object") }

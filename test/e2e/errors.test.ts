@@ -48,6 +48,20 @@ describe("JSON-RPC envelope errors", () => {
     }
   })
 
+  it("-32600 for JSON nested absurdly deep, without touching the stack", async () => {
+    const deepArrays = `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x","extra":${"[".repeat(20_000)}${"]".repeat(20_000)}}}`
+    const deepObjects = `{"jsonrpc":"2.0","id":1,"method":"GetTask","params":{"id":"x","extra":${'{"a":'.repeat(5_000)}1${"}".repeat(5_000)}}}`
+    for (const body of [deepArrays, deepObjects]) {
+      expectError(JSON.parse((await post(server.url, body)).text), -32600, "INVALID_REQUEST", /nested deeper than 64/)
+    }
+  })
+
+  it("a __proto__ key is an ordinary (ignored) field, never a prototype", async () => {
+    const sent = JSON.parse('{"jsonrpc":"2.0","id":9,"method":"SendMessage","params":{"__proto__":{"message":{"messageId":"p","role":"ROLE_USER","parts":[{"text":"x"}]}}}}')
+    const raw = JSON.parse((await post(server.url, JSON.stringify(sent))).text)
+    expectError(raw, -32602, "INVALID_PARAMS", /message: is required/)
+  })
+
   it("the response echoes the request id, string or number", async () => {
     const a = JSON.parse((await post(server.url, '{"jsonrpc":"2.0","id":"abc","method":"Nope"}')).text)
     const b = JSON.parse((await post(server.url, '{"jsonrpc":"2.0","id":42,"method":"Nope"}')).text)

@@ -3,6 +3,12 @@ import * as path from "node:path"
 
 const root = path.resolve(__dirname, "../..")
 
+/** Every server this test process spawned: none may outlive it, whatever happened in the tests. */
+const spawned = new Set<ChildProcess>()
+process.once("exit", () => {
+  for (const child of spawned) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL")
+})
+
 export interface ServerProcess {
   readonly url: string
   readonly child: ChildProcess
@@ -18,6 +24,8 @@ export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess>
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"]
     })
+    spawned.add(child)
+    child.once("exit", () => spawned.delete(child))
     let output = ""
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 20_000)
     const onData = (chunk: Buffer) => {
