@@ -191,13 +191,12 @@ export const make = Effect.gen(function* () {
             : options.afterVersion !== undefined
               ? replayed
               : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
-        // Already at a stopping state: the head is all there is.
-        if (options.stopAt(current.task!.status.state)) {
-          return Stream.fromIterable(head).pipe(Stream.takeUntil((item) => {
-            const s = itemState(item)
-            return s !== undefined && options.stopAt(s)
-          }))
+        const stops = (item: WatchItem) => {
+          const s = itemState(item)
+          return s !== undefined && options.stopAt(s)
         }
+        // Already at a stopping state: the head is all there is.
+        if (options.stopAt(current.task!.status.state)) return Stream.fromIterable(head).pipe(Stream.takeUntil(stops))
         const tail = Stream.fromQueue(live).pipe(
           Stream.filter((c) => c.version > last),
           Stream.mapEffect((c) =>
@@ -212,12 +211,7 @@ export const make = Effect.gen(function* () {
           Stream.tap((c) => Effect.sync(() => (last = c.version))),
           Stream.map(toItem)
         )
-        return Stream.concat(Stream.fromIterable(head), tail).pipe(
-          Stream.takeUntil((item) => {
-            const s = itemState(item)
-            return s !== undefined && options.stopAt(s)
-          })
-        )
+        return Stream.concat(Stream.fromIterable(head), tail).pipe(Stream.takeUntil(stops))
       })
     )
 
@@ -228,17 +222,19 @@ export const make = Effect.gen(function* () {
         const live = yield* hub.subscribe(taskId)
         const now = yield* store(readModel.get(taskId))
         if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
+        // Did anything between two versions settle the task? The log says.
+        const settledBetween = (from: number, to: number) =>
+          from > to
+            ? Effect.succeed(false)
+            : store(log.read(taskId, { fromVersion: from, toVersion: to })).pipe(Effect.map((es) => es.some((e) => isSettledBy(e.event))))
         let last = now.value.version
-        if (last > afterVersion) {
-          // Something may already have settled it since `afterVersion`: the log says what.
-          const since = yield* store(log.read(taskId, { fromVersion: afterVersion + 1, toVersion: last }))
-          if (since.some((e) => isSettledBy(e.event))) return yield* loadOrNotFound(taskId)
-        }
+        if (yield* settledBetween(afterVersion + 1, last)) return yield* loadOrNotFound(taskId)
         for (;;) {
           const c = yield* Queue.take(live)
           if (c.version <= last) continue
+          const gapSettled = yield* settledBetween(last + 1, c.version - 1)
           last = c.version
-          if (isSettledBy(c.event)) return yield* loadOrNotFound(taskId)
+          if (gapSettled || isSettledBy(c.event)) return yield* loadOrNotFound(taskId)
         }
       })
     )

@@ -19,13 +19,19 @@ const start = async (args: ReadonlyArray<string>) => {
   return p
 }
 
+/** A slow task on a fresh store, killed with SIGKILL while WORKING. */
+const killMidTask = async (name: string, text: string) => {
+  const db = path.join(tempDir(), `${name}.db`)
+  const first = await start(["--db", db, "--step-delay-ms", "400"])
+  const { task } = await call(first.url, "SendMessage", { message: userMessage(text), configuration: { returnImmediately: true } })
+  await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+  await first.kill9()
+  return { db, task }
+}
+
 describe("restart recovery", () => {
   it("a task left WORKING by a killed process is re-run from its last input and completes", async () => {
-    const db = path.join(tempDir(), "restart.db")
-    const first = await start(["--db", db, "--step-delay-ms", "400"])
-    const { task } = await call(first.url, "SendMessage", { message: userMessage("survive"), configuration: { returnImmediately: true } })
-    await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
-    await first.kill9()
+    const { db, task } = await killMidTask("restart", "survive")
 
     const second = await start(["--db", db, "--step-delay-ms", "20"])
     const done = await eventually(() => call(second.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
@@ -34,11 +40,7 @@ describe("restart recovery", () => {
   }, 60_000)
 
   it("--recovery fail marks such a task FAILED with a clear reason", async () => {
-    const db = path.join(tempDir(), "restart-fail.db")
-    const first = await start(["--db", db, "--step-delay-ms", "400"])
-    const { task } = await call(first.url, "SendMessage", { message: userMessage("doomed"), configuration: { returnImmediately: true } })
-    await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
-    await first.kill9()
+    const { db, task } = await killMidTask("restart-fail", "doomed")
 
     const second = await start(["--db", db, "--recovery", "fail"])
     const failed = await call(second.url, "GetTask", { id: task.id })
