@@ -33,6 +33,11 @@ const db = Options.text("db").pipe(
   Options.withDefault("./data/a2a-ledger.db"),
   Options.withDescription("SQLite file of the event log (env A2A_DB)")
 )
+const synchronous = Options.choice("sqlite-synchronous", ["full", "normal"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("full", "normal")("A2A_SQLITE_SYNCHRONOUS")),
+  Options.withDefault("full" as const),
+  Options.withDescription("full: every acknowledged commit survives a power loss; normal: only a process crash, but faster (env A2A_SQLITE_SYNCHRONOUS)")
+)
 const agent = Options.choice("agent", builtinNames).pipe(
   Options.withFallbackConfig(Config.literal(...builtinNames)("A2A_AGENT")),
   Options.withDefault("slow-worker" as const),
@@ -73,11 +78,12 @@ const publicUrl = Options.text("public-url").pipe(
 
 export const serve = Command.make(
   "serve",
-  { port, host, db, agent, stepDelayMs, maxWorkers, recovery, maxBodyBytes, keepAliveMs, publicUrl },
+  { port, host, db, synchronous, agent, stepDelayMs, maxWorkers, recovery, maxBodyBytes, keepAliveMs, publicUrl },
   (o) =>
     Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers`).pipe(Effect.zipRight(Layer.launch(
       Server.layer({
         db: o.db,
+        synchronous: o.synchronous,
         agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
         maxWorkers: o.maxWorkers,
         recovery: o.recovery,

@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import type { SqlClient } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as fs from "node:fs"
@@ -28,8 +28,16 @@ export const layerFromClient = services.pipe(Layer.provide(schema))
 const sqliteReader = (filename: string) =>
   Layer.scoped(SqlReader, SqliteClient.make({ filename, readonly: true, disableWAL: true })).pipe(Layer.provide(Reactivity.layer))
 
+/**
+ * How hard a commit waits for the disk. `full` (default): every commit is on
+ * disk before it is acknowledged, even across a power loss. `normal`: safe
+ * against a crash of the process but not of the machine, and faster.
+ * (better-sqlite3 would default to `normal` in WAL mode.)
+ */
+export type SqliteSynchronous = "full" | "normal"
+
 /** A SQLite file (WAL) with a write connection and a read connection. The directory is created when missing. */
-export const layerSqlite = (filename: string): Layer.Layer<StoreServices, unknown> => {
+export const layerSqlite = (filename: string, options: { readonly synchronous?: SqliteSynchronous } = {}): Layer.Layer<StoreServices, unknown> => {
   const client = Layer.unwrapEffect(
     Effect.try({
       try: () => {
@@ -39,8 +47,12 @@ export const layerSqlite = (filename: string): Layer.Layer<StoreServices, unknow
       catch: (cause) => new Error(`cannot create the directory of ${filename}: ${(cause as Error).message}`)
     })
   )
-  if (filename === ":memory:") return Layer.provideMerge(layerFromClient, client)
+  const synchronous = Layer.effectDiscard(
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`))
+  )
+  const tuned = Layer.provideMerge(synchronous, client)
+  if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = sqliteReader(filename).pipe(Layer.provide(schema))
-  return services.pipe(Layer.provide(reader), Layer.provideMerge(client))
+  return services.pipe(Layer.provide(reader), Layer.provideMerge(tuned))
 }

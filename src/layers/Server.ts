@@ -9,6 +9,8 @@ import * as Engine from "./Engine"
 export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerConfig.ServerOptions> {
   /** SQLite file of the event log and read model. */
   readonly db: string
+  /** SQLite commit durability (default "full"). */
+  readonly synchronous?: Store.SqliteSynchronous
 }
 
 /**
@@ -16,7 +18,7 @@ export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerC
  * Its output includes `HttpServer` so callers (tests) can read the bound port.
  */
 export const layer = (options: ServeOptions) => {
-  const { db, agent, maxWorkers, recovery, instanceId, ...server } = options
+  const { db, synchronous, agent, maxWorkers, recovery, instanceId, ...server } = options
   const config = ServerConfig.layer(server)
   const http = Lifecycle.layerHttp({
     port: server.port ?? ServerConfig.defaultServerOptions.port,
@@ -27,6 +29,6 @@ export const layer = (options: ServeOptions) => {
     Layer.provideMerge(http),
     Layer.provideMerge(config),
     Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId })),
-    Layer.provideMerge(Store.layerSqlite(db))
+    Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {}))
   )
 }
