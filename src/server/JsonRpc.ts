@@ -40,6 +40,23 @@ const checkVersion = (request: HttpServerRequest.HttpServerRequest): A2AError | 
   )
 }
 
+/**
+ * JSON-RPC bodies are JSON. An explicit other media type gets -32005. Absent,
+ * any JSON type (application/json, application/a2a+json, …), and curl's
+ * default for `-d` (application/x-www-form-urlencoded) are read as JSON.
+ */
+const checkContentType = (request: HttpServerRequest.HttpServerRequest): A2AError | undefined => {
+  const raw = request.headers["content-type"]
+  if (raw === undefined || raw.trim() === "") return undefined
+  const type = raw.split(";")[0]!.trim().toLowerCase()
+  if (type === "application/json" || type.endsWith("+json") || type === "application/x-www-form-urlencoded") return undefined
+  return new A2AError(
+    Errors.ContentTypeNotSupported,
+    `Content-Type ${type} is not supported for JSON-RPC; send application/json`,
+    { contentType: type }
+  )
+}
+
 const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
   const tooLarge = (size?: number) =>
     new A2AError(
@@ -90,6 +107,8 @@ const internal = (id: Id, method: string) => (cause: Cause.Cause<unknown>) =>
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
+  const contentTypeError = checkContentType(request)
+  if (contentTypeError !== undefined) return respondError(null, contentTypeError)
   const body = yield* Effect.either(readBody(request, config.maxBodyBytes))
   if (body._tag === "Left") return respondError(null, body.left, 413)
   const envelope = parseEnvelope(body.right)
