@@ -1,6 +1,6 @@
 import { ValidationError } from "@effect/cli"
 import { NodeContext, NodeRuntime } from "@effect/platform-node"
-import { Console, Effect, Exit } from "effect"
+import { Cause, Console, Effect, Exit } from "effect"
 import { run } from "./cli/main"
 
 /** Usage errors are already printed by the CLI; they only set the exit code. */
@@ -12,6 +12,10 @@ run(process.argv).pipe(
   Effect.provide(NodeContext.layer),
   (program) =>
     NodeRuntime.runMain(program, {
-      teardown: (exit, onExit) => onExit(Exit.isFailure(exit) || (Exit.isSuccess(exit) && exit.value === usageError) ? 1 : 0)
+      // A signal (SIGINT, SIGTERM) interrupts the program: that is a clean stop, exit 0.
+      teardown: (exit, onExit) =>
+        onExit(
+          Exit.isFailure(exit) ? (Cause.isInterruptedOnly(exit.cause) ? 0 : 1) : exit.value === usageError ? 1 : 0
+        )
     })
 )
