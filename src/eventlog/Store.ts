@@ -9,6 +9,7 @@ import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
+import * as SqliteOwnership from "./SqliteOwnership"
 
 /**
  * The store: the event log and the read model on one SQL client, with the
@@ -36,17 +37,26 @@ const sqliteReader = (filename: string) =>
  */
 export type SqliteSynchronous = "full" | "normal"
 
+export interface SqliteOptions {
+  readonly synchronous?: SqliteSynchronous
+  /** Own the file exclusively (default true): what an engine needs; read-only tools pass false. */
+  readonly exclusive?: boolean
+}
+
 /** A SQLite file (WAL) with a write connection and a read connection. The directory is created when missing. */
-export const layerSqlite = (filename: string, options: { readonly synchronous?: SqliteSynchronous } = {}): Layer.Layer<StoreServices, unknown> => {
-  const client = Layer.unwrapEffect(
+export const layerSqlite = (filename: string, options: SqliteOptions = {}): Layer.Layer<StoreServices, unknown> => {
+  const directory = Layer.effectDiscard(
     Effect.try({
       try: () => {
         if (filename !== ":memory:") fs.mkdirSync(path.dirname(path.resolve(filename)), { recursive: true })
-        return SqliteClient.layer({ filename })
       },
       catch: (cause) => new Error(`cannot create the directory of ${filename}: ${(cause as Error).message}`)
     })
   )
+  const owned = filename !== ":memory:" && options.exclusive !== false
+  // The directory first, then the ownership lock, then the connection: nothing starts on a file another engine owns.
+  const before = owned ? Layer.provide(SqliteOwnership.layer(filename), directory) : directory
+  const client = SqliteClient.layer({ filename }).pipe(Layer.provide(before))
   const synchronous = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`))
   )

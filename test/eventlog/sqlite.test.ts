@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
-import { Effect } from "effect"
+import { Effect, Exit, Layer, Scope } from "effect"
 import * as path from "node:path"
 import * as Store from "../../src/eventlog/Store"
 import { tempDir } from "../support/server"
@@ -22,4 +22,21 @@ describe("SQLite store settings", () => {
     Effect.gen(function* () {
       expect(yield* pragma("synchronous")).toBe(1) // NORMAL
     }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-normal.db"), { synchronous: "normal" }))))
+})
+
+describe("one engine per SQLite file", () => {
+  it("a second owner of the same file is refused at once with a clear message; a released file can be owned again", async () => {
+    const db = path.join(tempDir(), "owned.db")
+    const scope = Effect.runSync(Scope.make())
+    await Effect.runPromise(Layer.buildWithScope(Store.layerSqlite(db), scope))
+    const t0 = Date.now()
+    const second = await Effect.runPromise(Effect.flip(Effect.scoped(Layer.build(Store.layerSqlite(db)))))
+    expect(Date.now() - t0).toBeLessThan(2_000)
+    expect(second).toMatchObject({ _tag: "StoreInUse" })
+    expect((second as { message: string }).message).toMatch(/another a2a-ledger process is running on .*owned\.db/)
+    // A reader that does not claim ownership may open it meanwhile.
+    await Effect.runPromise(Effect.scoped(Layer.build(Store.layerSqlite(db, { exclusive: false }))))
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await Effect.runPromise(Effect.scoped(Layer.build(Store.layerSqlite(db))))
+  })
 })
