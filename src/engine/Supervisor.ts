@@ -93,13 +93,14 @@ export const make = Effect.gen(function* () {
     }).pipe(
       // Any failure of the turn, typed or defect, becomes FAILED; interruption
       // means cancel or shutdown, which record their own facts.
-      Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause)
-          ? Effect.void
-          : writer.commit(taskId, { type: "Fail", reason: describeCause(cause), message: agentMessage(describeCause(cause)) }).pipe(
-              Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not record failure`, e))
-            )
-      ),
+      Effect.catchAllCause((cause) => {
+        if (Cause.isInterruptedOnly(cause)) return Effect.void
+        const reason = describeCause(cause)
+        return Effect.logWarning(`task ${taskId} failed: ${reason}`).pipe(
+          Effect.zipRight(writer.commit(taskId, { type: "Fail", reason, message: agentMessage(reason) })),
+          Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not record failure`, e))
+        )
+      }),
       Effect.ensuring(Effect.sync(() => running--).pipe(Effect.zipRight(permits.release(1)))),
       Effect.annotateLogs({ taskId })
     )
