@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Option, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, Option, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { jsonDepth } from "../protocol/normalize"
@@ -98,11 +98,15 @@ const parseEnvelope = (text: string): { id: Id; method: string; params: unknown 
   return { id, method: env.method, params: env.params ?? {} }
 }
 
-/** Any unexpected failure: logged in full here, reported to the client as a bare -32603. */
-const internal = (id: Id, method: string) => (cause: Cause.Cause<unknown>) =>
-  Effect.logError(`${method} failed`, cause).pipe(
-    Effect.as(respondError(id, new A2AError(Errors.Internal, "Internal error")))
-  )
+/**
+ * Any unexpected failure (a defect): logged in full here, reported to the
+ * client as a bare -32603. An interruption (the client went away) is not a
+ * failure and passes through.
+ */
+const internal = (what: string) => (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause)
+    ? Effect.failCause(cause as Cause.Cause<never>) // interruption only: no typed failure inside
+    : Effect.logError(`${what} failed`, cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
 
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
@@ -121,7 +125,10 @@ export const handle = Effect.gen(function* () {
     return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
   }
   const lastEventId = request.headers["last-event-id"]
-  const outcome = yield* Effect.either(handler(params, lastEventId !== undefined ? { lastEventId } : {}))
+  const outcome = yield* handler(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
+    Effect.either,
+    Effect.catchAllCause((cause) => Effect.map(internal(method)(cause), Either.left))
+  )
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: result.result })
@@ -136,6 +143,4 @@ export const handle = Effect.gen(function* () {
     contentType: "text/event-stream",
     headers: Sse.headers
   })
-}).pipe(
-  Effect.catchAllCause((cause) => internal(null, "request")(cause))
-)
+}).pipe(Effect.catchAllCause((cause) => Effect.map(internal("request")(cause), (error) => respondError(null, error))))
