@@ -1,5 +1,4 @@
-import { Effect, Either, Stream } from "effect"
-import { Schema } from "effect"
+import { Effect, Either, type Schema, Stream } from "effect"
 import { isTerminal } from "../domain/TaskState"
 import type { EngineError } from "../engine/errors"
 import { TaskEngine, type WatchItem } from "../engine/TaskEngine"

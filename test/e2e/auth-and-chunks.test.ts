@@ -4,6 +4,7 @@ import { type Agent, Outcome } from "../../src/agent/Agent"
 import { textOf } from "../../src/domain/Message"
 import { call, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
 
 /** An agent that asks for auth until it hears "token", and streams a chunked artifact. */
 const agent: Agent = {
@@ -25,7 +26,11 @@ let server: RunningServer
 beforeAll(async () => {
   server = await startServer({ agent })
 })
-afterAll(() => server.close())
+afterAll(async () => {
+  // Invariant 4: every stored task equals the fold of its events.
+  expect(await verifyStore(server.db)).toBeGreaterThan(0)
+  await server.close()
+})
 
 const results = (events: ReadonlyArray<any>) => events.map((e) => e.data.result)
 const stateOf = (r: any) => r.task?.status.state ?? r.statusUpdate?.status.state

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance } from "../../src/agent/builtins"
 import { call, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
 
 let server: RunningServer
 /** Tasks created in order; context "ctx-a" holds the even ones. */
@@ -18,7 +19,11 @@ beforeAll(async () => {
     await new Promise((r) => setTimeout(r, 5)) // distinct status timestamps
   }
 })
-afterAll(() => server.close())
+afterAll(async () => {
+  // Invariant 4: every stored task equals the fold of its events.
+  expect(await verifyStore(server.db)).toBeGreaterThan(0)
+  await server.close()
+})
 
 describe("historyLength (spec §3.3)", () => {
   it("unset returns all history, 0 none (the key is omitted), N the last N", async () => {

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { slowWorker } from "../../src/agent/builtins"
 import { call, eventually, rpc, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
 
 /**
  * The reference example's curl session (FIELD.md), against the real server
@@ -15,7 +16,11 @@ let server: RunningServer
 beforeAll(async () => {
   server = await startServer({ agent: slowWorker({ stepDelayMs: 150 }) })
 })
-afterAll(() => server.close())
+afterAll(async () => {
+  // Invariant 4: every stored task equals the fold of its events.
+  expect(await verifyStore(server.db)).toBeGreaterThan(0)
+  await server.close()
+})
 
 describe("the reference session", () => {
   it("SendMessage with returnImmediately answers at once with a SUBMITTED task", async () => {

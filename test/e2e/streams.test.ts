@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance, slowWorker } from "../../src/agent/builtins"
 import { call, eventually, rpc, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
 
 let slow: RunningServer
 let tck: RunningServer
@@ -10,6 +11,9 @@ beforeAll(async () => {
   tck = await startServer({ agent: conformance, keepAliveMs: 100 })
 })
 afterAll(async () => {
+  // Invariant 4: every stored task equals the fold of its events.
+  expect(await verifyStore(slow.db)).toBeGreaterThan(0)
+  expect(await verifyStore(tck.db)).toBeGreaterThan(0)
   await slow.close()
   await tck.close()
 })

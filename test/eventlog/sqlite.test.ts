@@ -5,6 +5,10 @@ import * as path from "node:path"
 import * as Store from "../../src/eventlog/Store"
 import { tempDir } from "../support/server"
 import { eventLogContract } from "./contract"
+import { fold } from "../../src/domain/Task"
+import { EventLog } from "../../src/eventlog/EventLog"
+import { TaskReadModel } from "../../src/projections/TaskReadModel"
+import { verifyStore } from "../support/verifyStore"
 
 eventLogContract("SQLite file", () => Store.layerSqlite(path.join(tempDir(), "contract.db")))
 
@@ -38,5 +42,32 @@ describe("one engine per SQLite file", () => {
     await Effect.runPromise(Effect.scoped(Layer.build(Store.layerSqlite(db, { exclusive: false }))))
     await Effect.runPromise(Scope.close(scope, Exit.void))
     await Effect.runPromise(Effect.scoped(Layer.build(Store.layerSqlite(db))))
+  })
+})
+
+describe("the read-model check used by the end-to-end suites", () => {
+  it("passes on a consistent store and catches a tampered row", async () => {
+    const db = path.join(tempDir(), "verify.db")
+    const events = [
+      { type: "TaskSubmitted", at: "2026-01-01T00:00:00.000Z", taskId: "t1", contextId: "c", tenant: "", message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }] } },
+      { type: "TaskStarted", at: "2026-01-01T00:00:01.000Z", instanceId: "i" }
+    ] as const
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          yield* (yield* EventLog).append("t1", 0, events, { instanceId: "i" })
+          yield* (yield* TaskReadModel).save(fold(events))
+        }).pipe(Effect.provide(Store.layerSqlite(db)))
+      )
+    )
+    expect(await verifyStore(db)).toBe(1)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE a2a_tasks SET snapshot = replace(snapshot, 'TASK_STATE_WORKING', 'TASK_STATE_COMPLETED')`).pipe(
+          Effect.provide(Store.layerSqlite(db))
+        )
+      )
+    )
+    await expect(verifyStore(db)).rejects.toThrow(/read model differs/)
   })
 })
