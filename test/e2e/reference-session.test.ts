@@ -13,13 +13,18 @@ const steps = ["Step 1/4: Loading data...", "Step 2/4: Running analysis...", "St
 const textOf = (m: any) => m.parts.map((p: any) => p.text).join("")
 
 let server: RunningServer
+/** Steps long enough that a cancel surely lands mid-work, even on a loaded machine. */
+let slowSteps: RunningServer
 beforeAll(async () => {
   server = await startServer({ agent: slowWorker({ stepDelayMs: 150 }) })
+  slowSteps = await startServer({ agent: slowWorker({ stepDelayMs: 1_500 }) })
 })
 afterAll(async () => {
   // Invariant 4: every stored task equals the fold of its events.
   expect(await verifyStore(server.db)).toBeGreaterThan(0)
+  expect(await verifyStore(slowSteps.db)).toBeGreaterThan(0)
   await server.close()
+  await slowSteps.close()
 })
 
 describe("the reference session", () => {
@@ -82,25 +87,25 @@ describe("the reference session", () => {
   })
 
   it("CancelTask on a running task answers CANCELED, and it stays CANCELED with nothing emitted after", async () => {
-    const sent = await call(server.url, "SendMessage", {
+    const sent = await call(slowSteps.url, "SendMessage", {
       message: userMessage("cancel me"),
       configuration: { returnImmediately: true }
     })
     const taskId = sent.task.id
-    await eventually(() => call(server.url, "GetTask", { id: taskId }), (t) => t.status.state === "TASK_STATE_WORKING")
-    const canceled = await call(server.url, "CancelTask", { id: taskId })
+    await eventually(() => call(slowSteps.url, "GetTask", { id: taskId }), (t) => t.status.state === "TASK_STATE_WORKING")
+    const canceled = await call(slowSteps.url, "CancelTask", { id: taskId })
     expect(canceled.status.state).toBe("TASK_STATE_CANCELED")
     const historyAtCancel = canceled.history.length
 
-    // Longer than the rest of the work would take.
-    await new Promise((r) => setTimeout(r, 1_000))
-    const later = await call(server.url, "GetTask", { id: taskId })
+    // Longer than a step: a worker still running would have emitted by now.
+    await new Promise((r) => setTimeout(r, 2_000))
+    const later = await call(slowSteps.url, "GetTask", { id: taskId })
     expect(later.status.state).toBe("TASK_STATE_CANCELED")
     expect(later.history).toHaveLength(historyAtCancel)
     expect(later.artifacts).toBeUndefined()
 
     // Cancel is idempotent: again returns the same CANCELED task.
-    const again = await call(server.url, "CancelTask", { id: taskId })
+    const again = await call(slowSteps.url, "CancelTask", { id: taskId })
     expect(again).toEqual(later)
   })
 

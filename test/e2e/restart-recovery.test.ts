@@ -22,7 +22,7 @@ const start = async (args: ReadonlyArray<string>) => {
 /** A slow task on a fresh store, killed with SIGKILL while WORKING. */
 const killMidTask = async (name: string, text: string) => {
   const db = path.join(tempDir(), `${name}.db`)
-  const first = await start(["--db", db, "--step-delay-ms", "400"])
+  const first = await start(["--db", db, "--step-delay-ms", "2000"])
   const { task } = await call(first.url, "SendMessage", { message: userMessage(text), configuration: { returnImmediately: true } })
   await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
   await first.kill9()

@@ -13,7 +13,8 @@ import { type RunningServer, startServer } from "../support/server"
 let slow: RunningServer
 let tck: RunningServer
 beforeAll(async () => {
-  slow = await startServer({ agent: slowWorker({ stepDelayMs: 100 }) })
+  // Long steps: the task is surely still working when the client cancels it.
+  slow = await startServer({ agent: slowWorker({ stepDelayMs: 2_000 }) })
   tck = await startServer({ agent: conformance })
 })
 afterAll(async () => {
