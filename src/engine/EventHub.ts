@@ -16,6 +16,10 @@ export interface Committed {
  * order (they publish under the task's lock). It is only a wake-up with a
  * payload: streams fill any gap from the log by version, so the log stays
  * the source of truth.
+ *
+ * Each subscription keeps at most `capacity` unread events and drops the
+ * oldest beyond that: a client that stops reading costs bounded memory, and
+ * when it reads again the version gap is filled from the log.
  */
 export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
   EventHub,
@@ -28,22 +32,27 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
   }
 >() {}
 
-export const make = Effect.sync(() => {
+export const defaultCapacity = 1024
+
+export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
   const topics = new Map<string, Set<Queue.Queue<Committed>>>()
   let count = 0
 
+  // Queue.offer, not unsafeOffer: only offer applies the sliding strategy (drop the oldest).
+  // Dropping the newest instead would lose the terminal event and hang the stream.
   const publish = (events: ReadonlyArray<Committed>) =>
-    Effect.sync(() => {
-      for (const e of events) {
+    Effect.forEach(
+      events,
+      (e) => {
         const queues = topics.get(e.taskId)
-        if (queues === undefined) continue
-        for (const q of queues) Queue.unsafeOffer(q, e)
-      }
-    })
+        return queues === undefined ? Effect.void : Effect.forEach(queues, (q) => Queue.offer(q, e), { discard: true })
+      },
+      { discard: true }
+    )
 
   const subscribe = (taskId: string) =>
     Effect.acquireRelease(
-      Effect.map(Queue.unbounded<Committed>(), (q) => {
+      Effect.map(Queue.sliding<Committed>(capacity), (q) => {
         let queues = topics.get(taskId)
         if (queues === undefined) topics.set(taskId, (queues = new Set()))
         queues.add(q)
@@ -65,4 +74,4 @@ export const make = Effect.sync(() => {
   return EventHub.of({ publish, subscribe, subscriptions: Effect.sync(() => count) })
 })
 
-export const layer = Layer.effect(EventHub, make)
+export const layer = (capacity: number = defaultCapacity) => Layer.effect(EventHub, make(capacity))

@@ -12,6 +12,8 @@ export interface EngineLayerOptions {
   readonly maxWorkers?: number
   readonly recovery?: EngineConfig.RecoveryPolicy
   readonly instanceId?: string
+  /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
+  readonly hubCapacity?: number
 }
 
 /**
@@ -24,7 +26,7 @@ export const layer = (options: EngineLayerOptions) =>
     Layer.provideMerge(TaskWriter.layer),
     Layer.provideMerge(
       Layer.mergeAll(
-        EventHub.layer,
+        EventHub.layer(options.hubCapacity),
         InstanceId.layer(options.instanceId),
         EngineConfig.layerAgent(options.agent),
         EngineConfig.layerConfig({

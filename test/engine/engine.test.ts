@@ -10,7 +10,10 @@ import { userMessage } from "../support/fixtures"
 import { tempDir } from "../support/server"
 
 /** Build the embedded engine on a SQLite file; `close` stops it like a shutdown. */
-const startEngine = async (agent: Agent, options: { db?: string; maxWorkers?: number; recovery?: "rerun" | "fail" } = {}) => {
+const startEngine = async (
+  agent: Agent,
+  options: { db?: string; maxWorkers?: number; recovery?: "rerun" | "fail"; hubCapacity?: number } = {}
+) => {
   const db = options.db ?? path.join(tempDir(), "engine.db")
   const scope = Effect.runSync(Scope.make())
   const layer = Embedded.layerSqlite({ agent, db, ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
@@ -196,6 +199,42 @@ describe("start-up recovery", () => {
       expect(s.task!.status.message!.parts[0]!.text).toMatch(/restarted/)
     } finally {
       await second.close()
+    }
+  })
+})
+
+describe("a stream whose reader falls behind (bounded hub queues)", () => {
+  it("drops the oldest unread events from memory and refills them from the log: every version arrives, in order", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const agent: Agent = {
+      name: "burst", description: "", version: "1", skills: [],
+      run: (ctx) =>
+        Effect.gen(function* () {
+          yield* Deferred.await(gate)
+          for (let i = 0; i < 20; i++) yield* ctx.progress(`update ${i}`)
+          return Outcome.complete("done")
+        })
+    }
+    const engine = await startEngine(agent, { hubCapacity: 2 })
+    try {
+      const taskId = taskIdOf(await engine.run(send("go")))
+      const blocking = engine.run(Effect.flatMap(TaskEngine, (e) => e.awaitSettled(taskId, 1)))
+      const versions = await engine.run(
+        Effect.flatMap(TaskEngine, (e) =>
+          e.watch(taskId, { stopAt: (s) => s === "TASK_STATE_COMPLETED" }).pipe(
+            // Open the gate after the first item, then stall while the burst overflows the queue.
+            Stream.tap((item) => (item._tag === "Snapshot" ? Deferred.succeed(gate, undefined).pipe(Effect.zipRight(Effect.sleep("300 millis"))) : Effect.void)),
+            Stream.map((item) => (item._tag === "Snapshot" ? item.version : item.committed.version)),
+            Stream.runCollect
+          )
+        )
+      )
+      const vs = [...versions]
+      vs.forEach((v, i) => expect(v).toBe(vs[0]! + i))
+      expect(vs[vs.length - 1]).toBe(await engine.run(Effect.flatMap(EventLog, (log) => log.version(taskId))))
+      expect((await blocking).task!.status.state).toBe("TASK_STATE_COMPLETED")
+    } finally {
+      await engine.close()
     }
   })
 })
