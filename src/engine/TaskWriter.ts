@@ -2,6 +2,7 @@ import { Clock, Context, Deferred, Effect, Either, Layer, Option, Queue } from "
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { type Command, decide, fold, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
+import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
 import { TaskReadModel } from "../projections/TaskReadModel"
@@ -62,6 +63,17 @@ export const make = Effect.gen(function* () {
   const instanceId = yield* InstanceId
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
+  // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
+  // Only this committer writes (one engine per store), and it updates the cache only after a commit.
+  const cache = new Map<string, TaskSnapshot>()
+  const maxCached = 10_000
+  const remember = (s: TaskSnapshot) => {
+    const id = s.task!.id
+    cache.delete(id)
+    if (s.state !== "NEW" && isTerminal(s.state)) return
+    cache.set(id, s)
+    if (cache.size > maxCached) cache.delete(cache.keys().next().value!)
+  }
 
   type Refused = TaskNotFound | CommandRefused | StoreFailure
 
@@ -72,7 +84,8 @@ export const make = Effect.gen(function* () {
    */
   const write = (p: Pending, at: string): Effect.Effect<Either.Either<CommitResult, Refused>, SqlError> =>
     Effect.gen(function* () {
-      const current = Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
+      const cached = cache.get(p.taskId)
+      const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
       if (current.version === 0 && p.command.type !== "Submit") return Either.left(new TaskNotFound({ taskId: p.taskId }))
       const decision = decide(current, p.command, at)
       if (!decision.ok) return Either.left(new CommandRefused(p.taskId, decision.refusal))
@@ -94,6 +107,7 @@ export const make = Effect.gen(function* () {
         .withTransaction(Effect.forEach(pending, (p) => write(p, at)))
         .pipe(Effect.either)
       if (outcome._tag === "Left") {
+        for (const p of pending) cache.delete(p.taskId)
         const failure = new StoreFailure({ cause: outcome.left })
         yield* Effect.logError("commit failed; nothing was written", outcome.left)
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
@@ -104,6 +118,7 @@ export const make = Effect.gen(function* () {
           yield* Deferred.fail(p.done, result.left)
           continue
         }
+        remember(result.right.snapshot)
         const contextId = result.right.snapshot.task!.contextId
         yield* hub.publish(result.right.events.map((e) => ({ ...e, contextId })))
         yield* Deferred.succeed(p.done, result.right)
