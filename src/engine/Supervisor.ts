@@ -1,4 +1,4 @@
-import { Cause, Context, Effect, Fiber, FiberMap, Layer, Option, Queue } from "effect"
+import { Cause, Context, Effect, Exit, Fiber, FiberMap, Layer, Option, Queue } from "effect"
 import { AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
 import type { Command } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
@@ -88,8 +88,16 @@ export const make = Effect.gen(function* () {
         artifact: (artifact, options) =>
           emit(taskId, { type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
       }
-      const outcome = yield* agent.run(ctx)
-      yield* writer.commit(taskId, outcomeCommand(outcome))
+      // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
+      // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
+      // task rather than leaving it WORKING.
+      const exit = yield* Effect.exit(agent.run(ctx))
+      if (Exit.isFailure(exit)) {
+        return yield* Effect.failCause(
+          Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause
+        )
+      }
+      yield* writer.commit(taskId, outcomeCommand(exit.value))
     }).pipe(
       // Any failure of the turn, typed or defect, becomes FAILED; interruption
       // means cancel or shutdown, which record their own facts.

@@ -123,6 +123,7 @@ describe("failures become FAILED with the reason", () => {
     ["a defect", () => Effect.die(new Error("kaboom")), /kaboom/],
     ["a throw inside the agent", () => Effect.sync(() => { throw new Error("thrown") }), /thrown/],
     ["an outcome of failure", () => Effect.succeed(Outcome.fail("no data")), /no data/],
+    ["the agent interrupting itself", () => Effect.interrupt, /interrupted its own turn/],
     ["an illegal emission", (ctx) => ctx.artifact({ artifactId: "x", parts: [{ text: "y" }] }, { append: true }).pipe(Effect.as(Outcome.complete())), /illegal update.*no open artifact x/]
   ]
   for (const [name, run, reason] of cases) {
