@@ -1,10 +1,10 @@
-import { Cause, Deferred, Effect, Either, Option, Stream } from "effect"
+import { Cause, Deferred, Effect, Either, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { jsonDepth } from "../protocol/normalize"
 import { methods } from "./methods"
 import { ShuttingDown } from "./Lifecycle"
 import { ServerConfig } from "./ServerConfig"
+import * as Request from "./request"
 import * as Sse from "./Sse"
 
 /**
@@ -15,8 +15,6 @@ import * as Sse from "./Sse"
  */
 type Id = string | number | null
 
-/** Far deeper than any A2A message needs; bounds the work of walking a request. */
-const maxJsonDepth = 64
 
 const errorBody = (id: Id, error: A2AError) => ({
   jsonrpc: "2.0",
@@ -28,60 +26,10 @@ const respondError = (id: Id, error: A2AError, status = 200) => HttpServerRespon
 
 const invalidRequest = (message: string) => new A2AError(Errors.InvalidRequest, `Invalid request: ${message}`)
 
-/** `A2A-Version`: absent or 1.0 is served; anything else is refused (see docs/protocol.md). */
-const checkVersion = (request: HttpServerRequest.HttpServerRequest): A2AError | undefined => {
-  const fromQuery = new URL(request.url, "http://x").searchParams.get("A2A-Version") ?? undefined
-  const version = (request.headers["a2a-version"] ?? fromQuery ?? "").trim()
-  if (version === "" || /^1\.0(\.\d+)?$/.test(version)) return undefined
-  return new A2AError(
-    Errors.VersionNotSupported,
-    `A2A-Version ${version} is not supported; this server speaks 1.0`,
-    { requestedVersion: version, supportedVersions: "1.0" }
-  )
-}
-
-/**
- * JSON-RPC bodies are JSON. An explicit other media type gets -32005. Absent,
- * any JSON type (application/json, application/a2a+json, …), and curl's
- * default for `-d` (application/x-www-form-urlencoded) are read as JSON.
- */
-const checkContentType = (request: HttpServerRequest.HttpServerRequest): A2AError | undefined => {
-  const raw = request.headers["content-type"]
-  if (raw === undefined || raw.trim() === "") return undefined
-  const type = raw.split(";")[0]!.trim().toLowerCase()
-  if (type === "application/json" || type.endsWith("+json") || type === "application/x-www-form-urlencoded") return undefined
-  return new A2AError(
-    Errors.ContentTypeNotSupported,
-    `Content-Type ${type} is not supported for JSON-RPC; send application/json`,
-    { contentType: type }
-  )
-}
-
-const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
-  const tooLarge = (size?: number) =>
-    new A2AError(
-      Errors.InvalidRequest,
-      `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes)`,
-      { limitBytes: String(limit) }
-    )
-  const declared = Number(request.headers["content-length"] ?? NaN)
-  if (Number.isFinite(declared) && declared > limit) return Effect.fail(tooLarge(declared))
-  return request.text.pipe(
-    HttpServerRequest.withMaxBodySize(Option.some(limit)),
-    Effect.mapError(() => tooLarge())
-  )
-}
-
 const parseEnvelope = (text: string): { id: Id; method: string; params: unknown } | { id: Id; error: A2AError } => {
-  let body: unknown
-  try {
-    body = JSON.parse(text)
-  } catch (e) {
-    return { id: null, error: new A2AError(Errors.ParseError, `Invalid JSON payload: ${(e as Error).message}`) }
-  }
-  if (jsonDepth(body) > maxJsonDepth) {
-    return { id: null, error: invalidRequest(`JSON is nested deeper than ${maxJsonDepth} levels`) }
-  }
+  const parsed = Request.parseJson(text)
+  if (parsed._tag === "Left") return { id: null, error: parsed.left }
+  const body = parsed.right
   if (Array.isArray(body)) return { id: null, error: invalidRequest("batch requests are not supported; send one request per call") }
   if (body === null || typeof body !== "object") return { id: null, error: invalidRequest("the body must be a JSON-RPC 2.0 request object") }
   const env = body as Record<string, unknown>
@@ -111,14 +59,14 @@ const internal = (what: string) => (cause: Cause.Cause<unknown>) =>
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
-  const contentTypeError = checkContentType(request)
+  const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
   if (contentTypeError !== undefined) return respondError(null, contentTypeError)
-  const body = yield* Effect.either(readBody(request, config.maxBodyBytes))
+  const body = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
   if (body._tag === "Left") return respondError(null, body.left, 413)
   const envelope = parseEnvelope(body.right)
   if ("error" in envelope) return respondError(envelope.id, envelope.error)
   const { id, method, params } = envelope
-  const versionError = checkVersion(request)
+  const versionError = Request.checkVersion(request)
   if (versionError !== undefined) return respondError(id, versionError)
   const handler = methods[method]
   if (handler === undefined) {
