@@ -6,7 +6,10 @@ export const agentCard = (agent: Agent, baseUrl: string): Record<string, unknown
   name: agent.name,
   description: agent.description,
   version: agent.version,
-  supportedInterfaces: [{ url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }],
+  supportedInterfaces: [
+    { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
+    { url: baseUrl, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" }
+  ],
   capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
   defaultInputModes: agent.defaultInputModes ?? ["text/plain"],
   defaultOutputModes: agent.defaultOutputModes ?? ["text/plain"],

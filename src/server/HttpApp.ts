@@ -3,6 +3,7 @@ import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platf
 import { CurrentAgent } from "../engine/EngineConfig"
 import { agentCard, etagOf } from "./AgentCard"
 import * as JsonRpc from "./JsonRpc"
+import * as Rest from "./Rest"
 import { ServerConfig } from "./ServerConfig"
 
 const startedAt = new Date()
@@ -32,7 +33,9 @@ const notFound = Effect.gen(function* () {
 
 export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/a2a", JsonRpc.handle),
-  HttpRouter.get("/.well-known/agent-card.json", card)
+  HttpRouter.get("/.well-known/agent-card.json", card),
+  // Everything else is the HTTP+JSON binding, which routes its own paths (and answers its own 404s).
+  HttpRouter.all("/*", Rest.handle)
 )
 
 export const app = router.pipe(Effect.catchTag("RouteNotFound", () => notFound))

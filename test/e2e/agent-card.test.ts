@@ -9,12 +9,15 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 describe("agent card (spec §8)", () => {
-  it("is a v1.0 card: JSONRPC interface at protocol 1.0, streaming, the agent's skills, no v0.3 fields", async () => {
+  it("is a v1.0 card: JSONRPC and HTTP+JSON interfaces at protocol 1.0, streaming, the agent's skills, no v0.3 fields", async () => {
     const res = await fetch(`${server.url}/.well-known/agent-card.json`)
     expect(res.status).toBe(200)
     expect(res.headers.get("content-type")).toMatch(/application\/json/)
     const card: any = await res.json()
-    expect(card.supportedInterfaces).toEqual([{ url: `${server.url}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" }])
+    expect(card.supportedInterfaces).toEqual([
+      { url: `${server.url}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
+      { url: server.url, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" }
+    ])
     expect(card.capabilities.streaming).toBe(true)
     expect(card.skills[0].id).toBe("analysis")
     expect(card.name).toBe("Slow Worker")
@@ -36,9 +39,11 @@ describe("agent card (spec §8)", () => {
     expect(again.status).toBe(304)
   })
 
-  it("an unknown route is a JSON 404 that points at the endpoint", async () => {
+  it("an unknown route is a google.rpc.Status 404 that points at the endpoints", async () => {
     const res = await fetch(`${server.url}/nope`)
     expect(res.status).toBe(404)
-    expect(((await res.json()) as any).error.message).toContain("POST /a2a")
+    const body: any = await res.json()
+    expect(body.error).toMatchObject({ code: 404, status: "NOT_FOUND" })
+    expect(body.error.message).toContain("POST /a2a")
   })
 })

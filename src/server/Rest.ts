@@ -1,0 +1,152 @@
+import { Cause, Deferred, Effect, Either, Stream } from "effect"
+import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { A2AError, errorDetails, Errors } from "../protocol/errors"
+import { ShuttingDown } from "./Lifecycle"
+import { methods } from "./methods"
+import * as Request from "./request"
+import { ServerConfig } from "./ServerConfig"
+import * as Sse from "./Sse"
+
+/**
+ * The HTTP+JSON (REST) binding (spec §11), at the root of the server: each
+ * route maps to the same method the JSON-RPC binding calls, with its params
+ * taken from the path, the query string and the body. Every route also
+ * exists under a `/{tenant}/` prefix. Errors are `google.rpc.Status` bodies
+ * with the HTTP status of spec §4.1.
+ *
+ * Routing is done here rather than by the router: A2A paths contain literal
+ * colons (`/message:send`, `/tasks/{id}:cancel`), which the router reads as
+ * parameters.
+ */
+interface Route {
+  readonly method: string
+  /** Params from the path. */
+  readonly params: Record<string, string>
+  /** Whether the request body (if any) holds the params. */
+  readonly body: boolean
+  /** Whether GET query parameters hold the params. */
+  readonly query: boolean
+}
+
+const route = (method: string, params: Record<string, string>, body: boolean, query = false): Route => ({ method, params, body, query })
+
+/** Match a path without a tenant prefix. */
+const matchPlain = (verb: string, s: ReadonlyArray<string>): Route | undefined => {
+  const [a, b, c, d] = s
+  if (s.length === 1 && a === "message:send" && verb === "POST") return route("SendMessage", {}, true)
+  if (s.length === 1 && a === "message:stream" && verb === "POST") return route("SendStreamingMessage", {}, true)
+  if (s.length === 1 && a === "tasks" && verb === "GET") return route("ListTasks", {}, false, true)
+  if (s.length === 1 && a === "extendedAgentCard" && verb === "GET") return route("GetExtendedAgentCard", {}, false, true)
+  if (s.length === 2 && a === "tasks" && b !== undefined && b !== "") {
+    if (b.endsWith(":cancel") && verb === "POST") return route("CancelTask", { id: b.slice(0, -":cancel".length) }, true)
+    if (b.endsWith(":subscribe") && (verb === "GET" || verb === "POST")) {
+      return route("SubscribeToTask", { id: b.slice(0, -":subscribe".length) }, verb === "POST", verb === "GET")
+    }
+    if (verb === "GET") return route("GetTask", { id: b }, false, true)
+  }
+  if (s.length === 3 && a === "tasks" && c === "pushNotificationConfigs") {
+    if (verb === "POST") return route("CreateTaskPushNotificationConfig", { taskId: b! }, true)
+    if (verb === "GET") return route("ListTaskPushNotificationConfigs", { taskId: b! }, false, true)
+  }
+  if (s.length === 4 && a === "tasks" && c === "pushNotificationConfigs") {
+    if (verb === "GET") return route("GetTaskPushNotificationConfig", { taskId: b!, id: d! }, false, true)
+    if (verb === "DELETE") return route("DeleteTaskPushNotificationConfig", { taskId: b!, id: d! }, false, true)
+  }
+  return undefined
+}
+
+/** The route for a path, trying it without and then with a leading tenant segment. */
+export const match = (verb: string, segments: ReadonlyArray<string>): Route | undefined => {
+  const plain = matchPlain(verb, segments)
+  if (plain !== undefined) return plain
+  const [tenant, ...rest] = segments
+  if (tenant === undefined || tenant === "" || rest.length === 0) return undefined
+  const tenanted = matchPlain(verb, rest)
+  return tenanted === undefined ? undefined : { ...tenanted, params: { ...tenanted.params, tenant } }
+}
+
+/** Query fields that are numbers or booleans in the proto; everything else is a string. */
+const numericQuery = new Set(["pageSize", "historyLength", "status"])
+const booleanQuery = new Set(["includeArtifacts"])
+
+/**
+ * Query parameters (spec §11.5: camelCase, decimal numbers, true/false). A value
+ * of the wrong form stays a string, for the schema to reject naming the field.
+ */
+const queryParams = (search: URLSearchParams): Record<string, unknown> => {
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of search) {
+    if (key === "A2A-Version") continue
+    if (numericQuery.has(key) && /^-?\d+$/.test(value)) out[key] = Number(value)
+    else if (booleanQuery.has(key) && (value === "true" || value === "false")) out[key] = value === "true"
+    else out[key] = value
+  }
+  return out
+}
+
+const statusBody = (error: A2AError) => ({
+  error: { code: error.spec.httpStatus, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) }
+})
+
+const respondError = (error: A2AError, status = error.spec.httpStatus) =>
+  HttpServerResponse.unsafeJson(statusBody(error), { status })
+
+const notFound = (verb: string, path: string) =>
+  new A2AError(
+    { ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" },
+    `No route for ${verb} ${path}: see the HTTP+JSON routes of the A2A spec (§11), or POST /a2a for JSON-RPC`
+  )
+
+const internal = (cause: Cause.Cause<unknown>) =>
+  Cause.isInterruptedOnly(cause)
+    ? Effect.failCause(cause as Cause.Cause<never>)
+    : Effect.logError("REST request failed", cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
+
+export const handle = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const config = yield* ServerConfig
+  const url = new URL(request.url, "http://localhost")
+  let segments: Array<string>
+  try {
+    segments = url.pathname.split("/").slice(1).map(decodeURIComponent)
+  } catch {
+    return respondError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${url.pathname} is not valid percent-encoding`))
+  }
+  if (segments[segments.length - 1] === "") segments = segments.slice(0, -1)
+  const found = match(request.method, segments)
+  if (found === undefined) return respondError(notFound(request.method, url.pathname))
+  const versionError = Request.checkVersion(request)
+  if (versionError !== undefined) return respondError(versionError)
+
+  let body: Record<string, unknown> = {}
+  if (found.body) {
+    const contentTypeError = Request.checkContentType(request)
+    if (contentTypeError !== undefined) return respondError(contentTypeError, 415)
+    const text = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
+    if (text._tag === "Left") return respondError(text.left, 413)
+    if (text.right.trim() !== "") {
+      const parsed = Request.parseJson(text.right)
+      if (parsed._tag === "Left") return respondError(parsed.left)
+      if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
+        return respondError(new A2AError(Errors.InvalidRequest, "Invalid request: the body must be a JSON object"))
+      }
+      body = parsed.right as Record<string, unknown>
+    }
+  }
+  const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
+  const lastEventId = request.headers["last-event-id"]
+  const outcome = yield* methods[found.method]!(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
+    Effect.either,
+    Effect.catchAllCause((cause) => Effect.map(internal(cause), Either.left))
+  )
+  if (outcome._tag === "Left") return respondError(outcome.left)
+  const result = outcome.right
+  if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
+  const shuttingDown = yield* ShuttingDown
+  const events = result.events.pipe(
+    Stream.interruptWhen(Deferred.await(shuttingDown)),
+    // An error after the stream started is one last event, then the stream closes.
+    Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: statusBody(error) }))
+  )
+  return HttpServerResponse.stream(Sse.encode(events, config.keepAliveMs), { contentType: "text/event-stream", headers: Sse.headers })
+}).pipe(Effect.catchAllCause((cause) => Effect.map(internal(cause), (error) => respondError(error))))
