@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Either, Stream } from "effect"
+import { Deferred, Effect, Either, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { methods } from "./methods"
@@ -46,16 +46,6 @@ const parseEnvelope = (text: string): { id: Id; method: string; params: unknown 
   return { id, method: env.method, params: env.params ?? {} }
 }
 
-/**
- * Any unexpected failure (a defect): logged in full here, reported to the
- * client as a bare -32603. An interruption (the client went away) is not a
- * failure and passes through.
- */
-const internal = (what: string) => (cause: Cause.Cause<unknown>) =>
-  Cause.isInterruptedOnly(cause)
-    ? Effect.failCause(cause as Cause.Cause<never>) // interruption only: no typed failure inside
-    : Effect.logError(`${what} failed`, cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
-
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
@@ -75,7 +65,7 @@ export const handle = Effect.gen(function* () {
   const lastEventId = request.headers["last-event-id"]
   const outcome = yield* handler(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
     Effect.either,
-    Effect.catchAllCause((cause) => Effect.map(internal(method)(cause), Either.left))
+    Effect.catchAllCause((cause) => Effect.map(Request.unexpected(method)(cause), Either.left))
   )
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
@@ -91,4 +81,4 @@ export const handle = Effect.gen(function* () {
     contentType: "text/event-stream",
     headers: Sse.headers
   })
-}).pipe(Effect.catchAllCause((cause) => Effect.map(internal("request")(cause), (error) => respondError(null, error))))
+}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(null, error))))

@@ -1,4 +1,4 @@
-import { Cause, Deferred, Effect, Either, Stream } from "effect"
+import { Deferred, Effect, Either, Stream } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { ShuttingDown } from "./Lifecycle"
@@ -97,11 +97,6 @@ const notFound = (verb: string, path: string) =>
     `No route for ${verb} ${path}: see the HTTP+JSON routes of the A2A spec (§11), or POST /a2a for JSON-RPC`
   )
 
-const internal = (cause: Cause.Cause<unknown>) =>
-  Cause.isInterruptedOnly(cause)
-    ? Effect.failCause(cause as Cause.Cause<never>)
-    : Effect.logError("REST request failed", cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
-
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
@@ -137,7 +132,7 @@ export const handle = Effect.gen(function* () {
   const lastEventId = request.headers["last-event-id"]
   const outcome = yield* methods[found.method]!(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
     Effect.either,
-    Effect.catchAllCause((cause) => Effect.map(internal(cause), Either.left))
+    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), Either.left))
   )
   if (outcome._tag === "Left") return respondError(outcome.left)
   const result = outcome.right
@@ -149,4 +144,4 @@ export const handle = Effect.gen(function* () {
     Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: statusBody(error) }))
   )
   return HttpServerResponse.stream(Sse.encode(events, config.keepAliveMs), { contentType: "text/event-stream", headers: Sse.headers })
-}).pipe(Effect.catchAllCause((cause) => Effect.map(internal(cause), (error) => respondError(error))))
+}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))))

@@ -1,4 +1,4 @@
-import { Effect, Either, Option } from "effect"
+import { Cause, Effect, Either, Option } from "effect"
 import { HttpServerRequest } from "@effect/platform"
 import { A2AError, Errors } from "../protocol/errors"
 import { jsonDepth } from "../protocol/normalize"
@@ -71,3 +71,13 @@ export const parseJson = (text: string): Either.Either<unknown, A2AError> => {
   }
   return Either.right(body)
 }
+
+/**
+ * An unexpected failure (a defect): logged in full here, answered to the
+ * client as a bare internal error. An interruption (the client went away)
+ * is not a failure and passes through.
+ */
+export const unexpected = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<A2AError> =>
+  Cause.isInterruptedOnly(cause)
+    ? Effect.failCause(cause as Cause.Cause<never>) // interruption only: no typed failure inside
+    : Effect.logError(`${what} failed`, cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
