@@ -23,14 +23,6 @@ const card = Effect.gen(function* () {
   return HttpServerResponse.text(body, { contentType: "application/json", headers })
 })
 
-const notFound = Effect.gen(function* () {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  return HttpServerResponse.unsafeJson(
-    { error: { code: 404, status: "NOT_FOUND", message: `No route for ${request.method} ${request.url}; JSON-RPC is served at POST /a2a` } },
-    { status: 404 }
-  )
-})
-
 export const router = HttpRouter.empty.pipe(
   HttpRouter.post("/a2a", JsonRpc.handle),
   HttpRouter.get("/.well-known/agent-card.json", card),
@@ -38,4 +30,5 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.all("/*", Rest.handle)
 )
 
-export const app = router.pipe(Effect.catchTag("RouteNotFound", () => notFound))
+/** The whole HTTP app: every path reaches a handler (unknown ones get the REST binding's 404). */
+export const app = router
