@@ -92,7 +92,7 @@ export const fold = (events: Iterable<TaskEvent>, from: TaskSnapshot = initialSt
   return s
 }
 
-/** Agent-authored messages always name their task and context (proto comment on Message). */
+/** Messages recorded on a task name its task and context (the proto requires it of agent messages). */
 const stamp = (s: TaskSnapshot, message: Message): Message =>
   s.task === undefined ? message : { ...message, taskId: s.task.id, contextId: s.task.contextId }
 
