@@ -8,7 +8,9 @@ export const agentCard = (agent: Agent, baseUrl: string): Record<string, unknown
   version: agent.version,
   supportedInterfaces: [
     { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
-    { url: baseUrl, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" }
+    { url: baseUrl, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" },
+    // Last, so clients that take the first entry per binding use v1.0.
+    { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "0.3" }
   ],
   capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
   defaultInputModes: agent.defaultInputModes ?? ["text/plain"],

@@ -4,6 +4,7 @@ import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { methods } from "./methods"
 import { ShuttingDown } from "./Lifecycle"
 import { ServerConfig } from "./ServerConfig"
+import * as V03 from "../protocol/v03"
 import * as Request from "./request"
 import * as Sse from "./Sse"
 
@@ -55,13 +56,16 @@ export const handle = Effect.gen(function* () {
   if (body._tag === "Left") return respondError(null, body.left, 413)
   const envelope = parseEnvelope(body.right)
   if ("error" in envelope) return respondError(envelope.id, envelope.error)
-  const { id, method, params } = envelope
-  const versionError = Request.checkVersion(request)
+  const { id, method } = envelope
+  // v0.3 method names (`message/send`) are translated at the edge onto the v1.0 methods.
+  const legacy = V03.methodMap[method]
+  const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
   if (versionError !== undefined) return respondError(id, versionError)
-  const handler = methods[method]
+  const handler = methods[legacy ?? method]
   if (handler === undefined) {
     return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
   }
+  const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
   const lastEventId = request.headers["last-event-id"]
   const outcome = yield* handler(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
     Effect.either,
@@ -69,11 +73,13 @@ export const handle = Effect.gen(function* () {
   )
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
-  if (result._tag === "Json") return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: result.result })
+  if (result._tag === "Json") {
+    return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result })
+  }
   const shuttingDown = yield* ShuttingDown
   const events = result.events.pipe(
     Stream.interruptWhen(Deferred.await(shuttingDown)),
-    Stream.map((e): Sse.SseEvent => ({ ...e, data: { jsonrpc: "2.0", id, result: e.data } })),
+    Stream.map((e): Sse.SseEvent => ({ ...e, data: { jsonrpc: "2.0", id, result: legacy !== undefined ? V03.streamEventOut(method, e.data) : e.data } })),
     // An error after the stream started is one last event, then the stream closes.
     Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: errorBody(id, error) }))
   )

@@ -12,15 +12,20 @@ import { jsonDepth } from "../protocol/normalize"
 /** Far deeper than any A2A message needs; bounds the work of walking a request. */
 export const maxJsonDepth = 64
 
-/** `A2A-Version`: absent or 1.0 is served; anything else is refused (see docs/protocol.md). */
-export const checkVersion = (request: HttpServerRequest.HttpServerRequest): A2AError | undefined => {
+/**
+ * `A2A-Version`: absent, or the version the method belongs to (`1.0` for the
+ * PascalCase methods, `0.3` for the `a/b` ones), is served; anything else is
+ * refused (see docs/protocol.md).
+ */
+export const checkVersion = (request: HttpServerRequest.HttpServerRequest, speaks: "1.0" | "0.3" = "1.0"): A2AError | undefined => {
   const fromQuery = new URL(request.url, "http://x").searchParams.get("A2A-Version") ?? undefined
   const version = (request.headers["a2a-version"] ?? fromQuery ?? "").trim()
-  if (version === "" || /^1\.0(\.\d+)?$/.test(version)) return undefined
+  const accepted = speaks === "1.0" ? /^1\.0(\.\d+)?$/ : /^0\.3(\.\d+)?$/
+  if (version === "" || accepted.test(version)) return undefined
   return new A2AError(
     Errors.VersionNotSupported,
-    `A2A-Version ${version} is not supported; this server speaks 1.0`,
-    { requestedVersion: version, supportedVersions: "1.0" }
+    `A2A-Version ${version} is not supported for this method; it is served as ${speaks}`,
+    { requestedVersion: version, supportedVersions: speaks }
   )
 }
 

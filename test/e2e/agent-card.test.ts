@@ -16,7 +16,8 @@ describe("agent card (spec §8)", () => {
     const card: any = await res.json()
     expect(card.supportedInterfaces).toEqual([
       { url: `${server.url}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
-      { url: server.url, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" }
+      { url: server.url, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" },
+      { url: `${server.url}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "0.3" }
     ])
     expect(card.capabilities.streaming).toBe(true)
     expect(card.skills[0].id).toBe("analysis")
