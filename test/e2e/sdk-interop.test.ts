@@ -1,5 +1,5 @@
 import { Role, TaskState } from "@a2a-js/sdk"
-import { ClientFactory } from "@a2a-js/sdk/client"
+import { ClientFactory, ClientFactoryOptions } from "@a2a-js/sdk/client"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance, slowWorker } from "../../src/agent/builtins"
 import { eventually } from "../support/rpc"
@@ -25,10 +25,16 @@ afterAll(async () => {
 const message = (text: string, messageId = `sdk-${Math.random().toString(36).slice(2)}`, extra: Record<string, unknown> = {}) =>
   ({ messageId, role: Role.ROLE_USER, parts: [{ content: { $case: "text", value: text } }], ...extra }) as any
 
-const client = (url: string) => new ClientFactory().createFromUrl(url)
 const kindOf = (e: any): string => e.payload?.$case ?? Object.keys(e)[0]
 
-describe("@a2a-js/sdk client against a2a-ledger", () => {
+describe.each(["JSONRPC", "HTTP+JSON"] as const)("@a2a-js/sdk client against a2a-ledger over %s", (transport) => {
+  const client = async (url: string) => {
+    const c = await new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { preferredTransports: [transport] })).createFromUrl(url)
+    // The SDK really uses the transport under test.
+    expect(c.transport.constructor.name).toMatch(transport === "JSONRPC" ? /JsonRpc/i : /Rest/i)
+    return c
+  }
+
   it("discovers the server from its card and sends a blocking message", async () => {
     const c = await client(tck.url)
     expect(c.protocolVersion).toBe("1.0")
