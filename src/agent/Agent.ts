@@ -84,5 +84,3 @@ export const agentMessage = (parts: string | ReadonlyArray<Part>): Message => ({
   role: "ROLE_AGENT",
   parts: partsOf(parts)
 })
-
-export const make = (agent: Agent): Agent => agent

@@ -1,4 +1,4 @@
-import { getNextTransitions, initialTransition, transition } from "xstate"
+import { initialTransition, transition } from "xstate"
 import type { Artifact, Message } from "./Message"
 import type { TaskEvent } from "./TaskEvent"
 import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine"
@@ -142,10 +142,4 @@ export const decide = (s: TaskSnapshot, command: Command, at: string): Decision 
     return { ok: false, refusal: { _tag: "IllegalTransition", state: s.state, event: event.type, detail } }
   }
   return { ok: true, events: [event] }
-}
-
-/** The legal next event types from here (for replay tooling and errors). */
-export const nextEventTypes = (s: TaskSnapshot): ReadonlyArray<TaskEvent["type"]> => {
-  const types = getNextTransitions(toSnapshot(s)).map((t) => t.eventType as TaskEvent["type"])
-  return [...new Set(types)]
 }

@@ -37,9 +37,6 @@ const interrupted: ReadonlySet<TaskState> = new Set(["TASK_STATE_INPUT_REQUIRED"
 
 export const isTerminal = (state: TaskState): boolean => terminal.has(state)
 export const isInterrupted = (state: TaskState): boolean => interrupted.has(state)
-/** A task needs a worker (running or queued) exactly while it is SUBMITTED or WORKING. */
-export const isActive = (state: TaskState): boolean =>
-  state === "TASK_STATE_SUBMITTED" || state === "TASK_STATE_WORKING"
 
 /** The state a fact leaves its task in; undefined when the state does not change (an artifact). */
 export const stateAfter = (event: import("./TaskEvent").TaskEvent): TaskState | undefined => {

@@ -19,10 +19,6 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
     readonly enqueue: (taskId: string) => Effect.Effect<void>
     /** Interrupt the task's worker, if any, and wait until it has stopped. Call under the task's lock. */
     readonly stop: (taskId: string) => Effect.Effect<void>
-    readonly running: Effect.Effect<number>
-    readonly queued: Effect.Effect<number>
-    /** True while this task has a worker fiber here. */
-    readonly isRunning: (taskId: string) => Effect.Effect<boolean>
   }
 >() {}
 
@@ -66,7 +62,6 @@ export const make = Effect.gen(function* () {
   const workers = yield* FiberMap.make<string>()
   const pending = yield* Queue.unbounded<string>()
   const permits = yield* Effect.makeSemaphore(config.maxWorkers)
-  let running = 0
 
   /** An emission from the agent; a refusal is the agent's mistake and fails the turn. */
   const emit = (taskId: string, command: Command) =>
@@ -109,7 +104,7 @@ export const make = Effect.gen(function* () {
           Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not record failure`, e))
         )
       }),
-      Effect.ensuring(Effect.sync(() => running--).pipe(Effect.zipRight(permits.release(1)))),
+      Effect.ensuring(permits.release(1)),
       Effect.annotateLogs({ taskId })
     )
 
@@ -124,7 +119,6 @@ export const make = Effect.gen(function* () {
           const current = yield* readModel.get(taskId)
           if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
           if (yield* FiberMap.has(workers, taskId)) return false
-          running++
           yield* FiberMap.run(workers, taskId, turn(taskId))
           return true
         })
@@ -140,10 +134,7 @@ export const make = Effect.gen(function* () {
 
   return Supervisor.of({
     enqueue: (taskId) => Queue.offer(pending, taskId).pipe(Effect.asVoid),
-    stop: (taskId) => FiberMap.remove(workers, taskId),
-    running: Effect.sync(() => running),
-    queued: Queue.size(pending),
-    isRunning: (taskId) => FiberMap.has(workers, taskId)
+    stop: (taskId) => FiberMap.remove(workers, taskId)
   })
 })
 

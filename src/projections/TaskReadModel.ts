@@ -38,8 +38,6 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
     /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
     readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
-    /** Delete every row (before a rebuild). */
-    readonly clear: Effect.Effect<void, SqlError>
   }
 >() {}
 
@@ -100,9 +98,7 @@ export const make = Effect.gen(function* () {
     Effect.map((rows) => rows.map(parse))
   )
 
-  const clear = sql`DELETE FROM a2a_tasks`.pipe(Effect.asVoid)
-
-  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active, clear })
+  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
