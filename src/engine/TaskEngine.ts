@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import type { TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
+import type { VersionedEvent } from "../domain/TaskEvent"
 import type { Task } from "../domain/TaskView"
 import { EventLog } from "../eventlog/EventLog"
 import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel"
@@ -12,10 +13,10 @@ import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, TaskWriter } from "./TaskWriter"
 
-/** What a SendMessage led to: a direct Message, or a task at a committed version. */
+/** What a SendMessage led to: a direct Message, or a task as the send committed it. */
 export type SendOutcome =
   | { readonly _tag: "Message"; readonly message: Message }
-  | { readonly _tag: "Task"; readonly taskId: string; readonly version: number; readonly snapshot: TaskSnapshot }
+  | { readonly _tag: "Task"; readonly snapshot: TaskSnapshot }
 
 /** One item of a task's live stream: first the Task (or the replayed facts), then each new fact. */
 export type WatchItem =
@@ -64,6 +65,14 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
 const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
 
+/** A commit whose refusal the caller already ruled out (under the task's lock): if it happens anyway, it is a store fault. */
+const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | CommandRefused | TaskNotFound, R>) =>
+  Effect.catchIf(
+    commit,
+    (e): e is CommandRefused | TaskNotFound => e instanceof CommandRefused || (e as { _tag?: string })._tag === "TaskNotFound",
+    (cause) => Effect.fail(new StoreFailure({ cause }))
+  )
+
 export const make = Effect.gen(function* () {
   const agent = yield* CurrentAgent
   const config = yield* EngineConfig
@@ -73,18 +82,14 @@ export const make = Effect.gen(function* () {
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
 
-  const get = (taskId: string, tenant: string) =>
-    readModel.get(taskId).pipe(
-      store,
-      Effect.flatMap((found) =>
-        Option.isSome(found) && found.value.tenant === tenant ? Effect.succeed(found.value) : Effect.fail(new TaskNotFound({ taskId }))
-      )
-    )
-
   const loadOrNotFound = (taskId: string) =>
     store(readModel.get(taskId)).pipe(
       Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
+
+  /** Another tenant's task answers exactly as a missing one. */
+  const get = (taskId: string, tenant: string) =>
+    loadOrNotFound(taskId).pipe(Effect.filterOrFail((s) => s.tenant === tenant, () => new TaskNotFound({ taskId })))
 
   const continueTask = (tenant: string, message: Message, taskId: string) =>
     writer.withTaskLock(taskId)(
@@ -125,7 +130,7 @@ export const make = Effect.gen(function* () {
       if (message.taskId !== undefined && message.taskId !== "") {
         const result = yield* continueTask(tenant, message, message.taskId)
         yield* supervisor.enqueue(message.taskId)
-        return { _tag: "Task", taskId: message.taskId, version: result.snapshot.version, snapshot: result.snapshot } as const
+        return { _tag: "Task", snapshot: result.snapshot } as const
       }
       const contextId = message.contextId || randomUUID()
       if (agent.reply !== undefined) {
@@ -136,14 +141,9 @@ export const make = Effect.gen(function* () {
         }
       }
       const taskId = randomUUID()
-      const result = yield* writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }).pipe(
-        Effect.catchIf(
-          (e): e is CommandRefused | TaskNotFound => e instanceof CommandRefused || e._tag === "TaskNotFound",
-          (e) => Effect.fail(new StoreFailure({ cause: e }))
-        )
-      )
+      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }))
       yield* supervisor.enqueue(taskId)
-      return { _tag: "Task", taskId, version: result.snapshot.version, snapshot: result.snapshot } as const
+      return { _tag: "Task", snapshot: result.snapshot } as const
     })
 
   const cancel = (taskId: string, tenant: string) =>
@@ -156,12 +156,7 @@ export const make = Effect.gen(function* () {
         if (isTerminal(state)) return yield* new TaskNotCancelable({ taskId, state })
         // Interrupt and await the worker first, so nothing it would emit can land after CANCELED.
         yield* supervisor.stop(taskId)
-        const result = yield* writer.commitHeld(taskId, { type: "Cancel" }).pipe(
-          Effect.catchIf(
-            (e): e is CommandRefused => e instanceof CommandRefused,
-            (e) => Effect.fail(new StoreFailure({ cause: e }))
-          )
-        )
+        const result = yield* mustCommit(writer.commitHeld(taskId, { type: "Cancel" }))
         return result.snapshot
       })
     )
@@ -176,7 +171,7 @@ export const make = Effect.gen(function* () {
         const current = snapshot.value
         const contextId = current.task!.contextId
         let last = current.version
-        const toItem = (e: { readonly taskId: string; readonly version: number; readonly event: Committed["event"] }): WatchItem => ({
+        const toItem = (e: VersionedEvent): WatchItem => ({
           _tag: "Event",
           committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
         })
@@ -201,11 +196,9 @@ export const make = Effect.gen(function* () {
           Stream.filter((c) => c.version > last),
           Stream.mapEffect((c) =>
             c.version === last + 1
-              ? Effect.succeed([c] as ReadonlyArray<Committed>)
-              : // The hub skipped ahead (it never should in one process): fill the gap from the log.
-                store(log.read(taskId, { fromVersion: last + 1, toVersion: c.version })).pipe(
-                  Effect.map((rows) => rows.map((r) => ({ ...r, contextId })))
-                )
+              ? Effect.succeed([c] as ReadonlyArray<VersionedEvent>)
+              : // Versions were skipped (the hub dropped events a slow reader left unread): refill from the log.
+                store(log.read(taskId, { fromVersion: last + 1, toVersion: c.version }))
           ),
           Stream.flattenIterables,
           Stream.tap((c) => Effect.sync(() => (last = c.version))),

@@ -19,6 +19,9 @@ export class CommandRefused extends Error {
   }
 }
 
+/** Why a commit did not happen: unknown task, refused by the machine, or the store failed. */
+export type CommitError = TaskNotFound | CommandRefused | StoreFailure
+
 export interface CommitResult {
   readonly snapshot: TaskSnapshot
   readonly events: ReadonlyArray<VersionedEvent>
@@ -39,17 +42,17 @@ export interface CommitResult {
 export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
   TaskWriter,
   {
-    readonly commit: (taskId: string, command: Command) => Effect.Effect<CommitResult, TaskNotFound | CommandRefused | StoreFailure>
+    readonly commit: (taskId: string, command: Command) => Effect.Effect<CommitResult, CommitError>
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    readonly commitHeld: (taskId: string, command: Command) => Effect.Effect<CommitResult, TaskNotFound | CommandRefused | StoreFailure>
+    readonly commitHeld: (taskId: string, command: Command) => Effect.Effect<CommitResult, CommitError>
   }
 >() {}
 
 interface Pending {
   readonly taskId: string
   readonly command: Command
-  readonly done: Deferred.Deferred<CommitResult, TaskNotFound | CommandRefused | StoreFailure>
+  readonly done: Deferred.Deferred<CommitResult, CommitError>
 }
 
 /** The most commands written in one transaction. */
@@ -75,14 +78,12 @@ export const make = Effect.gen(function* () {
     if (cache.size > maxCached) cache.delete(cache.keys().next().value!)
   }
 
-  type Refused = TaskNotFound | CommandRefused | StoreFailure
-
   /**
    * Decide and write one command inside the batch's transaction. A refusal
    * is this command's answer (nothing of it was written); a SQL error fails
    * the whole batch.
    */
-  const write = (p: Pending, at: string): Effect.Effect<Either.Either<CommitResult, Refused>, SqlError> =>
+  const write = (p: Pending, at: string): Effect.Effect<Either.Either<CommitResult, CommitError>, SqlError> =>
     Effect.gen(function* () {
       const cached = cache.get(p.taskId)
       const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
@@ -138,7 +139,7 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Command) =>
     Effect.uninterruptible(
-      Effect.flatMap(Deferred.make<CommitResult, TaskNotFound | CommandRefused | StoreFailure>(), (done) =>
+      Effect.flatMap(Deferred.make<CommitResult, CommitError>(), (done) =>
         Queue.offer(queue, { taskId, command, done }).pipe(Effect.zipRight(Deferred.await(done)))
       )
     )

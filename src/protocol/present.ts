@@ -6,14 +6,14 @@ import type { Task } from "../domain/TaskView"
  * ProtoJSON output: camelCase, enum names, no nulls, empty repeated fields
  * omitted (proto3 implicit presence) unless the spec asks for them.
  */
-export interface TaskView {
+export interface Presentation {
   /** unset = all history, 0 = none (the key is omitted), N = the last N messages. */
   readonly historyLength?: number
   /** ListTasks: "omit" unless includeArtifacts; elsewhere artifacts show when there are any. */
   readonly artifacts?: "auto" | "omit" | "always"
 }
 
-export const presentTask = (task: Task, view: TaskView = {}): Record<string, unknown> => {
+export const presentTask = (task: Task, view: Presentation = {}): Record<string, unknown> => {
   const out: Record<string, unknown> = { id: task.id, contextId: task.contextId, status: task.status }
   const artifacts = view.artifacts ?? "auto"
   if (artifacts === "always" || (artifacts === "auto" && task.artifacts.length > 0)) out.artifacts = task.artifacts

@@ -1,12 +1,11 @@
-import { Deferred, Effect, Either, Stream } from "effect"
+import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { methods } from "./methods"
-import { ShuttingDown } from "./Lifecycle"
-import { ServerConfig } from "./ServerConfig"
 import * as V03 from "../protocol/v03"
+import { invoke, streamResponse } from "./dispatch"
+import { methods } from "./methods"
 import * as Request from "./request"
-import * as Sse from "./Sse"
+import { ServerConfig } from "./ServerConfig"
 
 /**
  * The JSON-RPC 2.0 binding at `POST /a2a`: read the body within the size
@@ -61,30 +60,19 @@ export const handle = Effect.gen(function* () {
   const legacy = V03.methodMap[method]
   const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
   if (versionError !== undefined) return respondError(id, versionError)
-  const handler = methods[legacy ?? method]
-  if (handler === undefined) {
+  if (methods[legacy ?? method] === undefined) {
     return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
   }
   const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
-  const lastEventId = request.headers["last-event-id"]
-  const outcome = yield* handler(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
-    Effect.either,
-    Effect.catchAllCause((cause) => Effect.map(Request.unexpected(method)(cause), Either.left))
-  )
+  const outcome = yield* invoke(legacy ?? method, params, request)
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") {
     return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result })
   }
-  const shuttingDown = yield* ShuttingDown
-  const events = result.events.pipe(
-    Stream.interruptWhen(Deferred.await(shuttingDown)),
-    Stream.map((e): Sse.SseEvent => ({ ...e, data: { jsonrpc: "2.0", id, result: legacy !== undefined ? V03.streamEventOut(method, e.data) : e.data } })),
-    // An error after the stream started is one last event, then the stream closes.
-    Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: errorBody(id, error) }))
+  return yield* streamResponse(
+    result.events,
+    (data) => ({ jsonrpc: "2.0", id, result: legacy !== undefined ? V03.streamEventOut(method, data) : data }),
+    (error) => errorBody(id, error)
   )
-  return HttpServerResponse.stream(Sse.encode(events, config.keepAliveMs), {
-    contentType: "text/event-stream",
-    headers: Sse.headers
-  })
 }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(null, error))))

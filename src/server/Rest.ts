@@ -1,11 +1,9 @@
-import { Deferred, Effect, Either, Stream } from "effect"
+import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { ShuttingDown } from "./Lifecycle"
-import { methods } from "./methods"
+import { invoke, streamResponse } from "./dispatch"
 import * as Request from "./request"
 import { ServerConfig } from "./ServerConfig"
-import * as Sse from "./Sse"
 
 /**
  * The HTTP+JSON (REST) binding (spec §11), at the root of the server: each
@@ -129,19 +127,9 @@ export const handle = Effect.gen(function* () {
     }
   }
   const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
-  const lastEventId = request.headers["last-event-id"]
-  const outcome = yield* methods[found.method]!(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
-    Effect.either,
-    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), Either.left))
-  )
+  const outcome = yield* invoke(found.method, params, request)
   if (outcome._tag === "Left") return respondError(outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
-  const shuttingDown = yield* ShuttingDown
-  const events = result.events.pipe(
-    Stream.interruptWhen(Deferred.await(shuttingDown)),
-    // An error after the stream started is one last event, then the stream closes.
-    Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: statusBody(error) }))
-  )
-  return HttpServerResponse.stream(Sse.encode(events, config.keepAliveMs), { contentType: "text/event-stream", headers: Sse.headers })
+  return yield* streamResponse(result.events, (data) => data, statusBody)
 }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))))

@@ -44,7 +44,7 @@ const sendMessage = (params: unknown) =>
     if (req.configuration?.returnImmediately === true) {
       return json({ task: presentTask(outcome.snapshot.task!, { historyLength }) })
     }
-    const done = yield* engineCall(engine.awaitSettled(outcome.taskId, outcome.version))
+    const done = yield* engineCall(engine.awaitSettled(outcome.snapshot.task!.id, outcome.snapshot.version))
     return json({ task: presentTask(done.task!, { historyLength }) })
   })
 
@@ -59,9 +59,9 @@ const sendStreamingMessage = (params: unknown) =>
     // A task stream closes at a terminal state and when the agent asks for input (a2a-js does
     // the same); it stays open through AUTH_REQUIRED, as spec §7.6.1 recommends.
     const events = engine
-      .watch(outcome.taskId, {
+      .watch(outcome.snapshot.task!.id, {
         stopAt: (s) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED",
-        initial: { version: outcome.version, task: outcome.snapshot.task! }
+        initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! }
       })
       .pipe(Stream.map(itemEvent), Stream.mapError(toA2AError))
     return { _tag: "Stream", events } satisfies MethodResult
@@ -170,5 +170,3 @@ export const methods: Readonly<Record<string, Method>> = {
   GetExtendedAgentCard: () =>
     Effect.fail(new A2AError(Errors.UnsupportedOperation, "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)"))
 }
-
-export const isStreamingMethod = (method: string) => method === "SendStreamingMessage" || method === "SubscribeToTask"

@@ -3,7 +3,7 @@ import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
-import { TaskEngine, settled } from "../../src/engine/TaskEngine"
+import { type SendOutcome, TaskEngine, settled } from "../../src/engine/TaskEngine"
 import type { TaskState } from "../../src/domain/TaskState"
 import * as Embedded from "../../src/layers/Embedded"
 import { userMessage } from "../support/fixtures"
@@ -24,7 +24,10 @@ const startEngine = async (
 
 const send = (text: string, messageId = `m-${Math.random()}`) =>
   Effect.flatMap(TaskEngine, (e) => e.send({ tenant: "", message: userMessage(text, messageId) }))
-const taskIdOf = (o: { _tag: string } & Partial<{ taskId: string }>) => o.taskId!
+const taskIdOf = (o: SendOutcome) => {
+  if (o._tag !== "Task") throw new Error("expected a task, got a message")
+  return o.snapshot.task!.id
+}
 const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")).pipe(Effect.map((s) => s.task!.status.state))
 const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))

@@ -1,5 +1,5 @@
 import { HttpServer } from "@effect/platform"
-import { Effect, Exit, Layer, Logger, LogLevel, type ManagedRuntime, Runtime, Scope } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Runtime, Scope } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -12,7 +12,6 @@ export const tempDir = (prefix = "a2a-ledger-test-") => fs.mkdtempSync(path.join
 export interface RunningServer {
   readonly url: string
   readonly db: string
-  readonly runtime: Runtime.Runtime<Layer.Layer.Success<ReturnType<typeof Server.layer>>>
   readonly close: () => Promise<void>
 }
 
@@ -31,9 +30,6 @@ export const startServer = async (
   return {
     url: `http://127.0.0.1:${address.port}`,
     db,
-    runtime,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
-
-export type { ManagedRuntime }
