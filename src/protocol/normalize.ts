@@ -5,7 +5,9 @@
  */
 const freeForm = new Set(["metadata", "data", "params"])
 
-const camel = (key: string) => key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase())
+/** Only proper snake_case names (`task_id`) are renamed; any other key is kept as sent. */
+const snakeCase = /^[a-z][a-z0-9]*(_[a-z0-9]+)+$/
+const camel = (key: string) => (snakeCase.test(key) ? key.replace(/_([a-z0-9])/g, (_, c: string) => c.toUpperCase()) : key)
 
 export const camelCaseKeys = (value: unknown): unknown => {
   if (Array.isArray(value)) return value.map(camelCaseKeys)

@@ -56,23 +56,6 @@ describe("JSON-RPC envelope errors", () => {
     }
   })
 
-  it("a __proto__ key is an ordinary (ignored) field, never a prototype", async () => {
-    const sent = JSON.parse('{"jsonrpc":"2.0","id":9,"method":"SendMessage","params":{"__proto__":{"message":{"messageId":"p","role":"ROLE_USER","parts":[{"text":"x"}]}}}}')
-    const raw = JSON.parse((await post(server.url, JSON.stringify(sent))).text)
-    expectError(raw, -32602, "INVALID_PARAMS", /message: is required/)
-  })
-
-  it("-32005 for an explicit non-JSON Content-Type; JSON types, none, and curl's default are read as JSON", async () => {
-    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method: "GetTask", params: { id: "nope" } })
-    const wrong = JSON.parse((await post(server.url, body, { "content-type": "text/plain" })).text)
-    expectError(wrong, -32005, "CONTENT_TYPE_NOT_SUPPORTED", /text\/plain.*application\/json/)
-    for (const type of ["application/json; charset=utf-8", "application/a2a+json", "application/x-www-form-urlencoded"]) {
-      expectError(JSON.parse((await post(server.url, body, { "content-type": type })).text), -32001, "TASK_NOT_FOUND")
-    }
-    const res = await fetch(`${server.url}/a2a`, { method: "POST", body: new Blob([body]) }) // no Content-Type at all
-    expectError(await res.json(), -32001, "TASK_NOT_FOUND")
-  })
-
   it("the response echoes the request id, string or number", async () => {
     const a = JSON.parse((await post(server.url, '{"jsonrpc":"2.0","id":"abc","method":"Nope"}')).text)
     const b = JSON.parse((await post(server.url, '{"jsonrpc":"2.0","id":42,"method":"Nope"}')).text)

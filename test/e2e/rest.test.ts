@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance } from "../../src/agent/builtins"
-import { eventually, userMessage } from "../support/rpc"
+import { userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 
@@ -24,22 +24,24 @@ const rest = async (method: string, path: string, body?: unknown, headers: Recor
   return { status: res.status, type: res.headers.get("content-type"), body: text === "" ? undefined : (JSON.parse(text) as any) }
 }
 
-const sseEvents = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
+/** Open an SSE response (its headers have arrived, so the server is subscribed); `events()` reads it to the end. */
+const openSse = async (method: string, path: string, body?: unknown, headers: Record<string, string> = {}) => {
   const res = await fetch(`${server.url}${path}`, {
     method,
     headers: body !== undefined ? { "content-type": "application/json", ...headers } : headers,
     ...(body !== undefined ? { body: JSON.stringify(body) } : {})
   })
   expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/)
-  const text = await res.text()
-  return text
-    .split("\n\n")
-    .filter((block) => block.includes("data: "))
-    .map((block) => ({
-      id: /^id: (.*)$/m.exec(block)?.[1],
-      data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!)
-    }))
+  return {
+    events: async () =>
+      (await res.text())
+        .split("\n\n")
+        .filter((block) => block.includes("data: "))
+        .map((block) => ({ id: /^id: (.*)$/m.exec(block)?.[1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]!) }))
+  }
 }
+
+const sseEvents = async (method: string, path: string, body?: unknown) => (await openSse(method, path, body)).events()
 
 const expectStatus = (r: { status: number; body: any }, http: number, grpc: string, reason: string) => {
   expect(r.status).toBe(http)
@@ -107,12 +109,11 @@ describe("HTTP+JSON binding", () => {
   it("GET and POST /tasks/{id}:subscribe both stream a task; the answer to its question ends it", async () => {
     const waiting = await send("tck-input-required-rest-sub")
     const id = waiting.body.task.id
-    const viaGet = sseEvents("GET", `/tasks/${id}:subscribe`)
-    const viaPost = sseEvents("POST", `/tasks/${id}:subscribe`, {})
-    await eventually(async () => (await rest("GET", `/tasks/${id}`)).body.status.state, (s) => s === "TASK_STATE_INPUT_REQUIRED")
-    await new Promise((r) => setTimeout(r, 100))
+    expect(waiting.body.task.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+    const viaGet = await openSse("GET", `/tasks/${id}:subscribe`)
+    const viaPost = await openSse("POST", `/tasks/${id}:subscribe`, {})
     await send("tck-complete-task-rest-sub", { taskId: id })
-    for (const events of [await viaGet, await viaPost]) {
+    for (const events of [await viaGet.events(), await viaPost.events()]) {
       expect(events[0]!.data.task.id).toBe(id)
       expect(events.at(-1)!.data.statusUpdate.status.state).toBe("TASK_STATE_COMPLETED")
     }

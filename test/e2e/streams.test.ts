@@ -114,7 +114,7 @@ describe("SubscribeToTask", () => {
     const { task } = await call(tck.url, "SendMessage", { message: userMessage("q", { messageId: "tck-input-required-ka" }) })
     const s = await stream(tck.url, "SubscribeToTask", { id: task.id })
     await s.next()
-    await new Promise((r) => setTimeout(r, 350))
+    await new Promise((r) => setTimeout(r, 1_000))
     await call(tck.url, "CancelTask", { id: task.id })
     const rest = await s.rest()
     expect(stateOf(rest[rest.length - 1]!.data.result)).toBe("TASK_STATE_CANCELED")
