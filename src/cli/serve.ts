@@ -2,6 +2,8 @@ import { Command, Options } from "@effect/cli"
 import { Config, Data, Effect, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
 import * as Server from "../layers/Server"
+import { defaultPushOptions } from "../push/PushConfig"
+import { makePolicy } from "../push/WebhookGuard"
 
 /** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
 export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
@@ -76,11 +78,56 @@ const publicUrl = Options.text("public-url").pipe(
   Options.withDescription("base URL for the agent card (env A2A_PUBLIC_URL); default: from the request's Host header")
 )
 
+const allowWebhookHost = Options.text("allow-webhook-host").pipe(
+  Options.repeated,
+  Options.withDescription(
+    "let webhooks reach this private, loopback or link-local host, address or CIDR range (repeatable; env A2A_ALLOW_WEBHOOK_HOSTS, comma-separated)"
+  )
+)
+const allowWebhookHostsEnv = Config.string("A2A_ALLOW_WEBHOOK_HOSTS").pipe(Config.withDefault(""))
+const webhookMaxAttempts = Options.integer("webhook-max-attempts").pipe(
+  Options.withDefault(defaultPushOptions.maxAttempts),
+  Options.filterMap(atLeast(1, 100), "--webhook-max-attempts must be between 1 and 100"),
+  Options.withDescription("failed calls before a webhook delivery moves to the dead letters")
+)
+const webhookRetryBaseMs = Options.integer("webhook-retry-base-ms").pipe(
+  Options.withDefault(defaultPushOptions.retryBaseMs),
+  Options.filterMap(atLeast(1), "--webhook-retry-base-ms must be 1 or more"),
+  Options.withDescription("first retry delay of a failed webhook call; it doubles each time (with jitter) up to 10 minutes")
+)
+const webhookTimeoutMs = Options.integer("webhook-timeout-ms").pipe(
+  Options.withDefault(defaultPushOptions.timeoutMs),
+  Options.filterMap(atLeast(100), "--webhook-timeout-ms must be at least 100"),
+  Options.withDescription("how long one webhook call may take")
+)
+
 export const serve = Command.make(
   "serve",
-  { port, host, db, synchronous, agent, stepDelayMs, maxWorkers, recovery, maxBodyBytes, keepAliveMs, publicUrl },
+  {
+    port,
+    host,
+    db,
+    synchronous,
+    agent,
+    stepDelayMs,
+    maxWorkers,
+    recovery,
+    maxBodyBytes,
+    keepAliveMs,
+    publicUrl,
+    allowWebhookHost,
+    webhookMaxAttempts,
+    webhookRetryBaseMs,
+    webhookTimeoutMs
+  },
   (o) =>
-    Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers`).pipe(Effect.zipRight(Layer.launch(
+    Effect.gen(function* () {
+      const allowHosts = [...o.allowWebhookHost, yield* allowWebhookHostsEnv]
+      const policy = makePolicy(allowHosts)
+      if (policy._tag === "Left") return yield* new StartupFailure({ message: policy.left })
+      yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers`)
+      return { allowHosts }
+    }).pipe(Effect.flatMap(({ allowHosts }) => Layer.launch(
       Server.layer({
         db: o.db,
         synchronous: o.synchronous,
@@ -91,10 +138,18 @@ export const serve = Command.make(
         host: o.host,
         maxBodyBytes: o.maxBodyBytes,
         keepAliveMs: o.keepAliveMs,
-        ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {})
+        ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
+        push: {
+          allowHosts,
+          maxAttempts: o.webhookMaxAttempts,
+          retryBaseMs: o.webhookRetryBaseMs,
+          timeoutMs: o.webhookTimeoutMs
+        }
       })
     ))).pipe(
-      Effect.catchAll((e) => Effect.fail(new StartupFailure({ message: describeStartupError(e, o) }))),
+      Effect.catchAll((e) =>
+        Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))
+      ),
       Effect.catchAllDefect((d) =>
         Effect.fail(new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${o.db}, port ${o.port})` }))
       )

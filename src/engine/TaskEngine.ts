@@ -11,7 +11,14 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
-import { CommandRefused, TaskWriter } from "./TaskWriter"
+import { CommandRefused, type CommitOptions, TaskWriter } from "./TaskWriter"
+
+export interface SendInput {
+  readonly tenant: string
+  readonly message: Message
+  /** A webhook registered with the message; stored with the task's first new event. */
+  readonly pushConfig?: CommitOptions["pushConfig"]
+}
 
 /** What a SendMessage led to: a direct Message, or a task as the send committed it. */
 export type SendOutcome =
@@ -49,7 +56,7 @@ const itemState = (item: WatchItem): TaskState | undefined =>
 export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
   TaskEngine,
   {
-    readonly send: (input: { readonly tenant: string; readonly message: Message }) => Effect.Effect<
+    readonly send: (input: SendInput) => Effect.Effect<
       SendOutcome,
       TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
     >
@@ -91,7 +98,7 @@ export const make = Effect.gen(function* () {
   const get = (taskId: string, tenant: string) =>
     loadOrNotFound(taskId).pipe(Effect.filterOrFail((s) => s.tenant === tenant, () => new TaskNotFound({ taskId })))
 
-  const continueTask = (tenant: string, message: Message, taskId: string) =>
+  const continueTask = (tenant: string, message: Message, taskId: string, options: CommitOptions) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* get(taskId, tenant)
@@ -115,7 +122,7 @@ export const make = Effect.gen(function* () {
             message: `Task ${taskId} is ${state}: it accepts a message only when it asks for one (TASK_STATE_INPUT_REQUIRED or TASK_STATE_AUTH_REQUIRED)`
           })
         }
-        const result = yield* writer.commitHeld(taskId, { type: "ProvideInput", message }).pipe(
+        const result = yield* writer.commitHeld(taskId, { type: "ProvideInput", message }, options).pipe(
           Effect.catchIf(
             (e): e is CommandRefused => e instanceof CommandRefused,
             (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
@@ -125,10 +132,11 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  const send = ({ tenant, message }: { readonly tenant: string; readonly message: Message }) =>
+  const send = ({ tenant, message, pushConfig }: SendInput) =>
     Effect.gen(function* () {
+      const options: CommitOptions = pushConfig !== undefined ? { pushConfig } : {}
       if (message.taskId !== undefined && message.taskId !== "") {
-        const result = yield* continueTask(tenant, message, message.taskId)
+        const result = yield* continueTask(tenant, message, message.taskId, options)
         yield* supervisor.enqueue(message.taskId)
         return { _tag: "Task", snapshot: result.snapshot } as const
       }
@@ -141,7 +149,7 @@ export const make = Effect.gen(function* () {
         }
       }
       const taskId = randomUUID()
-      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }))
+      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }, options))
       yield* supervisor.enqueue(taskId)
       return { _tag: "Task", snapshot: result.snapshot } as const
     })

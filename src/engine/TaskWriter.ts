@@ -5,6 +5,9 @@ import { type Command, decide, fold, initialState, type Refusal, type TaskSnapsh
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
+import { OutboxSignal } from "../push/Deliverer"
+import type { PushConfig } from "../push/PushConfig"
+import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { StoreFailure, TaskNotFound } from "./errors"
 import { EventHub } from "./EventHub"
@@ -21,6 +24,12 @@ export class CommandRefused extends Error {
 
 /** Why a commit did not happen: unknown task, refused by the machine, or the store failed. */
 export type CommitError = TaskNotFound | CommandRefused | StoreFailure
+
+/** Written in the same transaction as the command's events. */
+export interface CommitOptions {
+  /** A push config sent with the message (SendMessage's configuration), so the task's first events reach it. */
+  readonly pushConfig?: Omit<PushConfig, "taskId" | "tenant">
+}
 
 export interface CommitResult {
   readonly snapshot: TaskSnapshot
@@ -42,16 +51,22 @@ export interface CommitResult {
 export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
   TaskWriter,
   {
-    readonly commit: (taskId: string, command: Command) => Effect.Effect<CommitResult, CommitError>
+    readonly commit: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    readonly commitHeld: (taskId: string, command: Command) => Effect.Effect<CommitResult, CommitError>
+    readonly commitHeld: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
   }
 >() {}
+
+interface WriteResult extends CommitResult {
+  /** Webhook deliveries queued with the events. */
+  readonly queued: number
+}
 
 interface Pending {
   readonly taskId: string
   readonly command: Command
+  readonly options: CommitOptions | undefined
   readonly done: Deferred.Deferred<CommitResult, CommitError>
 }
 
@@ -64,6 +79,8 @@ export const make = Effect.gen(function* () {
   const readModel = yield* TaskReadModel
   const hub = yield* EventHub
   const instanceId = yield* InstanceId
+  const push = yield* PushStore
+  const outbox = yield* OutboxSignal
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -83,7 +100,7 @@ export const make = Effect.gen(function* () {
    * is this command's answer (nothing of it was written); a SQL error fails
    * the whole batch.
    */
-  const write = (p: Pending, at: string): Effect.Effect<Either.Either<CommitResult, CommitError>, SqlError> =>
+  const write = (p: Pending, at: string, now: number): Effect.Effect<Either.Either<WriteResult, CommitError>, SqlError> =>
     Effect.gen(function* () {
       const cached = cache.get(p.taskId)
       const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
@@ -97,15 +114,19 @@ export const make = Effect.gen(function* () {
       if (Either.isLeft(appended)) return Either.left(appended.left)
       const snapshot = fold(decision.events, current)
       yield* readModel.save(snapshot)
-      return Either.right({ snapshot, events: appended.right })
+      const pushConfig = p.options?.pushConfig
+      if (pushConfig !== undefined) yield* push.saveConfig({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant })
+      const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, appended.right, now)
+      return Either.right({ snapshot, events: appended.right, queued })
     })
 
   const runBatch = (batch: Iterable<Pending>) =>
     Effect.gen(function* () {
       const pending = [...batch]
-      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const now = yield* Clock.currentTimeMillis
+      const at = new Date(now).toISOString()
       const outcome = yield* sql
-        .withTransaction(Effect.forEach(pending, (p) => write(p, at)))
+        .withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))
         .pipe(Effect.either)
       if (outcome._tag === "Left") {
         for (const p of pending) cache.delete(p.taskId)
@@ -113,16 +134,18 @@ export const make = Effect.gen(function* () {
         yield* Effect.logError("commit failed; nothing was written", outcome.left)
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
       }
+      if (outcome.right.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
       for (const [i, result] of outcome.right.entries()) {
         const p = pending[i]!
         if (result._tag === "Left") {
           yield* Deferred.fail(p.done, result.left)
           continue
         }
-        remember(result.right.snapshot)
-        const contextId = result.right.snapshot.task!.contextId
-        yield* hub.publish(result.right.events.map((e) => ({ ...e, contextId })))
-        yield* Deferred.succeed(p.done, result.right)
+        const { snapshot, events } = result.right
+        remember(snapshot)
+        const contextId = snapshot.task!.contextId
+        yield* hub.publish(events.map((e) => ({ ...e, contextId })))
+        yield* Deferred.succeed(p.done, { snapshot, events })
       }
     }).pipe(Effect.uninterruptible)
 
@@ -137,17 +160,17 @@ export const make = Effect.gen(function* () {
   )
   yield* Queue.takeBetween(queue, 1, maxBatch).pipe(Effect.flatMap(runBatch), Effect.forever, Effect.forkScoped)
 
-  const commitHeld = (taskId: string, command: Command) =>
+  const commitHeld = (taskId: string, command: Command, options?: CommitOptions) =>
     Effect.uninterruptible(
       Effect.flatMap(Deferred.make<CommitResult, CommitError>(), (done) =>
-        Queue.offer(queue, { taskId, command, done }).pipe(Effect.zipRight(Deferred.await(done)))
+        Queue.offer(queue, { taskId, command, options, done }).pipe(Effect.zipRight(Deferred.await(done)))
       )
     )
 
   return TaskWriter.of({
     commitHeld,
     withTaskLock: lock.withLock,
-    commit: (taskId, command) => lock.withLock(taskId)(commitHeld(taskId, command))
+    commit: (taskId, command, options) => lock.withLock(taskId)(commitHeld(taskId, command, options))
   })
 })
 

@@ -19,7 +19,16 @@ export class InvalidParams extends Data.TaggedError("InvalidParams")<{
   readonly message: string
 }> {}
 
+/** No push config with this id on this (visible) task. */
+export class PushConfigNotFound extends Data.TaggedError("PushConfigNotFound")<{ readonly taskId: string; readonly id: string }> {}
+
 /** The store failed (disk, database): nothing was acknowledged. */
 export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly cause: unknown }> {}
 
-export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | StoreFailure
+export type EngineError =
+  | TaskNotFound
+  | TaskNotCancelable
+  | UnsupportedOperation
+  | InvalidParams
+  | PushConfigNotFound
+  | StoreFailure

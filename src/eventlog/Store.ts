@@ -5,6 +5,7 @@ import * as Reactivity from "@effect/experimental/Reactivity"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
+import * as PushStore from "../push/PushStore"
 import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
@@ -12,15 +13,15 @@ import { SqlReader } from "./SqlReader"
 import * as SqliteOwnership from "./SqliteOwnership"
 
 /**
- * The store: the event log and the read model on one SQL client, with the
+ * The store: the event log, the read model and the push configs and outbox on one SQL client, with the
  * migrations run as part of building the layer (so nothing can use a store
  * whose schema is not there yet).
  */
-export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel
+export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel | PushStore.PushStore
 
 const schema = Layer.effectDiscard(Migrations.run)
 
-const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer)
+const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
 export const layerFromClient = services.pipe(Layer.provide(schema))

@@ -39,7 +39,48 @@ const m0001 = Effect.gen(function* () {
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_state ON a2a_tasks (state, created_at)`
 })
 
+/**
+ * Push notifications: the configs clients register per task, and the durable
+ * outbox of deliveries (one row per event per config, written in the commit's
+ * transaction). `next_attempt_at` is epoch milliseconds.
+ */
+const m0002 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const id = sql.onDialectOrElse({
+    pg: () => sql.literal("id BIGSERIAL PRIMARY KEY"),
+    orElse: () => sql.literal("id INTEGER PRIMARY KEY AUTOINCREMENT")
+  })
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_push_configs (
+    task_id TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    tenant TEXT NOT NULL,
+    url TEXT NOT NULL,
+    token TEXT,
+    auth_scheme TEXT,
+    auth_credentials TEXT,
+    format TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (task_id, config_id)
+  )`
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_push_outbox (
+    ${id},
+    task_id TEXT NOT NULL,
+    config_id TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at BIGINT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (task_id, config_id, version)
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_push_outbox_due ON a2a_push_outbox (status, next_attempt_at)`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_push_outbox_queue ON a2a_push_outbox (task_id, config_id, status, id)`
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002 }),
   table: "a2a_migrations"
 })

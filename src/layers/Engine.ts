@@ -6,6 +6,9 @@ import * as InstanceId from "../engine/InstanceId"
 import * as Supervisor from "../engine/Supervisor"
 import * as TaskEngine from "../engine/TaskEngine"
 import * as TaskWriter from "../engine/TaskWriter"
+import * as Deliverer from "../push/Deliverer"
+import type { PushOptions } from "../push/PushConfig"
+import * as PushConfigs from "../push/PushConfigs"
 
 export interface EngineLayerOptions {
   readonly agent: Agent
@@ -14,18 +17,24 @@ export interface EngineLayerOptions {
   readonly instanceId?: string
   /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
   readonly hubCapacity?: number
+  /** Webhook delivery: retries, timeouts, and the hosts allowed past the SSRF guard. */
+  readonly push?: Partial<PushOptions>
 }
 
 /**
- * The task engine (writer, supervisor, hub, façade) for one agent. Needs a
- * store (see `Store`). Building it recovers unfinished tasks.
+ * The task engine (writer, supervisor, hub, façade, webhook deliverer) for
+ * one agent. Needs a store (see `Store`). Building it recovers unfinished
+ * tasks and starts delivering queued webhooks.
  */
 export const layer = (options: EngineLayerOptions) =>
-  TaskEngine.layer.pipe(
+  PushConfigs.layer.pipe(
+    Layer.provideMerge(Layer.merge(TaskEngine.layer, Deliverer.layer)),
     Layer.provideMerge(Supervisor.layer),
     Layer.provideMerge(TaskWriter.layer),
     Layer.provideMerge(
       Layer.mergeAll(
+        Deliverer.layerSignal,
+        Deliverer.layerSettings(options.push),
         EventHub.layer(options.hubCapacity),
         InstanceId.layer(options.instanceId),
         EngineConfig.layerAgent(options.agent),

@@ -18,7 +18,7 @@ export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerC
  * Its output includes `HttpServer` so callers (tests) can read the bound port.
  */
 export const layer = (options: ServeOptions) => {
-  const { db, synchronous, agent, maxWorkers, recovery, instanceId, hubCapacity, ...server } = options
+  const { db, synchronous, agent, maxWorkers, recovery, instanceId, hubCapacity, push, ...server } = options
   const config = ServerConfig.layer(server)
   const http = Lifecycle.layerHttp({
     port: server.port ?? ServerConfig.defaultServerOptions.port,
@@ -28,7 +28,7 @@ export const layer = (options: ServeOptions) => {
     HttpServer.withLogAddress,
     Layer.provideMerge(http),
     Layer.provideMerge(config),
-    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity })),
+    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity, push })),
     Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {}))
   )
 }

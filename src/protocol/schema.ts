@@ -74,13 +74,54 @@ const Timestamp = Schema.String.pipe(
   })
 )
 
+/** Values that travel in webhook headers: visible ASCII and spaces, so they cannot inject a header. */
+const HeaderValue = Schema.String.pipe(
+  Schema.maxLength(4096, { message: () => "must be at most 4096 characters" }),
+  Schema.pattern(/^[\x20-\x7e]*$/, { message: () => "must be printable ASCII (it is sent in an HTTP header)" })
+)
+
+const AuthenticationInfo = Schema.Struct({
+  scheme: Schema.String.pipe(
+    Schema.pattern(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, { message: () => "must be an HTTP authentication scheme such as Bearer or Basic" })
+  ),
+  credentials: Schema.optional(HeaderValue)
+})
+
+const ConfigId = NonEmpty("id").pipe(Schema.maxLength(256, { message: () => "must be at most 256 characters" }))
+
+const pushConfigFields = {
+  tenant: Schema.optional(Schema.String),
+  id: Schema.optional(ConfigId),
+  url: NonEmpty("url"),
+  token: Schema.optional(HeaderValue),
+  authentication: Schema.optional(AuthenticationInfo)
+}
+
+/** TaskPushNotificationConfig inline in SendMessage: the server binds it to the task. */
+export const InlinePushConfig = Schema.Struct({ ...pushConfigFields, taskId: Schema.optional(Schema.String) })
+
+export const CreateTaskPushNotificationConfigRequest = Schema.Struct({ ...pushConfigFields, taskId: NonEmpty("taskId") })
+
+export const TaskPushNotificationConfigRequest = Schema.Struct({
+  tenant: Schema.optional(Schema.String),
+  taskId: NonEmpty("taskId"),
+  id: NonEmpty("id")
+})
+
+export const ListTaskPushNotificationConfigsRequest = Schema.Struct({
+  tenant: Schema.optional(Schema.String),
+  taskId: NonEmpty("taskId"),
+  pageSize: Schema.optional(Int32.pipe(Schema.between(1, 100, { message: () => "must be between 1 and 100" }))),
+  pageToken: Schema.optional(Schema.String)
+})
+
 export const SendMessageRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
   message: MessageSchema,
   configuration: Schema.optional(
     Schema.Struct({
       acceptedOutputModes: Schema.optional(Schema.Array(Schema.String)),
-      taskPushNotificationConfig: Schema.optional(JsonObject),
+      taskPushNotificationConfig: Schema.optional(InlinePushConfig),
       historyLength: Schema.optional(NonNegativeInt),
       returnImmediately: Schema.optional(Schema.Boolean)
     })

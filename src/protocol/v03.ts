@@ -67,6 +67,16 @@ const messageIn = (m: unknown): unknown => {
   }
 }
 
+/** v0.3 PushNotificationConfig {id, url, token, authentication: {schemes[], credentials}} as v1.0's flat fields. */
+const pushConfigIn = (c: unknown): unknown => {
+  if (!isObject(c)) return c
+  const { authentication, ...rest } = c
+  if (!isObject(authentication)) return rest
+  const { schemes, credentials } = authentication
+  const scheme = Array.isArray(schemes) ? schemes[0] : undefined
+  return { ...rest, authentication: { scheme, ...(credentials !== undefined ? { credentials } : {}) } }
+}
+
 /** v0.3 params as v1.0 params for the mapped method. Unknown shapes pass through for validation to judge. */
 export const paramsIn = (method: string, params: unknown): unknown => {
   if (!isObject(params)) return params
@@ -76,15 +86,27 @@ export const paramsIn = (method: string, params: unknown): unknown => {
       const { message, configuration, ...rest } = params
       const out: Json = { ...rest, message: messageIn(message) }
       if (isObject(configuration)) {
-        const { blocking, pushNotificationConfig: _push, ...conf } = configuration
+        const { blocking, pushNotificationConfig, ...conf } = configuration
         // v0.3 `blocking`: false returns at once; unset or true waits (as v1.0's default, and a2a-python).
-        out.configuration = { ...conf, ...(blocking === false ? { returnImmediately: true } : {}) }
+        out.configuration = {
+          ...conf,
+          ...(blocking === false ? { returnImmediately: true } : {}),
+          ...(pushNotificationConfig !== undefined ? { taskPushNotificationConfig: pushConfigIn(pushNotificationConfig) } : {})
+        }
       }
       return out
     }
     case "tasks/list": {
       const { status, ...rest } = params
       return typeof status === "string" && toV1State.has(status) ? { ...rest, status: toV1State.get(status) } : params
+    }
+    case "tasks/pushNotificationConfig/set": {
+      const { pushNotificationConfig, ...rest } = params
+      return isObject(pushNotificationConfig) ? { ...rest, ...(pushConfigIn(pushNotificationConfig) as Json) } : params
+    }
+    case "tasks/pushNotificationConfig/list": {
+      const { id, ...rest } = params
+      return { ...rest, taskId: id }
     }
     case "tasks/pushNotificationConfig/get":
     case "tasks/pushNotificationConfig/delete": {
@@ -148,6 +170,19 @@ export const taskOut = (t: unknown): unknown => {
   }
 }
 
+/** A v1.0 TaskPushNotificationConfig as v0.3's {taskId, pushNotificationConfig}. */
+const pushConfigOut = (c: unknown): unknown => {
+  if (!isObject(c)) return c
+  const { taskId, tenant: _tenant, authentication, ...rest } = c
+  return {
+    taskId,
+    pushNotificationConfig: {
+      ...rest,
+      ...(isObject(authentication) ? { authentication: { schemes: [authentication.scheme] } } : {})
+    }
+  }
+}
+
 /** A v1.0 method result as its v0.3 result. */
 export const resultOut = (method: string, result: unknown): unknown => {
   if (!isObject(result)) return result
@@ -159,6 +194,13 @@ export const resultOut = (method: string, result: unknown): unknown => {
       return taskOut(result)
     case "tasks/list":
       return { ...result, tasks: Array.isArray(result.tasks) ? result.tasks.map(taskOut) : result.tasks }
+    case "tasks/pushNotificationConfig/set":
+    case "tasks/pushNotificationConfig/get":
+      return pushConfigOut(result)
+    case "tasks/pushNotificationConfig/list":
+      return Array.isArray(result.configs) ? result.configs.map(pushConfigOut) : []
+    case "tasks/pushNotificationConfig/delete":
+      return null
     default:
       return result
   }

@@ -12,7 +12,7 @@ export const agentCard = (agent: Agent, baseUrl: string): Record<string, unknown
     // Last, so clients that take the first entry per binding use v1.0.
     { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "0.3" }
   ],
-  capabilities: { streaming: true, pushNotifications: false, extendedAgentCard: false },
+  capabilities: { streaming: true, pushNotifications: true, extendedAgentCard: false },
   defaultInputModes: agent.defaultInputModes ?? ["text/plain"],
   defaultOutputModes: agent.defaultOutputModes ?? ["text/plain"],
   skills: agent.skills

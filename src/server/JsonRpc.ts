@@ -64,7 +64,7 @@ export const handle = Effect.gen(function* () {
     return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
   }
   const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
-  const outcome = yield* invoke(legacy ?? method, params, request)
+  const outcome = yield* invoke(legacy ?? method, params, request, legacy !== undefined ? "0.3" : "1.0")
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") {

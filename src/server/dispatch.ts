@@ -2,6 +2,8 @@ import { Deferred, Effect, Either, Stream } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import type { TaskEngine } from "../engine/TaskEngine"
 import type { A2AError } from "../protocol/errors"
+import type { PushFormat } from "../push/PushConfig"
+import type { PushConfigs } from "../push/PushConfigs"
 import { ShuttingDown } from "./Lifecycle"
 import { type MethodResult, methods } from "./methods"
 import * as Request from "./request"
@@ -17,10 +19,11 @@ import * as Sse from "./Sse"
 export const invoke = (
   method: string,
   params: unknown,
-  request: HttpServerRequest.HttpServerRequest
-): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine> => {
+  request: HttpServerRequest.HttpServerRequest,
+  protocol: PushFormat = "1.0"
+): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs> => {
   const lastEventId = request.headers["last-event-id"]
-  return methods[method]!(params, lastEventId !== undefined ? { lastEventId } : {}).pipe(
+  return methods[method]!(params, lastEventId !== undefined ? { lastEventId, protocol } : { protocol }).pipe(
     Effect.either,
     Effect.catchAllCause((cause) => Effect.map(Request.unexpected(method)(cause), (error) => Either.left(error)))
   )

@@ -13,6 +13,12 @@ export const toA2AError = (error: EngineError): A2AError => {
       })
     case "UnsupportedOperation":
       return new A2AError(Errors.UnsupportedOperation, error.message, error.taskId !== undefined ? { taskId: error.taskId } : {})
+    case "PushConfigNotFound":
+      // Spec §3.1.8: a missing push config is a TaskNotFoundError.
+      return new A2AError(Errors.TaskNotFound, `Push notification config ${error.id} of task ${error.taskId} was not found`, {
+        taskId: error.taskId,
+        configId: error.id
+      })
     case "InvalidParams":
       return invalidParams(error.field, error.message)
     case "StoreFailure":

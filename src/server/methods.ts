@@ -7,6 +7,8 @@ import { presentTask, streamResponseFor } from "../protocol/present"
 import * as P from "../protocol/schema"
 import { toA2AError } from "./engineErrors"
 import type { SseEvent } from "./Sse"
+import type { PushConfig, PushFormat } from "../push/PushConfig"
+import { PushConfigs } from "../push/PushConfigs"
 
 /**
  * The A2A methods over the engine, independent of the binding: each takes
@@ -20,6 +22,8 @@ export type MethodResult =
 export interface CallContext {
   /** The Last-Event-ID header, when a stream is being resumed. */
   readonly lastEventId?: string
+  /** The protocol version the client speaks (v0.3 methods are translated onto these). */
+  readonly protocol: PushFormat
 }
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, params: unknown) =>
@@ -34,11 +38,29 @@ const itemEvent = (item: WatchItem): SseEvent =>
     ? { id: item.version, data: { task: presentTask(item.task) } }
     : { id: item.committed.version, data: streamResponseFor(item.committed.taskId, item.committed.contextId, item.committed.event) }
 
-const sendMessage = (params: unknown) =>
+/** SendMessage's inline push config, checked and given an id, ready to be stored with the task. */
+const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
+  Effect.gen(function* () {
+    const inline = req.configuration?.taskPushNotificationConfig
+    if (inline === undefined) return {}
+    const push = yield* PushConfigs
+    const { tenant: _tenant, taskId: _taskId, ...input } = inline
+    const pushConfig = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig."))
+    return { pushConfig }
+  })
+
+const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
+  Effect.gen(function* () {
+    const engine = yield* TaskEngine
+    const push = yield* inlinePushConfig(req, ctx)
+    return yield* engineCall(engine.send({ tenant: req.tenant ?? "", message: P.toMessage(req.message), ...push }))
+  })
+
+const sendMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const outcome = yield* engineCall(engine.send({ tenant: req.tenant ?? "", message: P.toMessage(req.message) }))
+    const outcome = yield* send(req, ctx)
     if (outcome._tag === "Message") return json({ message: outcome.message })
     const historyLength = req.configuration?.historyLength
     if (req.configuration?.returnImmediately === true) {
@@ -48,11 +70,11 @@ const sendMessage = (params: unknown) =>
     return json({ task: presentTask(done.task!, { historyLength }) })
   })
 
-const sendStreamingMessage = (params: unknown) =>
+const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const outcome = yield* engineCall(engine.send({ tenant: req.tenant ?? "", message: P.toMessage(req.message) }))
+    const outcome = yield* send(req, ctx)
     if (outcome._tag === "Message") {
       return { _tag: "Stream", events: Stream.make({ data: { message: outcome.message } }) } satisfies MethodResult
     }
@@ -104,15 +126,15 @@ const getTask = (params: unknown) =>
     return json(presentTask(s.task!, { historyLength: req.historyLength }))
   })
 
-const encodeToken = (after: { timestamp: string; taskId: string }) =>
-  Buffer.from(JSON.stringify([after.timestamp, after.taskId])).toString("base64url")
+/** Page tokens are opaque to clients: base64url of the JSON sort key of the last row. */
+const encodeToken = (key: ReadonlyArray<string>) => Buffer.from(JSON.stringify(key)).toString("base64url")
 
-const decodeToken = (token: string) =>
+const decodeToken = (token: string, length: number) =>
   Effect.try({
     try: () => {
-      const [timestamp, taskId] = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as [unknown, unknown]
-      if (typeof timestamp !== "string" || typeof taskId !== "string") throw new Error("bad token")
-      return { timestamp, taskId }
+      const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown
+      if (!Array.isArray(key) || key.length !== length || !key.every((k) => typeof k === "string")) throw new Error("bad token")
+      return key as ReadonlyArray<string>
     },
     catch: () => invalidParams("pageToken", "is not a page token issued by this server (use nextPageToken from the previous page)")
   })
@@ -122,7 +144,8 @@ const listTasks = (params: unknown) =>
     const engine = yield* TaskEngine
     const req = yield* decode(P.ListTasksRequest, params)
     const pageSize = req.pageSize ?? 50
-    const after = req.pageToken !== undefined && req.pageToken !== "" ? yield* decodeToken(req.pageToken) : undefined
+    const key = req.pageToken !== undefined && req.pageToken !== "" ? yield* decodeToken(req.pageToken, 2) : undefined
+    const after = key !== undefined ? { timestamp: key[0]!, taskId: key[1]! } : undefined
     const state = P.statusFilter(req.status)
     const page = yield* engineCall(
       engine.list({
@@ -137,7 +160,7 @@ const listTasks = (params: unknown) =>
     const view = { historyLength: req.historyLength, artifacts: req.includeArtifacts === true ? "always" : "omit" } as const
     return json({
       tasks: page.tasks.map((s) => presentTask(s.task!, view)),
-      nextPageToken: page.next !== undefined ? encodeToken(page.next) : "",
+      nextPageToken: page.next !== undefined ? encodeToken([page.next.timestamp, page.next.taskId]) : "",
       pageSize,
       totalSize: page.totalSize
     })
@@ -151,10 +174,49 @@ const cancelTask = (params: unknown) =>
     return json(presentTask(s.task!))
   })
 
-const notSupported = (what: string) => () =>
-  Effect.fail(new A2AError(Errors.PushNotificationNotSupported, `${what}: push notifications are not supported by this server`))
+/** A stored config as the protocol shows it. The credentials are write-only: they never leave the server again. */
+const presentConfig = (c: PushConfig) => ({
+  ...(c.tenant !== "" ? { tenant: c.tenant } : {}),
+  id: c.id,
+  taskId: c.taskId,
+  url: c.url,
+  ...(c.token !== undefined ? { token: c.token } : {}),
+  ...(c.authentication !== undefined ? { authentication: { scheme: c.authentication.scheme } } : {})
+})
 
-type Method = (params: unknown, ctx: CallContext) => Effect.Effect<MethodResult, A2AError, TaskEngine>
+const createPushConfig = (params: unknown, ctx: CallContext) =>
+  Effect.gen(function* () {
+    const push = yield* PushConfigs
+    const { tenant, taskId, ...input } = yield* decode(P.CreateTaskPushNotificationConfigRequest, params)
+    const prepared = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, ""))
+    return json(presentConfig(yield* engineCall(push.create(tenant ?? "", taskId, prepared))))
+  })
+
+const getPushConfig = (params: unknown) =>
+  Effect.gen(function* () {
+    const push = yield* PushConfigs
+    const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
+    return json(presentConfig(yield* engineCall(push.get(req.tenant ?? "", req.taskId, req.id))))
+  })
+
+const listPushConfigs = (params: unknown) =>
+  Effect.gen(function* () {
+    const push = yield* PushConfigs
+    const req = yield* decode(P.ListTaskPushNotificationConfigsRequest, params)
+    const after = req.pageToken !== undefined && req.pageToken !== "" ? (yield* decodeToken(req.pageToken, 1))[0] : undefined
+    const page = yield* engineCall(push.list(req.tenant ?? "", req.taskId, req.pageSize ?? 100, after))
+    return json({ configs: page.configs.map(presentConfig), nextPageToken: page.nextAfter !== undefined ? encodeToken([page.nextAfter]) : "" })
+  })
+
+const deletePushConfig = (params: unknown) =>
+  Effect.gen(function* () {
+    const push = yield* PushConfigs
+    const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
+    yield* engineCall(push.remove(req.tenant ?? "", req.taskId, req.id))
+    return json({})
+  })
+
+type Method = (params: unknown, ctx: CallContext) => Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs>
 
 export const methods: Readonly<Record<string, Method>> = {
   SendMessage: sendMessage,
@@ -163,10 +225,10 @@ export const methods: Readonly<Record<string, Method>> = {
   GetTask: getTask,
   ListTasks: listTasks,
   CancelTask: cancelTask,
-  CreateTaskPushNotificationConfig: notSupported("CreateTaskPushNotificationConfig"),
-  GetTaskPushNotificationConfig: notSupported("GetTaskPushNotificationConfig"),
-  ListTaskPushNotificationConfigs: notSupported("ListTaskPushNotificationConfigs"),
-  DeleteTaskPushNotificationConfig: notSupported("DeleteTaskPushNotificationConfig"),
+  CreateTaskPushNotificationConfig: createPushConfig,
+  GetTaskPushNotificationConfig: getPushConfig,
+  ListTaskPushNotificationConfigs: listPushConfigs,
+  DeleteTaskPushNotificationConfig: deletePushConfig,
   GetExtendedAgentCard: () =>
     Effect.fail(new A2AError(Errors.UnsupportedOperation, "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)"))
 }

@@ -151,9 +151,9 @@ describe("A2A errors", () => {
     expectError(await rpc(server.url, "CancelTask", { id: task.id }), -32002, "TASK_NOT_CANCELABLE", /COMPLETED/)
   })
 
-  it("-32003 for push-notification config methods (capability off)", async () => {
+  it("-32001 for the push configs of a task that does not exist", async () => {
     for (const m of ["CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig"]) {
-      expectError(await rpc(server.url, m, { taskId: "t", id: "c" }), -32003, "PUSH_NOTIFICATION_NOT_SUPPORTED")
+      expectError(await rpc(server.url, m, { taskId: "nope", id: "c", url: "https://example.com/hook" }), -32001, "TASK_NOT_FOUND")
     }
   })
 

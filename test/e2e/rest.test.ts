@@ -163,11 +163,24 @@ describe("HTTP+JSON errors (google.rpc.Status, spec §4.1 / §11.6)", () => {
     expectStatus(await rest("GET", `/tasks/${done.body.task.id}:subscribe`), 400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION")
   })
 
-  it("400 for push-notification config routes and the extended card while those capabilities are off", async () => {
-    expectStatus(await rest("POST", "/tasks/t/pushNotificationConfigs", { url: "https://example.com" }), 400, "FAILED_PRECONDITION", "PUSH_NOTIFICATION_NOT_SUPPORTED")
-    expectStatus(await rest("GET", "/tasks/t/pushNotificationConfigs"), 400, "FAILED_PRECONDITION", "PUSH_NOTIFICATION_NOT_SUPPORTED")
-    expectStatus(await rest("GET", "/tasks/t/pushNotificationConfigs/c"), 400, "FAILED_PRECONDITION", "PUSH_NOTIFICATION_NOT_SUPPORTED")
-    expectStatus(await rest("DELETE", "/tasks/t/pushNotificationConfigs/c"), 400, "FAILED_PRECONDITION", "PUSH_NOTIFICATION_NOT_SUPPORTED")
+  it("push-config routes: create, get, list and delete a task's webhook; 404 for an unknown task; 400 naming a bad field", async () => {
+    const { body } = await send("tck-complete-task-rest-push")
+    const base = `/tasks/${body.task.id}/pushNotificationConfigs`
+    const created = await rest("POST", base, { id: "c1", url: "https://example.com/hook", authentication: { scheme: "Bearer", credentials: "s" } })
+    expect(created.status).toBe(200)
+    expect(created.body).toEqual({ id: "c1", taskId: body.task.id, url: "https://example.com/hook", authentication: { scheme: "Bearer" } })
+    expect((await rest("GET", `${base}/c1`)).body).toEqual(created.body)
+    expect((await rest("GET", base)).body).toEqual({ configs: [created.body], nextPageToken: "" })
+    expect(await rest("DELETE", `${base}/c1`)).toMatchObject({ status: 200, body: {} })
+    expect(await rest("DELETE", `${base}/c1`)).toMatchObject({ status: 200, body: {} })
+    expectStatus(await rest("GET", `${base}/c1`), 404, "NOT_FOUND", "TASK_NOT_FOUND")
+    expectStatus(await rest("GET", "/tasks/nope/pushNotificationConfigs"), 404, "NOT_FOUND", "TASK_NOT_FOUND")
+    const bad = await rest("POST", base, { url: "http://10.1.2.3/hook" })
+    expectStatus(bad, 400, "INVALID_ARGUMENT", "INVALID_PARAMS")
+    expect(bad.body.error.details[1].fieldViolations[0].field).toBe("url")
+  })
+
+  it("400 for the extended card while that capability is off", async () => {
     expectStatus(await rest("GET", "/extendedAgentCard"), 400, "FAILED_PRECONDITION", "UNSUPPORTED_OPERATION")
   })
 

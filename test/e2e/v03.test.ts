@@ -88,9 +88,9 @@ describe("v0.3 JSON-RPC", () => {
     expect(wrong.error!.code).toBe(-32009)
   })
 
-  it("errors keep their codes: unknown task -32001, push config -32003, bad params -32602 naming the field", async () => {
+  it("errors keep their codes: unknown task -32001 (also for its push configs), bad params -32602 naming the field", async () => {
     expect((await rpc(server.url, "tasks/get", { id: "nope" })).error!.code).toBe(-32001)
-    expect((await rpc(server.url, "tasks/pushNotificationConfig/get", { id: "t", pushNotificationConfigId: "c" })).error!.code).toBe(-32003)
+    expect((await rpc(server.url, "tasks/pushNotificationConfig/get", { id: "nope", pushNotificationConfigId: "c" })).error!.code).toBe(-32001)
     const bad = await rpc(server.url, "message/send", { message: { kind: "message", role: "user", parts: [] } })
     expect(bad.error!.code).toBe(-32602)
     expect(bad.error!.message).toContain("message.messageId")

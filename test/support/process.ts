@@ -53,3 +53,23 @@ export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess>
       reject(new Error(`server exited with ${code}:\n${output}`))
     })
   })
+
+/** One `a2a-ledger <args>` command run to its end: its exit code and output. */
+export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), ...args], {
+      cwd: root,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env }
+    })
+    spawned.add(child)
+    let stdout = ""
+    let stderr = ""
+    child.stdout!.on("data", (c: Buffer) => (stdout += c.toString()))
+    child.stderr!.on("data", (c: Buffer) => (stderr += c.toString()))
+    child.once("error", reject)
+    child.once("exit", (code) => {
+      spawned.delete(child)
+      resolve({ code, stdout, stderr })
+    })
+  })

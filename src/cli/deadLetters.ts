@@ -1,0 +1,70 @@
+import { Args, Command, Options } from "@effect/cli"
+import { Clock, Config, Console, Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as Store from "../eventlog/Store"
+import { PushStore } from "../push/PushStore"
+import { StartupFailure } from "./serve"
+
+/**
+ * `a2a-ledger dead-letters list | redeliver`: webhook deliveries that failed
+ * every attempt. Works beside a running server (it opens the store without
+ * taking it over); a redelivered row is picked up by the server's next poll,
+ * or at its next start.
+ */
+const db = Options.text("db").pipe(
+  Options.withFallbackConfig(Config.string("A2A_DB")),
+  Options.withDefault("./data/a2a-ledger.db"),
+  Options.withDescription("SQLite file of the event log (env A2A_DB)")
+)
+const json = Options.boolean("json").pipe(Options.withDescription("print JSON (one array) instead of a table"))
+
+const withStore = <A, E>(file: string, effect: Effect.Effect<A, E, PushStore>) =>
+  fs.existsSync(file)
+    ? effect.pipe(
+        Effect.provide(Store.layerSqlite(file, { exclusive: false })),
+        Effect.mapError((e) =>
+          e instanceof StartupFailure ? e : new StartupFailure({ message: `cannot open the store ${file}: ${(e as Error)?.message ?? String(e)}` })
+        )
+      )
+    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
+
+const limit = Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("show at most this many"))
+
+const list = Command.make("list", { db, json, limit }, (o) =>
+  withStore(
+    o.db,
+    Effect.gen(function* () {
+      const store = yield* PushStore
+      const dead = yield* store.deadLetters(o.limit)
+      const rows = yield* Effect.forEach(dead, (d) =>
+        Effect.map(store.getConfig(d.taskId, d.configId), (c) => ({ ...d, url: Option.getOrUndefined(Option.map(c, (c) => c.url)) }))
+      )
+      if (o.json) return yield* Console.log(JSON.stringify(rows, null, 2))
+      if (rows.length === 0) return yield* Console.log("no dead letters")
+      for (const r of rows) {
+        yield* Console.log(
+          `${r.id}\ttask ${r.taskId}\tconfig ${r.configId}\tversion ${r.version}\t${r.attempts} attempts\t${r.url ?? "(config deleted)"}\t${r.lastError ?? ""}`
+        )
+      }
+    })
+  )
+).pipe(Command.withDescription("Show webhook deliveries that failed every attempt"))
+
+const ids = Args.integer({ name: "id" }).pipe(Args.repeated, Args.withDescription("dead letter ids (from `dead-letters list`)"))
+const all = Options.boolean("all").pipe(Options.withDescription("redeliver every dead letter"))
+
+const redeliver = Command.make("redeliver", { db, ids, all }, (o) =>
+  Effect.gen(function* () {
+    if (o.all === (o.ids.length > 0)) {
+      return yield* new StartupFailure({ message: "name the dead letters to redeliver by id, or pass --all (not both)" })
+    }
+    const now = yield* Clock.currentTimeMillis
+    const n = yield* withStore(o.db, Effect.flatMap(PushStore, (s) => s.redeliver(o.all ? undefined : o.ids, now)))
+    yield* Console.log(`${n} deliver${n === 1 ? "y" : "ies"} queued again`)
+  })
+).pipe(Command.withDescription("Queue dead webhook deliveries again, with a fresh set of attempts"))
+
+export const deadLetters = Command.make("dead-letters").pipe(
+  Command.withDescription("Webhook deliveries that failed every attempt"),
+  Command.withSubcommands([list, redeliver])
+)

@@ -1,0 +1,92 @@
+import { Clock, Context, Effect, Either, Layer, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors"
+import { TaskEngine } from "../engine/TaskEngine"
+import { PushSettings } from "./Deliverer"
+import type { PushConfig, PushConfigInput } from "./PushConfig"
+import { PushStore } from "./PushStore"
+import { checkUrl } from "./WebhookGuard"
+
+/** A config as registered, before it is bound to a task. */
+export type PreparedConfig = Omit<PushConfig, "taskId" | "tenant">
+
+/** Webhooks per task: enough for any real client, and a bound on the fan-out of one event. */
+export const maxConfigsPerTask = 10
+
+export interface ConfigPage {
+  readonly configs: ReadonlyArray<PushConfig>
+  /** The id to continue after, when more configs follow. */
+  readonly nextAfter?: string
+}
+
+/**
+ * The push-config methods over the store. Every call first finds the task as
+ * the caller may see it, so another tenant's task and its configs answer
+ * exactly as missing ones.
+ */
+export class PushConfigs extends Context.Tag("a2a-ledger/PushConfigs")<
+  PushConfigs,
+  {
+    /** Check a config (URL form and SSRF policy) and give it an id; `field` names it in errors. */
+    readonly prepare: (input: PushConfigInput, field: string) => Effect.Effect<PreparedConfig, InvalidParams>
+    readonly create: (tenant: string, taskId: string, config: PreparedConfig) => Effect.Effect<PushConfig, TaskNotFound | InvalidParams | StoreFailure>
+    readonly get: (tenant: string, taskId: string, id: string) => Effect.Effect<PushConfig, TaskNotFound | PushConfigNotFound | StoreFailure>
+    readonly list: (tenant: string, taskId: string, pageSize: number, after?: string) => Effect.Effect<ConfigPage, TaskNotFound | StoreFailure>
+    /** Idempotent: deleting a missing config of a visible task succeeds. */
+    readonly remove: (tenant: string, taskId: string, id: string) => Effect.Effect<void, TaskNotFound | StoreFailure>
+  }
+>() {}
+
+const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.mapError(effect, (cause) => new StoreFailure({ cause }))
+
+export const make = Effect.gen(function* () {
+  const engine = yield* TaskEngine
+  const configs = yield* PushStore
+  const { policy } = yield* PushSettings
+
+  const visible = (tenant: string, taskId: string) => Effect.asVoid(engine.get(taskId, tenant))
+
+  const prepare = (input: PushConfigInput, field: string) =>
+    Effect.gen(function* () {
+      const url = checkUrl(policy, input.url)
+      if (Either.isLeft(url)) return yield* new InvalidParams({ field: `${field}url`, message: `${field}url ${url.left}` })
+      const createdAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+      return { ...input, id: input.id ?? randomUUID(), format: input.format, createdAt } satisfies PreparedConfig
+    })
+
+  const create = (tenant: string, taskId: string, config: PreparedConfig) =>
+    Effect.gen(function* () {
+      yield* visible(tenant, taskId)
+      const replacing = Option.isSome(yield* store(configs.getConfig(taskId, config.id)))
+      if (!replacing && (yield* store(configs.countConfigs(taskId))) >= maxConfigsPerTask) {
+        return yield* new InvalidParams({
+          field: "id",
+          message: `task ${taskId} already has ${maxConfigsPerTask} push notification configs; delete one first`
+        })
+      }
+      const saved: PushConfig = { ...config, taskId, tenant }
+      yield* store(configs.saveConfig(saved))
+      return saved
+    })
+
+  const get = (tenant: string, taskId: string, id: string) =>
+    visible(tenant, taskId).pipe(
+      Effect.zipRight(store(configs.getConfig(taskId, id))),
+      Effect.flatMap(Option.match({ onNone: () => Effect.fail(new PushConfigNotFound({ taskId, id })), onSome: Effect.succeed }))
+    )
+
+  const list = (tenant: string, taskId: string, pageSize: number, after?: string) =>
+    Effect.gen(function* () {
+      yield* visible(tenant, taskId)
+      const rows = yield* store(configs.listConfigs(taskId, pageSize + 1, after))
+      const page = rows.slice(0, pageSize)
+      return rows.length > pageSize ? { configs: page, nextAfter: page[page.length - 1]!.id } : { configs: page }
+    })
+
+  const remove = (tenant: string, taskId: string, id: string) =>
+    visible(tenant, taskId).pipe(Effect.zipRight(store(configs.deleteConfig(taskId, id))), Effect.asVoid)
+
+  return PushConfigs.of({ prepare, create, get, list, remove })
+})
+
+export const layer = Layer.effect(PushConfigs, make)

@@ -1,0 +1,228 @@
+import { Context, Effect, Layer, Option } from "effect"
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+import type { VersionedEvent } from "../domain/TaskEvent"
+import type { Delivery, PushConfig } from "./PushConfig"
+
+/**
+ * Push configs and the delivery outbox, on the store's SQL client.
+ *
+ * `enqueue` runs inside the committer's transaction, so a delivery row exists
+ * exactly when its event committed. Deliveries of one config leave in version
+ * order: only the oldest pending row of a (task, config) is ever due.
+ */
+export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
+  PushStore,
+  {
+    /** Insert or replace (same task and id) a config. */
+    readonly saveConfig: (config: PushConfig) => Effect.Effect<void, SqlError>
+    readonly getConfig: (taskId: string, id: string) => Effect.Effect<Option.Option<PushConfig>, SqlError>
+    /** Configs of a task ordered by id, from after `afterId`. */
+    readonly listConfigs: (taskId: string, limit: number, afterId?: string) => Effect.Effect<ReadonlyArray<PushConfig>, SqlError>
+    readonly countConfigs: (taskId: string) => Effect.Effect<number, SqlError>
+    /** Remove a config and every delivery still queued for it. True when it existed. */
+    readonly deleteConfig: (taskId: string, id: string) => Effect.Effect<boolean, SqlError>
+    /** Queue one delivery per event per config of the task; the number queued. */
+    readonly enqueue: (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) => Effect.Effect<number, SqlError>
+    /** Pending deliveries due at `now`, each the oldest of its (task, config). */
+    readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    /** When the next head-of-line delivery falls due, if any is waiting. */
+    readonly nextDueAt: Effect.Effect<Option.Option<number>, SqlError>
+    readonly delivered: (id: number) => Effect.Effect<void, SqlError>
+    /** Record a failed attempt: retry at `retryAt`, or (undefined) move it to the dead letters. */
+    readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, SqlError>
+    readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    /** Put dead deliveries back in the queue (all of them when `ids` is undefined); the number requeued. */
+    readonly redeliver: (ids: ReadonlyArray<number> | undefined, now: number) => Effect.Effect<number, SqlError>
+  }
+>() {}
+
+interface ConfigRow {
+  readonly task_id: string
+  readonly config_id: string
+  readonly tenant: string
+  readonly url: string
+  readonly token: string | null
+  readonly auth_scheme: string | null
+  readonly auth_credentials: string | null
+  readonly format: string
+  readonly created_at: string
+}
+
+interface DeliveryRow {
+  readonly id: number | string
+  readonly task_id: string
+  readonly config_id: string
+  readonly context_id: string
+  readonly version: number | string
+  readonly status: string
+  readonly attempts: number | string
+  readonly next_attempt_at: number | string
+  readonly last_error: string | null
+  readonly created_at: string
+  readonly updated_at: string
+}
+
+const toConfig = (r: ConfigRow): PushConfig => ({
+  taskId: r.task_id,
+  id: r.config_id,
+  tenant: r.tenant,
+  url: r.url,
+  ...(r.token !== null ? { token: r.token } : {}),
+  ...(r.auth_scheme !== null
+    ? { authentication: { scheme: r.auth_scheme, ...(r.auth_credentials !== null ? { credentials: r.auth_credentials } : {}) } }
+    : {}),
+  format: r.format === "0.3" ? "0.3" : "1.0",
+  createdAt: r.created_at
+})
+
+// PostgreSQL returns BIGINT as a string.
+const toDelivery = (r: DeliveryRow): Delivery => ({
+  id: Number(r.id),
+  taskId: r.task_id,
+  configId: r.config_id,
+  contextId: r.context_id,
+  version: Number(r.version),
+  attempts: Number(r.attempts),
+  nextAttemptAt: Number(r.next_attempt_at),
+  status: r.status === "dead" ? "dead" : "pending",
+  ...(r.last_error !== null ? { lastError: r.last_error } : {}),
+  createdAt: r.created_at,
+  updatedAt: r.updated_at
+})
+
+const iso = (ms: number) => new Date(ms).toISOString()
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const saveConfig = (c: PushConfig) => {
+    const row = {
+      task_id: c.taskId,
+      config_id: c.id,
+      tenant: c.tenant,
+      url: c.url,
+      token: c.token ?? null,
+      auth_scheme: c.authentication?.scheme ?? null,
+      auth_credentials: c.authentication?.credentials ?? null,
+      format: c.format,
+      created_at: c.createdAt
+    }
+    return sql`INSERT INTO a2a_push_configs ${sql.insert(row)}
+      ON CONFLICT (task_id, config_id) DO UPDATE SET url = ${row.url}, token = ${row.token},
+        auth_scheme = ${row.auth_scheme}, auth_credentials = ${row.auth_credentials}, format = ${row.format}`.pipe(Effect.asVoid)
+  }
+
+  const getConfig = (taskId: string, id: string) =>
+    sql<ConfigRow>`SELECT * FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id = ${id}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), toConfig))
+    )
+
+  const listConfigs = (taskId: string, limit: number, afterId?: string) =>
+    (afterId === undefined
+      ? sql<ConfigRow>`SELECT * FROM a2a_push_configs WHERE task_id = ${taskId} ORDER BY config_id LIMIT ${limit}`
+      : sql<ConfigRow>`SELECT * FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id > ${afterId}
+          ORDER BY config_id LIMIT ${limit}`
+    ).pipe(Effect.map((rows) => rows.map(toConfig)))
+
+  const countConfigs = (taskId: string) =>
+    sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Number(rows[0]?.n ?? 0))
+    )
+
+  const deleteConfig = (taskId: string, id: string) =>
+    sql.withTransaction(
+      Effect.gen(function* () {
+        const existed = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs
+          WHERE task_id = ${taskId} AND config_id = ${id}`
+        yield* sql`DELETE FROM a2a_push_outbox WHERE task_id = ${taskId} AND config_id = ${id}`
+        yield* sql`DELETE FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id = ${id}`
+        return Number(existed[0]?.n ?? 0) > 0
+      })
+    )
+
+  const enqueue = (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) =>
+    Effect.gen(function* () {
+      const configs = yield* sql<{ config_id: string }>`SELECT config_id FROM a2a_push_configs WHERE task_id = ${taskId}`
+      if (configs.length === 0 || events.length === 0) return 0
+      const at = iso(now)
+      const rows = configs.flatMap((c) =>
+        events.map((e) => ({
+          task_id: taskId,
+          config_id: c.config_id,
+          context_id: contextId,
+          version: e.version,
+          status: "pending",
+          attempts: 0,
+          next_attempt_at: now,
+          last_error: null,
+          created_at: at,
+          updated_at: at
+        }))
+      )
+      yield* sql`INSERT INTO a2a_push_outbox ${sql.insert(rows)}`
+      return rows.length
+    })
+
+  const headOfLine = sql`NOT EXISTS (SELECT 1 FROM a2a_push_outbox p WHERE p.task_id = o.task_id
+    AND p.config_id = o.config_id AND p.status = 'pending' AND p.id < o.id)`
+
+  const due = (now: number, limit: number) =>
+    sql<DeliveryRow>`SELECT o.* FROM a2a_push_outbox o
+      WHERE o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}
+      ORDER BY o.next_attempt_at, o.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toDelivery)))
+
+  const nextDueAt = sql<{ t: number | string | null }>`SELECT MIN(o.next_attempt_at) AS t FROM a2a_push_outbox o
+    WHERE o.status = 'pending' AND ${headOfLine}`.pipe(
+    Effect.map((rows) => (rows[0]?.t === null || rows[0]?.t === undefined ? Option.none() : Option.some(Number(rows[0].t))))
+  )
+
+  const delivered = (id: number) => sql`DELETE FROM a2a_push_outbox WHERE id = ${id}`.pipe(Effect.asVoid)
+
+  const failed = (id: number, error: string, now: number, retryAt: number | undefined) => {
+    const at = iso(now)
+    return (
+      retryAt === undefined
+        ? sql`UPDATE a2a_push_outbox SET status = 'dead', attempts = attempts + 1, last_error = ${error}, updated_at = ${at}
+            WHERE id = ${id}`
+        : sql`UPDATE a2a_push_outbox SET attempts = attempts + 1, next_attempt_at = ${retryAt}, last_error = ${error},
+            updated_at = ${at} WHERE id = ${id}`
+    ).pipe(Effect.asVoid)
+  }
+
+  const deadLetters = (limit: number) =>
+    sql<DeliveryRow>`SELECT * FROM a2a_push_outbox WHERE status = 'dead' ORDER BY id LIMIT ${limit}`.pipe(
+      Effect.map((rows) => rows.map(toDelivery))
+    )
+
+  const redeliver = (ids: ReadonlyArray<number> | undefined, now: number) => {
+    if (ids !== undefined && ids.length === 0) return Effect.succeed(0)
+    const at = iso(now)
+    const which = ids === undefined ? sql`status = 'dead'` : sql.and([sql`status = 'dead'`, sql.in("id", ids)])
+    return sql.withTransaction(
+      Effect.gen(function* () {
+        const n = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_outbox WHERE ${which}`
+        yield* sql`UPDATE a2a_push_outbox SET status = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${at}
+          WHERE ${which}`
+        return Number(n[0]?.n ?? 0)
+      })
+    )
+  }
+
+  return PushStore.of({
+    saveConfig,
+    getConfig,
+    listConfigs,
+    countConfigs,
+    deleteConfig,
+    enqueue,
+    due,
+    nextDueAt,
+    delivered,
+    failed,
+    deadLetters,
+    redeliver
+  })
+})
+
+export const layer = Layer.effect(PushStore, make)
