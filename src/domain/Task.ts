@@ -16,6 +16,8 @@ export interface TaskSnapshot {
   readonly state: MachineStateName
   readonly machine: MachineContext
   readonly tenant: string
+  /** The principal the task belongs to; "" without authentication. */
+  readonly owner: string
   readonly createdAt: string
   /** The user message the next (or current) worker turn answers. */
   readonly turnInput: Message | undefined
@@ -27,13 +29,21 @@ export const initialState: TaskSnapshot = {
   state: "NEW",
   machine: { artifacts: {} },
   tenant: "",
+  owner: "",
   createdAt: "",
   turnInput: undefined,
   task: undefined
 }
 
 export type Command =
-  | { readonly type: "Submit"; readonly taskId: string; readonly contextId: string; readonly tenant: string; readonly message: Message }
+  | {
+      readonly type: "Submit"
+      readonly taskId: string
+      readonly contextId: string
+      readonly tenant: string
+      readonly owner: string
+      readonly message: Message
+    }
   | { readonly type: "Start"; readonly instanceId: string }
   | { readonly type: "Progress"; readonly message: Message }
   | { readonly type: "EmitArtifact"; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
@@ -78,7 +88,7 @@ export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {
   }
   switch (event.type) {
     case "TaskSubmitted":
-      return { ...base, tenant: event.tenant, createdAt: event.at, turnInput: event.message }
+      return { ...base, tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message }
     case "InputProvided":
       return { ...base, turnInput: event.message }
     default:
@@ -100,7 +110,8 @@ const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
   switch (command.type) {
     case "Submit": {
       const message = { ...command.message, taskId: command.taskId, contextId: command.contextId }
-      return { type: "TaskSubmitted", at, taskId: command.taskId, contextId: command.contextId, tenant: command.tenant, message }
+      const { taskId, contextId, tenant, owner } = command
+      return { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message }
     }
     case "Start":
       return { type: "TaskStarted", at, instanceId: command.instanceId }

@@ -9,7 +9,16 @@ import type { Artifact, Message } from "./Message"
  * from the Effect clock in the engine, never from the domain.
  */
 export type TaskEvent =
-  | { readonly type: "TaskSubmitted"; readonly at: string; readonly taskId: string; readonly contextId: string; readonly tenant: string; readonly message: Message }
+  | {
+      readonly type: "TaskSubmitted"
+      readonly at: string
+      readonly taskId: string
+      readonly contextId: string
+      readonly tenant: string
+      /** The principal the task belongs to ("" when the server runs without authentication). Since schema 2. */
+      readonly owner: string
+      readonly message: Message
+    }
   | { readonly type: "TaskStarted"; readonly at: string; readonly instanceId: string }
   | { readonly type: "StatusMessageAdded"; readonly at: string; readonly message: Message }
   | { readonly type: "ArtifactAdded"; readonly at: string; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
@@ -25,7 +34,7 @@ export type TaskEvent =
 export type TaskEventType = TaskEvent["type"]
 
 export const EventSchemaVersions: { readonly [K in TaskEventType]: number } = {
-  TaskSubmitted: 1,
+  TaskSubmitted: 2,
   TaskStarted: 1,
   StatusMessageAdded: 1,
   ArtifactAdded: 1,

@@ -13,8 +13,19 @@ import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, type CommitOptions, TaskWriter } from "./TaskWriter"
 
-export interface SendInput {
+/**
+ * Who is asking: the tenant the request names and the authenticated principal
+ * ("" without authentication). A task is visible only to its own caller scope.
+ */
+export interface Caller {
   readonly tenant: string
+  readonly principal: string
+}
+
+export const anonymous: Caller = { tenant: "", principal: "" }
+
+export interface SendInput {
+  readonly caller: Caller
   readonly message: Message
   /** A webhook registered with the message; stored with the task's first new event. */
   readonly pushConfig?: CommitOptions["pushConfig"]
@@ -60,9 +71,9 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
       SendOutcome,
       TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
     >
-    readonly get: (taskId: string, tenant: string) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
+    readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
-    readonly cancel: (taskId: string, tenant: string) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
+    readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
     readonly watch: (taskId: string, options: WatchOptions) => Stream.Stream<WatchItem, StoreFailure>
     /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
     readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
@@ -94,14 +105,16 @@ export const make = Effect.gen(function* () {
       Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
 
-  /** Another tenant's task answers exactly as a missing one. */
-  const get = (taskId: string, tenant: string) =>
-    loadOrNotFound(taskId).pipe(Effect.filterOrFail((s) => s.tenant === tenant, () => new TaskNotFound({ taskId })))
+  /** Another tenant's or another principal's task answers exactly as a missing one. */
+  const get = (taskId: string, caller: Caller) =>
+    loadOrNotFound(taskId).pipe(
+      Effect.filterOrFail((s) => s.tenant === caller.tenant && s.owner === caller.principal, () => new TaskNotFound({ taskId }))
+    )
 
-  const continueTask = (tenant: string, message: Message, taskId: string, options: CommitOptions) =>
+  const continueTask = (caller: Caller, message: Message, taskId: string, options: CommitOptions) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
-        const current = yield* get(taskId, tenant)
+        const current = yield* get(taskId, caller)
         const task = current.task!
         if (message.contextId !== undefined && message.contextId !== task.contextId) {
           return yield* new InvalidParams({
@@ -132,11 +145,11 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  const send = ({ tenant, message, pushConfig }: SendInput) =>
+  const send = ({ caller, message, pushConfig }: SendInput) =>
     Effect.gen(function* () {
       const options: CommitOptions = pushConfig !== undefined ? { pushConfig } : {}
       if (message.taskId !== undefined && message.taskId !== "") {
-        const result = yield* continueTask(tenant, message, message.taskId, options)
+        const result = yield* continueTask(caller, message, message.taskId, options)
         yield* supervisor.enqueue(message.taskId)
         return { _tag: "Task", snapshot: result.snapshot } as const
       }
@@ -149,15 +162,15 @@ export const make = Effect.gen(function* () {
         }
       }
       const taskId = randomUUID()
-      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant, message }, options))
+      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message }, options))
       yield* supervisor.enqueue(taskId)
       return { _tag: "Task", snapshot: result.snapshot } as const
     })
 
-  const cancel = (taskId: string, tenant: string) =>
+  const cancel = (taskId: string, caller: Caller) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
-        const current = yield* get(taskId, tenant)
+        const current = yield* get(taskId, caller)
         const state = current.task!.status.state
         // Cancel is idempotent (spec §3.3.1): a canceled task is returned as it is.
         if (state === "TASK_STATE_CANCELED") return current

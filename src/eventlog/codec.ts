@@ -4,10 +4,18 @@ import { UnreadableEvent } from "./EventLog"
 
 /**
  * Payload (de)serialisation. The payload is the event without its `type`,
- * which has its own column. Reading checks the schema version: every event
- * is at version 1 today; when a payload changes, its old versions are
- * upcast here so the domain only ever sees the current shape.
+ * which has its own column. Reading checks the schema version: payloads
+ * written at an older version are upcast here, step by step, so the domain
+ * only ever sees the current shape; a newer version than this build knows
+ * is refused rather than misread.
  */
+type Payload = Record<string, unknown>
+
+/** `upcasts[type][v]` turns a version-v payload into a version-(v+1) one. */
+const upcasts: { readonly [K in TaskEventType]?: Readonly<Record<number, (p: Payload) => Payload>> } = {
+  // v2 added the owner (the authenticated principal); tasks from before had none.
+  TaskSubmitted: { 1: (p) => ({ ...p, owner: "" }) }
+}
 export const encodePayload = (event: TaskEvent): string => {
   const { type: _type, ...payload } = event
   return JSON.stringify(payload)
@@ -24,11 +32,20 @@ export const decodeEvent = (row: {
     new UnreadableEvent({ taskId: row.task_id, version: Number(row.version), type: row.type, schemaVersion: Number(row.schema_version), reason })
   const current = EventSchemaVersions[row.type as TaskEventType]
   if (current === undefined) return Effect.fail(fail("unknown event type"))
-  if (Number(row.schema_version) !== current) {
+  const written = Number(row.schema_version)
+  if (!Number.isInteger(written) || written < 1 || written > current) {
     return Effect.fail(fail(`schema version ${row.schema_version} is not readable by this build (current ${current})`))
   }
+  const steps = upcasts[row.type as TaskEventType] ?? {}
+  for (let v = written; v < current; v++) {
+    if (steps[v] === undefined) return Effect.fail(fail(`no upcast from schema version ${v} of ${row.type}`))
+  }
   return Effect.try({
-    try: () => ({ type: row.type, ...(JSON.parse(row.payload) as object) }) as TaskEvent,
+    try: () => {
+      let payload = JSON.parse(row.payload) as Payload
+      for (let v = written; v < current; v++) payload = steps[v]!(payload)
+      return { type: row.type, ...payload } as TaskEvent
+    },
     catch: () => fail("payload is not valid JSON")
   })
 }

@@ -80,7 +80,14 @@ const m0002 = Effect.gen(function* () {
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_push_outbox_queue ON a2a_push_outbox (task_id, config_id, status, id)`
 })
 
+/** Tasks belong to a principal (authentication); existing tasks to the anonymous one. */
+const m0003 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`ALTER TABLE a2a_tasks ADD COLUMN owner TEXT NOT NULL DEFAULT ''`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_owner ON a2a_tasks (tenant, owner, status_timestamp, task_id)`
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003 }),
   table: "a2a_migrations"
 })

@@ -12,6 +12,8 @@ import { SqlReader } from "../eventlog/SqlReader"
  */
 export interface ListQuery {
   readonly tenant: string
+  /** Only this principal's tasks ("" = the anonymous principal of a server without authentication). */
+  readonly owner: string
   readonly contextId?: string
   readonly state?: TaskState
   readonly statusTimestampAfter?: string
@@ -41,7 +43,11 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   }
 >() {}
 
-const parse = (row: { readonly snapshot: string }): TaskSnapshot => JSON.parse(row.snapshot) as TaskSnapshot
+// Rows written before owners existed have none: they belong to the anonymous principal.
+const parse = (row: { readonly snapshot: string }): TaskSnapshot => {
+  const s = JSON.parse(row.snapshot) as TaskSnapshot
+  return s.owner === undefined ? { ...s, owner: "" } : s
+}
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -52,6 +58,7 @@ export const make = Effect.gen(function* () {
     const row = {
       task_id: task.id,
       tenant: s.tenant,
+      owner: s.owner,
       context_id: task.contextId,
       state: task.status.state,
       version: s.version,
@@ -71,7 +78,7 @@ export const make = Effect.gen(function* () {
 
   const list = (q: ListQuery) =>
     Effect.gen(function* () {
-      const filters = [reader`tenant = ${q.tenant}`]
+      const filters = [reader`tenant = ${q.tenant}`, reader`owner = ${q.owner}`]
       if (q.contextId !== undefined) filters.push(reader`context_id = ${q.contextId}`)
       if (q.state !== undefined) filters.push(reader`state = ${q.state}`)
       if (q.statusTimestampAfter !== undefined) filters.push(reader`status_timestamp >= ${q.statusTimestampAfter}`)

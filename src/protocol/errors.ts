@@ -34,7 +34,10 @@ export const Errors = {
   InvalidAgentResponse: spec(-32006, "INVALID_AGENT_RESPONSE", 500, "INTERNAL", "Invalid agent response"),
   ExtendedAgentCardNotConfigured: spec(-32007, "EXTENDED_AGENT_CARD_NOT_CONFIGURED", 400, "FAILED_PRECONDITION", "Extended agent card is not configured"),
   ExtensionSupportRequired: spec(-32008, "EXTENSION_SUPPORT_REQUIRED", 400, "FAILED_PRECONDITION", "Extension support is required"),
-  VersionNotSupported: spec(-32009, "VERSION_NOT_SUPPORTED", 400, "FAILED_PRECONDITION", "This protocol version is not supported")
+  VersionNotSupported: spec(-32009, "VERSION_NOT_SUPPORTED", 400, "FAILED_PRECONDITION", "This protocol version is not supported"),
+  // A2A defines no JSON-RPC code for authentication (spec §3.3.2 gives only HTTP 401 / UNAUTHENTICATED);
+  // -32000 is JSON-RPC's first server-error code and outside A2A's own -32001…-32099.
+  Unauthenticated: spec(-32000, "UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required")
 } as const
 
 /** An error on its way to a client: which kind, what happened, and which field when known. */

@@ -1,7 +1,7 @@
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors"
-import { TaskEngine } from "../engine/TaskEngine"
+import { type Caller, TaskEngine } from "../engine/TaskEngine"
 import { PushSettings } from "./Deliverer"
 import type { PushConfig, PushConfigInput } from "./PushConfig"
 import { PushStore } from "./PushStore"
@@ -21,7 +21,7 @@ export interface ConfigPage {
 
 /**
  * The push-config methods over the store. Every call first finds the task as
- * the caller may see it, so another tenant's task and its configs answer
+ * the caller may see it, so another tenant's or principal's task and its configs answer
  * exactly as missing ones.
  */
 export class PushConfigs extends Context.Tag("a2a-ledger/PushConfigs")<
@@ -29,11 +29,11 @@ export class PushConfigs extends Context.Tag("a2a-ledger/PushConfigs")<
   {
     /** Check a config (URL form and SSRF policy) and give it an id; `field` names it in errors. */
     readonly prepare: (input: PushConfigInput, field: string) => Effect.Effect<PreparedConfig, InvalidParams>
-    readonly create: (tenant: string, taskId: string, config: PreparedConfig) => Effect.Effect<PushConfig, TaskNotFound | InvalidParams | StoreFailure>
-    readonly get: (tenant: string, taskId: string, id: string) => Effect.Effect<PushConfig, TaskNotFound | PushConfigNotFound | StoreFailure>
-    readonly list: (tenant: string, taskId: string, pageSize: number, after?: string) => Effect.Effect<ConfigPage, TaskNotFound | StoreFailure>
+    readonly create: (caller: Caller, taskId: string, config: PreparedConfig) => Effect.Effect<PushConfig, TaskNotFound | InvalidParams | StoreFailure>
+    readonly get: (caller: Caller, taskId: string, id: string) => Effect.Effect<PushConfig, TaskNotFound | PushConfigNotFound | StoreFailure>
+    readonly list: (caller: Caller, taskId: string, pageSize: number, after?: string) => Effect.Effect<ConfigPage, TaskNotFound | StoreFailure>
     /** Idempotent: deleting a missing config of a visible task succeeds. */
-    readonly remove: (tenant: string, taskId: string, id: string) => Effect.Effect<void, TaskNotFound | StoreFailure>
+    readonly remove: (caller: Caller, taskId: string, id: string) => Effect.Effect<void, TaskNotFound | StoreFailure>
   }
 >() {}
 
@@ -44,7 +44,7 @@ export const make = Effect.gen(function* () {
   const configs = yield* PushStore
   const { policy } = yield* PushSettings
 
-  const visible = (tenant: string, taskId: string) => Effect.asVoid(engine.get(taskId, tenant))
+  const visible = (caller: Caller, taskId: string) => Effect.asVoid(engine.get(taskId, caller))
 
   const prepare = (input: PushConfigInput, field: string) =>
     Effect.gen(function* () {
@@ -54,9 +54,9 @@ export const make = Effect.gen(function* () {
       return { ...input, id: input.id ?? randomUUID(), format: input.format, createdAt } satisfies PreparedConfig
     })
 
-  const create = (tenant: string, taskId: string, config: PreparedConfig) =>
+  const create = (caller: Caller, taskId: string, config: PreparedConfig) =>
     Effect.gen(function* () {
-      yield* visible(tenant, taskId)
+      yield* visible(caller, taskId)
       const replacing = Option.isSome(yield* store(configs.getConfig(taskId, config.id)))
       if (!replacing && (yield* store(configs.countConfigs(taskId))) >= maxConfigsPerTask) {
         return yield* new InvalidParams({
@@ -64,27 +64,27 @@ export const make = Effect.gen(function* () {
           message: `task ${taskId} already has ${maxConfigsPerTask} push notification configs; delete one first`
         })
       }
-      const saved: PushConfig = { ...config, taskId, tenant }
+      const saved: PushConfig = { ...config, taskId, tenant: caller.tenant }
       yield* store(configs.saveConfig(saved))
       return saved
     })
 
-  const get = (tenant: string, taskId: string, id: string) =>
-    visible(tenant, taskId).pipe(
+  const get = (caller: Caller, taskId: string, id: string) =>
+    visible(caller, taskId).pipe(
       Effect.zipRight(store(configs.getConfig(taskId, id))),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(new PushConfigNotFound({ taskId, id })), onSome: Effect.succeed }))
     )
 
-  const list = (tenant: string, taskId: string, pageSize: number, after?: string) =>
+  const list = (caller: Caller, taskId: string, pageSize: number, after?: string) =>
     Effect.gen(function* () {
-      yield* visible(tenant, taskId)
+      yield* visible(caller, taskId)
       const rows = yield* store(configs.listConfigs(taskId, pageSize + 1, after))
       const page = rows.slice(0, pageSize)
       return rows.length > pageSize ? { configs: page, nextAfter: page[page.length - 1]!.id } : { configs: page }
     })
 
-  const remove = (tenant: string, taskId: string, id: string) =>
-    visible(tenant, taskId).pipe(Effect.zipRight(store(configs.deleteConfig(taskId, id))), Effect.asVoid)
+  const remove = (caller: Caller, taskId: string, id: string) =>
+    visible(caller, taskId).pipe(Effect.zipRight(store(configs.deleteConfig(taskId, id))), Effect.asVoid)
 
   return PushConfigs.of({ prepare, create, get, list, remove })
 })

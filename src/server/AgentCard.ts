@@ -2,7 +2,7 @@ import { createHash } from "node:crypto"
 import type { Agent } from "../agent/Agent"
 
 /** The public A2A v1.0 agent card for this server's agent. */
-export const agentCard = (agent: Agent, baseUrl: string): Record<string, unknown> => ({
+export const agentCard = (agent: Agent, baseUrl: string, security: Readonly<Record<string, unknown>> = {}): Record<string, unknown> => ({
   name: agent.name,
   description: agent.description,
   version: agent.version,
@@ -13,6 +13,7 @@ export const agentCard = (agent: Agent, baseUrl: string): Record<string, unknown
     { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "0.3" }
   ],
   capabilities: { streaming: true, pushNotifications: true, extendedAgentCard: false },
+  ...security,
   defaultInputModes: agent.defaultInputModes ?? ["text/plain"],
   defaultOutputModes: agent.defaultOutputModes ?? ["text/plain"],
   skills: agent.skills

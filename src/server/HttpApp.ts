@@ -4,6 +4,7 @@ import { CurrentAgent } from "../engine/EngineConfig"
 import { agentCard, etagOf } from "./AgentCard"
 import * as JsonRpc from "./JsonRpc"
 import * as Rest from "./Rest"
+import { Authenticator } from "./Auth"
 import { ServerConfig } from "./ServerConfig"
 
 const startedAt = new Date()
@@ -16,7 +17,8 @@ const card = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const agent = yield* CurrentAgent
   const config = yield* ServerConfig
-  const body = JSON.stringify(agentCard(agent, baseUrl(request, config.publicUrl)))
+  const auth = yield* Authenticator
+  const body = JSON.stringify(agentCard(agent, baseUrl(request, config.publicUrl), auth.cardSecurity))
   const etag = etagOf(body)
   const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
   if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })

@@ -5,6 +5,7 @@ import * as V03 from "../protocol/v03"
 import { invoke, streamResponse } from "./dispatch"
 import { methods } from "./methods"
 import * as Request from "./request"
+import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
 
 /**
@@ -23,6 +24,10 @@ const errorBody = (id: Id, error: A2AError) => ({
 })
 
 const respondError = (id: Id, error: A2AError, status = 200) => HttpServerResponse.unsafeJson(errorBody(id, error), { status })
+
+/** 401 before anything of the request is read: an unauthenticated caller learns nothing. */
+const respondUnauthenticated = (error: A2AError) =>
+  HttpServerResponse.unsafeJson(errorBody(null, error), { status: 401, headers: { "www-authenticate": Auth.challenge } })
 
 const invalidRequest = (message: string) => new A2AError(Errors.InvalidRequest, `Invalid request: ${message}`)
 
@@ -49,6 +54,8 @@ const parseEnvelope = (text: string): { id: Id; method: string; params: unknown 
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
+  const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
+  if (principal._tag === "Left") return respondUnauthenticated(principal.left)
   const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
   if (contentTypeError !== undefined) return respondError(null, contentTypeError)
   const body = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
@@ -64,7 +71,7 @@ export const handle = Effect.gen(function* () {
     return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
   }
   const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
-  const outcome = yield* invoke(legacy ?? method, params, request, legacy !== undefined ? "0.3" : "1.0")
+  const outcome = yield* invoke(legacy ?? method, params, request, principal.right, legacy !== undefined ? "0.3" : "1.0")
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") {

@@ -3,6 +3,7 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { invoke, streamResponse } from "./dispatch"
 import * as Request from "./request"
+import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
 
 /**
@@ -87,7 +88,10 @@ const statusBody = (error: A2AError) => ({
 })
 
 const respondError = (error: A2AError, status = error.spec.httpStatus) =>
-  HttpServerResponse.unsafeJson(statusBody(error), { status })
+  HttpServerResponse.unsafeJson(statusBody(error), {
+    status,
+    ...(error.spec === Errors.Unauthenticated ? { headers: { "www-authenticate": Auth.challenge } } : {})
+  })
 
 const notFound = (verb: string, path: string) =>
   new A2AError(
@@ -108,6 +112,8 @@ export const handle = Effect.gen(function* () {
   if (segments[segments.length - 1] === "") segments = segments.slice(0, -1)
   const found = match(request.method, segments)
   if (found === undefined) return respondError(notFound(request.method, url.pathname))
+  const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
+  if (principal._tag === "Left") return respondError(principal.left)
   const versionError = Request.checkVersion(request)
   if (versionError !== undefined) return respondError(versionError)
 
@@ -127,7 +133,7 @@ export const handle = Effect.gen(function* () {
     }
   }
   const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
-  const outcome = yield* invoke(found.method, params, request)
+  const outcome = yield* invoke(found.method, params, request, principal.right)
   if (outcome._tag === "Left") return respondError(outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})

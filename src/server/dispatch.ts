@@ -20,10 +20,11 @@ export const invoke = (
   method: string,
   params: unknown,
   request: HttpServerRequest.HttpServerRequest,
+  principal: string,
   protocol: PushFormat = "1.0"
 ): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs> => {
   const lastEventId = request.headers["last-event-id"]
-  return methods[method]!(params, lastEventId !== undefined ? { lastEventId, protocol } : { protocol }).pipe(
+  return methods[method]!(params, { principal, protocol, ...(lastEventId !== undefined ? { lastEventId } : {}) }).pipe(
     Effect.either,
     Effect.catchAllCause((cause) => Effect.map(Request.unexpected(method)(cause), (error) => Either.left(error)))
   )

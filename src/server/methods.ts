@@ -1,7 +1,7 @@
 import { Effect, Either, type Schema, Stream } from "effect"
 import { isTerminal } from "../domain/TaskState"
 import type { EngineError } from "../engine/errors"
-import { TaskEngine, type WatchItem } from "../engine/TaskEngine"
+import { type Caller, TaskEngine, type WatchItem } from "../engine/TaskEngine"
 import { A2AError, Errors, invalidParams } from "../protocol/errors"
 import { presentTask, streamResponseFor } from "../protocol/present"
 import * as P from "../protocol/schema"
@@ -24,7 +24,15 @@ export interface CallContext {
   readonly lastEventId?: string
   /** The protocol version the client speaks (v0.3 methods are translated onto these). */
   readonly protocol: PushFormat
+  /** The authenticated principal ("" when authentication is off). */
+  readonly principal: string
 }
+
+/** The caller scope of a request: its tenant field and the authenticated principal. */
+const callerOf = (req: { readonly tenant?: string | undefined }, ctx: CallContext): Caller => ({
+  tenant: req.tenant ?? "",
+  principal: ctx.principal
+})
 
 const decode = <A, I>(schema: Schema.Schema<A, I>, params: unknown) =>
   Either.match(P.decodeParams(schema, params), { onLeft: Effect.fail, onRight: Effect.succeed })
@@ -53,7 +61,7 @@ const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const push = yield* inlinePushConfig(req, ctx)
-    return yield* engineCall(engine.send({ tenant: req.tenant ?? "", message: P.toMessage(req.message), ...push }))
+    return yield* engineCall(engine.send({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }))
   })
 
 const sendMessage = (params: unknown, ctx: CallContext) =>
@@ -102,7 +110,7 @@ const subscribeToTask = (params: unknown, ctx: CallContext) =>
     const engine = yield* TaskEngine
     const req = yield* decode(P.SubscribeToTaskRequest, params)
     const afterVersion = yield* parseLastEventId(ctx.lastEventId)
-    const current = yield* engineCall(engine.get(req.id, req.tenant ?? ""))
+    const current = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
     const state = current.task!.status.state
     // A terminal task has nothing more to stream (spec §3.1.6), unless a resuming client missed its last events.
     if (isTerminal(state) && (afterVersion === undefined || afterVersion >= current.version)) {
@@ -118,11 +126,11 @@ const subscribeToTask = (params: unknown, ctx: CallContext) =>
     return { _tag: "Stream", events } satisfies MethodResult
   })
 
-const getTask = (params: unknown) =>
+const getTask = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.GetTaskRequest, params)
-    const s = yield* engineCall(engine.get(req.id, req.tenant ?? ""))
+    const s = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
     return json(presentTask(s.task!, { historyLength: req.historyLength }))
   })
 
@@ -139,7 +147,7 @@ const decodeToken = (token: string, length: number) =>
     catch: () => invalidParams("pageToken", "is not a page token issued by this server (use nextPageToken from the previous page)")
   })
 
-const listTasks = (params: unknown) =>
+const listTasks = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.ListTasksRequest, params)
@@ -150,6 +158,7 @@ const listTasks = (params: unknown) =>
     const page = yield* engineCall(
       engine.list({
         tenant: req.tenant ?? "",
+        owner: ctx.principal,
         pageSize,
         ...(req.contextId !== undefined && req.contextId !== "" ? { contextId: req.contextId } : {}),
         ...(state !== undefined ? { state } : {}),
@@ -166,11 +175,11 @@ const listTasks = (params: unknown) =>
     })
   })
 
-const cancelTask = (params: unknown) =>
+const cancelTask = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.CancelTaskRequest, params)
-    const s = yield* engineCall(engine.cancel(req.id, req.tenant ?? ""))
+    const s = yield* engineCall(engine.cancel(req.id, callerOf(req, ctx)))
     return json(presentTask(s.task!))
   })
 
@@ -189,30 +198,30 @@ const createPushConfig = (params: unknown, ctx: CallContext) =>
     const push = yield* PushConfigs
     const { tenant, taskId, ...input } = yield* decode(P.CreateTaskPushNotificationConfigRequest, params)
     const prepared = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, ""))
-    return json(presentConfig(yield* engineCall(push.create(tenant ?? "", taskId, prepared))))
+    return json(presentConfig(yield* engineCall(push.create(callerOf({ tenant }, ctx), taskId, prepared))))
   })
 
-const getPushConfig = (params: unknown) =>
+const getPushConfig = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const push = yield* PushConfigs
     const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
-    return json(presentConfig(yield* engineCall(push.get(req.tenant ?? "", req.taskId, req.id))))
+    return json(presentConfig(yield* engineCall(push.get(callerOf(req, ctx), req.taskId, req.id))))
   })
 
-const listPushConfigs = (params: unknown) =>
+const listPushConfigs = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const push = yield* PushConfigs
     const req = yield* decode(P.ListTaskPushNotificationConfigsRequest, params)
     const after = req.pageToken !== undefined && req.pageToken !== "" ? (yield* decodeToken(req.pageToken, 1))[0] : undefined
-    const page = yield* engineCall(push.list(req.tenant ?? "", req.taskId, req.pageSize ?? 100, after))
+    const page = yield* engineCall(push.list(callerOf(req, ctx), req.taskId, req.pageSize ?? 100, after))
     return json({ configs: page.configs.map(presentConfig), nextPageToken: page.nextAfter !== undefined ? encodeToken([page.nextAfter]) : "" })
   })
 
-const deletePushConfig = (params: unknown) =>
+const deletePushConfig = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const push = yield* PushConfigs
     const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
-    yield* engineCall(push.remove(req.tenant ?? "", req.taskId, req.id))
+    yield* engineCall(push.remove(callerOf(req, ctx), req.taskId, req.id))
     return json({})
   })
 

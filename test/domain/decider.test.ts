@@ -31,8 +31,8 @@ const started: TaskEvent = { type: "TaskStarted", at: at(1), instanceId: "i1" }
 
 describe("decider", () => {
   it("Submit on an empty stream records TaskSubmitted and stamps the task and context ids on the message", () =>
-    given().when({ type: "Submit", taskId: "t9", contextId: "c9", tenant: "acme", message: userMessage("go") }).then([
-      { type: "TaskSubmitted", taskId: "t9", contextId: "c9", tenant: "acme", at: at(50), message: { ...userMessage("go"), taskId: "t9", contextId: "c9" } }
+    given().when({ type: "Submit", taskId: "t9", contextId: "c9", tenant: "acme", owner: "alice", message: userMessage("go") }).then([
+      { type: "TaskSubmitted", taskId: "t9", contextId: "c9", tenant: "acme", owner: "alice", at: at(50), message: { ...userMessage("go"), taskId: "t9", contextId: "c9" } }
     ]))
 
   it("Start moves a submitted task to work", () =>

@@ -3,7 +3,7 @@ import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
-import { type SendOutcome, TaskEngine, settled } from "../../src/engine/TaskEngine"
+import { anonymous, type SendOutcome, TaskEngine, settled } from "../../src/engine/TaskEngine"
 import type { TaskState } from "../../src/domain/TaskState"
 import * as Embedded from "../../src/layers/Embedded"
 import { userMessage } from "../support/fixtures"
@@ -23,12 +23,12 @@ const startEngine = async (
 }
 
 const send = (text: string, messageId = `m-${Math.random()}`) =>
-  Effect.flatMap(TaskEngine, (e) => e.send({ tenant: "", message: userMessage(text, messageId) }))
+  Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage(text, messageId) }))
 const taskIdOf = (o: SendOutcome) => {
   if (o._tag !== "Task") throw new Error("expected a task, got a message")
   return o.snapshot.task!.id
 }
-const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")).pipe(Effect.map((s) => s.task!.status.state))
+const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)).pipe(Effect.map((s) => s.task!.status.state))
 const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event.type)))
@@ -53,7 +53,7 @@ describe("cancel stops the work (invariant 7)", () => {
     try {
       const taskId = taskIdOf(await engine.run(send("work")))
       await Effect.runPromise(Deferred.await(started))
-      const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, "")))
+      const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
       expect(canceled.task!.status.state).toBe("TASK_STATE_CANCELED")
       await new Promise((r) => setTimeout(r, 500))
       expect(resumed).toBe(false)
@@ -71,7 +71,7 @@ describe("cancel stops the work (invariant 7)", () => {
       const busy = taskIdOf(await engine.run(send("busy")))
       await engine.run(waitFor(busy, (s) => s === "TASK_STATE_WORKING"))
       const queued = taskIdOf(await engine.run(send("queued")))
-      await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(queued, "")))
+      await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(queued, anonymous)))
       await Effect.runPromise(Deferred.succeed(gate, undefined))
       await engine.run(waitFor(busy, settled))
       await new Promise((r) => setTimeout(r, 100))
@@ -135,7 +135,7 @@ describe("failures become FAILED with the reason", () => {
       try {
         const taskId = taskIdOf(await engine.run(send("x")))
         await engine.run(waitFor(taskId, settled))
-        const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+        const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
         expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
         expect(s.task!.status.message!.parts[0]!.text).toMatch(reason)
       } finally {
@@ -158,7 +158,7 @@ describe("one worker per task (invariant 6)", () => {
       const taskId = taskIdOf(await engine.run(send("x")))
       await engine.run(waitFor(taskId, (s) => s === "TASK_STATE_WORKING"))
       const again = await engine.run(
-        Effect.flip(Effect.flatMap(TaskEngine, (e) => e.send({ tenant: "", message: { ...userMessage("again"), taskId } })))
+        Effect.flip(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { ...userMessage("again"), taskId } })))
       )
       expect(again._tag).toBe("UnsupportedOperation")
       await Effect.runPromise(Deferred.succeed(gate, undefined))
@@ -182,7 +182,7 @@ describe("start-up recovery", () => {
     const second = await startEngine(quick, { db: first.db })
     try {
       await second.run(waitFor(taskId, settled))
-      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
       expect(s.task!.status.state).toBe("TASK_STATE_COMPLETED")
       expect(s.task!.status.message!.parts[0]!.text).toBe("redo job")
       expect(await second.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "TaskRequeued", "TaskStarted", "TaskCompleted"])
@@ -198,7 +198,7 @@ describe("start-up recovery", () => {
     await first.close()
     const second = await startEngine(quick, { db: first.db, recovery: "fail" })
     try {
-      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, "")))
+      const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
       expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
       expect(s.task!.status.message!.parts[0]!.text).toMatch(/restarted/)
     } finally {

@@ -20,7 +20,7 @@ describe("TaskWriter: group commit", () => {
       const writer = yield* TaskWriter
       const log = yield* EventLog
       const ids = Array.from({ length: 40 }, (_, i) => `task-${i}`)
-      yield* Effect.forEach(ids, (id) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", message: userMessage(id) }), {
+      yield* Effect.forEach(ids, (id) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", owner: "", message: userMessage(id) }), {
         concurrency: "unbounded"
       })
       // Every other task gets an illegal command (progress before start) in the same wave as legal ones.

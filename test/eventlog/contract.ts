@@ -15,6 +15,7 @@ const submitted = (taskId: string, n = 0): TaskEvent => ({
   taskId,
   contextId: "ctx",
   tenant: "",
+  owner: "",
   message: userMessage(`hello ${taskId}`)
 })
 const started: TaskEvent = { type: "TaskStarted", at: at(1), instanceId: "i-1" }
@@ -46,7 +47,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           ])
           expect(read[0]!.event).toEqual(submitted("t1"))
           expect(read[0]!.metadata).toEqual(meta)
-          expect(read.every((e) => e.schemaVersion === 1)).toBe(true)
+          // Each row records the schema its payload was written at: the current one of its type.
+          expect(read.map((e) => e.schemaVersion)).toEqual([2, 1, 1])
         })
       ))
 
@@ -129,6 +131,20 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
         })
       ))
 
+    it.effect("a TaskSubmitted written at schema 1 (before owners) is read as the current shape, owned by nobody", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const sql = yield* SqlClient.SqlClient
+          const payload = JSON.stringify({ at: at(0), taskId: "old", contextId: "c", tenant: "t", message: userMessage("hi") })
+          yield* sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+                VALUES ('old', 1, 'TaskSubmitted', 1, ${payload}, '{}', ${at(0)})`
+          const [e] = yield* log.read("old")
+          expect(e!.event).toMatchObject({ type: "TaskSubmitted", taskId: "old", tenant: "t", owner: "" })
+          expect(fold([e!.event]).owner).toBe("")
+        })
+      ))
+
     it.effect("the read model saves, loads, lists newest first and finds the tasks that need a worker", () =>
       run(
         Effect.gen(function* () {
@@ -139,10 +155,10 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           for (const s of [s1, s2, s3]) yield* readModel.save(s)
           expect(Option.getOrThrow(yield* readModel.load("t2"))).toEqual(s2)
           // t2 started at at(1), earlier than t1's submission at(10)
-          const page = yield* readModel.list({ tenant: "", pageSize: 2 })
+          const page = yield* readModel.list({ tenant: "", owner: "", pageSize: 2 })
           expect(page.tasks.map((s) => s.task!.id)).toEqual(["t3", "t1"])
           expect(page.totalSize).toBe(3)
-          const next = yield* readModel.list({ tenant: "", pageSize: 2, after: page.next! })
+          const next = yield* readModel.list({ tenant: "", owner: "", pageSize: 2, after: page.next! })
           expect(next.tasks.map((s) => s.task!.id)).toEqual(["t2"])
           expect(next.next).toBeUndefined()
           expect((yield* readModel.active).map((s) => s.task!.id)).toEqual(["t1", "t2"])

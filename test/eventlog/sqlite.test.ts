@@ -49,7 +49,7 @@ describe("the read-model check used by the end-to-end suites", () => {
   it("passes on a consistent store and catches a tampered row", async () => {
     const db = path.join(tempDir(), "verify.db")
     const events = [
-      { type: "TaskSubmitted", at: "2026-01-01T00:00:00.000Z", taskId: "t1", contextId: "c", tenant: "", message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }] } },
+      { type: "TaskSubmitted", at: "2026-01-01T00:00:00.000Z", taskId: "t1", contextId: "c", tenant: "", owner: "", message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }] } },
       { type: "TaskStarted", at: "2026-01-01T00:00:01.000Z", instanceId: "i" }
     ] as const
     await Effect.runPromise(

@@ -8,7 +8,7 @@ export const agentMessage = (text: string, id = `a-${text}`): Message => ({ mess
 
 /** One sample of every event type, to probe the machine with. */
 export const sampleEvents: ReadonlyArray<TaskEvent> = [
-  { type: "TaskSubmitted", at: at(0), taskId: "t1", contextId: "c1", tenant: "", message: userMessage("hi") },
+  { type: "TaskSubmitted", at: at(0), taskId: "t1", contextId: "c1", tenant: "", owner: "", message: userMessage("hi") },
   { type: "TaskStarted", at: at(1), instanceId: "i1" },
   { type: "StatusMessageAdded", at: at(2), message: agentMessage("step") },
   { type: "ArtifactAdded", at: at(3), artifact: { artifactId: "a1", parts: [{ text: "x" }] }, append: false, lastChunk: false },
