@@ -4,6 +4,7 @@ import { builtin, builtinNames } from "../agent/builtins"
 import * as Server from "../layers/Server"
 import { defaultPushOptions } from "../push/PushConfig"
 import { makePolicy } from "../push/WebhookGuard"
+import * as ConfigFile from "./configFile"
 
 /** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
 export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
@@ -101,6 +102,12 @@ const webhookTimeoutMs = Options.integer("webhook-timeout-ms").pipe(
   Options.withDescription("how long one webhook call may take")
 )
 
+const configFile = Options.file("config", { exists: "yes" }).pipe(
+  Options.withFallbackConfig(Config.string("A2A_CONFIG")),
+  Options.optional,
+  Options.withDescription("YAML or JSON configuration file: API keys, JWT issuer (env A2A_CONFIG); see docs/auth.md")
+)
+
 export const serve = Command.make(
   "serve",
   {
@@ -118,16 +125,29 @@ export const serve = Command.make(
     allowWebhookHost,
     webhookMaxAttempts,
     webhookRetryBaseMs,
-    webhookTimeoutMs
+    webhookTimeoutMs,
+    configFile
   },
   (o) =>
     Effect.gen(function* () {
       const allowHosts = [...o.allowWebhookHost, yield* allowWebhookHostsEnv]
       const policy = makePolicy(allowHosts)
       if (policy._tag === "Left") return yield* new StartupFailure({ message: policy.left })
-      yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers`)
-      return { allowHosts }
-    }).pipe(Effect.flatMap(({ allowHosts }) => Layer.launch(
+      const file = yield* ConfigFile.loadEffect(Option.getOrUndefined(o.configFile)).pipe(
+        Effect.mapError((message) => new StartupFailure({ message }))
+      )
+      const auth = ConfigFile.authOptions(file, process.env)
+      if (auth._tag === "Left") return yield* new StartupFailure({ message: auth.left })
+      const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
+      yield* Effect.logInfo(
+        `a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers, authentication ${
+          principals > 0 || auth.right.jwt !== undefined
+            ? `on (${principals} API-key principal${principals === 1 ? "" : "s"}${auth.right.jwt !== undefined ? ", JWT" : ""})`
+            : "off"
+        }`
+      )
+      return { allowHosts, auth: auth.right }
+    }).pipe(Effect.flatMap(({ allowHosts, auth }) => Layer.launch(
       Server.layer({
         db: o.db,
         synchronous: o.synchronous,
@@ -139,6 +159,7 @@ export const serve = Command.make(
         maxBodyBytes: o.maxBodyBytes,
         keepAliveMs: o.keepAliveMs,
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
+        auth,
         push: {
           allowHosts,
           maxAttempts: o.webhookMaxAttempts,

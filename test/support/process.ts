@@ -20,7 +20,8 @@ export interface ServerProcess {
 /** `a2a-ledger serve` as a real child process on a free port. */
 export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--port", "0", "--host", "127.0.0.1", ...args], {
+    const host = args.includes("--host") ? [] : ["--host", "127.0.0.1"]
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--port", "0", ...host, ...args], {
       cwd: root,
       stdio: ["ignore", "pipe", "pipe"]
     })

@@ -1,0 +1,91 @@
+import { Effect, Either, ParseResult, Schema } from "effect"
+import * as fs from "node:fs"
+import * as YAML from "yaml"
+import type { ApiKey, AuthOptions } from "../server/Auth"
+
+/**
+ * The server's configuration file (`--config`, YAML or JSON): what does not
+ * fit in flags, such as credentials. Every problem is reported with its path
+ * in the file, e.g. `auth.apiKeys[1].key`.
+ */
+const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty string" }))
+
+const ApiKeyEntry = Schema.Struct({
+  principal: NonEmpty,
+  /** The key itself, or the environment variable that holds it. */
+  key: Schema.optional(NonEmpty),
+  keyEnv: Schema.optional(NonEmpty)
+}).pipe(Schema.filter((k) => (k.key === undefined) !== (k.keyEnv === undefined) || "give exactly one of key and keyEnv"))
+
+const Jwt = Schema.Struct({
+  jwksUrl: NonEmpty.pipe(
+    Schema.filter((u) => /^https?:\/\//.test(u) || "must be an http(s) URL of a JSON Web Key Set")
+  ),
+  issuer: Schema.optional(NonEmpty),
+  audience: Schema.optional(Schema.Union(NonEmpty, Schema.Array(NonEmpty))),
+  principalClaim: Schema.optional(NonEmpty),
+  algorithms: Schema.optional(Schema.Array(NonEmpty))
+})
+
+export const FileConfig = Schema.Struct({
+  auth: Schema.optional(
+    Schema.Struct({
+      apiKeys: Schema.optional(Schema.Array(ApiKeyEntry)),
+      jwt: Schema.optional(Jwt)
+    })
+  )
+})
+export type FileConfig = typeof FileConfig.Type
+
+const pathText = (path: ReadonlyArray<PropertyKey>) =>
+  path.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc === "" ? String(k) : `${acc}.${String(k)}`), "")
+
+/** Read and check the file. The error is one line naming the file and the first bad field. */
+export const load = (file: string): Either.Either<FileConfig, string> => {
+  let text: string
+  try {
+    text = fs.readFileSync(file, "utf8")
+  } catch (e) {
+    return Either.left(`cannot read the config file ${file}: ${(e as Error).message}`)
+  }
+  let raw: unknown
+  try {
+    raw = YAML.parse(text) ?? {}
+  } catch (e) {
+    return Either.left(`the config file ${file} is not valid YAML or JSON: ${(e as Error).message.split("\n")[0]}`)
+  }
+  const decoded = Schema.decodeUnknownEither(FileConfig, { onExcessProperty: "error" })(raw)
+  if (Either.isRight(decoded)) return Either.right(decoded.right)
+  const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
+  const where = first === undefined ? "" : pathText(first.path)
+  return Either.left(`the config file ${file}: ${where === "" ? "" : `${where}: `}${first?._tag === "Missing" ? "is required" : first?.message ?? "is invalid"}`)
+}
+
+/** API keys from `A2A_API_KEYS` ("alice=key1,bob=key2"). */
+export const apiKeysFromEnv = (value: string): Either.Either<ReadonlyArray<ApiKey>, string> => {
+  const keys: Array<ApiKey> = []
+  for (const entry of value.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+    const at = entry.indexOf("=")
+    if (at <= 0 || at === entry.length - 1) return Either.left(`A2A_API_KEYS: "${entry.slice(0, 20)}…" is not principal=key`)
+    keys.push({ principal: entry.slice(0, at), key: entry.slice(at + 1) })
+  }
+  return Either.right(keys)
+}
+
+/** The auth options from the file's `auth` section and the environment. */
+export const authOptions = (config: FileConfig, env: Record<string, string | undefined>): Either.Either<AuthOptions, string> => {
+  const keys: Array<ApiKey> = []
+  for (const [i, k] of (config.auth?.apiKeys ?? []).entries()) {
+    const key = k.key ?? env[k.keyEnv!]
+    if (key === undefined || key === "") return Either.left(`auth.apiKeys[${i}].keyEnv: the environment variable ${k.keyEnv} is not set`)
+    keys.push({ principal: k.principal, key })
+  }
+  const fromEnv = apiKeysFromEnv(env.A2A_API_KEYS ?? "")
+  if (Either.isLeft(fromEnv)) return Either.left(fromEnv.left)
+  keys.push(...fromEnv.right)
+  const jwt = config.auth?.jwt
+  return Either.right({ apiKeys: keys, ...(jwt !== undefined ? { jwt } : {}) })
+}
+
+export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, string> =>
+  file === undefined ? Effect.succeed({}) : Either.match(load(file), { onLeft: Effect.fail, onRight: Effect.succeed })

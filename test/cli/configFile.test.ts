@@ -1,0 +1,51 @@
+import { Either } from "effect"
+import * as fs from "node:fs"
+import * as path from "node:path"
+import { describe, expect, it } from "vitest"
+import { apiKeysFromEnv, authOptions, load } from "../../src/cli/configFile"
+import { tempDir } from "../support/server"
+
+const write = (name: string, text: string) => {
+  const file = path.join(tempDir(), name)
+  fs.writeFileSync(file, text)
+  return file
+}
+
+describe("the config file", () => {
+  it("reads YAML and JSON alike", () => {
+    const yaml = load(write("c.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1 }\n"))
+    const json = load(write("c.json", JSON.stringify({ auth: { apiKeys: [{ principal: "a", key: "k1" }] } })))
+    expect(Either.getOrThrow(yaml)).toEqual(Either.getOrThrow(json))
+  })
+
+  it.each([
+    ["auth:\n  apiKeys:\n    - principal: ''\n      key: k", "auth.apiKeys[0].principal"],
+    ["auth:\n  apiKeys:\n    - principal: a\n      key: k\n      keyEnv: K", "exactly one of key and keyEnv"],
+    ["auth:\n  jwt:\n    issuer: x", "auth.jwt.jwksUrl: is required"],
+    ["auth:\n  apikeys: []", "auth.apikeys"],
+    ["auth: [", "not valid YAML or JSON"]
+  ])("names what is wrong in %j", (text, expected) => {
+    const r = load(write("bad.yaml", text))
+    expect(Either.isLeft(r)).toBe(true)
+    if (Either.isLeft(r)) expect(r.left).toContain(expected)
+  })
+
+  it("A2A_API_KEYS holds principal=key pairs; a key may contain '='", () => {
+    expect(Either.getOrThrow(apiKeysFromEnv(" alice=k1, bob=k2=="))).toEqual([
+      { principal: "alice", key: "k1" },
+      { principal: "bob", key: "k2==" }
+    ])
+    expect(Either.isLeft(apiKeysFromEnv("alice"))).toBe(true)
+    expect(Either.isLeft(apiKeysFromEnv("=k"))).toBe(true)
+  })
+
+  it("keys from the file (inline or from the environment) and from A2A_API_KEYS are all accepted", () => {
+    const config = Either.getOrThrow(load(write("k.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1 }\n    - { principal: b, keyEnv: B_KEY }\n")))
+    const options = Either.getOrThrow(authOptions(config, { B_KEY: "k2", A2A_API_KEYS: "c=k3" }))
+    expect(options.apiKeys).toEqual([
+      { principal: "a", key: "k1" },
+      { principal: "b", key: "k2" },
+      { principal: "c", key: "k3" }
+    ])
+  })
+})
