@@ -1,6 +1,8 @@
 import { Effect, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as YAML from "yaml"
+import { builtinNames } from "../agent/builtins"
+import { parseDuration } from "../engine/Retention"
 import type { ApiKey, AuthOptions } from "../server/Auth"
 
 /**
@@ -27,7 +29,36 @@ const Jwt = Schema.Struct({
   algorithms: Schema.optional(Schema.Array(NonEmpty))
 })
 
+const Duration = Schema.String.pipe(
+  Schema.filter((d) => parseDuration(d) !== undefined || "must be a duration such as 30d, 12h, 90m or 45s")
+)
+
+const AgentEntry = Schema.Struct({
+  /** Route name: /agents/{name}/… */
+  name: Schema.String.pipe(
+    Schema.pattern(/^[a-z0-9][a-z0-9_-]{0,62}$/, { message: () => "must be 1-63 lowercase letters, digits, - or _ (it is a URL path segment)" })
+  ),
+  /** Which built-in agent runs its tasks. */
+  agent: Schema.Literal(...builtinNames),
+  description: Schema.optional(NonEmpty),
+  maxWorkers: Schema.optional(Schema.Int.pipe(Schema.between(1, 10_000))),
+  recovery: Schema.optional(Schema.Literal("rerun", "fail")),
+  retention: Schema.optional(Duration),
+  /** Its SQLite file (default: `<name>.db` beside the --db file). */
+  db: Schema.optional(NonEmpty),
+  stepDelayMs: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)))
+})
+
 export const FileConfig = Schema.Struct({
+  agents: Schema.optional(
+    Schema.Array(AgentEntry).pipe(
+      Schema.filter((agents) => {
+        const names = agents.map((a) => a.name)
+        const dup = names.find((n, i) => names.indexOf(n) !== i)
+        return dup === undefined || `the agent name ${dup} is used twice`
+      })
+    )
+  ),
   auth: Schema.optional(
     Schema.Struct({
       apiKeys: Schema.optional(Schema.Array(ApiKeyEntry)),

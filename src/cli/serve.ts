@@ -1,10 +1,13 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Data, Effect, Layer, Option } from "effect"
+import { Config, Data, Effect, Either, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
 import * as Server from "../layers/Server"
 import { defaultPushOptions } from "../push/PushConfig"
 import { makePolicy } from "../push/WebhookGuard"
 import * as ConfigFile from "./configFile"
+import * as path from "node:path"
+import { parseDuration } from "../engine/Retention"
+import type { PushOptions } from "../push/PushConfig"
 
 /** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
 export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
@@ -102,6 +105,36 @@ const webhookTimeoutMs = Options.integer("webhook-timeout-ms").pipe(
   Options.withDescription("how long one webhook call may take")
 )
 
+const retention = Options.text("retention").pipe(
+  Options.withFallbackConfig(Config.string("A2A_RETENTION")),
+  Options.filterMap((text) => Option.fromNullable(parseDuration(text)), "--retention must be a duration such as 30d, 12h or 90m"),
+  Options.optional,
+  Options.withDescription("delete finished tasks this long after their last change, e.g. 30d (env A2A_RETENTION); default: keep them")
+)
+
+/** The config file's `agents` as server options: each a built-in agent with its own store beside --db. */
+const hostedAgents = (
+  agents: NonNullable<ConfigFile.FileConfig["agents"]>,
+  db: string,
+  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions> }
+): Either.Either<ReadonlyArray<Server.HostedAgent & { readonly maxWorkers: number }>, string> => {
+  const hosted = agents.map((a) => {
+    const base = builtin(a.agent, a.stepDelayMs !== undefined ? { stepDelayMs: a.stepDelayMs } : {})
+    return {
+      name: a.name,
+      agent: a.description !== undefined ? { ...base, description: a.description } : base,
+      db: path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
+      maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
+      recovery: a.recovery ?? defaults.recovery,
+      retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
+      push: defaults.push
+    }
+  })
+  const dbs = hosted.map((h) => h.db)
+  const shared = dbs.find((d, i) => dbs.indexOf(d) !== i)
+  return shared === undefined ? Either.right(hosted) : Either.left(`two agents would share the store ${shared}; give each its own db`)
+}
+
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
@@ -126,6 +159,7 @@ export const serve = Command.make(
     webhookMaxAttempts,
     webhookRetryBaseMs,
     webhookTimeoutMs,
+    retention,
     configFile
   },
   (o) =>
@@ -139,35 +173,43 @@ export const serve = Command.make(
       const auth = ConfigFile.authOptions(file, process.env)
       if (auth._tag === "Left") return yield* new StartupFailure({ message: auth.left })
       const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
-      yield* Effect.logInfo(
-        `a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers, authentication ${
-          principals > 0 || auth.right.jwt !== undefined
-            ? `on (${principals} API-key principal${principals === 1 ? "" : "s"}${auth.right.jwt !== undefined ? ", JWT" : ""})`
-            : "off"
-        }`
-      )
-      return { allowHosts, auth: auth.right }
-    }).pipe(Effect.flatMap(({ allowHosts, auth }) => Layer.launch(
-      Server.layer({
-        db: o.db,
-        synchronous: o.synchronous,
-        agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
-        maxWorkers: o.maxWorkers,
-        recovery: o.recovery,
+      const authText = `authentication ${
+        principals > 0 || auth.right.jwt !== undefined
+          ? `on (${principals} API-key principal${principals === 1 ? "" : "s"}${auth.right.jwt !== undefined ? ", JWT" : ""})`
+          : "off"
+      }`
+      const retentionMs = Option.getOrUndefined(o.retention)
+      const push = { allowHosts, maxAttempts: o.webhookMaxAttempts, retryBaseMs: o.webhookRetryBaseMs, timeoutMs: o.webhookTimeoutMs }
+      const server = {
         port: o.port,
         host: o.host,
         maxBodyBytes: o.maxBodyBytes,
         keepAliveMs: o.keepAliveMs,
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
-        auth,
-        push: {
-          allowHosts,
-          maxAttempts: o.webhookMaxAttempts,
-          retryBaseMs: o.webhookRetryBaseMs,
-          timeoutMs: o.webhookTimeoutMs
-        }
-      })
-    ))).pipe(
+        auth: auth.right,
+        synchronous: o.synchronous
+      }
+      const agents = file.agents ?? []
+      if (agents.length === 0) {
+        yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers, ${authText}`)
+        return Server.layer({
+          ...server,
+          db: o.db,
+          agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
+          maxWorkers: o.maxWorkers,
+          recovery: o.recovery,
+          retentionMs,
+          push
+        })
+      }
+      const hosted = hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push })
+      if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
+      for (const a of hosted.right) {
+        yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${a.db}, up to ${a.maxWorkers} workers`)
+      }
+      yield* Effect.logInfo(`a2a-ledger: ${hosted.right.length} agents, ${authText}`)
+      return Server.layerAgents({ ...server, agents: hosted.right })
+    }).pipe(Effect.flatMap((layer) => Layer.launch(layer))).pipe(
       Effect.catchAll((e) =>
         Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))
       ),

@@ -6,6 +6,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
+import * as Pruner from "./Pruner"
 import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
@@ -17,11 +18,11 @@ import * as SqliteOwnership from "./SqliteOwnership"
  * migrations run as part of building the layer (so nothing can use a store
  * whose schema is not there yet).
  */
-export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel | PushStore.PushStore
+export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel | PushStore.PushStore | Pruner.Pruner
 
 const schema = Layer.effectDiscard(Migrations.run)
 
-const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer)
+const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
 export const layerFromClient = services.pipe(Layer.provide(schema))

@@ -5,6 +5,7 @@ import * as EventHub from "../engine/EventHub"
 import * as InstanceId from "../engine/InstanceId"
 import * as Supervisor from "../engine/Supervisor"
 import * as TaskEngine from "../engine/TaskEngine"
+import * as Retention from "../engine/Retention"
 import * as TaskWriter from "../engine/TaskWriter"
 import * as Deliverer from "../push/Deliverer"
 import type { PushOptions } from "../push/PushConfig"
@@ -18,7 +19,9 @@ export interface EngineLayerOptions {
   /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
   readonly hubCapacity?: number
   /** Webhook delivery: retries, timeouts, and the hosts allowed past the SSRF guard. */
-  readonly push?: Partial<PushOptions>
+  readonly push?: Partial<PushOptions> | undefined
+  /** Delete finished tasks this long after their last change (unset: keep them). */
+  readonly retentionMs?: number | undefined
 }
 
 /**
@@ -28,7 +31,7 @@ export interface EngineLayerOptions {
  */
 export const layer = (options: EngineLayerOptions) =>
   PushConfigs.layer.pipe(
-    Layer.provideMerge(Layer.merge(TaskEngine.layer, Deliverer.layer)),
+    Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
     Layer.provideMerge(Supervisor.layer),
     Layer.provideMerge(TaskWriter.layer),
     Layer.provideMerge(

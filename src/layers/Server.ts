@@ -1,6 +1,7 @@
 import { Effect, Layer } from "effect"
 import { HttpServer } from "@effect/platform"
 import * as Store from "../eventlog/Store"
+import * as AgentHosts from "../server/AgentHosts"
 import * as Auth from "../server/Auth"
 import * as HttpApp from "../server/HttpApp"
 import * as Lifecycle from "../server/Lifecycle"
@@ -30,24 +31,67 @@ const warnWhenOpen = (host: string) =>
     )
   )
 
-/**
- * The whole server: HTTP on top of the engine on top of the SQLite store.
- * Its output includes `HttpServer` so callers (tests) can read the bound port.
- */
-export const layer = (options: ServeOptions) => {
-  const { db, synchronous, agent, maxWorkers, recovery, instanceId, hubCapacity, push, auth, ...server } = options
-  const config = ServerConfig.layer(server)
-  const http = Lifecycle.layerHttp({
-    port: server.port ?? ServerConfig.defaultServerOptions.port,
-    host: server.host ?? ServerConfig.defaultServerOptions.host
-  })
+type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.AuthOptions | undefined }
+
+/** HTTP, configuration and authentication over whatever `AgentHosts` the caller provides. */
+const http = ({ auth, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
   return HttpServer.serve(HttpApp.app).pipe(
     HttpServer.withLogAddress,
     Layer.provideMerge(warnWhenOpen(host).pipe(Layer.provideMerge(Auth.layer(auth)))),
-    Layer.provideMerge(http),
-    Layer.provideMerge(config),
-    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity, push })),
+    Layer.provideMerge(Lifecycle.layerHttp({ port: server.port ?? ServerConfig.defaultServerOptions.port, host })),
+    Layer.provideMerge(ServerConfig.layer(server))
+  )
+}
+
+/**
+ * The whole single-agent server: HTTP on top of the engine on top of the
+ * SQLite store, the agent at the root. Its output includes `HttpServer` so
+ * callers (tests) can read the bound port.
+ */
+export const layer = (options: ServeOptions) => {
+  const { db, synchronous, agent, maxWorkers, recovery, instanceId, hubCapacity, push, retentionMs, ...server } = options
+  return http(server).pipe(
+    Layer.provideMerge(AgentHosts.layerRoot),
+    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity, push, retentionMs })),
     Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {}))
   )
+}
+
+/** One agent of a several-agent server: its route name, its own store, its own engine settings. */
+export interface HostedAgent extends Engine.EngineLayerOptions {
+  /** Route name: `/agents/{name}/…`. */
+  readonly name: string
+  /** Its SQLite file; no two agents may share one. */
+  readonly db: string
+}
+
+export interface AgentsServeOptions extends HttpOptions {
+  readonly agents: ReadonlyArray<HostedAgent>
+  readonly synchronous?: Store.SqliteSynchronous
+}
+
+/**
+ * A server hosting several agents, each under `/agents/{name}/` with its own
+ * engine and store (so its own worker limit, recovery and retention); the
+ * first agent's card is also served at `/.well-known/agent-card.json`.
+ */
+export const layerAgents = (options: AgentsServeOptions) => {
+  const { agents, synchronous, ...server } = options
+  const hosts = Layer.scoped(
+    AgentHosts.AgentHosts,
+    Effect.gen(function* () {
+      const named = new Map<string, AgentHosts.AgentHost>()
+      for (const { name, db, ...engine } of agents) {
+        const context = yield* Layer.build(
+          Engine.layer(engine).pipe(Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {})))
+        )
+        named.set(name, { name, basePath: `/agents/${encodeURIComponent(name)}`, agent: engine.agent, context })
+      }
+      const first = named.values().next().value
+      if (first === undefined) return yield* Effect.dieMessage("a several-agent server needs at least one agent")
+      return { root: undefined, named, card: first }
+    })
+  )
+  return http(server).pipe(Layer.provideMerge(hosts))
 }

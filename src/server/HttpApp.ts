@@ -1,10 +1,11 @@
 import { Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { CurrentAgent } from "../engine/EngineConfig"
+import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { agentCard, etagOf } from "./AgentCard"
+import { type AgentHost, AgentHosts } from "./AgentHosts"
+import { Authenticator } from "./Auth"
 import * as JsonRpc from "./JsonRpc"
 import * as Rest from "./Rest"
-import { Authenticator } from "./Auth"
 import { ServerConfig } from "./ServerConfig"
 
 const startedAt = new Date()
@@ -13,23 +14,90 @@ startedAt.setMilliseconds(0)
 const baseUrl = (request: HttpServerRequest.HttpServerRequest, configured: string | undefined) =>
   configured?.replace(/\/$/, "") ?? `http://${request.headers["host"] ?? "localhost"}`
 
-const card = Effect.gen(function* () {
+const serverBase = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const agent = yield* CurrentAgent
   const config = yield* ServerConfig
-  const auth = yield* Authenticator
-  const body = JSON.stringify(agentCard(agent, baseUrl(request, config.publicUrl), auth.cardSecurity))
-  const etag = etagOf(body)
-  const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
-  if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })
-  return HttpServerResponse.text(body, { contentType: "application/json", headers })
+  return { request, base: baseUrl(request, config.publicUrl) }
 })
 
+/** An agent's public card, with its interfaces under the agent's base path. */
+const card = (host: AgentHost) =>
+  Effect.gen(function* () {
+    const { request, base } = yield* serverBase
+    const auth = yield* Authenticator
+    const body = JSON.stringify(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity))
+    const etag = etagOf(body)
+    const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
+    if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })
+    return HttpServerResponse.text(body, { contentType: "application/json", headers })
+  })
+
+/** `GET /agents`: every hosted agent, with where to find its card and endpoints. */
+const catalog = Effect.gen(function* () {
+  const { base } = yield* serverBase
+  const hosts = yield* AgentHosts
+  const all = hosts.root !== undefined ? [hosts.root, ...hosts.named.values()] : [...hosts.named.values()]
+  return HttpServerResponse.unsafeJson({
+    agents: all.map((h) => ({
+      name: h.name,
+      displayName: h.agent.name,
+      description: h.agent.description,
+      version: h.agent.version,
+      card: `${base}${h.basePath}/.well-known/agent-card.json`,
+      jsonrpc: `${base}${h.basePath}/a2a`,
+      rest: `${base}${h.basePath}`
+    }))
+  })
+})
+
+const noAgent = (what: string) =>
+  new A2AError(
+    { ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" },
+    `${what}: this server hosts several agents, each under /agents/{name}/; GET /agents lists them`
+  )
+
+const restNotFound = (error: A2AError) =>
+  HttpServerResponse.unsafeJson(
+    { error: { code: 404, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) } },
+    { status: 404 }
+  )
+
+/** `/agents/{name}/…`: the same three surfaces as the root (card, JSON-RPC, REST), for one named agent. */
+const perAgent = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const hosts = yield* AgentHosts
+  const segments = new URL(request.url, "http://localhost").pathname.split("/").slice(1)
+  const name = decodeURIComponent(segments[1] ?? "")
+  const host = hosts.named.get(name)
+  if (host === undefined) return restNotFound(noAgent(`No agent named ${JSON.stringify(name)}`))
+  const rest = segments.slice(2)
+  if (rest.length === 1 && rest[0] === "a2a" && request.method === "POST") return yield* Effect.provide(JsonRpc.handle, host.context)
+  if (rest.length === 2 && rest[0] === ".well-known" && rest[1] === "agent-card.json" && request.method === "GET") return yield* card(host)
+  return yield* Effect.provide(Rest.handleAt(2), host.context)
+})
+
+const rootJsonRpc = Effect.flatMap(AgentHosts, (hosts) =>
+  hosts.root !== undefined
+    ? Effect.provide(JsonRpc.handle, hosts.root.context)
+    : Effect.succeed(
+        HttpServerResponse.unsafeJson(
+          { jsonrpc: "2.0", id: null, error: { code: Errors.MethodNotFound.code, message: noAgent("POST /a2a").message } },
+          { status: 404 }
+        )
+      )
+)
+
+const rootRest = Effect.flatMap(AgentHosts, (hosts) =>
+  hosts.root !== undefined ? Effect.provide(Rest.handle, hosts.root.context) : Effect.succeed(restNotFound(noAgent("No agent at the root")))
+)
+
 export const router = HttpRouter.empty.pipe(
-  HttpRouter.post("/a2a", JsonRpc.handle),
-  HttpRouter.get("/.well-known/agent-card.json", card),
+  HttpRouter.post("/a2a", rootJsonRpc),
+  HttpRouter.get("/.well-known/agent-card.json", Effect.flatMap(AgentHosts, (hosts) => card(hosts.card))),
+  HttpRouter.get("/agents", catalog),
+  HttpRouter.all("/agents/*", perAgent),
   // Everything else is the HTTP+JSON binding, which routes its own paths (and answers its own 404s).
-  HttpRouter.all("/*", Rest.handle)
+  HttpRouter.all("/*", rootRest)
 )
 
 /** The whole HTTP app: every path reaches a handler (unknown ones get the REST binding's 404). */

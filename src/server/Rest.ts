@@ -99,13 +99,14 @@ const notFound = (verb: string, path: string) =>
     `No route for ${verb} ${path}: see the HTTP+JSON routes of the A2A spec (§11), or POST /a2a for JSON-RPC`
   )
 
-export const handle = Effect.gen(function* () {
+/** The binding for paths under `prefix` segments (0 at the root; 2 for `/agents/{name}/…`). */
+export const handleAt = (prefix: number) => Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
   const url = new URL(request.url, "http://localhost")
   let segments: Array<string>
   try {
-    segments = url.pathname.split("/").slice(1).map(decodeURIComponent)
+    segments = url.pathname.split("/").slice(1 + prefix).map(decodeURIComponent)
   } catch {
     return respondError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${url.pathname} is not valid percent-encoding`))
   }
@@ -139,3 +140,5 @@ export const handle = Effect.gen(function* () {
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
   return yield* streamResponse(result.events, (data) => data, statusBody)
 }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))))
+
+export const handle = handleAt(0)

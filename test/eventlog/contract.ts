@@ -4,10 +4,12 @@ import { Effect, Exit, type Layer, Option } from "effect"
 import { fold } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { EventLog } from "../../src/eventlog/EventLog"
+import { Pruner } from "../../src/eventlog/Pruner"
 import { TaskReadModel } from "../../src/projections/TaskReadModel"
+import { PushStore } from "../../src/push/PushStore"
 import { agentMessage, at, userMessage } from "../support/fixtures"
 
-export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient, unknown>
+export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore, unknown>
 
 const submitted = (taskId: string, n = 0): TaskEvent => ({
   type: "TaskSubmitted",
@@ -28,7 +30,7 @@ const meta = { instanceId: "i-1" }
  */
 export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
   describe(`EventLog contract: ${name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient>) =>
+    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore>) =>
       Effect.provide(effect, makeStore())
 
     it.effect("appends a new stream from version 0 with gap-free versions 1, 2, 3", () =>
@@ -166,6 +168,35 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const s1b = fold([started], s1)
           yield* readModel.save(s1b)
           expect(Option.getOrThrow(yield* readModel.load("t1")).version).toBe(2)
+        })
+      ))
+
+    it.effect("pruning removes whole finished tasks older than the cutoff (events, row, push configs, deliveries) and nothing else", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const readModel = yield* TaskReadModel
+          const push = yield* PushStore
+          const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
+            Effect.gen(function* () {
+              const appended = yield* log.append(taskId, 0, events, meta)
+              yield* readModel.save(fold(events))
+              yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
+              yield* push.enqueue(taskId, "ctx", appended, 0)
+            })
+          yield* write("old-done", [submitted("old-done", 1), { type: "TaskCanceled", at: at(2) }])
+          yield* write("old-working", [submitted("old-working", 1), started])
+          yield* write("new-done", [submitted("new-done", 50), { type: "TaskCanceled", at: at(60) }])
+          const pruner = yield* Pruner
+          expect(yield* pruner.prune(at(30), 100)).toBe(1)
+          expect(yield* log.read("old-done")).toEqual([])
+          expect(Option.isNone(yield* readModel.load("old-done"))).toBe(true)
+          expect(Option.isNone(yield* push.getConfig("old-done", "c"))).toBe(true)
+          expect((yield* push.due(Number.MAX_SAFE_INTEGER, 100)).map((d) => d.taskId).sort()).toEqual(["new-done", "old-working"])
+          // Unfinished tasks are never pruned, however old; newer finished ones wait for their time.
+          expect((yield* log.read("old-working")).length).toBe(2)
+          expect((yield* log.read("new-done")).length).toBe(2)
+          expect(yield* pruner.prune(at(30), 100)).toBe(0)
         })
       ))
   })

@@ -20,16 +20,21 @@ export const startServer = async (
   options: { readonly agent: Agent; readonly db?: string } & Partial<Omit<Server.ServeOptions, "agent" | "db">>
 ): Promise<RunningServer> => {
   const db = options.db ?? path.join(tempDir(), "test.db")
+  return { ...(await launch(Server.layer({ port: 0, host: "127.0.0.1", keepAliveMs: 15_000, ...options, db }))), db }
+}
+
+/** A several-agent server, in this process, on a free port; each agent on its own SQLite file. */
+export const startAgentsServer = (options: Omit<Server.AgentsServeOptions, "port" | "host">) =>
+  launch(Server.layerAgents({ port: 0, host: "127.0.0.1", ...options }))
+
+const launch = async <E>(serverLayer: Layer.Layer<HttpServer.HttpServer, E>): Promise<Omit<RunningServer, "db">> => {
   const scope = Effect.runSync(Scope.make())
-  const layer = Server.layer({ port: 0, host: "127.0.0.1", keepAliveMs: 15_000, ...options, db }).pipe(
-    Layer.provide(Logger.minimumLogLevel(LogLevel.Error))
-  )
+  const layer = serverLayer.pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Error)))
   const runtime = await Effect.runPromise(Layer.toRuntime(layer).pipe(Scope.extend(scope)))
   const server = Runtime.runSync(runtime)(HttpServer.HttpServer)
   const address = server.address as HttpServer.TcpAddress
   return {
     url: `http://127.0.0.1:${address.port}`,
-    db,
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
