@@ -1,8 +1,11 @@
 import { Effect, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import * as YAML from "yaml"
-import { builtinNames } from "../agent/builtins"
+import { builtin, builtinNames } from "../agent/builtins"
 import { parseDuration } from "../engine/Retention"
+import type { HostedAgent } from "../layers/Server"
+import type { PushOptions } from "../push/PushConfig"
 import type { ApiKey, AuthOptions } from "../server/Auth"
 
 /**
@@ -120,3 +123,26 @@ export const authOptions = (config: FileConfig, env: Record<string, string | und
 
 export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, string> =>
   file === undefined ? Effect.succeed({}) : Either.match(load(file), { onLeft: Effect.fail, onRight: Effect.succeed })
+
+/** The config file's `agents` as server options: each a built-in agent with its own store beside --db. */
+export const hostedAgents = (
+  agents: NonNullable<FileConfig["agents"]>,
+  db: string,
+  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions> }
+): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
+  const hosted = agents.map((a) => {
+    const base = builtin(a.agent, a.stepDelayMs !== undefined ? { stepDelayMs: a.stepDelayMs } : {})
+    return {
+      name: a.name,
+      agent: a.description !== undefined ? { ...base, description: a.description } : base,
+      db: path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
+      maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
+      recovery: a.recovery ?? defaults.recovery,
+      retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
+      push: defaults.push
+    }
+  })
+  const dbs = hosted.map((h) => h.db)
+  const shared = dbs.find((d, i) => dbs.indexOf(d) !== i)
+  return shared === undefined ? Either.right(hosted) : Either.left(`two agents would share the store ${shared}; give each its own db`)
+}

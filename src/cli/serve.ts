@@ -1,13 +1,11 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Data, Effect, Either, Layer, Option } from "effect"
+import { Config, Data, Effect, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
 import * as Server from "../layers/Server"
+import { parseDuration } from "../engine/Retention"
 import { defaultPushOptions } from "../push/PushConfig"
 import { makePolicy } from "../push/WebhookGuard"
 import * as ConfigFile from "./configFile"
-import * as path from "node:path"
-import { parseDuration } from "../engine/Retention"
-import type { PushOptions } from "../push/PushConfig"
 
 /** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
 export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
@@ -112,33 +110,10 @@ const retention = Options.text("retention").pipe(
   Options.withDescription("delete finished tasks this long after their last change, e.g. 30d (env A2A_RETENTION); default: keep them")
 )
 
-/** The config file's `agents` as server options: each a built-in agent with its own store beside --db. */
-const hostedAgents = (
-  agents: NonNullable<ConfigFile.FileConfig["agents"]>,
-  db: string,
-  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions> }
-): Either.Either<ReadonlyArray<Server.HostedAgent & { readonly maxWorkers: number }>, string> => {
-  const hosted = agents.map((a) => {
-    const base = builtin(a.agent, a.stepDelayMs !== undefined ? { stepDelayMs: a.stepDelayMs } : {})
-    return {
-      name: a.name,
-      agent: a.description !== undefined ? { ...base, description: a.description } : base,
-      db: path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
-      maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
-      recovery: a.recovery ?? defaults.recovery,
-      retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
-      push: defaults.push
-    }
-  })
-  const dbs = hosted.map((h) => h.db)
-  const shared = dbs.find((d, i) => dbs.indexOf(d) !== i)
-  return shared === undefined ? Either.right(hosted) : Either.left(`two agents would share the store ${shared}; give each its own db`)
-}
-
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
-  Options.withDescription("YAML or JSON configuration file: API keys, JWT issuer (env A2A_CONFIG); see docs/auth.md")
+  Options.withDescription("YAML or JSON configuration file: API keys, JWT issuer, several agents (env A2A_CONFIG); see docs/auth.md, docs/agents-config.md")
 )
 
 export const serve = Command.make(
@@ -202,7 +177,7 @@ export const serve = Command.make(
           push
         })
       }
-      const hosted = hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push })
+      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push })
       if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
       for (const a of hosted.right) {
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${a.db}, up to ${a.maxWorkers} workers`)

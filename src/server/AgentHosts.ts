@@ -34,7 +34,7 @@ export class AgentHosts extends Context.Tag("a2a-ledger/AgentHosts")<
   }
 >() {}
 
-export const hostContext = Effect.context<HostServices>()
+const hostContext = Effect.context<HostServices>()
 
 /** The single-agent server: the engine in the surrounding layer, at the root. */
 export const layerRoot = Layer.effect(
