@@ -95,6 +95,23 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("@a2a-js/sdk client against a2a
     expect(page.nextPageToken).not.toBe("")
   })
 
+  it("creates, gets, lists and deletes a push notification config", async () => {
+    const c = await client(tck.url)
+    const result: any = await c.sendMessage({ message: message("done", "tck-complete-task-sdk-push") } as any)
+    const taskId = (result.payload?.value ?? result).id
+    const config = { tenant: "", id: "sdk-hook", taskId, url: "https://example.com/hook", token: "t0k", authentication: { scheme: "Bearer", credentials: "secret" } }
+    const created: any = await c.createTaskPushNotificationConfig(config as any)
+    expect(created).toMatchObject({ id: "sdk-hook", taskId, url: "https://example.com/hook", token: "t0k" })
+    expect(created.authentication?.scheme).toBe("Bearer")
+    const got: any = await c.getTaskPushNotificationConfig({ tenant: "", taskId, id: "sdk-hook" } as any)
+    expect(got.url).toBe("https://example.com/hook")
+    const listed: any = await c.listTaskPushNotificationConfig({ tenant: "", taskId, pageSize: 10, pageToken: "" } as any)
+    expect(listed.configs.map((x: any) => x.id)).toEqual(["sdk-hook"])
+    await c.deleteTaskPushNotificationConfig({ tenant: "", taskId, id: "sdk-hook" } as any)
+    const after: any = await c.listTaskPushNotificationConfig({ tenant: "", taskId, pageSize: 10, pageToken: "" } as any)
+    expect(after.configs).toEqual([])
+  })
+
   it("surfaces our errors as the SDK's typed errors", async () => {
     const c = await client(tck.url)
     const error: any = await c.getTask({ id: "no-such-task" } as any).catch((e) => e)
