@@ -18,6 +18,9 @@ interface EventRow {
   readonly created_at: string
 }
 
+/** Versions are INTEGER columns (32-bit on PostgreSQL): a bound beyond that would not even parse there. */
+const maxVersion = 2_147_483_647
+
 const isUniqueViolation = (error: SqlError): boolean => {
   const cause = error.cause as { code?: string; message?: string } | undefined
   return cause?.code === "23505" || cause?.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/i.test(cause?.message ?? "")
@@ -72,7 +75,7 @@ export const make = Effect.gen(function* () {
 
   const read = (taskId: string, options?: { readonly fromVersion?: number; readonly toVersion?: number }) =>
     reader<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
-      AND version >= ${options?.fromVersion ?? 1} AND version <= ${options?.toVersion ?? Number.MAX_SAFE_INTEGER}
+      AND version >= ${options?.fromVersion ?? 1} AND version <= ${Math.min(options?.toVersion ?? maxVersion, maxVersion)}
       ORDER BY version`.pipe(Effect.flatMap(Effect.forEach(toLogged)))
 
   const readAll = (afterPosition: number, limit: number) =>

@@ -1,6 +1,7 @@
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
+import { PgClient } from "@effect/sql-pg"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as fs from "node:fs"
 import * as path from "node:path"
@@ -68,3 +69,46 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   const reader = sqliteReader(filename).pipe(Layer.provide(schema))
   return services.pipe(Layer.provide(reader), Layer.provideMerge(tuned))
 }
+
+/** Any fixed number: the key of the advisory lock that serialises migrations across instances. */
+const migrationLockKey = 727_361_001
+
+/**
+ * Migrations on PostgreSQL, safe when several instances start at once: one
+ * transaction holds an advisory lock while the migrations table is created
+ * and the migrator runs (its own transaction becomes a savepoint), so the
+ * others wait and then find nothing left to do.
+ */
+const pgSchema = Layer.effectDiscard(
+  Effect.flatMap(SqlClient.SqlClient, (sql) =>
+    sql.withTransaction(
+      Effect.gen(function* () {
+        yield* sql`SELECT pg_advisory_xact_lock(${migrationLockKey})`
+        yield* sql`CREATE TABLE IF NOT EXISTS a2a_migrations (
+          migration_id integer PRIMARY KEY,
+          created_at timestamp with time zone NOT NULL DEFAULT now(),
+          name text NOT NULL
+        )`
+        yield* Migrations.run
+      })
+    )
+  )
+)
+
+export interface PgOptions {
+  /** Connections in the pool (default 10). */
+  readonly maxConnections?: number
+}
+
+/** A PostgreSQL database (any number of instances may share it). */
+export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<StoreServices | PgClient.PgClient, unknown> => {
+  const client = PgClient.layer({
+    url: Redacted.make(url),
+    maxConnections: options.maxConnections ?? 10,
+    applicationName: "a2a-ledger"
+  })
+  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client))
+}
+
+/** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */
+export const isPostgresUrl = (db: string) => /^postgres(ql)?:\/\//i.test(db)
