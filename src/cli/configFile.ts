@@ -4,6 +4,7 @@ import * as path from "node:path"
 import * as YAML from "yaml"
 import { builtin, builtinNames } from "../agent/builtins"
 import { parseDuration } from "../engine/Retention"
+import { isPostgresUrl } from "../eventlog/Store"
 import type { HostedAgent } from "../layers/Server"
 import type { PushOptions } from "../push/PushConfig"
 import type { ApiKey, AuthOptions } from "../server/Auth"
@@ -130,12 +131,17 @@ export const hostedAgents = (
   db: string,
   defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions> }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
+  const onPostgres = isPostgresUrl(db)
+  const unplaced = agents.find((a) => a.db === undefined && onPostgres)
+  if (unplaced !== undefined) {
+    return Either.left(`agents.${unplaced.name}: with a PostgreSQL --db, give each agent its own db (a database URL of its own)`)
+  }
   const hosted = agents.map((a) => {
     const base = builtin(a.agent, a.stepDelayMs !== undefined ? { stepDelayMs: a.stepDelayMs } : {})
     return {
       name: a.name,
       agent: a.description !== undefined ? { ...base, description: a.description } : base,
-      db: path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
+      db: a.db !== undefined && isPostgresUrl(a.db) ? a.db : path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
       maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
       recovery: a.recovery ?? defaults.recovery,
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,

@@ -14,16 +14,16 @@ import { StartupFailure } from "./serve"
 const db = Options.text("db").pipe(
   Options.withFallbackConfig(Config.string("A2A_DB")),
   Options.withDefault("./data/a2a-ledger.db"),
-  Options.withDescription("SQLite file of the event log (env A2A_DB)")
+  Options.withDescription("the store: SQLite file or postgres:// URL (env A2A_DB)")
 )
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON (one array) instead of a table"))
 
 const withStore = <A, E>(file: string, effect: Effect.Effect<A, E, PushStore>) =>
-  fs.existsSync(file)
+  Store.isPostgresUrl(file) || fs.existsSync(file)
     ? effect.pipe(
-        Effect.provide(Store.layerSqlite(file, { exclusive: false })),
+        Effect.provide(Store.layer(file, { exclusive: false })),
         Effect.mapError((e) =>
-          e instanceof StartupFailure ? e : new StartupFailure({ message: `cannot open the store ${file}: ${(e as Error)?.message ?? String(e)}` })
+          e instanceof StartupFailure ? e : new StartupFailure({ message: `cannot open the store ${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
         )
       )
     : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))

@@ -1,6 +1,7 @@
 import { Command, Options } from "@effect/cli"
 import { Config, Data, Effect, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
+import * as Store from "../eventlog/Store"
 import * as Server from "../layers/Server"
 import { parseDuration } from "../engine/Retention"
 import { defaultPushOptions } from "../push/PushConfig"
@@ -14,7 +15,7 @@ const describeStartupError = (e: unknown, o: { readonly host: string; readonly p
   const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
   const detail = (tagged.cause as Error | undefined)?.message ?? tagged.message ?? String(e)
   if (tagged._tag === "ServeError") return `cannot listen on ${o.host}:${o.port}: ${detail}`
-  return `cannot open the store ${o.db}: ${detail}`
+  return `cannot open the store ${Store.describe(o.db)}: ${detail}`
 }
 
 /** `a2a-ledger serve`: the A2A server. Flags win over environment variables. */
@@ -33,9 +34,9 @@ const host = Options.text("host").pipe(
   Options.withDescription("address to bind (env HOST)")
 )
 const db = Options.text("db").pipe(
-  Options.withFallbackConfig(Config.string("A2A_DB")),
+  Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
   Options.withDefault("./data/a2a-ledger.db"),
-  Options.withDescription("SQLite file of the event log (env A2A_DB)")
+  Options.withDescription("the store: a SQLite file, or a PostgreSQL URL postgres://… (env A2A_DB, then DATABASE_URL)")
 )
 const synchronous = Options.choice("sqlite-synchronous", ["full", "normal"] as const).pipe(
   Options.withFallbackConfig(Config.literal("full", "normal")("A2A_SQLITE_SYNCHRONOUS")),
@@ -166,7 +167,7 @@ export const serve = Command.make(
       }
       const agents = file.agents ?? []
       if (agents.length === 0) {
-        yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${o.db}, up to ${o.maxWorkers} workers, ${authText}`)
+        yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${Store.describe(o.db)}, up to ${o.maxWorkers} workers, ${authText}`)
         return Server.layer({
           ...server,
           db: o.db,
@@ -180,7 +181,7 @@ export const serve = Command.make(
       const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push })
       if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
       for (const a of hosted.right) {
-        yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${a.db}, up to ${a.maxWorkers} workers`)
+        yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)
       }
       yield* Effect.logInfo(`a2a-ledger: ${hosted.right.length} agents, ${authText}`)
       return Server.layerAgents({ ...server, agents: hosted.right })
@@ -189,7 +190,7 @@ export const serve = Command.make(
         Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))
       ),
       Effect.catchAllDefect((d) =>
-        Effect.fail(new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${o.db}, port ${o.port})` }))
+        Effect.fail(new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${Store.describe(o.db)}, port ${o.port})` }))
       )
     )
 ).pipe(Command.withDescription("Run the A2A v1.0 server (JSON-RPC at POST /a2a, agent card at /.well-known/agent-card.json)"))

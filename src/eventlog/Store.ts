@@ -112,3 +112,13 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */
 export const isPostgresUrl = (db: string) => /^postgres(ql)?:\/\//i.test(db)
+
+/**
+ * The store `db` names: a PostgreSQL URL, or a SQLite file. SQLite options
+ * apply to files only; a PostgreSQL database may be shared by many processes.
+ */
+export const layer = (db: string, options: SqliteOptions & PgOptions = {}): Layer.Layer<StoreServices, unknown> =>
+  isPostgresUrl(db) ? layerPg(db, options) : layerSqlite(db, options)
+
+/** A store named in a message: a PostgreSQL URL without its password. */
+export const describe = (db: string) => (isPostgresUrl(db) ? db.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:…@") : db)

@@ -9,7 +9,7 @@ import * as ServerConfig from "../server/ServerConfig"
 import * as Engine from "./Engine"
 
 export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerConfig.ServerOptions> {
-  /** SQLite file of the event log and read model. */
+  /** The store: a SQLite file, or a PostgreSQL URL (postgres://…). */
   readonly db: string
   /** SQLite commit durability (default "full"). */
   readonly synchronous?: Store.SqliteSynchronous
@@ -54,7 +54,7 @@ export const layer = (options: ServeOptions) => {
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
     Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity, push, retentionMs })),
-    Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {}))
+    Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {}))
   )
 }
 
@@ -62,7 +62,7 @@ export const layer = (options: ServeOptions) => {
 export interface HostedAgent extends Engine.EngineLayerOptions {
   /** Route name: `/agents/{name}/…`. */
   readonly name: string
-  /** Its SQLite file; no two agents may share one. */
+  /** Its store (SQLite file or PostgreSQL URL); no two agents may share one. */
   readonly db: string
 }
 
@@ -84,7 +84,7 @@ export const layerAgents = (options: AgentsServeOptions) => {
       const named = new Map<string, AgentHosts.AgentHost>()
       for (const { name, db, ...engine } of agents) {
         const context = yield* Layer.build(
-          Engine.layer(engine).pipe(Layer.provideMerge(Store.layerSqlite(db, synchronous !== undefined ? { synchronous } : {})))
+          Engine.layer(engine).pipe(Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {})))
         )
         named.set(name, { name, basePath: `/agents/${encodeURIComponent(name)}`, agent: engine.agent, context })
       }

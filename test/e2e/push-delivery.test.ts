@@ -6,7 +6,7 @@ import * as Store from "../../src/eventlog/Store"
 import { PushStore } from "../../src/push/PushStore"
 import { runCli } from "../support/process"
 import { call, eventually, userMessage } from "../support/rpc"
-import { type RunningServer, startServer, tempDir } from "../support/server"
+import { type RunningServer, startServer, tempDir, testDb } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 import { type Received, startReceiver, type WebhookReceiver } from "../support/webhookReceiver"
 
@@ -36,7 +36,7 @@ const sendWithHook = (s: RunningServer, config: Record<string, unknown>, message
   call(s.url, "SendMessage", { message: userMessage("hello", { messageId }), configuration: { taskPushNotificationConfig: config } })
 
 const withStore = <A>(db: string, f: (store: typeof PushStore.Service) => Effect.Effect<A, unknown>) =>
-  Effect.runPromise(Effect.scoped(Effect.flatMap(PushStore, f).pipe(Effect.provide(Store.layerSqlite(db, { exclusive: false })))))
+  Effect.runPromise(Effect.scoped(Effect.flatMap(PushStore, f).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
 
 const states = (calls: ReadonlyArray<Received>) =>
   calls.map((c) => c.body.statusUpdate?.status.state ?? (c.body.artifactUpdate !== undefined ? "artifact" : "?"))
@@ -100,8 +100,8 @@ describe("push delivery", () => {
   it("deliveries survive a restart: what was queued or in flight goes out when the server is back", async () => {
     const receiver = track(await startReceiver())
     receiver.respond = () => "hang"
-    const dir = tempDir()
-    const db = path.join(dir, "push.db")
+    const { db, drop } = await testDb("push.db")
+    open.push({ close: drop })
     const first = await startServer({ agent: echo, db, push: fast })
     await sendWithHook(first, hook(receiver))
     await new Promise<void>((resolve) => {

@@ -1,11 +1,10 @@
-import * as path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterAll, afterEach, describe, expect, it } from "vitest"
 import { call, eventually, userMessage } from "../support/rpc"
 import { type ServerProcess, spawnServer } from "../support/process"
-import { tempDir } from "../support/server"
+import { testDb } from "../support/server"
 
 /**
- * Kill -9 the server mid-task, start it again on the same SQLite file: the
+ * Kill -9 the server mid-task, start it again on the same store: the
  * task is picked up again and finishes (or fails, by policy). Nothing
  * acknowledged is lost.
  */
@@ -13,6 +12,16 @@ const running: Array<ServerProcess> = []
 afterEach(async () => {
   for (const p of running.splice(0)) await p.kill9()
 })
+const stores: Array<{ drop: () => Promise<void> }> = []
+afterAll(async () => {
+  for (const s of stores.splice(0)) await s.drop()
+})
+/** A fresh store of the kind under test, dropped after the suite. */
+const store = async (name: string) => {
+  const s = await testDb(name)
+  stores.push(s)
+  return s
+}
 const start = async (args: ReadonlyArray<string>) => {
   const p = await spawnServer(args)
   running.push(p)
@@ -21,7 +30,7 @@ const start = async (args: ReadonlyArray<string>) => {
 
 /** A slow task on a fresh store, killed with SIGKILL while WORKING. */
 const killMidTask = async (name: string, text: string) => {
-  const db = path.join(tempDir(), `${name}.db`)
+  const { db } = await store(`${name}.db`)
   const first = await start(["--db", db, "--step-delay-ms", "2000"])
   const { task } = await call(first.url, "SendMessage", { message: userMessage(text), configuration: { returnImmediately: true } })
   await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
@@ -49,7 +58,7 @@ describe("restart recovery", () => {
   }, 60_000)
 
   it("finished tasks survive a kill -9 unchanged", async () => {
-    const db = path.join(tempDir(), "restart-done.db")
+    const { db } = await store("restart-done.db")
     const first = await start(["--db", db, "--agent", "echo"])
     const { task } = await call(first.url, "SendMessage", { message: userMessage("keep me") })
     await first.kill9()

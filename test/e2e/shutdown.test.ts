@@ -1,8 +1,7 @@
-import * as path from "node:path"
-import { afterEach, describe, expect, it } from "vitest"
+import { afterEach, describe, expect, it, onTestFinished } from "vitest"
 import { call, eventually, stream, userMessage } from "../support/rpc"
 import { type ServerProcess, spawnServer } from "../support/process"
-import { tempDir } from "../support/server"
+import { testDb } from "../support/server"
 
 const running: Array<ServerProcess> = []
 afterEach(async () => {
@@ -11,7 +10,8 @@ afterEach(async () => {
 
 describe("graceful shutdown", () => {
   it("SIGTERM with an open SSE stream ends the stream and exits promptly; the task resumes on the next start", async () => {
-    const db = path.join(tempDir(), "shutdown.db")
+    const { db, drop } = await testDb("shutdown.db")
+    onTestFinished(drop)
     const first = await spawnServer(["--db", db, "--step-delay-ms", "1000"])
     running.push(first)
     const { task } = await call(first.url, "SendMessage", { message: userMessage("interrupted"), configuration: { returnImmediately: true } })

@@ -33,7 +33,11 @@ const adminRun = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =
 export const freshSchema = async () => {
   const schema = `a2a_test_${randomBytes(6).toString("hex")}`
   await adminRun((sql) => sql.unsafe(`CREATE SCHEMA ${schema}`))
-  return { schema, url: schemaUrl(schema), drop: () => adminRun((sql) => sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)) }
+  return {
+    schema,
+    url: schemaUrl(schema),
+    drop: () => adminRun((sql) => Effect.asVoid(sql.unsafe(`DROP SCHEMA IF EXISTS ${schema} CASCADE`)))
+  }
 }
 
 /** A store layer on a schema of its own, dropped when the layer is released. */

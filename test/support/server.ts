@@ -5,9 +5,20 @@ import * as os from "node:os"
 import * as path from "node:path"
 import type { Agent } from "../../src/agent/Agent"
 import * as Server from "../../src/layers/Server"
+import { freshSchema } from "./pg"
 
 /** A fresh temporary directory for one test's SQLite files. */
 export const tempDir = (prefix = "a2a-ledger-test-") => fs.mkdtempSync(path.join(os.tmpdir(), prefix))
+
+/** Which store the end-to-end suites run on: SQLite files, or PostgreSQL (A2A_TEST_STORE=postgres). */
+export const storeKind: "sqlite" | "postgres" = process.env.A2A_TEST_STORE === "postgres" ? "postgres" : "sqlite"
+
+/** A fresh, empty store of the kind under test: a SQLite file, or a PostgreSQL schema dropped by `drop`. */
+export const testDb = async (name = "test.db"): Promise<{ readonly db: string; readonly drop: () => Promise<void> }> => {
+  if (storeKind === "sqlite") return { db: path.join(tempDir(), name), drop: async () => {} }
+  const schema = await freshSchema()
+  return { db: schema.url, drop: () => schema.drop().then(() => undefined) }
+}
 
 export interface RunningServer {
   readonly url: string
@@ -19,8 +30,9 @@ export interface RunningServer {
 export const startServer = async (
   options: { readonly agent: Agent; readonly db?: string } & Partial<Omit<Server.ServeOptions, "agent" | "db">>
 ): Promise<RunningServer> => {
-  const db = options.db ?? path.join(tempDir(), "test.db")
-  return { ...(await launch(Server.layer({ port: 0, host: "127.0.0.1", keepAliveMs: 15_000, ...options, db }))), db }
+  const store = options.db !== undefined ? { db: options.db, drop: async () => {} } : await testDb()
+  const running = await launch(Server.layer({ port: 0, host: "127.0.0.1", keepAliveMs: 15_000, ...options, db: store.db }))
+  return { ...running, db: store.db, close: () => running.close().then(store.drop) }
 }
 
 /** A several-agent server, in this process, on a free port; each agent on its own SQLite file. */

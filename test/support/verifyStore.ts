@@ -39,6 +39,6 @@ export const verifyStore = (db: string) =>
           }
         }
         return streams.size
-      }).pipe(Effect.provide(Store.layerSqlite(db, { exclusive: false })))
+      }).pipe(Effect.provide(Store.layer(db, { exclusive: false })))
     )
   )
