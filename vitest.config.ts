@@ -34,9 +34,9 @@ export default defineConfig(async () => {
       pool: "forks",
       poolOptions: { forks: { maxForks: 2, minForks: 1 } },
       projects: [
-        { extends: true, test: { name: "sqlite", include: ["test/**/*.test.ts"] } },
+        { extends: true, test: { name: "main", include: ["test/**/*.test.ts"] } },
         ...(pg
-          ? [{ extends: true, test: { name: "postgres", include: ["test/e2e/**/*.test.ts"], env: { A2A_TEST_STORE: "postgres" } } }]
+          ? [{ extends: true, test: { name: "e2e-postgres", include: ["test/e2e/**/*.test.ts"], env: { A2A_TEST_STORE: "postgres" } } }]
           : [])
       ]
     }

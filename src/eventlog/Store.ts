@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
+import * as PgOwnership from "./PgOwnership"
 import * as Pruner from "./Pruner"
 import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
@@ -98,6 +99,8 @@ const pgSchema = Layer.effectDiscard(
 export interface PgOptions {
   /** Connections in the pool (default 10). */
   readonly maxConnections?: number
+  /** Own the store exclusively (default true): what an engine needs; tools pass false. */
+  readonly exclusive?: boolean
 }
 
 /** A PostgreSQL database (any number of instances may share it). */
@@ -107,7 +110,9 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
     maxConnections: options.maxConnections ?? 10,
     applicationName: "a2a-ledger"
   })
-  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client))
+  // The ownership lock first, then the migrations, then the services.
+  const owned = options.exclusive !== false ? Layer.provideMerge(pgSchema, PgOwnership.layer(describe(url))) : pgSchema
+  return services.pipe(Layer.provide(owned), Layer.provideMerge(client))
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */
