@@ -73,6 +73,9 @@ interface Pending {
 /** The most commands written in one transaction. */
 const maxBatch = 256
 
+/** Decisions per command when the log keeps moving under it (shared store). */
+const maxAttempts = 3
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const log = yield* EventLog
@@ -99,25 +102,47 @@ export const make = Effect.gen(function* () {
    * Decide and write one command inside the batch's transaction. A refusal
    * is this command's answer (nothing of it was written); a SQL error fails
    * the whole batch.
+   *
+   * When the log is ahead of what the command was decided on (another writer
+   * on a shared store committed first, so the cached snapshot was stale), the
+   * append is refused by version; the command is then decided again on the
+   * committed state, a few times at most. The machine judges it again too,
+   * and a refusal judged on the cache is confirmed on the committed state.
    */
   const write = (p: Pending, at: string, now: number): Effect.Effect<Either.Either<WriteResult, CommitError>, SqlError> =>
     Effect.gen(function* () {
-      const cached = cache.get(p.taskId)
-      const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
-      if (current.version === 0 && p.command.type !== "Submit") return Either.left(new TaskNotFound({ taskId: p.taskId }))
-      const decision = decide(current, p.command, at)
-      if (!decision.ok) return Either.left(new CommandRefused(p.taskId, decision.refusal))
-      const appended = yield* log.append(p.taskId, current.version, decision.events, { instanceId }).pipe(
-        Effect.map(Either.right),
-        Effect.catchTag("VersionConflict", (cause) => Effect.succeed(Either.left(new StoreFailure({ cause }))))
-      )
-      if (Either.isLeft(appended)) return Either.left(appended.left)
-      const snapshot = fold(decision.events, current)
+      let attempt = 0
+      for (;;) {
+        const cached = attempt === 0 ? cache.get(p.taskId) : undefined
+        const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
+        if (current.version === 0 && p.command.type !== "Submit") return Either.left(new TaskNotFound({ taskId: p.taskId }))
+        const decision = decide(current, p.command, at)
+        if (!decision.ok) {
+          // A refusal judged on a cached snapshot is confirmed on the committed state first.
+          if (cached !== undefined) {
+            cache.delete(p.taskId)
+            attempt++
+            continue
+          }
+          return Either.left(new CommandRefused(p.taskId, decision.refusal))
+        }
+        const appended = yield* log.append(p.taskId, current.version, decision.events, { instanceId }).pipe(Effect.either)
+        if (Either.isLeft(appended)) {
+          cache.delete(p.taskId)
+          if (++attempt < maxAttempts) continue
+          return Either.left(new StoreFailure({ cause: appended.left }))
+        }
+        return Either.right(yield* saveAndEnqueue(p, now, fold(decision.events, current), appended.right))
+      }
+    })
+
+  const saveAndEnqueue = (p: Pending, now: number, snapshot: TaskSnapshot, events: ReadonlyArray<VersionedEvent>) =>
+    Effect.gen(function* () {
       yield* readModel.save(snapshot)
       const pushConfig = p.options?.pushConfig
       if (pushConfig !== undefined) yield* push.saveConfig({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant })
-      const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, appended.right, now)
-      return Either.right({ snapshot, events: appended.right, queued })
+      const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, events, now)
+      return { snapshot, events, queued } satisfies WriteResult
     })
 
   const runBatch = (batch: Iterable<Pending>) =>
