@@ -29,6 +29,8 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
     readonly subscribe: (taskId: string) => Effect.Effect<Queue.Dequeue<Committed>, never, Scope.Scope>
     /** Open subscriptions (for diagnostics and tests). */
     readonly subscriptions: Effect.Effect<number>
+    /** The tasks someone listens to right now. */
+    readonly watched: Effect.Effect<ReadonlyArray<string>>
   }
 >() {}
 
@@ -71,7 +73,7 @@ export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
         )
     )
 
-  return EventHub.of({ publish, subscribe, subscriptions: Effect.sync(() => count) })
+  return EventHub.of({ publish, subscribe, subscriptions: Effect.sync(() => count), watched: Effect.sync(() => [...topics.keys()]) })
 })
 
 export const layer = (capacity: number = defaultCapacity) => Layer.effect(EventHub, make(capacity))

@@ -10,6 +10,7 @@ import type { PushConfig } from "../push/PushConfig"
 import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { StoreFailure, TaskNotFound } from "./errors"
+import { CommitFeed } from "./CommitFeed"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import * as KeyedLock from "./KeyedLock"
@@ -84,6 +85,7 @@ export const make = Effect.gen(function* () {
   const instanceId = yield* InstanceId
   const push = yield* PushStore
   const outbox = yield* OutboxSignal
+  const feed = yield* CommitFeed
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -142,6 +144,7 @@ export const make = Effect.gen(function* () {
       const pushConfig = p.options?.pushConfig
       if (pushConfig !== undefined) yield* push.saveConfig({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant })
       const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, events, now)
+      yield* feed.announce(p.taskId, snapshot.task!.contextId, snapshot.version)
       return { snapshot, events, queued } satisfies WriteResult
     })
 

@@ -1,5 +1,6 @@
 import { Layer } from "effect"
 import type { Agent } from "../agent/Agent"
+import * as CommitFeed from "../engine/CommitFeed"
 import * as EngineConfig from "../engine/EngineConfig"
 import * as EventHub from "../engine/EventHub"
 import * as InstanceId from "../engine/InstanceId"
@@ -20,6 +21,8 @@ export interface EngineLayerOptions {
   readonly hubCapacity?: number
   /** Webhook delivery: retries, timeouts, and the hosts allowed past the SSRF guard. */
   readonly push?: Partial<PushOptions> | undefined
+  /** On a shared PostgreSQL store: how often watched tasks are checked when no commit notice came (default 2 s). */
+  readonly commitPollMs?: number | undefined
   /** Delete finished tasks this long after their last change (unset: keep them). */
   readonly retentionMs?: number | undefined
 }
@@ -34,6 +37,7 @@ export const layer = (options: EngineLayerOptions) =>
     Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
     Layer.provideMerge(Supervisor.layer),
     Layer.provideMerge(TaskWriter.layer),
+    Layer.provideMerge(CommitFeed.layer(options.commitPollMs)),
     Layer.provideMerge(
       Layer.mergeAll(
         Deliverer.layerSignal,

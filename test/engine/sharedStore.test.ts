@@ -1,7 +1,14 @@
-import { Effect, Exit, Layer, Logger, LogLevel, Scope } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "effect"
 import { expect, it } from "vitest"
 import { Outcome } from "../../src/agent/Agent"
+import * as CommitFeed from "../../src/engine/CommitFeed"
+import * as EventHub from "../../src/engine/EventHub"
+import * as InstanceId from "../../src/engine/InstanceId"
+import { anonymous, TaskEngine } from "../../src/engine/TaskEngine"
+import * as TaskWriterModule from "../../src/engine/TaskWriter"
 import { TaskWriter } from "../../src/engine/TaskWriter"
+import { isTerminal } from "../../src/domain/TaskState"
+import * as Deliverer from "../../src/push/Deliverer"
 import { EventLog } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
@@ -56,5 +63,94 @@ await describePg("writers sharing a PostgreSQL store", () => {
       await Effect.runPromise(Scope.close(scope, Exit.void))
       await schema.drop()
     }
+  })
+})
+
+const engineOn = async (url: string, scope: Scope.CloseableScope, commitPollMs?: number) => {
+  const layer = Engine.layer({ agent: idle, maxWorkers: 0, ...(commitPollMs !== undefined ? { commitPollMs } : {}) }).pipe(
+    Layer.provideMerge(Store.layerPg(url, { exclusive: false, maxConnections: 3 })),
+    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+  )
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  return <A, E>(effect: Effect.Effect<A, E, TaskEngine | TaskWriter | EventHub.EventHub>) => Effect.runPromise(Effect.provide(effect, context))
+}
+
+/** A writer whose commits announce nothing: what a lost notice looks like to the others. */
+const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
+  const layer = TaskWriterModule.layer.pipe(
+    Layer.provide(
+      Layer.mergeAll(
+        EventHub.layer(),
+        InstanceId.layer("silent"),
+        Deliverer.layerSignal,
+        Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void })
+      )
+    ),
+    Layer.provide(Store.layerPg(url, { exclusive: false, maxConnections: 2 }))
+  )
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
+}
+
+const until = async (check: () => Promise<boolean>) => {
+  for (let i = 0; !(await check()); i++) {
+    if (i > 500) throw new Error("condition not reached")
+    await new Promise((r) => setTimeout(r, 10))
+  }
+}
+
+await describePg("streams across processes sharing a PostgreSQL store", () => {
+  const streamSeen = async (commitPollMs: number | undefined, commitElsewhere: (url: string, scope: Scope.CloseableScope, taskId: string) => Promise<void>) => {
+    const schema = await freshSchema()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const a = await engineOn(schema.url, scope, commitPollMs)
+      const sent = await a(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage("watch me") })))
+      if (sent._tag !== "Task") throw new Error("expected a task")
+      const taskId = sent.snapshot.task!.id
+      const contextId = sent.snapshot.task!.contextId
+      const items = a(
+        Effect.flatMap(TaskEngine, (e) => Stream.runCollect(e.watch(taskId, { stopAt: isTerminal }))).pipe(Effect.map((c) => [...c]))
+      )
+      const settled = a(Effect.flatMap(TaskEngine, (e) => e.awaitSettled(taskId, 1)))
+      await until(() => a(Effect.flatMap(EventHub.EventHub, (h) => h.subscriptions)).then((n) => n === 2))
+      await commitElsewhere(schema.url, scope, taskId)
+      const seen = await items
+      expect(seen.map((i) => (i._tag === "Snapshot" ? `task@${i.version}` : `${i.committed.event.type}@${i.committed.version}`))).toEqual([
+        "task@1",
+        "TaskStarted@2",
+        "StatusMessageAdded@3",
+        "TaskCompleted@4"
+      ])
+      expect(seen.every((i) => i._tag === "Snapshot" || i.committed.contextId === contextId)).toBe(true)
+      expect((await settled).task!.status.state).toBe("TASK_STATE_COMPLETED")
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await schema.drop()
+    }
+  }
+
+  const commitTurn = (run: <A, E>(f: (w: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Promise<A>, taskId: string) =>
+    run((w) =>
+      Effect.gen(function* () {
+        yield* w.commit(taskId, { type: "Start", instanceId: "other" })
+        yield* w.commit(taskId, { type: "Progress", message: agentMessage("step") })
+        yield* w.commit(taskId, { type: "Complete", message: agentMessage("done") })
+      })
+    )
+
+  it("a stream and a blocking wait on one process see, in order, what another process commits (LISTEN/NOTIFY)", async () => {
+    // A long poll: only the notices can deliver in time.
+    await streamSeen(60_000, async (url, scope, taskId) => {
+      const b = await writerOn(url, scope)
+      await commitTurn(b, taskId)
+    })
+  })
+
+  it("a lost notice costs latency, never an event: watched tasks are checked against the log", async () => {
+    await streamSeen(200, async (url, scope, taskId) => {
+      const silent = await silentWriterOn(url, scope)
+      await commitTurn(silent, taskId)
+    })
   })
 })

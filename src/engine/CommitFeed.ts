@@ -1,0 +1,92 @@
+import { Context, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import type { SqlError } from "@effect/sql/SqlError"
+import { PgClient } from "@effect/sql-pg"
+import { EventLog } from "../eventlog/EventLog"
+import { TaskReadModel } from "../projections/TaskReadModel"
+import { EventHub } from "./EventHub"
+
+/**
+ * Commits made by other processes on a shared PostgreSQL store, fed into this
+ * process's EventHub so its streams and blocking sends see them.
+ *
+ * The committer announces each task's new version with `pg_notify` inside its
+ * transaction, so the notice goes out exactly when the commit does. Every
+ * process LISTENs, and for tasks it has streams on, reads the event at that
+ * version from the log and publishes it; streams fill any gap by version from
+ * the log themselves. NOTIFY only wakes: a notice that is lost (a dropped
+ * listening connection) costs latency, never an event, because the watched
+ * tasks are also checked against the log every `pollMs`.
+ *
+ * On SQLite (one process per file) there is nothing to announce.
+ */
+export class CommitFeed extends Context.Tag("a2a-ledger/CommitFeed")<
+  CommitFeed,
+  {
+    /** Inside the commit's transaction: this task now stands at `version`. */
+    readonly announce: (taskId: string, contextId: string, version: number) => Effect.Effect<void, SqlError>
+  }
+>() {}
+
+const defaultPollMs = 2_000
+
+export const make = (pollMs = defaultPollMs) =>
+  Effect.gen(function* () {
+    const pg = yield* Effect.serviceOption(PgClient.PgClient)
+    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void })
+    const sql = pg.value
+    const hub = yield* EventHub
+    const log = yield* EventLog
+    const readModel = yield* TaskReadModel
+    const [row] = yield* sql<{ schema: string }>`SELECT current_schema() AS schema`
+    // One channel per store: schemas of one database do not hear each other.
+    const channel = `a2a_events:${row?.schema ?? "public"}`.slice(0, 63)
+    // The newest version published here per watched task (ours or another process's).
+    const seen = new Map<string, number>()
+
+    const publishAt = (taskId: string, contextId: string | undefined, version: number) =>
+      Effect.gen(function* () {
+        if ((seen.get(taskId) ?? 0) >= version) return
+        const [e] = yield* log.read(taskId, { fromVersion: version, toVersion: version })
+        if (e === undefined) return
+        seen.set(taskId, Math.max(seen.get(taskId) ?? 0, version))
+        const ctx = contextId ?? Option.getOrUndefined(yield* readModel.get(taskId))?.task?.contextId ?? ""
+        yield* hub.publish([{ taskId, contextId: ctx, version, event: e.event }])
+      })
+
+    const onNotice = (payload: string) =>
+      Effect.gen(function* () {
+        // "<taskId> <version> <contextId>": the context id comes last, as it may hold spaces.
+        const [taskId, version, ...context] = payload.split(" ")
+        if (taskId === undefined || version === undefined) return
+        const contextId = context.join(" ")
+        if (!(yield* hub.watched).includes(taskId)) return
+        yield* publishAt(taskId, contextId, Number(version))
+      })
+
+    const poll = Effect.gen(function* () {
+      const watched = yield* hub.watched
+      for (const id of seen.keys()) if (!watched.includes(id)) seen.delete(id)
+      for (const taskId of watched) {
+        const version = yield* log.version(taskId)
+        if (version > (seen.get(taskId) ?? 0)) yield* publishAt(taskId, undefined, version)
+      }
+    })
+
+    yield* sql.listen(channel).pipe(
+      Stream.runForEach((payload) => onNotice(payload).pipe(Effect.catchAllCause((c) => Effect.logWarning("commit notice not handled", c)))),
+      Effect.catchAllCause((cause) => Effect.logWarning("listening for commits failed; listening again", cause)),
+      Effect.repeat(Schedule.spaced(Duration.seconds(1))),
+      Effect.forkScoped
+    )
+    yield* poll.pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("checking watched tasks failed", cause)),
+      Effect.repeat(Schedule.spaced(Duration.millis(pollMs))),
+      Effect.forkScoped
+    )
+
+    return CommitFeed.of({
+      announce: (taskId, contextId, version) => Effect.asVoid(sql`SELECT pg_notify(${channel}, ${`${taskId} ${version} ${contextId}`})`)
+    })
+  })
+
+export const layer = (pollMs?: number) => Layer.scoped(CommitFeed, make(pollMs))
