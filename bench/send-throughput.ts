@@ -1,11 +1,12 @@
 /**
  * Blocking SendMessage throughput and latency against the real server
- * (echo agent, SQLite file), at concurrency 1, 16 and 64. Prints figures;
+ * (echo agent; a SQLite file, or BENCH_DB), at concurrency 1, 16 and 64. Prints figures;
  * asserts nothing. The server runs in its own process so the load
  * generator does not share its event loop.
  *
  *   npm run bench            # default: 2,000 requests per level (at most 30 s each)
  *   BENCH_REQUESTS=500 npm run bench
+ *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench   # on PostgreSQL (an empty database or schema)
  */
 import { spawn } from "node:child_process"
 import * as http from "node:http"
@@ -22,7 +23,7 @@ const startServer = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "bench.db")],
+    ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
   )
   const url = await new Promise<string>((resolve, reject) => {
@@ -72,7 +73,7 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min
 
 const main = async () => {
   const server = await startServer()
-  console.log(`a2a-ledger bench: blocking SendMessage, echo agent, SQLite; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`)
+  console.log(`a2a-ledger bench: blocking SendMessage, echo agent, ${process.env.BENCH_DB !== undefined ? "PostgreSQL" : "SQLite"}; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`)
   console.log("concurrency  tasks/s   p50 ms   p99 ms   requests")
   try {
     await Promise.all(Array.from({ length: 20 }, (_, i) => send(server.url, -i))) // warm-up
