@@ -4,8 +4,8 @@ import type { SqlError } from "@effect/sql/SqlError"
 import { TerminalStates } from "../domain/TaskState"
 
 /**
- * Removal of whole finished tasks: their events, read-model row, push configs
- * and queued deliveries, in one transaction per batch. Only terminal tasks
+ * Removal of whole finished tasks: their events, read-model row, push configs,
+ * queued deliveries and lease, in one transaction per batch. Only terminal tasks
  * qualify, and nothing is ever appended to those (invariant 2), so pruning is
  * safe while the engine runs. A pruned task answers as a missing one.
  */
@@ -29,6 +29,7 @@ export const make = Effect.gen(function* () {
         if (ids.length === 0) return 0
         yield* sql`DELETE FROM a2a_push_outbox WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_push_configs WHERE ${sql.in("task_id", ids)}`
+        yield* sql`DELETE FROM a2a_leases WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_events WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", ids)}`
         return ids.length

@@ -7,6 +7,7 @@ import * as fs from "node:fs"
 import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
+import * as LeaseStore from "./LeaseStore"
 import * as PgOwnership from "./PgOwnership"
 import * as Pruner from "./Pruner"
 import type { EventLog } from "./EventLog"
@@ -20,11 +21,17 @@ import * as SqliteOwnership from "./SqliteOwnership"
  * migrations run as part of building the layer (so nothing can use a store
  * whose schema is not there yet).
  */
-export type StoreServices = SqlClient.SqlClient | EventLog | TaskReadModel.TaskReadModel | PushStore.PushStore | Pruner.Pruner
+export type StoreServices =
+  | SqlClient.SqlClient
+  | EventLog
+  | TaskReadModel.TaskReadModel
+  | PushStore.PushStore
+  | Pruner.Pruner
+  | LeaseStore.LeaseStore
 
 const schema = Layer.effectDiscard(Migrations.run)
 
-const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer)
+const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
 export const layerFromClient = services.pipe(Layer.provide(schema))

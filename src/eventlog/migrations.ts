@@ -87,7 +87,24 @@ const m0003 = Effect.gen(function* () {
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_owner ON a2a_tasks (tenant, owner, status_timestamp, task_id)`
 })
 
+/**
+ * Work leases: which process runs a task's worker, until when. `epoch` grows
+ * by one with every claim of a task and never goes back (a released lease
+ * keeps its epoch and just expires), so a worker can be fenced by it.
+ * `expires_at` is epoch milliseconds.
+ */
+const m0004 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_leases (
+    task_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    epoch INTEGER NOT NULL,
+    expires_at BIGINT NOT NULL
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_waiting ON a2a_tasks (state, status_timestamp, task_id)`
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004 }),
   table: "a2a_migrations"
 })

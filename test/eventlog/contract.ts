@@ -4,12 +4,13 @@ import { Effect, Exit, type Layer, Option } from "effect"
 import { fold } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { EventLog } from "../../src/eventlog/EventLog"
+import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { Pruner } from "../../src/eventlog/Pruner"
 import { TaskReadModel } from "../../src/projections/TaskReadModel"
 import { PushStore } from "../../src/push/PushStore"
 import { agentMessage, at, userMessage } from "../support/fixtures"
 
-export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore, unknown>
+export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore | LeaseStore, unknown>
 
 const submitted = (taskId: string, n = 0): TaskEvent => ({
   type: "TaskSubmitted",
@@ -30,7 +31,7 @@ const meta = { instanceId: "i-1" }
  */
 export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
   describe(`EventLog contract: ${name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore>) =>
+    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore | LeaseStore>) =>
       Effect.provide(effect, makeStore())
 
     it.effect("appends a new stream from version 0 with gap-free versions 1, 2, 3", () =>
@@ -199,4 +200,85 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* pruner.prune(at(30), 100)).toBe(0)
         })
       ))
+
+    describe("work leases", () => {
+      const states = (readModel: typeof TaskReadModel.Service) =>
+        Effect.forEach(
+          [
+            ["old-submitted", [submitted("old-submitted", 1)]],
+            ["working", [submitted("working", 2), started]],
+            ["waiting", [submitted("waiting", 3), started, { type: "InputRequested", at: at(4), message: agentMessage("?") }]],
+            ["done", [submitted("done", 5), { type: "TaskCanceled", at: at(6) }]],
+            ["new-submitted", [submitted("new-submitted", 10)]]
+          ] as const,
+          ([, events]) => readModel.save(fold(events as ReadonlyArray<TaskEvent>)),
+          { discard: true }
+        )
+
+      it.effect("claims take the oldest tasks that need a worker (SUBMITTED or WORKING), each once, from epoch 1", () =>
+        run(
+          Effect.gen(function* () {
+            yield* states(yield* TaskReadModel)
+            const leases = yield* LeaseStore
+            // "working" changed last at at(1) (its start), "old-submitted" at at(1): ties go by id.
+            expect(yield* leases.claim("i1", 1_000, 100, 2)).toEqual([
+              { taskId: "old-submitted", epoch: 1 },
+              { taskId: "working", epoch: 1 }
+            ])
+            expect(yield* leases.claim("i2", 1_000, 100, 10)).toEqual([{ taskId: "new-submitted", epoch: 1 }])
+            expect(yield* leases.claim("i2", 1_050, 100, 10)).toEqual([])
+          })
+        ))
+
+      it.effect("a live lease is renewed by its owner; an expired one is taken over at the next epoch, and the old owner is fenced off", () =>
+        run(
+          Effect.gen(function* () {
+            yield* states(yield* TaskReadModel)
+            const leases = yield* LeaseStore
+            yield* leases.claim("i1", 1_000, 100, 10)
+            expect((yield* leases.renew("i1", ["working"], 1_090, 100)).map((l) => l.taskId)).toEqual(["working"])
+            // Renewed until 1_190: not claimable at 1_150, claimable at 1_200.
+            expect((yield* leases.claim("i2", 1_150, 100, 10)).map((l) => l.taskId)).not.toContain("working")
+            const taken = yield* leases.claim("i2", 1_200, 100, 10)
+            expect(taken).toContainEqual({ taskId: "working", epoch: 2 })
+            expect(yield* leases.renew("i1", ["working"], 1_210, 100)).toEqual([])
+            expect(yield* leases.holds("i1", { taskId: "working", epoch: 1 }, 1_210)).toBe(false)
+            expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_210)).toBe(true)
+            expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_301)).toBe(false)
+          })
+        ))
+
+      it.effect("a released lease is claimable at once and keeps counting epochs", () =>
+        run(
+          Effect.gen(function* () {
+            yield* states(yield* TaskReadModel)
+            const leases = yield* LeaseStore
+            const [first] = yield* leases.claim("i1", 1_000, 60_000, 1)
+            yield* leases.release("i1", first!)
+            expect(yield* leases.holds("i1", first!, 1_001)).toBe(false)
+            expect(yield* leases.claim("i2", 1_001, 60_000, 1)).toEqual([{ taskId: first!.taskId, epoch: 2 }])
+            // A stale release (old epoch) changes nothing.
+            yield* leases.release("i1", first!)
+            expect(yield* leases.holds("i2", { taskId: first!.taskId, epoch: 2 }, 1_002)).toBe(true)
+          })
+        ))
+
+      it.effect("claimers racing for the same tasks never get the same task", () =>
+        run(
+          Effect.gen(function* () {
+            const readModel = yield* TaskReadModel
+            const ids = Array.from({ length: 60 }, (_, i) => `race-${String(i).padStart(2, "0")}`)
+            yield* Effect.forEach(ids, (id, i) => readModel.save(fold([submitted(id, i)])), { discard: true })
+            const leases = yield* LeaseStore
+            const claims = yield* Effect.forEach(
+              ["a", "b", "c"],
+              (owner) => Effect.map(Effect.forEach(Array.from({ length: 10 }), () => leases.claim(owner, 5_000, 60_000, 3)), (r) => r.flat()),
+              { concurrency: "unbounded" }
+            )
+            const all = claims.flat().map((l) => l.taskId)
+            expect(new Set(all).size).toBe(all.length)
+            expect(all.length).toBe(60)
+          })
+        ))
+    })
   })

@@ -20,7 +20,7 @@ await describePg("PostgreSQL store", () => {
           )
         )
       )
-      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3])
+      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4])
     } finally {
       await schema.drop()
     }

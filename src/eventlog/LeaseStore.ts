@@ -1,0 +1,82 @@
+import { Context, Effect, Layer } from "effect"
+import { SqlClient } from "@effect/sql"
+import type { SqlError } from "@effect/sql/SqlError"
+
+/** A claim on a task's worker: held by `owner` at `epoch` until it expires or is released. */
+export interface Lease {
+  readonly taskId: string
+  readonly epoch: number
+}
+
+/**
+ * Work leases in the store, the ground for several processes sharing one
+ * database: a task's worker may run only where its lease is held. Claims
+ * take the oldest tasks needing a worker (SUBMITTED, or WORKING whose owner
+ * stopped renewing) that no live lease covers; on PostgreSQL concurrent
+ * claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`), so a task is
+ * never handed to two of them.
+ */
+export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
+  LeaseStore,
+  {
+    /** Claim up to `limit` tasks for `owner`, oldest first; each with its new epoch. */
+    readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
+    /** Extend `owner`'s leases on these tasks; the ones still held (a lease taken over is not). */
+    readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
+    /** Give a lease up (it expires now, keeping its epoch). */
+    readonly release: (owner: string, lease: Lease) => Effect.Effect<void, SqlError>
+    /** Whether `owner` still holds this lease at `now` (the fence for a worker's commits). */
+    readonly holds: (owner: string, lease: Lease, now: number) => Effect.Effect<boolean, SqlError>
+  }
+>() {}
+
+interface LeaseRow {
+  readonly task_id: string
+  readonly epoch: number | string
+}
+
+const toLease = (r: LeaseRow): Lease => ({ taskId: r.task_id, epoch: Number(r.epoch) })
+
+export const make = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+
+  const claim = (owner: string, now: number, ttlMs: number, limit: number) => {
+    const expires = now + ttlMs
+    // PostgreSQL: lock the chosen task rows and skip the ones another claimer holds. SQLite has one writer.
+    const lock = sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF t SKIP LOCKED`, orElse: () => sql`` })
+    return sql<LeaseRow>`WITH candidates AS (
+        SELECT t.task_id FROM a2a_tasks t LEFT JOIN a2a_leases l ON l.task_id = t.task_id
+        WHERE t.state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') AND (l.task_id IS NULL OR l.expires_at < ${now})
+        ORDER BY t.status_timestamp, t.task_id
+        LIMIT ${limit}
+        ${lock}
+      )
+      INSERT INTO a2a_leases (task_id, owner, epoch, expires_at)
+      SELECT task_id, ${owner}, 1, ${expires} FROM candidates WHERE true
+      ON CONFLICT (task_id) DO UPDATE SET owner = excluded.owner, epoch = a2a_leases.epoch + 1, expires_at = excluded.expires_at
+        WHERE a2a_leases.expires_at < ${now}
+      RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
+  }
+
+  const renew = (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) =>
+    taskIds.length === 0
+      ? Effect.succeed([])
+      : sql<LeaseRow>`UPDATE a2a_leases SET expires_at = ${now + ttlMs}
+          WHERE owner = ${owner} AND ${sql.in("task_id", taskIds)} AND expires_at > 0
+          RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
+
+  const release = (owner: string, lease: Lease) =>
+    sql`UPDATE a2a_leases SET expires_at = 0 WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch}`.pipe(
+      Effect.asVoid
+    )
+
+  const holds = (owner: string, lease: Lease, now: number) =>
+    sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_leases
+      WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch} AND expires_at >= ${now}`.pipe(
+      Effect.map((rows) => Number(rows[0]?.n ?? 0) > 0)
+    )
+
+  return LeaseStore.of({ claim, renew, release, holds })
+})
+
+export const layer = Layer.effect(LeaseStore, make)
