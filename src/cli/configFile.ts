@@ -129,7 +129,7 @@ export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, 
 export const hostedAgents = (
   agents: NonNullable<FileConfig["agents"]>,
   db: string,
-  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions> }
+  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions>; readonly leaseMs: number }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
   const unplaced = agents.find((a) => a.db === undefined && onPostgres)
@@ -145,7 +145,8 @@ export const hostedAgents = (
       maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
       recovery: a.recovery ?? defaults.recovery,
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
-      push: defaults.push
+      push: defaults.push,
+      leaseMs: defaults.leaseMs
     }
   })
   const dbs = hosted.map((h) => h.db)

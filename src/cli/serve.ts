@@ -111,6 +111,13 @@ const retention = Options.text("retention").pipe(
   Options.withDescription("delete finished tasks this long after their last change, e.g. 30d (env A2A_RETENTION); default: keep them")
 )
 
+const leaseMs = Options.integer("lease-ms").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_LEASE_MS")),
+  Options.withDefault(15_000),
+  Options.filterMap(atLeast(300), "--lease-ms must be at least 300"),
+  Options.withDescription("PostgreSQL: how long a work lease lasts without renewal; a dead instance's tasks move on after it (env A2A_LEASE_MS)")
+)
+
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
@@ -136,6 +143,7 @@ export const serve = Command.make(
     webhookRetryBaseMs,
     webhookTimeoutMs,
     retention,
+    leaseMs,
     configFile
   },
   (o) =>
@@ -175,10 +183,11 @@ export const serve = Command.make(
           maxWorkers: o.maxWorkers,
           recovery: o.recovery,
           retentionMs,
+          leaseMs: o.leaseMs,
           push
         })
       }
-      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push })
+      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push, leaseMs: o.leaseMs })
       if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
       for (const a of hosted.right) {
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)

@@ -44,7 +44,7 @@ export type Command =
       readonly owner: string
       readonly message: Message
     }
-  | { readonly type: "Start"; readonly instanceId: string }
+  | { readonly type: "Start"; readonly instanceId: string; readonly leaseEpoch?: number }
   | { readonly type: "Progress"; readonly message: Message }
   | { readonly type: "EmitArtifact"; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
   | { readonly type: "RequestInput"; readonly message: Message }
@@ -114,7 +114,9 @@ const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
       return { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message }
     }
     case "Start":
-      return { type: "TaskStarted", at, instanceId: command.instanceId }
+      return command.leaseEpoch === undefined
+        ? { type: "TaskStarted", at, instanceId: command.instanceId }
+        : { type: "TaskStarted", at, instanceId: command.instanceId, leaseEpoch: command.leaseEpoch }
     case "Progress":
       return { type: "StatusMessageAdded", at, message: stamp(s, command.message) }
     case "EmitArtifact":

@@ -19,7 +19,13 @@ export type TaskEvent =
       readonly owner: string
       readonly message: Message
     }
-  | { readonly type: "TaskStarted"; readonly at: string; readonly instanceId: string }
+  | {
+      readonly type: "TaskStarted"
+      readonly at: string
+      readonly instanceId: string
+      /** The work lease the turn runs under, on a store shared by several processes (informational; absent otherwise). */
+      readonly leaseEpoch?: number
+    }
   | { readonly type: "StatusMessageAdded"; readonly at: string; readonly message: Message }
   | { readonly type: "ArtifactAdded"; readonly at: string; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
   | { readonly type: "InputRequested"; readonly at: string; readonly message: Message }

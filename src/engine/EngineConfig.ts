@@ -8,9 +8,11 @@ export interface EngineOptions {
   readonly maxWorkers: number
   /** What to do at start-up with tasks a dead process left WORKING. */
   readonly recovery: RecoveryPolicy
+  /** Several processes may share the store: work goes by leases, and start-up recovery is theirs to do. */
+  readonly sharedStore: boolean
 }
 
-export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun" }
+export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false }
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
 

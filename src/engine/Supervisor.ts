@@ -22,7 +22,7 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
   }
 >() {}
 
-const describeCause = (cause: Cause.Cause<unknown>): string => {
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
   const failure = Cause.failureOption(cause)
   const error = Option.isSome(failure) ? failure.value : Option.getOrUndefined(Cause.dieOption(cause))
   if (error instanceof Error) return error.message || error.name
@@ -37,7 +37,7 @@ const describeCause = (cause: Cause.Cause<unknown>): string => {
   return Cause.pretty(cause).split("\n")[0] ?? "unknown failure"
 }
 
-const outcomeCommand = (outcome: TurnOutcome): Command => {
+export const outcomeCommand = (outcome: TurnOutcome): Command => {
   switch (outcome._tag) {
     case "Completed":
       return outcome.message === undefined ? { type: "Complete" } : { type: "Complete", message: agentMessage(outcome.message) }

@@ -8,7 +8,7 @@ import type { Task } from "../domain/TaskView"
 import { EventLog } from "../eventlog/EventLog"
 import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import { InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
+import { InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, type CommitOptions, TaskWriter } from "./TaskWriter"
@@ -84,10 +84,11 @@ const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
 
 /** A commit whose refusal the caller already ruled out (under the task's lock): if it happens anyway, it is a store fault. */
-const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | CommandRefused | TaskNotFound, R>) =>
+const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | CommandRefused | TaskNotFound | LeaseLost, R>) =>
   Effect.catchIf(
     commit,
-    (e): e is CommandRefused | TaskNotFound => e instanceof CommandRefused || (e as { _tag?: string })._tag === "TaskNotFound",
+    (e): e is CommandRefused | TaskNotFound | LeaseLost =>
+      e instanceof CommandRefused || ["TaskNotFound", "LeaseLost"].includes((e as { _tag?: string })._tag ?? ""),
     (cause) => Effect.fail(new StoreFailure({ cause }))
   )
 
@@ -139,7 +140,8 @@ export const make = Effect.gen(function* () {
           Effect.catchIf(
             (e): e is CommandRefused => e instanceof CommandRefused,
             (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
-          )
+          ),
+          mustCommit
         )
         return result
       })
@@ -253,8 +255,10 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  // Start-up recovery: tasks a dead process left needing a worker.
+  // Start-up recovery: tasks a dead process left needing a worker. On a shared store
+  // the leased supervisor does it, as leases expire, so no process takes another's work.
   const recover = Effect.gen(function* () {
+    if (config.sharedStore) return
     const active = yield* store(readModel.active)
     for (const s of active) {
       const taskId = s.task!.id

@@ -5,11 +5,12 @@ import { type Command, decide, fold, initialState, type Refusal, type TaskSnapsh
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
+import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
 import { OutboxSignal } from "../push/Deliverer"
 import type { PushConfig } from "../push/PushConfig"
 import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
-import { StoreFailure, TaskNotFound } from "./errors"
+import { LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
@@ -23,13 +24,15 @@ export class CommandRefused extends Error {
   }
 }
 
-/** Why a commit did not happen: unknown task, refused by the machine, or the store failed. */
-export type CommitError = TaskNotFound | CommandRefused | StoreFailure
+/** Why a commit did not happen: unknown task, refused by the machine, the worker's lease is gone, or the store failed. */
+export type CommitError = TaskNotFound | CommandRefused | LeaseLost | StoreFailure
 
 /** Written in the same transaction as the command's events. */
 export interface CommitOptions {
   /** A push config sent with the message (SendMessage's configuration), so the task's first events reach it. */
   readonly pushConfig?: Omit<PushConfig, "taskId" | "tenant">
+  /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
+  readonly fence?: { readonly owner: string; readonly lease: Lease }
 }
 
 export interface CommitResult {
@@ -86,6 +89,7 @@ export const make = Effect.gen(function* () {
   const push = yield* PushStore
   const outbox = yield* OutboxSignal
   const feed = yield* CommitFeed
+  const leases = yield* LeaseStore
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -118,6 +122,10 @@ export const make = Effect.gen(function* () {
         const cached = attempt === 0 ? cache.get(p.taskId) : undefined
         const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
         if (current.version === 0 && p.command.type !== "Submit") return Either.left(new TaskNotFound({ taskId: p.taskId }))
+        const fence = p.options?.fence
+        if (fence !== undefined && !(yield* leases.holds(fence.owner, fence.lease, now))) {
+          return Either.left(new LeaseLost({ taskId: p.taskId, epoch: fence.lease.epoch }))
+        }
         const decision = decide(current, p.command, at)
         if (!decision.ok) {
           // A refusal judged on a cached snapshot is confirmed on the committed state first.

@@ -22,6 +22,9 @@ export class InvalidParams extends Data.TaggedError("InvalidParams")<{
 /** No push config with this id on this (visible) task. */
 export class PushConfigNotFound extends Data.TaggedError("PushConfigNotFound")<{ readonly taskId: string; readonly id: string }> {}
 
+/** The worker's lease on a shared store was taken over: it must stop, and nothing it sends lands. */
+export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly taskId: string; readonly epoch: number }> {}
+
 /** The store failed (disk, database): nothing was acknowledged. */
 export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly cause: unknown }> {}
 

@@ -70,11 +70,12 @@ export const make = Effect.gen(function* () {
       Effect.asVoid
     )
 
+  // Inside a commit's transaction on PostgreSQL, FOR SHARE keeps a claimer from taking the lease over
+  // until that commit is done, so a fenced commit never lands after a takeover.
   const holds = (owner: string, lease: Lease, now: number) =>
-    sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_leases
-      WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch} AND expires_at >= ${now}`.pipe(
-      Effect.map((rows) => Number(rows[0]?.n ?? 0) > 0)
-    )
+    sql<{ epoch: number | string }>`SELECT epoch FROM a2a_leases
+      WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch} AND expires_at >= ${now}
+      ${sql.onDialectOrElse({ pg: () => sql`FOR SHARE`, orElse: () => sql`` })}`.pipe(Effect.map((rows) => rows.length > 0))
 
   return LeaseStore.of({ claim, renew, release, holds })
 })

@@ -1,9 +1,11 @@
-import { Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
+import { PgClient } from "@effect/sql-pg"
 import type { Agent } from "../agent/Agent"
 import * as CommitFeed from "../engine/CommitFeed"
 import * as EngineConfig from "../engine/EngineConfig"
 import * as EventHub from "../engine/EventHub"
 import * as InstanceId from "../engine/InstanceId"
+import * as LeasedSupervisor from "../engine/LeasedSupervisor"
 import * as Supervisor from "../engine/Supervisor"
 import * as TaskEngine from "../engine/TaskEngine"
 import * as Retention from "../engine/Retention"
@@ -25,17 +27,28 @@ export interface EngineLayerOptions {
   readonly commitPollMs?: number | undefined
   /** Delete finished tasks this long after their last change (unset: keep them). */
   readonly retentionMs?: number | undefined
+  /** On a shared PostgreSQL store: how long a work lease lasts without renewal (default 15 s). */
+  readonly leaseMs?: number | undefined
 }
 
 /**
  * The task engine (writer, supervisor, hub, façade, webhook deliverer) for
  * one agent. Needs a store (see `Store`). Building it recovers unfinished
  * tasks and starts delivering queued webhooks.
+ *
+ * On SQLite (one process per file) work is queued in memory. On PostgreSQL,
+ * which several processes may share, the database is the queue: workers run
+ * under leases, and unfinished tasks are recovered by lease expiry.
  */
 export const layer = (options: EngineLayerOptions) =>
+  Layer.unwrapEffect(
+    Effect.map(Effect.serviceOption(PgClient.PgClient), (pg) => compose(options, Option.isSome(pg)))
+  )
+
+const compose = (options: EngineLayerOptions, shared: boolean) =>
   PushConfigs.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
-    Layer.provideMerge(Supervisor.layer),
+    Layer.provideMerge(shared ? LeasedSupervisor.layer(options.leaseMs) : Supervisor.layer),
     Layer.provideMerge(TaskWriter.layer),
     Layer.provideMerge(CommitFeed.layer(options.commitPollMs)),
     Layer.provideMerge(
@@ -47,7 +60,8 @@ export const layer = (options: EngineLayerOptions) =>
         EngineConfig.layerAgent(options.agent),
         EngineConfig.layerConfig({
           ...(options.maxWorkers !== undefined ? { maxWorkers: options.maxWorkers } : {}),
-          ...(options.recovery !== undefined ? { recovery: options.recovery } : {})
+          ...(options.recovery !== undefined ? { recovery: options.recovery } : {}),
+          sharedStore: shared
         })
       )
     )

@@ -1,0 +1,178 @@
+import { Cause, Clock, Duration, Effect, Exit, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { AgentEmitError, agentMessage, type AgentContext } from "../agent/Agent"
+import type { Command } from "../domain/Task"
+import { isTerminal, stateAfter } from "../domain/TaskState"
+import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
+import { TaskReadModel } from "../projections/TaskReadModel"
+import { CurrentAgent, EngineConfig } from "./EngineConfig"
+import { EventHub } from "./EventHub"
+import { InstanceId } from "./InstanceId"
+import { describeCause, outcomeCommand, Supervisor } from "./Supervisor"
+import { CommandRefused, type CommitError, TaskWriter } from "./TaskWriter"
+
+/** How long a claim lasts without renewal; renewed every third of it. */
+export const defaultLeaseMs = 15_000
+
+/** How often an idle instance looks for work nobody announced to it (another instance's new tasks, expired leases). */
+const claimPollMs = 1_000
+
+/**
+ * The supervisor for a store shared by several processes. The queue is the
+ * database: each process claims the oldest tasks needing a worker with a
+ * lease (`LeaseStore`), as many as it has free workers, and renews the leases
+ * of the turns it runs. A turn whose lease is lost stops, and its commits are
+ * fenced by the lease, so two processes never both advance one task. A task
+ * left WORKING by a process that died is claimed once its lease expires and
+ * handled by the recovery policy. A running turn listens to its task: when
+ * another process cancels it, the turn stops within the time a commit notice
+ * takes to arrive.
+ */
+export const make = (leaseMs: number = defaultLeaseMs) =>
+  Effect.gen(function* () {
+    const config = yield* EngineConfig
+    const agent = yield* CurrentAgent
+    const writer = yield* TaskWriter
+    const readModel = yield* TaskReadModel
+    const leases = yield* LeaseStore
+    const hub = yield* EventHub
+    const instanceId = yield* InstanceId
+
+    const workers = yield* FiberMap.make<string>()
+    const held = new Map<string, Lease>()
+    const permits = yield* Effect.makeSemaphore(config.maxWorkers)
+    const wake = yield* Queue.sliding<void>(1)
+
+    const now = Clock.currentTimeMillis
+
+    /** A commit made for a turn: fenced by its lease; a lost lease stops the turn without a word. */
+    const commitFenced = (lease: Lease, command: Command) =>
+      writer.commit(lease.taskId, command, { fence: { owner: instanceId, lease } }).pipe(
+        Effect.catchIf(
+          (e: CommitError) => e._tag === "LeaseLost",
+          () => Effect.interrupt
+        )
+      )
+
+    const emit = (lease: Lease, command: Command) =>
+      commitFenced(lease, command).pipe(
+        Effect.asVoid,
+        Effect.catchAll((e) => Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e))))
+      )
+
+    /** Stop the turn when the task becomes terminal elsewhere (a cancel on another process). */
+    const stopWhenTerminal = (taskId: string) =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const events = yield* hub.subscribe(taskId)
+          for (;;) {
+            const c = yield* Queue.take(events)
+            const s = stateAfter(c.event)
+            if (s !== undefined && isTerminal(s)) return
+          }
+        })
+      )
+
+    const runAgent = (lease: Lease) =>
+      Effect.gen(function* () {
+        const { snapshot } = yield* commitFenced(lease, { type: "Start", instanceId, leaseEpoch: lease.epoch })
+        const task = snapshot.task!
+        const ctx: AgentContext = {
+          taskId: lease.taskId,
+          contextId: task.contextId,
+          input: snapshot.turnInput!,
+          task,
+          progress: (message) => emit(lease, { type: "Progress", message: agentMessage(message) }),
+          artifact: (artifact, options) =>
+            emit(lease, { type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
+        }
+        const exit = yield* Effect.exit(agent.run(ctx))
+        if (Exit.isFailure(exit)) {
+          return yield* Effect.failCause(
+            Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause
+          )
+        }
+        yield* commitFenced(lease, outcomeCommand(exit.value))
+      })
+
+    /** What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone). */
+    const turn = (lease: Lease) =>
+      Effect.gen(function* () {
+        const current = yield* readModel.get(lease.taskId)
+        if (Option.isNone(current)) return
+        const state = current.value.state
+        if (state === "TASK_STATE_WORKING") {
+          if (config.recovery === "fail") {
+            const reason = "the process running this task stopped (recovery policy: fail)"
+            yield* commitFenced(lease, {
+              type: "Fail",
+              reason,
+              message: agentMessage("The process running this task stopped; it was not resumed.")
+            })
+            return
+          }
+          yield* commitFenced(lease, { type: "Requeue", reason: "the process running this turn stopped; running it again" })
+        } else if (state !== "TASK_STATE_SUBMITTED") {
+          return
+        }
+        yield* Effect.raceFirst(runAgent(lease), stopWhenTerminal(lease.taskId))
+      }).pipe(
+        Effect.catchAllCause((cause) => {
+          if (Cause.isInterruptedOnly(cause)) return Effect.void
+          const reason = describeCause(cause)
+          return Effect.logWarning(`task ${lease.taskId} failed: ${reason}`).pipe(
+            Effect.zipRight(commitFenced(lease, { type: "Fail", reason, message: agentMessage(reason) })),
+            Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${lease.taskId}: could not record failure`, e)))
+          )
+        }),
+        Effect.ensuring(
+          Effect.gen(function* () {
+            held.delete(lease.taskId)
+            yield* leases.release(instanceId, lease).pipe(Effect.ignore)
+            yield* permits.release(1)
+            yield* Queue.offer(wake, undefined)
+          })
+        ),
+        Effect.annotateLogs({ taskId: lease.taskId })
+      )
+
+    // Claim as long as there are free workers; otherwise, or when nothing is claimable, wait.
+    yield* Effect.gen(function* () {
+      yield* permits.take(1)
+      const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, 1).pipe(
+        Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
+      )
+      const lease = claimed[0]
+      if (lease === undefined) {
+        yield* permits.release(1)
+        yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
+        return
+      }
+      held.set(lease.taskId, lease)
+      yield* FiberMap.run(workers, lease.taskId, turn(lease))
+    }).pipe(Effect.forever, Effect.forkScoped)
+
+    // Heartbeat: renew what runs here; a turn whose lease was taken over stops.
+    yield* Effect.gen(function* () {
+      if (held.size === 0) return
+      const kept = new Set((yield* leases.renew(instanceId, [...held.keys()], yield* now, leaseMs)).map((l) => l.taskId))
+      for (const taskId of [...held.keys()]) {
+        if (!kept.has(taskId)) {
+          yield* Effect.logWarning(`task ${taskId}: the lease was taken over; stopping this turn`)
+          held.delete(taskId)
+          yield* FiberMap.remove(workers, taskId)
+        }
+      }
+    }).pipe(
+      Effect.catchAllCause((cause) => Effect.logWarning("renewing leases failed", cause)),
+      Effect.repeat(Schedule.spaced(Duration.millis(Math.max(100, Math.floor(leaseMs / 3))))),
+      Effect.forkScoped
+    )
+
+    return Supervisor.of({
+      // The task is in the store already: wake the claim loop (other processes find it by polling).
+      enqueue: () => Queue.offer(wake, undefined).pipe(Effect.asVoid),
+      stop: (taskId) => FiberMap.remove(workers, taskId)
+    })
+  })
+
+export const layer = (leaseMs?: number) => Layer.scoped(Supervisor, make(leaseMs))
