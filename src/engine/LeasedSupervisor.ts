@@ -1,4 +1,4 @@
-import { Cause, Clock, Duration, Effect, Exit, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { AgentEmitError, agentMessage, type AgentContext } from "../agent/Agent"
 import type { Command } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
@@ -44,17 +44,20 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     const now = Clock.currentTimeMillis
 
-    /** A commit made for a turn: fenced by its lease; a lost lease stops the turn without a word. */
-    const commitFenced = (lease: Lease, command: Command) =>
+    /**
+     * A commit made for a turn, fenced by its lease. A lost lease stops the turn without a word:
+     * `lost` is set first, so however the agent reacts to the interruption, the turn records nothing.
+     */
+    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Command) =>
       writer.commit(lease.taskId, command, { fence: { owner: instanceId, lease } }).pipe(
         Effect.catchIf(
           (e: CommitError) => e._tag === "LeaseLost",
-          () => Effect.interrupt
+          () => Deferred.succeed(lost, undefined).pipe(Effect.zipRight(Effect.interrupt))
         )
       )
 
-    const emit = (lease: Lease, command: Command) =>
-      commitFenced(lease, command).pipe(
+    const emit = (lease: Lease, lost: Deferred.Deferred<void>, command: Command) =>
+      commitFenced(lease, lost, command).pipe(
         Effect.asVoid,
         Effect.catchAll((e) => Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e))))
       )
@@ -72,30 +75,31 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         })
       )
 
-    const runAgent = (lease: Lease) =>
+    const runAgent = (lease: Lease, lost: Deferred.Deferred<void>) =>
       Effect.gen(function* () {
-        const { snapshot } = yield* commitFenced(lease, { type: "Start", instanceId, leaseEpoch: lease.epoch })
+        const { snapshot } = yield* commitFenced(lease, lost, { type: "Start", instanceId, leaseEpoch: lease.epoch })
         const task = snapshot.task!
         const ctx: AgentContext = {
           taskId: lease.taskId,
           contextId: task.contextId,
           input: snapshot.turnInput!,
           task,
-          progress: (message) => emit(lease, { type: "Progress", message: agentMessage(message) }),
+          progress: (message) => emit(lease, lost, { type: "Progress", message: agentMessage(message) }),
           artifact: (artifact, options) =>
-            emit(lease, { type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
+            emit(lease, lost, { type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
         }
         const exit = yield* Effect.exit(agent.run(ctx))
+        if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
         if (Exit.isFailure(exit)) {
           return yield* Effect.failCause(
             Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause
           )
         }
-        yield* commitFenced(lease, outcomeCommand(exit.value))
+        yield* commitFenced(lease, lost, outcomeCommand(exit.value))
       })
 
     /** What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone). */
-    const turn = (lease: Lease) =>
+    const turn = (lease: Lease, lost: Deferred.Deferred<void>) =>
       Effect.gen(function* () {
         const current = yield* readModel.get(lease.taskId)
         if (Option.isNone(current)) return
@@ -103,27 +107,29 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         if (state === "TASK_STATE_WORKING") {
           if (config.recovery === "fail") {
             const reason = "the process running this task stopped (recovery policy: fail)"
-            yield* commitFenced(lease, {
+            yield* commitFenced(lease, lost, {
               type: "Fail",
               reason,
               message: agentMessage("The process running this task stopped; it was not resumed.")
             })
             return
           }
-          yield* commitFenced(lease, { type: "Requeue", reason: "the process running this turn stopped; running it again" })
+          yield* commitFenced(lease, lost, { type: "Requeue", reason: "the process running this turn stopped; running it again" })
         } else if (state !== "TASK_STATE_SUBMITTED") {
           return
         }
-        yield* Effect.raceFirst(runAgent(lease), stopWhenTerminal(lease.taskId))
+        yield* Effect.raceFirst(runAgent(lease, lost), stopWhenTerminal(lease.taskId))
       }).pipe(
-        Effect.catchAllCause((cause) => {
-          if (Cause.isInterruptedOnly(cause)) return Effect.void
-          const reason = describeCause(cause)
-          return Effect.logWarning(`task ${lease.taskId} failed: ${reason}`).pipe(
-            Effect.zipRight(commitFenced(lease, { type: "Fail", reason, message: agentMessage(reason) })),
-            Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${lease.taskId}: could not record failure`, e)))
-          )
-        }),
+        Effect.catchAllCause((cause) =>
+          Effect.flatMap(Deferred.isDone(lost), (isLost) => {
+            if (isLost || Cause.isInterruptedOnly(cause)) return Effect.void
+            const reason = describeCause(cause)
+            return Effect.logWarning(`task ${lease.taskId} failed: ${reason}`).pipe(
+              Effect.zipRight(commitFenced(lease, lost, { type: "Fail", reason, message: agentMessage(reason) })),
+              Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${lease.taskId}: could not record failure`, e)))
+            )
+          })
+        ),
         Effect.ensuring(
           Effect.gen(function* () {
             held.delete(lease.taskId)
@@ -148,7 +154,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         return
       }
       held.set(lease.taskId, lease)
-      yield* FiberMap.run(workers, lease.taskId, turn(lease))
+      yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))
     }).pipe(Effect.forever, Effect.forkScoped)
 
     // Heartbeat: renew what runs here; a turn whose lease was taken over stops.

@@ -21,7 +21,7 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
   {
     /** Claim up to `limit` tasks for `owner`, oldest first; each with its new epoch. */
     readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
-    /** Extend `owner`'s leases on these tasks; the ones still held (a lease taken over is not). */
+    /** Extend `owner`'s live leases on these tasks; the ones still held (an expired or taken-over lease is lost for good). */
     readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
     /** Give a lease up (it expires now, keeping its epoch). */
     readonly release: (owner: string, lease: Lease) => Effect.Effect<void, SqlError>
@@ -62,7 +62,7 @@ export const make = Effect.gen(function* () {
     taskIds.length === 0
       ? Effect.succeed([])
       : sql<LeaseRow>`UPDATE a2a_leases SET expires_at = ${now + ttlMs}
-          WHERE owner = ${owner} AND ${sql.in("task_id", taskIds)} AND expires_at > 0
+          WHERE owner = ${owner} AND ${sql.in("task_id", taskIds)} AND expires_at >= ${now}
           RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
 
   const release = (owner: string, lease: Lease) =>

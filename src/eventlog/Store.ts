@@ -8,7 +8,6 @@ import * as path from "node:path"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
 import * as LeaseStore from "./LeaseStore"
-import * as PgOwnership from "./PgOwnership"
 import * as Pruner from "./Pruner"
 import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
@@ -106,20 +105,19 @@ const pgSchema = Layer.effectDiscard(
 export interface PgOptions {
   /** Connections in the pool (default 10). */
   readonly maxConnections?: number
-  /** Own the store exclusively (default true): what an engine needs; tools pass false. */
-  readonly exclusive?: boolean
 }
 
-/** A PostgreSQL database (any number of instances may share it). */
+/**
+ * A PostgreSQL database. Any number of processes may share it: work goes by
+ * leases, streams cross processes by LISTEN/NOTIFY (see the engine).
+ */
 export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<StoreServices | PgClient.PgClient, unknown> => {
   const client = PgClient.layer({
     url: Redacted.make(url),
     maxConnections: options.maxConnections ?? 10,
     applicationName: "a2a-ledger"
   })
-  // The ownership lock first, then the migrations, then the services.
-  const owned = options.exclusive !== false ? Layer.provideMerge(pgSchema, PgOwnership.layer(describe(url))) : pgSchema
-  return services.pipe(Layer.provide(owned), Layer.provideMerge(client))
+  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client))
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */

@@ -1,4 +1,4 @@
-import { Clock, Context, Effect, Either, FiberSet, Layer, Option, Queue, Random } from "effect"
+import { Cause, Clock, Context, Effect, Either, FiberSet, Layer, Option, Queue, Random } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
 import { EventLog } from "../eventlog/EventLog"
@@ -142,14 +142,19 @@ export const run = Effect.gen(function* () {
       const random = yield* Random.next
       yield* store.failed(d.id, attempt.left, now, now + retryDelay(options, attempts, random))
     }).pipe(
-      Effect.catchAllCause((cause) => Effect.logWarning(`webhook delivery ${d.id} could not be recorded; it stays queued`, cause)),
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning(`webhook delivery ${d.id} could not be recorded; it stays queued`, cause)
+      ),
       permits.withPermits(1),
+      // Stopped mid-call (shutdown): due again at once, for the next start or another process.
+      Effect.onInterrupt(() => Effect.flatMap(Clock.currentTimeMillis, (now) => store.unhold(d.id, now)).pipe(Effect.ignore)),
       Effect.ensuring(Effect.zipRight(Effect.sync(() => inFlight.delete(d.id)), signal.wake))
     )
 
   const round = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
-    const due = (yield* store.due(now, 4 * options.concurrency)).filter((d) => !inFlight.has(d.id))
+    // Held for a whole call plus a margin: another process (or this one) sends it again only if this one died.
+    const due = (yield* store.take(now, 4 * options.concurrency, options.timeoutMs + 30_000)).filter((d) => !inFlight.has(d.id))
     for (const d of due) {
       inFlight.add(d.id)
       yield* FiberSet.run(running, deliver(d))

@@ -26,6 +26,13 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     readonly enqueue: (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) => Effect.Effect<number, SqlError>
     /** Pending deliveries due at `now`, each the oldest of its (task, config). */
     readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    /**
+     * Take due deliveries to send: each is held (not due again) until `now + holdMs`, so processes
+     * sharing the store do not send the same one; a sender that dies leaves it to be sent after that.
+     */
+    readonly take: (now: number, limit: number, holdMs: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    /** A taken delivery that was not attempted after all: due again at `now`. */
+    readonly unhold: (id: number, now: number) => Effect.Effect<void, SqlError>
     /** When the next head-of-line delivery falls due, if any is waiting. */
     readonly nextDueAt: Effect.Effect<Option.Option<number>, SqlError>
     readonly delivered: (id: number) => Effect.Effect<void, SqlError>
@@ -172,6 +179,19 @@ export const make = Effect.gen(function* () {
       WHERE o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}
       ORDER BY o.next_attempt_at, o.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toDelivery)))
 
+  const take = (now: number, limit: number, holdMs: number) =>
+    sql<DeliveryRow>`UPDATE a2a_push_outbox SET next_attempt_at = ${now + holdMs}
+      WHERE id IN (
+        SELECT o.id FROM a2a_push_outbox o
+        WHERE o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}
+        ORDER BY o.next_attempt_at, o.id LIMIT ${limit}
+        ${sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF o SKIP LOCKED`, orElse: () => sql`` })}
+      )
+      RETURNING *`.pipe(Effect.map((rows) => rows.map(toDelivery).sort((a, b) => a.id - b.id)))
+
+  const unhold = (id: number, now: number) =>
+    sql`UPDATE a2a_push_outbox SET next_attempt_at = ${now} WHERE id = ${id} AND status = 'pending'`.pipe(Effect.asVoid)
+
   const nextDueAt = sql<{ t: number | string | null }>`SELECT MIN(o.next_attempt_at) AS t FROM a2a_push_outbox o
     WHERE o.status = 'pending' AND ${headOfLine}`.pipe(
     Effect.map((rows) => (rows[0]?.t === null || rows[0]?.t === undefined ? Option.none() : Option.some(Number(rows[0].t))))
@@ -217,6 +237,8 @@ export const make = Effect.gen(function* () {
     deleteConfig,
     enqueue,
     due,
+    take,
+    unhold,
     nextDueAt,
     delivered,
     failed,

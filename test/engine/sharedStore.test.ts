@@ -26,7 +26,7 @@ const idle = { name: "idle", description: "", version: "1", skills: [], run: () 
 
 const writerOn = async (url: string, scope: Scope.CloseableScope) => {
   const layer = Engine.layer({ agent: idle, maxWorkers: 0 }).pipe(
-    Layer.provideMerge(Store.layerPg(url, { exclusive: false, maxConnections: 2 })),
+    Layer.provideMerge(Store.layerPg(url, { maxConnections: 2 })),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
@@ -68,7 +68,7 @@ await describePg("writers sharing a PostgreSQL store", () => {
 
 const engineOn = async (url: string, scope: Scope.CloseableScope, commitPollMs?: number) => {
   const layer = Engine.layer({ agent: idle, maxWorkers: 0, ...(commitPollMs !== undefined ? { commitPollMs } : {}) }).pipe(
-    Layer.provideMerge(Store.layerPg(url, { exclusive: false, maxConnections: 3 })),
+    Layer.provideMerge(Store.layerPg(url, { maxConnections: 3 })),
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
@@ -86,7 +86,7 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
         Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void })
       )
     ),
-    Layer.provide(Store.layerPg(url, { exclusive: false, maxConnections: 2 }))
+    Layer.provide(Store.layerPg(url, { maxConnections: 2 }))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
   return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))

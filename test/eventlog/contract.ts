@@ -242,6 +242,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             const taken = yield* leases.claim("i2", 1_200, 100, 10)
             expect(taken).toContainEqual({ taskId: "working", epoch: 2 })
             expect(yield* leases.renew("i1", ["working"], 1_210, 100)).toEqual([])
+            // An expired lease is not revived by a late renewal, even when nobody took it over.
+            expect(yield* leases.renew("i2", ["new-submitted"], 1_400, 100)).toEqual([])
             expect(yield* leases.holds("i1", { taskId: "working", epoch: 1 }, 1_210)).toBe(false)
             expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_210)).toBe(true)
             expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_301)).toBe(false)
