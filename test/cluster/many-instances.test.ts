@@ -5,7 +5,7 @@ import { EventLog, type LoggedEvent } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema } from "../support/pg"
 import { type ServerProcess, spawnServer } from "../support/process"
-import { call, eventually, userMessage } from "../support/rpc"
+import { call, eventually, stream, userMessage } from "../support/rpc"
 import { verifyStore } from "../support/verifyStore"
 
 /**
@@ -159,5 +159,40 @@ await describePg("many instances on one PostgreSQL database", () => {
     // Nothing of the stopped turn lands after the cancel.
     const events = (await allEvents(db)).filter((e) => e.taskId === task.id).map((e) => e.event.type)
     expect(events.at(-1)).toBe("TaskCanceled")
+  }, 60_000)
+
+  it("SubscribeToTask and SendStreamingMessage on one instance stream what a worker on another produces: in order, no gap, no duplicate", async () => {
+    // Steps long enough that the task still runs when the second instance is up.
+    const { db, servers } = await cluster(1, ["--agent", "slow-worker", "--step-delay-ms", "1500", "--max-workers", "1"])
+    const runner = servers[0]!
+    const { task } = await call(runner.url, "SendMessage", { message: userMessage("watched"), configuration: { returnImmediately: true } })
+    await eventually(() => call(runner.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    const other = await spawnServer(["--db", db, "--agent", "slow-worker", "--step-delay-ms", "300", "--max-workers", "1"])
+    running.push(other)
+    const versions = (events: ReadonlyArray<{ id?: string }>) => events.map((e) => Number(e.id))
+    const contiguous = (vs: ReadonlyArray<number>) => vs.every((v, i) => i === 0 || v === vs[i - 1]! + 1)
+
+    const sub = await stream(other.url, "SubscribeToTask", { id: task.id })
+    const subEvents = await sub.rest()
+    expect(subEvents[0]!.data.result.task.id).toBe(task.id)
+    expect(contiguous(versions(subEvents))).toBe(true)
+    expect(subEvents.at(-1)!.data.result.statusUpdate.status.state).toBe("TASK_STATE_COMPLETED")
+    expect(subEvents.some((e) => e.data.result.artifactUpdate !== undefined)).toBe(true)
+
+    // A new task sent as a stream to the second instance: whichever instance runs it, the stream is whole.
+    const s2 = await stream(other.url, "SendStreamingMessage", { message: userMessage("streamed") })
+    const s2Events = await s2.rest()
+    expect(versions(s2Events)[0]).toBe(1)
+    expect(contiguous(versions(s2Events))).toBe(true)
+    expect(s2Events.map((e) => Object.keys(e.data.result)[0])).toEqual([
+      "task",
+      "statusUpdate",
+      "statusUpdate",
+      "statusUpdate",
+      "statusUpdate",
+      "statusUpdate",
+      "artifactUpdate",
+      "statusUpdate"
+    ])
   }, 60_000)
 })
