@@ -1,5 +1,5 @@
-import { Cause, Clock, Deferred, Duration, Effect, Exit, FiberMap, Layer, Option, Queue, Schedule } from "effect"
-import { AgentEmitError, agentMessage, type AgentContext } from "../agent/Agent"
+import { Clock, Deferred, Duration, Effect, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { agentMessage } from "../agent/Agent"
 import type { Command } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
@@ -7,8 +7,9 @@ import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
-import { describeCause, outcomeCommand, Supervisor } from "./Supervisor"
-import { CommandRefused, type CommitError, TaskWriter } from "./TaskWriter"
+import { Supervisor } from "./Supervisor"
+import { failTask, finish, runAgent } from "./turn"
+import { type CommitError, TaskWriter } from "./TaskWriter"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
 export const defaultLeaseMs = 15_000
@@ -56,12 +57,6 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         )
       )
 
-    const emit = (lease: Lease, lost: Deferred.Deferred<void>, command: Command) =>
-      commitFenced(lease, lost, command).pipe(
-        Effect.asVoid,
-        Effect.catchAll((e) => Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e))))
-      )
-
     /** Stop the turn when the task becomes terminal elsewhere (a cancel on another process). */
     const stopWhenTerminal = (taskId: string) =>
       Effect.scoped(
@@ -75,27 +70,14 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         })
       )
 
-    const runAgent = (lease: Lease, lost: Deferred.Deferred<void>) =>
+    const runTurn = (lease: Lease, lost: Deferred.Deferred<void>) =>
       Effect.gen(function* () {
-        const { snapshot } = yield* commitFenced(lease, lost, { type: "Start", instanceId, leaseEpoch: lease.epoch })
-        const task = snapshot.task!
-        const ctx: AgentContext = {
-          taskId: lease.taskId,
-          contextId: task.contextId,
-          input: snapshot.turnInput!,
-          task,
-          progress: (message) => emit(lease, lost, { type: "Progress", message: agentMessage(message) }),
-          artifact: (artifact, options) =>
-            emit(lease, lost, { type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
-        }
-        const exit = yield* Effect.exit(agent.run(ctx))
+        const commit = (command: Command) => commitFenced(lease, lost, command)
+        const { snapshot } = yield* commit({ type: "Start", instanceId, leaseEpoch: lease.epoch })
+        const exit = yield* runAgent(agent, snapshot, commit)
+        // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
         if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
-        if (Exit.isFailure(exit)) {
-          return yield* Effect.failCause(
-            Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause
-          )
-        }
-        yield* commitFenced(lease, lost, outcomeCommand(exit.value))
+        yield* finish(exit, commit)
       })
 
     /** What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone). */
@@ -118,17 +100,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         } else if (state !== "TASK_STATE_SUBMITTED") {
           return
         }
-        yield* Effect.raceFirst(runAgent(lease, lost), stopWhenTerminal(lease.taskId))
+        yield* Effect.raceFirst(runTurn(lease, lost), stopWhenTerminal(lease.taskId))
       }).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.flatMap(Deferred.isDone(lost), (isLost) => {
-            if (isLost || Cause.isInterruptedOnly(cause)) return Effect.void
-            const reason = describeCause(cause)
-            return Effect.logWarning(`task ${lease.taskId} failed: ${reason}`).pipe(
-              Effect.zipRight(commitFenced(lease, lost, { type: "Fail", reason, message: agentMessage(reason) })),
-              Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${lease.taskId}: could not record failure`, e)))
-            )
-          })
+          Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost ? Effect.void : failTask(lease.taskId, cause, (command) => commitFenced(lease, lost, command))))
         ),
         Effect.ensuring(
           Effect.gen(function* () {

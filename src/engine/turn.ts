@@ -1,0 +1,84 @@
+import { Cause, Effect, Exit, Option } from "effect"
+import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
+import type { Command, TaskSnapshot } from "../domain/Task"
+import { CommandRefused, type CommitError } from "./TaskWriter"
+
+/**
+ * One worker turn, the part both supervisors share: the agent runs with a
+ * context whose emissions become commands, and its outcome becomes the
+ * closing command. How commands are committed (fenced by a lease or not)
+ * is the caller's.
+ */
+export const describeCause = (cause: Cause.Cause<unknown>): string => {
+  const failure = Cause.failureOption(cause)
+  const error = Option.isSome(failure) ? failure.value : Option.getOrUndefined(Cause.dieOption(cause))
+  if (error instanceof Error) return error.message || error.name
+  if (typeof error === "string") return error
+  if (error !== undefined) {
+    try {
+      return JSON.stringify(error)
+    } catch {
+      return String(error)
+    }
+  }
+  return Cause.pretty(cause).split("\n")[0] ?? "unknown failure"
+}
+
+export const outcomeCommand = (outcome: TurnOutcome): Command => {
+  switch (outcome._tag) {
+    case "Completed":
+      return outcome.message === undefined ? { type: "Complete" } : { type: "Complete", message: agentMessage(outcome.message) }
+    case "Failed":
+      return { type: "Fail", reason: outcome.reason, message: agentMessage(outcome.reason) }
+    case "InputRequired":
+      return { type: "RequestInput", message: agentMessage(outcome.message) }
+    case "AuthRequired":
+      return { type: "RequestAuth", message: agentMessage(outcome.message) }
+    case "Rejected":
+      return { type: "Reject", reason: outcome.reason, message: agentMessage(outcome.reason) }
+  }
+}
+
+type Commit = (command: Command) => Effect.Effect<unknown, CommitError>
+
+/**
+ * Run the agent on the snapshot its Start produced, then commit its outcome.
+ * An emission the machine refuses is the agent's mistake and fails the turn.
+ */
+export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =>
+  Effect.gen(function* () {
+    const task = snapshot.task!
+    const emit = (command: Command) =>
+      commit(command).pipe(
+        Effect.asVoid,
+        Effect.catchAll((e) => Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e))))
+      )
+    const ctx: AgentContext = {
+      taskId: task.id,
+      contextId: task.contextId,
+      input: snapshot.turnInput!,
+      task,
+      progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
+      artifact: (artifact, options) => emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
+    }
+    // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
+    // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
+    // task rather than leaving it WORKING.
+    return yield* Effect.exit(agent.run(ctx))
+  })
+
+/** The outcome of `runAgent` as the closing command, or the failure that fails the task. */
+export const finish = (exit: Exit.Exit<TurnOutcome, unknown>, commit: Commit) =>
+  Exit.isFailure(exit)
+    ? Effect.failCause(Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause)
+    : commit(outcomeCommand(exit.value))
+
+/** Any failure of a turn, typed or defect, becomes FAILED; an interruption (cancel, shutdown) records nothing. */
+export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Commit) => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.void
+  const reason = describeCause(cause)
+  return Effect.logWarning(`task ${taskId} failed: ${reason}`).pipe(
+    Effect.zipRight(commit({ type: "Fail", reason, message: agentMessage(reason) })),
+    Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${taskId}: could not record failure`, e)))
+  )
+}
