@@ -107,7 +107,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         ),
         Effect.ensuring(
           Effect.gen(function* () {
-            held.delete(lease.taskId)
+            // A newer claim of the same task (a next turn) may already be registered: leave that one.
+            if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
             yield* leases.release(instanceId, lease).pipe(Effect.ignore)
             yield* permits.release(1)
             yield* Queue.offer(wake, undefined)
@@ -132,13 +133,13 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))
     }).pipe(Effect.forever, Effect.forkScoped)
 
-    // Heartbeat: renew what runs here; a turn whose lease was taken over stops.
+    // Heartbeat: renew what runs here; a turn whose lease expired or was taken over stops.
     yield* Effect.gen(function* () {
       if (held.size === 0) return
       const kept = new Set((yield* leases.renew(instanceId, [...held.keys()], yield* now, leaseMs)).map((l) => l.taskId))
       for (const taskId of [...held.keys()]) {
         if (!kept.has(taskId)) {
-          yield* Effect.logWarning(`task ${taskId}: the lease was taken over; stopping this turn`)
+          yield* Effect.logWarning(`task ${taskId}: the work lease was lost (not renewed in time, or taken over); stopping this turn`)
           held.delete(taskId)
           yield* FiberMap.remove(workers, taskId)
         }
