@@ -118,6 +118,12 @@ const leaseMs = Options.integer("lease-ms").pipe(
   Options.withDescription("PostgreSQL: how long a work lease lasts without renewal; a dead instance's tasks move on after it (env A2A_LEASE_MS)")
 )
 
+const instanceId = Options.text("instance-id").pipe(
+  Options.withFallbackConfig(Config.string("A2A_INSTANCE_ID")),
+  Options.optional,
+  Options.withDescription("this process's name in the log's metadata and in work leases, e.g. the pod name (env A2A_INSTANCE_ID); default: a random UUID")
+)
+
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
@@ -144,6 +150,7 @@ export const serve = Command.make(
     webhookTimeoutMs,
     retention,
     leaseMs,
+    instanceId,
     configFile
   },
   (o) =>
@@ -184,7 +191,8 @@ export const serve = Command.make(
           recovery: o.recovery,
           retentionMs,
           leaseMs: o.leaseMs,
-          push
+          push,
+          ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
       }
       const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push, leaseMs: o.leaseMs })

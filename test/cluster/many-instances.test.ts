@@ -162,13 +162,18 @@ await describePg("many instances on one PostgreSQL database", () => {
   }, 60_000)
 
   it("SubscribeToTask and SendStreamingMessage on one instance stream what a worker on another produces: in order, no gap, no duplicate", async () => {
-    // Steps long enough that the task still runs when the second instance is up.
-    const { db, servers } = await cluster(1, ["--agent", "slow-worker", "--step-delay-ms", "1500", "--max-workers", "1"])
-    const runner = servers[0]!
-    const { task } = await call(runner.url, "SendMessage", { message: userMessage("watched"), configuration: { returnImmediately: true } })
-    await eventually(() => call(runner.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
-    const other = await spawnServer(["--db", db, "--agent", "slow-worker", "--step-delay-ms", "300", "--max-workers", "1"])
-    running.push(other)
+    const schema = await freshSchema()
+    drops.push(schema.drop)
+    const db = schema.url
+    const args = ["--db", db, "--agent", "slow-worker", "--step-delay-ms", "1500", "--max-workers", "1"]
+    const [first, second] = await Promise.all([spawnServer([...args, "--instance-id", "first"]), spawnServer([...args, "--instance-id", "second"])])
+    running.push(first!, second!)
+    const { task } = await call(first!.url, "SendMessage", { message: userMessage("watched"), configuration: { returnImmediately: true } })
+    await eventually(() => call(first!.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    // Subscribe where the worker is not.
+    const started = (await allEvents(db)).find((e) => e.taskId === task.id && e.event.type === "TaskStarted")!
+    const runner = (started.event as { instanceId: string }).instanceId
+    const other = runner === "first" ? second! : first!
     const versions = (events: ReadonlyArray<{ id?: string }>) => events.map((e) => Number(e.id))
     const contiguous = (vs: ReadonlyArray<number>) => vs.every((v, i) => i === 0 || v === vs[i - 1]! + 1)
 

@@ -143,7 +143,7 @@ describe("push delivery", () => {
     expect(rest.stdout).toContain("2 deliveries queued again")
     expect(states(await receiver.waitFor((d) => d.length === 4))).toEqual(echoSequence)
     expect(await dead()).toEqual([])
-  })
+  }, 90_000)
 
   it("the CLI refuses a redeliver without ids or --all, and a store that does not exist", async () => {
     const db = path.join(tempDir(), "none.db")
