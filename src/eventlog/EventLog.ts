@@ -33,6 +33,19 @@ export interface LoggedEvent extends VersionedEvent {
 export type LogError = SqlError | UnreadableEvent
 
 /**
+ * Where a tail of the whole log stands. On PostgreSQL positions come from a
+ * sequence and can commit out of order, so the cursor also carries the
+ * writing transaction's id (`tx`); on SQLite (one writer) the position alone
+ * is enough and `tx` stays "0".
+ */
+export interface TailCursor {
+  readonly tx: string
+  readonly position: number
+}
+
+export const tailStart: TailCursor = { tx: "0", position: 0 }
+
+/**
  * The append-only log of task facts. Versions per task are gap-free
  * (1, 2, 3 …) and `UNIQUE(task_id, version)` in the database is the last
  * line of defence against two writers.
@@ -52,8 +65,20 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
       taskId: string,
       options?: { readonly fromVersion?: number; readonly toVersion?: number }
     ) => Effect.Effect<ReadonlyArray<LoggedEvent>, LogError>
-    /** The global log after `afterPosition`, at most `limit` rows, in position order. */
+    /**
+     * The global log after `afterPosition`, at most `limit` rows, in position order. For scans of a
+     * log nobody writes to (tools, checks); to follow a live log, use `tail`.
+     */
     readonly readAll: (afterPosition: number, limit: number) => Effect.Effect<ReadonlyArray<LoggedEvent>, LogError>
+    /**
+     * The next committed events after `cursor`, at most `limit`, and the cursor to continue from.
+     * Never skips an event that commits late: on PostgreSQL only transactions older than every
+     * running one are returned (`pg_snapshot_xmin`), in (transaction, position) order.
+     */
+    readonly tail: (
+      cursor: TailCursor,
+      limit: number
+    ) => Effect.Effect<{ readonly events: ReadonlyArray<LoggedEvent>; readonly cursor: TailCursor }, LogError>
     /** The task's current version (0 when it has no events). */
     readonly version: (taskId: string) => Effect.Effect<number, SqlError>
   }

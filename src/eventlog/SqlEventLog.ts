@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { decodeEvent, encodePayload } from "./codec"
-import { EventLog, type EventMetadata, type LoggedEvent, VersionConflict } from "./EventLog"
+import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, VersionConflict } from "./EventLog"
 import { SqlReader } from "./SqlReader"
 
 interface EventRow {
@@ -83,7 +83,27 @@ export const make = Effect.gen(function* () {
       Effect.flatMap(Effect.forEach(toLogged))
     )
 
-  return EventLog.of({ append, read, readAll, version: (taskId) => version(taskId) })
+  const tail = (cursor: TailCursor, limit: number) =>
+    reader.onDialectOrElse({
+      pg: () =>
+        reader<EventRow & { readonly tx: string }>`SELECT position, task_id, version, type, schema_version, payload, metadata,
+            created_at, tx::text AS tx FROM a2a_events
+          WHERE (tx, position) > (${cursor.tx}::xid8, ${cursor.position})
+            AND tx < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY tx, position LIMIT ${limit}`,
+      orElse: () =>
+        reader<EventRow & { readonly tx: string }>`SELECT *, '0' AS tx FROM a2a_events WHERE position > ${cursor.position}
+          ORDER BY position LIMIT ${limit}`
+    }).pipe(
+      Effect.flatMap((rows) =>
+        Effect.map(Effect.forEach(rows, toLogged), (events) => {
+          const last = rows[rows.length - 1]
+          return { events, cursor: last === undefined ? cursor : { tx: String(last.tx), position: Number(last.position) } }
+        })
+      )
+    )
+
+  return EventLog.of({ append, read, readAll, tail, version: (taskId) => version(taskId) })
 })
 
 /** The SQL event log; needs a SqlClient on which the migrations already ran (see `Store`). */

@@ -104,7 +104,24 @@ const m0004 = Effect.gen(function* () {
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_waiting ON a2a_tasks (state, status_timestamp, task_id)`
 })
 
+/**
+ * PostgreSQL: each event row records its writing transaction, so a tail of
+ * the whole log can wait for transactions that took a lower position but
+ * have not committed yet. (SQLite has one writer: positions commit in order.)
+ */
+const m0005 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      Effect.zipRight(
+        sql`ALTER TABLE a2a_events ADD COLUMN IF NOT EXISTS tx xid8 NOT NULL DEFAULT pg_current_xact_id()`,
+        sql`CREATE INDEX IF NOT EXISTS a2a_events_by_tx ON a2a_events (tx, position)`
+      ),
+    orElse: () => Effect.void
+  })
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005 }),
   table: "a2a_migrations"
 })

@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Exit, type Layer, Option } from "effect"
 import { fold } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
-import { EventLog } from "../../src/eventlog/EventLog"
+import { EventLog, tailStart } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { Pruner } from "../../src/eventlog/Pruner"
 import { TaskReadModel } from "../../src/projections/TaskReadModel"
@@ -198,6 +198,24 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect((yield* log.read("old-working")).length).toBe(2)
           expect((yield* log.read("new-done")).length).toBe(2)
           expect(yield* pruner.prune(at(30), 100)).toBe(0)
+        })
+      ))
+
+    it.effect("tail follows the whole log with a cursor: everything once, in commit order, then nothing until more commits", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          yield* log.append("t1", 0, [submitted("t1")], meta)
+          yield* log.append("t2", 0, [submitted("t2")], meta)
+          const first = yield* log.tail(tailStart, 10)
+          expect(first.events.map((e) => e.taskId)).toEqual(["t1", "t2"])
+          expect((yield* log.tail(first.cursor, 10)).events).toEqual([])
+          yield* log.append("t1", 1, [started], meta)
+          const next = yield* log.tail(first.cursor, 10)
+          expect(next.events.map((e) => [e.taskId, e.version])).toEqual([["t1", 2]])
+          const paged = yield* log.tail(tailStart, 1)
+          expect(paged.events.map((e) => e.taskId)).toEqual(["t1"])
+          expect((yield* log.tail(paged.cursor, 10)).events.map((e) => [e.taskId, e.version])).toEqual([["t2", 1], ["t1", 2]])
         })
       ))
 

@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { expect, it } from "vitest"
+import { EventLog, tailStart } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema, pgStoreLayer } from "../support/pg"
 import { eventLogContract } from "./contract"
@@ -20,7 +21,7 @@ await describePg("PostgreSQL store", () => {
           )
         )
       )
-      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4])
+      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5])
     } finally {
       await schema.drop()
     }
@@ -33,6 +34,47 @@ await describePg("PostgreSQL store", () => {
       await Effect.runPromise(Layer.buildWithScope(Store.layerPg(schema.url), scope))
       await Effect.runPromise(Effect.scoped(Layer.build(Store.layerPg(schema.url))))
       await Effect.runPromise(Scope.close(scope, Exit.void))
+    } finally {
+      await schema.drop()
+    }
+  })
+
+  it("a tail never skips an event whose transaction commits after a later position's (sequence values commit out of order)", async () => {
+    const schema = await freshSchema()
+    try {
+      await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const log = yield* EventLog
+            const at = "2026-01-01T00:00:00.000Z"
+            const row = (taskId: string) =>
+              `INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+               VALUES ('${taskId}', 1, 'TaskStarted', 1, '{"at":"${at}","instanceId":"i"}', '{"instanceId":"i"}', '${at}')`
+            // A transaction takes a position and stays open...
+            const slow = yield* sql.reserve
+            yield* slow.executeRaw("BEGIN", [])
+            yield* slow.executeRaw(row("early"), [])
+            // ...while a later one takes a higher position and commits.
+            yield* sql.unsafe(row("late"))
+            const seen: Array<string> = []
+            let cursor = tailStart
+            const follow = Effect.gen(function* () {
+              const r = yield* log.tail(cursor, 100)
+              seen.push(...r.events.map((e) => e.taskId))
+              cursor = r.cursor
+            })
+            yield* follow
+            // A position-order reader would have returned "late" and moved past "early" for good.
+            expect(seen).toEqual([])
+            yield* slow.executeRaw("COMMIT", [])
+            yield* follow
+            expect(seen).toEqual(["early", "late"])
+            yield* follow
+            expect(seen).toEqual(["early", "late"])
+          }).pipe(Effect.provide(Store.layerPg(schema.url)))
+        )
+      )
     } finally {
       await schema.drop()
     }
