@@ -1,0 +1,160 @@
+import { Args, Command, Options } from "@effect/cli"
+import { SqlClient } from "@effect/sql"
+import { Config, Console, Effect, Option } from "effect"
+import * as fs from "node:fs"
+import * as readline from "node:readline"
+import { fold } from "../domain/Task"
+import type { TaskEvent } from "../domain/TaskEvent"
+import { EventLog, type EventMetadata } from "../eventlog/EventLog"
+import * as Store from "../eventlog/Store"
+import { TaskReadModel } from "../projections/TaskReadModel"
+import { StartupFailure } from "./serve"
+
+/**
+ * `a2a-ledger export` and `import`: the event log as NDJSON, one event per
+ * line, each task's events together and in version order. This is how a
+ * store moves, e.g. from SQLite to PostgreSQL. Import replays every task
+ * through the machine, writes its events and its read-model row in one
+ * transaction, and refuses tasks the target already has.
+ */
+interface Line {
+  readonly taskId: string
+  readonly version: number
+  readonly event: TaskEvent
+  readonly metadata: EventMetadata
+}
+
+const db = Options.text("db").pipe(
+  Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
+  Options.withDefault("./data/a2a-ledger.db"),
+  Options.withDescription("the store: a SQLite file or a postgres:// URL (env A2A_DB, then DATABASE_URL)")
+)
+
+const openStore = (file: string) =>
+  Store.isPostgresUrl(file) || fs.existsSync(file)
+    ? Effect.succeed(Store.layer(file, { exclusive: false }))
+    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
+
+const failure = (db: string) => (e: unknown) =>
+  e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(db)}: ${(e as Error)?.message ?? String(e)}` })
+
+const task = Options.text("task").pipe(Options.optional, Options.withDescription("only this task"))
+const context = Options.text("context").pipe(Options.optional, Options.withDescription("only the tasks of this context"))
+const since = Options.text("since").pipe(
+  Options.optional,
+  Options.withDescription("only tasks changed at or after this ISO-8601 time, e.g. 2026-01-01T00:00:00Z")
+)
+const out = Options.file("out").pipe(Options.optional, Options.withDescription("write here instead of standard output"))
+
+const exportCommand = Command.make("export", { db, task, context, since, out }, (o) =>
+  Effect.gen(function* () {
+    const layer = yield* openStore(o.db)
+    const written = yield* Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const log = yield* EventLog
+      const filters = [sql`1 = 1`]
+      if (Option.isSome(o.task)) filters.push(sql`task_id = ${o.task.value}`)
+      if (Option.isSome(o.context)) filters.push(sql`context_id = ${o.context.value}`)
+      if (Option.isSome(o.since)) {
+        const t = Date.parse(o.since.value)
+        if (Number.isNaN(t)) return yield* new StartupFailure({ message: `--since ${o.since.value} is not an ISO-8601 time` })
+        filters.push(sql`status_timestamp >= ${new Date(t).toISOString()}`)
+      }
+      const ids = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks WHERE ${sql.and(filters)} ORDER BY created_at, task_id`
+      const sink = Option.isSome(o.out) ? fs.openSync(o.out.value, "w") : 1
+      let events = 0
+      try {
+        for (const { task_id } of ids) {
+          const lines = (yield* log.read(task_id)).map((e) =>
+            JSON.stringify({ taskId: e.taskId, version: e.version, event: e.event, metadata: e.metadata } satisfies Line)
+          )
+          if (lines.length > 0) fs.writeSync(sink, lines.join("\n") + "\n")
+          events += lines.length
+        }
+      } finally {
+        if (sink !== 1) fs.closeSync(sink)
+      }
+      return { tasks: ids.length, events }
+    }).pipe(Effect.provide(layer), Effect.scoped)
+    yield* Console.error(`exported ${written.tasks} task(s), ${written.events} event(s)`)
+  }).pipe(Effect.mapError(failure(o.db)))
+).pipe(Command.withDescription("Write the event log as NDJSON (one event per line, each task's events together)"))
+
+const file = Args.file({ name: "file", exists: "yes" }).pipe(Args.withDescription("NDJSON written by `a2a-ledger export`"))
+
+/** The file's tasks, one at a time, in the order they appear. */
+async function* tasksOf(path: string): AsyncGenerator<{ taskId: string; lines: Array<Line>; lineNo: number }> {
+  const rl = readline.createInterface({ input: fs.createReadStream(path), crlfDelay: Infinity })
+  let current: { taskId: string; lines: Array<Line>; lineNo: number } | undefined
+  let n = 0
+  for await (const text of rl) {
+    n++
+    if (text.trim() === "") continue
+    let line: Line
+    try {
+      line = JSON.parse(text) as Line
+    } catch {
+      throw new Error(`line ${n} is not JSON`)
+    }
+    if (typeof line.taskId !== "string" || typeof line.version !== "number" || typeof line.event?.type !== "string") {
+      throw new Error(`line ${n} is not an exported event (taskId, version, event)`)
+    }
+    if (current !== undefined && current.taskId !== line.taskId) {
+      yield current
+      current = undefined
+    }
+    current ??= { taskId: line.taskId, lines: [], lineNo: n }
+    current.lines.push(line)
+  }
+  if (current !== undefined) yield current
+}
+
+const importCommand = Command.make("import", { db, file }, (o) =>
+  Effect.gen(function* () {
+    const layer = yield* openStore(o.db)
+    const counts = yield* Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const log = yield* EventLog
+      const readModel = yield* TaskReadModel
+      const result = { imported: 0, events: 0, refused: [] as Array<string> }
+      const iterator = tasksOf(o.file)
+      for (;;) {
+        const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: (e) => e as Error })
+        if (next.done === true) break
+        const { taskId, lines, lineNo } = next.value
+        const gap = lines.findIndex((l, i) => l.version !== i + 1)
+        if (gap >= 0) {
+          return yield* Effect.fail(new Error(`task ${taskId} (from line ${lineNo}): version ${lines[gap]!.version} where ${gap + 1} was expected`))
+        }
+        // The machine judges every event again: an illegal history is refused, not stored.
+        const snapshot = yield* Effect.try({
+          try: () => fold(lines.map((l) => l.event)),
+          catch: (e) => new Error(`task ${taskId} (from line ${lineNo}): ${(e as Error).message}`)
+        })
+        const written = yield* sql.withTransaction(
+          Effect.gen(function* () {
+            if ((yield* log.version(taskId)) > 0) return false
+            yield* log.append(taskId, 0, lines.map((l) => l.event), lines[0]!.metadata)
+            yield* readModel.save(snapshot)
+            return true
+          })
+        )
+        if (written) {
+          result.imported++
+          result.events += lines.length
+        } else {
+          result.refused.push(taskId)
+        }
+      }
+      return result
+    }).pipe(Effect.provide(layer), Effect.scoped)
+    yield* Console.log(`imported ${counts.imported} task(s), ${counts.events} event(s)`)
+    if (counts.refused.length > 0) {
+      return yield* new StartupFailure({
+        message: `refused ${counts.refused.length} task(s) the store already has: ${counts.refused.slice(0, 5).join(", ")}${counts.refused.length > 5 ? ", …" : ""}`
+      })
+    }
+  }).pipe(Effect.mapError(failure(o.db)))
+).pipe(Command.withDescription("Load NDJSON written by `export` into a store, refusing tasks it already has"))
+
+export const transfer = [exportCommand, importCommand] as const
