@@ -1,9 +1,8 @@
 import { Args, Command, Options } from "@effect/cli"
-import { Clock, Config, Console, Effect, Option } from "effect"
-import * as fs from "node:fs"
-import * as Store from "../eventlog/Store"
+import { Clock, Console, Effect, Option } from "effect"
 import { PushStore } from "../push/PushStore"
-import { StartupFailure } from "./serve"
+import { StartupFailure } from "./StartupFailure"
+import { db, withStore } from "./storeOption"
 
 /**
  * `a2a-ledger dead-letters list | redeliver`: webhook deliveries that failed
@@ -11,22 +10,7 @@ import { StartupFailure } from "./serve"
  * taking it over); a redelivered row is picked up by the server's next poll,
  * or at its next start.
  */
-const db = Options.text("db").pipe(
-  Options.withFallbackConfig(Config.string("A2A_DB")),
-  Options.withDefault("./data/a2a-ledger.db"),
-  Options.withDescription("the store: SQLite file or postgres:// URL (env A2A_DB)")
-)
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON (one array) instead of a table"))
-
-const withStore = <A, E>(file: string, effect: Effect.Effect<A, E, PushStore>) =>
-  Store.isPostgresUrl(file) || fs.existsSync(file)
-    ? effect.pipe(
-        Effect.provide(Store.layer(file, { exclusive: false })),
-        Effect.mapError((e) =>
-          e instanceof StartupFailure ? e : new StartupFailure({ message: `cannot open the store ${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
-        )
-      )
-    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
 
 const limit = Options.integer("limit").pipe(Options.withDefault(100), Options.withDescription("show at most this many"))
 

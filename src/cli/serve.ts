@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Data, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins"
 import * as Store from "../eventlog/Store"
 import * as Server from "../layers/Server"
@@ -7,9 +7,9 @@ import { parseDuration } from "../engine/Retention"
 import { defaultPushOptions } from "../push/PushConfig"
 import { makePolicy } from "../push/WebhookGuard"
 import * as ConfigFile from "./configFile"
+import { StartupFailure } from "./StartupFailure"
+import { db } from "./storeOption"
 
-/** The server could not start (port taken, store unreadable): said in one line, exit code 1. */
-export class StartupFailure extends Data.TaggedError("StartupFailure")<{ readonly message: string }> {}
 
 const describeStartupError = (e: unknown, o: { readonly host: string; readonly port: number; readonly db: string }) => {
   const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
@@ -32,11 +32,6 @@ const host = Options.text("host").pipe(
   Options.withFallbackConfig(Config.string("HOST")),
   Options.withDefault("0.0.0.0"),
   Options.withDescription("address to bind (env HOST)")
-)
-const db = Options.text("db").pipe(
-  Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
-  Options.withDefault("./data/a2a-ledger.db"),
-  Options.withDescription("the store: a SQLite file, or a PostgreSQL URL postgres://… (env A2A_DB, then DATABASE_URL)")
 )
 const synchronous = Options.choice("sqlite-synchronous", ["full", "normal"] as const).pipe(
   Options.withFallbackConfig(Config.literal("full", "normal")("A2A_SQLITE_SYNCHRONOUS")),

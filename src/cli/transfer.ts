@@ -1,14 +1,14 @@
 import { Args, Command, Options } from "@effect/cli"
 import { SqlClient } from "@effect/sql"
-import { Config, Console, Effect, Option } from "effect"
+import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
 import { fold } from "../domain/Task"
 import type { TaskEvent } from "../domain/TaskEvent"
 import { EventLog, type EventMetadata } from "../eventlog/EventLog"
-import * as Store from "../eventlog/Store"
 import { TaskReadModel } from "../projections/TaskReadModel"
-import { StartupFailure } from "./serve"
+import { StartupFailure } from "./StartupFailure"
+import { db, withStore } from "./storeOption"
 
 /**
  * `a2a-ledger export` and `import`: the event log as NDJSON, one event per
@@ -24,20 +24,6 @@ interface Line {
   readonly metadata: EventMetadata
 }
 
-const db = Options.text("db").pipe(
-  Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
-  Options.withDefault("./data/a2a-ledger.db"),
-  Options.withDescription("the store: a SQLite file or a postgres:// URL (env A2A_DB, then DATABASE_URL)")
-)
-
-const openStore = (file: string) =>
-  Store.isPostgresUrl(file) || fs.existsSync(file)
-    ? Effect.succeed(Store.layer(file, { exclusive: false }))
-    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
-
-const failure = (db: string) => (e: unknown) =>
-  e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(db)}: ${(e as Error)?.message ?? String(e)}` })
-
 const task = Options.text("task").pipe(Options.optional, Options.withDescription("only this task"))
 const context = Options.text("context").pipe(Options.optional, Options.withDescription("only the tasks of this context"))
 const since = Options.text("since").pipe(
@@ -48,8 +34,7 @@ const out = Options.file("out").pipe(Options.optional, Options.withDescription("
 
 const exportCommand = Command.make("export", { db, task, context, since, out }, (o) =>
   Effect.gen(function* () {
-    const layer = yield* openStore(o.db)
-    const written = yield* Effect.gen(function* () {
+    const written = yield* withStore(o.db, Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const log = yield* EventLog
       const filters = [sql`1 = 1`]
@@ -75,9 +60,9 @@ const exportCommand = Command.make("export", { db, task, context, since, out }, 
         if (sink !== 1) fs.closeSync(sink)
       }
       return { tasks: ids.length, events }
-    }).pipe(Effect.provide(layer), Effect.scoped)
+    }))
     yield* Console.error(`exported ${written.tasks} task(s), ${written.events} event(s)`)
-  }).pipe(Effect.mapError(failure(o.db)))
+  })
 ).pipe(Command.withDescription("Write the event log as NDJSON (one event per line, each task's events together)"))
 
 const file = Args.file({ name: "file", exists: "yes" }).pipe(Args.withDescription("NDJSON written by `a2a-ledger export`"))
@@ -111,8 +96,7 @@ async function* tasksOf(path: string): AsyncGenerator<{ taskId: string; lines: A
 
 const importCommand = Command.make("import", { db, file }, (o) =>
   Effect.gen(function* () {
-    const layer = yield* openStore(o.db)
-    const counts = yield* Effect.gen(function* () {
+    const counts = yield* withStore(o.db, Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const log = yield* EventLog
       const readModel = yield* TaskReadModel
@@ -147,14 +131,14 @@ const importCommand = Command.make("import", { db, file }, (o) =>
         }
       }
       return result
-    }).pipe(Effect.provide(layer), Effect.scoped)
+    }))
     yield* Console.log(`imported ${counts.imported} task(s), ${counts.events} event(s)`)
     if (counts.refused.length > 0) {
       return yield* new StartupFailure({
         message: `refused ${counts.refused.length} task(s) the store already has: ${counts.refused.slice(0, 5).join(", ")}${counts.refused.length > 5 ? ", …" : ""}`
       })
     }
-  }).pipe(Effect.mapError(failure(o.db)))
+  })
 ).pipe(Command.withDescription("Load NDJSON written by `export` into a store, refusing tasks it already has"))
 
 export const transfer = [exportCommand, importCommand] as const

@@ -1,0 +1,28 @@
+import { Options } from "@effect/cli"
+import { Config, Effect } from "effect"
+import * as fs from "node:fs"
+import * as Store from "../eventlog/Store"
+import { StartupFailure } from "./StartupFailure"
+
+/** `--db` for the commands that work on a store, as `serve` reads it. */
+export const db = Options.text("db").pipe(
+  Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
+  Options.withDefault("./data/a2a-ledger.db"),
+  Options.withDescription("the store: a SQLite file or a postgres:// URL (env A2A_DB, then DATABASE_URL)")
+)
+
+/**
+ * Run `effect` on the store `file`, opened without taking it over (so beside
+ * a running server). A SQLite file that does not exist is an error, not a new
+ * empty store; any failure is one line naming the store.
+ */
+export const withStore = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>) =>
+  Store.isPostgresUrl(file) || fs.existsSync(file)
+    ? effect.pipe(
+        Effect.provide(Store.layer(file, { exclusive: false })),
+        Effect.scoped,
+        Effect.mapError((e) =>
+          e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
+        )
+      )
+    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
