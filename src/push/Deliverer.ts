@@ -109,6 +109,7 @@ export const run = Effect.gen(function* () {
   const { options, policy } = yield* PushSettings
   const permits = yield* Effect.makeSemaphore(options.concurrency)
   const running = yield* FiberSet.make()
+  // Taken rows wait for a permit here; one that waits longer than its hold could be taken again.
   const inFlight = new Set<number>()
 
   const bodyFor = (d: Delivery, config: PushConfig) =>

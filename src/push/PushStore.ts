@@ -174,16 +174,16 @@ export const make = Effect.gen(function* () {
   const headOfLine = sql`NOT EXISTS (SELECT 1 FROM a2a_push_outbox p WHERE p.task_id = o.task_id
     AND p.config_id = o.config_id AND p.status = 'pending' AND p.id < o.id)`
 
+  const isDue = (now: number) => sql`o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}`
+
   const due = (now: number, limit: number) =>
-    sql<DeliveryRow>`SELECT o.* FROM a2a_push_outbox o
-      WHERE o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}
+    sql<DeliveryRow>`SELECT o.* FROM a2a_push_outbox o WHERE ${isDue(now)}
       ORDER BY o.next_attempt_at, o.id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toDelivery)))
 
   const take = (now: number, limit: number, holdMs: number) =>
     sql<DeliveryRow>`UPDATE a2a_push_outbox SET next_attempt_at = ${now + holdMs}
       WHERE id IN (
-        SELECT o.id FROM a2a_push_outbox o
-        WHERE o.status = 'pending' AND o.next_attempt_at <= ${now} AND ${headOfLine}
+        SELECT o.id FROM a2a_push_outbox o WHERE ${isDue(now)}
         ORDER BY o.next_attempt_at, o.id LIMIT ${limit}
         ${sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF o SKIP LOCKED`, orElse: () => sql`` })}
       )
