@@ -1,14 +1,15 @@
 import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
-import type { TaskSnapshot } from "../domain/Task"
+import { fold, type TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import type { Task } from "../domain/TaskView"
 import { EventLog } from "../eventlog/EventLog"
+import { type AcceptedMessage, MessageIndex } from "../projections/MessageIndex"
 import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import { InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
+import { DuplicateMessage, InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, type CommitOptions, TaskWriter } from "./TaskWriter"
@@ -31,10 +32,15 @@ export interface SendInput {
   readonly pushConfig?: CommitOptions["pushConfig"]
 }
 
-/** What a SendMessage led to: a direct Message, or a task as the send committed it. */
+/**
+ * What a SendMessage led to: a direct Message, or a task as the send committed
+ * it. A message whose messageId the task already accepted appends nothing:
+ * `duplicate`, and the task as that first send committed it, so a repeated
+ * send waits for or streams exactly what the first one did.
+ */
 export type SendOutcome =
   | { readonly _tag: "Message"; readonly message: Message }
-  | { readonly _tag: "Task"; readonly snapshot: TaskSnapshot }
+  | { readonly _tag: "Task"; readonly snapshot: TaskSnapshot; readonly duplicate: boolean }
 
 /** One item of a task's live stream: first the Task (or the replayed facts), then each new fact. */
 export type WatchItem =
@@ -83,12 +89,14 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
 const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
   Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
 
+type RuledOut = CommandRefused | TaskNotFound | LeaseLost | DuplicateMessage
+
 /** A commit whose refusal the caller already ruled out (under the task's lock): if it happens anyway, it is a store fault. */
-const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | CommandRefused | TaskNotFound | LeaseLost, R>) =>
+const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | RuledOut, R>) =>
   Effect.catchIf(
     commit,
-    (e): e is CommandRefused | TaskNotFound | LeaseLost =>
-      e instanceof CommandRefused || ["TaskNotFound", "LeaseLost"].includes((e as { _tag?: string })._tag ?? ""),
+    (e): e is RuledOut =>
+      e instanceof CommandRefused || ["TaskNotFound", "LeaseLost", "DuplicateMessage"].includes((e as { _tag?: string })._tag ?? ""),
     (cause) => Effect.fail(new StoreFailure({ cause }))
   )
 
@@ -100,6 +108,7 @@ export const make = Effect.gen(function* () {
   const log = yield* EventLog
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
+  const messages = yield* MessageIndex
 
   const loadOrNotFound = (taskId: string) =>
     store(readModel.get(taskId)).pipe(
@@ -112,10 +121,38 @@ export const make = Effect.gen(function* () {
       Effect.filterOrFail((s) => s.tenant === caller.tenant && s.owner === caller.principal, () => new TaskNotFound({ taskId }))
     )
 
+  /** The task as it was right after it accepted `accepted`'s message: a repeated send's answer. */
+  const replayAccepted = (accepted: AcceptedMessage, caller: Caller) =>
+    Effect.gen(function* () {
+      yield* get(accepted.taskId, caller)
+      const events = yield* store(log.read(accepted.taskId, { toVersion: accepted.version }))
+      return { _tag: "Task", snapshot: fold(events.map((e) => e.event)), duplicate: true } as const
+    })
+
+  const keyOf = (caller: Caller, message: Message) => ({ tenant: caller.tenant, owner: caller.principal, messageId: message.messageId })
+
+  /** A duplicate that raced past the look-up and lost at the writer answers like one found by it. */
+  const orAccepted = <A, E, R>(caller: Caller, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>
+    Effect.catchIf(
+      commit,
+      (e): e is DuplicateMessage => e instanceof DuplicateMessage,
+      (e) => replayAccepted(e, caller)
+    )
+
   const continueTask = (caller: Caller, message: Message, taskId: string, options: CommitOptions) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* get(taskId, caller)
+        const accepted = yield* store(messages.find(keyOf(caller, message)))
+        if (Option.isSome(accepted)) {
+          if (accepted.value.taskId !== taskId) {
+            return yield* new InvalidParams({
+              field: "message.messageId",
+              message: `messageId ${message.messageId} was already sent to task ${accepted.value.taskId}, not ${taskId}; every message needs its own messageId`
+            })
+          }
+          return yield* replayAccepted(accepted.value, caller)
+        }
         const task = current.task!
         if (message.contextId !== undefined && message.contextId !== task.contextId) {
           return yield* new InvalidParams({
@@ -141,8 +178,11 @@ export const make = Effect.gen(function* () {
             (e): e is CommandRefused => e instanceof CommandRefused,
             (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
           ),
+          Effect.map((r) => ({ _tag: "Task", snapshot: r.snapshot, duplicate: false }) as const),
+          (commit) => orAccepted(caller, commit),
           mustCommit
         )
+        if (!result.duplicate) yield* supervisor.enqueue(taskId)
         return result
       })
     )
@@ -151,10 +191,11 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const options: CommitOptions = pushConfig !== undefined ? { pushConfig } : {}
       if (message.taskId !== undefined && message.taskId !== "") {
-        const result = yield* continueTask(caller, message, message.taskId, options)
-        yield* supervisor.enqueue(message.taskId)
-        return { _tag: "Task", snapshot: result.snapshot } as const
+        return yield* continueTask(caller, message, message.taskId, options)
       }
+      // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
+      const accepted = yield* store(messages.find(keyOf(caller, message)))
+      if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
       const contextId = message.contextId || randomUUID()
       if (agent.reply !== undefined) {
         const parts = yield* agent.reply(message)
@@ -164,9 +205,14 @@ export const make = Effect.gen(function* () {
         }
       }
       const taskId = randomUUID()
-      const result = yield* mustCommit(writer.commit(taskId, { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message }, options))
-      yield* supervisor.enqueue(taskId)
-      return { _tag: "Task", snapshot: result.snapshot } as const
+      const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
+      const result = yield* writer.commit(taskId, submit, options).pipe(
+        Effect.map((r) => ({ _tag: "Task", snapshot: r.snapshot, duplicate: false }) as const),
+        (commit) => orAccepted(caller, commit),
+        mustCommit
+      )
+      if (!result.duplicate) yield* supervisor.enqueue(taskId)
+      return result
     })
 
   const cancel = (taskId: string, caller: Caller) =>
@@ -179,8 +225,21 @@ export const make = Effect.gen(function* () {
         if (isTerminal(state)) return yield* new TaskNotCancelable({ taskId, state })
         // Interrupt and await the worker first, so nothing it would emit can land after CANCELED.
         yield* supervisor.stop(taskId)
-        const result = yield* mustCommit(writer.commitHeld(taskId, { type: "Cancel" }))
-        return result.snapshot
+        const result = yield* writer.commitHeld(taskId, { type: "Cancel" }).pipe(
+          Effect.map((r) => r.snapshot),
+          // On a shared store another instance's cancel (or finish) may have landed first.
+          Effect.catchIf(
+            (e): e is CommandRefused => e instanceof CommandRefused && e.refusal._tag === "TaskIsTerminal",
+            () =>
+              Effect.flatMap(get(taskId, caller), (now) =>
+                now.task!.status.state === "TASK_STATE_CANCELED"
+                  ? Effect.succeed(now)
+                  : Effect.fail(new TaskNotCancelable({ taskId, state: now.task!.status.state }))
+              )
+          ),
+          mustCommit
+        )
+        return result
       })
     )
 

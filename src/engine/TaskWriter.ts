@@ -10,7 +10,8 @@ import { OutboxSignal } from "../push/Deliverer"
 import type { PushConfig } from "../push/PushConfig"
 import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
-import { LeaseLost, StoreFailure, TaskNotFound } from "./errors"
+import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
+import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
@@ -24,8 +25,23 @@ export class CommandRefused extends Error {
   }
 }
 
-/** Why a commit did not happen: unknown task, refused by the machine, the worker's lease is gone, or the store failed. */
-export type CommitError = TaskNotFound | CommandRefused | LeaseLost | StoreFailure
+/**
+ * Why a commit did not happen: unknown task, refused by the machine, the
+ * worker's lease is gone, the user message was already accepted, or the store failed.
+ */
+export type CommitError = TaskNotFound | CommandRefused | LeaseLost | DuplicateMessage | StoreFailure
+
+/** The user message a command records, keyed for idempotency (Submit and ProvideInput). */
+const messageKeyOf = (s: TaskSnapshot, command: Command): MessageKey | undefined => {
+  switch (command.type) {
+    case "Submit":
+      return { tenant: command.tenant, owner: command.owner, messageId: command.message.messageId }
+    case "ProvideInput":
+      return { tenant: s.tenant, owner: s.owner, messageId: command.message.messageId }
+    default:
+      return undefined
+  }
+}
 
 /** Written in the same transaction as the command's events. */
 export interface CommitOptions {
@@ -90,6 +106,7 @@ export const make = Effect.gen(function* () {
   const outbox = yield* OutboxSignal
   const feed = yield* CommitFeed
   const leases = yield* LeaseStore
+  const messages = yield* MessageIndex
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -136,7 +153,14 @@ export const make = Effect.gen(function* () {
           }
           return Either.left(new CommandRefused(p.taskId, decision.refusal))
         }
-        const appended = yield* log.append(p.taskId, current.version, decision.events, { instanceId }).pipe(Effect.either)
+        const append = log.append(p.taskId, current.version, decision.events, { instanceId })
+        const key = messageKeyOf(current, p.command)
+        // The message's key and its event are written together or not at all (a savepoint):
+        // a duplicate racing past the engine's look-up loses here, at the key.
+        const appended = yield* (key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append)).pipe(
+          Effect.either
+        )
+        if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
         if (Either.isLeft(appended)) {
           cache.delete(p.taskId)
           if (++attempt < maxAttempts) continue
@@ -145,6 +169,21 @@ export const make = Effect.gen(function* () {
         return Either.right(yield* saveAndEnqueue(p, now, fold(decision.events, current), appended.right))
       }
     })
+
+  const claimThenAppend = <A, E>(key: MessageKey, taskId: string, version: number, append: Effect.Effect<A, E | SqlError>) =>
+    sql.withTransaction(
+      Effect.gen(function* () {
+        if (!(yield* messages.claim(key, { taskId, version }))) {
+          const taken = yield* messages.find(key)
+          return yield* Option.match(taken, {
+            // Claimed and gone again (pruned) between the two statements: the store moved under us.
+            onNone: () => Effect.fail(new StoreFailure({ cause: `message ${key.messageId} vanished while being claimed` })),
+            onSome: (accepted) => Effect.fail(new DuplicateMessage(accepted))
+          })
+        }
+        return yield* append
+      })
+    )
 
   const saveAndEnqueue = (p: Pending, now: number, snapshot: TaskSnapshot, events: ReadonlyArray<VersionedEvent>) =>
     Effect.gen(function* () {

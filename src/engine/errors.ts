@@ -25,6 +25,9 @@ export class PushConfigNotFound extends Data.TaggedError("PushConfigNotFound")<{
 /** The worker's lease on a shared store was taken over: it must stop, and nothing it sends lands. */
 export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly taskId: string; readonly epoch: number }> {}
 
+/** The message (by tenant, owner and messageId) was already accepted, by this task at this version. */
+export class DuplicateMessage extends Data.TaggedError("DuplicateMessage")<{ readonly taskId: string; readonly version: number }> {}
+
 /** The store failed (disk, database): nothing was acknowledged. */
 export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly cause: unknown }> {}
 

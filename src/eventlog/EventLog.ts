@@ -79,6 +79,13 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
       cursor: TailCursor,
       limit: number
     ) => Effect.Effect<{ readonly events: ReadonlyArray<LoggedEvent>; readonly cursor: TailCursor }, LogError>
+    /** The ids of tasks with events, after `afterTaskId` in id order, at most `limit`: a scan of the log task by task. */
+    readonly taskIds: (afterTaskId: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
+    /**
+     * The cursor from which `tail` returns the last `count` committed events (and then whatever
+     * commits next): where a live feed that shows some history starts.
+     */
+    readonly tailFromLast: (count: number) => Effect.Effect<TailCursor, SqlError>
     /** The task's current version (0 when it has no events). */
     readonly version: (taskId: string) => Effect.Effect<number, SqlError>
   }

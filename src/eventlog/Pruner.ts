@@ -1,35 +1,41 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { TerminalStates } from "../domain/TaskState"
+import { type TaskState, TerminalStates } from "../domain/TaskState"
 
 /**
  * Removal of whole finished tasks: their events, read-model row, push configs,
- * queued deliveries and lease, in one transaction per batch. Only terminal tasks
+ * queued deliveries, lease and message keys (a pruned message may be sent again), in one transaction per batch. Only terminal tasks
  * qualify, and nothing is ever appended to those (invariant 2), so pruning is
  * safe while the engine runs. A pruned task answers as a missing one.
  */
 export class Pruner extends Context.Tag("a2a-ledger/Pruner")<
   Pruner,
   {
-    /** Remove up to `limit` terminal tasks whose last change is before `before` (ISO-8601); the number removed. */
-    readonly prune: (before: string, limit: number) => Effect.Effect<number, SqlError>
+    /**
+     * Remove up to `limit` terminal tasks whose last change is before `before`
+     * (ISO-8601), only of `states` when given (non-terminal ones are ignored); the number removed.
+     */
+    readonly prune: (before: string, limit: number, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, SqlError>
   }
 >() {}
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const prune = (before: string, limit: number) =>
+  const prune = (before: string, limit: number, states?: ReadonlyArray<TaskState>) =>
     sql.withTransaction(
       Effect.gen(function* () {
+        const eligible = TerminalStates.filter((s) => states === undefined || states.includes(s))
+        if (eligible.length === 0) return 0
         const rows = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks
-          WHERE ${sql.in("state", [...TerminalStates])} AND status_timestamp < ${before}
+          WHERE ${sql.in("state", eligible)} AND status_timestamp < ${before}
           ORDER BY status_timestamp LIMIT ${limit}`
         const ids = rows.map((r) => r.task_id)
         if (ids.length === 0) return 0
         yield* sql`DELETE FROM a2a_push_outbox WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_push_configs WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_leases WHERE ${sql.in("task_id", ids)}`
+        yield* sql`DELETE FROM a2a_message_ids WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_events WHERE ${sql.in("task_id", ids)}`
         yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", ids)}`
         return ids.length

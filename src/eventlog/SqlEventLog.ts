@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { decodeEvent, encodePayload } from "./codec"
-import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, VersionConflict } from "./EventLog"
+import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, VersionConflict } from "./EventLog"
 import { SqlReader } from "./SqlReader"
 
 interface EventRow {
@@ -103,7 +103,25 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  return EventLog.of({ append, read, readAll, tail, version: (taskId) => version(taskId) })
+  const taskIds = (afterTaskId: string, limit: number) =>
+    reader<{ task_id: string }>`SELECT DISTINCT task_id FROM a2a_events WHERE task_id > ${afterTaskId}
+      ORDER BY task_id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map((r) => r.task_id)))
+
+  // The `count`-th newest committed event is the first the tail returns, so start just before it.
+  const tailFromLast = (count: number) =>
+    reader.onDialectOrElse({
+      pg: () =>
+        reader<{ tx: string; position: number | string }>`SELECT tx::text AS tx, position FROM a2a_events
+          WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
+          ORDER BY tx DESC, position DESC LIMIT 1 OFFSET ${count}`,
+      orElse: () =>
+        reader<{ tx: string; position: number | string }>`SELECT '0' AS tx, position FROM a2a_events
+          ORDER BY position DESC LIMIT 1 OFFSET ${count}`
+    }).pipe(
+      Effect.map((rows): TailCursor => (rows[0] === undefined ? tailStart : { tx: String(rows[0].tx), position: Number(rows[0].position) }))
+    )
+
+  return EventLog.of({ append, read, readAll, tail, taskIds, tailFromLast, version: (taskId) => version(taskId) })
 })
 
 /** The SQL event log; needs a SqlClient on which the migrations already ran (see `Store`). */

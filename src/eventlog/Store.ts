@@ -5,6 +5,7 @@ import { PgClient } from "@effect/sql-pg"
 import * as Reactivity from "@effect/experimental/Reactivity"
 import * as fs from "node:fs"
 import * as path from "node:path"
+import * as MessageIndex from "../projections/MessageIndex"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
 import * as LeaseStore from "./LeaseStore"
@@ -27,10 +28,11 @@ export type StoreServices =
   | PushStore.PushStore
   | Pruner.Pruner
   | LeaseStore.LeaseStore
+  | MessageIndex.MessageIndex
 
 const schema = Layer.effectDiscard(Migrations.run)
 
-const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer)
+const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer, MessageIndex.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
 export const layerFromClient = services.pipe(Layer.provide(schema))

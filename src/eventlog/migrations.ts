@@ -121,7 +121,35 @@ const m0005 = Effect.gen(function* () {
   })
 })
 
+/**
+ * Idempotency: the user messages each task accepted, by (tenant, owner,
+ * messageId). Filled from the existing log, so messages sent before the
+ * upgrade are recognised too.
+ */
+const m0006 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql`CREATE TABLE IF NOT EXISTS a2a_message_ids (
+    tenant TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    task_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    PRIMARY KEY (tenant, owner, message_id)
+  )`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_message_ids_by_task ON a2a_message_ids (task_id)`
+  const messageId = sql.onDialectOrElse({
+    pg: () => sql.literal("(e.payload::jsonb)->'message'->>'messageId'"),
+    orElse: () => sql.literal("json_extract(e.payload, '$.message.messageId')")
+  })
+  yield* sql`INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version)
+    SELECT t.tenant, t.owner, ${messageId}, e.task_id, e.version
+    FROM a2a_events e JOIN a2a_tasks t ON t.task_id = e.task_id
+    WHERE e.type IN ('TaskSubmitted', 'InputProvided')
+    ORDER BY e.position
+    ON CONFLICT DO NOTHING`
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006 }),
   table: "a2a_migrations"
 })

@@ -72,7 +72,9 @@ const sendMessage = (params: unknown, ctx: CallContext) =>
     if (outcome._tag === "Message") return json({ message: outcome.message })
     const historyLength = req.configuration?.historyLength
     if (req.configuration?.returnImmediately === true) {
-      return json({ task: presentTask(outcome.snapshot.task!, { historyLength }) })
+      // A repeated message gets its task as it is now, as a GetTask would show it.
+      const now = outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
+      return json({ task: presentTask(now.task!, { historyLength }) })
     }
     const done = yield* engineCall(engine.awaitSettled(outcome.snapshot.task!.id, outcome.snapshot.version))
     return json({ task: presentTask(done.task!, { historyLength }) })

@@ -21,7 +21,7 @@ afterAll(async () => {
 })
 
 const newTask = async (tenant?: string) =>
-  (await call(server.url, "SendMessage", { message: userMessage("x", { messageId: "tck-complete-task-cfg" }), ...(tenant ? { tenant } : {}) })).task
+  (await call(server.url, "SendMessage", { message: userMessage("x", { messageId: `tck-complete-task-cfg-${Math.random().toString(36).slice(2)}` }), ...(tenant ? { tenant } : {}) })).task
 
 const violation = (r: any) => r.error.data.find((d: any) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest").fieldViolations[0]
 

@@ -6,11 +6,14 @@ import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { EventLog, tailStart } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { Pruner } from "../../src/eventlog/Pruner"
+import * as Migrations from "../../src/eventlog/migrations"
+import { MessageIndex } from "../../src/projections/MessageIndex"
 import { TaskReadModel } from "../../src/projections/TaskReadModel"
 import { PushStore } from "../../src/push/PushStore"
 import { agentMessage, at, userMessage } from "../support/fixtures"
 
-export type StoreLayer = Layer.Layer<EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore | LeaseStore, unknown>
+type Services = EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore | LeaseStore | MessageIndex
+export type StoreLayer = Layer.Layer<Services, unknown>
 
 const submitted = (taskId: string, n = 0): TaskEvent => ({
   type: "TaskSubmitted",
@@ -31,7 +34,7 @@ const meta = { instanceId: "i-1" }
  */
 export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
   describe(`EventLog contract: ${name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, EventLog | TaskReadModel | SqlClient.SqlClient | Pruner | PushStore | LeaseStore>) =>
+    const run = <A, E>(effect: Effect.Effect<A, E, Services>) =>
       Effect.provide(effect, makeStore())
 
     it.effect("appends a new stream from version 0 with gap-free versions 1, 2, 3", () =>
@@ -172,7 +175,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
         })
       ))
 
-    it.effect("pruning removes whole finished tasks older than the cutoff (events, row, push configs, deliveries) and nothing else", () =>
+    it.effect("pruning removes whole finished tasks older than the cutoff (events, row, push configs, deliveries, message keys) and nothing else", () =>
       run(
         Effect.gen(function* () {
           const log = yield* EventLog
@@ -184,7 +187,9 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
               yield* readModel.save(fold(events))
               yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
               yield* push.enqueue(taskId, "ctx", appended, 0)
+              yield* index.claim({ tenant: "", owner: "", messageId: `m-${taskId}` }, { taskId, version: 1 })
             })
+          const index = yield* MessageIndex
           yield* write("old-done", [submitted("old-done", 1), { type: "TaskCanceled", at: at(2) }])
           yield* write("old-working", [submitted("old-working", 1), started])
           yield* write("new-done", [submitted("new-done", 50), { type: "TaskCanceled", at: at(60) }])
@@ -193,11 +198,33 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* log.read("old-done")).toEqual([])
           expect(Option.isNone(yield* readModel.load("old-done"))).toBe(true)
           expect(Option.isNone(yield* push.getConfig("old-done", "c"))).toBe(true)
+          expect(Option.isNone(yield* index.find({ tenant: "", owner: "", messageId: "m-old-done" }))).toBe(true)
+          expect(Option.isSome(yield* index.find({ tenant: "", owner: "", messageId: "m-new-done" }))).toBe(true)
           expect((yield* push.due(Number.MAX_SAFE_INTEGER, 100)).map((d) => d.taskId).sort()).toEqual(["new-done", "old-working"])
           // Unfinished tasks are never pruned, however old; newer finished ones wait for their time.
           expect((yield* log.read("old-working")).length).toBe(2)
           expect((yield* log.read("new-done")).length).toBe(2)
           expect(yield* pruner.prune(at(30), 100)).toBe(0)
+        })
+      ))
+
+    it.effect("pruning by state removes only terminal tasks in the states named", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const readModel = yield* TaskReadModel
+          const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
+            Effect.zipRight(log.append(taskId, 0, events, meta), readModel.save(fold(events)))
+          yield* write("canceled", [submitted("canceled", 1), { type: "TaskCanceled", at: at(2) }])
+          yield* write("completed", [submitted("completed", 1), started, { type: "TaskCompleted", at: at(2) }])
+          yield* write("working", [submitted("working", 1), started])
+          const pruner = yield* Pruner
+          // A non-terminal state named is simply never pruned.
+          expect(yield* pruner.prune(at(30), 100, ["TASK_STATE_WORKING"])).toBe(0)
+          expect(yield* pruner.prune(at(30), 100, ["TASK_STATE_COMPLETED", "TASK_STATE_WORKING"])).toBe(1)
+          expect(yield* log.read("completed")).toEqual([])
+          expect((yield* log.read("canceled")).length).toBe(2)
+          expect((yield* log.read("working")).length).toBe(2)
         })
       ))
 
@@ -218,6 +245,59 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect((yield* log.tail(paged.cursor, 10)).events.map((e) => [e.taskId, e.version])).toEqual([["t2", 1], ["t1", 2]])
         })
       ))
+
+    describe("message index (idempotency)", () => {
+      const key = { tenant: "t", owner: "alice", messageId: "m-1" }
+
+      it.effect("a key is claimed once; the second claim writes nothing and find names the first task", () =>
+        run(
+          Effect.gen(function* () {
+            const index = yield* MessageIndex
+            expect(yield* index.claim(key, { taskId: "a", version: 1 })).toBe(true)
+            expect(yield* index.claim(key, { taskId: "b", version: 1 })).toBe(false)
+            expect(yield* index.find(key)).toEqual(Option.some({ taskId: "a", version: 1 }))
+            // Tenant and owner are part of the key.
+            expect(yield* index.claim({ ...key, owner: "bob" }, { taskId: "c", version: 1 })).toBe(true)
+            expect(yield* index.claim({ ...key, tenant: "u" }, { taskId: "d", version: 1 })).toBe(true)
+            expect(Option.isNone(yield* index.find({ ...key, messageId: "m-2" }))).toBe(true)
+          })
+        ))
+
+      it.effect("a claim inside a rolled-back transaction leaves nothing behind", () =>
+        run(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const index = yield* MessageIndex
+            yield* Effect.exit(sql.withTransaction(Effect.zipRight(index.claim(key, { taskId: "a", version: 1 }), Effect.fail("abort"))))
+            expect(Option.isNone(yield* index.find(key))).toBe(true)
+          })
+        ))
+
+      it.effect("the migration fills the index from a log written before it existed", () =>
+        run(
+          Effect.gen(function* () {
+            const sql = yield* SqlClient.SqlClient
+            const log = yield* EventLog
+            const readModel = yield* TaskReadModel
+            const events: ReadonlyArray<TaskEvent> = [
+              submitted("old"),
+              started,
+              { type: "InputRequested", at: at(3), message: agentMessage("?") },
+              { type: "InputProvided", at: at(4), message: userMessage("answer", "m-answer") }
+            ]
+            yield* log.append("old", 0, events, meta)
+            yield* readModel.save(fold(events))
+            // As if the store predated migration 6: no index, no record of it.
+            yield* sql`DROP TABLE a2a_message_ids`
+            yield* sql`DELETE FROM a2a_migrations WHERE migration_id = 6`
+            yield* Migrations.run
+            const index = yield* MessageIndex
+            const owner = { tenant: "", owner: "" }
+            expect(yield* index.find({ ...owner, messageId: userMessage("hello old").messageId })).toEqual(Option.some({ taskId: "old", version: 1 }))
+            expect(yield* index.find({ ...owner, messageId: "m-answer" })).toEqual(Option.some({ taskId: "old", version: 4 }))
+          })
+        ))
+    })
 
     describe("work leases", () => {
       const states = (readModel: typeof TaskReadModel.Service) =>

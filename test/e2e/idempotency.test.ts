@@ -1,0 +1,116 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { conformance, slowWorker } from "../../src/agent/builtins"
+import { call, rpc, stream, userMessage } from "../support/rpc"
+import { type RunningServer, startServer } from "../support/server"
+import { storedTypes } from "../support/storeEvents"
+import { verifyStore } from "../support/verifyStore"
+
+let slow: RunningServer
+let tck: RunningServer
+beforeAll(async () => {
+  slow = await startServer({ agent: slowWorker({ stepDelayMs: 60 }) })
+  tck = await startServer({ agent: conformance })
+})
+afterAll(async () => {
+  expect(await verifyStore(slow.db)).toBeGreaterThan(0)
+  expect(await verifyStore(tck.db)).toBeGreaterThan(0)
+  await slow.close()
+  await tck.close()
+})
+
+const results = (events: ReadonlyArray<any>) => events.map((e) => e.data.result)
+const stateOf = (r: any) => r.task?.status.state ?? r.statusUpdate?.status.state
+const count = (types: ReadonlyArray<string>, type: string) => types.filter((t) => t === type).length
+
+describe("SendMessage with a messageId already accepted", () => {
+  it("returns the original task and appends nothing", async () => {
+    const message = userMessage("once", { messageId: "tck-complete-task-idem-1" })
+    const first = await call(tck.url, "SendMessage", { message })
+    const before = await storedTypes(tck.db, first.task.id)
+    const again = await call(tck.url, "SendMessage", { message })
+    expect(again.task.id).toBe(first.task.id)
+    expect(again.task).toEqual(first.task)
+    expect(await storedTypes(tck.db, first.task.id)).toEqual(before)
+  })
+
+  it("with returnImmediately, answers with the task as it is now", async () => {
+    const message = userMessage("slow", { messageId: "idem-immediate" })
+    const first = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
+    await call(slow.url, "GetTask", { id: first.task.id }).then(async function wait(t): Promise<unknown> {
+      return t.status.state === "TASK_STATE_COMPLETED" ? t : call(slow.url, "GetTask", { id: first.task.id }).then(wait)
+    })
+    const again = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
+    expect(again.task.id).toBe(first.task.id)
+    expect(again.task.status.state).toBe("TASK_STATE_COMPLETED")
+    expect(count(await storedTypes(slow.db, first.task.id), "TaskSubmitted")).toBe(1)
+  })
+
+  it("many concurrent sends of one message make one task", async () => {
+    const message = userMessage("race", { messageId: "idem-race" })
+    const answers = await Promise.all(
+      Array.from({ length: 12 }, () => call(slow.url, "SendMessage", { tenant: "idem-race", message, configuration: { returnImmediately: true } }))
+    )
+    const ids = new Set(answers.map((a) => a.task.id))
+    expect(ids.size).toBe(1)
+    const listed = await call(slow.url, "ListTasks", { tenant: "idem-race" })
+    expect(listed.totalSize).toBe(1)
+    expect(count(await storedTypes(slow.db, [...ids][0]!), "TaskSubmitted")).toBe(1)
+  })
+
+  it("the same messageId in another tenant is another message", async () => {
+    const message = userMessage("t", { messageId: "tck-complete-task-idem-tenants" })
+    const a = await call(tck.url, "SendMessage", { tenant: "idem-a", message })
+    const b = await call(tck.url, "SendMessage", { tenant: "idem-b", message })
+    expect(a.task.id).not.toBe(b.task.id)
+  })
+
+  it("a repeated answer to INPUT_REQUIRED returns the task and provides nothing twice", async () => {
+    const asked = await call(tck.url, "SendMessage", { message: userMessage("q", { messageId: "tck-input-required-idem" }) })
+    expect(asked.task.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+    const answer = userMessage("a", { messageId: "tck-complete-task-idem-answer", taskId: asked.task.id })
+    const done = await call(tck.url, "SendMessage", { message: answer })
+    expect(done.task.status.state).toBe("TASK_STATE_COMPLETED")
+    const before = await storedTypes(tck.db, asked.task.id)
+    const again = await call(tck.url, "SendMessage", { message: answer })
+    expect(again.task).toEqual(done.task)
+    expect(await storedTypes(tck.db, asked.task.id)).toEqual(before)
+    expect(count(before, "InputProvided")).toBe(1)
+  })
+
+  it("a messageId already used for one task, sent to another, is -32602 naming message.messageId", async () => {
+    const a = await call(tck.url, "SendMessage", { message: userMessage("q", { messageId: "tck-input-required-idem-a" }) })
+    const b = await call(tck.url, "SendMessage", { message: userMessage("q", { messageId: "tck-input-required-idem-b" }) })
+    const res = await rpc(tck.url, "SendMessage", { message: userMessage("x", { messageId: "tck-input-required-idem-a", taskId: b.task.id }) })
+    expect(res.error!.code).toBe(-32602)
+    expect(res.error!.message).toContain("message.messageId")
+    expect(res.error!.message).toContain(a.task.id)
+  })
+})
+
+describe("SendStreamingMessage with a messageId already accepted", () => {
+  it("re-attaches to the task's stream: the same task from the same start, nothing written twice", async () => {
+    const message = userMessage("stream", { messageId: "idem-stream" })
+    const first = await stream(slow.url, "SendStreamingMessage", { message })
+    const head = await first.next()
+    const taskId = head!.data.result.task.id
+    first.abort() // the client lost its connection and sends again
+    const second = results(await (await stream(slow.url, "SendStreamingMessage", { message })).rest())
+    expect(second[0].task.id).toBe(taskId)
+    expect(second[0].task.status.state).toBe("TASK_STATE_SUBMITTED")
+    expect(stateOf(second[second.length - 1])).toBe("TASK_STATE_COMPLETED")
+    const types = await storedTypes(slow.db, taskId)
+    expect(count(types, "TaskSubmitted")).toBe(1)
+    expect(count(types, "TaskStarted")).toBe(1)
+    // Every fact after the submit, once, in order: as the first stream would have shown them.
+    expect(second.length).toBe(types.length)
+  })
+})
+
+describe("CancelTask from two clients at once", () => {
+  it("both get CANCELED and the log holds one TaskCanceled", async () => {
+    const { task } = await call(slow.url, "SendMessage", { message: userMessage("long"), configuration: { returnImmediately: true } })
+    const answers = await Promise.all(Array.from({ length: 4 }, () => call(slow.url, "CancelTask", { id: task.id })))
+    for (const a of answers) expect(a.status.state).toBe("TASK_STATE_CANCELED")
+    expect(count(await storedTypes(slow.db, task.id), "TaskCanceled")).toBe(1)
+  })
+})
