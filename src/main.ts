@@ -3,6 +3,9 @@ import { NodeContext, NodeRuntime } from "@effect/platform-node"
 import { Cause, Console, Effect, Exit } from "effect"
 import { run } from "./cli/main"
 
+// `a2a-ledger tail | head`: a reader that went away is the end of the output, not a crash.
+process.stdout.on("error", (e: NodeJS.ErrnoException) => (e.code === "EPIPE" ? process.exit(0) : undefined))
+
 /** Usage errors are already printed by the CLI; they only set the exit code. */
 const usageError = Symbol("usage error")
 

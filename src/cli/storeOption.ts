@@ -13,13 +13,13 @@ export const db = Options.text("db").pipe(
 
 /**
  * Run `effect` on the store `file`, opened without taking it over (so beside
- * a running server). A SQLite file that does not exist is an error, not a new
+ * a running server) unless `exclusive`. A SQLite file that does not exist is an error, not a new
  * empty store; any failure is one line naming the store.
  */
-export const withStore = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>) =>
+export const withStore = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>, options: { readonly exclusive?: boolean } = {}) =>
   Store.isPostgresUrl(file) || fs.existsSync(file)
     ? effect.pipe(
-        Effect.provide(Store.layer(file, { exclusive: false })),
+        Effect.provide(Store.layer(file, { exclusive: options.exclusive ?? false })),
         Effect.scoped,
         Effect.mapError((e) =>
           e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })

@@ -3,10 +3,9 @@ import { SqlClient } from "@effect/sql"
 import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
-import { fold } from "../domain/Task"
 import type { TaskEvent } from "../domain/TaskEvent"
 import { EventLog, type EventMetadata } from "../eventlog/EventLog"
-import { TaskReadModel } from "../projections/TaskReadModel"
+import { projectTask, refold } from "../projections/Refold"
 import { StartupFailure } from "./StartupFailure"
 import { db, withStore } from "./storeOption"
 
@@ -99,27 +98,20 @@ const importCommand = Command.make("import", { db, file }, (o) =>
     const counts = yield* withStore(o.db, Effect.gen(function* () {
       const sql = yield* SqlClient.SqlClient
       const log = yield* EventLog
-      const readModel = yield* TaskReadModel
       const result = { imported: 0, events: 0, refused: [] as Array<string> }
       const iterator = tasksOf(o.file)
       for (;;) {
         const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: (e) => e as Error })
         if (next.done === true) break
         const { taskId, lines, lineNo } = next.value
-        const gap = lines.findIndex((l, i) => l.version !== i + 1)
-        if (gap >= 0) {
-          return yield* Effect.fail(new Error(`task ${taskId} (from line ${lineNo}): version ${lines[gap]!.version} where ${gap + 1} was expected`))
-        }
-        // The machine judges every event again: an illegal history is refused, not stored.
-        const snapshot = yield* Effect.try({
-          try: () => fold(lines.map((l) => l.event)),
-          catch: (e) => new Error(`task ${taskId} (from line ${lineNo}): ${(e as Error).message}`)
-        })
+        // The machine judges every event again: a gap or an illegal history is refused, not stored.
+        const folded = refold(taskId, lines)
+        if (folded._tag === "Left") return yield* Effect.fail(new Error(`task ${taskId} (from line ${lineNo}): ${folded.left.problem}`))
         const written = yield* sql.withTransaction(
           Effect.gen(function* () {
             if ((yield* log.version(taskId)) > 0) return false
-            yield* log.append(taskId, 0, lines.map((l) => l.event), lines[0]!.metadata)
-            yield* readModel.save(snapshot)
+            const appended = yield* log.append(taskId, 0, lines.map((l) => l.event), lines[0]!.metadata)
+            yield* projectTask(folded.right, appended)
             return true
           })
         )

@@ -71,6 +71,13 @@ const toSnapshot = (s: TaskSnapshot): TaskMachineSnapshot =>
 /** Is this fact legal now? The machine is the only judge (invariant 1). */
 export const canApply = (s: TaskSnapshot, event: TaskEvent): boolean => toSnapshot(s).can(event)
 
+/**
+ * The event types the machine accepts next, by state (a guarded one, such as
+ * an appended artifact chunk, may still be refused for its content).
+ */
+export const nextEvents = (s: TaskSnapshot): ReadonlyArray<TaskEvent["type"]> =>
+  Object.keys((taskMachine.states as Record<string, { on?: object }>)[s.state]?.on ?? {}) as Array<TaskEvent["type"]>
+
 /** Fold one fact. Throws on an illegal fact: callers check `canApply` first. */
 export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {
   const before = toSnapshot(s)

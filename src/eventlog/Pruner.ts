@@ -17,15 +17,25 @@ export class Pruner extends Context.Tag("a2a-ledger/Pruner")<
      * (ISO-8601), only of `states` when given (non-terminal ones are ignored); the number removed.
      */
     readonly prune: (before: string, limit: number, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, SqlError>
+    /** How many tasks `prune` would remove, in all. */
+    readonly count: (before: string, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, SqlError>
   }
 >() {}
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const eligibleOf = (states?: ReadonlyArray<TaskState>) => TerminalStates.filter((s) => states === undefined || states.includes(s))
+  const count = (before: string, states?: ReadonlyArray<TaskState>) => {
+    const eligible = eligibleOf(states)
+    return eligible.length === 0
+      ? Effect.succeed(0)
+      : sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks
+          WHERE ${sql.in("state", eligible)} AND status_timestamp < ${before}`.pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
+  }
   const prune = (before: string, limit: number, states?: ReadonlyArray<TaskState>) =>
     sql.withTransaction(
       Effect.gen(function* () {
-        const eligible = TerminalStates.filter((s) => states === undefined || states.includes(s))
+        const eligible = eligibleOf(states)
         if (eligible.length === 0) return 0
         const rows = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks
           WHERE ${sql.in("state", eligible)} AND status_timestamp < ${before}
@@ -41,7 +51,7 @@ export const make = Effect.gen(function* () {
         return ids.length
       })
     )
-  return Pruner.of({ prune })
+  return Pruner.of({ prune, count })
 })
 
 export const layer = Layer.effect(Pruner, make)

@@ -41,3 +41,32 @@ export const layer = (filename: string) =>
       })
     )
   ).pipe(Layer.provide(Reactivity.layer))
+
+/** Who owns a SQLite store: a live server (its lock is held), or nobody (with the last owner's pid, if any). */
+export interface Owner {
+  readonly running: boolean
+  readonly lastPid?: number
+  readonly lastStartedAt?: string
+}
+
+/**
+ * Look at `<db>.lock` without taking it (for `doctor`): a held lock means a
+ * server runs on the file; otherwise the file names the last one.
+ */
+export const probe = (filename: string): Effect.Effect<Owner> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const lock = yield* SqliteClient.make({ filename: `${filename}.lock`, readonly: true, disableWAL: true })
+      yield* lock.unsafe("PRAGMA busy_timeout = 0")
+      const rows = yield* lock<{ pid: number; started_at: string }>`SELECT pid, started_at FROM owner`
+      const last = rows[0]
+      return last === undefined ? { running: false } : { running: false, lastPid: last.pid, lastStartedAt: last.started_at }
+    })
+  ).pipe(
+    Effect.provide(Reactivity.layer),
+    Effect.catchAll((error) => {
+      const cause = (error as { cause?: { code?: string; message?: string } }).cause
+      const busy = cause?.code === "SQLITE_BUSY" || /locked|busy/i.test(cause?.message ?? "")
+      return Effect.succeed<Owner>({ running: busy })
+    })
+  )

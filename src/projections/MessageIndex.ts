@@ -1,6 +1,8 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
+import type { TaskSnapshot } from "../domain/Task"
+import type { VersionedEvent } from "../domain/TaskEvent"
 import { SqlReader } from "../eventlog/SqlReader"
 
 /**
@@ -23,12 +25,25 @@ export interface AcceptedMessage {
   readonly version: number
 }
 
+/** The user messages a task's log records as accepted, with their keys: what the index must hold for it. */
+export const acceptedIn = (
+  snapshot: Pick<TaskSnapshot, "tenant" | "owner">,
+  events: ReadonlyArray<VersionedEvent>
+): ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> =>
+  events.flatMap((e) =>
+    e.event.type === "TaskSubmitted" || e.event.type === "InputProvided"
+      ? [{ key: { tenant: snapshot.tenant, owner: snapshot.owner, messageId: e.event.message.messageId }, accepted: { taskId: e.taskId, version: e.version } }]
+      : []
+  )
+
 export class MessageIndex extends Context.Tag("a2a-ledger/MessageIndex")<
   MessageIndex,
   {
     /** Record the message for `taskId`; false (and nothing written) when the key is already taken. */
     readonly claim: (key: MessageKey, accepted: AcceptedMessage) => Effect.Effect<boolean, SqlError>
     readonly find: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, SqlError>
+    /** Drop a task's keys (before they are rebuilt from its log). */
+    readonly forget: (taskId: string) => Effect.Effect<void, SqlError>
   }
 >() {}
 
@@ -49,7 +64,9 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  return MessageIndex.of({ claim, find })
+  const forget = (taskId: string) => sql`DELETE FROM a2a_message_ids WHERE task_id = ${taskId}`.pipe(Effect.asVoid)
+
+  return MessageIndex.of({ claim, find, forget })
 })
 
 export const layer = Layer.effect(MessageIndex, make)

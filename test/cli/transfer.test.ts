@@ -55,7 +55,7 @@ await describePg("export and import", () => {
       fs.writeFileSync(broken, [submittedLine, { ...submittedLine, version: 2 }].map((l) => JSON.stringify(l)).join("\n"))
       const illegal = await runCli(["import", broken, "--db", target.url])
       expect(illegal.code).toBe(1)
-      expect(illegal.stderr).toMatch(/t-broken .*illegal event TaskSubmitted/)
+      expect(illegal.stderr).toMatch(/t-broken .*TaskSubmitted is not legal in TASK_STATE_SUBMITTED/)
       fs.writeFileSync(broken, JSON.stringify({ ...submittedLine, version: 2 }))
       const gap = await runCli(["import", broken, "--db", target.url])
       expect(gap.code).toBe(1)
