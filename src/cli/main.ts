@@ -1,4 +1,5 @@
-import { Command } from "@effect/cli"
+import { Command, ValidationError } from "@effect/cli"
+import { Console, Effect } from "effect"
 import { deadLetters } from "./deadLetters"
 import { doctor } from "./doctor"
 import { logTools } from "./logTools"
@@ -12,3 +13,15 @@ export const root = Command.make("a2a-ledger").pipe(
 )
 
 export const run = Command.run(root, { name: "a2a-ledger", version: "0.1.0" })
+
+/**
+ * Run one command line to its exit code: 0, or 1 for a usage error (the CLI
+ * already printed it) or a command that could not do its work (one line on
+ * standard error). Any other failure is a defect and stays one.
+ */
+export const runToExitCode = (argv: ReadonlyArray<string>) =>
+  run(argv).pipe(
+    Effect.as(0),
+    Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(1)),
+    Effect.catchTag("StartupFailure", (e) => Console.error(`a2a-ledger: ${e.message}`).pipe(Effect.as(1)))
+  )

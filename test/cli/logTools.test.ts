@@ -1,0 +1,156 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import * as path from "node:path"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { conformance } from "../../src/agent/builtins"
+import * as Store from "../../src/eventlog/Store"
+import { describePg, freshSchema } from "../support/pg"
+import { cli as runCli, cliRunning } from "../support/cli"
+import { call, rpc, userMessage } from "../support/rpc"
+import { type RunningServer, startServer, tempDir } from "../support/server"
+import { storedEvents } from "../support/storeEvents"
+
+/** Run SQL on a store beside the server: how these tests damage a store on purpose. */
+const onStore = <A>(db: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
+
+const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknown> }>) => () => {
+  let db: string
+  let drop: () => Promise<unknown>
+  let server: RunningServer
+  const tasks: Record<string, any> = {}
+  const cli = (...args: Array<string>) => runCli([...args, "--db", db])
+
+  beforeAll(async () => {
+    ;({ db, drop } = await store())
+    server = await startServer({ agent: conformance, db })
+    tasks.completed = (await call(server.url, "SendMessage", { message: userMessage("a", { messageId: "tck-artifact-text-tools" }) })).task
+    tasks.waiting = (await call(server.url, "SendMessage", { message: userMessage("b", { messageId: "tck-input-required-tools" }) })).task
+    tasks.canceled = (await call(server.url, "SendMessage", { message: userMessage("c", { messageId: "tck-input-required-tools-c" }) })).task
+    await call(server.url, "CancelTask", { id: tasks.canceled.id })
+  }, 60_000)
+  afterAll(async () => {
+    await server?.close()
+    await drop?.()
+  })
+
+  it("verify: a sound store passes, and --json counts every task and event", async () => {
+    const text = await cli("verify")
+    expect(text.code).toBe(0)
+    expect(text.stdout).toMatch(/verified 3 task\(s\), \d+ event\(s\): no problems/)
+    const json = JSON.parse((await cli("verify", "--json")).stdout)
+    const events = (await Promise.all(Object.values(tasks).map((t) => storedEvents(db, t.id)))).flat().length
+    expect(json).toEqual({ tasks: 3, events, problems: [] })
+  })
+
+  it("replay --to-version: each event with its state and the legal next events, then the task as it was", async () => {
+    const r = await cli("replay", tasks.completed.id, "--to-version", "2", "--json")
+    expect(r.code).toBe(0)
+    const replay = JSON.parse(r.stdout)
+    expect(replay.steps.map((s: any) => [s.version, s.type, s.state])).toEqual([
+      [1, "TaskSubmitted", "TASK_STATE_SUBMITTED"],
+      [2, "TaskStarted", "TASK_STATE_WORKING"]
+    ])
+    expect(replay.steps[0].next).toEqual(["TaskStarted", "TaskFailed", "TaskCanceled", "TaskRejected"])
+    expect(replay.steps[1].next).toContain("TaskCompleted")
+    expect(replay.task.status.state).toBe("TASK_STATE_WORKING")
+    expect(replay.task.artifacts).toBeUndefined()
+    expect(replay.latestVersion).toBe(4)
+    const whole = await cli("replay", tasks.completed.id)
+    expect(whole.stdout).toContain("→ completed; next: nothing (final)")
+    expect(whole.stdout).toContain('"state": "TASK_STATE_COMPLETED"')
+    const missing = await cli("replay", "no-such-task")
+    expect(missing.code).toBe(1)
+    expect(missing.stderr).toContain("no task no-such-task")
+  })
+
+  it("tail: the latest events of the log, or one task's, as text or NDJSON", async () => {
+    const all = (await Promise.all(Object.values(tasks).map((t) => storedEvents(db, t.id)))).flat().sort((a, b) => a.position - b.position)
+    const last3 = await cli("tail", "-n", "3", "--json")
+    expect(last3.code).toBe(0)
+    const lines = last3.stdout.trim().split("\n").map((l) => JSON.parse(l))
+    expect(lines.map((l) => [l.taskId, l.version])).toEqual(all.slice(-3).map((e) => [e.taskId, e.version]))
+    const one = await cli("tail", "--task", tasks.waiting.id, "--from-start")
+    expect(one.stdout.trim().split("\n").map((l) => l.split(/\s+/)[3])).toEqual(["TaskSubmitted", "TaskStarted", "InputRequested"])
+  })
+
+  it("tail --follow prints events as they commit; following a task ends when it finishes", async () => {
+    const whole = cliRunning(["tail", "--follow", "-n", "0", "--poll-ms", "50", "--db", db])
+    const ofTask = cliRunning(["tail", "--task", tasks.waiting.id, "--follow", "--poll-ms", "50", "--db", db])
+    try {
+      await ofTask.waitFor(/InputRequested/)
+      // Give the whole-log tail time to reach its first poll before anything new commits.
+      await new Promise((r) => setTimeout(r, 1500))
+      await call(server.url, "SendMessage", { message: userMessage("answer", { messageId: "tck-complete-task-tools", taskId: tasks.waiting.id }) })
+      expect(await ofTask.exited).toBe(0)
+      expect(ofTask.output()).toMatch(/InputProvided[\s\S]*TaskStarted[\s\S]*TaskCompleted/)
+      await whole.waitFor(/TaskCompleted/)
+      expect(whole.output()).toContain(`${tasks.waiting.id}  v4  InputProvided`)
+      // -n 0: nothing from before it started.
+      expect(whole.output()).not.toContain("TaskSubmitted")
+    } finally {
+      await whole.stop()
+      await ofTask.stop()
+    }
+  }, 60_000)
+
+  it("doctor explains a task: waiting for input, or finished", async () => {
+    const asked = (await call(server.url, "SendMessage", { message: userMessage("q", { messageId: "tck-input-required-doctor" }) })).task
+    const d = await cli("doctor", asked.id)
+    expect(d.code).toBe(0)
+    expect(d.stdout).toContain("input-required at version 3")
+    expect(d.stdout).toContain('verdict    waiting for the client')
+    expect(d.stdout).toContain("Please provide more input.")
+    const done = JSON.parse((await cli("doctor", tasks.completed.id, "--json")).stdout)
+    expect(done).toMatchObject({ state: "TASK_STATE_COMPLETED", version: 4, lastEvent: { type: "TaskCompleted" }, turns: 1 })
+    expect(done.verdict).toMatch(/^finished: completed/)
+  })
+
+  it("verify finds a damaged read model and an illegal event; rebuild mends the first and reports the second", async () => {
+    const row = tasks.completed.id
+    await onStore(db, (sql) => sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${row}`)
+    const damaged = await cli("verify")
+    expect(damaged.code).toBe(1)
+    expect(damaged.stdout).toContain(`${row}\tread model differs from the fold of the log`)
+    expect(damaged.stderr).toContain("1 problem(s) found")
+    // While a server owns a SQLite file, rebuild is refused; on PostgreSQL the operator stops the servers.
+    if (!db.startsWith("postgres")) expect((await cli("rebuild")).stderr).toContain("another a2a-ledger process is running")
+    await server.close()
+    const rebuilt = await cli("rebuild")
+    expect(rebuilt.code).toBe(0)
+    expect((await cli("verify")).code).toBe(0)
+    const canceled = tasks.canceled.id
+    const next = (await storedEvents(db, canceled)).length + 1
+    await onStore(db, (sql) =>
+      sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+        VALUES (${canceled}, ${next}, 'TaskCompleted', 1, '{"at":"2026-01-01T00:00:00.000Z"}', '{"instanceId":"x"}', '2026-01-01T00:00:00.000Z')`
+    )
+    const illegal = JSON.parse((await cli("verify", "--json")).stdout)
+    expect(illegal.problems).toEqual([{ taskId: canceled, problem: `version ${next}: TaskCompleted is not legal in TASK_STATE_CANCELED` }])
+    const refused = await cli("rebuild")
+    expect(refused.code).toBe(1)
+    expect(refused.stdout).toContain("TaskCompleted is not legal")
+    await onStore(db, (sql) => sql`DELETE FROM a2a_events WHERE task_id = ${canceled} AND version = ${next}`)
+    server = await startServer({ agent: conformance, db })
+  }, 60_000)
+
+  it("prune removes whole finished tasks of the states named, beside a running server", async () => {
+    const dry = await cli("prune", "--older-than", "0", "--states", "canceled", "--dry-run")
+    expect(dry.stdout).toContain("would remove 1 task(s) (canceled)")
+    const bad = await cli("prune", "--states", "working")
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toContain("working is not a final state")
+    const pruned = await cli("prune", "--older-than", "0", "--states", "canceled", "--json")
+    expect(JSON.parse(pruned.stdout)).toMatchObject({ removed: 1, dryRun: false, states: ["TASK_STATE_CANCELED"] })
+    expect((await rpc(server.url, "GetTask", { id: tasks.canceled.id })).error?.code).toBe(-32001)
+    expect((await call(server.url, "GetTask", { id: tasks.completed.id })).status.state).toBe("TASK_STATE_COMPLETED")
+    // Nothing younger than the cutoff goes.
+    expect((await cli("prune", "--older-than", "1d")).stdout).toContain("removed 0 task(s)")
+  })
+}
+
+describe("event-log tools on SQLite", toolSuite(async () => ({ db: path.join(tempDir(), "tools.db"), drop: async () => {} })))
+await describePg("event-log tools on PostgreSQL", toolSuite(async () => {
+  const schema = await freshSchema()
+  return { db: schema.url, drop: schema.drop }
+}))
