@@ -2,10 +2,12 @@ import * as net from "node:net"
 import { defineConfig } from "vitest/config"
 
 /**
- * Two projects: everything on SQLite, and the end-to-end suites again on
+ * Three projects: everything on SQLite, and the end-to-end suites again on
  * PostgreSQL (A2A_TEST_PG_URL, by default the local server). Where PostgreSQL
  * cannot be reached, the second project is left out with one line saying
- * why, except with CI=true, where its suites run and fail.
+ * why, except with CI=true, where its suites run and fail. Then, alone (so it
+ * neither slows nor is slowed by the rest), the crash-safety test, which
+ * kills servers under load on both stores.
  */
 const pgUrl = new URL(process.env.A2A_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test")
 
@@ -34,10 +36,11 @@ export default defineConfig(async () => {
       pool: "forks",
       poolOptions: { forks: { maxForks: 2, minForks: 1 } },
       projects: [
-        { extends: true, test: { name: "main", include: ["test/**/*.test.ts"] } },
+        { extends: true, test: { name: "main", include: ["test/**/*.test.ts"], exclude: ["test/chaos/**"] } },
         ...(pg
           ? [{ extends: true, test: { name: "e2e-postgres", include: ["test/e2e/**/*.test.ts"], env: { A2A_TEST_STORE: "postgres" } } }]
-          : [])
+          : []),
+        { extends: true, test: { name: "chaos", include: ["test/chaos/**/*.test.ts"], sequence: { groupOrder: 1 } } }
       ]
     }
   }

@@ -113,7 +113,42 @@ export const conformance: Agent = {
     })
 }
 
-export const builtinNames = ["slow-worker", "echo", "conformance"] as const
+/**
+ * `mixed`: a different kind of work by the first word of the message, so one
+ * server sees them all at once (the crash-safety test drives it):
+ * `fast` completes at once; `slow` reports four steps (each `stepDelayMs`,
+ * default 200 ms) and delivers an artifact; `ask` asks for input, and the
+ * answer completes it; `fail` fails. Anything else is `fast`.
+ */
+export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent => ({
+  name: "Mixed Workload",
+  description: "Fast, slow, input-asking or failing work, chosen by the first word of the message (fast, slow, ask, fail).",
+  version: "1.0.0",
+  skills: [{ id: "mixed", name: "Mixed workload", description: "Does the kind of work its message names.", tags: ["test", "demo"] }],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      // A turn that answers a question completes, whatever the first message said.
+      if (ctx.input.messageId !== ctx.task.history?.[0]?.messageId) return Outcome.complete(`Thanks for: ${textOf(ctx.input)}`)
+      const kind = textOf(ctx.input).trim().split(/\s+/)[0]?.toLowerCase()
+      switch (kind) {
+        case "slow":
+          for (let step = 1; step <= 4; step++) {
+            yield* ctx.progress(`Step ${step}/4`)
+            yield* Effect.sleep(Duration.millis(options.stepDelayMs ?? 200))
+          }
+          yield* ctx.artifact({ artifactId: "result", name: "result", parts: [{ text: `Done: ${textOf(ctx.input)}` }] })
+          return Outcome.complete()
+        case "ask":
+          return Outcome.requireInput("Which one?")
+        case "fail":
+          return Outcome.fail("asked to fail")
+        default:
+          return Outcome.complete("Done.")
+      }
+    })
+})
+
+export const builtinNames = ["slow-worker", "echo", "conformance", "mixed"] as const
 export type BuiltinName = (typeof builtinNames)[number]
 
 export const builtin = (name: BuiltinName, options: { readonly stepDelayMs?: number } = {}): Agent => {
@@ -124,5 +159,7 @@ export const builtin = (name: BuiltinName, options: { readonly stepDelayMs?: num
       return echo
     case "conformance":
       return conformance
+    case "mixed":
+      return mixed(options)
   }
 }

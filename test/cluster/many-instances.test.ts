@@ -1,11 +1,13 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { afterEach, expect, it } from "vitest"
-import { EventLog, type LoggedEvent } from "../../src/eventlog/EventLog"
+import type { LoggedEvent } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema } from "../support/pg"
 import { type ServerProcess, spawnServer } from "../support/process"
 import { call, eventually, stream, userMessage } from "../support/rpc"
+import { overlaps } from "../support/overlaps"
+import { allEvents } from "../support/storeEvents"
 import { verifyStore } from "../support/verifyStore"
 
 /**
@@ -26,46 +28,6 @@ const cluster = async (n: number, args: ReadonlyArray<string>) => {
   const servers = await Promise.all(Array.from({ length: n }, () => spawnServer(["--db", schema.url, ...args])))
   running.push(...servers)
   return { db: schema.url, servers }
-}
-
-const allEvents = (db: string) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.gen(function* () {
-        const log = yield* EventLog
-        const out: Array<LoggedEvent> = []
-        for (let after = 0; ; ) {
-          const page = yield* log.readAll(after, 1000)
-          if (page.length === 0) return out
-          out.push(...page)
-          after = page[page.length - 1]!.position
-        }
-      }).pipe(Effect.provide(Store.layer(db)))
-    )
-  )
-
-/** Every worker event comes from the instance whose TaskStarted began the turn, and lease epochs only grow. */
-const overlaps = (events: ReadonlyArray<LoggedEvent>) => {
-  const problems: Array<string> = []
-  const byTask = new Map<string, Array<LoggedEvent>>()
-  for (const e of events) byTask.set(e.taskId, [...(byTask.get(e.taskId) ?? []), e])
-  for (const [taskId, stream] of byTask) {
-    let turnOwner: string | undefined
-    let epoch = 0
-    for (const e of [...stream].sort((a, b) => a.version - b.version)) {
-      const ev = e.event
-      if (ev.type === "TaskStarted") {
-        if ((ev.leaseEpoch ?? 0) <= epoch) problems.push(`${taskId}: epoch ${ev.leaseEpoch} after ${epoch}`)
-        epoch = ev.leaseEpoch ?? 0
-        turnOwner = ev.instanceId
-      } else if (["StatusMessageAdded", "ArtifactAdded", "TaskCompleted"].includes(ev.type) && e.metadata.instanceId !== turnOwner) {
-        problems.push(`${taskId}: ${ev.type} at v${e.version} written by ${e.metadata.instanceId}, but the turn is ${turnOwner}'s`)
-      } else if (ev.type === "TaskRequeued") {
-        turnOwner = undefined
-      }
-    }
-  }
-  return problems
 }
 
 await describePg("many instances on one PostgreSQL database", () => {

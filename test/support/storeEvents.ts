@@ -1,5 +1,5 @@
 import { Effect } from "effect"
-import { EventLog } from "../../src/eventlog/EventLog"
+import { EventLog, type LoggedEvent } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 
 /** A task's events as the store holds them, read beside the running server. */
@@ -11,3 +11,20 @@ export const storedEvents = (db: string, taskId: string) =>
   )
 
 export const storedTypes = async (db: string, taskId: string) => (await storedEvents(db, taskId)).map((e) => e.event.type)
+
+/** The whole log in position order (for a store nobody writes to any more). */
+export const allEvents = (db: string) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const log = yield* EventLog
+        const out: Array<LoggedEvent> = []
+        for (let after = 0; ; ) {
+          const page = yield* log.readAll(after, 1000)
+          if (page.length === 0) return out
+          out.push(...page)
+          after = page[page.length - 1]!.position
+        }
+      }).pipe(Effect.provide(Store.layer(db, { exclusive: false })))
+    )
+  )
