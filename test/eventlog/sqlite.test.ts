@@ -7,7 +7,7 @@ import { tempDir } from "../support/server"
 import { eventLogContract } from "./contract"
 import { fold } from "../../src/domain/Task"
 import { EventLog } from "../../src/eventlog/EventLog"
-import { TaskReadModel } from "../../src/projections/TaskReadModel"
+import { projectTask } from "../../src/projections/Refold"
 import { verifyStore } from "../support/verifyStore"
 
 eventLogContract("SQLite file", () => Store.layerSqlite(path.join(tempDir(), "contract.db")))
@@ -55,8 +55,8 @@ describe("the read-model check used by the end-to-end suites", () => {
     await Effect.runPromise(
       Effect.scoped(
         Effect.gen(function* () {
-          yield* (yield* EventLog).append("t1", 0, events, { instanceId: "i" })
-          yield* (yield* TaskReadModel).save(fold(events))
+          const appended = yield* (yield* EventLog).append("t1", 0, events, { instanceId: "i" })
+          yield* projectTask(fold(events), appended)
         }).pipe(Effect.provide(Store.layerSqlite(db)))
       )
     )
@@ -69,5 +69,11 @@ describe("the read-model check used by the end-to-end suites", () => {
       )
     )
     await expect(verifyStore(db)).rejects.toThrow(/read model differs/)
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM a2a_message_ids`).pipe(Effect.provide(Store.layerSqlite(db)))
+      )
+    )
+    await expect(verifyStore(db)).rejects.toThrow(/message m \(version 1\) is not in the message index/)
   })
 })
