@@ -2,7 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import { canApply, evolve, initialState, nextEvents } from "../domain/Task"
 import { type TaskState, TerminalStates } from "../domain/TaskState"
-import { EventLog, type LoggedEvent, type TailCursor } from "../eventlog/EventLog"
+import { EventLog, type LoggedEvent, type TailCursor, tailStart } from "../eventlog/EventLog"
 import { Pruner } from "../eventlog/Pruner"
 import { parseDuration } from "../engine/Retention"
 import { rebuild, type ScanReport, verify } from "../projections/Refold"
@@ -128,7 +128,7 @@ const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, p
           last = more[more.length - 1] ?? last
         }
       }
-      let cursor: TailCursor = o.fromStart ? { tx: "0", position: 0 } : yield* log.tailFromLast(Math.max(0, o.lines))
+      let cursor: TailCursor = o.fromStart ? tailStart : yield* log.tailFromLast(Math.max(0, o.lines))
       for (;;) {
         const page = yield* log.tail(cursor, 1000)
         yield* print(page.events)

@@ -5,9 +5,10 @@ import { type TaskState, TerminalStates } from "../domain/TaskState"
 
 /**
  * Removal of whole finished tasks: their events, read-model row, push configs,
- * queued deliveries, lease and message keys (a pruned message may be sent again), in one transaction per batch. Only terminal tasks
- * qualify, and nothing is ever appended to those (invariant 2), so pruning is
- * safe while the engine runs. A pruned task answers as a missing one.
+ * queued deliveries, lease and message keys (a pruned message may be sent
+ * again), in one transaction per batch. Only terminal tasks qualify, and
+ * nothing is ever appended to those (invariant 2), so pruning is safe while
+ * the engine runs. A pruned task answers as a missing one.
  */
 export class Pruner extends Context.Tag("a2a-ledger/Pruner")<
   Pruner,
