@@ -129,7 +129,14 @@ export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, 
 export const hostedAgents = (
   agents: NonNullable<FileConfig["agents"]>,
   db: string,
-  defaults: { readonly maxWorkers: number; readonly recovery: "rerun" | "fail"; readonly retentionMs: number | undefined; readonly push: Partial<PushOptions>; readonly leaseMs: number }
+  defaults: {
+    readonly maxWorkers: number
+    readonly recovery: "rerun" | "fail"
+    readonly idempotency: "on" | "off"
+    readonly retentionMs: number | undefined
+    readonly push: Partial<PushOptions>
+    readonly leaseMs: number
+  }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
   const unplaced = agents.find((a) => a.db === undefined && onPostgres)
@@ -144,6 +151,7 @@ export const hostedAgents = (
       db: a.db !== undefined && isPostgresUrl(a.db) ? a.db : path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
       maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
       recovery: a.recovery ?? defaults.recovery,
+      idempotency: defaults.idempotency,
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
       push: defaults.push,
       leaseMs: defaults.leaseMs

@@ -59,6 +59,13 @@ const recovery = Options.choice("recovery", ["rerun", "fail"] as const).pipe(
   Options.withDefault("rerun" as const),
   Options.withDescription("tasks left WORKING by a dead process: run the turn again, or mark them FAILED (env A2A_RECOVERY)")
 )
+const idempotency = Options.choice("idempotency", ["on", "off"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("on", "off")("A2A_IDEMPOTENCY")),
+  Options.withDefault("on" as const),
+  Options.withDescription(
+    "on: a repeated messageId returns the original task; off: every message is new, for clients that reuse messageIds (env A2A_IDEMPOTENCY)"
+  )
+)
 const maxBodyBytes = Options.integer("max-body-bytes").pipe(
   Options.withFallbackConfig(Config.integer("A2A_MAX_BODY_BYTES")),
   Options.withDefault(1024 * 1024),
@@ -136,6 +143,7 @@ export const serve = Command.make(
     stepDelayMs,
     maxWorkers,
     recovery,
+    idempotency,
     maxBodyBytes,
     keepAliveMs,
     publicUrl,
@@ -184,13 +192,14 @@ export const serve = Command.make(
           agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
           maxWorkers: o.maxWorkers,
           recovery: o.recovery,
+          idempotency: o.idempotency,
           retentionMs,
           leaseMs: o.leaseMs,
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
       }
-      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, retentionMs, push, leaseMs: o.leaseMs })
+      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, idempotency: o.idempotency, retentionMs, push, leaseMs: o.leaseMs })
       if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
       for (const a of hosted.right) {
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)

@@ -10,9 +10,17 @@ export interface EngineOptions {
   readonly recovery: RecoveryPolicy
   /** Several processes may share the store: work goes by leases, and start-up recovery is theirs to do. */
   readonly sharedStore: boolean
+  /**
+   * A message whose messageId the caller already sent returns the original
+   * task instead of starting another ("on"). "off" accepts every message as new,
+   * for clients that reuse messageIds (the official TCK does, per scenario).
+   */
+  readonly idempotency: Idempotency
 }
 
-export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false }
+export type Idempotency = "on" | "off"
+
+export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on" }
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
 

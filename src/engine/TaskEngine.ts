@@ -130,6 +130,10 @@ export const make = Effect.gen(function* () {
     })
 
   const keyOf = (caller: Caller, message: Message) => ({ tenant: caller.tenant, owner: caller.principal, messageId: message.messageId })
+  const idempotent = config.idempotency === "on"
+  /** The message's earlier acceptance, if idempotency is on and there was one. */
+  const acceptedBefore = (caller: Caller, message: Message) =>
+    idempotent ? store(messages.find(keyOf(caller, message))) : Effect.succeed(Option.none<AcceptedMessage>())
 
   /** A duplicate that raced past the look-up and lost at the writer answers like one found by it. */
   const orAccepted = <A, E, R>(caller: Caller, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>
@@ -143,7 +147,7 @@ export const make = Effect.gen(function* () {
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* get(taskId, caller)
-        const accepted = yield* store(messages.find(keyOf(caller, message)))
+        const accepted = yield* acceptedBefore(caller, message)
         if (Option.isSome(accepted)) {
           if (accepted.value.taskId !== taskId) {
             return yield* new InvalidParams({
@@ -189,12 +193,12 @@ export const make = Effect.gen(function* () {
 
   const send = ({ caller, message, pushConfig }: SendInput) =>
     Effect.gen(function* () {
-      const options: CommitOptions = pushConfig !== undefined ? { pushConfig } : {}
+      const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
       if (message.taskId !== undefined && message.taskId !== "") {
         return yield* continueTask(caller, message, message.taskId, options)
       }
       // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
-      const accepted = yield* store(messages.find(keyOf(caller, message)))
+      const accepted = yield* acceptedBefore(caller, message)
       if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
       const contextId = message.contextId || randomUUID()
       if (agent.reply !== undefined) {

@@ -47,6 +47,11 @@ const messageKeyOf = (s: TaskSnapshot, command: Command): MessageKey | undefined
 export interface CommitOptions {
   /** A push config sent with the message (SendMessage's configuration), so the task's first events reach it. */
   readonly pushConfig?: Omit<PushConfig, "taskId" | "tenant">
+  /**
+   * A user message whose messageId is already taken: refused as a DuplicateMessage
+   * (default), or, with idempotency off, accepted anyway (its key stays with the first task).
+   */
+  readonly duplicates?: "refuse" | "accept"
   /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
   readonly fence?: { readonly owner: string; readonly lease: Lease }
 }
@@ -157,7 +162,7 @@ export const make = Effect.gen(function* () {
         const key = messageKeyOf(current, p.command)
         // The message's key and its event are written together or not at all (a savepoint):
         // a duplicate racing past the engine's look-up loses here, at the key.
-        const appended = yield* (key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append)).pipe(
+        const appended = yield* (key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append, p.options?.duplicates ?? "refuse")).pipe(
           Effect.either
         )
         if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
@@ -170,10 +175,16 @@ export const make = Effect.gen(function* () {
       }
     })
 
-  const claimThenAppend = <A, E>(key: MessageKey, taskId: string, version: number, append: Effect.Effect<A, E | SqlError>) =>
+  const claimThenAppend = <A, E>(
+    key: MessageKey,
+    taskId: string,
+    version: number,
+    append: Effect.Effect<A, E | SqlError>,
+    duplicates: "refuse" | "accept"
+  ) =>
     sql.withTransaction(
       Effect.gen(function* () {
-        if (!(yield* messages.claim(key, { taskId, version }))) {
+        if (!(yield* messages.claim(key, { taskId, version })) && duplicates === "refuse") {
           const taken = yield* messages.find(key)
           return yield* Option.match(taken, {
             // Claimed and gone again (pruned) between the two statements: the store moved under us.

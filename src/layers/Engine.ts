@@ -18,6 +18,8 @@ export interface EngineLayerOptions {
   readonly agent: Agent
   readonly maxWorkers?: number
   readonly recovery?: EngineConfig.RecoveryPolicy
+  /** Repeated messageIds return the original task (default "on"). */
+  readonly idempotency?: EngineConfig.Idempotency | undefined
   readonly instanceId?: string
   /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
   readonly hubCapacity?: number
@@ -61,6 +63,7 @@ const compose = (options: EngineLayerOptions, shared: boolean) =>
         EngineConfig.layerConfig({
           ...(options.maxWorkers !== undefined ? { maxWorkers: options.maxWorkers } : {}),
           ...(options.recovery !== undefined ? { recovery: options.recovery } : {}),
+          ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
           sharedStore: shared
         })
       )

@@ -50,10 +50,10 @@ const http = ({ auth, ...server }: HttpOptions) => {
  * callers (tests) can read the bound port.
  */
 export const layer = (options: ServeOptions) => {
-  const { db, synchronous, agent, maxWorkers, recovery, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, ...server } = options
+  const { db, synchronous, agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, ...server } = options
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
-    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs })),
+    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs })),
     Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {}))
   )
 }

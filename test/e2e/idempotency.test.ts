@@ -114,3 +114,23 @@ describe("CancelTask from two clients at once", () => {
     expect(count(await storedTypes(slow.db, task.id), "TaskCanceled")).toBe(1)
   })
 })
+
+describe("serve --idempotency off (for clients that reuse messageIds, such as the official TCK)", () => {
+  it("every message is new: the same messageId twice makes two tasks, and the store stays sound", async () => {
+    const lenient = await startServer({ agent: conformance, idempotency: "off" })
+    try {
+      const message = userMessage("again", { messageId: "tck-input-required-reused" })
+      const a = await call(lenient.url, "SendMessage", { message })
+      const b = await call(lenient.url, "SendMessage", { message })
+      expect(a.task.id).not.toBe(b.task.id)
+      expect(b.task.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+      // The same answer messageId to both tasks: each takes it.
+      const answer = (taskId: string) => userMessage("a", { messageId: "tck-complete-task-reused", taskId })
+      expect((await call(lenient.url, "SendMessage", { message: answer(a.task.id) })).task.status.state).toBe("TASK_STATE_COMPLETED")
+      expect((await call(lenient.url, "SendMessage", { message: answer(b.task.id) })).task.status.state).toBe("TASK_STATE_COMPLETED")
+      expect(await verifyStore(lenient.db)).toBe(2)
+    } finally {
+      await lenient.close()
+    }
+  })
+})
