@@ -162,4 +162,23 @@ await describePg("many instances on one PostgreSQL database", () => {
       "statusUpdate"
     ])
   }, 60_000)
+
+  it("two instances take one messageId once, and concurrent cancels on both leave one TaskCanceled", async () => {
+    const { db, servers } = await cluster(2, ["--agent", "slow-worker", "--step-delay-ms", "2000", "--lease-ms", "3000"])
+    const [a, b] = servers as [ServerProcess, ServerProcess]
+    const message = userMessage("once", { messageId: "cluster-idem" })
+    const sends = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => call((i % 2 === 0 ? a : b).url, "SendMessage", { message, configuration: { returnImmediately: true } }))
+    )
+    const ids = new Set(sends.map((r) => r.task.id))
+    expect(ids.size).toBe(1)
+    const [id] = [...ids] as [string]
+    await eventually(() => call(a.url, "GetTask", { id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    const cancels = await Promise.all([a, b, a, b].map((s) => call(s.url, "CancelTask", { id })))
+    expect(cancels.map((t) => t.status.state)).toEqual(Array(4).fill("TASK_STATE_CANCELED"))
+    const types = (await allEvents(db)).filter((e) => e.taskId === id).map((e) => e.event.type)
+    expect(types.filter((t) => t === "TaskSubmitted")).toHaveLength(1)
+    expect(types.filter((t) => t === "TaskCanceled")).toHaveLength(1)
+    expect(types.at(-1)).toBe("TaskCanceled")
+  }, 60_000)
 })
