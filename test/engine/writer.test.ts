@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, Logger, LogLevel, Option } from "effect"
 import * as path from "node:path"
 import { Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
 import { TaskWriter } from "../../src/engine/TaskWriter"
+import { MessageIndex } from "../../src/projections/MessageIndex"
 import * as Embedded from "../../src/layers/Embedded"
 import { agentMessage, userMessage } from "../support/fixtures"
 import { tempDir } from "../support/server"
@@ -45,5 +46,22 @@ describe("TaskWriter: group commit", () => {
       const error = yield* Effect.flip(writer.commit("ghost", { type: "Cancel" }))
       expect(error).toMatchObject({ _tag: "TaskNotFound", taskId: "ghost" })
       expect(yield* (yield* EventLog).version("ghost")).toBe(0)
+    }).pipe(Effect.provide(store())))
+
+  it.effect("two tasks submitted with one message key, in one batch: the first is written, the second is a DuplicateMessage and writes nothing", () =>
+    Effect.gen(function* () {
+      const writer = yield* TaskWriter
+      const log = yield* EventLog
+      const message = userMessage("same", "m-same")
+      const submit = (id: string) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "t", owner: "o", message })
+      const [first, second] = yield* Effect.all([Effect.either(submit("first")), Effect.either(submit("second"))], { concurrency: "unbounded" })
+      expect(first!._tag).toBe("Right")
+      expect(second).toMatchObject({ _tag: "Left", left: { _tag: "DuplicateMessage", taskId: "first", version: 1 } })
+      expect(yield* log.version("second")).toBe(0)
+      // With duplicates accepted (idempotency off), the same key goes through; the key stays the first task's.
+      const third = yield* writer.commit("third", { type: "Submit", taskId: "third", contextId: "c", tenant: "t", owner: "o", message }, { duplicates: "accept" })
+      expect(third.snapshot.version).toBe(1)
+      const index = yield* MessageIndex
+      expect(yield* index.find({ tenant: "t", owner: "o", messageId: "m-same" })).toEqual(Option.some({ taskId: "first", version: 1 }))
     }).pipe(Effect.provide(store())))
 })
