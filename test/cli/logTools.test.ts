@@ -2,11 +2,11 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { conformance } from "../../src/agent/builtins"
+import { conformance, slowWorker } from "../../src/agent/builtins"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema } from "../support/pg"
 import { cli as runCli, cliRunning } from "../support/cli"
-import { call, rpc, userMessage } from "../support/rpc"
+import { call, eventually, rpc, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { storedEvents } from "../support/storeEvents"
 
@@ -104,6 +104,28 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     const done = JSON.parse((await cli("doctor", tasks.completed.id, "--json")).stdout)
     expect(done).toMatchObject({ state: "TASK_STATE_COMPLETED", version: 4, lastEvent: { type: "TaskCompleted" }, turns: 1 })
     expect(done.verdict).toMatch(/^finished: completed/)
+  })
+
+  it("doctor on a running task names its worker, and on PostgreSQL its live lease", async () => {
+    const other = await store()
+    const busy = await startServer({ agent: slowWorker({ stepDelayMs: 3000 }), db: other.db, instanceId: "busy-instance" })
+    try {
+      const { task } = await call(busy.url, "SendMessage", { message: userMessage("long"), configuration: { returnImmediately: true } })
+      await eventually(() => call(busy.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+      const d = JSON.parse((await runCli(["doctor", task.id, "--db", other.db, "--json"])).stdout)
+      expect(d).toMatchObject({ state: "TASK_STATE_WORKING", lastStart: { instanceId: "busy-instance" }, turns: 1 })
+      if (other.db.startsWith("postgres")) {
+        expect(d.lease).toMatchObject({ holder: "busy-instance" })
+        expect(d.lease.expiresInMs).toBeGreaterThan(0)
+        expect(d.verdict).toMatch(/^running on busy-instance since .*; its lease \(epoch 1\) is renewed/)
+      } else {
+        expect(d.server).toEqual({ running: true })
+        expect(d.verdict).toMatch(/^running in the server that holds this store since .*, by busy-instance$/)
+      }
+    } finally {
+      await busy.close()
+      await other.drop()
+    }
   })
 
   it("verify finds a damaged read model and an illegal event; rebuild mends the first and reports the second", async () => {
