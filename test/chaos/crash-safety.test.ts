@@ -197,7 +197,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         `  final states: ${[...states].map(([s, n]) => `${s.replace("TASK_STATE_", "").toLowerCase()} ${n}`).join(", ")}`,
         `  sends retried after a kill ${counts.retriedSends} (${deduplicated} had committed before the kill: answered with their original task); messages with two tasks ${duplicated.length}`,
         `  questions answered ${counts.answered}; cancels ${counts.cancels} (${counts.cancelsTooLate} too late: the task had finished)`,
-        `  requests lost to a kill ${counts.failedRequests}; turns rerun after a kill ${requeued}`,
+        `  requests lost to a kill ${counts.failedRequests}; turns rerun because their worker died (a kill; on PostgreSQL also a lease that lapsed under load) ${requeued}`,
         `  events ${events.length}; illegal transitions or read-model mismatches ${report.problems.length}; stranded SUBMITTED/WORKING ${stranded}; overlapping workers ${overlapping.length}`
       ].join("\n")
     )
