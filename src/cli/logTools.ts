@@ -83,7 +83,7 @@ const replayCommand = Command.make("replay", { db, taskId, toVersion, json }, (o
     const latest = events[events.length - 1]!.version
     if (o.json) return yield* Console.log(JSON.stringify({ taskId: o.taskId, version: s.version, latestVersion: latest, steps, task }, null, 2))
     for (const step of steps) {
-      yield* Console.log(`v${step.version}  ${step.at}  ${step.type.padEnd(18)} ${summary(step.event)}`)
+      yield* Console.log(`v${step.version}  ${step.at}  ${step.type.padEnd(18)} ${summary(step.event)}`.trimEnd())
       yield* Console.log(`      → ${stateName(step.state)}; next: ${step.next.length === 0 ? "nothing (final)" : step.next.join(", ")}`)
     }
     yield* Console.log(`\nTask ${o.taskId} at version ${s.version}${s.version < latest ? ` (the log goes on to version ${latest})` : " (latest)"}:`)
@@ -104,7 +104,7 @@ const pollMs = Options.integer("poll-ms").pipe(Options.withDefault(250), Options
 const line = (e: LoggedEvent, asJson: boolean) =>
   asJson
     ? JSON.stringify({ position: e.position, taskId: e.taskId, version: e.version, type: e.event.type, event: e.event, metadata: e.metadata })
-    : `${e.event.at}  ${e.taskId}  v${e.version}  ${e.event.type.padEnd(18)} ${summary(e.event)}`
+    : `${e.event.at}  ${e.taskId}  v${e.version}  ${e.event.type.padEnd(18)} ${summary(e.event)}`.trimEnd()
 
 const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, pollMs, json }, (o) =>
   withStore(
