@@ -95,6 +95,9 @@ interface Pending {
   readonly done: Deferred.Deferred<CommitResult, CommitError>
 }
 
+/** PostgreSQL gave up on the transaction to break a deadlock or a serialization conflict: trying again may succeed. */
+const isTransient = (error: SqlError) => ["40P01", "40001"].includes((error.cause as { code?: string } | undefined)?.code ?? "")
+
 /** The most commands written in one transaction. */
 const maxBatch = 256
 
@@ -211,9 +214,14 @@ export const make = Effect.gen(function* () {
       const pending = [...batch]
       const now = yield* Clock.currentTimeMillis
       const at = new Date(now).toISOString()
+      // A deadlock or serialization failure (PostgreSQL) wrote nothing: the batch is decided and written again.
       const outcome = yield* sql
         .withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))
-        .pipe(Effect.either)
+        .pipe(
+          Effect.tapError((e) => Effect.sync(() => isTransient(e) && pending.forEach((p) => cache.delete(p.taskId)))),
+          Effect.retry({ while: isTransient, times: 3 }),
+          Effect.either
+        )
       if (outcome._tag === "Left") {
         for (const p of pending) cache.delete(p.taskId)
         const failure = new StoreFailure({ cause: outcome.left })

@@ -58,12 +58,18 @@ export const make = Effect.gen(function* () {
       RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
   }
 
+  // One row per statement: a renewal that locked several rows could wait for a commit that holds one
+  // of them (FOR SHARE, below) while that commit waits for another it locked: a deadlock, which
+  // PostgreSQL breaks by failing one side (seen under load in the crash-safety test).
   const renew = (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) =>
-    taskIds.length === 0
-      ? Effect.succeed([])
-      : sql<LeaseRow>`UPDATE a2a_leases SET expires_at = ${now + ttlMs}
-          WHERE owner = ${owner} AND ${sql.in("task_id", taskIds)} AND expires_at >= ${now}
-          RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
+    Effect.forEach(
+      taskIds,
+      (taskId) =>
+        sql<LeaseRow>`UPDATE a2a_leases SET expires_at = ${now + ttlMs}
+          WHERE owner = ${owner} AND task_id = ${taskId} AND expires_at >= ${now}
+          RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease))),
+      { concurrency: 4 }
+    ).pipe(Effect.map((rows) => rows.flat()))
 
   const release = (owner: string, lease: Lease) =>
     sql`UPDATE a2a_leases SET expires_at = 0 WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch}`.pipe(

@@ -54,6 +54,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
   const next = random(seed)
   const args = ["--db", db, "--agent", "mixed", "--step-delay-ms", "50", "--max-workers", "16", ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])]
   let server: ServerProcess = await spawnServer(args)
+  const servers = [server]
   let restarting: Promise<void> | undefined
   const counts: Counts = { acknowledged: 0, retriedSends: 0, answered: 0, cancels: 0, cancelsTooLate: 0, failedRequests: 0 }
   const acknowledged = new Map<string, string>() // messageId → taskId
@@ -140,6 +141,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         restarting = new Promise((r) => (release = r))
         await server.kill9()
         server = await spawnServer(args)
+        servers.push(server)
         restarting = undefined
         release()
       }
@@ -210,6 +212,13 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     expect(states.get("TASK_STATE_SUBMITTED") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_WORKING") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_INPUT_REQUIRED") ?? 0).toBe(0)
+  } catch (error) {
+    // What the servers said is the first thing to read when this fails.
+    for (const [i, s] of servers.entries()) {
+      const lines = s.output().split("\n").filter((l) => /WARN|ERROR|FATAL|rror/.test(l))
+      console.log(`server ${i + 1} of ${servers.length}, its warnings and errors:\n${lines.slice(-40).join("\n")}`)
+    }
+    throw error
   } finally {
     done = true
     await server.kill9()

@@ -2,12 +2,41 @@ import { SqlClient } from "@effect/sql"
 import { Effect, Exit, Layer, Scope } from "effect"
 import { expect, it } from "vitest"
 import { EventLog, tailStart } from "../../src/eventlog/EventLog"
+import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema, pgStoreLayer } from "../support/pg"
 import { eventLogContract } from "./contract"
 
 await describePg("PostgreSQL store", () => {
   eventLogContract("PostgreSQL", pgStoreLayer)
+
+  it("renewing leases never deadlocks with a commit that holds some of them (FOR SHARE) and then locks another", async () => {
+    await Effect.runPromise(
+      Effect.scoped(
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const leases = yield* LeaseStore
+          const far = Date.now() + 600_000
+          yield* sql`INSERT INTO a2a_leases (task_id, owner, epoch, expires_at) VALUES ('a', 'me', 1, ${far}), ('b', 'me', 1, ${far})`
+          const now = Date.now()
+          // A fenced commit: checks lease b, works a while, then checks lease a, inside one transaction.
+          const commit = sql.withTransaction(
+            Effect.gen(function* () {
+              expect(yield* leases.holds("me", { taskId: "b", epoch: 1 }, now)).toBe(true)
+              yield* Effect.sleep("400 millis")
+              expect(yield* leases.holds("me", { taskId: "a", epoch: 1 }, now)).toBe(true)
+            })
+          )
+          // Meanwhile the heartbeat renews both.
+          const renewal = Effect.sleep("100 millis").pipe(Effect.zipRight(leases.renew("me", ["a", "b"], now, 60_000)))
+          const [committed, renewed] = yield* Effect.all([Effect.either(commit), Effect.either(renewal)], { concurrency: 2 })
+          // PostgreSQL would break a deadlock by failing one of them.
+          expect(committed._tag).toBe("Right")
+          expect(renewed._tag === "Right" ? renewed.right.map((l) => l.taskId).sort() : renewed.left).toEqual(["a", "b"])
+        }).pipe(Effect.provide(pgStoreLayer()))
+      )
+    )
+  })
 
   it("migrations are safe when several instances start at the same moment: all succeed, each runs once", async () => {
     const schema = await freshSchema()
