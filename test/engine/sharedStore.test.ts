@@ -1,4 +1,5 @@
-import { Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import { SqlClient } from "@effect/sql"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope, Stream } from "effect"
 import { expect, it } from "vitest"
 import { Outcome } from "../../src/agent/Agent"
 import * as CommitFeed from "../../src/engine/CommitFeed"
@@ -64,6 +65,59 @@ await describePg("writers sharing a PostgreSQL store", () => {
       await schema.drop()
     }
   })
+})
+
+await describePg("a batch PostgreSQL aborts to break a deadlock", () => {
+  it("is decided and written again, and every command in it succeeds", async () => {
+    const schema = await freshSchema()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const commitWith = await writerOn(schema.url, scope)
+      const writer = await commitWith((w) => Effect.succeed(w))
+      for (const id of ["t0", "t1", "t2"]) {
+        await Effect.runPromise(writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", owner: "", message: userMessage(id) }))
+      }
+      const others = await Effect.runPromise(Layer.buildWithScope(Store.layerPg(schema.url, { maxConnections: 3 }), scope))
+      const sql = Context.get(others, SqlClient.SqlClient)
+      const lock = (id: string) => sql`SELECT 1 FROM a2a_tasks WHERE task_id = ${id} FOR UPDATE`
+      await Effect.runPromise(
+        Effect.gen(function* () {
+          const t0Locked = yield* Deferred.make<void>()
+          const releaseT0 = yield* Deferred.make<void>()
+          const t2Locked = yield* Deferred.make<void>()
+          const lockT1 = yield* Deferred.make<void>()
+          // One transaction holds t0 until told; another holds t2, and later wants t1.
+          const holder0 = yield* Effect.fork(sql.withTransaction(Effect.zipRight(lock("t0"), Effect.zipRight(Deferred.succeed(t0Locked, undefined), Deferred.await(releaseT0)))))
+          const holder = yield* Effect.fork(
+            sql.withTransaction(Effect.zipRight(lock("t2"), Effect.zipRight(Deferred.succeed(t2Locked, undefined), Effect.zipRight(Deferred.await(lockT1), lock("t1")))))
+          )
+          yield* Deferred.await(t0Locked)
+          yield* Deferred.await(t2Locked)
+          // The committer waits on t0, so the next two commands queue up and go in one batch: t1, then t2.
+          const first = yield* Effect.fork(writer.commit("t0", { type: "Start", instanceId: "i" }))
+          yield* Effect.sleep("200 millis")
+          const pair = yield* Effect.fork(
+            Effect.all([writer.commit("t1", { type: "Start", instanceId: "i" }), writer.commit("t2", { type: "Start", instanceId: "i" })], { concurrency: 2 })
+          )
+          yield* Effect.sleep("200 millis")
+          yield* Deferred.succeed(releaseT0, undefined)
+          // The batch now holds t1 and waits for t2; the holder of t2 asks for t1: a deadlock, which the
+          // batch (waiting longer) detects and loses.
+          yield* Effect.sleep("300 millis")
+          yield* Deferred.succeed(lockT1, undefined)
+          yield* Fiber.join(holder0)
+          yield* Fiber.join(holder)
+          yield* Fiber.join(first)
+          const [r1, r2] = yield* Fiber.join(pair)
+          expect([r1.snapshot.version, r2.snapshot.version]).toEqual([2, 2])
+        })
+      )
+      expect(await verifyStore(schema.url)).toBe(3)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await schema.drop()
+    }
+  }, 30_000)
 })
 
 const engineOn = async (url: string, scope: Scope.CloseableScope, commitPollMs?: number) => {
