@@ -1,11 +1,11 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
-import { canApply, evolve, initialState, nextEvents } from "../domain/Task"
+import { nextEvents } from "../domain/Task"
 import { type TaskState, TerminalStates } from "../domain/TaskState"
 import { EventLog, type LoggedEvent, type TailCursor, tailStart } from "../eventlog/EventLog"
 import { Pruner } from "../eventlog/Pruner"
 import { parseDuration } from "../engine/Retention"
-import { rebuild, type ScanReport, verify } from "../projections/Refold"
+import { rebuild, type ScanReport, verify, walk } from "../projections/Refold"
 import { presentTask } from "../protocol/present"
 import { stateName, summary } from "./eventText"
 import { StartupFailure } from "./StartupFailure"
@@ -68,17 +68,15 @@ const replayCommand = Command.make("replay", { db, taskId, toVersion, json }, (o
     const events = yield* withStore(o.db, Effect.flatMap(EventLog, (log) => log.read(o.taskId)))
     if (events.length === 0) return yield* new StartupFailure({ message: `no task ${o.taskId} in this store` })
     const shown = events.filter((e) => upTo === undefined || e.version <= upTo)
-    let s = initialState
-    const steps = []
-    for (const e of shown) {
-      if (!canApply(s, e.event)) {
-        return yield* new StartupFailure({
-          message: `version ${e.version}: ${e.event.type} is not legal in ${s.state}; the log is damaged (run \`a2a-ledger verify\`)`
-        })
-      }
-      s = evolve(s, e.event)
-      steps.push({ version: e.version, at: e.event.at, type: e.event.type, event: e.event, state: s.state, next: nextEvents(s) })
+    const walked = walk(o.taskId, shown)
+    if (walked.problem !== undefined) {
+      return yield* new StartupFailure({ message: `${walked.problem.problem}; the log is damaged (run \`a2a-ledger verify\`)` })
     }
+    const steps = walked.snapshots.map((s, i) => {
+      const e = shown[i]!
+      return { version: e.version, at: e.event.at, type: e.event.type, event: e.event, state: s.state, next: nextEvents(s) }
+    })
+    const s = walked.snapshots[walked.snapshots.length - 1]!
     const task = presentTask(s.task!)
     const latest = events[events.length - 1]!.version
     if (o.json) return yield* Console.log(JSON.stringify({ taskId: o.taskId, version: s.version, latestVersion: latest, steps, task }, null, 2))

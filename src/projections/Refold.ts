@@ -17,19 +17,33 @@ export interface Problem {
 }
 
 /**
- * Fold a task's events, judging each by the machine as the writer did, and
- * checking versions run 1, 2, 3… without gaps. The first fault is the answer.
+ * Fold a task's events one by one, judging each by the machine as the writer
+ * did and checking versions run 1, 2, 3… without gaps: the task after each
+ * event, up to the first fault (which stops the walk).
  */
-export const refold = (taskId: string, events: ReadonlyArray<VersionedEvent>): Either.Either<TaskSnapshot, Problem> => {
+export const walk = (
+  taskId: string,
+  events: ReadonlyArray<VersionedEvent>
+): { readonly snapshots: ReadonlyArray<TaskSnapshot>; readonly problem?: Problem } => {
+  const snapshots: Array<TaskSnapshot> = []
   let s = initialState
   for (const [i, e] of events.entries()) {
-    if (e.version !== i + 1) return Either.left({ taskId, problem: `version ${e.version} where ${i + 1} was expected` })
+    if (e.version !== i + 1) return { snapshots, problem: { taskId, problem: `version ${e.version} where ${i + 1} was expected` } }
     if (!canApply(s, e.event)) {
-      return Either.left({ taskId, problem: `version ${e.version}: ${e.event.type} is not legal in ${s.state}` })
+      return { snapshots, problem: { taskId, problem: `version ${e.version}: ${e.event.type} is not legal in ${s.state}` } }
     }
     s = evolve(s, e.event)
+    snapshots.push(s)
   }
-  return events.length === 0 ? Either.left({ taskId, problem: "no events" }) : Either.right(s)
+  return { snapshots }
+}
+
+/** The task its events fold to, or the first fault. */
+export const refold = (taskId: string, events: ReadonlyArray<VersionedEvent>): Either.Either<TaskSnapshot, Problem> => {
+  const { snapshots, problem } = walk(taskId, events)
+  if (problem !== undefined) return Either.left(problem)
+  const last = snapshots[snapshots.length - 1]
+  return last === undefined ? Either.left({ taskId, problem: "no events" }) : Either.right(last)
 }
 
 // The stored row went through JSON; compare like with like.
