@@ -1,7 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import { nextEvents } from "../domain/Task"
-import { type TaskState, TerminalStates } from "../domain/TaskState"
+import { isTerminal, stateAfter, type TaskState, TerminalStates } from "../domain/TaskState"
 import { EventLog, type LoggedEvent, type TailCursor, tailStart } from "../eventlog/EventLog"
 import { Pruner } from "../eventlog/Pruner"
 import { parseDuration } from "../engine/Retention"
@@ -119,7 +119,7 @@ const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, p
         let last = all[all.length - 1]
         // A finished task gets no more events (invariant 2): following it ends there.
         for (;;) {
-          if (!o.follow || (last !== undefined && endsTask(last))) return
+          if (!o.follow || (last !== undefined && isFinal(last))) return
           yield* pause
           const more = yield* log.read(id, { fromVersion: (last?.version ?? 0) + 1 })
           yield* print(more)
@@ -139,7 +139,10 @@ const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, p
   )
 ).pipe(Command.withDescription("The event feed: the latest events of the whole log (or one task), and with --follow every new one as it commits"))
 
-const endsTask = (e: LoggedEvent) => ["TaskCompleted", "TaskFailed", "TaskCanceled", "TaskRejected"].includes(e.event.type)
+const isFinal = (e: LoggedEvent) => {
+  const state = stateAfter(e.event)
+  return state !== undefined && isTerminal(state)
+}
 
 const olderThan = Options.text("older-than").pipe(
   Options.withDefault("30d"),

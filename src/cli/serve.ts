@@ -46,7 +46,7 @@ const agent = Options.choice("agent", builtinNames).pipe(
 const stepDelayMs = Options.integer("step-delay-ms").pipe(
   Options.filterMap(atLeast(0), "--step-delay-ms must be 0 or more"),
   Options.optional,
-  Options.withDescription("slow-worker: delay of every step in ms (default: the reference 500/800/600/400)")
+  Options.withDescription("slow-worker and mixed: delay of every step in ms (default: slow-worker's reference 500/800/600/400, mixed's 200)")
 )
 const maxWorkers = Options.integer("max-workers").pipe(
   Options.withFallbackConfig(Config.integer("A2A_MAX_WORKERS")),

@@ -217,11 +217,7 @@ export const make = Effect.gen(function* () {
       // A deadlock or serialization failure (PostgreSQL) wrote nothing: the batch is decided and written again.
       const outcome = yield* sql
         .withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))
-        .pipe(
-          Effect.tapError((e) => Effect.sync(() => isTransient(e) && pending.forEach((p) => cache.delete(p.taskId)))),
-          Effect.retry({ while: isTransient, times: 3 }),
-          Effect.either
-        )
+        .pipe(Effect.retry({ while: isTransient, times: 3 }), Effect.either)
       if (outcome._tag === "Left") {
         for (const p of pending) cache.delete(p.taskId)
         const failure = new StoreFailure({ cause: outcome.left })

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance, slowWorker } from "../../src/agent/builtins"
-import { call, rpc, stream, userMessage } from "../support/rpc"
+import { call, eventually, rpc, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { storedTypes } from "../support/storeEvents"
 import { verifyStore } from "../support/verifyStore"
@@ -36,9 +36,7 @@ describe("SendMessage with a messageId already accepted", () => {
   it("with returnImmediately, answers with the task as it is now", async () => {
     const message = userMessage("slow", { messageId: "idem-immediate" })
     const first = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
-    await call(slow.url, "GetTask", { id: first.task.id }).then(async function wait(t): Promise<unknown> {
-      return t.status.state === "TASK_STATE_COMPLETED" ? t : call(slow.url, "GetTask", { id: first.task.id }).then(wait)
-    })
+    await eventually(() => call(slow.url, "GetTask", { id: first.task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
     const again = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
     expect(again.task.id).toBe(first.task.id)
     expect(again.task.status.state).toBe("TASK_STATE_COMPLETED")
