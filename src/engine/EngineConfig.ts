@@ -16,11 +16,17 @@ export interface EngineOptions {
    * for clients that reuse messageIds (the official TCK does, per scenario).
    */
   readonly idempotency: Idempotency
+  /**
+   * The longest a caller waits on the store: a commit (queued and written), a
+   * read. Past it the caller gets a StoreFailure instead of waiting on a store
+   * that does not answer.
+   */
+  readonly storeTimeoutMs: number
 }
 
 export type Idempotency = "on" | "off"
 
-export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on" }
+export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on", storeTimeoutMs: 10_000 }
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
 

@@ -1,7 +1,9 @@
-import { Context, Effect, Fiber, FiberMap, Layer, Option, Queue } from "effect"
+import { Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { randomUUID } from "node:crypto"
 import type { Command } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
+import type { CommitError } from "./TaskWriter"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
 import { failTask, finish, runAgent } from "./turn"
@@ -11,6 +13,12 @@ import { failTask, finish, runAgent } from "./turn"
  * dispatcher fiber starts them while fewer than `maxWorkers` run. Workers
  * live in a FiberMap keyed by task id inside the supervisor's own scope, so
  * no HTTP request owns them and a client disconnect stops nothing.
+ *
+ * Recovery: at start-up, the tasks a dead process left SUBMITTED or WORKING
+ * are queued again (WORKING by the recovery policy). A turn that a store
+ * fault stopped (its commits failed, so it could not even record FAILED) is
+ * recovered the same way once the store takes commits again: it is tried
+ * every second until then.
  */
 export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
   Supervisor,
@@ -32,17 +40,54 @@ export const make = Effect.gen(function* () {
   const workers = yield* FiberMap.make<string>()
   const pending = yield* Queue.unbounded<string>()
   const permits = yield* Effect.makeSemaphore(config.maxWorkers)
+  // Tasks a store fault left without a worker, to recover when the store is back.
+  const stranded = new Set<string>()
 
-  const turn = (taskId: string) =>
-    Effect.gen(function* () {
-      const commit = (command: Command) => writer.commit(taskId, command)
-      const { snapshot } = yield* writer.commit(taskId, { type: "Start", instanceId })
+  const turn = (taskId: string) => {
+    let storeFailed = false
+    const commit = (command: Command) =>
+      writer.commit(taskId, command).pipe(
+        Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
+      )
+    return Effect.gen(function* () {
+      const { snapshot } = yield* commit({ type: "Start", instanceId })
       yield* finish(yield* runAgent(agent, snapshot, commit), commit)
     }).pipe(
-      // Interruption means cancel or shutdown, which record their own facts.
-      Effect.catchAllCause((cause) => failTask(taskId, cause, (command) => writer.commit(taskId, command))),
+      // Interruption means cancel or shutdown, which record their own facts. A turn the store
+      // failed under is not the agent's failure: it runs again once the store is back.
+      Effect.catchAllCause((cause) => (storeFailed ? Effect.void : failTask(taskId, cause, commit))),
+      Effect.zipRight(Effect.suspend(() => (storeFailed ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
       Effect.ensuring(permits.release(1)),
       Effect.annotateLogs({ taskId })
+    )
+  }
+
+  /**
+   * Bring a task with no worker back to work: SUBMITTED is queued; WORKING
+   * (its turn died with a process or a store fault) is requeued and run
+   * again, or failed, by the recovery policy. Fails when the store does.
+   */
+  const recover = (taskId: string, why: string) =>
+    writer.withTaskLock(taskId)(
+      Effect.gen(function* () {
+        const current = yield* readModel.get(taskId)
+        if (Option.isNone(current) || (yield* FiberMap.has(workers, taskId))) return
+        const state = current.value.state
+        if (state === "TASK_STATE_WORKING") {
+          const command: Command =
+            config.recovery === "rerun"
+              ? { type: "Requeue", reason: `${why} during this turn; running it again` }
+              : {
+                  type: "Fail",
+                  reason: `${why} during this turn (recovery policy: fail)`,
+                  message: { messageId: randomUUID(), role: "ROLE_AGENT", parts: [{ text: `${why.charAt(0).toUpperCase()}${why.slice(1)} while this task was working; it was not resumed.` }] }
+                }
+          yield* writer.commitHeld(taskId, command)
+          if (config.recovery === "rerun") yield* Queue.offer(pending, taskId)
+        } else if (state === "TASK_STATE_SUBMITTED") {
+          yield* Queue.offer(pending, taskId)
+        }
+      })
     )
 
   /** Start the task's turn if it still wants one; false when it does not (canceled meanwhile, say). */
@@ -60,7 +105,14 @@ export const make = Effect.gen(function* () {
           return true
         })
       )
-    }).pipe(Effect.catchAllCause((cause) => Effect.logError(`task ${taskId}: could not start a turn`, cause).pipe(Effect.as(false))))
+    }).pipe(
+      Effect.catchAllCause((cause) =>
+        Effect.logWarning(`task ${taskId}: could not start a turn; trying again when the store answers`, cause).pipe(
+          Effect.zipRight(Effect.sync(() => stranded.add(taskId))),
+          Effect.as(false)
+        )
+      )
+    )
 
   yield* Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
@@ -68,6 +120,20 @@ export const make = Effect.gen(function* () {
     const started = yield* startTurn(taskId)
     if (!started) yield* permits.release(1)
   }).pipe(Effect.forever, Effect.forkScoped)
+
+  // Start-up: what a dead process left unfinished.
+  const active = yield* readModel.active
+  for (const s of active) yield* recover(s.task!.id, "the server restarted").pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${s.task!.id} failed`, e)))
+  if (active.length > 0) yield* Effect.logInfo(`recovered ${active.length} unfinished task(s) (policy: ${config.recovery})`)
+
+  // After a store fault: the turns it stopped, once the store takes commits again.
+  yield* Effect.gen(function* () {
+    for (const taskId of [...stranded]) {
+      const done = yield* recover(taskId, "the store failed").pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+      if (!done) return
+      stranded.delete(taskId)
+    }
+  }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))), Effect.forkScoped)
 
   return Supervisor.of({
     enqueue: (taskId) => Queue.offer(pending, taskId).pipe(Effect.asVoid),

@@ -318,32 +318,6 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  // Start-up recovery: tasks a dead process left needing a worker. On a shared store
-  // the leased supervisor does it, as leases expire, so no process takes another's work.
-  const recover = Effect.gen(function* () {
-    if (config.sharedStore) return
-    const active = yield* store(readModel.active)
-    for (const s of active) {
-      const taskId = s.task!.id
-      if (s.state === "TASK_STATE_WORKING") {
-        const command =
-          config.recovery === "rerun"
-            ? ({ type: "Requeue", reason: "the server restarted during this turn; running it again" } as const)
-            : ({
-                type: "Fail",
-                reason: "the server restarted during this turn (recovery policy: fail)",
-                message: { messageId: randomUUID(), role: "ROLE_AGENT", parts: [{ text: "The server restarted while this task was working; it was not resumed." }] }
-              } as const)
-        yield* writer.commit(taskId, command).pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${taskId} failed`, e)))
-        if (config.recovery === "rerun") yield* supervisor.enqueue(taskId)
-      } else {
-        yield* supervisor.enqueue(taskId)
-      }
-    }
-    if (active.length > 0) yield* Effect.logInfo(`recovered ${active.length} unfinished task(s) (policy: ${config.recovery})`)
-  })
-  yield* recover
-
   return TaskEngine.of({
     send,
     get,

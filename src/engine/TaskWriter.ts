@@ -1,4 +1,4 @@
-import { Clock, Context, Deferred, Effect, Either, Layer, Option, Queue } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { type Command, decide, fold, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
@@ -11,6 +11,8 @@ import type { PushConfig } from "../push/PushConfig"
 import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
+import { describeStoreFault } from "../eventlog/StoreFault"
+import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
 import { EventHub } from "./EventHub"
@@ -72,6 +74,13 @@ export interface CommitResult {
  * task's lock while they wait, so a batch never holds two commands for the
  * same task. Waiting is uninterruptible: a caller never walks away from a
  * fact that may be committed but not yet announced.
+ *
+ * A store fault (disk full, a lost connection, a locked file) fails the
+ * commands of the batch it hit with a StoreFailure, and nothing else: the
+ * committer goes on with the next batch, so service comes back by itself when
+ * the store does. Every wait is bounded by the engine's store timeout: a
+ * command still queued after it is withdrawn, and a batch the store does not
+ * finish in time is answered as failed.
  */
 export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
   TaskWriter,
@@ -80,8 +89,15 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     readonly commitHeld: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
+    /** Whether the store takes commits: what readiness reports. */
+    readonly health: Effect.Effect<StoreHealth>
   }
 >() {}
+
+/** The store as the writer last found it: taking commits, or failing since `since` (epoch ms). */
+export type StoreHealth =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly since: number; readonly reason: string }
 
 interface WriteResult extends CommitResult {
   /** Webhook deliveries queued with the events. */
@@ -93,6 +109,8 @@ interface Pending {
   readonly command: Command
   readonly options: CommitOptions | undefined
   readonly done: Deferred.Deferred<CommitResult, CommitError>
+  /** Queued; taken into a batch; or withdrawn by its caller (timed out) before any batch took it. */
+  state: "queued" | "taken" | "withdrawn"
 }
 
 /** PostgreSQL gave up on the transaction to break a deadlock or a serialization conflict: trying again may succeed. */
@@ -103,6 +121,9 @@ const maxBatch = 256
 
 /** Decisions per command when the log keeps moving under it (shared store). */
 const maxAttempts = 3
+
+/** While the store is failing and nothing else writes, how often a probe tries it again. */
+const probeInterval = Duration.seconds(1)
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -115,6 +136,7 @@ export const make = Effect.gen(function* () {
   const feed = yield* CommitFeed
   const leases = yield* LeaseStore
   const messages = yield* MessageIndex
+  const { storeTimeoutMs } = yield* EngineConfig
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -169,6 +191,8 @@ export const make = Effect.gen(function* () {
           Effect.either
         )
         if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
+        // Anything but a version conflict is the store failing: the transaction may be gone, so the whole batch fails.
+        if (Either.isLeft(appended) && appended.left._tag === "SqlError") return yield* Effect.fail(appended.left)
         if (Either.isLeft(appended)) {
           cache.delete(p.taskId)
           if (++attempt < maxAttempts) continue
@@ -209,23 +233,84 @@ export const make = Effect.gen(function* () {
       return { snapshot, events, queued } satisfies WriteResult
     })
 
+  // Healthy, or failing since the first failed batch. Logged with its cause once per outage, and once
+  // when it ends; an outage that flaps (the probe's small write passes, the next commit fails again)
+  // gets a one-line warning per failure, without the cause, unless its reason changed or a minute passed.
+  let health: StoreHealth = { ok: true }
+  let refused = 0
+  let lastLogged = { reason: "", at: 0 }
+  const faulted = (cause: Cause.Cause<unknown>, commands: number) =>
+    Effect.gen(function* () {
+      refused += commands
+      if (!health.ok) return
+      const reason = describeStoreFault(Cause.squash(cause))
+      const now = yield* Clock.currentTimeMillis
+      health = { ok: false, since: now, reason }
+      if (reason === lastLogged.reason && now - lastLogged.at < 60_000) {
+        return yield* Effect.logWarning(`the store failed again (${reason})`)
+      }
+      lastLogged = { reason, at: now }
+      yield* Effect.logError(`the store failed (${reason}); commands are refused until it recovers`, cause)
+    })
+  const recovered = Effect.gen(function* () {
+    if (health.ok) return
+    const seconds = ((yield* Clock.currentTimeMillis) - health.since) / 1000
+    yield* Effect.logInfo(`the store recovered after ${seconds.toFixed(1)} s; ${refused} command(s) were refused meanwhile`)
+    health = { ok: true }
+    refused = 0
+  })
+
+  /** SQLite may leave a transaction open when COMMIT fails (SQLITE_BUSY): end it, or every later BEGIN fails. */
+  const resetConnection = sql.onDialectOrElse({ sqlite: () => Effect.ignore(sql.unsafe("ROLLBACK")), orElse: () => Effect.void })
+
+  /**
+   * Run a transaction on the store, and answer within the store timeout. A
+   * failed COMMIT or ROLLBACK is a defect in @effect/sql, so every cause
+   * counts as a fault here. The transaction runs in a fiber of its own and a
+   * timer answers for it when it is late, so a store that hangs cannot hold
+   * the committer (or a shutdown) past the timeout.
+   */
+  const bounded = <A>(transaction: Effect.Effect<A, SqlError>) =>
+    Effect.gen(function* () {
+      const result = yield* Deferred.make<A, SqlError | StoreFailure>()
+      yield* transaction.pipe(
+        // A deadlock or serialization failure (PostgreSQL) wrote nothing: the batch is decided and written again.
+        Effect.retry({ while: isTransient, times: 3 }),
+        Effect.exit,
+        Effect.flatMap((exit) => Deferred.done(result, exit)),
+        Effect.forkDaemon
+      )
+      const late = new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` })
+      const timer = setTimeout(() => Deferred.unsafeDone(result, Exit.fail(late)), storeTimeoutMs)
+      return yield* Deferred.await(result).pipe(
+        Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
+        Effect.exit
+      )
+    })
+
   const runBatch = (batch: Iterable<Pending>) =>
     Effect.gen(function* () {
-      const pending = [...batch]
+      const pending: Array<Pending> = []
+      for (const p of batch) {
+        if (p.state !== "queued") continue
+        p.state = "taken"
+        pending.push(p)
+      }
+      if (pending.length === 0) return
       const now = yield* Clock.currentTimeMillis
       const at = new Date(now).toISOString()
-      // A deadlock or serialization failure (PostgreSQL) wrote nothing: the batch is decided and written again.
-      const outcome = yield* sql
-        .withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))
-        .pipe(Effect.retry({ while: isTransient, times: 3 }), Effect.either)
-      if (outcome._tag === "Left") {
+      const outcome = yield* bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now))))
+      if (Exit.isFailure(outcome)) {
         for (const p of pending) cache.delete(p.taskId)
-        const failure = new StoreFailure({ cause: outcome.left })
-        yield* Effect.logError("commit failed; nothing was written", outcome.left)
+        yield* resetConnection
+        yield* faulted(outcome.cause, pending.length)
+        const squashed = Cause.squash(outcome.cause)
+        const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
       }
-      if (outcome.right.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
-      for (const [i, result] of outcome.right.entries()) {
+      yield* recovered
+      if (outcome.value.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
+      for (const [i, result] of outcome.value.entries()) {
         const p = pending[i]!
         if (result._tag === "Left") {
           yield* Deferred.fail(p.done, result.left)
@@ -237,7 +322,22 @@ export const make = Effect.gen(function* () {
         yield* hub.publish(events.map((e) => ({ ...e, contextId })))
         yield* Deferred.succeed(p.done, { snapshot, events })
       }
-    }).pipe(Effect.uninterruptible)
+    }).pipe(
+      // Whatever happens in a batch, the committer lives on to take the next one.
+      Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),
+      Effect.uninterruptible
+    )
+
+  // While the store is failing and nobody commits, try it every second, so readiness comes back by
+  // itself. The probe rewrites one row of the migrations table in place: it needs the write lock and
+  // room in the journal, as a commit does, and changes nothing.
+  const probe = sql`UPDATE a2a_migrations SET name = name WHERE migration_id = (SELECT MIN(migration_id) FROM a2a_migrations)`
+  yield* Effect.gen(function* () {
+    if (health.ok || (yield* Queue.size(queue)) > 0) return
+    const outcome = yield* bounded(sql.withTransaction(probe))
+    if (Exit.isSuccess(outcome)) yield* recovered
+    else yield* resetConnection
+  }).pipe(Effect.repeat(Schedule.spaced(probeInterval)), Effect.forkScoped)
 
   // At shutdown: the committer finishes its batch, then whatever is still queued is refused.
   yield* Effect.addFinalizer(() =>
@@ -252,14 +352,25 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Command, options?: CommitOptions) =>
     Effect.uninterruptible(
-      Effect.flatMap(Deferred.make<CommitResult, CommitError>(), (done) =>
-        Queue.offer(queue, { taskId, command, options, done }).pipe(Effect.zipRight(Deferred.await(done)))
-      )
+      Effect.gen(function* () {
+        const p: Pending = { taskId, command, options, done: yield* Deferred.make<CommitResult, CommitError>(), state: "queued" }
+        yield* Queue.offer(queue, p)
+        // No batch took it in time (the store is slow or stuck): it is withdrawn, so nothing of it is
+        // written. Once a batch has it, that batch's answer is the truth, and it is bounded too.
+        const timer = setTimeout(() => {
+          if (p.state !== "queued") return
+          p.state = "withdrawn"
+          const reason = `the store did not take the command within ${storeTimeoutMs} ms`
+          Deferred.unsafeDone(p.done, Exit.fail(new StoreFailure({ cause: "timeout", reason })))
+        }, storeTimeoutMs)
+        return yield* Deferred.await(p.done).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
+      })
     )
 
   return TaskWriter.of({
     commitHeld,
     withTaskLock: lock.withLock,
+    health: Effect.sync(() => health),
     commit: (taskId, command, options) => lock.withLock(taskId)(commitHeld(taskId, command, options))
   })
 })

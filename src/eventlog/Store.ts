@@ -1,4 +1,4 @@
-import { Effect, Layer, Redacted } from "effect"
+import { Duration, Effect, Layer, Redacted } from "effect"
 import { SqlClient } from "@effect/sql"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { PgClient } from "@effect/sql-pg"
@@ -15,6 +15,7 @@ import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
 import * as SqliteOwnership from "./SqliteOwnership"
+import * as Transactions from "./Transactions"
 
 /**
  * The store: the event log, the read model and the push configs and outbox on one SQL client, with the
@@ -36,6 +37,10 @@ const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStor
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
 export const layerFromClient = services.pipe(Layer.provide(schema))
+
+/** The driver's services, with its SqlClient replaced by one whose transactions fail cleanly (see Transactions). */
+const withRobustTransactions = <A, E, R>(driver: Layer.Layer<A, E, R>) =>
+  Layer.merge(driver, Layer.provide(Transactions.layer, driver as Layer.Layer<SqlClient.SqlClient, E, R>))
 
 /** A second, read-only connection to the same file (WAL is a property of the file, set by the writer). */
 const sqliteReader = (filename: string) =>
@@ -68,7 +73,7 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   const owned = filename !== ":memory:" && options.exclusive !== false
   // The directory first, then the ownership lock, then the connection: nothing starts on a file another engine owns.
   const before = owned ? Layer.provide(SqliteOwnership.layer(filename), directory) : directory
-  const client = SqliteClient.layer({ filename }).pipe(Layer.provide(before))
+  const client = withRobustTransactions(SqliteClient.layer({ filename }).pipe(Layer.provide(before)))
   const synchronous = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`))
   )
@@ -114,11 +119,15 @@ export interface PgOptions {
  * leases, streams cross processes by LISTEN/NOTIFY (see the engine).
  */
 export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<StoreServices | PgClient.PgClient, unknown> => {
-  const client = PgClient.layer({
-    url: Redacted.make(url),
-    maxConnections: options.maxConnections ?? 10,
-    applicationName: "a2a-ledger"
-  })
+  const client = withRobustTransactions(
+    PgClient.layer({
+      url: Redacted.make(url),
+      maxConnections: options.maxConnections ?? 10,
+      applicationName: "a2a-ledger",
+      // Also bounds the wait for a free pooled connection, which is otherwise unbounded.
+      connectTimeout: Duration.seconds(5)
+    })
+  )
   return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client))
 }
 

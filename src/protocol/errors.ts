@@ -26,6 +26,8 @@ export const Errors = {
   MethodNotFound: spec(-32601, "METHOD_NOT_FOUND", 404, "UNIMPLEMENTED", "Method not found"),
   InvalidParams: spec(-32602, "INVALID_PARAMS", 400, "INVALID_ARGUMENT", "Invalid parameters"),
   Internal: spec(-32603, "INTERNAL", 500, "INTERNAL", "Internal error"),
+  // An internal error too (-32603), but one a client should retry later: HTTP 503 / UNAVAILABLE on REST.
+  StoreUnavailable: spec(-32603, "STORE_UNAVAILABLE", 503, "UNAVAILABLE", "The task store is unavailable"),
   TaskNotFound: spec(-32001, "TASK_NOT_FOUND", 404, "NOT_FOUND", "Task not found"),
   TaskNotCancelable: spec(-32002, "TASK_NOT_CANCELABLE", 400, "FAILED_PRECONDITION", "Task cannot be canceled"),
   PushNotificationNotSupported: spec(-32003, "PUSH_NOTIFICATION_NOT_SUPPORTED", 400, "FAILED_PRECONDITION", "Push notifications are not supported"),

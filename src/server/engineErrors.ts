@@ -1,7 +1,7 @@
 import type { EngineError } from "../engine/errors"
 import { A2AError, Errors, invalidParams } from "../protocol/errors"
 
-/** Engine errors as the A2A errors a client sees. A store failure says nothing of its cause. */
+/** Engine errors as the A2A errors a client sees. A store failure names the store and the kind of fault, nothing more. */
 export const toA2AError = (error: EngineError): A2AError => {
   switch (error._tag) {
     case "TaskNotFound":
@@ -22,6 +22,10 @@ export const toA2AError = (error: EngineError): A2AError => {
     case "InvalidParams":
       return invalidParams(error.field, error.message)
     case "StoreFailure":
-      return new A2AError(Errors.Internal, "Internal error: the task store is unavailable; nothing was changed")
+      return new A2AError(
+        Errors.StoreUnavailable,
+        `The task store is unavailable (${error.description}); the request was not carried out. Try again later: a SendMessage sent again with the same messageId never makes a second task`,
+        { store: error.description }
+      )
   }
 }

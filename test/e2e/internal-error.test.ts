@@ -13,7 +13,7 @@ beforeAll(async () => {
 afterAll(() => server.close())
 
 describe("-32603 when the store fails", () => {
-  it("answers a bare internal error with no detail of the cause, and keeps serving", async () => {
+  it("answers -32603 saying the store is unavailable, with no detail of the cause, and keeps serving", async () => {
     // Break the store underneath the server: its read model table disappears.
     await Effect.runPromise(
       Effect.scoped(
@@ -25,7 +25,7 @@ describe("-32603 when the store fails", () => {
     )
     const r = await rpc(server.url, "GetTask", { id: "anything" })
     expect(r.error!.code).toBe(-32603)
-    expect(r.error!.message).toMatch(/^Internal error/)
+    expect(r.error!.message).toMatch(/^The task store is unavailable \(the store failed\)/)
     expect(JSON.stringify(r)).not.toMatch(/a2a_tasks|no such table|does not exist|relation|SqlError|at .*\.ts/)
     // The process is still up and still parses requests.
     const { text } = await post(server.url, "{")

@@ -13,6 +13,7 @@ import * as Deliverer from "../../src/push/Deliverer"
 import { EventLog } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
+import * as EngineConfig from "../../src/engine/EngineConfig"
 import { agentMessage, userMessage } from "../support/fixtures"
 import { describePg, freshSchema } from "../support/pg"
 import { verifyStore } from "../support/verifyStore"
@@ -136,6 +137,7 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
       Layer.mergeAll(
         EventHub.layer(),
         InstanceId.layer("silent"),
+        EngineConfig.layerConfig(),
         Deliverer.layerSignal,
         Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void })
       )

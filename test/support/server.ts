@@ -23,6 +23,8 @@ export const testDb = async (name = "test.db"): Promise<{ readonly db: string; r
 export interface RunningServer {
   readonly url: string
   readonly db: string
+  /** Run an effect inside the server's own services (its store's SqlClient, say): for fault injection. */
+  readonly run: <A, E>(effect: Effect.Effect<A, E, any>) => Promise<A>
   readonly close: () => Promise<void>
 }
 
@@ -47,6 +49,7 @@ const launch = async <E>(serverLayer: Layer.Layer<HttpServer.HttpServer, E>): Pr
   const address = server.address as HttpServer.TcpAddress
   return {
     url: `http://127.0.0.1:${address.port}`,
+    run: (effect) => Runtime.runPromise(runtime)(effect as Effect.Effect<any, any, never>),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }

@@ -1,0 +1,123 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+import { afterEach, describe, expect, it } from "vitest"
+import { echo, slowWorker } from "../../src/agent/builtins"
+import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
+import { type RunningServer, startServer, tempDir } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
+import * as path from "node:path"
+
+/**
+ * Store faults on SQLite (issue 10): a fault fails the commands it touched
+ * with a clear answer, the writer keeps serving, and service comes back by
+ * itself when the store does. Every request must be answered within a bound;
+ * a request that hangs fails the test by its own deadline, not vitest's.
+ */
+const running: Array<RunningServer> = []
+afterEach(async () => {
+  for (const s of running.splice(0)) await s.close()
+})
+
+/** An answer within `ms`, or a test failure saying the request hung. */
+const answered = <A>(what: string, promise: Promise<A>, ms = 15_000): Promise<A> =>
+  Promise.race([promise, new Promise<A>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))])
+
+const send = (url: string, text: string, configuration?: Record<string, unknown>) =>
+  answered(
+    `SendMessage "${text.slice(0, 20)}"`,
+    rpc(url, "SendMessage", { message: userMessage(text), ...(configuration !== undefined ? { configuration } : {}) })
+  )
+
+/** The writer's connection: `max_page_count` is a per-connection limit, so it must be set there. */
+const setMaxPages = (server: RunningServer, pages: number | "current") =>
+  server.run(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const [row] = yield* sql.unsafe<{ page_count: number }>("PRAGMA page_count")
+      const limit = pages === "current" ? row!.page_count : pages
+      yield* sql.unsafe(`PRAGMA max_page_count = ${limit}`)
+    })
+  )
+
+const expectStoreError = (r: RpcResponse, fault: RegExp) => {
+  expect(r.result).toBeUndefined()
+  expect(r.error!.code).toBe(-32603)
+  expect(r.error!.message).toMatch(/task store is unavailable/)
+  expect(r.error!.message).toMatch(fault)
+  expect(r.error!.message).not.toMatch(/\n\s+at /)
+}
+
+describe("SQLite store faults", () => {
+  it("disk full (SQLITE_FULL): every send is answered, -32603 names the store, acknowledged tasks stay intact, and sends work again once space is freed", async () => {
+    const db = path.join(tempDir(), "full.db")
+    const server = await startServer({ agent: echo, db })
+    running.push(server)
+
+    const acknowledged: Array<string> = []
+    for (let i = 0; i < 3; i++) {
+      const r = await send(server.url, `before ${i}`)
+      expect(r.result.task.status.state).toBe("TASK_STATE_COMPLETED")
+      acknowledged.push(r.result.task.id)
+    }
+
+    // "The disk fills up": the file may not grow by a single page from now on.
+    await setMaxPages(server, "current")
+    const failures: Array<RpcResponse> = []
+    for (let i = 0; i < 200 && failures.length < 5; i++) {
+      const r = await send(server.url, `during ${i} ${"x".repeat(2_000)}`)
+      if (r.error !== undefined) failures.push(r)
+      else acknowledged.push(r.result.task.id)
+    }
+    expect(failures.length).toBe(5)
+    for (const f of failures) expectStoreError(f, /SQLite: the disk is full/)
+    // Reads still answer while writes fail.
+    const read = await answered("GetTask", rpc(server.url, "GetTask", { id: acknowledged[0] }))
+    expect(read.result.status.state).toBe("TASK_STATE_COMPLETED")
+
+    // "Space is freed": no restart, the next sends simply work.
+    await setMaxPages(server, 1_000_000)
+    const after = await send(server.url, "after")
+    expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
+    acknowledged.push(after.result.task.id)
+
+    // Every acknowledged task is there and finished (none left stranded by the fault).
+    for (const id of acknowledged) {
+      const t = await eventually(
+        () => rpc(server.url, "GetTask", { id }),
+        (r) => r.result !== undefined && ["TASK_STATE_COMPLETED", "TASK_STATE_FAILED"].includes(r.result.status.state)
+      )
+      expect(t.result.id).toBe(id)
+    }
+    await server.close()
+    running.length = 0
+    expect(await verifyStore(db)).toBeGreaterThanOrEqual(acknowledged.length)
+  }, 90_000)
+
+  it("a turn the disk filled up under is not failed: it runs again, to the end, once space is freed", async () => {
+    const db = path.join(tempDir(), "stranded.db")
+    const server = await startServer({ agent: slowWorker({ stepDelayMs: 150 }), db })
+    running.push(server)
+    const ids: Array<string> = []
+    for (let i = 0; i < 4; i++) {
+      const r = await send(server.url, "x", { returnImmediately: true })
+      ids.push(r.result.task.id)
+    }
+    // The workers are between steps: their next commits meet a full disk.
+    await setMaxPages(server, "current")
+    await new Promise((r) => setTimeout(r, 1_500))
+    const during = await Promise.all(ids.map((id) => answered("GetTask", rpc(server.url, "GetTask", { id }))))
+    for (const t of during) expect(t.result.status.state).not.toBe("TASK_STATE_FAILED")
+    await setMaxPages(server, 1_000_000)
+    for (const id of ids) {
+      const t = await eventually(
+        () => rpc(server.url, "GetTask", { id }),
+        (r) => r.result?.status.state === "TASK_STATE_COMPLETED",
+        20_000
+      )
+      expect(t.result.artifacts[0].artifactId).toBe("analysis-report")
+    }
+    await server.close()
+    running.length = 0
+    await verifyStore(db)
+  }, 90_000)
+})
