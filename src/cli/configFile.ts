@@ -136,6 +136,7 @@ export const hostedAgents = (
     readonly retentionMs: number | undefined
     readonly push: Partial<PushOptions>
     readonly leaseMs: number
+    readonly storeTimeoutMs?: number
   }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
@@ -154,7 +155,8 @@ export const hostedAgents = (
       idempotency: defaults.idempotency,
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
       push: defaults.push,
-      leaseMs: defaults.leaseMs
+      leaseMs: defaults.leaseMs,
+      storeTimeoutMs: defaults.storeTimeoutMs
     }
   })
   const dbs = hosted.map((h) => h.db)

@@ -120,6 +120,42 @@ const leaseMs = Options.integer("lease-ms").pipe(
   Options.withDescription("PostgreSQL: how long a work lease lasts without renewal; a dead instance's tasks move on after it (env A2A_LEASE_MS)")
 )
 
+const storeTimeoutMs = Options.integer("store-timeout-ms").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_STORE_TIMEOUT_MS")),
+  Options.withDefault(10_000),
+  Options.filterMap(atLeast(100), "--store-timeout-ms must be at least 100"),
+  Options.withDescription(
+    "the longest a request waits on the store (a commit, a read); past it the request is answered -32603 / HTTP 503, store unavailable (env A2A_STORE_TIMEOUT_MS)"
+  )
+)
+
+const shutdownGraceMs = Options.integer("shutdown-grace-ms").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_SHUTDOWN_GRACE_MS")),
+  Options.withDefault(2_000),
+  Options.filterMap(atLeast(0), "--shutdown-grace-ms must be 0 or more"),
+  Options.withDescription(
+    "at SIGTERM, how long in-flight requests may take before their connections are cut; the process exits at most 2 s after that, whatever the store does (env A2A_SHUTDOWN_GRACE_MS)"
+  )
+)
+
+/**
+ * The last word on shutdown: once a signal asked the server to stop, the
+ * process exits within the grace period and a margin, even if a finalizer
+ * waits on a store that does not answer.
+ */
+const exitAfterGrace = (graceMs: number) =>
+  Effect.sync(() => {
+    const arm = (signal: NodeJS.Signals) => () => {
+      setTimeout(() => {
+        process.stderr.write(`a2a-ledger: shutdown (${signal}) did not finish within ${graceMs + shutdownMarginMs} ms; exiting now\n`)
+        process.exit(1)
+      }, graceMs + shutdownMarginMs).unref()
+    }
+    process.once("SIGTERM", arm("SIGTERM"))
+    process.once("SIGINT", arm("SIGINT"))
+  })
+const shutdownMarginMs = 2_000
+
 const instanceId = Options.text("instance-id").pipe(
   Options.withFallbackConfig(Config.string("A2A_INSTANCE_ID")),
   Options.optional,
@@ -153,6 +189,8 @@ export const serve = Command.make(
     webhookTimeoutMs,
     retention,
     leaseMs,
+    storeTimeoutMs,
+    shutdownGraceMs,
     instanceId,
     configFile
   },
@@ -181,8 +219,10 @@ export const serve = Command.make(
         keepAliveMs: o.keepAliveMs,
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
         auth: auth.right,
-        synchronous: o.synchronous
+        synchronous: o.synchronous,
+        shutdownGraceMs: o.shutdownGraceMs
       }
+      yield* exitAfterGrace(o.shutdownGraceMs)
       const agents = file.agents ?? []
       if (agents.length === 0) {
         yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${Store.describe(o.db)}, up to ${o.maxWorkers} workers, ${authText}`)
@@ -195,11 +235,20 @@ export const serve = Command.make(
           idempotency: o.idempotency,
           retentionMs,
           leaseMs: o.leaseMs,
+          storeTimeoutMs: o.storeTimeoutMs,
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
       }
-      const hosted = ConfigFile.hostedAgents(agents, o.db, { maxWorkers: o.maxWorkers, recovery: o.recovery, idempotency: o.idempotency, retentionMs, push, leaseMs: o.leaseMs })
+      const hosted = ConfigFile.hostedAgents(agents, o.db, {
+        maxWorkers: o.maxWorkers,
+        recovery: o.recovery,
+        idempotency: o.idempotency,
+        retentionMs,
+        push,
+        leaseMs: o.leaseMs,
+        storeTimeoutMs: o.storeTimeoutMs
+      })
       if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
       for (const a of hosted.right) {
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Layer, Option, Queue, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
@@ -12,7 +12,7 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
 import { Supervisor } from "./Supervisor"
-import { CommandRefused, type CommitOptions, TaskWriter } from "./TaskWriter"
+import { CommandRefused, type CommitOptions, type StoreHealth, TaskWriter } from "./TaskWriter"
 
 /**
  * Who is asking: the tenant the request names and the authenticated principal
@@ -83,11 +83,11 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
     readonly watch: (taskId: string, options: WatchOptions) => Stream.Stream<WatchItem, StoreFailure>
     /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
     readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
+    /** Whether the store takes commits (as the writer last found it) and answers a query now: readiness. */
+    readonly readiness: Effect.Effect<StoreHealth>
   }
 >() {}
 
-const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-  Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
 
 type RuledOut = CommandRefused | TaskNotFound | LeaseLost | DuplicateMessage
 
@@ -109,6 +109,16 @@ export const make = Effect.gen(function* () {
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
   const messages = yield* MessageIndex
+
+  /** A read of the store: its failure, or no answer within the store timeout, is a StoreFailure. */
+  const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+    effect.pipe(
+      Effect.catchAll((cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause }))),
+      Effect.timeoutFail({
+        duration: Duration.millis(config.storeTimeoutMs),
+        onTimeout: () => new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${config.storeTimeoutMs} ms` })
+      })
+    )
 
   const loadOrNotFound = (taskId: string) =>
     store(readModel.get(taskId)).pipe(
@@ -318,7 +328,17 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  const readiness = Effect.gen(function* () {
+    const written = yield* writer.health
+    if (!written.ok) return written
+    return yield* store(readModel.ping).pipe(
+      Effect.as<StoreHealth>({ ok: true }),
+      Effect.catchAll((e) => Effect.map(Clock.currentTimeMillis, (since): StoreHealth => ({ ok: false, since, reason: e.description })))
+    )
+  })
+
   return TaskEngine.of({
+    readiness,
     send,
     get,
     list: (query) => store(readModel.list(query)),

@@ -89,7 +89,7 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     readonly commitHeld: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
-    /** Whether the store takes commits: what readiness reports. */
+    /** Whether the store takes commits (tried again now if it was failing): what readiness reports. */
     readonly health: Effect.Effect<StoreHealth>
   }
 >() {}
@@ -113,8 +113,22 @@ interface Pending {
   state: "queued" | "taken" | "withdrawn"
 }
 
-/** PostgreSQL gave up on the transaction to break a deadlock or a serialization conflict: trying again may succeed. */
-const isTransient = (error: SqlError) => ["40P01", "40001"].includes((error.cause as { code?: string } | undefined)?.code ?? "")
+/**
+ * Nothing was written and trying again may succeed: PostgreSQL gave up on the
+ * transaction to break a deadlock or a serialization conflict, or another
+ * process holds SQLite's write lock for a moment (our CLI tools do).
+ */
+const isTransient = (error: SqlError) => {
+  const code = (error.cause as { code?: string } | undefined)?.code ?? ""
+  return code === "40P01" || code === "40001" || code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")
+}
+
+/**
+ * How a transient failure is tried again: after 10 ms, doubling, for about
+ * 1.3 s in all. Waiting here, rather than in SQLite's busy handler, keeps the
+ * event loop free: better-sqlite3 sleeps on the main thread while it waits.
+ */
+const transientRetry = Schedule.exponential(Duration.millis(10)).pipe(Schedule.intersect(Schedule.recurs(7)))
 
 /** The most commands written in one transaction. */
 const maxBatch = 256
@@ -124,6 +138,7 @@ const maxAttempts = 3
 
 /** While the store is failing and nothing else writes, how often a probe tries it again. */
 const probeInterval = Duration.seconds(1)
+const maxProbeInterval = Duration.seconds(10)
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -274,8 +289,8 @@ export const make = Effect.gen(function* () {
     Effect.gen(function* () {
       const result = yield* Deferred.make<A, SqlError | StoreFailure>()
       yield* transaction.pipe(
-        // A deadlock or serialization failure (PostgreSQL) wrote nothing: the batch is decided and written again.
-        Effect.retry({ while: isTransient, times: 3 }),
+        // A deadlock, a serialization failure or a busy lock wrote nothing: the batch is decided and written again.
+        Effect.retry({ while: isTransient, schedule: transientRetry }),
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(result, exit)),
         Effect.forkDaemon
@@ -328,22 +343,36 @@ export const make = Effect.gen(function* () {
       Effect.uninterruptible
     )
 
-  // While the store is failing and nobody commits, try it every second, so readiness comes back by
-  // itself. The probe rewrites one row of the migrations table in place: it needs the write lock and
-  // room in the journal, as a commit does, and changes nothing.
-  const probe = sql`UPDATE a2a_migrations SET name = name WHERE migration_id = (SELECT MIN(migration_id) FROM a2a_migrations)`
-  yield* Effect.gen(function* () {
-    if (health.ok || (yield* Queue.size(queue)) > 0) return
-    const outcome = yield* bounded(sql.withTransaction(probe))
+  // While the store is failing and nobody commits, try it now and then (every second, backing off to
+  // every ten), so service and readiness come back by itself; a readiness check tries it at once (at
+  // most once a second). The probe rewrites one row of the migrations table in place: it needs the
+  // write lock and room in the journal, as a commit does, and changes nothing.
+  const probeStatement = sql`UPDATE a2a_migrations SET name = name WHERE migration_id = (SELECT MIN(migration_id) FROM a2a_migrations)`
+  let lastProbe = 0
+  const probe = Effect.gen(function* () {
+    const now = yield* Clock.currentTimeMillis
+    if (health.ok || now - lastProbe < Duration.toMillis(probeInterval) || (yield* Queue.size(queue)) > 0) return health
+    lastProbe = now
+    const outcome = yield* bounded(sql.withTransaction(probeStatement))
     if (Exit.isSuccess(outcome)) yield* recovered
     else yield* resetConnection
-  }).pipe(Effect.repeat(Schedule.spaced(probeInterval)), Effect.forkScoped)
+    return health
+  })
+  yield* Effect.gen(function* () {
+    let wait = probeInterval
+    for (;;) {
+      yield* Effect.sleep(wait)
+      wait = (yield* probe).ok ? probeInterval : Duration.min(Duration.times(wait, 2), maxProbeInterval)
+    }
+  }).pipe(Effect.forkScoped)
 
   // At shutdown: the committer finishes its batch, then whatever is still queued is refused.
   yield* Effect.addFinalizer(() =>
     Queue.takeAll(queue).pipe(
       Effect.flatMap((rest) =>
-        Effect.forEach(rest, (p) => Deferred.fail(p.done, new StoreFailure({ cause: "the engine is shutting down" })), { discard: true })
+        Effect.forEach(rest, (p) => Deferred.fail(p.done, new StoreFailure({ cause: "shutdown", reason: "the engine is shutting down" })), {
+          discard: true
+        })
       ),
       Effect.zipRight(Queue.shutdown(queue))
     )
@@ -370,7 +399,7 @@ export const make = Effect.gen(function* () {
   return TaskWriter.of({
     commitHeld,
     withTaskLock: lock.withLock,
-    health: Effect.sync(() => health),
+    health: probe,
     commit: (taskId, command, options) => lock.withLock(taskId)(commitHeld(taskId, command, options))
   })
 })

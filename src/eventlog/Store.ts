@@ -75,7 +75,15 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   const before = owned ? Layer.provide(SqliteOwnership.layer(filename), directory) : directory
   const client = withRobustTransactions(SqliteClient.layer({ filename }).pipe(Layer.provide(before)))
   const synchronous = Layer.effectDiscard(
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`))
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      Effect.zipRight(
+        sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`),
+        // better-sqlite3 waits for a lock by sleeping on the main thread (5 s by default): the whole
+        // server would stop meanwhile. The writer fails at once instead, and tries again without
+        // blocking (TaskWriter); the file's other writers (our CLI tools) hold it for milliseconds.
+        sql.unsafe("PRAGMA busy_timeout = 0")
+      )
+    )
   )
   const tuned = Layer.provideMerge(synchronous, client)
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)

@@ -14,6 +14,7 @@ import type { SqlError } from "@effect/sql/SqlError"
  * Here a failed COMMIT is the transaction's SqlError, a failed ROLLBACK (or
  * ROLLBACK TO SAVEPOINT) is ignored, and the error the caller sees is the one
  * that made the transaction fail. Nested calls use savepoints, as before.
+ * On SQLite a transaction begins IMMEDIATE (see below).
  */
 type Client = SqlClient.SqlClient
 
@@ -44,7 +45,9 @@ const withTransaction =
         return Effect.scoped(
           Effect.gen(function* () {
             const conn: Transaction = [yield* restore(sql.reserve), 0]
-            yield* exec(conn, "BEGIN")
+            // SQLite: take the write lock at once, so a lock another process holds is waited for
+            // (busy_timeout). A deferred BEGIN reads first and then fails at once on upgrading.
+            yield* exec(conn, sql.onDialectOrElse({ sqlite: () => "BEGIN IMMEDIATE", orElse: () => "BEGIN" }))
             const exit = yield* Effect.exit(restore(within(effect, conn)))
             if (Exit.isSuccess(exit)) {
               const committed = yield* Effect.exit(exec(conn, "COMMIT"))

@@ -31,6 +31,8 @@ export interface EngineLayerOptions {
   readonly retentionMs?: number | undefined
   /** On a shared PostgreSQL store: how long a work lease lasts without renewal (default 15 s). */
   readonly leaseMs?: number | undefined
+  /** The longest a caller waits on the store (a commit, a read) before it gets a StoreFailure (default 10 s). */
+  readonly storeTimeoutMs?: number | undefined
 }
 
 /**
@@ -64,6 +66,7 @@ const compose = (options: EngineLayerOptions, shared: boolean) =>
           ...(options.maxWorkers !== undefined ? { maxWorkers: options.maxWorkers } : {}),
           ...(options.recovery !== undefined ? { recovery: options.recovery } : {}),
           ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
+          ...(options.storeTimeoutMs !== undefined ? { storeTimeoutMs: options.storeTimeoutMs } : {}),
           sharedStore: shared
         })
       )

@@ -39,7 +39,13 @@ const http = ({ auth, ...server }: HttpOptions) => {
   return HttpServer.serve(HttpApp.app).pipe(
     HttpServer.withLogAddress,
     Layer.provideMerge(warnWhenOpen(host).pipe(Layer.provideMerge(Auth.layer(auth)))),
-    Layer.provideMerge(Lifecycle.layerHttp({ port: server.port ?? ServerConfig.defaultServerOptions.port, host })),
+    Layer.provideMerge(
+      Lifecycle.layerHttp({
+        port: server.port ?? ServerConfig.defaultServerOptions.port,
+        host,
+        graceMs: server.shutdownGraceMs ?? ServerConfig.defaultServerOptions.shutdownGraceMs
+      })
+    ),
     Layer.provideMerge(ServerConfig.layer(server))
   )
 }
@@ -50,10 +56,11 @@ const http = ({ auth, ...server }: HttpOptions) => {
  * callers (tests) can read the bound port.
  */
 export const layer = (options: ServeOptions) => {
-  const { db, synchronous, agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, ...server } = options
+  const { db, synchronous, agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs, ...server } =
+    options
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
-    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs })),
+    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs })),
     Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {}))
   )
 }

@@ -40,6 +40,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
     /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
     readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
+    /** A trivial query on the read connection: does the store answer? */
+    readonly ping: Effect.Effect<void, SqlError>
   }
 >() {}
 
@@ -105,7 +107,8 @@ export const make = Effect.gen(function* () {
     Effect.map((rows) => rows.map(parse))
   )
 
-  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active })
+  const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
+  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active, ping })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

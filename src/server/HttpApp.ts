@@ -1,9 +1,11 @@
-import { Effect } from "effect"
+import { Deferred, Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { agentCard, etagOf } from "./AgentCard"
 import { type AgentHost, AgentHosts } from "./AgentHosts"
+import { TaskEngine } from "../engine/TaskEngine"
 import { Authenticator } from "./Auth"
+import { ShuttingDown } from "./Lifecycle"
 import * as JsonRpc from "./JsonRpc"
 import * as Rest from "./Rest"
 import { ServerConfig } from "./ServerConfig"
@@ -91,7 +93,36 @@ const rootRest = Effect.flatMap(AgentHosts, (hosts) =>
   hosts.root !== undefined ? Effect.provide(Rest.handle, hosts.root.context) : Effect.succeed(restNotFound(noAgent("No agent at the root")))
 )
 
+/** `GET /healthz`: the process is up and answers HTTP (liveness). */
+const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
+
+/**
+ * `GET /readyz`: every hosted agent's store takes commits and answers a query,
+ * and the server is not shutting down (readiness). 503 names what is not ready.
+ */
+const readyz = Effect.gen(function* () {
+  const hosts = yield* AgentHosts
+  if (yield* Deferred.isDone(yield* ShuttingDown)) {
+    return HttpServerResponse.unsafeJson({ status: "unavailable", reason: "the server is shutting down" }, { status: 503 })
+  }
+  const all = hosts.root !== undefined ? [hosts.root, ...hosts.named.values()] : [...hosts.named.values()]
+  const checks = yield* Effect.forEach(
+    all,
+    (h) => Effect.map(Effect.provide(Effect.flatMap(TaskEngine, (e) => e.readiness), h.context), (health) => ({ name: h.name, health })),
+    { concurrency: "unbounded" }
+  )
+  const failing = checks.filter((c) => !c.health.ok)
+  const stores = Object.fromEntries(checks.map((c) => [c.name, c.health.ok ? "ok" : c.health.reason]))
+  if (failing.length === 0) return HttpServerResponse.unsafeJson({ status: "ready", stores })
+  return HttpServerResponse.unsafeJson(
+    { status: "unavailable", reason: `the task store is unavailable (${failing.map((c) => `${c.name}: ${c.health.ok ? "" : c.health.reason}`).join("; ")})`, stores },
+    { status: 503 }
+  )
+})
+
 export const router = HttpRouter.empty.pipe(
+  HttpRouter.get("/healthz", healthz),
+  HttpRouter.get("/readyz", readyz),
   HttpRouter.post("/a2a", rootJsonRpc),
   HttpRouter.get("/.well-known/agent-card.json", Effect.flatMap(AgentHosts, (hosts) => card(hosts.card))),
   HttpRouter.get("/agents", catalog),

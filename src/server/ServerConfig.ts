@@ -9,13 +9,16 @@ export interface ServerOptions {
   readonly keepAliveMs: number
   /** Base URL put in the agent card; derived from the request's Host header when unset. */
   readonly publicUrl?: string
+  /** At shutdown, how long in-flight requests may take before their connections are cut. */
+  readonly shutdownGraceMs: number
 }
 
 export const defaultServerOptions: ServerOptions = {
   port: 9292,
   host: "0.0.0.0",
   maxBodyBytes: 1024 * 1024,
-  keepAliveMs: 15_000
+  keepAliveMs: 15_000,
+  shutdownGraceMs: 2_000
 }
 
 export class ServerConfig extends Context.Tag("a2a-ledger/ServerConfig")<ServerConfig, ServerOptions>() {}

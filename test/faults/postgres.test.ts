@@ -1,9 +1,8 @@
-import { PgClient } from "@effect/sql-pg"
-import { Effect, Redacted } from "effect"
 import { randomBytes } from "node:crypto"
 import { afterEach, expect, it } from "vitest"
 import { echo } from "../../src/agent/builtins"
-import { describePg, freshSchema, pgBaseUrl } from "../support/pg"
+import { describePg, freshSchema } from "../support/pg"
+import { terminateBackends } from "../support/faults"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
@@ -22,16 +21,6 @@ afterEach(async () => {
 
 const answered = <A>(what: string, promise: Promise<A>, ms = 20_000): Promise<A> =>
   Promise.race([promise, new Promise<A>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))])
-
-/** Terminate every backend of the server under test (and only those: they carry its application name). */
-const terminate = (applicationName: string) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(PgClient.PgClient, (sql) =>
-        sql<{ n: number }>`SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ${applicationName}`
-      ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
-    )
-  ).then((rows) => rows[0]!.n)
 
 describePg("PostgreSQL store faults", () => {
   it("connections terminated twice under load: every send is answered, acknowledged tasks are intact, and service comes back", async () => {
@@ -55,9 +44,9 @@ describePg("PostgreSQL store faults", () => {
     }
     const clients = Array.from({ length: 16 }, client)
     await new Promise((r) => setTimeout(r, 700))
-    const first = await terminate(applicationName)
+    const first = await terminateBackends(applicationName)
     await new Promise((r) => setTimeout(r, 1_500))
-    const second = await terminate(applicationName)
+    const second = await terminateBackends(applicationName)
     await new Promise((r) => setTimeout(r, 1_500))
     stop = true
     await Promise.all(clients)

@@ -5,6 +5,7 @@ import { echo, slowWorker } from "../../src/agent/builtins"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
+import { holdWriteLock } from "../support/faults"
 import * as path from "node:path"
 
 /**
@@ -38,6 +39,11 @@ const setMaxPages = (server: RunningServer, pages: number | "current") =>
       yield* sql.unsafe(`PRAGMA max_page_count = ${limit}`)
     })
   )
+
+const readyz = async (url: string) => {
+  const res = await answered("GET /readyz", fetch(`${url}/readyz`))
+  return { status: res.status, body: (await res.json()) as { status: string; reason?: string } }
+}
 
 const expectStoreError = (r: RpcResponse, fault: RegExp) => {
   expect(r.result).toBeUndefined()
@@ -116,6 +122,38 @@ describe("SQLite store faults", () => {
       )
       expect(t.result.artifacts[0].artifactId).toBe("analysis-report")
     }
+    await server.close()
+    running.length = 0
+    await verifyStore(db)
+  }, 90_000)
+
+  it("a database file locked by another process: sends answer -32603 (HTTP 503 on REST) and /readyz says why; both recover when the lock goes", async () => {
+    const db = path.join(tempDir(), "locked.db")
+    const server = await startServer({ agent: echo, db })
+    running.push(server)
+    const before = await send(server.url, "before")
+    expect((await readyz(server.url)).status).toBe(200)
+
+    const lock = await holdWriteLock(db)
+    const refused = await send(server.url, "while locked")
+    expectStoreError(refused, /SQLite: the database file is locked by another process/)
+    const rest = await answered(
+      "POST /message:send",
+      fetch(`${server.url}/message:send`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: userMessage("rest") }) })
+    )
+    expect(rest.status).toBe(503)
+    const status = (await rest.json()) as { error: { code: number; status: string; message: string } }
+    expect(status.error).toMatchObject({ code: 503, status: "UNAVAILABLE" })
+    const notReady = await readyz(server.url)
+    expect(notReady.status).toBe(503)
+    expect(notReady.body.reason).toMatch(/locked by another process/)
+    // Reads do not need the lock.
+    expect((await rpc(server.url, "GetTask", { id: before.result.task.id })).result.status.state).toBe("TASK_STATE_COMPLETED")
+
+    await lock.release()
+    await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
+    const after = await send(server.url, "after")
+    expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
     await server.close()
     running.length = 0
     await verifyStore(db)

@@ -1,0 +1,37 @@
+import { SqlClient } from "@effect/sql"
+import { PgClient } from "@effect/sql-pg"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
+import { pgBaseUrl } from "./pg"
+
+/** Fault injection for store-fault tests: real locks and real terminated connections, nothing mocked. */
+
+/** Another process's write lock on a SQLite file (a connection of this test process), held until `release`. */
+export const holdWriteLock = async (file: string) => {
+  const scope = Effect.runSync(Scope.make())
+  const context = await Effect.runPromise(Layer.buildWithScope(SqliteClient.layer({ filename: file }), scope))
+  const sql = Context.get(context, SqlClient.SqlClient)
+  await Effect.runPromise(sql.unsafe("BEGIN IMMEDIATE"))
+  let held = true
+  return {
+    release: async () => {
+      if (!held) return
+      held = false
+      await Effect.runPromise(sql.unsafe("ROLLBACK").pipe(Effect.zipRight(Scope.close(scope, Exit.void))))
+    }
+  }
+}
+
+/**
+ * Terminate every PostgreSQL backend with this application name, as a restart
+ * or a failover does; a server under test gets a name of its own (URL
+ * parameter `application_name`), so nothing else on the database is touched.
+ */
+export const terminateBackends = (applicationName: string) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(PgClient.PgClient, (sql) =>
+        sql<{ n: number }>`SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ${applicationName}`
+      ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
+    )
+  ).then((rows) => rows[0]!.n)
