@@ -29,6 +29,11 @@ export class CommitFeed extends Context.Tag("a2a-ledger/CommitFeed")<
 
 const defaultPollMs = 2_000
 
+/** A notice that only says the channel works (task ids never start with "~"). */
+const ping = "~ping"
+const pingInterval = Duration.seconds(1)
+const silenceLimit = Duration.seconds(3)
+
 export const make = (pollMs = defaultPollMs) =>
   Effect.gen(function* () {
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
@@ -72,8 +77,29 @@ export const make = (pollMs = defaultPollMs) =>
       }
     })
 
-    yield* sql.listen(channel).pipe(
-      Stream.runForEach((payload) => onNotice(payload).pipe(Effect.catchAllCause((c) => Effect.logWarning("commit notice not handled", c)))),
+    // The listening connection can die without a word (a terminated backend, a restart): the driver
+    // keeps the dead client and the stream simply goes quiet. So every process pings the channel each
+    // second, and a listener that has heard nothing, not even its own ping, for a few seconds is
+    // replaced by a new one on a new connection.
+    let lastHeard = 0
+    const listen = sql.listen(channel).pipe(
+      Stream.runForEach((payload) => {
+        lastHeard = Date.now()
+        if (payload === ping) return Effect.void
+        return onNotice(payload).pipe(Effect.catchAllCause((c) => Effect.logWarning("commit notice not handled", c)))
+      })
+    )
+    const watchdog = Effect.gen(function* () {
+      for (;;) {
+        yield* Effect.sleep(pingInterval)
+        yield* Effect.ignore(sql`SELECT pg_notify(${channel}, ${ping})`)
+        if (Date.now() - lastHeard > Duration.toMillis(silenceLimit)) {
+          return yield* Effect.fail(`no commit notice for ${Duration.format(silenceLimit)}: the listening connection is gone`)
+        }
+      }
+    })
+    yield* Effect.sync(() => (lastHeard = Date.now())).pipe(
+      Effect.zipRight(Effect.raceFirst(listen, watchdog)),
       Effect.catchAllCause((cause) => Effect.logWarning("listening for commits failed; listening again", cause)),
       Effect.repeat(Schedule.spaced(Duration.seconds(1))),
       Effect.forkScoped

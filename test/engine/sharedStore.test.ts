@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto"
 import { SqlClient } from "@effect/sql"
 import { Context, Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Scope, Stream } from "effect"
 import { expect, it } from "vitest"
@@ -14,6 +15,7 @@ import { EventLog } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
 import * as EngineConfig from "../../src/engine/EngineConfig"
+import { terminateBackends } from "../support/faults"
 import { agentMessage, userMessage } from "../support/fixtures"
 import { describePg, freshSchema } from "../support/pg"
 import { verifyStore } from "../support/verifyStore"
@@ -156,11 +158,16 @@ const until = async (check: () => Promise<boolean>) => {
 }
 
 await describePg("streams across processes sharing a PostgreSQL store", () => {
-  const streamSeen = async (commitPollMs: number | undefined, commitElsewhere: (url: string, scope: Scope.CloseableScope, taskId: string) => Promise<void>) => {
+  const streamSeen = async (
+    commitPollMs: number | undefined,
+    commitElsewhere: (url: string, scope: Scope.CloseableScope, taskId: string) => Promise<void>,
+    beforeCommit: (applicationName: string) => Promise<void> = async () => {}
+  ) => {
     const schema = await freshSchema()
     const scope = Effect.runSync(Scope.make())
+    const applicationName = `a2a-feed-${randomBytes(4).toString("hex")}`
     try {
-      const a = await engineOn(schema.url, scope, commitPollMs)
+      const a = await engineOn(`${schema.url}&application_name=${applicationName}`, scope, commitPollMs)
       const sent = await a(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage("watch me") })))
       if (sent._tag !== "Task") throw new Error("expected a task")
       const taskId = sent.snapshot.task!.id
@@ -170,6 +177,7 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
       )
       const settled = a(Effect.flatMap(TaskEngine, (e) => e.awaitSettled(taskId, 1)))
       await until(() => a(Effect.flatMap(EventHub.EventHub, (h) => h.subscriptions)).then((n) => n === 2))
+      await beforeCommit(applicationName)
       await commitElsewhere(schema.url, scope, taskId)
       const seen = await items
       expect(seen.map((i) => (i._tag === "Snapshot" ? `task@${i.version}` : `${i.committed.event.type}@${i.committed.version}`))).toEqual([
@@ -202,6 +210,21 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
       await commitTurn(b, taskId)
     })
   })
+
+  it("a listening connection PostgreSQL terminated is replaced: notices arrive again within seconds", async () => {
+    await streamSeen(
+      60_000,
+      async (url, scope, taskId) => {
+        const b = await writerOn(url, scope)
+        await commitTurn(b, taskId)
+      },
+      async (applicationName) => {
+        expect(await terminateBackends(applicationName)).toBeGreaterThan(0)
+        // The silence limit (3 s) and a new connection.
+        await new Promise((r) => setTimeout(r, 5_500))
+      }
+    )
+  }, 30_000)
 
   it("a lost notice costs latency, never an event: watched tasks are checked against the log", async () => {
     await streamSeen(200, async (url, scope, taskId) => {
