@@ -9,7 +9,7 @@ import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
 import { failTask, finish, runAgent } from "./turn"
-import { type CommitError, TaskWriter } from "./TaskWriter"
+import { type CommitError, type CommitResult, TaskWriter } from "./TaskWriter"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
 export const defaultLeaseMs = 15_000
@@ -70,9 +70,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         })
       )
 
-    const runTurn = (lease: Lease, lost: Deferred.Deferred<void>) =>
+    const runTurn = (lease: Lease, lost: Deferred.Deferred<void>, commit: (command: Command) => Effect.Effect<CommitResult, CommitError>) =>
       Effect.gen(function* () {
-        const commit = (command: Command) => commitFenced(lease, lost, command)
         const { snapshot } = yield* commit({ type: "Start", instanceId, leaseEpoch: lease.epoch })
         const exit = yield* runAgent(agent, snapshot, commit)
         // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
@@ -80,9 +79,18 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         yield* finish(exit, commit)
       })
 
-    /** What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone). */
-    const turn = (lease: Lease, lost: Deferred.Deferred<void>) =>
-      Effect.gen(function* () {
+    /**
+     * What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone).
+     * A turn the store failed under records nothing more (the agent did nothing wrong): its lease
+     * is released or lapses, and the task is claimed and recovered again like any orphan.
+     */
+    const turn = (lease: Lease, lost: Deferred.Deferred<void>) => {
+      let storeFailed = false
+      const commit = (command: Command) =>
+        commitFenced(lease, lost, command).pipe(
+          Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
+        )
+      return Effect.gen(function* () {
         const current = yield* readModel.get(lease.taskId)
         if (Option.isNone(current)) return
         const state = current.value.state
@@ -96,14 +104,14 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             })
             return
           }
-          yield* commitFenced(lease, lost, { type: "Requeue", reason: "the process running this turn stopped; running it again" })
+          yield* commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })
         } else if (state !== "TASK_STATE_SUBMITTED") {
           return
         }
-        yield* Effect.raceFirst(runTurn(lease, lost), stopWhenTerminal(lease.taskId))
+        yield* Effect.raceFirst(runTurn(lease, lost, commit), stopWhenTerminal(lease.taskId))
       }).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost ? Effect.void : failTask(lease.taskId, cause, (command) => commitFenced(lease, lost, command))))
+          Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost || storeFailed ? Effect.void : failTask(lease.taskId, cause, commit)))
         ),
         Effect.ensuring(
           Effect.gen(function* () {
@@ -116,6 +124,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         ),
         Effect.annotateLogs({ taskId: lease.taskId })
       )
+    }
 
     // Claim as long as there are free workers; otherwise, or when nothing is claimable, wait.
     yield* Effect.gen(function* () {

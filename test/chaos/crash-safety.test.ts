@@ -7,6 +7,7 @@ import { describePg, freshSchema } from "../support/pg"
 import { type ServerProcess, spawnServer } from "../support/process"
 import { overlaps } from "../support/overlaps"
 import { rpc, type RpcResponse } from "../support/rpc"
+import { holdWriteLock, terminateBackends } from "../support/faults"
 import { tempDir } from "../support/server"
 import { allEvents } from "../support/storeEvents"
 import * as path from "node:path"
@@ -18,11 +19,18 @@ import * as path from "node:path"
  * request that dies with the server is sent again, with the same messageId,
  * to the restarted one. Afterwards the store is checked from the outside.
  *
- * CHAOS_TASKS, CHAOS_SEED and CHAOS_KILLS change the run (the seed is printed,
- * so a failing run can be repeated).
+ * Store faults (issue 10): after each of the first kills, the store fails for
+ * a moment under the load: on SQLite another process holds the file's write
+ * lock for one to two seconds, on PostgreSQL every connection of the server
+ * is terminated. Requests it refuses (-32603, store unavailable) are sent
+ * again, as a client would after a 503, and the same checks must hold.
+ *
+ * CHAOS_TASKS, CHAOS_SEED, CHAOS_KILLS and CHAOS_FAULTS change the run (the
+ * seed is printed, so a failing run can be repeated).
  */
 const taskCount = Number(process.env.CHAOS_TASKS ?? 1000)
 const kills = Number(process.env.CHAOS_KILLS ?? 5)
+const faults = Number(process.env.CHAOS_FAULTS ?? 2)
 const seed = Number(process.env.CHAOS_SEED ?? Date.now() % 1_000_000)
 const concurrency = 32
 
@@ -39,6 +47,10 @@ const kindOf = (r: number): Kind => (r < 0.4 ? "fast" : r < 0.65 ? "slow" : r < 
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
+/** The store refused the request for now (a fault): a client sends it again later. */
+const isStoreUnavailable = (r: RpcResponse) =>
+  r.error?.code === -32603 && (r.error.data ?? []).some((d: any) => d.reason === "STORE_UNAVAILABLE")
+
 interface Counts {
   acknowledged: number
   retriedSends: number
@@ -46,17 +58,21 @@ interface Counts {
   cancels: number
   cancelsTooLate: number
   failedRequests: number
+  storeRefusals: number
 }
 
 const chaos = (kind: "sqlite" | "postgres") => async () => {
   const store = kind === "sqlite" ? { db: path.join(tempDir(), "chaos.db"), drop: async () => {} } : await freshSchema().then((s) => ({ db: s.url, drop: s.drop }))
   const db = store.db
   const next = random(seed)
-  const args = ["--db", db, "--agent", "mixed", "--step-delay-ms", "50", "--max-workers", "16", ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])]
+  // The server's connections carry a name of their own, so a fault hits them and nothing else.
+  const applicationName = `a2a-chaos-${seed}`
+  const serverDb = kind === "postgres" ? `${db}&application_name=${applicationName}` : db
+  const args = ["--db", serverDb, "--agent", "mixed", "--step-delay-ms", "50", "--max-workers", "16", ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])]
   let server: ServerProcess = await spawnServer(args)
   const servers = [server]
   let restarting: Promise<void> | undefined
-  const counts: Counts = { acknowledged: 0, retriedSends: 0, answered: 0, cancels: 0, cancelsTooLate: 0, failedRequests: 0 }
+  const counts: Counts = { acknowledged: 0, retriedSends: 0, answered: 0, cancels: 0, cancelsTooLate: 0, failedRequests: 0, storeRefusals: 0 }
   const acknowledged = new Map<string, string>() // messageId → taskId
   const retriedAt = new Map<string, string>() // messageId → when its first send died with the server
   let done = false
@@ -66,7 +82,10 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     for (let attempt = 0; ; attempt++) {
       if (restarting !== undefined) await restarting
       try {
-        return await rpc(server.url, method, params)
+        const answer = await rpc(server.url, method, params)
+        if (!isStoreUnavailable(answer)) return answer
+        counts.storeRefusals++
+        await sleep(100)
       } catch {
         counts.failedRequests++
         if (attempt === 0) onRetry?.()
@@ -80,6 +99,9 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     for (let i = 0; i < 1200; i++) {
       const s = await stateOf(id)
       if (s !== undefined && wanted.includes(s)) return s
+      if (s !== undefined && ["TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"].includes(s)) {
+        throw new Error(`task ${id} ended ${s} instead of reaching ${wanted.join("/")}`)
+      }
       await sleep(50)
     }
     throw new Error(`task ${id} never reached ${wanted.join("/")}`)
@@ -124,6 +146,20 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
 
   const kinds = Array.from({ length: taskCount }, () => kindOf(next()))
   const killMoments = Array.from({ length: kills }, () => 800 + Math.floor(next() * 2500))
+  const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({ after: 200 + Math.floor(next() * 600), lasts: 1_000 + Math.floor(next() * 1_000) }))
+  let faultsInjected = 0
+  const storeFault = async (fault: { readonly after: number; readonly lasts: number }) => {
+    await sleep(fault.after)
+    if (done) return
+    faultsInjected++
+    if (kind === "postgres") {
+      await terminateBackends(applicationName)
+      return
+    }
+    const lock = await holdWriteLock(db)
+    await sleep(fault.lasts)
+    await lock.release()
+  }
   const started = Date.now()
   try {
     let cursor = 0
@@ -144,6 +180,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         servers.push(server)
         restarting = undefined
         release()
+        const fault = faultMoments.shift()
+        if (fault !== undefined) await storeFault(fault)
       }
     })()
     await Promise.all(clients)
@@ -199,6 +237,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         `  final states: ${[...states].map(([s, n]) => `${s.replace("TASK_STATE_", "").toLowerCase()} ${n}`).join(", ")}`,
         `  sends retried after a kill ${counts.retriedSends} (${deduplicated} had committed before the kill: answered with their original task); messages with two tasks ${duplicated.length}`,
         `  questions answered ${counts.answered}; cancels ${counts.cancels} (${counts.cancelsTooLate} too late: the task had finished)`,
+        `  store faults ${faultsInjected} (${kind === "postgres" ? "connections terminated" : "write lock held by another process"}); requests refused by them and sent again ${counts.storeRefusals}`,
         `  requests lost to a kill ${counts.failedRequests}; turns rerun because their worker died (a kill; on PostgreSQL also a lease that lapsed under load) ${requeued}`,
         `  events ${events.length}; illegal transitions or read-model mismatches ${report.problems.length}; stranded SUBMITTED/WORKING ${stranded}; overlapping workers ${overlapping.length}`
       ].join("\n")
