@@ -125,10 +125,10 @@ export const make = Effect.gen(function* () {
       Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
 
-  /** Another tenant's or another principal's task answers exactly as a missing one. */
+  /** Another tenant's or another principal's task answers exactly as a missing one, and takes the same work. */
   const get = (taskId: string, caller: Caller) =>
-    loadOrNotFound(taskId).pipe(
-      Effect.filterOrFail((s) => s.tenant === caller.tenant && s.owner === caller.principal, () => new TaskNotFound({ taskId }))
+    store(readModel.getVisible(taskId, { tenant: caller.tenant, owner: caller.principal })).pipe(
+      Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
     )
 
   /** The task as it was right after it accepted `accepted`'s message: a repeated send's answer. */
@@ -266,7 +266,8 @@ export const make = Effect.gen(function* () {
         if (Option.isNone(snapshot)) return Stream.empty
         const current = snapshot.value
         const contextId = current.task!.contextId
-        let last = current.version
+        // Never below a resume point: whatever a client says it has is not sent again.
+        let last = Math.max(current.version, options.afterVersion ?? 0)
         const toItem = (e: VersionedEvent): WatchItem => ({
           _tag: "Event",
           committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }

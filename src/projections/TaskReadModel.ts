@@ -40,6 +40,11 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
     /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
     readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
+    /**
+     * The task if it belongs to this tenant and owner; none otherwise. Someone
+     * else's task costs the same query as a missing one, and is never parsed.
+     */
+    readonly getVisible: (taskId: string, scope: { readonly tenant: string; readonly owner: string }) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** A trivial query on the read connection: does the store answer? */
     readonly ping: Effect.Effect<void, SqlError>
   }
@@ -107,8 +112,14 @@ export const make = Effect.gen(function* () {
     Effect.map((rows) => rows.map(parse))
   )
 
+  const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
+    reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
+      WHERE task_id = ${taskId} AND tenant = ${scope.tenant} AND owner = ${scope.owner}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
+    )
+
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
-  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), list, active, ping })
+  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), getVisible, list, active, ping })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

@@ -23,6 +23,8 @@ const spec = (code: number, reason: string, httpStatus: number, grpcStatus: stri
 export const Errors = {
   ParseError: spec(-32700, "PARSE_ERROR", 400, "INVALID_ARGUMENT", "Invalid JSON payload"),
   InvalidRequest: spec(-32600, "INVALID_REQUEST", 400, "INVALID_ARGUMENT", "Request payload validation error"),
+  // An invalid request too (-32600), answered with HTTP 413 on both bindings; RESOURCE_EXHAUSTED is what gRPC says of an oversized message.
+  PayloadTooLarge: spec(-32600, "INVALID_REQUEST", 413, "RESOURCE_EXHAUSTED", "Request body too large"),
   MethodNotFound: spec(-32601, "METHOD_NOT_FOUND", 404, "UNIMPLEMENTED", "Method not found"),
   InvalidParams: spec(-32602, "INVALID_PARAMS", 400, "INVALID_ARGUMENT", "Invalid parameters"),
   Internal: spec(-32603, "INTERNAL", 500, "INTERNAL", "Internal error"),

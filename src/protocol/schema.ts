@@ -10,8 +10,7 @@ import { A2AError, Errors } from "./errors"
  * so a client learns exactly what to fix.
  */
 const JsonObject = Schema.Record({ key: Schema.String, value: Schema.Unknown })
-const NonEmpty = (what: string) =>
-  Schema.String.pipe(Schema.minLength(1, { message: () => `${what} must be a non-empty string` }))
+const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must be a non-empty string" }))
 const Int32 = Schema.Number.pipe(Schema.int({ message: () => "must be an integer" }))
 const NonNegativeInt = Int32.pipe(Schema.greaterThanOrEqualTo(0, { message: () => "must be 0 or greater" }))
 
@@ -52,13 +51,36 @@ const protoEnum = <N extends string>(names: ReadonlyArray<N>, byNumber: Readonly
   })
 }
 
-const Role = protoEnum(["ROLE_USER", "ROLE_AGENT"], { 1: "ROLE_USER", 2: "ROLE_AGENT" })
+/**
+ * A client's message is the user's: ROLE_AGENT would put the client's words
+ * in the agent's mouth in the task's history.
+ */
+const UserRole = Schema.transformOrFail(Schema.Unknown, Schema.Literal("ROLE_USER"), {
+  strict: true,
+  decode: (value, _, ast) =>
+    value === "ROLE_USER" || value === 1
+      ? ParseResult.succeed("ROLE_USER" as const)
+      : ParseResult.fail(
+          new ParseResult.Type(
+            ast,
+            value,
+            value === "ROLE_AGENT" || value === 2
+              ? "must be ROLE_USER: a client sends the user's messages, only the agent speaks as ROLE_AGENT"
+              : `must be ROLE_USER (got ${JSON.stringify(value)})`
+          )
+        ),
+  encode: ParseResult.succeed
+})
+
+/** An id a client chooses: not empty, and not only white space. */
+const ClientId = NonEmpty.pipe(Schema.filter((s) => s.trim() !== "" || "must not be blank (it is only white space)"))
 
 export const MessageSchema = Schema.Struct({
-  messageId: NonEmpty("messageId"),
+  messageId: ClientId,
+  // Plain proto3 strings (no presence): an empty one means "not set", as ProtoJSON has it.
   contextId: Schema.optional(Schema.String),
   taskId: Schema.optional(Schema.String),
-  role: Role,
+  role: UserRole,
   parts: Schema.Array(Part).pipe(Schema.minItems(1, { message: () => "must hold at least one part" })),
   metadata: Schema.optional(JsonObject),
   extensions: Schema.optional(Schema.Array(Schema.String)),
@@ -87,12 +109,12 @@ const AuthenticationInfo = Schema.Struct({
   credentials: Schema.optional(HeaderValue)
 })
 
-const ConfigId = NonEmpty("id").pipe(Schema.maxLength(256, { message: () => "must be at most 256 characters" }))
+const ConfigId = NonEmpty.pipe(Schema.maxLength(256, { message: () => "must be at most 256 characters" }))
 
 const pushConfigFields = {
   tenant: Schema.optional(Schema.String),
   id: Schema.optional(ConfigId),
-  url: NonEmpty("url"),
+  url: NonEmpty,
   token: Schema.optional(HeaderValue),
   authentication: Schema.optional(AuthenticationInfo)
 }
@@ -100,17 +122,17 @@ const pushConfigFields = {
 /** TaskPushNotificationConfig inline in SendMessage: the server binds it to the task. */
 export const InlinePushConfig = Schema.Struct({ ...pushConfigFields, taskId: Schema.optional(Schema.String) })
 
-export const CreateTaskPushNotificationConfigRequest = Schema.Struct({ ...pushConfigFields, taskId: NonEmpty("taskId") })
+export const CreateTaskPushNotificationConfigRequest = Schema.Struct({ ...pushConfigFields, taskId: NonEmpty })
 
 export const TaskPushNotificationConfigRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
-  taskId: NonEmpty("taskId"),
-  id: NonEmpty("id")
+  taskId: NonEmpty,
+  id: NonEmpty
 })
 
 export const ListTaskPushNotificationConfigsRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
-  taskId: NonEmpty("taskId"),
+  taskId: NonEmpty,
   pageSize: Schema.optional(Int32.pipe(Schema.between(1, 100, { message: () => "must be between 1 and 100" }))),
   pageToken: Schema.optional(Schema.String)
 })
@@ -131,7 +153,7 @@ export const SendMessageRequest = Schema.Struct({
 
 export const GetTaskRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
-  id: NonEmpty("id"),
+  id: NonEmpty,
   historyLength: Schema.optional(NonNegativeInt)
 })
 
@@ -150,19 +172,55 @@ export const ListTasksRequest = Schema.Struct({
 
 export const CancelTaskRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
-  id: NonEmpty("id"),
+  id: NonEmpty,
   metadata: Schema.optional(JsonObject)
 })
 
 export const SubscribeToTaskRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
-  id: NonEmpty("id")
+  id: NonEmpty
 })
 
 const pathText = (path: ReadonlyArray<PropertyKey>) =>
   path.reduce<string>((acc, k) => (typeof k === "number" ? `${acc}[${k}]` : acc === "" ? String(k) : `${acc}.${String(k)}`), "")
 
-/** Decode `params` (already parsed JSON) or fail with -32602 naming the first bad field. */
+/** What a schema wanted, in words: "an object", "a string", … (Effect prints the schema itself). */
+const describeExpected = (expected: string): string => {
+  const e = expected.replace(/ \| undefined$/, "").trim()
+  if (e.startsWith("{") || e.startsWith("Record")) return "an object"
+  if (e.startsWith("ReadonlyArray<") || e.startsWith("readonly [") || e.startsWith("minItems(") || e.startsWith("Array<")) return "an array"
+  if (e === "string" || e.startsWith("minLength(") || e.startsWith("maxLength(") || e.startsWith("a string")) return "a string"
+  if (e === "number" || e.startsWith("int") || e.startsWith("between(") || e.startsWith("greaterThan")) return "a number"
+  if (e === "boolean") return "true or false"
+  return "a value of another kind"
+}
+
+/** What the client sent instead, in words: its JSON type, and the value when it is short. */
+const describeActual = (actual: string): string => {
+  let value: unknown
+  try {
+    value = JSON.parse(actual)
+  } catch {
+    return actual.length <= 40 ? actual : "something else"
+  }
+  if (value === null) return "null"
+  if (Array.isArray(value)) return "an array"
+  if (typeof value === "object") return "an object"
+  if (typeof value === "string") return value.length <= 40 ? `the string ${JSON.stringify(value)}` : "a string"
+  if (typeof value === "number") return `the number ${value}`
+  return String(value)
+}
+
+/** Effect's "Expected <schema>, actual <value>" as "must be an object (got the string "hi")". */
+const humanize = (message: string): string => {
+  const m = /^Expected ([\s\S]+), actual ([\s\S]+)$/.exec(message)
+  return m === null ? message : `must be ${describeExpected(m[1]!)} (got ${describeActual(m[2]!)})`
+}
+
+/** The violations a message names; the response's BadRequest detail lists them all. */
+const namedInMessage = 3
+
+/** Decode `params` (already parsed JSON) or fail with -32602 naming each bad field and the rule it broke. */
 export const decodeParams = <A, I>(schema: Schema.Schema<A, I>, params: unknown): Either.Either<A, A2AError> => {
   const result = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })(camelCaseKeys(params ?? {}))
   if (Either.isRight(result)) return Either.right(result.right)
@@ -171,13 +229,19 @@ export const decodeParams = <A, I>(schema: Schema.Schema<A, I>, params: unknown)
   const byField = new Map<string, string>()
   for (const i of issues) {
     const field = pathText(i.path) || "params"
-    if (!byField.has(field)) byField.set(field, i._tag === "Missing" ? "is required" : i.message)
+    if (!byField.has(field)) byField.set(field, i._tag === "Missing" ? "is required" : humanize(i.message))
+  }
+  // An optional object that is wrong inside also fails as "not undefined": the inner fields say more.
+  for (const [field, description] of byField) {
+    const deeper = [...byField.keys()].some((f) => f !== field && (f.startsWith(`${field}.`) || f.startsWith(`${field}[`)))
+    if (deeper && description.endsWith("(got an object)")) byField.delete(field)
   }
   const violations = [...byField].map(([field, description]) => ({ field, description }))
+  const named = violations.slice(0, namedInMessage).map((v) => `${v.field}: ${v.description}`)
+  const more = violations.length > namedInMessage ? `; and ${violations.length - namedInMessage} more in error.data` : ""
   const first = violations[0]!
-  const more = violations.length > 1 ? ` (and ${violations.length - 1} more)` : ""
   return Either.left(
-    new A2AError(Errors.InvalidParams, `Invalid parameters: ${first.field}: ${first.description}${more}`, { field: first.field }, violations)
+    new A2AError(Errors.InvalidParams, `Invalid parameters: ${named.join("; ")}${more}`, { field: first.field }, violations)
   )
 }
 

@@ -65,7 +65,7 @@ export const makePolicy = (allow: ReadonlyArray<string>): Either.Either<WebhookP
     } else if (net.isIP(unbracket(raw)) !== 0) {
       addresses.addAddress(unbracket(raw), family(unbracket(raw)))
     } else if (/^[a-z0-9.-]+$/i.test(raw)) {
-      names.add(raw.toLowerCase())
+      names.add(normalizeHost(raw))
     } else {
       return Either.left(`allowed webhook host "${raw}" is not a host name, an address or a CIDR range`)
     }
@@ -77,11 +77,18 @@ export const openPolicy = (): WebhookPolicy => ({ names: new Set(), addresses: n
 
 const unbracket = (host: string) => (host.startsWith("[") && host.endsWith("]") ? host.slice(1, -1) : host)
 
+/**
+ * A host name as every check compares it: no brackets, lower case, and no
+ * trailing dot (`localhost.` is the fully qualified `localhost`, and DNS
+ * resolves both alike).
+ */
+export const normalizeHost = (host: string) => unbracket(host).toLowerCase().replace(/\.+$/, "")
+
 const isLocalName = (host: string) => host === "localhost" || host.endsWith(".localhost")
 
 /** Why this resolved address may not be called, or undefined when it may. */
 export const refuseAddress = (policy: WebhookPolicy, host: string, address: string): string | undefined => {
-  if (policy.names.has(host.toLowerCase())) return undefined
+  if (policy.names.has(normalizeHost(host))) return undefined
   const kind = family(address)
   if (!internal.check(address, kind) || policy.addresses.check(address, kind)) return undefined
   return `webhook host ${host} is ${host === address ? "" : `resolved to ${address}, `}a private, loopback or link-local address; allow it with --allow-webhook-host`
@@ -100,7 +107,8 @@ export const checkUrl = (policy: WebhookPolicy, raw: string): Either.Either<URL,
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return Either.left(`must use http or https (got ${url.protocol.slice(0, -1)})`)
   if (url.hostname === "") return Either.left("must name a host")
-  const host = unbracket(url.hostname).toLowerCase()
+  const host = normalizeHost(url.hostname)
+  if (host === "") return Either.left("must name a host")
   if (policy.names.has(host)) return Either.right(url)
   if (net.isIP(host) !== 0) {
     const refused = refuseAddress(policy, host, host)

@@ -4,7 +4,7 @@ import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { agentCard, etagOf } from "./AgentCard"
 import { type AgentHost, AgentHosts } from "./AgentHosts"
 import { TaskEngine } from "../engine/TaskEngine"
-import { Authenticator } from "./Auth"
+import { Authenticator, challenge } from "./Auth"
 import { ShuttingDown } from "./Lifecycle"
 import * as JsonRpc from "./JsonRpc"
 import * as Rest from "./Rest"
@@ -34,9 +34,15 @@ const card = (host: AgentHost) =>
     return HttpServerResponse.text(body, { contentType: "application/json", headers })
   })
 
-/** `GET /agents`: every hosted agent, with where to find its card and endpoints. */
+/**
+ * `GET /agents`: every hosted agent, with where to find its card and endpoints.
+ * With authentication on, it needs a credential like every other call: the
+ * names of the agents are not public (their cards are, as the spec wants).
+ */
 const catalog = Effect.gen(function* () {
-  const { base } = yield* serverBase
+  const { request, base } = yield* serverBase
+  const principal = yield* Effect.either((yield* Authenticator).authenticate(request.headers))
+  if (principal._tag === "Left") return statusError(principal.left, 401, { "www-authenticate": challenge })
   const hosts = yield* AgentHosts
   const all = hosts.root !== undefined ? [hosts.root, ...hosts.named.values()] : [...hosts.named.values()]
   return HttpServerResponse.unsafeJson({
@@ -58,11 +64,14 @@ const noAgent = (what: string) =>
     `${what}: this server hosts several agents, each under /agents/{name}/; GET /agents lists them`
   )
 
-const restNotFound = (error: A2AError) =>
+/** A `google.rpc.Status` answer whose `code` is its HTTP status. */
+const statusError = (error: A2AError, status: number, headers: Record<string, string> = {}) =>
   HttpServerResponse.unsafeJson(
-    { error: { code: 404, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) } },
-    { status: 404 }
+    { error: { code: status, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) } },
+    { status, headers }
   )
+
+const restNotFound = (error: A2AError) => statusError(error, 404)
 
 /** `/agents/{name}/…`: the same three surfaces as the root (card, JSON-RPC, REST), for one named agent. */
 const perAgent = Effect.gen(function* () {
@@ -71,7 +80,17 @@ const perAgent = Effect.gen(function* () {
   const segments = new URL(request.url, "http://localhost").pathname.split("/").slice(1)
   const name = decodeURIComponent(segments[1] ?? "")
   const host = hosts.named.get(name)
-  if (host === undefined) return restNotFound(noAgent(`No agent named ${JSON.stringify(name)}`))
+  if (host === undefined) {
+    const what = `No agent named ${JSON.stringify(name)}`
+    return restNotFound(
+      hosts.root !== undefined
+        ? new A2AError(
+            { ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" },
+            `${what}: this server hosts one agent, at the root (POST /a2a, /.well-known/agent-card.json, the REST routes)`
+          )
+        : noAgent(what)
+    )
+  }
   const rest = segments.slice(2)
   if (rest.length === 1 && rest[0] === "a2a" && request.method === "POST") return yield* Effect.provide(JsonRpc.handle, host.context)
   if (rest.length === 2 && rest[0] === ".well-known" && rest[1] === "agent-card.json" && request.method === "GET") return yield* card(host)
@@ -131,5 +150,24 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.all("/*", rootRest)
 )
 
-/** The whole HTTP app: every path reaches a handler (unknown ones get the REST binding's 404). */
-export const app = router
+/**
+ * The whole HTTP app: every path reaches a handler (unknown ones get the REST
+ * binding's 404). A path the router cannot even read (bad percent-encoding,
+ * `/tasks/%ff`) gets a Status body too: 400, naming the path.
+ */
+export const app = router.pipe(
+  Effect.catchTag("RouteNotFound", (e) => {
+    const path = e.request.url.split("?")[0] ?? e.request.url
+    let decodable = true
+    try {
+      decodeURIComponent(path)
+    } catch {
+      decodable = false
+    }
+    return Effect.succeed(
+      decodable
+        ? restNotFound(new A2AError({ ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" }, `No route for ${e.request.method} ${path}`))
+        : statusError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${path} is not valid percent-encoding`), 400)
+    )
+  })
+)

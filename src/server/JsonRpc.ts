@@ -7,6 +7,8 @@ import { methods } from "./methods"
 import * as Request from "./request"
 import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
+import * as Sse from "./Sse"
+import { topLevelMember } from "../protocol/rawJson"
 
 /**
  * The JSON-RPC 2.0 binding at `POST /a2a`: read the body within the size
@@ -16,34 +18,49 @@ import { ServerConfig } from "./ServerConfig"
  */
 type Id = string | number | null
 
+/** A request's id: its value, and for a number JSON.parse could not hold exactly (beyond 2^53), its text. */
+interface RequestId {
+  readonly value: Id
+  readonly text?: string
+}
 
-const errorBody = (id: Id, error: A2AError) => ({
-  jsonrpc: "2.0",
-  id,
-  error: { code: error.spec.code, message: error.message, data: errorDetails(error) }
-})
+const noId: RequestId = { value: null }
 
-const respondError = (id: Id, error: A2AError, status = 200) => HttpServerResponse.unsafeJson(errorBody(id, error), { status })
+/** A response envelope as JSON, with the id exactly as the request sent it. */
+const encode = (id: RequestId, member: { readonly result: unknown } | { readonly error: unknown }) =>
+  `{"jsonrpc":"2.0","id":${id.text ?? JSON.stringify(id.value)},${JSON.stringify(member).slice(1)}`
+
+const errorMember = (error: A2AError) => ({ error: { code: error.spec.code, message: error.message, data: errorDetails(error) } })
+
+const respond = (json: string, status = 200, headers: Record<string, string> = {}) =>
+  HttpServerResponse.text(json, { status, contentType: "application/json", headers })
+
+const respondError = (id: RequestId, error: A2AError, status = 200) =>
+  // The rest of an oversized body is never read: the connection cannot carry another request.
+  respond(encode(id, errorMember(error)), status, status === 413 ? { connection: "close" } : {})
 
 /** 401 before anything of the request is read: an unauthenticated caller learns nothing. */
-const respondUnauthenticated = (error: A2AError) =>
-  HttpServerResponse.unsafeJson(errorBody(null, error), { status: 401, headers: { "www-authenticate": Auth.challenge } })
+const respondUnauthenticated = (error: A2AError) => respond(encode(noId, errorMember(error)), 401, { "www-authenticate": Auth.challenge })
 
 const invalidRequest = (message: string) => new A2AError(Errors.InvalidRequest, `Invalid request: ${message}`)
 
-const parseEnvelope = (text: string): { id: Id; method: string; params: unknown } | { id: Id; error: A2AError } => {
+const parseEnvelope = (text: string): { id: RequestId; method: string; params: unknown } | { id: RequestId; error: A2AError } => {
   const parsed = Request.parseJson(text)
-  if (parsed._tag === "Left") return { id: null, error: parsed.left }
+  if (parsed._tag === "Left") return { id: noId, error: parsed.left }
   const body = parsed.right
-  if (Array.isArray(body)) return { id: null, error: invalidRequest("batch requests are not supported; send one request per call") }
-  if (body === null || typeof body !== "object") return { id: null, error: invalidRequest("the body must be a JSON-RPC 2.0 request object") }
+  if (Array.isArray(body)) return { id: noId, error: invalidRequest("batch requests are not supported; send one request per call") }
+  if (body === null || typeof body !== "object") return { id: noId, error: invalidRequest("the body must be a JSON-RPC 2.0 request object") }
   const env = body as Record<string, unknown>
   const rawId = env.id
   const idOk = typeof rawId === "string" || (typeof rawId === "number" && Number.isFinite(rawId)) || rawId === null
-  const id: Id = idOk ? (rawId as Id) : null
+  const id: RequestId = !idOk
+    ? noId
+    : typeof rawId === "number" && !Number.isSafeInteger(rawId)
+      ? { value: rawId, text: topLevelMember(text, "id") ?? JSON.stringify(rawId) }
+      : { value: rawId as Id }
   if (env.jsonrpc !== "2.0") return { id, error: invalidRequest('"jsonrpc" must be "2.0"') }
-  if (!("id" in env)) return { id: null, error: invalidRequest('"id" is required (notifications are not supported)') }
-  if (!idOk) return { id: null, error: invalidRequest('"id" must be a string, a number or null') }
+  if (!("id" in env)) return { id: noId, error: invalidRequest('"id" is required (notifications are not supported)') }
+  if (!idOk) return { id: noId, error: invalidRequest('"id" must be a string, a number or null') }
   if (typeof env.method !== "string" || env.method === "") return { id, error: invalidRequest('"method" must be a non-empty string') }
   if (env.params !== undefined && (env.params === null || typeof env.params !== "object" || Array.isArray(env.params))) {
     return { id, error: new A2AError(Errors.InvalidParams, "Invalid parameters: params must be an object", { field: "params" }, [{ field: "params", description: "must be an object" }]) }
@@ -57,9 +74,9 @@ export const handle = Effect.gen(function* () {
   const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
   if (principal._tag === "Left") return respondUnauthenticated(principal.left)
   const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
-  if (contentTypeError !== undefined) return respondError(null, contentTypeError)
+  if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
   const body = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
-  if (body._tag === "Left") return respondError(null, body.left, 413)
+  if (body._tag === "Left") return respondError(noId, body.left, body.left.spec.httpStatus === 413 ? 413 : 200)
   const envelope = parseEnvelope(body.right)
   if ("error" in envelope) return respondError(envelope.id, envelope.error)
   const { id, method } = envelope
@@ -75,11 +92,11 @@ export const handle = Effect.gen(function* () {
   if (outcome._tag === "Left") return respondError(id, outcome.left)
   const result = outcome.right
   if (result._tag === "Json") {
-    return HttpServerResponse.unsafeJson({ jsonrpc: "2.0", id, result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result })
+    return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
   }
   return yield* streamResponse(
     result.events,
-    (data) => ({ jsonrpc: "2.0", id, result: legacy !== undefined ? V03.streamEventOut(method, data) : data }),
-    (error) => errorBody(id, error)
+    (data) => new Sse.Encoded(encode(id, { result: legacy !== undefined ? V03.streamEventOut(method, data) : data })),
+    (error) => new Sse.Encoded(encode(id, errorMember(error)))
   )
-}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(null, error))))
+}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))

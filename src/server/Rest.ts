@@ -83,14 +83,19 @@ const queryParams = (search: URLSearchParams): Record<string, unknown> => {
   return out
 }
 
-const statusBody = (error: A2AError) => ({
-  error: { code: error.spec.httpStatus, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) }
+/** A `google.rpc.Status` body: its `code` is always the HTTP status it is sent with. */
+const statusBody = (error: A2AError, status = error.spec.httpStatus) => ({
+  error: { code: status, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) }
 })
 
 const respondError = (error: A2AError, status = error.spec.httpStatus) =>
-  HttpServerResponse.unsafeJson(statusBody(error), {
+  HttpServerResponse.unsafeJson(statusBody(error, status), {
     status,
-    ...(error.spec === Errors.Unauthenticated ? { headers: { "www-authenticate": Auth.challenge } } : {})
+    headers: {
+      ...(error.spec === Errors.Unauthenticated ? { "www-authenticate": Auth.challenge } : {}),
+      // The rest of an oversized body is never read: the connection cannot carry another request.
+      ...(status === 413 ? { connection: "close" } : {})
+    }
   })
 
 const notFound = (verb: string, path: string) =>
@@ -123,7 +128,7 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
     const contentTypeError = Request.checkContentType(request)
     if (contentTypeError !== undefined) return respondError(contentTypeError, 415)
     const text = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
-    if (text._tag === "Left") return respondError(text.left, 413)
+    if (text._tag === "Left") return respondError(text.left)
     if (text.right.trim() !== "") {
       const parsed = Request.parseJson(text.right)
       if (parsed._tag === "Left") return respondError(parsed.left)
@@ -138,7 +143,7 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
   if (outcome._tag === "Left") return respondError(outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
-  return yield* streamResponse(result.events, (data) => data, statusBody)
+  return yield* streamResponse(result.events, (data) => data, (error) => statusBody(error))
 }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))))
 
 export const handle = handleAt(0)

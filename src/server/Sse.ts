@@ -11,8 +11,15 @@ export interface SseEvent {
   readonly data: unknown
 }
 
+/** Data already serialized (a JSON-RPC envelope carrying an id JSON.stringify cannot write). */
+export class Encoded {
+  constructor(readonly json: string) {}
+}
+
 export const frame = (e: SseEvent): string =>
-  `${e.id !== undefined ? `id: ${e.id}\n` : ""}${e.event !== undefined ? `event: ${e.event}\n` : ""}data: ${JSON.stringify(e.data)}\n\n`
+  `${e.id !== undefined ? `id: ${e.id}\n` : ""}${e.event !== undefined ? `event: ${e.event}\n` : ""}data: ${
+    e.data instanceof Encoded ? e.data.json : JSON.stringify(e.data)
+  }\n\n`
 
 const encoder = new TextEncoder()
 

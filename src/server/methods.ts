@@ -99,12 +99,14 @@ const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
     return { _tag: "Stream", events } satisfies MethodResult
   })
 
+/** `Last-Event-ID`: a decimal task version, as the `id:` of our events (no `1e3`, `0x10`, `1.5` or sign). */
 const parseLastEventId = (raw: string | undefined) => {
   if (raw === undefined || raw.trim() === "") return Effect.succeed(undefined)
-  const n = Number(raw.trim())
-  return Number.isSafeInteger(n) && n >= 0
+  const text = raw.trim()
+  const n = Number(text)
+  return /^\d+$/.test(text) && Number.isSafeInteger(n)
     ? Effect.succeed(n)
-    : Effect.fail(invalidParams("Last-Event-ID", "must be a task version (a non-negative integer) from an earlier event's id"))
+    : Effect.fail(invalidParams("Last-Event-ID", `must be the id of an event this stream sent: a task version in decimal digits (got ${JSON.stringify(text.slice(0, 40))})`))
 }
 
 const subscribeToTask = (params: unknown, ctx: CallContext) =>
@@ -114,6 +116,13 @@ const subscribeToTask = (params: unknown, ctx: CallContext) =>
     const afterVersion = yield* parseLastEventId(ctx.lastEventId)
     const current = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
     const state = current.task!.status.state
+    // A cursor beyond the task's newest event was never sent by us: resuming from it would replay
+    // what the client claims to have, or silently skip what it lacks.
+    if (afterVersion !== undefined && afterVersion > current.version) {
+      return yield* Effect.fail(
+        invalidParams("Last-Event-ID", `is ${afterVersion}, but task ${req.id} has only reached event ${current.version}; resume from an id this stream sent`)
+      )
+    }
     // A terminal task has nothing more to stream (spec §3.1.6), unless a resuming client missed its last events.
     if (isTerminal(state) && (afterVersion === undefined || afterVersion >= current.version)) {
       return yield* Effect.fail(

@@ -1,5 +1,6 @@
-import { Cause, Effect, Either, Option } from "effect"
+import { Cause, Effect, Either } from "effect"
 import { HttpServerRequest } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { A2AError, Errors } from "../protocol/errors"
 import { jsonDepth } from "../protocol/normalize"
 
@@ -47,21 +48,52 @@ export const checkContentType = (
   })
 }
 
-export const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) => {
+/**
+ * The body as text, within `limit` bytes: refused from `Content-Length` before
+ * reading, and otherwise (chunked) as soon as the bytes read pass the limit.
+ * Reading then stops; the rest is never read, and the answer (413) closes the
+ * connection. (The platform's own limit destroys the socket instead, so the
+ * client got no answer at all.)
+ */
+export const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, A2AError> => {
   const tooLarge = (size?: number) =>
     new A2AError(
-      Errors.InvalidRequest,
+      Errors.PayloadTooLarge,
       `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes)`,
       { limitBytes: String(limit) }
     )
   const declared = Number(request.headers["content-length"] ?? NaN)
   if (Number.isFinite(declared) && declared > limit) return Effect.fail(tooLarge(declared))
-  return request.text.pipe(
-    HttpServerRequest.withMaxBodySize(Option.some(limit)),
-    Effect.mapError(() => tooLarge())
-  )
+  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+  return Effect.async<string, A2AError>((resume) => {
+    const chunks: Array<Buffer> = []
+    let bytes = 0
+    const stop = () => {
+      incoming.off("data", onData)
+      incoming.off("end", onEnd)
+      incoming.off("error", onError)
+    }
+    const onData = (chunk: Buffer) => {
+      bytes += chunk.length
+      if (bytes <= limit) return void chunks.push(chunk)
+      stop()
+      incoming.pause()
+      resume(Effect.fail(tooLarge()))
+    }
+    const onEnd = () => {
+      stop()
+      resume(Effect.succeed(Buffer.concat(chunks).toString("utf8")))
+    }
+    const onError = () => {
+      stop()
+      resume(Effect.fail(new A2AError(Errors.InvalidRequest, "Invalid request: the request body could not be read")))
+    }
+    incoming.on("data", onData)
+    incoming.once("end", onEnd)
+    incoming.once("error", onError)
+    return Effect.sync(stop)
+  })
 }
-
 
 /** Parse a body as JSON: -32700 when it is not, -32600 when it is nested absurdly deep. */
 export const parseJson = (text: string): Either.Either<unknown, A2AError> => {

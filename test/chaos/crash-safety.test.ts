@@ -21,9 +21,10 @@ import * as path from "node:path"
  *
  * Store faults (issue 10): after each of the first kills, the store fails for
  * a moment under the load: on SQLite another process holds the file's write
- * lock for one to two seconds, on PostgreSQL every connection of the server
- * is terminated. Requests it refuses (-32603, store unavailable) are sent
- * again, as a client would after a 503, and the same checks must hold.
+ * lock for two to three and a half seconds (longer than the writer waits for
+ * it), on PostgreSQL every connection of the server is terminated. Requests
+ * it refuses (-32603, store unavailable) are sent again, as a client would
+ * after a 503, and the same checks must hold.
  *
  * CHAOS_TASKS, CHAOS_SEED, CHAOS_KILLS and CHAOS_FAULTS change the run (the
  * seed is printed, so a failing run can be repeated).
@@ -146,7 +147,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
 
   const kinds = Array.from({ length: taskCount }, () => kindOf(next()))
   const killMoments = Array.from({ length: kills }, () => 800 + Math.floor(next() * 2500))
-  const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({ after: 200 + Math.floor(next() * 600), lasts: 1_000 + Math.floor(next() * 1_000) }))
+  const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({ after: 200 + Math.floor(next() * 600), lasts: 2_000 + Math.floor(next() * 1_500) }))
   let faultsInjected = 0
   const storeFault = async (fault: { readonly after: number; readonly lasts: number }) => {
     await sleep(fault.after)
