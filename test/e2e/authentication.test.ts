@@ -109,6 +109,19 @@ describe("authentication", () => {
     })
     expect(card.securityRequirements).toEqual([{ schemes: { apiKey: { list: [] } } }, { schemes: { bearer: { list: [] } } }])
   })
+
+  it("GET /agents (the catalog) needs a credential: the agents' names are not public; the health endpoints stay open", async () => {
+    const anonymous = await fetch(`${server.url}/agents`)
+    expect(anonymous.status).toBe(401)
+    expect(anonymous.headers.get("www-authenticate")).toMatch(/^Bearer/)
+    const body = (await anonymous.json()) as any
+    expect(body.error).toMatchObject({ code: 401, status: "UNAUTHENTICATED" })
+    expect(JSON.stringify(body)).not.toMatch(/conformance|displayName/i)
+    const withKey = await fetch(`${server.url}/agents`, { headers: alice })
+    expect(withKey.status).toBe(200)
+    expect(((await withKey.json()) as any).agents.length).toBe(1)
+    for (const path of ["/healthz", "/readyz"]) expect((await fetch(`${server.url}${path}`)).status, path).toBe(200)
+  })
 })
 
 describe("every task belongs to its principal", () => {
