@@ -6,6 +6,8 @@ import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain
 import type { VersionedEvent } from "../domain/TaskEvent"
 import type { Task } from "../domain/TaskView"
 import { EventLog } from "../eventlog/EventLog"
+import { maxConfigsPerTask } from "../push/PushConfig"
+import { PushStore } from "../push/PushStore"
 import { type AcceptedMessage, MessageIndex } from "../projections/MessageIndex"
 import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
@@ -109,6 +111,7 @@ export const make = Effect.gen(function* () {
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
   const messages = yield* MessageIndex
+  const push = yield* PushStore
 
   /** A read of the store: its failure, or no answer within the store timeout, is a StoreFailure. */
   const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
@@ -172,6 +175,13 @@ export const make = Effect.gen(function* () {
           return yield* new InvalidParams({
             field: "message.contextId",
             message: `message.contextId ${message.contextId} does not match task ${taskId}'s contextId ${task.contextId}`
+          })
+        }
+        // An inline push config counts toward the task's limit, as a created one does (both under the task's lock).
+        if (options.pushConfig !== undefined && !(yield* store(push.hasRoomFor(taskId, options.pushConfig.id)))) {
+          return yield* new InvalidParams({
+            field: "configuration.taskPushNotificationConfig",
+            message: `task ${taskId} already has ${maxConfigsPerTask} push notification configs; delete one first`
           })
         }
         const state = task.status.state

@@ -17,6 +17,9 @@ export interface PushConfig {
 
 export type PushFormat = "1.0" | "0.3"
 
+/** Push configs one task may have, however they came (CreateTaskPushNotificationConfig or inline on SendMessage). */
+export const maxConfigsPerTask = 10
+
 /** A config as a request describes it, before the server binds it to a task. */
 export type PushConfigInput = Omit<PushConfig, "taskId" | "tenant" | "createdAt" | "id"> & { readonly id?: string }
 

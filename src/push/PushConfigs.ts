@@ -1,6 +1,7 @@
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors"
+import { TaskWriter } from "../engine/TaskWriter"
 import { type Caller, TaskEngine } from "../engine/TaskEngine"
 import { PushSettings } from "./Deliverer"
 import type { PushConfig, PushConfigInput } from "./PushConfig"
@@ -11,7 +12,9 @@ import { checkUrl } from "./WebhookGuard"
 export type PreparedConfig = Omit<PushConfig, "taskId" | "tenant">
 
 /** Webhooks per task: enough for any real client, and a bound on the fan-out of one event. */
-export const maxConfigsPerTask = 10
+import { maxConfigsPerTask } from "./PushConfig"
+
+export { maxConfigsPerTask }
 
 export interface ConfigPage {
   readonly configs: ReadonlyArray<PushConfig>
@@ -41,6 +44,7 @@ const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.mapError(effec
 
 export const make = Effect.gen(function* () {
   const engine = yield* TaskEngine
+  const writer = yield* TaskWriter
   const configs = yield* PushStore
   const { policy } = yield* PushSettings
 
@@ -54,11 +58,11 @@ export const make = Effect.gen(function* () {
       return { ...input, id: input.id ?? randomUUID(), format: input.format, createdAt } satisfies PreparedConfig
     })
 
+  // Under the task's lock, as an inline config on a message is: the limit holds however configs race.
   const create = (caller: Caller, taskId: string, config: PreparedConfig) =>
     Effect.gen(function* () {
       yield* visible(caller, taskId)
-      const replacing = Option.isSome(yield* store(configs.getConfig(taskId, config.id)))
-      if (!replacing && (yield* store(configs.countConfigs(taskId))) >= maxConfigsPerTask) {
+      if (!(yield* store(configs.hasRoomFor(taskId, config.id)))) {
         return yield* new InvalidParams({
           field: "id",
           message: `task ${taskId} already has ${maxConfigsPerTask} push notification configs; delete one first`
@@ -67,7 +71,7 @@ export const make = Effect.gen(function* () {
       const saved: PushConfig = { ...config, taskId, tenant: caller.tenant }
       yield* store(configs.saveConfig(saved))
       return saved
-    })
+    }).pipe(writer.withTaskLock(taskId))
 
   const get = (caller: Caller, taskId: string, id: string) =>
     visible(caller, taskId).pipe(

@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { VersionedEvent } from "../domain/TaskEvent"
-import type { Delivery, PushConfig } from "./PushConfig"
+import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig"
 
 /**
  * Push configs and the delivery outbox, on the store's SQL client.
@@ -20,6 +20,8 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     /** Configs of a task ordered by id, from after `afterId`. */
     readonly listConfigs: (taskId: string, limit: number, afterId?: string) => Effect.Effect<ReadonlyArray<PushConfig>, SqlError>
     readonly countConfigs: (taskId: string) => Effect.Effect<number, SqlError>
+    /** Whether saving config `id` keeps the task within maxConfigsPerTask (replacing one always does). */
+    readonly hasRoomFor: (taskId: string, id: string) => Effect.Effect<boolean, SqlError>
     /** Remove a config and every delivery still queued for it. True when it existed. */
     readonly deleteConfig: (taskId: string, id: string) => Effect.Effect<boolean, SqlError>
     /** Queue one delivery per event per config of the task; the number queued. */
@@ -229,7 +231,13 @@ export const make = Effect.gen(function* () {
     )
   }
 
+  const hasRoomFor = (taskId: string, id: string) =>
+    Effect.flatMap(getConfig(taskId, id), (existing) =>
+      Option.isSome(existing) ? Effect.succeed(true) : Effect.map(countConfigs(taskId), (n) => n < maxConfigsPerTask)
+    )
+
   return PushStore.of({
+    hasRoomFor,
     saveConfig,
     getConfig,
     listConfigs,

@@ -104,6 +104,32 @@ describe("push-config methods", () => {
     expect(over.error!.code).toBe(-32602)
     expect(over.error!.message).toContain("delete one first")
   })
+
+  it(`an inline config on a message to an existing task counts toward the ${maxConfigsPerTask}, and a refused one records nothing`, async () => {
+    const { task } = await call(server.url, "SendMessage", {
+      message: userMessage("x", { messageId: `tck-input-required-cfg-${Math.random().toString(36).slice(2)}` })
+    })
+    expect(task.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+    for (let i = 0; i < maxConfigsPerTask; i++) {
+      await call(server.url, "CreateTaskPushNotificationConfig", { taskId: task.id, id: `n${i}`, url: "https://n.example.com/" })
+    }
+    const answer = userMessage("the answer", { taskId: task.id })
+    const over = await rpc(server.url, "SendMessage", {
+      message: answer,
+      configuration: { taskPushNotificationConfig: { id: "inline", url: "https://n.example.com/inline" }, returnImmediately: true }
+    })
+    expect(over.error!.code).toBe(-32602)
+    expect(over.error!.message).toMatch(/configuration\.taskPushNotificationConfig: task .* already has 10 push notification configs/)
+    const after = await call(server.url, "GetTask", { id: task.id })
+    expect(after.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+    expect((await call(server.url, "ListTaskPushNotificationConfigs", { taskId: task.id })).configs.length).toBe(maxConfigsPerTask)
+    // Replacing one of the ten is fine.
+    const replaced = await call(server.url, "SendMessage", {
+      message: answer,
+      configuration: { taskPushNotificationConfig: { id: "n0", url: "https://n.example.com/again" }, returnImmediately: true }
+    })
+    expect(replaced.task.id).toBe(task.id)
+  })
 })
 
 describe("push-config validation and the SSRF guard", () => {
