@@ -114,14 +114,20 @@ const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, p
       if (Option.isSome(o.task)) {
         const id = o.task.value
         const all = yield* log.read(id)
-        if (all.length === 0 && !o.follow) return yield* new StartupFailure({ message: `no task ${id} in this store` })
+        // Also with --follow: task ids come from the server when a task is submitted, so an id
+        // that is not in the log now never will be (a typo, or another store); waiting would be forever.
+        if (all.length === 0) {
+          return yield* new StartupFailure({
+            message: `no task ${id} in this store${o.follow ? " (a task is in the log from the moment SendMessage answers; check the id and --db)" : ""}`
+          })
+        }
         yield* print(o.fromStart ? all : all.slice(Math.max(0, all.length - o.lines)))
-        let last = all[all.length - 1]
+        let last = all[all.length - 1]!
         // A finished task gets no more events (invariant 2): following it ends there.
         for (;;) {
-          if (!o.follow || (last !== undefined && isFinal(last))) return
+          if (!o.follow || isFinal(last)) return
           yield* pause
-          const more = yield* log.read(id, { fromVersion: (last?.version ?? 0) + 1 })
+          const more = yield* log.read(id, { fromVersion: last.version + 1 })
           yield* print(more)
           last = more[more.length - 1] ?? last
         }

@@ -74,6 +74,14 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     expect(one.stdout.trim().split("\n").map((l) => l.split(/\s+/)[3])).toEqual(["TaskSubmitted", "TaskStarted", "InputRequested"])
   })
 
+  it("tail --task with an unknown id stops at once, with or without --follow, instead of waiting forever", async () => {
+    for (const follow of [[], ["--follow"]]) {
+      const r = await cli("tail", "--task", "no-such-task", ...follow)
+      expect(r.code, follow.join(" ")).toBe(1)
+      expect(r.stderr).toContain("no task no-such-task in this store")
+    }
+  })
+
   it("tail --follow prints events as they commit; following a task ends when it finishes", async () => {
     const whole = cliRunning(["tail", "--follow", "-n", "0", "--poll-ms", "50", "--db", db])
     const ofTask = cliRunning(["tail", "--task", tasks.waiting.id, "--follow", "--poll-ms", "50", "--db", db])
