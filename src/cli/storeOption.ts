@@ -1,23 +1,31 @@
 import { Options } from "@effect/cli"
 import { Config, Effect } from "effect"
 import * as fs from "node:fs"
+import * as path from "node:path"
 import * as Store from "../eventlog/Store"
 import { StartupFailure } from "./StartupFailure"
+
+const defaultDbPath = "./data/a2a-ledger.db"
 
 /** `--db` for the commands that work on a store, as `serve` reads it. */
 export const db = Options.text("db").pipe(
   Options.withFallbackConfig(Config.string("A2A_DB").pipe(Config.orElse(() => Config.string("DATABASE_URL")))),
-  Options.withDefault("./data/a2a-ledger.db"),
+  Options.withDefault(defaultDbPath),
   Options.withDescription("the store: a SQLite file or a postgres:// URL (env A2A_DB, then DATABASE_URL)")
 )
 
 /**
  * Run `effect` on the store `file`, opened without taking it over (so beside
- * a running server) unless `exclusive`. A SQLite file that does not exist is an error, not a new
- * empty store; any failure is one line naming the store.
+ * a running server) unless `exclusive`. A SQLite file that does not exist is
+ * an error, not a new empty store, unless `create` (import); any failure is
+ * one line naming the store.
  */
-export const withStore = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>, options: { readonly exclusive?: boolean } = {}) =>
-  Store.isPostgresUrl(file) || fs.existsSync(file)
+export const withStore = <A, E, R>(
+  file: string,
+  effect: Effect.Effect<A, E, R>,
+  options: { readonly exclusive?: boolean; readonly create?: boolean } = {}
+) =>
+  Store.isPostgresUrl(file) || options.create === true || fs.existsSync(file)
     ? effect.pipe(
         Effect.provide(Store.layer(file, { exclusive: options.exclusive ?? false })),
         Effect.scoped,
@@ -25,4 +33,10 @@ export const withStore = <A, E, R>(file: string, effect: Effect.Effect<A, E, R>,
           e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
         )
       )
-    : Effect.fail(new StartupFailure({ message: `no store at ${file} (set --db or A2A_DB)` }))
+    : Effect.fail(new StartupFailure({ message: missingStore(file) }))
+
+/** Why there is no store, saying what was actually looked for. */
+const missingStore = (file: string) =>
+  file === defaultDbPath
+    ? `no store at ${file}, the default; name yours with --db (or A2A_DB): a SQLite file or a postgres:// URL`
+    : `no SQLite file at ${path.resolve(file)}; check the path (a PostgreSQL store is named by a postgres:// URL)`

@@ -123,7 +123,7 @@ const importCommand = Command.make("import", { db, file }, (o) =>
         }
       }
       return result
-    }))
+    }), { create: true })
     yield* Console.log(`imported ${counts.imported} task(s), ${counts.events} event(s)`)
     if (counts.refused.length > 0) {
       return yield* new StartupFailure({

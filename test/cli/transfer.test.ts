@@ -66,3 +66,27 @@ await describePg("export and import", () => {
     }
   }, 90_000)
 })
+
+it("import into a SQLite file that does not exist yet creates it; tools on a missing file name the path they looked for", async () => {
+  const dir = tempDir()
+  const source = path.join(dir, "source.db")
+  const server = await startServer({ agent: conformance, db: source })
+  const { task } = await call(server.url, "SendMessage", { message: userMessage("a", { messageId: "tck-complete-task-new-file" }) })
+  await server.close()
+  const file = path.join(dir, "log.ndjson")
+  expect((await runCli(["export", "--db", source, "--out", file])).code).toBe(0)
+
+  const target = path.join(dir, "new", "target.db")
+  const imported = await runCli(["import", file, "--db", target])
+  expect(imported.stderr).toBe("")
+  expect(imported.code).toBe(0)
+  expect(imported.stdout).toContain("imported 1 task(s)")
+  expect(await verifyStore(target)).toBe(1)
+  expect((await runCli(["tail", "--task", task.id, "--db", target])).stdout).toContain("TaskCompleted")
+
+  const missing = path.join(dir, "nowhere.db")
+  const verify = await runCli(["verify", "--db", missing])
+  expect(verify.code).toBe(1)
+  expect(verify.stderr).toContain(`no SQLite file at ${missing}; check the path`)
+  expect(verify.stderr).not.toContain("set --db")
+}, 60_000)
