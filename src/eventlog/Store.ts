@@ -9,6 +9,7 @@ import * as MessageIndex from "../projections/MessageIndex"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
 import * as LeaseStore from "./LeaseStore"
+import * as PgMaintenanceLock from "./PgMaintenanceLock"
 import * as Pruner from "./Pruner"
 import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
@@ -120,6 +121,12 @@ const pgSchema = Layer.effectDiscard(
 export interface PgOptions {
   /** Connections in the pool (default 10). */
   readonly maxConnections?: number
+  /**
+   * The store's maintenance lock (PgMaintenanceLock): a server shares it
+   * (default), a maintenance command (rebuild) takes it whole, a tool that
+   * only reads or appends beside running servers takes none.
+   */
+  readonly maintenance?: "shared" | "exclusive" | "none"
 }
 
 /**
@@ -136,7 +143,11 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
       connectTimeout: Duration.seconds(5)
     })
   )
-  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client))
+  const maintenance = options.maintenance ?? "shared"
+  const lock =
+    maintenance === "shared" ? PgMaintenanceLock.layerShared(url) : maintenance === "exclusive" ? PgMaintenanceLock.layerExclusive(url) : Layer.empty
+  // The lock first: a server waits for a running rebuild, and a rebuild is refused before it migrates anything.
+  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */
@@ -147,7 +158,13 @@ export const isPostgresUrl = (db: string) => /^postgres(ql)?:\/\//i.test(db)
  * apply to files only; a PostgreSQL database may be shared by many processes.
  */
 export const layer = (db: string, options: SqliteOptions & PgOptions = {}): Layer.Layer<StoreServices, unknown> =>
-  isPostgresUrl(db) ? layerPg(db, options) : layerSqlite(db, options)
+  isPostgresUrl(db)
+    ? layerPg(db, {
+        ...options,
+        // `exclusive` as SQLite reads it: an engine (default), a tool beside it (false), or maintenance (true).
+        maintenance: options.maintenance ?? (options.exclusive === true ? "exclusive" : options.exclusive === false ? "none" : "shared")
+      })
+    : layerSqlite(db, options)
 
 /** A store named in a message: a PostgreSQL URL without its password. */
 export const describe = (db: string) => (isPostgresUrl(db) ? db.replace(/\/\/([^:@/]*):[^@/]*@/, "//$1:…@") : db)

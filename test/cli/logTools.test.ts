@@ -143,8 +143,12 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     expect(damaged.code).toBe(1)
     expect(damaged.stdout).toContain(`${row}\tread model differs from the fold of the log`)
     expect(damaged.stderr).toContain("1 problem(s) found")
-    // While a server owns a SQLite file, rebuild is refused; on PostgreSQL the operator stops the servers.
-    if (!db.startsWith("postgres")) expect((await cli("rebuild")).stderr).toContain("another a2a-ledger process is running")
+    // While a server runs on the store, rebuild is refused: on SQLite it owns the file, on PostgreSQL it shares the maintenance lock.
+    const whileRunning = await cli("rebuild")
+    expect(whileRunning.code).toBe(1)
+    expect(whileRunning.stderr).toContain(
+      db.startsWith("postgres") ? "a2a-ledger servers are running on this database (they hold its maintenance lock); stop them first" : "another a2a-ledger process is running"
+    )
     await server.close()
     const rebuilt = await cli("rebuild")
     expect(rebuilt.code).toBe(0)

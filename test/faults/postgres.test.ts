@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { afterEach, expect, it } from "vitest"
 import { echo } from "../../src/agent/builtins"
 import { describePg, freshSchema } from "../support/pg"
-import { terminateBackends } from "../support/faults"
+import { sharedMaintenanceLocks, terminateBackends } from "../support/faults"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
@@ -70,6 +70,12 @@ describePg("PostgreSQL store faults", () => {
       )
     }
     expect(await verifyStore(schema.url)).toBeGreaterThanOrEqual(acknowledged.length)
+    // The server's share of the maintenance lock died with its connection, and was taken again.
+    await eventually(
+      () => sharedMaintenanceLocks(applicationName),
+      (n) => n === 1,
+      15_000
+    )
     console.log(`pg faults: ${sent} sends, ${acknowledged.length} acknowledged, ${failures.length} refused, ${first}+${second} backends terminated`)
   }, 120_000)
 })

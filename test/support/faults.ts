@@ -35,3 +35,15 @@ export const terminateBackends = (applicationName: string) =>
       ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
     )
   ).then((rows) => rows[0]!.n)
+
+/** How many sessions of this application hold a share of a store's maintenance lock (PgMaintenanceLock). */
+export const sharedMaintenanceLocks = (applicationName: string) =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.flatMap(PgClient.PgClient, (sql) =>
+        sql<{ n: number }>`SELECT COUNT(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+          WHERE l.locktype = 'advisory' AND l.classid = 727361002 AND l.mode = 'ShareLock' AND l.granted
+            AND a.application_name = ${applicationName}`
+      ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
+    )
+  ).then((rows) => rows[0]!.n)
