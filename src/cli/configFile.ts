@@ -20,7 +20,9 @@ const ApiKeyEntry = Schema.Struct({
   principal: NonEmpty,
   /** The key itself, or the environment variable that holds it. */
   key: Schema.optional(NonEmpty),
-  keyEnv: Schema.optional(NonEmpty)
+  keyEnv: Schema.optional(NonEmpty),
+  /** The tenants this key may address ("" is the default tenant); unset: any. */
+  tenants: Schema.optional(Schema.Array(Schema.String))
 }).pipe(Schema.filter((k) => (k.key === undefined) !== (k.keyEnv === undefined) || "give exactly one of key and keyEnv"))
 
 const Jwt = Schema.Struct({
@@ -30,7 +32,8 @@ const Jwt = Schema.Struct({
   issuer: Schema.optional(NonEmpty),
   audience: Schema.optional(Schema.Union(NonEmpty, Schema.Array(NonEmpty))),
   principalClaim: Schema.optional(NonEmpty),
-  algorithms: Schema.optional(Schema.Array(NonEmpty))
+  algorithms: Schema.optional(Schema.Array(NonEmpty)),
+  tenantClaim: Schema.optional(NonEmpty)
 })
 
 const Duration = Schema.String.pipe(
@@ -113,7 +116,7 @@ export const authOptions = (config: FileConfig, env: Record<string, string | und
   for (const [i, k] of (config.auth?.apiKeys ?? []).entries()) {
     const key = k.key ?? env[k.keyEnv!]
     if (key === undefined || key === "") return Either.left(`auth.apiKeys[${i}].keyEnv: the environment variable ${k.keyEnv} is not set`)
-    keys.push({ principal: k.principal, key })
+    keys.push({ principal: k.principal, key, ...(k.tenants !== undefined ? { tenants: k.tenants } : {}) })
   }
   const fromEnv = apiKeysFromEnv(env.A2A_API_KEYS ?? "")
   if (Either.isLeft(fromEnv)) return Either.left(fromEnv.left)

@@ -14,6 +14,8 @@ import { A2AError, Errors } from "../protocol/errors"
 export interface ApiKey {
   readonly principal: string
   readonly key: string
+  /** The tenants this key may address ("" is the default tenant); unset: any tenant. */
+  readonly tenants?: ReadonlyArray<string>
 }
 
 export interface JwtOptions {
@@ -25,6 +27,12 @@ export interface JwtOptions {
   readonly principalClaim?: string
   /** Accepted signature algorithms (default: the asymmetric ones jose supports). */
   readonly algorithms?: ReadonlyArray<string>
+  /**
+   * The claim naming the tenant(s) the caller may address: a string or an
+   * array of strings. Unset: any tenant. Set but missing from a token: the
+   * token is refused.
+   */
+  readonly tenantClaim?: string
 }
 
 export interface AuthOptions {
@@ -32,12 +40,27 @@ export interface AuthOptions {
   readonly jwt?: JwtOptions
 }
 
+/**
+ * Who is calling: the principal ("" when authentication is off), and the
+ * tenants its credential is bound to (undefined: any). Another tenant is, to
+ * this caller, a tenant with nothing in it.
+ */
+export interface Principal {
+  readonly name: string
+  readonly tenants?: ReadonlySet<string>
+}
+
+export const anonymousPrincipal: Principal = { name: "" }
+
+/** Whether the caller may address this tenant. */
+export const mayAddress = (principal: Principal, tenant: string) => principal.tenants === undefined || principal.tenants.has(tenant)
+
 export class Authenticator extends Context.Tag("a2a-ledger/Authenticator")<
   Authenticator,
   {
     readonly enabled: boolean
     /** The principal making this request, or an Unauthenticated error. */
-    readonly authenticate: (headers: Headers.Headers) => Effect.Effect<string, A2AError>
+    readonly authenticate: (headers: Headers.Headers) => Effect.Effect<Principal, A2AError>
     /** What the agent card declares: `securitySchemes` and `securityRequirements`. */
     readonly cardSecurity: Readonly<Record<string, unknown>>
   }
@@ -57,12 +80,14 @@ const looksLikeJwt = (token: string) => token.split(".").length === 3
 export const make = (options: AuthOptions = {}) => {
   const keys = options.apiKeys ?? []
   // Keys are compared by their SHA-256, so a lookup never compares secrets byte by byte.
-  const byDigest = new Map(keys.map((k) => [digest(k.key), k.principal]))
+  const byDigest = new Map<string, Principal>(
+    keys.map((k) => [digest(k.key), { name: k.principal, ...(k.tenants !== undefined ? { tenants: new Set(k.tenants) } : {}) }])
+  )
   const jwt = options.jwt
   const jwks = jwt !== undefined ? jose.createRemoteJWKSet(new URL(jwt.jwksUrl), { timeoutDuration: 5_000 }) : undefined
   const enabled = keys.length > 0 || jwt !== undefined
 
-  const verifyJwt = (token: string): Effect.Effect<string, A2AError> =>
+  const verifyJwt = (token: string): Effect.Effect<Principal, A2AError> =>
     Effect.tryPromise({
       try: () =>
         jose.jwtVerify(token, jwks!, {
@@ -75,14 +100,21 @@ export const make = (options: AuthOptions = {}) => {
       Effect.flatMap(({ payload }) => {
         const claim = jwt!.principalClaim ?? "sub"
         const principal = payload[claim]
-        return typeof principal === "string" && principal !== ""
-          ? Effect.succeed(principal)
-          : Effect.fail(unauthenticated(`the bearer token has no "${claim}" claim naming the caller`))
+        if (typeof principal !== "string" || principal === "") {
+          return Effect.fail(unauthenticated(`the bearer token has no "${claim}" claim naming the caller`))
+        }
+        const tenantClaim = jwt!.tenantClaim
+        if (tenantClaim === undefined) return Effect.succeed<Principal>({ name: principal })
+        const bound = payload[tenantClaim]
+        const tenants = typeof bound === "string" ? [bound] : Array.isArray(bound) && bound.every((t) => typeof t === "string") ? (bound as Array<string>) : undefined
+        return tenants !== undefined
+          ? Effect.succeed<Principal>({ name: principal, tenants: new Set(tenants) })
+          : Effect.fail(unauthenticated(`the bearer token has no "${tenantClaim}" claim naming the tenants it may address`))
       })
     )
 
-  const authenticate = (headers: Headers.Headers): Effect.Effect<string, A2AError> => {
-    if (!enabled) return Effect.succeed("")
+  const authenticate = (headers: Headers.Headers): Effect.Effect<Principal, A2AError> => {
+    if (!enabled) return Effect.succeed(anonymousPrincipal)
     const authorization = headers["authorization"]
     if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)

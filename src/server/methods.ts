@@ -1,6 +1,6 @@
 import { Effect, Either, type Schema, Stream } from "effect"
 import { isTerminal } from "../domain/TaskState"
-import type { EngineError } from "../engine/errors"
+import { type EngineError, TaskNotFound } from "../engine/errors"
 import { type Caller, TaskEngine, type WatchItem } from "../engine/TaskEngine"
 import { A2AError, Errors, invalidParams } from "../protocol/errors"
 import { presentTask, streamResponseFor } from "../protocol/present"
@@ -26,6 +26,15 @@ export interface CallContext {
   readonly protocol: PushFormat
   /** The authenticated principal ("" when authentication is off). */
   readonly principal: string
+}
+
+/** What a caller bound to other tenants gets for a request in this one: what a tenant with nothing in it answers. */
+export const foreignTenant = (method: string, params: Record<string, unknown>): Effect.Effect<MethodResult, A2AError> => {
+  const message = params.message as Record<string, unknown> | undefined
+  const taskId = [params.id, params.taskId, message?.taskId].find((v): v is string => typeof v === "string" && v !== "")
+  if (method === "ListTasks") return Effect.succeed(json({ tasks: [], nextPageToken: "", pageSize: 0, totalSize: 0 }))
+  if (taskId !== undefined) return Effect.fail(toA2AError(new TaskNotFound({ taskId })))
+  return Effect.fail(invalidParams("tenant", `this credential may not act in tenant ${JSON.stringify(params.tenant ?? "")}`))
 }
 
 /** The caller scope of a request: its tenant field and the authenticated principal. */

@@ -30,6 +30,13 @@ describe("the config file", () => {
     if (Either.isLeft(r)) expect(r.left).toContain(expected)
   })
 
+  it("an API key may be bound to tenants, and a JWT issuer may name a tenant claim", () => {
+    const file = load(write("t.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1, tenants: [acme, ''] }\n  jwt:\n    jwksUrl: https://x/jwks\n    tenantClaim: tenants\n"))
+    const auth = Either.getOrThrow(authOptions(Either.getOrThrow(file), {}))
+    expect(auth.apiKeys).toEqual([{ principal: "a", key: "k1", tenants: ["acme", ""] }])
+    expect(auth.jwt?.tenantClaim).toBe("tenants")
+  })
+
   it("A2A_API_KEYS holds principal=key pairs; a key may contain '='", () => {
     expect(Either.getOrThrow(apiKeysFromEnv(" alice=k1, bob=k2=="))).toEqual([
       { principal: "alice", key: "k1" },

@@ -224,3 +224,63 @@ describe("auth configuration from the command line", () => {
     }
   })
 })
+
+describe("credentials bound to tenants", () => {
+  let bound: RunningServer
+  const acmeKey = { "x-api-key": "carol-acme-only-key" }
+  const anyKey = { "x-api-key": "carol-any-tenant-key" }
+  beforeAll(async () => {
+    bound = await startServer({
+      agent: conformance,
+      auth: {
+        apiKeys: [
+          { principal: "carol", key: "carol-acme-only-key", tenants: ["acme"] },
+          { principal: "carol", key: "carol-any-tenant-key" }
+        ],
+        jwt: { jwksUrl, issuer, audience, tenantClaim: "tenants" }
+      }
+    })
+  })
+  afterAll(() => bound.close())
+
+  it("another tenant looks empty to a bound key: its task answers as a missing one, its list is empty, a new task there is refused", async () => {
+    const globex = (await rpc(bound.url, "SendMessage", { tenant: "globex", message: userMessage("g", { messageId: "tck-input-required-globex" }) }, anyKey)).result.task
+    const theirs = await rpc(bound.url, "GetTask", { tenant: "globex", id: globex.id }, acmeKey)
+    const nobody = await rpc(bound.url, "GetTask", { tenant: "globex", id: "no-such-task" }, acmeKey)
+    expect(theirs.error?.code).toBe(-32001)
+    expect(theirs.error!.message.replace(globex.id, "ID")).toBe(nobody.error!.message.replace("no-such-task", "ID"))
+    expect((await rpc(bound.url, "CancelTask", { tenant: "globex", id: globex.id }, acmeKey)).error?.code).toBe(-32001)
+    const follow = await rpc(bound.url, "SendMessage", { tenant: "globex", message: userMessage("x", { taskId: globex.id }) }, acmeKey)
+    expect(follow.error?.code).toBe(-32001)
+    const list = await rpc(bound.url, "ListTasks", { tenant: "globex" }, acmeKey)
+    expect(list.result.tasks).toEqual([])
+    expect(list.result.totalSize).toBe(0)
+    const fresh = await rpc(bound.url, "SendMessage", { tenant: "globex", message: userMessage("new there") }, acmeKey)
+    expect(fresh.error?.code).toBe(-32602)
+    expect(fresh.error!.message).toContain('tenant: this credential may not act in tenant "globex"')
+    // The default tenant is another tenant too.
+    expect((await rpc(bound.url, "SendMessage", { message: userMessage("default") }, acmeKey)).error?.code).toBe(-32602)
+    // REST, with the tenant in the path.
+    expect((await fetch(`${bound.url}/globex/tasks/${globex.id}`, { headers: acmeKey })).status).toBe(404)
+    // The unbound key of the same principal still sees it; nothing was changed.
+    expect((await rpc(bound.url, "GetTask", { tenant: "globex", id: globex.id }, anyKey)).result.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
+  })
+
+  it("in its own tenant a bound key works as any other", async () => {
+    const mine = (await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("a", { messageId: "tck-complete-task-acme" }) }, acmeKey)).result.task
+    expect(mine.status.state).toBe("TASK_STATE_COMPLETED")
+    expect((await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, acmeKey)).result.id).toBe(mine.id)
+    expect((await rpc(bound.url, "ListTasks", { tenant: "acme" }, acmeKey)).result.tasks.map((t: any) => t.id)).toContain(mine.id)
+  })
+
+  it("a JWT's tenant claim binds it the same way; a token without the claim is refused", async () => {
+    const mine = (await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("j", { messageId: "tck-complete-task-jwt-acme" }) }, acmeKey)).result.task
+    const acmeJwt = { authorization: `Bearer ${await token({ sub: "carol", tenants: ["acme"] })}` }
+    expect((await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, acmeJwt)).result.id).toBe(mine.id)
+    const otherJwt = { authorization: `Bearer ${await token({ sub: "carol", tenants: "globex" })}` }
+    expect((await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, otherJwt)).error?.code).toBe(-32001)
+    const noClaim = await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, { authorization: `Bearer ${await token({ sub: "carol" })}` })
+    expect(noClaim.error?.code).toBe(-32000)
+    expect(noClaim.error!.message).toContain('no "tenants" claim')
+  })
+})
