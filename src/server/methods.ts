@@ -50,10 +50,22 @@ const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.ma
 
 const json = (result: unknown): MethodResult => ({ _tag: "Json", result })
 
-const itemEvent = (item: WatchItem): SseEvent =>
+const itemEvent = (item: WatchItem, replayed = false): SseEvent =>
   item._tag === "Snapshot"
-    ? { id: item.version, data: { task: presentTask(item.task) } }
+    ? { id: item.version, data: { task: replayed ? markReplayed(presentTask(item.task)) : presentTask(item.task) } }
     : { id: item.committed.version, data: streamResponseFor(item.committed.taskId, item.committed.contextId, item.committed.event) }
+
+/**
+ * The metadata key saying "this answer is a replay": the message's messageId
+ * was already accepted, so this is its first task and nothing new was done
+ * (docs/protocol.md, Idempotency).
+ */
+export const replayedKey = "a2a-ledger/replayed"
+
+const markReplayed = (task: Record<string, unknown>) => ({
+  ...task,
+  metadata: { ...(task.metadata as Record<string, unknown> | undefined), [replayedKey]: true }
+})
 
 /** SendMessage's inline push config, checked and given an id, ready to be stored with the task. */
 const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
@@ -83,10 +95,12 @@ const sendMessage = (params: unknown, ctx: CallContext) =>
     if (req.configuration?.returnImmediately === true) {
       // A repeated message gets its task as it is now, as a GetTask would show it.
       const now = outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
-      return json({ task: presentTask(now.task!, { historyLength }) })
+      const task = presentTask(now.task!, { historyLength })
+      return json({ task: outcome.duplicate ? markReplayed(task) : task })
     }
     const done = yield* engineCall(engine.awaitSettled(outcome.snapshot.task!.id, outcome.snapshot.version))
-    return json({ task: presentTask(done.task!, { historyLength }) })
+    const task = presentTask(done.task!, { historyLength })
+    return json({ task: outcome.duplicate ? markReplayed(task) : task })
   })
 
 const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
@@ -104,7 +118,10 @@ const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
         stopAt: (s) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED",
         initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! }
       })
-      .pipe(Stream.map(itemEvent), Stream.mapError(toA2AError))
+      .pipe(
+        Stream.map((item) => itemEvent(item, outcome.duplicate)),
+        Stream.mapError(toA2AError)
+      )
     return { _tag: "Stream", events } satisfies MethodResult
   })
 
@@ -142,7 +159,10 @@ const subscribeToTask = (params: unknown, ctx: CallContext) =>
     }
     const events = engine
       .watch(req.id, { stopAt: isTerminal, ...(afterVersion !== undefined ? { afterVersion } : {}) })
-      .pipe(Stream.map(itemEvent), Stream.mapError(toA2AError))
+      .pipe(
+        Stream.map((item) => itemEvent(item)),
+        Stream.mapError(toA2AError)
+      )
     return { _tag: "Stream", events } satisfies MethodResult
   })
 

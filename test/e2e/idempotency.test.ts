@@ -29,8 +29,14 @@ describe("SendMessage with a messageId already accepted", () => {
     const before = await storedTypes(tck.db, first.task.id)
     const again = await call(tck.url, "SendMessage", { message })
     expect(again.task.id).toBe(first.task.id)
-    expect(again.task).toEqual(first.task)
+    // The same task, and the answer says it is a replay (first answers never carry the flag).
+    expect(first.task.metadata?.["a2a-ledger/replayed"]).toBeUndefined()
+    expect(again.task.metadata["a2a-ledger/replayed"]).toBe(true)
+    const { metadata: _flag, ...unflagged } = again.task
+    expect(unflagged).toEqual(first.task)
     expect(await storedTypes(tck.db, first.task.id)).toEqual(before)
+    // GetTask shows the task itself, unflagged.
+    expect((await call(tck.url, "GetTask", { id: first.task.id })).metadata).toBeUndefined()
   })
 
   it("with returnImmediately, answers with the task as it is now", async () => {
@@ -70,7 +76,7 @@ describe("SendMessage with a messageId already accepted", () => {
     expect(done.task.status.state).toBe("TASK_STATE_COMPLETED")
     const before = await storedTypes(tck.db, asked.task.id)
     const again = await call(tck.url, "SendMessage", { message: answer })
-    expect(again.task).toEqual(done.task)
+    expect(again.task).toEqual({ ...done.task, metadata: { "a2a-ledger/replayed": true } })
     expect(await storedTypes(tck.db, asked.task.id)).toEqual(before)
     expect(count(before, "InputProvided")).toBe(1)
   })
@@ -95,6 +101,8 @@ describe("SendStreamingMessage with a messageId already accepted", () => {
     const second = results(await (await stream(slow.url, "SendStreamingMessage", { message })).rest())
     expect(second[0].task.id).toBe(taskId)
     expect(second[0].task.status.state).toBe("TASK_STATE_SUBMITTED")
+    expect(head!.data.result.task.metadata?.["a2a-ledger/replayed"]).toBeUndefined()
+    expect(second[0].task.metadata["a2a-ledger/replayed"]).toBe(true)
     expect(stateOf(second[second.length - 1])).toBe("TASK_STATE_COMPLETED")
     const types = await storedTypes(slow.db, taskId)
     expect(count(types, "TaskSubmitted")).toBe(1)
