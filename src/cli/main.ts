@@ -2,6 +2,7 @@ import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { deadLetters } from "./deadLetters"
 import { doctor } from "./doctor"
+import { readableOutput } from "./helpText"
 import { logTools } from "./logTools"
 import { serve } from "./serve"
 import { tasks } from "./tasks"
@@ -20,8 +21,12 @@ export const run = Command.run(root, { name: "a2a-ledger", version: "0.1.0" })
  * standard error). Any other failure is a defect and stays one.
  */
 export const runToExitCode = (argv: ReadonlyArray<string>) =>
-  run(argv).pipe(
-    Effect.as(0),
-    Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(1)),
-    Effect.catchTag("StartupFailure", (e) => Console.error(`a2a-ledger: ${e.message}`).pipe(Effect.as(1)))
+  readableOutput(
+    argv,
+    { isTTY: process.stdout.isTTY === true, columns: process.stdout.columns },
+    run(argv).pipe(
+      Effect.as(0),
+      Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(1)),
+      Effect.catchTag("StartupFailure", (e) => Console.error(`a2a-ledger: ${e.message}`).pipe(Effect.as(1)))
+    )
   )

@@ -35,4 +35,26 @@ describe("--help", () => {
       expect(r.stdout).toContain(name)
     }
   })
+
+  it("is plain text when not printed to a terminal, wrapped to 80 columns, with optional flags in brackets", async () => {
+    for (const args of [["--help"], ["serve", "--help"], ["tasks", "send", "--help"]]) {
+      const r = await cli(args)
+      expect(r.stdout, args.join(" ")).not.toMatch(/\x1b\[/)
+      const widest = Math.max(...r.stdout.split("\n").map((l) => l.length))
+      expect(widest, args.join(" ")).toBeLessThanOrEqual(80)
+    }
+    const serve = (await cli(["serve", "--help"])).stdout
+    const usage = serve.slice(serve.indexOf("USAGE"), serve.indexOf("DESCRIPTION"))
+    expect(usage).toContain("[--allow-webhook-host text...]")
+    expect(usage.match(/--allow-webhook-host/g)).toHaveLength(1)
+    // The command list: each usage, then its description on the next line.
+    const top = (await cli(["--help"])).stdout
+    expect(top).toMatch(/- import \[--db text\] <file>\n\s+Load NDJSON/)
+  })
+
+  it("a usage error is plain text too", async () => {
+    const r = await cli(["serve", "--port", "nope"])
+    expect(r.code).toBe(1)
+    expect(r.stderr + r.stdout).not.toMatch(/\x1b\[/)
+  })
 })
