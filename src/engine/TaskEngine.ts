@@ -113,15 +113,20 @@ export const make = Effect.gen(function* () {
   const messages = yield* MessageIndex
   const push = yield* PushStore
 
-  /** A read of the store: its failure, or no answer within the store timeout, is a StoreFailure. */
-  const store = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    effect.pipe(
-      Effect.catchAll((cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause }))),
-      Effect.timeoutFail({
-        duration: Duration.millis(config.storeTimeoutMs),
-        onTimeout: () => new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${config.storeTimeoutMs} ms` })
-      })
-    )
+  /**
+   * A read of the store: its failure is a StoreFailure, and so is no answer within the store timeout on
+   * PostgreSQL. (A SQLite read is one synchronous call on the read connection, which WAL never blocks:
+   * there is nothing to time out, and a timer per read would only cost.)
+   */
+  const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+    const failed = Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
+    return config.sharedStore
+      ? Effect.timeoutFail(failed, {
+          duration: Duration.millis(config.storeTimeoutMs),
+          onTimeout: () => new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${config.storeTimeoutMs} ms` })
+        })
+      : failed
+  }
 
   const loadOrNotFound = (taskId: string) =>
     store(readModel.get(taskId)).pipe(
