@@ -7,6 +7,7 @@
  *   npm run bench            # default: 2,000 requests per level (at most 30 s each)
  *   BENCH_REQUESTS=500 npm run bench
  *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench   # on PostgreSQL (an empty database or schema)
+ *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the server
  */
 import { spawn } from "node:child_process"
 import * as http from "node:http"
@@ -23,7 +24,7 @@ const startServer = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")],
+    [...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), "--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")],
     { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
   )
   const url = await new Promise<string>((resolve, reject) => {

@@ -12,6 +12,7 @@ import { PushStore } from "../push/PushStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
+import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
@@ -79,8 +80,8 @@ export interface CommitResult {
  * commands of the batch it hit with a StoreFailure, and nothing else: the
  * committer goes on with the next batch, so service comes back by itself when
  * the store does. Every wait is bounded by the engine's store timeout: a
- * command still queued after it is withdrawn, and a batch the store does not
- * finish in time is answered as failed.
+ * batch the store does not finish in time is answered as failed, and a
+ * command that waited in the queue longer than that is refused unwritten.
  */
 export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
   TaskWriter,
@@ -109,8 +110,8 @@ interface Pending {
   readonly command: Command
   readonly options: CommitOptions | undefined
   readonly done: Deferred.Deferred<CommitResult, CommitError>
-  /** Queued; taken into a batch; or withdrawn by its caller (timed out) before any batch took it. */
-  state: "queued" | "taken" | "withdrawn"
+  /** When the caller stops waiting for a batch to take it (epoch ms): past it, it is refused unwritten. */
+  readonly deadline: number
 }
 
 /**
@@ -152,6 +153,7 @@ export const make = Effect.gen(function* () {
   const leases = yield* LeaseStore
   const messages = yield* MessageIndex
   const { storeTimeoutMs } = yield* EngineConfig
+  const file = yield* StoreFile
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -275,49 +277,63 @@ export const make = Effect.gen(function* () {
     refused = 0
   })
 
-  /** SQLite may leave a transaction open when COMMIT fails (SQLITE_BUSY): end it, or every later BEGIN fails. */
-  const resetConnection = sql.onDialectOrElse({ sqlite: () => Effect.ignore(sql.unsafe("ROLLBACK")), orElse: () => Effect.void })
-
   /**
-   * Run a transaction on the store, and answer within the store timeout. A
-   * failed COMMIT or ROLLBACK is a defect in @effect/sql, so every cause
-   * counts as a fault here. The transaction runs in a fiber of its own and a
-   * timer answers for it when it is late, so a store that hangs cannot hold
-   * the committer (or a shutdown) past the timeout.
+   * Run a transaction on the store, and answer within the store timeout.
+   * Every cause counts as a fault here, defects included. (The store's
+   * transactions end themselves cleanly on failure: Transactions.ts.)
+   *
+   * On PostgreSQL the transaction runs in a fiber of its own and a timer
+   * answers for it when it is late, so a server that stops answering cannot
+   * hold the committer (or a shutdown) past the timeout. A SQLite transaction
+   * is a few synchronous calls that never wait for a lock (busy_timeout 0;
+   * a busy lock is retried here, for about 1.3 s), so it needs neither.
    */
-  const bounded = <A>(transaction: Effect.Effect<A, SqlError>) =>
+  const retried = <A>(transaction: Effect.Effect<A, SqlError>) =>
+    // The file the store writes must still be the one at its path (StoreFile): else nothing is written.
+    Effect.zipRight(
+      file.check,
+      // A deadlock, a serialization failure or a busy lock wrote nothing: the batch is decided and written again.
+      Effect.retry(transaction, { while: isTransient, schedule: transientRetry })
+    )
+  const inFiber = <A>(transaction: Effect.Effect<A, SqlError>) =>
     Effect.gen(function* () {
-      const result = yield* Deferred.make<A, SqlError | StoreFailure>()
-      yield* transaction.pipe(
-        // A deadlock, a serialization failure or a busy lock wrote nothing: the batch is decided and written again.
-        Effect.retry({ while: isTransient, schedule: transientRetry }),
+      const result = yield* Deferred.make<A, SqlError | StoreFailure | StoreFileGone>()
+      yield* retried(transaction).pipe(
         Effect.exit,
         Effect.flatMap((exit) => Deferred.done(result, exit)),
         Effect.forkDaemon
       )
-      const late = new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` })
-      const timer = setTimeout(() => Deferred.unsafeDone(result, Exit.fail(late)), storeTimeoutMs)
+      const timer = setTimeout(
+        () => Deferred.unsafeDone(result, Exit.fail(new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` }))),
+        storeTimeoutMs
+      )
       return yield* Deferred.await(result).pipe(
         Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
         Effect.exit
       )
     })
+  const inPlace = <A>(transaction: Effect.Effect<A, SqlError>): Effect.Effect<Exit.Exit<A, SqlError | StoreFailure | StoreFileGone>> =>
+    Effect.exit(retried(transaction))
+  const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
   const runBatch = (batch: Iterable<Pending>) =>
     Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      // A command that waited in the queue past its deadline (the batches before it were slow or
+      // stuck) is refused, not written: its caller is answered now, within about twice the timeout.
       const pending: Array<Pending> = []
       for (const p of batch) {
-        if (p.state !== "queued") continue
-        p.state = "taken"
-        pending.push(p)
+        if (p.deadline >= now) pending.push(p)
+        else {
+          const reason = `the store did not take the command within ${storeTimeoutMs} ms`
+          yield* Deferred.fail(p.done, new StoreFailure({ cause: "timeout", reason }))
+        }
       }
       if (pending.length === 0) return
-      const now = yield* Clock.currentTimeMillis
       const at = new Date(now).toISOString()
       const outcome = yield* bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now))))
       if (Exit.isFailure(outcome)) {
         for (const p of pending) cache.delete(p.taskId)
-        yield* resetConnection
         yield* faulted(outcome.cause, pending.length)
         const squashed = Cause.squash(outcome.cause)
         const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
@@ -355,7 +371,6 @@ export const make = Effect.gen(function* () {
     lastProbe = now
     const outcome = yield* bounded(sql.withTransaction(probeStatement))
     if (Exit.isSuccess(outcome)) yield* recovered
-    else yield* resetConnection
     return health
   })
   yield* Effect.gen(function* () {
@@ -381,19 +396,9 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Command, options?: CommitOptions) =>
     Effect.uninterruptible(
-      Effect.gen(function* () {
-        const p: Pending = { taskId, command, options, done: yield* Deferred.make<CommitResult, CommitError>(), state: "queued" }
-        yield* Queue.offer(queue, p)
-        // No batch took it in time (the store is slow or stuck): it is withdrawn, so nothing of it is
-        // written. Once a batch has it, that batch's answer is the truth, and it is bounded too.
-        const timer = setTimeout(() => {
-          if (p.state !== "queued") return
-          p.state = "withdrawn"
-          const reason = `the store did not take the command within ${storeTimeoutMs} ms`
-          Deferred.unsafeDone(p.done, Exit.fail(new StoreFailure({ cause: "timeout", reason })))
-        }, storeTimeoutMs)
-        return yield* Deferred.await(p.done).pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))))
-      })
+      Effect.flatMap(Effect.zip(Deferred.make<CommitResult, CommitError>(), Clock.currentTimeMillis), ([done, now]) =>
+        Queue.offer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs }).pipe(Effect.zipRight(Deferred.await(done)))
+      )
     )
 
   return TaskWriter.of({

@@ -16,6 +16,7 @@ import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
 import * as SqliteOwnership from "./SqliteOwnership"
+import * as StoreFile from "./StoreFile"
 import * as Transactions from "./Transactions"
 
 /**
@@ -31,13 +32,14 @@ export type StoreServices =
   | Pruner.Pruner
   | LeaseStore.LeaseStore
   | MessageIndex.MessageIndex
+  | StoreFile.StoreFile
 
 const schema = Layer.effectDiscard(Migrations.run)
 
 const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer, MessageIndex.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
-export const layerFromClient = services.pipe(Layer.provide(schema))
+export const layerFromClient = Layer.merge(services.pipe(Layer.provide(schema)), StoreFile.layerNone)
 
 /** The driver's services, with its SqlClient replaced by one whose transactions fail cleanly (see Transactions). */
 const withRobustTransactions = <A, E, R>(driver: Layer.Layer<A, E, R>) =>
@@ -90,7 +92,7 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = sqliteReader(filename).pipe(Layer.provide(schema))
-  return services.pipe(Layer.provide(reader), Layer.provideMerge(tuned))
+  return Layer.merge(services.pipe(Layer.provide(reader)), StoreFile.layer(filename)).pipe(Layer.provideMerge(tuned))
 }
 
 /** Any fixed number: the key of the advisory lock that serialises migrations across instances. */
@@ -147,7 +149,7 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
   const lock =
     maintenance === "shared" ? PgMaintenanceLock.layerShared(url) : maintenance === "exclusive" ? PgMaintenanceLock.layerExclusive(url) : Layer.empty
   // The lock first: a server waits for a running rebuild, and a rebuild is refused before it migrates anything.
-  return services.pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
+  return Layer.merge(services, StoreFile.layerNone).pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */

@@ -24,7 +24,8 @@ const sqlite: Record<string, string> = {
   SQLITE_IOERR: "SQLite: an I/O error on the database file",
   SQLITE_CANTOPEN: "SQLite: the database file cannot be opened",
   SQLITE_CORRUPT: "SQLite: the database file is damaged",
-  SQLITE_NOTADB: "SQLite: the database file is damaged"
+  SQLITE_NOTADB: "SQLite: the database file is damaged",
+  A2A_SQLITE_FILE_GONE: "SQLite: the database file was removed or replaced while the server ran"
 }
 
 const network: Record<string, string> = {

@@ -26,42 +26,46 @@ const exec = (tx: Transaction, statement: string) => tx[0].executeUnprepared(sta
 const within = <A, E, R>(effect: Effect.Effect<A, E, R>, tx: Transaction): Effect.Effect<A, E, R> =>
   Effect.provideService(effect, SqlClient.TransactionConnection, tx) as Effect.Effect<A, E, R>
 
-const withTransaction =
-  (sql: Client) =>
-  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
+const withTransaction = (sql: Client) => {
+  // SQLite: take the write lock at once, so a lock another process holds fails the BEGIN (and the
+  // writer retries it) instead of the first write after reads. PostgreSQL: a plain BEGIN.
+  const begin = sql.onDialectOrElse({ sqlite: () => "BEGIN IMMEDIATE", orElse: () => "BEGIN" })
+  /** End a failed transaction; a failed ROLLBACK (SQLite already rolled back) changes nothing. */
+  const abandon = <A, E>(tx: Transaction, statement: string, exit: Exit.Exit<A, E>) =>
+    Effect.zipRight(Effect.ignore(exec(tx, statement)), exit)
+
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer) => {
+      Effect.flatMap(Effect.serviceOption(SqlClient.TransactionConnection), (outer): Effect.Effect<A, E | SqlError, R> => {
         if (Option.isSome(outer)) {
           const depth = outer.value[1] + 1
           const inner: Transaction = [outer.value[0], depth]
           const name = `a2a_savepoint_${depth}`
-          return Effect.gen(function* () {
-            yield* exec(inner, `SAVEPOINT ${name}`)
-            const exit = yield* Effect.exit(restore(within(effect, inner)))
-            if (Exit.isFailure(exit)) yield* Effect.ignore(exec(inner, `ROLLBACK TO SAVEPOINT ${name}`))
-            return yield* exit
-          })
+          return exec(inner, `SAVEPOINT ${name}`).pipe(
+            Effect.zipRight(Effect.exit(restore(within(effect, inner)))),
+            Effect.flatMap((exit) => (Exit.isSuccess(exit) ? exit : abandon(inner, `ROLLBACK TO SAVEPOINT ${name}`, exit)))
+          )
         }
         return Effect.scoped(
-          Effect.gen(function* () {
-            const conn: Transaction = [yield* restore(sql.reserve), 0]
-            // SQLite: take the write lock at once, so a lock another process holds is waited for
-            // (busy_timeout). A deferred BEGIN reads first and then fails at once on upgrading.
-            yield* exec(conn, sql.onDialectOrElse({ sqlite: () => "BEGIN IMMEDIATE", orElse: () => "BEGIN" }))
-            const exit = yield* Effect.exit(restore(within(effect, conn)))
-            if (Exit.isSuccess(exit)) {
-              const committed = yield* Effect.exit(exec(conn, "COMMIT"))
-              if (Exit.isSuccess(committed)) return exit.value
-              // SQLite keeps the transaction open after some failed COMMITs (SQLITE_BUSY): end it here.
-              yield* Effect.ignore(exec(conn, "ROLLBACK"))
-              return yield* Effect.failCause(committed.cause)
-            }
-            yield* Effect.ignore(exec(conn, "ROLLBACK"))
-            return yield* exit
+          Effect.flatMap(restore(sql.reserve), (conn) => {
+            const tx: Transaction = [conn, 0]
+            return exec(tx, begin).pipe(
+              Effect.zipRight(Effect.exit(restore(within(effect, tx)))),
+              Effect.flatMap((exit) =>
+                Exit.isFailure(exit)
+                  ? abandon(tx, "ROLLBACK", exit)
+                  : Effect.matchCauseEffect(exec(tx, "COMMIT"), {
+                      onSuccess: () => exit,
+                      // SQLite keeps the transaction open after some failed COMMITs (SQLITE_BUSY): end it here.
+                      onFailure: (cause) => abandon(tx, "ROLLBACK", Exit.failCause(cause))
+                    })
+              )
+            )
           })
         )
       })
     )
+}
 
 /** The same client, with `withTransaction` as described above. */
 export const robust = (sql: Client): Client => {

@@ -28,7 +28,9 @@ const noId: RequestId = { value: null }
 
 /** A response envelope as JSON, with the id exactly as the request sent it. */
 const encode = (id: RequestId, member: { readonly result: unknown } | { readonly error: unknown }) =>
-  `{"jsonrpc":"2.0","id":${id.text ?? JSON.stringify(id.value)},${JSON.stringify(member).slice(1)}`
+  id.text === undefined
+    ? JSON.stringify({ jsonrpc: "2.0", id: id.value, ...member })
+    : `{"jsonrpc":"2.0","id":${id.text},${JSON.stringify(member).slice(1)}`
 
 const errorMember = (error: A2AError) => ({ error: { code: error.spec.code, message: error.message, data: errorDetails(error) } })
 

@@ -6,6 +6,7 @@ import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 import { holdWriteLock } from "../support/faults"
+import * as fs from "node:fs"
 import * as path from "node:path"
 
 /**
@@ -158,4 +159,28 @@ describe("SQLite store faults", () => {
     running.length = 0
     await verifyStore(db)
   }, 90_000)
+
+  it("a database file removed from under the server: commits are refused (never acknowledged into a deleted file), /readyz says why, and all is well once it is back", async () => {
+    const db = path.join(tempDir(), "moved.db")
+    const server = await startServer({ agent: echo, db })
+    running.push(server)
+    const before = await send(server.url, "before")
+    expect(before.result.task.status.state).toBe("TASK_STATE_COMPLETED")
+
+    fs.renameSync(db, `${db}.elsewhere`)
+    const refused = await send(server.url, "while gone")
+    expectStoreError(refused, /SQLite: the database file was removed or replaced while the server ran/)
+    const notReady = await readyz(server.url)
+    expect(notReady.status).toBe(503)
+    expect(notReady.body.reason).toMatch(/removed or replaced/)
+
+    fs.renameSync(`${db}.elsewhere`, db)
+    await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
+    const after = await send(server.url, "after")
+    expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
+    await server.close()
+    running.length = 0
+    // Everything acknowledged is in the file at its path.
+    expect(await verifyStore(db)).toBe(2)
+  }, 60_000)
 })
