@@ -149,7 +149,7 @@ describe("push delivery", () => {
     const db = path.join(tempDir(), "none.db")
     const none = await runCli(["dead-letters", "list", "--db", db])
     expect(none.code).toBe(1)
-    expect(none.stderr).toContain(`no store at ${db}`)
+    expect(none.stderr).toContain(`no SQLite file at ${db}; check the path`)
     const neither = await runCli(["dead-letters", "redeliver", "--db", db])
     expect(neither.code).toBe(1)
     expect(neither.stderr).toContain("--all")
