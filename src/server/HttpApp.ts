@@ -58,11 +58,10 @@ const catalog = Effect.gen(function* () {
   })
 })
 
-const noAgent = (what: string) =>
-  new A2AError(
-    { ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" },
-    `${what}: this server hosts several agents, each under /agents/{name}/; GET /agents lists them`
-  )
+/** Nothing at this path: a REST-style 404. */
+const notFound = (message: string) => new A2AError({ ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" }, message)
+
+const noAgent = (what: string) => notFound(`${what}: this server hosts several agents, each under /agents/{name}/; GET /agents lists them`)
 
 /** A `google.rpc.Status` answer whose `code` is its HTTP status. */
 const statusError = (error: A2AError, status: number, headers: Record<string, string> = {}) =>
@@ -84,10 +83,7 @@ const perAgent = Effect.gen(function* () {
     const what = `No agent named ${JSON.stringify(name)}`
     return restNotFound(
       hosts.root !== undefined
-        ? new A2AError(
-            { ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" },
-            `${what}: this server hosts one agent, at the root (POST /a2a, /.well-known/agent-card.json, the REST routes)`
-          )
+        ? notFound(`${what}: this server hosts one agent, at the root (POST /a2a, /.well-known/agent-card.json, the REST routes)`)
         : noAgent(what)
     )
   }
@@ -130,11 +126,11 @@ const readyz = Effect.gen(function* () {
     (h) => Effect.map(Effect.provide(Effect.flatMap(TaskEngine, (e) => e.readiness), h.context), (health) => ({ name: h.name, health })),
     { concurrency: "unbounded" }
   )
-  const failing = checks.filter((c) => !c.health.ok)
   const stores = Object.fromEntries(checks.map((c) => [c.name, c.health.ok ? "ok" : c.health.reason]))
+  const failing = checks.flatMap((c) => (c.health.ok ? [] : [`${c.name}: ${c.health.reason}`]))
   if (failing.length === 0) return HttpServerResponse.unsafeJson({ status: "ready", stores })
   return HttpServerResponse.unsafeJson(
-    { status: "unavailable", reason: `the task store is unavailable (${failing.map((c) => `${c.name}: ${c.health.ok ? "" : c.health.reason}`).join("; ")})`, stores },
+    { status: "unavailable", reason: `the task store is unavailable (${failing.join("; ")})`, stores },
     { status: 503 }
   )
 })
@@ -166,7 +162,7 @@ export const app = router.pipe(
     }
     return Effect.succeed(
       decodable
-        ? restNotFound(new A2AError({ ...Errors.MethodNotFound, httpStatus: 404, grpcStatus: "NOT_FOUND" }, `No route for ${e.request.method} ${path}`))
+        ? restNotFound(notFound(`No route for ${e.request.method} ${path}`))
         : statusError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${path} is not valid percent-encoding`), 400)
     )
   })

@@ -32,7 +32,9 @@ export interface CallContext {
 export const foreignTenant = (method: string, params: Record<string, unknown>): Effect.Effect<MethodResult, A2AError> => {
   const message = params.message as Record<string, unknown> | undefined
   const taskId = [params.id, params.taskId, message?.taskId].find((v): v is string => typeof v === "string" && v !== "")
-  if (method === "ListTasks") return Effect.succeed(json({ tasks: [], nextPageToken: "", pageSize: 0, totalSize: 0 }))
+  if (method === "ListTasks") {
+    return Effect.succeed(json({ tasks: [], nextPageToken: "", pageSize: typeof params.pageSize === "number" ? params.pageSize : 50, totalSize: 0 }))
+  }
   if (taskId !== undefined) return Effect.fail(toA2AError(new TaskNotFound({ taskId })))
   return Effect.fail(invalidParams("tenant", `this credential may not act in tenant ${JSON.stringify(params.tenant ?? "")}`))
 }
@@ -60,7 +62,7 @@ const itemEvent = (item: WatchItem, replayed = false): SseEvent =>
  * was already accepted, so this is its first task and nothing new was done
  * (docs/protocol.md, Idempotency).
  */
-export const replayedKey = "a2a-ledger/replayed"
+const replayedKey = "a2a-ledger/replayed"
 
 const markReplayed = (task: Record<string, unknown>) => ({
   ...task,
