@@ -32,7 +32,8 @@ export const layerShared = (url: string) =>
   Layer.scopedDiscard(
     Effect.gen(function* () {
       const sql = yield* lockClient(url)
-      const held = yield* Deferred.make<void>()
+      // Succeeds when the lock is first held; fails if the first attempt does (the server must not start then).
+      const held = yield* Deferred.make<void, unknown>()
       const holdOnce = Effect.scoped(
         Effect.gen(function* () {
           const conn = yield* sql.reserve
@@ -46,7 +47,12 @@ export const layerShared = (url: string) =>
         })
       )
       yield* holdOnce.pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning("the connection holding the maintenance lock was lost; taking the lock again", cause)),
+        Effect.catchAllCause((cause) =>
+          Effect.zipRight(
+            Deferred.failCause(held, cause),
+            Effect.logWarning("the connection holding the maintenance lock was lost; taking the lock again", cause)
+          )
+        ),
         Effect.zipRight(Effect.sleep(Duration.seconds(1))),
         Effect.forever,
         Effect.forkScoped
