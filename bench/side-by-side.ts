@@ -1,0 +1,195 @@
+/**
+ * a2a-ledger beside the official SDK's server, in one run, with one load
+ * generator (issue 11). Three servers, each in its own process:
+ *   - sdk-memory:  @a2a-js/sdk behind express, InMemoryTaskStore (bench/reference-server.ts)
+ *   - sdk-sqlite:  the same with the SDK's DatabaseTaskStore on a SQLite file (synchronous=FULL)
+ *   - a2a-ledger:  `serve --agent echo`, SQLite, default durability (synchronous=FULL)
+ * All run the same echo work: WORKING, one artifact, COMPLETED.
+ *
+ * Scenarios, closed-loop over keep-alive connections:
+ *   send c=N    blocking SendMessage; tasks/s and p99
+ *   poll c=16   SendMessage with returnImmediately, then GetTask until COMPLETED; tasks/s
+ *   stream c=16 SendStreamingMessage read to its end; SSE events/s
+ * Each scenario runs BENCH_RUNS times (default 3) for BENCH_SECONDS each (default 5), the servers taking
+ * turns within each round, and the median is printed with the ratio of a2a-ledger to each SDK server.
+ * These machines are noisy: compare only figures printed by the same run.
+ *
+ *   npm run bench
+ *   BENCH_RUNS=5 BENCH_SECONDS=10 npm run bench
+ *   BENCH_SCENARIOS=send16,stream16 npm run bench
+ */
+import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as http from "node:http"
+import * as os from "node:os"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dirname, "..")
+const runs = Number(process.env.BENCH_RUNS ?? 3)
+const seconds = Number(process.env.BENCH_SECONDS ?? 5)
+const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-side-by-side-"))
+
+interface Server {
+  readonly name: string
+  readonly url: string
+  readonly stop: () => void
+}
+
+const start = (name: string, args: ReadonlyArray<string>) =>
+  new Promise<Server>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    const onData = (b: Buffer) => {
+      out += b.toString()
+      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
+      if (m) resolve({ name, url: `http://127.0.0.1:${m[1]}`, stop: () => child.kill("SIGTERM") })
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
+  })
+
+interface Answer {
+  readonly status: number
+  readonly body: string
+}
+
+const request = (agent: http.Agent, url: string, body: string) =>
+  new Promise<Answer>((resolve, reject) => {
+    const req = http.request(
+      `${url}/a2a`,
+      { method: "POST", agent, headers: { "content-type": "application/json", "a2a-version": "1.0", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let data = ""
+        res.setEncoding("utf8")
+        res.on("data", (c: string) => (data += c))
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }))
+      }
+    )
+    req.on("error", reject)
+    req.end(body)
+  })
+
+let ids = 0
+const rpc = (method: string, params: unknown) => JSON.stringify({ jsonrpc: "2.0", id: ++ids, method, params })
+const message = () => ({ messageId: `bench-${process.pid}-${++ids}`, role: "ROLE_USER", parts: [{ text: "hello" }] })
+
+const stateOf = (body: string): string | undefined => {
+  const json = JSON.parse(body) as { result?: { task?: { status?: { state?: string } }; status?: { state?: string } }; error?: unknown }
+  if (json.error !== undefined) throw new Error(`error answer: ${body.slice(0, 300)}`)
+  return json.result?.task?.status?.state ?? json.result?.status?.state
+}
+
+/** One unit of work per scenario: how many things it counts (tasks or events). */
+type Work = (agent: http.Agent, url: string) => Promise<number>
+
+const send: Work = async (agent, url) => {
+  const state = stateOf((await request(agent, url, rpc("SendMessage", { message: message() }))).body)
+  if (state !== "TASK_STATE_COMPLETED") throw new Error(`send ended ${state}`)
+  return 1
+}
+
+const poll: Work = async (agent, url) => {
+  const sent = JSON.parse((await request(agent, url, rpc("SendMessage", { message: message(), configuration: { returnImmediately: true } }))).body)
+  const id = sent.result?.task?.id as string
+  for (;;) {
+    if (stateOf((await request(agent, url, rpc("GetTask", { id, historyLength: 0 }))).body) === "TASK_STATE_COMPLETED") return 1
+  }
+}
+
+const stream: Work = async (agent, url) => {
+  const { body } = await request(agent, url, rpc("SendStreamingMessage", { message: message() }))
+  const events = body.split("\n").filter((l) => l.startsWith("data:")).length
+  if (!body.includes("TASK_STATE_COMPLETED")) throw new Error(`stream did not complete: ${body.slice(0, 300)}`)
+  return events
+}
+
+interface Scenario {
+  readonly key: string
+  readonly label: string
+  readonly unit: string
+  readonly concurrency: number
+  readonly work: Work
+}
+
+const scenarios: ReadonlyArray<Scenario> = [
+  { key: "send1", label: "blocking SendMessage, c=1", unit: "tasks/s", concurrency: 1, work: send },
+  { key: "send16", label: "blocking SendMessage, c=16", unit: "tasks/s", concurrency: 16, work: send },
+  { key: "send64", label: "blocking SendMessage, c=64", unit: "tasks/s", concurrency: 64, work: send },
+  { key: "poll16", label: "returnImmediately + GetTask polling, c=16", unit: "tasks/s", concurrency: 16, work: poll },
+  { key: "stream16", label: "SendStreamingMessage, c=16", unit: "events/s", concurrency: 16, work: stream }
+].filter((s) => process.env.BENCH_SCENARIOS === undefined || process.env.BENCH_SCENARIOS.split(",").includes(s.key))
+
+interface Measure {
+  readonly rate: number
+  readonly p99: number
+}
+
+const measure = async (scenario: Scenario, url: string): Promise<Measure> => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: scenario.concurrency })
+  try {
+    // Warm-up: connections open, code paths hot.
+    await Promise.all(Array.from({ length: scenario.concurrency }, () => scenario.work(agent, url)))
+    const latencies: Array<number> = []
+    let counted = 0
+    const end = performance.now() + seconds * 1000
+    const t0 = performance.now()
+    await Promise.all(
+      Array.from({ length: scenario.concurrency }, async () => {
+        while (performance.now() < end) {
+          const t = performance.now()
+          // Not `counted += await …`: that reads `counted` before the await, and the workers would overwrite each other.
+          const n = await scenario.work(agent, url)
+          counted += n
+          latencies.push(performance.now() - t)
+        }
+      })
+    )
+    const elapsed = (performance.now() - t0) / 1000
+    latencies.sort((a, b) => a - b)
+    return { rate: counted / elapsed, p99: latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * 0.99))] ?? 0 }
+  } finally {
+    agent.destroy()
+  }
+}
+
+const median = (values: ReadonlyArray<number>) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+const main = async () => {
+  const servers = [
+    await start("sdk-memory", ["bench/reference-server.ts", "memory"]),
+    await start("sdk-sqlite", ["bench/reference-server.ts", "sqlite", path.join(dir, "sdk.db")]),
+    await start("a2a-ledger", ["src/main.ts", "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "ledger.db")])
+  ]
+  console.log(`side by side: ${runs} runs of ${seconds} s per scenario and server (median shown); ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ""}`)
+  console.log(`| scenario | ${servers.map((s) => s.name).join(" | ")} | a2a-ledger ÷ sdk-memory | a2a-ledger ÷ sdk-sqlite |`)
+  console.log(`|---|${servers.map(() => "---:").join("|")}|---:|---:|`)
+  try {
+    for (const scenario of scenarios) {
+      const results = new Map<string, Array<Measure>>(servers.map((s) => [s.name, []]))
+      for (let run = 0; run < runs; run++) {
+        // The servers take turns within a round, so drift on the machine touches them alike.
+        const order = run % 2 === 0 ? servers : [...servers].reverse()
+        for (const server of order) results.get(server.name)!.push(await measure(scenario, server.url))
+      }
+      const rate = (name: string) => median(results.get(name)!.map((m) => m.rate))
+      const p99 = (name: string) => median(results.get(name)!.map((m) => m.p99))
+      const cells = servers.map((s) => `${rate(s.name).toFixed(0)} ${scenario.unit} (p99 ${p99(s.name).toFixed(1)} ms)`)
+      const ours = rate("a2a-ledger")
+      console.log(
+        `| ${scenario.label} | ${cells.join(" | ")} | ${(ours / rate("sdk-memory")).toFixed(2)} | ${(ours / rate("sdk-sqlite")).toFixed(2)} |`
+      )
+    }
+  } finally {
+    for (const s of servers) s.stop()
+    fs.rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
