@@ -81,10 +81,11 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.zipRight(
         sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`),
-        // better-sqlite3 waits for a lock by sleeping on the main thread (5 s by default): the whole
-        // server would stop meanwhile. The writer fails at once instead, and tries again without
-        // blocking (TaskWriter); the file's other writers (our CLI tools) hold it for milliseconds.
-        sql.unsafe("PRAGMA busy_timeout = 0")
+        // better-sqlite3 waits for a lock by sleeping on the main thread (5 s by default): a server
+        // would stop meanwhile. The engine's connection fails at once instead, and its writer tries
+        // again without blocking (TaskWriter). A tool beside it (prune, redeliver) keeps the default
+        // wait: it blocks nobody but itself, and the server holds the lock for milliseconds.
+        owned ? sql.unsafe("PRAGMA busy_timeout = 0") : Effect.void
       )
     )
   )

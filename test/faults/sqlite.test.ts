@@ -6,6 +6,7 @@ import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 import { holdWriteLock } from "../support/faults"
+import { runCli } from "../support/process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -183,4 +184,15 @@ describe("SQLite store faults", () => {
     // Everything acknowledged is in the file at its path.
     expect(await verifyStore(db)).toBe(2)
   }, 60_000)
+
+  it("a tool that writes beside the server (prune) waits for a lock held a moment, instead of failing at once as the server's writer does", async () => {
+    const db = path.join(tempDir(), "tool.db")
+    const lock = await holdWriteLock(db)
+    const pruning = runCli(["prune", "--older-than", "0", "--db", db])
+    await new Promise((r) => setTimeout(r, 1_000))
+    await lock.release()
+    const r = await pruning
+    expect(r.stderr).toBe("")
+    expect(r.code).toBe(0)
+  }, 30_000)
 })
