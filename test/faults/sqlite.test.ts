@@ -6,7 +6,8 @@ import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 import { holdWriteLock } from "../support/faults"
-import { runCli } from "../support/process"
+import { cli } from "../support/cli"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 
@@ -187,11 +188,17 @@ describe("SQLite store faults", () => {
 
   it("a tool that writes beside the server (prune) waits for a lock held a moment, instead of failing at once as the server's writer does", async () => {
     const db = path.join(tempDir(), "tool.db")
-    const lock = await holdWriteLock(db)
-    const pruning = runCli(["prune", "--older-than", "0", "--db", db])
-    await new Promise((r) => setTimeout(r, 1_000))
-    await lock.release()
-    const r = await pruning
+    // The store exists; then another process holds its write lock for 1.5 s.
+    await verifyStore(db).catch(() => undefined)
+    const holder = spawn(process.execPath, ["-e", `
+      const Database = require(${JSON.stringify(require.resolve("better-sqlite3"))})
+      const db = new Database(${JSON.stringify(db)})
+      db.exec("BEGIN IMMEDIATE")
+      console.log("locked")
+      setTimeout(() => { db.exec("ROLLBACK"); process.exit(0) }, 1500)
+    `])
+    await new Promise<void>((resolve) => holder.stdout.once("data", () => resolve()))
+    const r = await cli(["prune", "--older-than", "0", "--db", db])
     expect(r.stderr).toBe("")
     expect(r.code).toBe(0)
   }, 30_000)
