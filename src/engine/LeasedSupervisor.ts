@@ -97,7 +97,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         if (state === "TASK_STATE_WORKING") {
           if (config.recovery === "fail") {
             const reason = "the process running this task stopped (recovery policy: fail)"
-            yield* commitFenced(lease, lost, {
+            yield* commit({
               type: "Fail",
               reason,
               message: agentMessage("The process running this task stopped; it was not resumed.")

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto"
 import { afterEach, expect, it } from "vitest"
 import { echo } from "../../src/agent/builtins"
 import { describePg, freshSchema } from "../support/pg"
-import { sharedMaintenanceLocks, terminateBackends } from "../support/faults"
+import { answered, sharedMaintenanceLocks, terminateBackends } from "../support/faults"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
@@ -19,9 +19,6 @@ afterEach(async () => {
   for (const d of drops.splice(0)) await d()
 })
 
-const answered = <A>(what: string, promise: Promise<A>, ms = 20_000): Promise<A> =>
-  Promise.race([promise, new Promise<A>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))])
-
 describePg("PostgreSQL store faults", () => {
   it("connections terminated twice under load: every send is answered, acknowledged tasks are intact, and service comes back", async () => {
     const schema = await freshSchema()
@@ -37,7 +34,7 @@ describePg("PostgreSQL store faults", () => {
     let sent = 0
     const client = async () => {
       while (!stop) {
-        const r = await answered("SendMessage", rpc(server.url, "SendMessage", { message: userMessage(`load ${sent++}`) }))
+        const r = await answered("SendMessage", rpc(server.url, "SendMessage", { message: userMessage(`load ${sent++}`) }), 20_000)
         if (r.error !== undefined) failures.push(r)
         else acknowledged.push(r.result.task.id)
       }
@@ -58,7 +55,7 @@ describePg("PostgreSQL store faults", () => {
       expect(f.error!.message, JSON.stringify(f.error)).toMatch(/task store is unavailable \(PostgreSQL: /)
     }
     // Service came back: a send after the faults works.
-    const after = await answered("SendMessage after", rpc(server.url, "SendMessage", { message: userMessage("after") }))
+    const after = await answered("SendMessage after", rpc(server.url, "SendMessage", { message: userMessage("after") }), 20_000)
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
     acknowledged.push(after.result.task.id)
     // Every acknowledged task is there, and none is left unfinished.

@@ -5,7 +5,7 @@ import { echo, slowWorker } from "../../src/agent/builtins"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
-import { holdWriteLock } from "../support/faults"
+import { answered, holdWriteLock } from "../support/faults"
 import { cli } from "../support/cli"
 import { spawn } from "node:child_process"
 import * as fs from "node:fs"
@@ -21,10 +21,6 @@ const running: Array<RunningServer> = []
 afterEach(async () => {
   for (const s of running.splice(0)) await s.close()
 })
-
-/** An answer within `ms`, or a test failure saying the request hung. */
-const answered = <A>(what: string, promise: Promise<A>, ms = 15_000): Promise<A> =>
-  Promise.race([promise, new Promise<A>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))])
 
 const send = (url: string, text: string, configuration?: Record<string, unknown>) =>
   answered(
@@ -42,6 +38,13 @@ const setMaxPages = (server: RunningServer, pages: number | "current") =>
       yield* sql.unsafe(`PRAGMA max_page_count = ${limit}`)
     })
   )
+
+/** Stop the server, then check its store as `verify` would: the number of tasks, all consistent. */
+const closeAndVerify = async (server: RunningServer) => {
+  running.splice(running.indexOf(server), 1)
+  await server.close()
+  return verifyStore(server.db)
+}
 
 const readyz = async (url: string) => {
   const res = await answered("GET /readyz", fetch(`${url}/readyz`))
@@ -97,9 +100,7 @@ describe("SQLite store faults", () => {
       )
       expect(t.result.id).toBe(id)
     }
-    await server.close()
-    running.length = 0
-    expect(await verifyStore(db)).toBeGreaterThanOrEqual(acknowledged.length)
+    expect(await closeAndVerify(server)).toBeGreaterThanOrEqual(acknowledged.length)
   }, 90_000)
 
   it("a turn the disk filled up under is not failed: it runs again, to the end, once space is freed", async () => {
@@ -125,9 +126,7 @@ describe("SQLite store faults", () => {
       )
       expect(t.result.artifacts[0].artifactId).toBe("analysis-report")
     }
-    await server.close()
-    running.length = 0
-    await verifyStore(db)
+    await closeAndVerify(server)
   }, 90_000)
 
   it("a database file locked by another process: sends answer -32603 (HTTP 503 on REST) and /readyz says why; both recover when the lock goes", async () => {
@@ -157,9 +156,7 @@ describe("SQLite store faults", () => {
     await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
     const after = await send(server.url, "after")
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
-    await server.close()
-    running.length = 0
-    await verifyStore(db)
+    await closeAndVerify(server)
   }, 90_000)
 
   it("a database file removed from under the server: commits are refused (never acknowledged into a deleted file), /readyz says why, and all is well once it is back", async () => {
@@ -180,16 +177,14 @@ describe("SQLite store faults", () => {
     await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
     const after = await send(server.url, "after")
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
-    await server.close()
-    running.length = 0
     // Everything acknowledged is in the file at its path.
-    expect(await verifyStore(db)).toBe(2)
+    expect(await closeAndVerify(server)).toBe(2)
   }, 60_000)
 
   it("a tool that writes beside the server (prune) waits for a lock held a moment, instead of failing at once as the server's writer does", async () => {
     const db = path.join(tempDir(), "tool.db")
-    // The store exists; then another process holds its write lock for 1.5 s.
-    await verifyStore(db).catch(() => undefined)
+    // The store exists (opening it creates it); then another process holds its write lock for 1.5 s.
+    expect(await verifyStore(db)).toBe(0)
     const holder = spawn(process.execPath, ["-e", `
       const Database = require(${JSON.stringify(require.resolve("better-sqlite3"))})
       const db = new Database(${JSON.stringify(db)})

@@ -1,8 +1,7 @@
 import { SqlClient } from "@effect/sql"
-import { PgClient } from "@effect/sql-pg"
 import { SqliteClient } from "@effect/sql-sqlite-node"
-import { Context, Effect, Exit, Layer, Redacted, Scope } from "effect"
-import { pgBaseUrl } from "./pg"
+import { Context, Effect, Exit, Layer, Scope } from "effect"
+import { adminRun } from "./pg"
 
 /** Fault injection for store-fault tests: real locks and real terminated connections, nothing mocked. */
 
@@ -28,22 +27,18 @@ export const holdWriteLock = async (file: string) => {
  * parameter `application_name`), so nothing else on the database is touched.
  */
 export const terminateBackends = (applicationName: string) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(PgClient.PgClient, (sql) =>
-        sql<{ n: number }>`SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ${applicationName}`
-      ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
-    )
+  adminRun(
+    (sql) => sql<{ n: number }>`SELECT COUNT(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity WHERE application_name = ${applicationName}`
   ).then((rows) => rows[0]!.n)
 
 /** How many sessions of this application hold a share of a store's maintenance lock (PgMaintenanceLock). */
 export const sharedMaintenanceLocks = (applicationName: string) =>
-  Effect.runPromise(
-    Effect.scoped(
-      Effect.flatMap(PgClient.PgClient, (sql) =>
-        sql<{ n: number }>`SELECT COUNT(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
-          WHERE l.locktype = 'advisory' AND l.classid = 727361002 AND l.mode = 'ShareLock' AND l.granted
-            AND a.application_name = ${applicationName}`
-      ).pipe(Effect.provide(PgClient.layer({ url: Redacted.make(pgBaseUrl), maxConnections: 1 })))
-    )
+  adminRun(
+    (sql) => sql<{ n: number }>`SELECT COUNT(*)::int AS n FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+      WHERE l.locktype = 'advisory' AND l.classid = 727361002 AND l.mode = 'ShareLock' AND l.granted
+        AND a.application_name = ${applicationName}`
   ).then((rows) => rows[0]!.n)
+
+/** An answer within `ms`, or a failure saying the request hung: a fault test's own deadline, not vitest's. */
+export const answered = <A>(what: string, promise: Promise<A>, ms = 15_000): Promise<A> =>
+  Promise.race([promise, new Promise<A>((_, reject) => setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms))])

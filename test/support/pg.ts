@@ -26,7 +26,8 @@ const probe: Promise<true | string> = Effect.runPromise(
 export const schemaUrl = (schema: string) =>
   `${pgBaseUrl}${pgBaseUrl.includes("?") ? "&" : "?"}options=${encodeURIComponent(`-c search_path=${schema}`)}`
 
-const adminRun = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
+/** Run `f` on an admin connection to the test server (not inside any test schema). */
+export const adminRun = <A>(f: (sql: PgClient.PgClient) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(PgClient.PgClient, f).pipe(Effect.provide(admin))))
 
 /** A new, empty schema; `drop` removes it with everything in it. */
