@@ -1,6 +1,7 @@
 import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
+import type { Agent } from "../../src/agent/Agent"
 import { echo, slowWorker } from "../../src/agent/builtins"
 import { eventually, rpc, type RpcResponse, userMessage } from "../support/rpc"
 import { type RunningServer, startServer, tempDir } from "../support/server"
@@ -39,6 +40,13 @@ const setMaxPages = (server: RunningServer, pages: number | "current") =>
     })
   )
 
+/** A server on a new SQLite file, stopped after the test. */
+const serverOn = async (file: string, agent: Agent) => {
+  const server = await startServer({ agent, db: path.join(tempDir(), file) })
+  running.push(server)
+  return server
+}
+
 /** Stop the server, then check its store as `verify` would: the number of tasks, all consistent. */
 const closeAndVerify = async (server: RunningServer) => {
   running.splice(running.indexOf(server), 1)
@@ -61,9 +69,7 @@ const expectStoreError = (r: RpcResponse, fault: RegExp) => {
 
 describe("SQLite store faults", () => {
   it("disk full (SQLITE_FULL): every send is answered, -32603 names the store, acknowledged tasks stay intact, and sends work again once space is freed", async () => {
-    const db = path.join(tempDir(), "full.db")
-    const server = await startServer({ agent: echo, db })
-    running.push(server)
+    const server = await serverOn("full.db", echo)
 
     const acknowledged: Array<string> = []
     for (let i = 0; i < 3; i++) {
@@ -104,9 +110,7 @@ describe("SQLite store faults", () => {
   }, 90_000)
 
   it("a turn the disk filled up under is not failed: it runs again, to the end, once space is freed", async () => {
-    const db = path.join(tempDir(), "stranded.db")
-    const server = await startServer({ agent: slowWorker({ stepDelayMs: 150 }), db })
-    running.push(server)
+    const server = await serverOn("stranded.db", slowWorker({ stepDelayMs: 150 }))
     const ids: Array<string> = []
     for (let i = 0; i < 4; i++) {
       const r = await send(server.url, "x", { returnImmediately: true })
@@ -130,9 +134,8 @@ describe("SQLite store faults", () => {
   }, 90_000)
 
   it("a database file locked by another process: sends answer -32603 (HTTP 503 on REST) and /readyz says why; both recover when the lock goes", async () => {
-    const db = path.join(tempDir(), "locked.db")
-    const server = await startServer({ agent: echo, db })
-    running.push(server)
+    const server = await serverOn("locked.db", echo)
+    const db = server.db
     const before = await send(server.url, "before")
     expect((await readyz(server.url)).status).toBe(200)
 
@@ -160,9 +163,8 @@ describe("SQLite store faults", () => {
   }, 90_000)
 
   it("a database file removed from under the server: commits are refused (never acknowledged into a deleted file), /readyz says why, and all is well once it is back", async () => {
-    const db = path.join(tempDir(), "moved.db")
-    const server = await startServer({ agent: echo, db })
-    running.push(server)
+    const server = await serverOn("moved.db", echo)
+    const db = server.db
     const before = await send(server.url, "before")
     expect(before.result.task.status.state).toBe("TASK_STATE_COMPLETED")
 
