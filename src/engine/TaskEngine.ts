@@ -5,6 +5,7 @@ import { fold, type TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import type { Task } from "../domain/TaskView"
+import { Durability } from "../eventlog/Durability"
 import { EventLog } from "../eventlog/EventLog"
 import { maxConfigsPerTask } from "../push/PushConfig"
 import { PushStore } from "../push/PushStore"
@@ -112,6 +113,7 @@ export const make = Effect.gen(function* () {
   const supervisor = yield* Supervisor
   const messages = yield* MessageIndex
   const push = yield* PushStore
+  const durability = yield* Durability
 
   /**
    * A read of the store: its failure is a StoreFailure, and so is no answer within the store timeout on
@@ -119,7 +121,10 @@ export const make = Effect.gen(function* () {
    * there is nothing to time out, and a timer per read would only cost.)
    */
   const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
-    const failed = Effect.catchAll(effect, (cause) => Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause })))
+    // What is read is shown once it is on disk (Durability): a read never shows what a power cut could take back.
+    const failed = Effect.catchAll(Effect.zipLeft(effect, durability.settled), (cause) =>
+      Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause }))
+    )
     return config.sharedStore
       ? Effect.timeoutFail(failed, {
           duration: Duration.millis(config.storeTimeoutMs),

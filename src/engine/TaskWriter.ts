@@ -13,6 +13,7 @@ import { TaskReadModel } from "../projections/TaskReadModel"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
+import { Durability } from "../eventlog/Durability"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
@@ -154,6 +155,7 @@ export const make = Effect.gen(function* () {
   const messages = yield* MessageIndex
   const { storeTimeoutMs } = yield* EngineConfig
   const file = yield* StoreFile
+  const durability = yield* Durability
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -316,6 +318,34 @@ export const make = Effect.gen(function* () {
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
+  /** Answer a committed batch's callers when its commit is on disk (Durability); a failed sync fails them all. */
+  const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
+    Effect.matchCauseEffect(durability.sync, {
+      onFailure: (cause) =>
+        Effect.gen(function* () {
+          for (const p of pending) cache.delete(p.taskId)
+          yield* faulted(cause, pending.length)
+          const failure = new StoreFailure({ cause: Cause.squash(cause) })
+          yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
+        }),
+      onSuccess: () =>
+        Effect.gen(function* () {
+          yield* recovered
+          if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
+          for (const [i, result] of results.entries()) {
+            const p = pending[i]!
+            if (result._tag === "Left") {
+              yield* Deferred.fail(p.done, result.left)
+              continue
+            }
+            const { snapshot, events } = result.right
+            const contextId = snapshot.task!.contextId
+            yield* hub.publish(events.map((e) => ({ ...e, contextId })))
+            yield* Deferred.succeed(p.done, { snapshot, events })
+          }
+        })
+    }).pipe(Effect.catchAllDefect((defect) => Effect.logError("the committer failed to answer a batch", defect)))
+
   const runBatch = (batch: Iterable<Pending>) =>
     Effect.gen(function* () {
       const now = yield* Clock.currentTimeMillis
@@ -339,20 +369,10 @@ export const make = Effect.gen(function* () {
         const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
       }
-      yield* recovered
-      if (outcome.value.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
-      for (const [i, result] of outcome.value.entries()) {
-        const p = pending[i]!
-        if (result._tag === "Left") {
-          yield* Deferred.fail(p.done, result.left)
-          continue
-        }
-        const { snapshot, events } = result.right
-        remember(snapshot)
-        const contextId = snapshot.task!.contextId
-        yield* hub.publish(events.map((e) => ({ ...e, contextId })))
-        yield* Deferred.succeed(p.done, { snapshot, events })
-      }
+      // The next batch is decided on these states, so the cache takes them now; the callers are
+      // answered (and the events published) once the commit is on disk, while the committer goes on.
+      for (const result of outcome.value) if (result._tag === "Right") remember(result.right.snapshot)
+      yield* Effect.forkDaemon(answer(pending, outcome.value))
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
       Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),

@@ -8,6 +8,7 @@ import * as path from "node:path"
 import * as MessageIndex from "../projections/MessageIndex"
 import * as TaskReadModel from "../projections/TaskReadModel"
 import * as PushStore from "../push/PushStore"
+import * as Durability from "./Durability"
 import * as LeaseStore from "./LeaseStore"
 import * as PgMaintenanceLock from "./PgMaintenanceLock"
 import * as Pruner from "./Pruner"
@@ -33,13 +34,14 @@ export type StoreServices =
   | LeaseStore.LeaseStore
   | MessageIndex.MessageIndex
   | StoreFile.StoreFile
+  | Durability.Durability
 
 const schema = Layer.effectDiscard(Migrations.run)
 
 const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer, MessageIndex.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
-export const layerFromClient = Layer.merge(services.pipe(Layer.provide(schema)), StoreFile.layerNone)
+export const layerFromClient = Layer.mergeAll(services.pipe(Layer.provide(schema)), StoreFile.layerNone, Durability.layerNone)
 
 /** The driver's services, with its SqlClient replaced by one whose transactions fail cleanly (see Transactions). */
 const withRobustTransactions = <A, E, R>(driver: Layer.Layer<A, E, R>) =>
@@ -61,6 +63,8 @@ export interface SqliteOptions {
   readonly synchronous?: SqliteSynchronous
   /** Own the file exclusively (default true): what an engine needs; read-only tools pass false. */
   readonly exclusive?: boolean
+  /** How long a sync of the disk may take before the commits it holds fail (default 10 s). */
+  readonly storeTimeoutMs?: number
 }
 
 /** A SQLite file (WAL) with a write connection and a read connection. The directory is created when missing. */
@@ -77,10 +81,13 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   // The directory first, then the ownership lock, then the connection: nothing starts on a file another engine owns.
   const before = owned ? Layer.provide(SqliteOwnership.layer(filename), directory) : directory
   const client = withRobustTransactions(SqliteClient.layer({ filename }).pipe(Layer.provide(before)))
+  // An engine's `full` is NORMAL plus a sync of the WAL off the event loop before each acknowledgement
+  // (Durability); a tool beside it leaves the syncing to SQLite.
+  const syncsItself = owned && options.synchronous !== "normal"
   const synchronous = Layer.effectDiscard(
     Effect.flatMap(SqlClient.SqlClient, (sql) =>
       Effect.zipRight(
-        sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" ? "NORMAL" : "FULL"}`),
+        sql.unsafe(`PRAGMA synchronous = ${options.synchronous === "normal" || syncsItself ? "NORMAL" : "FULL"}`),
         // better-sqlite3 waits for a lock by sleeping on the main thread (5 s by default): a server
         // would stop meanwhile. The engine's connection fails at once instead, and its writer tries
         // again without blocking (TaskWriter). A tool beside it (prune, redeliver) keeps the default
@@ -93,7 +100,8 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = sqliteReader(filename).pipe(Layer.provide(schema))
-  return Layer.merge(services.pipe(Layer.provide(reader)), StoreFile.layer(filename)).pipe(Layer.provideMerge(tuned))
+  const durability = syncsItself ? Durability.layerWal(filename, options.storeTimeoutMs ?? 10_000) : Durability.layerNone
+  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), durability).pipe(Layer.provideMerge(tuned))
 }
 
 /** Any fixed number: the key of the advisory lock that serialises migrations across instances. */
@@ -150,7 +158,7 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
   const lock =
     maintenance === "shared" ? PgMaintenanceLock.layerShared(url) : maintenance === "exclusive" ? PgMaintenanceLock.layerExclusive(url) : Layer.empty
   // The lock first: a server waits for a running rebuild, and a rebuild is refused before it migrates anything.
-  return Layer.merge(services, StoreFile.layerNone).pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
+  return Layer.mergeAll(services, StoreFile.layerNone, Durability.layerNone).pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */

@@ -61,7 +61,7 @@ export const layer = (options: ServeOptions) => {
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
     Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs })),
-    Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {}))
+    Layer.provideMerge(Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) }))
   )
 }
 
@@ -91,7 +91,14 @@ export const layerAgents = (options: AgentsServeOptions) => {
       const named = new Map<string, AgentHosts.AgentHost>()
       for (const { name, db, ...engine } of agents) {
         const context = yield* Layer.build(
-          Engine.layer(engine).pipe(Layer.provideMerge(Store.layer(db, synchronous !== undefined ? { synchronous } : {})))
+          Engine.layer(engine).pipe(
+            Layer.provideMerge(
+              Store.layer(db, {
+                ...(synchronous !== undefined ? { synchronous } : {}),
+                ...(engine.storeTimeoutMs !== undefined ? { storeTimeoutMs: engine.storeTimeoutMs } : {})
+              })
+            )
+          )
         )
         named.set(name, { name, basePath: `/agents/${encodeURIComponent(name)}`, agent: engine.agent, context })
       }

@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto"
 import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors"
 import { TaskWriter } from "../engine/TaskWriter"
 import { type Caller, TaskEngine } from "../engine/TaskEngine"
+import { Durability } from "../eventlog/Durability"
 import { PushSettings } from "./Deliverer"
 import type { PushConfig, PushConfigInput } from "./PushConfig"
 import { PushStore } from "./PushStore"
@@ -47,6 +48,7 @@ export const make = Effect.gen(function* () {
   const writer = yield* TaskWriter
   const configs = yield* PushStore
   const { policy } = yield* PushSettings
+  const durability = yield* Durability
 
   const visible = (caller: Caller, taskId: string) => Effect.asVoid(engine.get(taskId, caller))
 
@@ -69,7 +71,8 @@ export const make = Effect.gen(function* () {
         })
       }
       const saved: PushConfig = { ...config, taskId, tenant: caller.tenant }
-      yield* store(configs.saveConfig(saved))
+      // Acknowledged means on disk: the write waits for its sync, as the writer's commits do.
+      yield* store(Effect.zipRight(configs.saveConfig(saved), durability.sync))
       return saved
     }).pipe(writer.withTaskLock(taskId))
 
@@ -88,7 +91,7 @@ export const make = Effect.gen(function* () {
     })
 
   const remove = (caller: Caller, taskId: string, id: string) =>
-    visible(caller, taskId).pipe(Effect.zipRight(store(configs.deleteConfig(taskId, id))), Effect.asVoid)
+    visible(caller, taskId).pipe(Effect.zipRight(store(Effect.zipRight(configs.deleteConfig(taskId, id), durability.sync))), Effect.asVoid)
 
   return PushConfigs.of({ prepare, create, get, list, remove })
 })

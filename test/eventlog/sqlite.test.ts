@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as path from "node:path"
+import { Durability } from "../../src/eventlog/Durability"
 import * as Store from "../../src/eventlog/Store"
 import { tempDir } from "../support/server"
 import { eventLogContract } from "./contract"
@@ -16,11 +17,21 @@ describe("SQLite store settings", () => {
   const pragma = (name: string) =>
     Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<Record<string, unknown>>(`PRAGMA ${name}`)).pipe(Effect.map((rows) => rows[0]![name]))
 
-  it.effect("commits are fully synchronous by default (acknowledged means durable, also across a power loss)", () =>
+  it.effect("an engine's store syncs the WAL itself by default: SQLite commits with NORMAL, the Durability service syncs", () =>
     Effect.gen(function* () {
       expect(yield* pragma("journal_mode")).toBe("wal")
-      expect(yield* pragma("synchronous")).toBe(2) // FULL
+      expect(yield* pragma("synchronous")).toBe(1) // NORMAL: the fsync is Durability's, off the event loop
+      const durability = yield* Durability
+      const sql = yield* SqlClient.SqlClient
+      yield* sql`UPDATE a2a_migrations SET name = name`
+      yield* durability.sync
+      yield* durability.settled
     }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync.db")))))
+
+  it.effect("a tool beside an engine (not the owner) leaves syncing to SQLite: synchronous FULL", () =>
+    Effect.gen(function* () {
+      expect(yield* pragma("synchronous")).toBe(2) // FULL
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-tool.db"), { exclusive: false }))))
 
   it.effect("synchronous NORMAL is an explicit choice", () =>
     Effect.gen(function* () {
