@@ -228,8 +228,12 @@ export const make = Effect.gen(function* () {
         return yield* continueTask(caller, message, message.taskId, options)
       }
       // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
-      const accepted = yield* acceptedBefore(caller, message)
-      if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
+      // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
+      // a look-up first is needed only before an agent's direct reply, which writes nothing to refuse.
+      if (agent.reply !== undefined) {
+        const accepted = yield* acceptedBefore(caller, message)
+        if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
+      }
       const contextId = message.contextId || randomUUID()
       if (agent.reply !== undefined) {
         const parts = yield* agent.reply(message)

@@ -14,6 +14,11 @@ import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
 import { Durability } from "../eventlog/Durability"
+import { type CommitPlan, SqliteCommits } from "../eventlog/SqliteCommits"
+import { encodePayload } from "../eventlog/codec"
+import { EventSchemaVersions } from "../domain/TaskEvent"
+import { parseSnapshot, taskRow } from "../projections/TaskReadModel"
+import { configRow } from "../push/PushStore"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
@@ -155,6 +160,9 @@ export const make = Effect.gen(function* () {
   const messages = yield* MessageIndex
   const { storeTimeoutMs } = yield* EngineConfig
   const file = yield* StoreFile
+  // SQLite: the writer's own connection, one call per batch (SqliteCommits); elsewhere the generic path below.
+  const lean = yield* Effect.serviceOption(SqliteCommits)
+  const metadata = JSON.stringify({ instanceId })
   const durability = yield* Durability
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
@@ -219,6 +227,83 @@ export const make = Effect.gen(function* () {
         }
         return Either.right(yield* saveAndEnqueue(p, now, fold(decision.events, current), appended.right))
       }
+    })
+
+  /**
+   * A command decided into a plan for SqliteCommits: on the cached state, or
+   * on the committed row (a refusal judged on the cache is confirmed there).
+   */
+  const planFor = (commits: SqliteCommits["Type"], p: Pending, at: string, now: number) =>
+    Effect.gen(function* () {
+      let cached = cache.get(p.taskId)
+      for (;;) {
+        const current = cached ?? Option.getOrElse(Option.map(Option.fromNullable(yield* commits.load(p.taskId)), parseSnapshot), () => initialState)
+        if (current.version === 0 && p.command.type !== "Submit") return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
+        const decision = decide(current, p.command, at)
+        if (!decision.ok) {
+          if (cached !== undefined) {
+            cache.delete(p.taskId)
+            cached = undefined
+            continue
+          }
+          return Either.left<CommitError>(new CommandRefused(p.taskId, decision.refusal))
+        }
+        const snapshot = fold(decision.events, current)
+        const key = messageKeyOf(current, p.command)
+        const pushConfig = p.options?.pushConfig
+        const plan: CommitPlan = {
+          taskId: p.taskId,
+          expectedVersion: current.version,
+          events: decision.events.map((event) => ({
+            type: event.type,
+            schema_version: EventSchemaVersions[event.type],
+            payload: encodePayload(event),
+            created_at: event.at
+          })),
+          metadata,
+          row: taskRow(snapshot),
+          now,
+          ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
+          ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
+        }
+        const events = decision.events.map((event, i): VersionedEvent => ({ taskId: p.taskId, version: current.version + i + 1, event }))
+        return Either.right({ plan, snapshot, events })
+      }
+    })
+
+  /**
+   * A batch on the writer's own SQLite connection: decide every command, then
+   * one call writes them all. A plan refused by version (the row moved under
+   * a stale cache: a tool wrote the file) is decided again on the committed
+   * row in a second transaction, a few times at most.
+   */
+  const writeLean = (commits: SqliteCommits["Type"], pending: ReadonlyArray<Pending>, at: string, now: number) =>
+    Effect.gen(function* () {
+      const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
+      let todo = pending.map((_, i) => i)
+      for (let attempt = 0; todo.length > 0; attempt++) {
+        const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
+        for (const i of todo) {
+          const decided = yield* planFor(commits, pending[i]!, at, now)
+          if (Either.isLeft(decided)) results[i] = Either.left(decided.left)
+          else planned.push({ i, ...decided.right })
+        }
+        if (planned.length === 0) break
+        // Retried alone when the lock is busy: an earlier round of this batch is committed already.
+        const outcomes = yield* Effect.retry(commits.write(planned.map((x) => x.plan)), { while: isTransient, schedule: transientRetry })
+        todo = []
+        for (const [j, outcome] of outcomes.entries()) {
+          const { i, snapshot, events } = planned[j]!
+          if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
+          else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
+          else {
+            cache.delete(pending[i]!.taskId)
+            if (attempt + 1 < maxAttempts) todo.push(i)
+            else results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} kept changing under the writer` }))
+          }
+        }
+      }
+      return results
     })
 
   const claimThenAppend = <A, E>(
@@ -361,7 +446,11 @@ export const make = Effect.gen(function* () {
       }
       if (pending.length === 0) return
       const at = new Date(now).toISOString()
-      const outcome = yield* bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now))))
+      const outcome = yield* Option.match(lean, {
+        // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside).
+        onSome: (commits) => Effect.exit(Effect.zipRight(file.check, writeLean(commits, pending, at, now))),
+        onNone: () => bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now))))
+      })
       if (Exit.isFailure(outcome)) {
         for (const p of pending) cache.delete(p.taskId)
         yield* faulted(outcome.cause, pending.length)

@@ -80,14 +80,26 @@ export const makeWal = (filename: string, timeoutMs: number) => {
       start()
     }
     const timer = setTimeout(() => finish(new SyncFailed({ message: `the disk did not finish a sync within ${timeoutMs} ms` })), timeoutMs)
-    // A new descriptor each time: the WAL is the file at its path now, whatever happened to an older one.
-    fs.open(wal, "r", (openError, fd) => {
-      if (openError !== null) return finish(new SyncFailed({ message: `cannot open ${wal} to sync it`, cause: openError }))
-      fs.fdatasync(fd, (syncError) => {
-        fs.close(fd, () => {})
-        finish(syncError === null ? undefined : new SyncFailed({ message: `cannot sync ${wal}`, cause: syncError }))
-      })
-    })
+    let fd: number
+    try {
+      fd = walFile()
+    } catch (cause) {
+      return finish(new SyncFailed({ message: `cannot open ${wal} to sync it`, cause }))
+    }
+    fs.fdatasync(fd, (syncError) => finish(syncError === null ? undefined : new SyncFailed({ message: `cannot sync ${wal}`, cause: syncError })))
+  }
+
+  // One descriptor, kept while the file at the WAL's path is the one it opened (a stat per sync, no
+  // extra trip to the thread pool): a WAL removed under the server is not synced as if it counted.
+  let open: { readonly fd: number; readonly id: string } | undefined
+  const identity = (s: fs.Stats) => `${s.dev}:${s.ino}`
+  const walFile = () => {
+    const now = identity(fs.statSync(wal))
+    if (open?.id === now) return open.fd
+    if (open !== undefined) fs.close(open.fd, () => {})
+    const fd = fs.openSync(wal, "r")
+    open = { fd, id: identity(fs.fstatSync(fd)) }
+    return fd
   }
 
   const waitFor = (upTo: number) =>
@@ -98,11 +110,19 @@ export const makeWal = (filename: string, timeoutMs: number) => {
 
   const sync = Effect.suspend(() => waitFor(++requested))
   const settled = Effect.suspend(() => (requested > synced ? waitFor(requested) : Effect.void))
-  return Durability.of({ sync, settled })
+  const close = Effect.sync(() => {
+    if (open !== undefined) fs.closeSync(open.fd)
+    open = undefined
+  })
+  return { durability: Durability.of({ sync, settled }), close }
 }
 
 /** SQLite with `--sqlite-synchronous full` on a file the engine owns: commits are synced here (see above). */
-export const layerWal = (filename: string, timeoutMs: number) => Layer.sync(Durability, () => makeWal(filename, timeoutMs))
+export const layerWal = (filename: string, timeoutMs: number) =>
+  Layer.scoped(
+    Durability,
+    Effect.map(Effect.acquireRelease(Effect.sync(() => makeWal(filename, timeoutMs)), (wal) => wal.close), (wal) => wal.durability)
+  )
 
 /** A store whose COMMIT is as durable as it will be (PostgreSQL, SQLite FULL or NORMAL as set): nothing to wait for. */
 export const layerNone = Layer.succeed(Durability, Durability.of({ sync: Effect.void, settled: Effect.void }))

@@ -16,6 +16,7 @@ import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
+import * as SqliteCommits from "./SqliteCommits"
 import * as SqliteOwnership from "./SqliteOwnership"
 import * as StoreFile from "./StoreFile"
 import * as Transactions from "./Transactions"
@@ -101,7 +102,11 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = sqliteReader(filename).pipe(Layer.provide(schema))
   const durability = syncsItself ? Durability.layerWal(filename, options.storeTimeoutMs ?? 10_000) : Durability.layerNone
-  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), durability).pipe(Layer.provideMerge(tuned))
+  // An engine's writer gets a connection of its own (SqliteCommits); a tool has no writer.
+  const commits = owned
+    ? SqliteCommits.layer(filename, { synchronous: options.synchronous === "normal" || syncsItself ? "NORMAL" : "FULL" }).pipe(Layer.provide(schema))
+    : Layer.empty
+  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), durability, commits).pipe(Layer.provideMerge(tuned))
 }
 
 /** Any fixed number: the key of the advisory lock that serialises migrations across instances. */

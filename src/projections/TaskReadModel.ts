@@ -50,6 +50,25 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   }
 >() {}
 
+/** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
+export const taskRow = (s: TaskSnapshot) => {
+  const task = s.task!
+  return {
+    task_id: task.id,
+    tenant: s.tenant,
+    owner: s.owner,
+    context_id: task.contextId,
+    state: task.status.state,
+    version: s.version,
+    status_timestamp: task.status.timestamp,
+    created_at: s.createdAt,
+    snapshot: JSON.stringify(s)
+  }
+}
+
+/** A row's snapshot JSON as the snapshot. */
+export const parseSnapshot = (json: string): TaskSnapshot => parse({ snapshot: json })
+
 // Rows written before owners existed have none: they belong to the anonymous principal.
 const parse = (row: { readonly snapshot: string }): TaskSnapshot => {
   const s = JSON.parse(row.snapshot) as TaskSnapshot
@@ -61,18 +80,7 @@ export const make = Effect.gen(function* () {
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
 
   const save = (s: TaskSnapshot) => {
-    const task = s.task!
-    const row = {
-      task_id: task.id,
-      tenant: s.tenant,
-      owner: s.owner,
-      context_id: task.contextId,
-      state: task.status.state,
-      version: s.version,
-      status_timestamp: task.status.timestamp,
-      created_at: s.createdAt,
-      snapshot: JSON.stringify(s)
-    }
+    const row = taskRow(s)
     return sql`INSERT INTO a2a_tasks ${sql.insert(row)}
       ON CONFLICT (task_id) DO UPDATE SET state = ${row.state}, version = ${row.version},
         status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)

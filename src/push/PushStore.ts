@@ -102,21 +102,24 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
 
 const iso = (ms: number) => new Date(ms).toISOString()
 
+/** A config's row in `a2a_push_configs`. */
+export const configRow = (c: PushConfig) => ({
+  task_id: c.taskId,
+  config_id: c.id,
+  tenant: c.tenant,
+  url: c.url,
+  token: c.token ?? null,
+  auth_scheme: c.authentication?.scheme ?? null,
+  auth_credentials: c.authentication?.credentials ?? null,
+  format: c.format,
+  created_at: c.createdAt
+})
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
   const saveConfig = (c: PushConfig) => {
-    const row = {
-      task_id: c.taskId,
-      config_id: c.id,
-      tenant: c.tenant,
-      url: c.url,
-      token: c.token ?? null,
-      auth_scheme: c.authentication?.scheme ?? null,
-      auth_credentials: c.authentication?.credentials ?? null,
-      format: c.format,
-      created_at: c.createdAt
-    }
+    const row = configRow(c)
     return sql`INSERT INTO a2a_push_configs ${sql.insert(row)}
       ON CONFLICT (task_id, config_id) DO UPDATE SET url = ${row.url}, token = ${row.token},
         auth_scheme = ${row.auth_scheme}, auth_credentials = ${row.auth_credentials}, format = ${row.format}`.pipe(Effect.asVoid)

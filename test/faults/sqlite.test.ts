@@ -1,4 +1,5 @@
 import { SqlClient } from "@effect/sql"
+import { SqliteCommits } from "../../src/eventlog/SqliteCommits"
 import { Effect } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import type { Agent } from "../../src/agent/Agent"
@@ -29,7 +30,7 @@ const send = (url: string, text: string, configuration?: Record<string, unknown>
     rpc(url, "SendMessage", { message: userMessage(text), ...(configuration !== undefined ? { configuration } : {}) })
   )
 
-/** The writer's connection: `max_page_count` is a per-connection limit, so it must be set there. */
+/** The store's connections: `max_page_count` is a per-connection limit, so it must be set on each that writes. */
 const setMaxPages = (server: RunningServer, pages: number | "current") =>
   server.run(
     Effect.gen(function* () {
@@ -37,6 +38,8 @@ const setMaxPages = (server: RunningServer, pages: number | "current") =>
       const [row] = yield* sql.unsafe<{ page_count: number }>("PRAGMA page_count")
       const limit = pages === "current" ? row!.page_count : pages
       yield* sql.unsafe(`PRAGMA max_page_count = ${limit}`)
+      // The writer commits on a connection of its own.
+      yield* (yield* SqliteCommits).pragma(`max_page_count = ${limit}`)
     })
   )
 
