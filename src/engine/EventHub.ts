@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Queue, type Scope } from "effect"
+import type { TaskSnapshot } from "../domain/Task"
 import type { TaskEvent } from "../domain/TaskEvent"
 
 /** A fact that has committed, as announced to live streams. */
@@ -7,6 +8,8 @@ export interface Committed {
   readonly contextId: string
   readonly version: number
   readonly event: TaskEvent
+  /** On the last event of a commit: the task as the commit left it (so a waiter need not read it). */
+  readonly snapshot?: TaskSnapshot
 }
 
 /**

@@ -98,7 +98,7 @@ export const make = Effect.gen(function* () {
       if (Option.isSome(previous)) yield* Fiber.await(previous.value)
       return yield* writer.withTaskLock(taskId)(
         Effect.gen(function* () {
-          const current = yield* readModel.get(taskId)
+          const current = yield* writer.current(taskId)
           if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
           if (yield* FiberMap.has(workers, taskId)) return false
           yield* FiberMap.run(workers, taskId, turn(taskId))

@@ -80,6 +80,14 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
       SendOutcome,
       TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
     >
+    /**
+     * A blocking send: the outcome of `send`, with the task as it settled (terminal or interrupted)
+     * after the message, instead of as the message left it.
+     */
+    readonly sendAndSettle: (input: SendInput) => Effect.Effect<
+      SendOutcome,
+      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
+    >
     readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
@@ -221,7 +229,8 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  const send = ({ caller, message, pushConfig }: SendInput) =>
+  /** Send; a message that starts a task starts it as `newTaskId`. */
+  const sendTo = ({ caller, message, pushConfig }: SendInput, newTaskId: string) =>
     Effect.gen(function* () {
       const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
       if (message.taskId !== undefined && message.taskId !== "") {
@@ -242,7 +251,7 @@ export const make = Effect.gen(function* () {
           return { _tag: "Message", message: reply } as const
         }
       }
-      const taskId = randomUUID()
+      const taskId = newTaskId
       const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
       const result = yield* writer.commit(taskId, submit, options).pipe(
         Effect.map((r) => ({ _tag: "Task", snapshot: r.snapshot, duplicate: false }) as const),
@@ -329,6 +338,29 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  /** Did anything between two versions settle the task? The log says. */
+  const settledBetween = (taskId: string, from: number, to: number) =>
+    from > to
+      ? Effect.succeed(false)
+      : store(log.read(taskId, { fromVersion: from, toVersion: to })).pipe(Effect.map((es) => es.some((e) => isSettledBy(e.event))))
+
+  /**
+   * Take the task's events from `live` (subscribed before anything after
+   * `last` committed) until one settles it; the task as that commit left it.
+   */
+  const settleOn = (live: Queue.Dequeue<Committed>, taskId: string, last: number) =>
+    Effect.gen(function* () {
+      for (;;) {
+        const c = yield* Queue.take(live)
+        if (c.version <= last) continue
+        // Versions were skipped (the hub dropped events left unread): the log says what they were.
+        const gapSettled = yield* settledBetween(taskId, last + 1, c.version - 1)
+        last = c.version
+        if (gapSettled) return yield* loadOrNotFound(taskId)
+        if (isSettledBy(c.event)) return c.snapshot?.version === c.version ? c.snapshot : yield* loadOrNotFound(taskId)
+      }
+    })
+
   // The blocking send's wait, without a Stream: subscribe, then look, then take until settled.
   const awaitSettled = (taskId: string, afterVersion: number) =>
     Effect.scoped(
@@ -336,20 +368,30 @@ export const make = Effect.gen(function* () {
         const live = yield* hub.subscribe(taskId)
         const now = yield* store(readModel.get(taskId))
         if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
-        // Did anything between two versions settle the task? The log says.
-        const settledBetween = (from: number, to: number) =>
-          from > to
-            ? Effect.succeed(false)
-            : store(log.read(taskId, { fromVersion: from, toVersion: to })).pipe(Effect.map((es) => es.some((e) => isSettledBy(e.event))))
-        let last = now.value.version
-        if (yield* settledBetween(afterVersion + 1, last)) return yield* loadOrNotFound(taskId)
-        for (;;) {
-          const c = yield* Queue.take(live)
-          if (c.version <= last) continue
-          const gapSettled = yield* settledBetween(last + 1, c.version - 1)
-          last = c.version
-          if (gapSettled || isSettledBy(c.event)) return yield* loadOrNotFound(taskId)
-        }
+        if (yield* settledBetween(taskId, afterVersion + 1, now.value.version)) return yield* loadOrNotFound(taskId)
+        return yield* settleOn(live, taskId, now.value.version)
+      })
+    )
+
+  /**
+   * A blocking send: the task's events are subscribed to before its message
+   * commits, so every later event arrives on the subscription and the wait
+   * reads nothing from the store. A repeated message (its task committed
+   * long ago) waits as `awaitSettled` does.
+   */
+  const sendAndSettle = (input: SendInput) =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const taskId = input.message.taskId || randomUUID()
+        const live = yield* hub.subscribe(taskId)
+        const outcome = yield* sendTo(input, taskId)
+        if (outcome._tag === "Message") return outcome
+        const { snapshot, duplicate } = outcome
+        const settled =
+          duplicate || snapshot.task!.id !== taskId
+            ? yield* awaitSettled(snapshot.task!.id, snapshot.version)
+            : yield* settleOn(live, taskId, snapshot.version)
+        return { ...outcome, snapshot: settled }
       })
     )
 
@@ -364,7 +406,8 @@ export const make = Effect.gen(function* () {
 
   return TaskEngine.of({
     readiness,
-    send,
+    send: (input) => sendTo(input, randomUUID()),
+    sendAndSettle,
     get,
     list: (query) => store(readModel.list(query)),
     cancel,

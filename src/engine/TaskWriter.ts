@@ -96,6 +96,11 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
     readonly commitHeld: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
+    /**
+     * The task as last committed (from memory while it is unfinished, else read), for a decision under the
+     * task's lock. It may not be on disk yet: never show it to a client.
+     */
+    readonly current: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** Whether the store takes commits (tried again now if it was failing): what readiness reports. */
     readonly health: Effect.Effect<StoreHealth>
   }
@@ -425,7 +430,8 @@ export const make = Effect.gen(function* () {
             }
             const { snapshot, events } = result.right
             const contextId = snapshot.task!.contextId
-            yield* hub.publish(events.map((e) => ({ ...e, contextId })))
+            const lastIndex = events.length - 1
+            yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
             yield* Deferred.succeed(p.done, { snapshot, events })
           }
         })
@@ -510,7 +516,17 @@ export const make = Effect.gen(function* () {
       )
     )
 
+  const current = (taskId: string) => {
+    const cached = cache.get(taskId)
+    if (cached !== undefined) return Effect.succeed(Option.some(cached))
+    return Option.match(lean, {
+      onSome: (commits) => Effect.map(commits.load(taskId), (json) => Option.map(Option.fromNullable(json), parseSnapshot)),
+      onNone: () => readModel.load(taskId)
+    })
+  }
+
   return TaskWriter.of({
+    current,
     commitHeld,
     withTaskLock: lock.withLock,
     health: probe,

@@ -80,28 +80,26 @@ const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContex
     return { pushConfig }
   })
 
-const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
+/** Send the request's message; `settle`: and wait until its task settles (a blocking send). */
+const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext, settle = false) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const push = yield* inlinePushConfig(req, ctx)
-    return yield* engineCall(engine.send({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }))
+    const input = { caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }
+    return yield* engineCall(settle ? engine.sendAndSettle(input) : engine.send(input))
   })
 
 const sendMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const outcome = yield* send(req, ctx)
+    const returnImmediately = req.configuration?.returnImmediately === true
+    const outcome = yield* send(req, ctx, !returnImmediately)
     if (outcome._tag === "Message") return json({ message: outcome.message })
     const historyLength = req.configuration?.historyLength
-    if (req.configuration?.returnImmediately === true) {
-      // A repeated message gets its task as it is now, as a GetTask would show it.
-      const now = outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
-      const task = presentTask(now.task!, { historyLength })
-      return json({ task: outcome.duplicate ? markReplayed(task) : task })
-    }
-    const done = yield* engineCall(engine.awaitSettled(outcome.snapshot.task!.id, outcome.snapshot.version))
-    const task = presentTask(done.task!, { historyLength })
+    // A repeated message sent with returnImmediately gets its task as it is now, as a GetTask would show it.
+    const now = returnImmediately && outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
+    const task = presentTask(now.task!, { historyLength })
     return json({ task: outcome.duplicate ? markReplayed(task) : task })
   })
 
