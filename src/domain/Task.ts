@@ -163,3 +163,20 @@ export const decide = (s: TaskSnapshot, command: Command, at: string): Decision 
   }
   return { ok: true, events: [event] }
 }
+
+/**
+ * Several commands as one decision, each judged on the state the ones before
+ * it leave (a turn's start with its first emission): all their events, or
+ * the first refusal and none.
+ */
+export const decideAll = (s: TaskSnapshot, commands: ReadonlyArray<Command>, at: string): Decision => {
+  const events: Array<TaskEvent> = []
+  let current = s
+  for (const command of commands) {
+    const decision = decide(current, command, at)
+    if (!decision.ok) return decision
+    events.push(...decision.events)
+    current = fold(decision.events, current)
+  }
+  return { ok: true, events }
+}

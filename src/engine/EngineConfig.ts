@@ -22,11 +22,16 @@ export interface EngineOptions {
    * that does not answer.
    */
   readonly storeTimeoutMs: number
+  /**
+   * How long a worker turn's start waits to be committed with the agent's first emission (one commit
+   * fewer per turn); an agent quiet for longer has its start committed alone, so its task shows WORKING.
+   */
+  readonly startDelayMs: number
 }
 
 export type Idempotency = "on" | "off"
 
-export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on", storeTimeoutMs: 10_000 }
+export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on", storeTimeoutMs: 10_000, startDelayMs: 50 }
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
 

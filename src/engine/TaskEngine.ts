@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Layer, Option, Queue, Stream } from "effect"
+import { Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Scope, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
@@ -86,6 +86,17 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
      */
     readonly sendAndSettle: (input: SendInput) => Effect.Effect<
       SendOutcome,
+      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
+    >
+    /**
+     * A streaming send: the outcome of `send` and, for a new message to a task, the stream of that task
+     * from the send on (as `watch` with `initial` would give it, without reading the store).
+     */
+    readonly sendAndWatch: (
+      input: SendInput,
+      stopAt: WatchOptions["stopAt"]
+    ) => Effect.Effect<
+      { readonly outcome: SendOutcome; readonly events?: Stream.Stream<WatchItem, StoreFailure> },
       TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
     >
     readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
@@ -290,6 +301,33 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  const eventItem = (contextId: string) => (e: VersionedEvent): WatchItem => ({
+    _tag: "Event",
+    committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
+  })
+
+  const stopsAt = (stopAt: WatchOptions["stopAt"]) => (item: WatchItem) => {
+    const s = itemState(item)
+    return s !== undefined && stopAt(s)
+  }
+
+  /** The task's events from `live` after version `after`; versions the hub dropped are read from the log. */
+  const tailFrom = (live: Queue.Dequeue<Committed>, taskId: string, contextId: string, after: number) => {
+    let last = after
+    return Stream.fromQueue(live).pipe(
+      Stream.filter((c) => c.version > last),
+      Stream.mapEffect((c) =>
+        c.version === last + 1
+          ? Effect.succeed([c] as ReadonlyArray<VersionedEvent>)
+          : // Versions were skipped (the hub dropped events a slow reader left unread): refill from the log.
+            store(log.read(taskId, { fromVersion: last + 1, toVersion: c.version }))
+      ),
+      Stream.flattenIterables,
+      Stream.tap((c) => Effect.sync(() => (last = c.version))),
+      Stream.map(eventItem(contextId))
+    )
+  }
+
   const watch = (taskId: string, options: WatchOptions): Stream.Stream<WatchItem, StoreFailure> =>
     Stream.unwrapScoped(
       Effect.gen(function* () {
@@ -299,12 +337,7 @@ export const make = Effect.gen(function* () {
         if (Option.isNone(snapshot)) return Stream.empty
         const current = snapshot.value
         const contextId = current.task!.contextId
-        // Never below a resume point: whatever a client says it has is not sent again.
-        let last = Math.max(current.version, options.afterVersion ?? 0)
-        const toItem = (e: VersionedEvent): WatchItem => ({
-          _tag: "Event",
-          committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
-        })
+        const toItem = eventItem(contextId)
         const replayAfter = options.initial?.version ?? options.afterVersion
         const replayed =
           replayAfter === undefined
@@ -316,25 +349,41 @@ export const make = Effect.gen(function* () {
             : options.afterVersion !== undefined
               ? replayed
               : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
-        const stops = (item: WatchItem) => {
-          const s = itemState(item)
-          return s !== undefined && options.stopAt(s)
-        }
+        const stops = stopsAt(options.stopAt)
         // Already at a stopping state: the head is all there is.
         if (options.stopAt(current.task!.status.state)) return Stream.fromIterable(head).pipe(Stream.takeUntil(stops))
-        const tail = Stream.fromQueue(live).pipe(
-          Stream.filter((c) => c.version > last),
-          Stream.mapEffect((c) =>
-            c.version === last + 1
-              ? Effect.succeed([c] as ReadonlyArray<VersionedEvent>)
-              : // Versions were skipped (the hub dropped events a slow reader left unread): refill from the log.
-                store(log.read(taskId, { fromVersion: last + 1, toVersion: c.version }))
-          ),
-          Stream.flattenIterables,
-          Stream.tap((c) => Effect.sync(() => (last = c.version))),
-          Stream.map(toItem)
-        )
+        // Never below a resume point: whatever a client says it has is not sent again.
+        const tail = tailFrom(live, taskId, contextId, Math.max(current.version, options.afterVersion ?? 0))
         return Stream.concat(Stream.fromIterable(head), tail).pipe(Stream.takeUntil(stops))
+      })
+    )
+
+  /**
+   * A streaming send: the task's events are subscribed to before its message
+   * commits, so the stream is the task as the send left it, then every later
+   * event from the hub, without reading the store. The subscription lives as
+   * long as the stream (closed when it ends, or at once when there is none
+   * to give: a direct message, a repeated message, a failed send); a repeated
+   * message is streamed by `watch`, from the log.
+   */
+  const sendAndWatch = (input: SendInput, stopAt: WatchOptions["stopAt"]) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const taskId = input.message.taskId || randomUUID()
+        const live = yield* Scope.extend(hub.subscribe(taskId), scope)
+        const outcome = yield* restore(sendTo(input, taskId)).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
+        if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task!.id !== taskId) {
+          yield* Scope.close(scope, Exit.void)
+          return { outcome }
+        }
+        const { snapshot } = outcome
+        const head: WatchItem = { _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }
+        const events = Stream.concat(Stream.make(head), tailFrom(live, taskId, snapshot.task!.contextId, snapshot.version)).pipe(
+          Stream.takeUntil(stopsAt(stopAt)),
+          Stream.ensuring(Scope.close(scope, Exit.void))
+        )
+        return { outcome, events }
       })
     )
 
@@ -408,6 +457,7 @@ export const make = Effect.gen(function* () {
     readiness,
     send: (input) => sendTo(input, randomUUID()),
     sendAndSettle,
+    sendAndWatch,
     get,
     list: (query) => store(readModel.list(query)),
     cancel,

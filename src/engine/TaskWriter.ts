@@ -1,7 +1,7 @@
 import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
-import { type Command, decide, fold, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
+import { type Command, decide, decideAll, fold, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
@@ -40,8 +40,23 @@ export class CommandRefused extends Error {
  */
 export type CommitError = TaskNotFound | CommandRefused | LeaseLost | DuplicateMessage | StoreFailure
 
+/**
+ * What one commit records: a command, or several decided as one (a worker
+ * turn's start with its first emission), each on the state the ones before
+ * it leave; all of their facts land, or none.
+ */
+export type Commands = Command | ReadonlyArray<Command>
+
+const decideCommands = (s: TaskSnapshot, commands: Commands, at: string) =>
+  isCommandList(commands) ? decideAll(s, commands, at) : decide(s, commands, at)
+
+const isCommandList = (commands: Commands): commands is ReadonlyArray<Command> => Array.isArray(commands)
+
+const startsTask = (commands: Commands) => !isCommandList(commands) && commands.type === "Submit"
+
 /** The user message a command records, keyed for idempotency (Submit and ProvideInput). */
-const messageKeyOf = (s: TaskSnapshot, command: Command): MessageKey | undefined => {
+const messageKeyOf = (s: TaskSnapshot, command: Commands): MessageKey | undefined => {
+  if (isCommandList(command)) return undefined
   switch (command.type) {
     case "Submit":
       return { tenant: command.tenant, owner: command.owner, messageId: command.message.messageId }
@@ -92,10 +107,10 @@ export interface CommitResult {
 export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
   TaskWriter,
   {
-    readonly commit: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
+    readonly commit: (taskId: string, command: Commands, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
     /** Run `effect` holding the task's lock; `commitHeld` may be used inside it. */
     readonly withTaskLock: (taskId: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R>
-    readonly commitHeld: (taskId: string, command: Command, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
+    readonly commitHeld: (taskId: string, command: Commands, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
     /**
      * The task as last committed (from memory while it is unfinished, else read), for a decision under the
      * task's lock. It may not be on disk yet: never show it to a client.
@@ -118,7 +133,7 @@ interface WriteResult extends CommitResult {
 
 interface Pending {
   readonly taskId: string
-  readonly command: Command
+  readonly command: Commands
   readonly options: CommitOptions | undefined
   readonly done: Deferred.Deferred<CommitResult, CommitError>
   /** When the caller stops waiting for a batch to take it (epoch ms): past it, it is refused unwritten. */
@@ -200,12 +215,12 @@ export const make = Effect.gen(function* () {
       for (;;) {
         const cached = attempt === 0 ? cache.get(p.taskId) : undefined
         const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
-        if (current.version === 0 && p.command.type !== "Submit") return Either.left(new TaskNotFound({ taskId: p.taskId }))
+        if (current.version === 0 && !startsTask(p.command)) return Either.left(new TaskNotFound({ taskId: p.taskId }))
         const fence = p.options?.fence
         if (fence !== undefined && !(yield* leases.holds(fence.owner, fence.lease, now))) {
           return Either.left(new LeaseLost({ taskId: p.taskId, epoch: fence.lease.epoch }))
         }
-        const decision = decide(current, p.command, at)
+        const decision = decideCommands(current, p.command, at)
         if (!decision.ok) {
           // A refusal judged on a cached snapshot is confirmed on the committed state first.
           if (cached !== undefined) {
@@ -243,8 +258,8 @@ export const make = Effect.gen(function* () {
       let cached = cache.get(p.taskId)
       for (;;) {
         const current = cached ?? Option.getOrElse(Option.map(Option.fromNullable(yield* commits.load(p.taskId)), parseSnapshot), () => initialState)
-        if (current.version === 0 && p.command.type !== "Submit") return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
-        const decision = decide(current, p.command, at)
+        if (current.version === 0 && !startsTask(p.command)) return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
+        const decision = decideCommands(current, p.command, at)
         if (!decision.ok) {
           if (cached !== undefined) {
             cache.delete(p.taskId)
@@ -509,7 +524,7 @@ export const make = Effect.gen(function* () {
   )
   yield* Queue.takeBetween(queue, 1, maxBatch).pipe(Effect.flatMap(runBatch), Effect.forever, Effect.forkScoped)
 
-  const commitHeld = (taskId: string, command: Command, options?: CommitOptions) =>
+  const commitHeld = (taskId: string, command: Commands, options?: CommitOptions) =>
     Effect.uninterruptible(
       Effect.flatMap(Effect.zip(Deferred.make<CommitResult, CommitError>(), Clock.currentTimeMillis), ([done, now]) =>
         Queue.offer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs }).pipe(Effect.zipRight(Deferred.await(done)))

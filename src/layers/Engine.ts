@@ -33,6 +33,8 @@ export interface EngineLayerOptions {
   readonly leaseMs?: number | undefined
   /** The longest a caller waits on the store (a commit, a read) before it gets a StoreFailure (default 10 s). */
   readonly storeTimeoutMs?: number | undefined
+  /** How long a turn's start waits to be committed with the agent's first emission (default 50 ms). */
+  readonly startDelayMs?: number | undefined
 }
 
 /**
@@ -67,6 +69,7 @@ const compose = (options: EngineLayerOptions, shared: boolean) =>
           ...(options.recovery !== undefined ? { recovery: options.recovery } : {}),
           ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
           ...(options.storeTimeoutMs !== undefined ? { storeTimeoutMs: options.storeTimeoutMs } : {}),
+          ...(options.startDelayMs !== undefined ? { startDelayMs: options.startDelayMs } : {}),
           sharedStore: shared
         })
       )

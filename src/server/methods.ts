@@ -1,5 +1,5 @@
 import { Effect, Either, type Schema, Stream } from "effect"
-import { isTerminal } from "../domain/TaskState"
+import { isTerminal, type TaskState } from "../domain/TaskState"
 import { type EngineError, TaskNotFound } from "../engine/errors"
 import { type Caller, TaskEngine, type WatchItem } from "../engine/TaskEngine"
 import { A2AError, Errors, invalidParams } from "../protocol/errors"
@@ -103,21 +103,27 @@ const sendMessage = (params: unknown, ctx: CallContext) =>
     return json({ task: outcome.duplicate ? markReplayed(task) : task })
   })
 
+// A task stream closes at a terminal state and when the agent asks for input (a2a-js does
+// the same); it stays open through AUTH_REQUIRED, as spec §7.6.1 recommends.
+const streamStopsAt = (s: TaskState) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED"
+
 const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const outcome = yield* send(req, ctx)
+    const push = yield* inlinePushConfig(req, ctx)
+    const sent = yield* engineCall(engine.sendAndWatch({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }, streamStopsAt))
+    const outcome = sent.outcome
     if (outcome._tag === "Message") {
       return { _tag: "Stream", events: Stream.make({ data: { message: outcome.message } }) } satisfies MethodResult
     }
-    // A task stream closes at a terminal state and when the agent asks for input (a2a-js does
-    // the same); it stays open through AUTH_REQUIRED, as spec §7.6.1 recommends.
-    const events = engine
-      .watch(outcome.snapshot.task!.id, {
-        stopAt: (s) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED",
+    const taskEvents =
+      sent.events ??
+      engine.watch(outcome.snapshot.task!.id, {
+        stopAt: streamStopsAt,
         initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! }
       })
+    const events = taskEvents
       .pipe(
         Stream.map((item) => itemEvent(item, outcome.duplicate)),
         Stream.mapError(toA2AError)

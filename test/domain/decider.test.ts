@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type Command, decide, fold, type TaskSnapshot } from "../../src/domain/Task"
+import { type Command, decide, decideAll, fold, type TaskSnapshot } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures"
 
@@ -7,8 +7,8 @@ import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures
 const given = (...events: ReadonlyArray<TaskEvent>) => {
   const state: TaskSnapshot = fold(events)
   return {
-    when: (command: Command) => {
-      const decision = decide(state, command, at(50))
+    when: (command: Command | ReadonlyArray<Command>) => {
+      const decision = Array.isArray(command) ? decideAll(state, command, at(50)) : decide(state, command as Command, at(50))
       return {
         then: (expected: ReadonlyArray<Partial<TaskEvent>>) => {
           expect(decision.ok).toBe(true)
@@ -53,6 +53,16 @@ describe("decider", () => {
 
   it("ProvideInput to a working task is refused (one worker per task)", () =>
     given(submitted, started).when({ type: "ProvideInput", message: userMessage("again") }).thenRefused("IllegalTransition"))
+
+  it("Start with a first emission, decided as one: both facts, each judged on the state the one before leaves", () =>
+    given(submitted)
+      .when([{ type: "Start", instanceId: "i2" }, { type: "Progress", message: agentMessage("Step 1/4") }])
+      .then([{ type: "TaskStarted", instanceId: "i2" }, { type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1" } }]))
+
+  it("a refused command in a list refuses the whole list: none of its facts", () =>
+    given(submitted)
+      .when([{ type: "Start", instanceId: "i2" }, { type: "EmitArtifact", artifact: { artifactId: "a", parts: [{ text: "x" }] }, append: true, lastChunk: false }])
+      .thenRefused("IllegalTransition"))
 
   it("Cancel of a submitted task records TaskCanceled", () =>
     given(submitted).when({ type: "Cancel" }).then([{ type: "TaskCanceled" }]))

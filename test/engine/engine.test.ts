@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest"
-import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Queue, Scope, Stream } from "effect"
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
+import { EventHub } from "../../src/engine/EventHub"
 import { anonymous, type SendOutcome, TaskEngine, settled } from "../../src/engine/TaskEngine"
 import type { TaskState } from "../../src/domain/TaskState"
 import * as Embedded from "../../src/layers/Embedded"
@@ -12,13 +13,13 @@ import { tempDir } from "../support/server"
 /** Build the embedded engine on a SQLite file; `close` stops it like a shutdown. */
 const startEngine = async (
   agent: Agent,
-  options: { db?: string; maxWorkers?: number; recovery?: "rerun" | "fail"; hubCapacity?: number } = {}
+  options: { db?: string; maxWorkers?: number; recovery?: "rerun" | "fail"; hubCapacity?: number; startDelayMs?: number } = {}
 ) => {
   const db = options.db ?? path.join(tempDir(), "engine.db")
   const scope = Effect.runSync(Scope.make())
   const layer = Embedded.layerSqlite({ agent, db, ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
+  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog | EventHub>) => Effect.runPromise(Effect.provide(effect, context))
   return { db, run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
 }
 
@@ -32,6 +33,55 @@ const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(task
 const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event.type)))
+
+describe("a worker turn's start", () => {
+  const gated = (gate: Deferred.Deferred<void>): Agent => ({
+    name: "gated", description: "", version: "1", skills: [],
+    run: (ctx) => Deferred.await(gate).pipe(Effect.zipRight(ctx.progress("first")), Effect.as(Outcome.complete()))
+  })
+
+  it("lands in one commit with the agent's first emission: until then the task is SUBMITTED", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(gated(gate), { startDelayMs: 60_000 })
+    try {
+      const taskId = taskIdOf(await engine.run(send("go")))
+      const published = await engine.run(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const live = yield* (yield* EventHub).subscribe(taskId)
+            expect(yield* stateOf(taskId)).toBe("TASK_STATE_SUBMITTED")
+            yield* Deferred.succeed(gate, undefined)
+            return [yield* Queue.take(live), yield* Queue.take(live)]
+          })
+        )
+      )
+      // The hub hands the task's snapshot with the last event of each commit: here only the second one has it.
+      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+        [2, "TaskStarted", undefined],
+        [3, "StatusMessageAdded", 3]
+      ])
+      await engine.run(waitFor(taskId, settled))
+      expect(await engine.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "StatusMessageAdded", "TaskCompleted"])
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("is committed alone once the agent has been quiet for the start delay: the task shows WORKING before it emits", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(gated(gate), { startDelayMs: 20 })
+    try {
+      const taskId = taskIdOf(await engine.run(send("go")))
+      await engine.run(waitFor(taskId, (s) => s === "TASK_STATE_WORKING"))
+      expect(await engine.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted"])
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      await engine.run(waitFor(taskId, settled))
+      expect(await engine.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "StatusMessageAdded", "TaskCompleted"])
+    } finally {
+      await engine.close()
+    }
+  })
+})
 
 describe("cancel stops the work (invariant 7)", () => {
   it("interrupts the worker: code after the cancel point never runs and nothing it would emit lands", async () => {
