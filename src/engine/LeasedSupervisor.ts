@@ -91,7 +91,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
         )
       return Effect.gen(function* () {
-        const current = yield* readModel.get(lease.taskId)
+        // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
+        const current = yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (storeFailed = true))))
         if (Option.isNone(current)) return
         const state = current.value.state
         if (state === "TASK_STATE_WORKING") {
