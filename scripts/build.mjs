@@ -1,0 +1,24 @@
+// Compile the server to one JavaScript file (dist/main.js) with esbuild, so `npm start` runs compiled code:
+// no TypeScript compiled at run time (tsx's loader thread and its cache cost start-up time and memory), and
+// one file to load instead of the thousands of small modules the Effect packages are made of (loading
+// those took more than a second). Native addons stay in node_modules. A build takes a fraction of a
+// second; `npm start` runs it every time, so dist/ never lags the sources.
+import { build } from "esbuild"
+import * as path from "node:path"
+
+const root = path.resolve(import.meta.dirname, "..")
+
+await build({
+  entryPoints: [path.join(root, "src/main.ts")],
+  outfile: path.join(root, "dist/main.js"),
+  bundle: true,
+  // Native addons (and the optional ones some drivers try to load) cannot be bundled.
+  external: ["better-sqlite3", "pg-native", "msgpackr-extract", "cpu-features", "bufferutil", "utf-8-validate"],
+  // Bundled CommonJS dependencies call require(); an ES module has none of its own.
+  banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
+  platform: "node",
+  format: "esm",
+  target: "node20",
+  sourcemap: true,
+  logLevel: "warning"
+})
