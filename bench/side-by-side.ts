@@ -3,7 +3,8 @@
  * generator (issue 11). Three servers, each in its own process:
  *   - sdk-memory:  @a2a-js/sdk behind express, InMemoryTaskStore (bench/reference-server.ts)
  *   - sdk-sqlite:  the same with the SDK's DatabaseTaskStore on a SQLite file (synchronous=FULL)
- *   - a2a-ledger:  `serve --agent echo`, SQLite, default durability (synchronous=FULL)
+ *   - a2a-ledger:  `serve --agent echo` as `npm start` runs it (dist/main.js, built first), SQLite, default
+ *                  durability (every acknowledged commit synced to disk)
  * All run the same echo work: WORKING, one artifact, COMPLETED.
  *
  * Scenarios, closed-loop over keep-alive connections:
@@ -18,7 +19,7 @@
  *   BENCH_RUNS=5 BENCH_SECONDS=10 npm run bench
  *   BENCH_SCENARIOS=send16,stream16 npm run bench
  */
-import { spawn } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
@@ -35,9 +36,10 @@ interface Server {
   readonly stop: () => void
 }
 
-const start = (name: string, args: ReadonlyArray<string>) =>
+/** A server process: `node <nodeArgs>`. */
+const start = (name: string, nodeArgs: ReadonlyArray<string>) =>
   new Promise<Server>((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", ...args], { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    const child = spawn(process.execPath, nodeArgs, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
     const onData = (b: Buffer) => {
       out += b.toString()
@@ -159,10 +161,12 @@ const median = (values: ReadonlyArray<number>) => {
 }
 
 const main = async () => {
+  execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { stdio: "inherit" })
   const servers = [
-    await start("sdk-memory", ["bench/reference-server.ts", "memory"]),
-    await start("sdk-sqlite", ["bench/reference-server.ts", "sqlite", path.join(dir, "sdk.db")]),
-    await start("a2a-ledger", ["src/main.ts", "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "ledger.db")])
+    await start("sdk-memory", ["--import", "tsx", "bench/reference-server.ts", "memory"]),
+    await start("sdk-sqlite", ["--import", "tsx", "bench/reference-server.ts", "sqlite", path.join(dir, "sdk.db")]),
+    // As `npm start` runs it: the build, not the sources through tsx.
+    await start("a2a-ledger", ["dist/main.js", "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "ledger.db")])
   ]
   console.log(`side by side: ${runs} runs of ${seconds} s per scenario and server (median shown); ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ""}`)
   console.log(`| scenario | ${servers.map((s) => s.name).join(" | ")} | a2a-ledger ÷ sdk-memory | a2a-ledger ÷ sdk-sqlite |`)
