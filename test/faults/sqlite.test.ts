@@ -181,6 +181,7 @@ describe("SQLite store faults", () => {
     fs.renameSync(`${db}.elsewhere`, db)
     await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
     const after = await send(server.url, "after")
+    expect(after.error).toBeUndefined()
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
     // Everything acknowledged is in the file at its path.
     expect(await closeAndVerify(server)).toBe(2)
