@@ -50,7 +50,7 @@ export const make = Effect.gen(function* () {
         Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
       )
     // The turn's start is committed with the agent's first emission (one commit fewer), or alone once
-    // the agent has been quiet for `startDelay`, so a slow agent's task still shows WORKING soon. Every
+    // the agent has been quiet for `startDelayMs`, so a slow agent's task still shows WORKING soon. Every
     // later commit waits until the start has landed.
     const start: Command = { type: "Start", instanceId }
     let startPending = true

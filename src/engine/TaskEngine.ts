@@ -250,12 +250,10 @@ export const make = Effect.gen(function* () {
       // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
       // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
       // a look-up first is needed only before an agent's direct reply, which writes nothing to refuse.
+      const contextId = message.contextId || randomUUID()
       if (agent.reply !== undefined) {
         const accepted = yield* acceptedBefore(caller, message)
         if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
-      }
-      const contextId = message.contextId || randomUUID()
-      if (agent.reply !== undefined) {
         const parts = yield* agent.reply(message)
         if (parts !== undefined) {
           const reply: Message = { messageId: randomUUID(), role: "ROLE_AGENT", parts, contextId }

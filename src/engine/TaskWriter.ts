@@ -309,8 +309,14 @@ export const make = Effect.gen(function* () {
           else planned.push({ i, ...decided.right })
         }
         if (planned.length === 0) break
-        // Retried alone when the lock is busy: an earlier round of this batch is committed already.
-        const outcomes = yield* Effect.retry(commits.write(planned.map((x) => x.plan)), { while: isTransient, schedule: transientRetry })
+        // Retried alone when the lock is busy: an earlier round of this batch is committed already, so
+        // a later round that fails fails only its own commands, not the batch.
+        const written = Effect.retry(commits.write(planned.map((x) => x.plan)), { while: isTransient, schedule: transientRetry })
+        const outcomes = attempt === 0 ? yield* written : yield* Effect.orElseSucceed(written, () => undefined)
+        if (outcomes === undefined) {
+          for (const { i } of planned) results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} could not be written again` }))
+          break
+        }
         todo = []
         for (const [j, outcome] of outcomes.entries()) {
           const { i, snapshot, events } = planned[j]!

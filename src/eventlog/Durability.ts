@@ -17,7 +17,7 @@ import * as fs from "node:fs"
  *
  * Reads wait too (`settled`): a GetTask never shows a state that a power cut
  * could take back. They wait only while a sync is due, which is rare and
- * short (a disk sync, under a millisecond here).
+ * short (a disk sync: about a millisecond here).
  *
  * SQLite's checkpoints sync the WAL before they copy it back in NORMAL mode
  * as in FULL, so nothing else changes.

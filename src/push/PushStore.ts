@@ -1,5 +1,6 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
+import type { PushConfigRow } from "../eventlog/SqliteCommits"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig"
@@ -46,17 +47,8 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
   }
 >() {}
 
-interface ConfigRow {
-  readonly task_id: string
-  readonly config_id: string
-  readonly tenant: string
-  readonly url: string
-  readonly token: string | null
-  readonly auth_scheme: string | null
-  readonly auth_credentials: string | null
-  readonly format: string
-  readonly created_at: string
-}
+/** A row of `a2a_push_configs` (the writer's connection inserts the same rows: SqliteCommits). */
+type ConfigRow = PushConfigRow & { readonly task_id: string }
 
 interface DeliveryRow {
   readonly id: number | string
