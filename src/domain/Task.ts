@@ -61,7 +61,10 @@ export type Refusal =
   | { readonly _tag: "TaskIsTerminal"; readonly state: TaskState }
   | { readonly _tag: "IllegalTransition"; readonly state: MachineStateName; readonly event: TaskEvent["type"]; readonly detail: string }
 
-export type Decision = { readonly ok: true; readonly events: ReadonlyArray<TaskEvent> } | { readonly ok: false; readonly refusal: Refusal }
+/** The facts a command leads to and the state they fold to, or why it was refused. */
+export type Decision =
+  | { readonly ok: true; readonly events: ReadonlyArray<TaskEvent>; readonly state: TaskSnapshot }
+  | { readonly ok: false; readonly refusal: Refusal }
 
 const toSnapshot = (s: TaskSnapshot): TaskMachineSnapshot =>
   s.state === "NEW"
@@ -84,6 +87,11 @@ export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {
   if (!before.can(event)) {
     throw new Error(`illegal event ${event.type} in state ${s.state} at version ${s.version}`)
   }
+  return step(s, before, event)
+}
+
+/** Fold one fact the machine (in `before`, the machine snapshot of `s`) already allowed. */
+const step = (s: TaskSnapshot, before: TaskMachineSnapshot, event: TaskEvent): TaskSnapshot => {
   const [after] = transition(taskMachine, before, event)
   const version = s.version + 1
   const base: TaskSnapshot = {
@@ -154,14 +162,16 @@ export const decide = (s: TaskSnapshot, command: Command, at: string): Decision 
     return { ok: false, refusal: { _tag: "TaskIsTerminal", state: s.state } }
   }
   const event = toEvent(s, command, at)
-  if (!canApply(s, event)) {
+  // The machine judges the fact once, and the same machine snapshot folds it.
+  const before = toSnapshot(s)
+  if (!before.can(event)) {
     const detail =
       event.type === "ArtifactAdded" && event.append
         ? `no open artifact ${event.artifact.artifactId} to append to`
         : `${event.type} is not allowed in ${s.state}`
     return { ok: false, refusal: { _tag: "IllegalTransition", state: s.state, event: event.type, detail } }
   }
-  return { ok: true, events: [event] }
+  return { ok: true, events: [event], state: step(s, before, event) }
 }
 
 /**
@@ -176,7 +186,7 @@ export const decideAll = (s: TaskSnapshot, commands: ReadonlyArray<Command>, at:
     const decision = decide(current, command, at)
     if (!decision.ok) return decision
     events.push(...decision.events)
-    current = fold(decision.events, current)
+    current = decision.state
   }
-  return { ok: true, events }
+  return { ok: true, events, state: current }
 }

@@ -1,6 +1,6 @@
 import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberId, FiberMap, Layer, Option, Queue, Runtime, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
-import { type Command, decide, fold } from "../domain/Task"
+import { type Command, decide } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { CommandRefused, type CommitError, type CommitResult, type Commands } from "./TaskWriter"
@@ -87,7 +87,7 @@ export const make = Effect.gen(function* () {
       const runtime = yield* Effect.runtime<never>()
       const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), config.startDelayMs)
       yield* Effect.ensuring(
-        Effect.flatMap(runAgent(agent, fold(decision.events, current.value), commit), (exit) => finish(exit, commit)),
+        Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit)),
         Effect.sync(() => clearTimeout(timer))
       )
     }).pipe(

@@ -1,7 +1,7 @@
 import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
-import { type Command, decide, decideAll, fold, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
+import { type Command, decide, decideAll, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
@@ -245,7 +245,7 @@ export const make = Effect.gen(function* () {
           if (++attempt < maxAttempts) continue
           return Either.left(new StoreFailure({ cause: appended.left }))
         }
-        return Either.right(yield* saveAndEnqueue(p, now, fold(decision.events, current), appended.right))
+        return Either.right(yield* saveAndEnqueue(p, now, decision.state, appended.right))
       }
     })
 
@@ -268,7 +268,7 @@ export const make = Effect.gen(function* () {
           }
           return Either.left<CommitError>(new CommandRefused(p.taskId, decision.refusal))
         }
-        const snapshot = fold(decision.events, current)
+        const snapshot = decision.state
         const key = messageKeyOf(current, p.command)
         const pushConfig = p.options?.pushConfig
         const plan: CommitPlan = {

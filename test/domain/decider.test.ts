@@ -15,6 +15,8 @@ const given = (...events: ReadonlyArray<TaskEvent>) => {
           if (decision.ok) {
             expect(decision.events).toHaveLength(expected.length)
             decision.events.forEach((e, i) => expect(e).toMatchObject(expected[i]!))
+            // The state a decision hands back is the fold of its facts: the writer saves it as the task's row.
+            expect(decision.state).toEqual(fold(decision.events, state))
           }
         },
         thenRefused: (tag: string) => {
