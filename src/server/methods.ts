@@ -80,12 +80,15 @@ const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContex
     return { pushConfig }
   })
 
+/** What the engine is asked to send: the message, from whom, with the push config sent along. */
+const sendInput = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
+  Effect.map(inlinePushConfig(req, ctx), (push) => ({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }))
+
 /** Send the request's message; `settle`: and wait until its task settles (a blocking send). */
 const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext, settle = false) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
-    const push = yield* inlinePushConfig(req, ctx)
-    const input = { caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }
+    const input = yield* sendInput(req, ctx)
     return yield* engineCall(settle ? engine.sendAndSettle(input) : engine.send(input))
   })
 
@@ -111,8 +114,7 @@ const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const push = yield* inlinePushConfig(req, ctx)
-    const sent = yield* engineCall(engine.sendAndWatch({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }, streamStopsAt))
+    const sent = yield* engineCall(engine.sendAndWatch(yield* sendInput(req, ctx), streamStopsAt))
     const outcome = sent.outcome
     if (outcome._tag === "Message") {
       return { _tag: "Stream", events: Stream.make({ data: { message: outcome.message } }) } satisfies MethodResult
