@@ -77,6 +77,14 @@ const keepAliveMs = Options.integer("keep-alive-ms").pipe(
   Options.filterMap(atLeast(100), "--keep-alive-ms must be at least 100"),
   Options.withDescription("interval of the SSE keep-alive comment")
 )
+const maxStreamsPerPrincipal = Options.integer("max-streams-per-principal").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_MAX_STREAMS_PER_PRINCIPAL")),
+  Options.withDefault(1000),
+  Options.filterMap(atLeast(1), "--max-streams-per-principal must be at least 1"),
+  Options.withDescription(
+    "open SSE streams allowed per authenticated principal, or per client address without authentication; past it a stream request gets TOO_MANY_STREAMS (env A2A_MAX_STREAMS_PER_PRINCIPAL)"
+  )
+)
 const publicUrl = Options.text("public-url").pipe(
   Options.withFallbackConfig(Config.string("A2A_PUBLIC_URL")),
   Options.optional,
@@ -182,6 +190,7 @@ export const serve = Command.make(
     idempotency,
     maxBodyBytes,
     keepAliveMs,
+    maxStreamsPerPrincipal,
     publicUrl,
     allowWebhookHost,
     webhookMaxAttempts,
@@ -217,6 +226,7 @@ export const serve = Command.make(
         host: o.host,
         maxBodyBytes: o.maxBodyBytes,
         keepAliveMs: o.keepAliveMs,
+        maxStreamsPerPrincipal: o.maxStreamsPerPrincipal,
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
         auth: auth.right,
         synchronous: o.synchronous,

@@ -30,6 +30,11 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
     readonly publish: (events: ReadonlyArray<Committed>) => Effect.Effect<void>
     /** This task's events from now on, until the scope closes. */
     readonly subscribe: (taskId: string) => Effect.Effect<Queue.Dequeue<Committed>, never, Scope.Scope>
+    /**
+     * Call `listener` with each of this task's events from now on, synchronously as they are
+     * published, until the returned function is called. No queue: the listener keeps what it needs.
+     */
+    readonly listen: (taskId: string, listener: (event: Committed) => void) => () => void
     /** Open subscriptions (for diagnostics and tests). */
     readonly subscriptions: Effect.Effect<number>
     /** The tasks someone listens to right now. */
@@ -41,7 +46,20 @@ export const defaultCapacity = 1024
 
 export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
   const topics = new Map<string, Set<Queue.Queue<Committed>>>()
+  const listeners = new Map<string, Set<(event: Committed) => void>>()
   let count = 0
+
+  const tell = (e: Committed) => {
+    const ls = listeners.get(e.taskId)
+    if (ls === undefined) return
+    for (const l of ls) {
+      try {
+        l(e)
+      } catch {
+        // a listener's fault is its own: the writer's publish goes on
+      }
+    }
+  }
 
   // Queue.offer, not unsafeOffer: only offer applies the sliding strategy (drop the oldest).
   // Dropping the newest instead would lose the terminal event and hang the stream.
@@ -49,6 +67,7 @@ export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
     Effect.forEach(
       events,
       (e) => {
+        tell(e)
         const queues = topics.get(e.taskId)
         return queues === undefined ? Effect.void : Effect.forEach(queues, (q) => Queue.offer(q, e), { discard: true })
       },
@@ -76,7 +95,29 @@ export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
         )
     )
 
-  return EventHub.of({ publish, subscribe, subscriptions: Effect.sync(() => count), watched: Effect.sync(() => [...topics.keys()]) })
+  const listen = (taskId: string, listener: (event: Committed) => void) => {
+    let ls = listeners.get(taskId)
+    if (ls === undefined) listeners.set(taskId, (ls = new Set()))
+    ls.add(listener)
+    count++
+    let done = false
+    return () => {
+      if (done) return
+      done = true
+      const now = listeners.get(taskId)
+      now?.delete(listener)
+      if (now?.size === 0) listeners.delete(taskId)
+      count--
+    }
+  }
+
+  return EventHub.of({
+    publish,
+    subscribe,
+    listen,
+    subscriptions: Effect.sync(() => count),
+    watched: Effect.sync(() => [...new Set([...topics.keys(), ...listeners.keys()])])
+  })
 })
 
 export const layer = (capacity: number = defaultCapacity) => Layer.effect(EventHub, make(capacity))

@@ -1,4 +1,4 @@
-import { Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Scope, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Scope, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
@@ -14,6 +14,7 @@ import { type ListPage, type ListQuery, TaskReadModel } from "../projections/Tas
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
+import { type Feed, Follower, type FollowSink } from "./Follower"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, type CommitOptions, type StoreHealth, TaskWriter } from "./TaskWriter"
 
@@ -57,6 +58,11 @@ export interface WatchOptions {
   readonly initial?: { readonly version: number; readonly task: Task }
   /** The stream ends after the first item that leaves the task in one of these states. */
   readonly stopAt: (state: TaskState) => boolean
+}
+
+export interface FollowOptions extends WatchOptions {
+  /** The task as the caller just read it: the stream starts from it, reading only the task's version again. */
+  readonly known?: TaskSnapshot
 }
 
 export const settled = (state: TaskState) => isTerminal(state) || isInterrupted(state)
@@ -103,6 +109,21 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
     readonly watch: (taskId: string, options: WatchOptions) => Stream.Stream<WatchItem, StoreFailure>
+    /**
+     * `watch` for a transport that writes the items out itself: they go to `sink` by callback, with
+     * no fiber or queue per stream, and a reader that falls behind is caught up from the log (Follower).
+     * Ends at once (`sink.end`) for a missing task.
+     */
+    readonly follow: (taskId: string, options: FollowOptions, sink: FollowSink) => Effect.Effect<Feed, StoreFailure>
+    /** `sendAndWatch` into a sink: for a new message to a task, the feed of that task from the send on. */
+    readonly sendAndFollow: (
+      input: SendInput,
+      stopAt: WatchOptions["stopAt"],
+      sink: FollowSink
+    ) => Effect.Effect<
+      { readonly outcome: SendOutcome; readonly feed?: Feed },
+      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
+    >
     /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
     readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     /** Whether the store takes commits (as the writer last found it) and answers a query now: readiness. */
@@ -385,6 +406,70 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  const runtime = yield* Effect.runtime<never>()
+  const readLogOf = (taskId: string) => (from: number, to: number) =>
+    Runtime.runPromiseExit(runtime)(store(log.read(taskId, { fromVersion: from, toVersion: to }))).then((exit) =>
+      Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+    )
+
+  /** A follower of `taskId`, listening from now on (so nothing committed after this is missed). */
+  const listenWith = (taskId: string, stopAt: WatchOptions["stopAt"], sink: FollowSink) => {
+    const follower = new Follower(sink, stopAt, readLogOf(taskId))
+    follower.listening(hub.listen(taskId, follower.hear))
+    return follower
+  }
+
+  const follow = (taskId: string, options: FollowOptions, sink: FollowSink) =>
+    Effect.suspend(() => {
+      const follower = listenWith(taskId, options.stopAt, sink)
+      // Listening already: whatever commits after this read is heard, and what committed before it is read.
+      const known = options.known
+      const read =
+        known !== undefined
+          ? Effect.map(store(readModel.version(taskId)), Option.map((latest) => ({ current: known, latest })))
+          : Effect.map(store(readModel.get(taskId)), Option.map((current) => ({ current, latest: current.version })))
+      return read.pipe(
+        Effect.map((found): Feed => {
+          if (Option.isNone(found)) {
+            follower.close()
+            sink.end()
+            return follower
+          }
+          const { current, latest } = found.value
+          const head: ReadonlyArray<WatchItem> =
+            options.initial !== undefined
+              ? [{ _tag: "Snapshot", version: options.initial.version, task: options.initial.task }]
+              : options.afterVersion !== undefined
+                ? []
+                : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
+          // Facts after the head (a replay, or what committed since `known` was read) come from the log,
+          // a page at a time, as a catch-up does.
+          const after = options.initial?.version ?? options.afterVersion ?? current.version
+          follower.start(current.task!.contextId, head, after, after < latest)
+          return follower
+        }),
+        Effect.onError(() => Effect.sync(() => follower.close()))
+      )
+    })
+
+  const sendAndFollow = (input: SendInput, stopAt: WatchOptions["stopAt"], sink: FollowSink) =>
+    Effect.suspend(() => {
+      const taskId = input.message.taskId || randomUUID()
+      const follower = listenWith(taskId, stopAt, sink)
+      return sendTo(input, taskId).pipe(
+        Effect.map((outcome): { readonly outcome: SendOutcome; readonly feed?: Feed } => {
+          if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task!.id !== taskId) {
+            follower.close()
+            return { outcome }
+          }
+          const { snapshot } = outcome
+          follower.start(snapshot.task!.contextId, [{ _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }], snapshot.version)
+          return { outcome, feed: follower }
+        }),
+        Effect.onError(() => Effect.sync(() => follower.close()))
+      )
+    })
+
   /** Did anything between two versions settle the task? The log says. */
   const settledBetween = (taskId: string, from: number, to: number) =>
     from > to
@@ -456,6 +541,8 @@ export const make = Effect.gen(function* () {
     send: (input) => sendTo(input, randomUUID()),
     sendAndSettle,
     sendAndWatch,
+    follow,
+    sendAndFollow,
     get,
     list: (query) => store(readModel.list(query)),
     cancel,

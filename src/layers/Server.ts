@@ -5,6 +5,7 @@ import * as AgentHosts from "../server/AgentHosts"
 import * as Auth from "../server/Auth"
 import * as HttpApp from "../server/HttpApp"
 import * as Lifecycle from "../server/Lifecycle"
+import * as LiveStreams from "../server/LiveStreams"
 import * as ServerConfig from "../server/ServerConfig"
 import * as Engine from "./Engine"
 
@@ -39,6 +40,7 @@ const http = ({ auth, ...server }: HttpOptions) => {
   return HttpServer.serve(HttpApp.app).pipe(
     HttpServer.withLogAddress,
     Layer.provideMerge(warnWhenOpen(host).pipe(Layer.provideMerge(Auth.layer(auth)))),
+    Layer.provideMerge(LiveStreams.layer),
     Layer.provideMerge(
       Lifecycle.layerHttp({
         port: server.port ?? ServerConfig.defaultServerOptions.port,

@@ -45,6 +45,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
      * else's task costs the same query as a missing one, and is never parsed.
      */
     readonly getVisible: (taskId: string, scope: { readonly tenant: string; readonly owner: string }) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    /** The task's version, without reading its snapshot. */
+    readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, SqlError>
     /** A trivial query on the read connection: does the store answer? */
     readonly ping: Effect.Effect<void, SqlError>
   }
@@ -126,8 +128,13 @@ export const make = Effect.gen(function* () {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
     )
 
+  const version = (taskId: string) =>
+    reader<{ version: number | string }>`SELECT version FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => Number(r.version)))
+    )
+
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
-  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), getVisible, list, active, ping })
+  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), getVisible, version, list, active, ping })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

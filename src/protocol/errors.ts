@@ -39,6 +39,9 @@ export const Errors = {
   ExtendedAgentCardNotConfigured: spec(-32007, "EXTENDED_AGENT_CARD_NOT_CONFIGURED", 400, "FAILED_PRECONDITION", "Extended agent card is not configured"),
   ExtensionSupportRequired: spec(-32008, "EXTENSION_SUPPORT_REQUIRED", 400, "FAILED_PRECONDITION", "Extension support is required"),
   VersionNotSupported: spec(-32009, "VERSION_NOT_SUPPORTED", 400, "FAILED_PRECONDITION", "This protocol version is not supported"),
+  // A limit of this server, not a fault: -32603 as StoreUnavailable is, answered with HTTP 429 / RESOURCE_EXHAUSTED on REST.
+  ShuttingDown: spec(-32603, "SHUTTING_DOWN", 503, "UNAVAILABLE", "The server is shutting down"),
+  TooManyStreams: spec(-32603, "TOO_MANY_STREAMS", 429, "RESOURCE_EXHAUSTED", "Too many open streams"),
   // A2A defines no JSON-RPC code for authentication (spec §3.3.2 gives only HTTP 401 / UNAUTHENTICATED);
   // -32000 is JSON-RPC's first server-error code and outside A2A's own -32001…-32099.
   Unauthenticated: spec(-32000, "UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required")

@@ -2,12 +2,11 @@ import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import * as V03 from "../protocol/v03"
-import { invoke, streamResponse } from "./dispatch"
+import { answer, invoke, streamResponse } from "./dispatch"
 import { methods } from "./methods"
 import * as Request from "./request"
 import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
-import * as Sse from "./Sse"
 import { topLevelMember } from "../protocol/rawJson"
 
 /**
@@ -96,9 +95,21 @@ export const handle = Effect.gen(function* () {
   if (result._tag === "Json") {
     return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
   }
+  const idJson = id.text ?? JSON.stringify(id.value)
   return yield* streamResponse(
-    result.events,
-    (data) => new Sse.Encoded(encode(id, { result: legacy !== undefined ? V03.streamEventOut(method, data) : data })),
-    (error) => new Sse.Encoded(encode(id, errorMember(error)))
+    result,
+    request,
+    principal.right,
+    {
+      open: `{"jsonrpc":"2.0","id":${idJson},"result":`,
+      close: "}",
+      flavor: legacy !== undefined ? `v0.3 ${method}` : "v1.0",
+      convert: legacy !== undefined ? (data) => V03.streamEventOut(method, data) : (data) => data,
+      errorJson: (error) => encode(id, errorMember(error))
+    },
+    (error) => respondError(id, error)
   )
-}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+}).pipe(
+  Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))),
+  Effect.flatMap(answer)
+)

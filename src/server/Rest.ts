@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { invoke, streamResponse } from "./dispatch"
+import { answer, invoke, streamResponse } from "./dispatch"
 import * as Request from "./request"
 import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
@@ -143,7 +143,16 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
   if (outcome._tag === "Left") return respondError(outcome.left)
   const result = outcome.right
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
-  return yield* streamResponse(result.events, (data) => data, (error) => statusBody(error))
-}).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))))
+  return yield* streamResponse(
+    result,
+    request,
+    principal.right,
+    { open: "", close: "", flavor: "v1.0", convert: (data) => data, errorJson: (error) => JSON.stringify(statusBody(error)) },
+    respondError
+  )
+}).pipe(
+    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
+    Effect.flatMap(answer)
+  )
 
 export const handle = handleAt(0)

@@ -9,6 +9,8 @@ export interface ServerOptions {
   readonly keepAliveMs: number
   /** Base URL put in the agent card; derived from the request's Host header when unset. */
   readonly publicUrl?: string
+  /** Open SSE streams allowed per authenticated principal (per client address without authentication). */
+  readonly maxStreamsPerPrincipal: number
   /** At shutdown, how long in-flight requests may take before their connections are cut. */
   readonly shutdownGraceMs: number
 }
@@ -18,6 +20,7 @@ export const defaultServerOptions: ServerOptions = {
   host: "0.0.0.0",
   maxBodyBytes: 1024 * 1024,
   keepAliveMs: 15_000,
+  maxStreamsPerPrincipal: 1000,
   shutdownGraceMs: 2_000
 }
 

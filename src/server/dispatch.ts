@@ -1,16 +1,15 @@
-import { Deferred, Effect, Either, Stream } from "effect"
+import { Effect, Either, Option } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import type { TaskEngine } from "../engine/TaskEngine"
-import type { A2AError } from "../protocol/errors"
+import { TaskEngine } from "../engine/TaskEngine"
+import { A2AError, Errors } from "../protocol/errors"
+import { type Framing, type LiveStream, LiveStreams, nodeResponseOf } from "./LiveStreams"
+import type { ServerResponse } from "node:http"
 import type { PushFormat } from "../push/PushConfig"
 import type { PushConfigs } from "../push/PushConfigs"
-import { ShuttingDown } from "./Lifecycle"
 import { camelCaseKeys } from "../protocol/normalize"
 import { mayAddress, type Principal } from "./Auth"
 import { foreignTenant, type MethodResult, methods } from "./methods"
 import * as Request from "./request"
-import { ServerConfig } from "./ServerConfig"
-import * as Sse from "./Sse"
 
 /**
  * What both bindings do once they know the method and its params: call it,
@@ -43,22 +42,48 @@ export const invoke = (
 }
 
 /**
- * An SSE response: each event's data wrapped by `envelope`; an error after the
- * stream started becomes one last `event: error` (its data from `errorData`),
- * then the stream closes; at shutdown the stream ends cleanly.
+ * A stream the method started, to be answered by `answer` once the binding's
+ * handler has returned: an open stream then holds nothing of its request
+ * (the body, the parsed params), only its own small state.
+ */
+export class StreamStart {
+  constructor(
+    readonly stream: LiveStream,
+    readonly res: ServerResponse
+  ) {}
+}
+
+/** The binding's answer: a response as it is, or a started stream, written until it closes. */
+export const answer = (r: HttpServerResponse.HttpServerResponse | StreamStart) =>
+  r instanceof StreamStart ? r.stream.respond(r.res) : Effect.succeed(r)
+
+/**
+ * An SSE response: the stream opens in `LiveStreams` (refused past the
+ * caller's limit), then the method starts it. A failure before anything was
+ * sent is a plain error answer (`respondError`); once streaming, an error is
+ * one last `event: error`. At shutdown the stream ends cleanly.
  */
 export const streamResponse = (
-  events: Stream.Stream<Sse.SseEvent, A2AError>,
-  envelope: (data: unknown) => unknown,
-  errorData: (error: A2AError) => unknown
-) =>
+  result: Extract<MethodResult, { readonly _tag: "Stream" }>,
+  request: HttpServerRequest.HttpServerRequest,
+  principal: Principal,
+  framing: Framing,
+  respondError: (error: A2AError) => HttpServerResponse.HttpServerResponse
+): Effect.Effect<HttpServerResponse.HttpServerResponse | StreamStart, never, LiveStreams | TaskEngine> =>
   Effect.gen(function* () {
-    const shuttingDown = yield* ShuttingDown
-    const config = yield* ServerConfig
-    const framed = events.pipe(
-      Stream.interruptWhen(Deferred.await(shuttingDown)),
-      Stream.map((e): Sse.SseEvent => ({ ...e, data: envelope(e.data) })),
-      Stream.catchAll((error) => Stream.succeed<Sse.SseEvent>({ event: "error", data: errorData(error) }))
-    )
-    return HttpServerResponse.stream(Sse.encode(framed, config.keepAliveMs), { contentType: "text/event-stream", headers: Sse.headers })
+    const res = nodeResponseOf(request)
+    if (res === undefined) return respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server"))
+    const streams = yield* LiveStreams
+    // Authenticated callers are counted by principal; anonymous ones by where they connect from.
+    const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${Option.getOrElse(request.remoteAddress, () => "")}`
+    const opened = streams.open(caller, framing)
+    if (Either.isLeft(opened)) return respondError(opened.left)
+    const stream = opened.right
+    const feed = yield* result.open(stream).pipe(Effect.either, Effect.onInterrupt(() => Effect.sync(() => stream.close())))
+    if (Either.isLeft(feed)) {
+      stream.close()
+      return respondError(feed.left)
+    }
+    stream.attach(feed.right)
+    return new StreamStart(stream, res)
   })

@@ -1,11 +1,14 @@
-import { Effect, Either, type Schema, Stream } from "effect"
+import { Effect, Either, type Schema } from "effect"
 import { isTerminal, type TaskState } from "../domain/TaskState"
-import { type EngineError, TaskNotFound } from "../engine/errors"
-import { type Caller, TaskEngine, type WatchItem } from "../engine/TaskEngine"
+import { type EngineError, StoreFailure, TaskNotFound } from "../engine/errors"
+import type { Feed, FollowSink } from "../engine/Follower"
+import { type Caller, type SendInput, TaskEngine, type WatchItem } from "../engine/TaskEngine"
+import type { TaskSnapshot } from "../domain/Task"
 import { A2AError, Errors, invalidParams } from "../protocol/errors"
 import { presentTask, streamResponseFor } from "../protocol/present"
 import * as P from "../protocol/schema"
 import { toA2AError } from "./engineErrors"
+import type { StreamSink } from "./LiveStreams"
 import type { SseEvent } from "./Sse"
 import type { PushConfig, PushFormat } from "../push/PushConfig"
 import { PushConfigs } from "../push/PushConfigs"
@@ -17,7 +20,11 @@ import { PushConfigs } from "../push/PushConfigs"
  */
 export type MethodResult =
   | { readonly _tag: "Json"; readonly result: unknown }
-  | { readonly _tag: "Stream"; readonly events: Stream.Stream<SseEvent, A2AError> }
+  /**
+   * A stream: `open` starts it into the sink the binding made (an error before it starts is answered as
+   * a plain error, not as a stream) and hands back what feeds it, if anything still does.
+   */
+  | { readonly _tag: "Stream"; readonly open: (sink: StreamSink) => Effect.Effect<Feed | undefined, A2AError, TaskEngine> }
 
 export interface CallContext {
   /** The Last-Event-ID header, when a stream is being resumed. */
@@ -52,10 +59,26 @@ const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.ma
 
 const json = (result: unknown): MethodResult => ({ _tag: "Json", result })
 
+// `shared`: every stream sending this item sends the same bytes, encoded once (LiveStreams).
 const itemEvent = (item: WatchItem, replayed = false): SseEvent =>
   item._tag === "Snapshot"
-    ? { id: item.version, data: { task: replayed ? markReplayed(presentTask(item.task)) : presentTask(item.task) } }
-    : { id: item.committed.version, data: streamResponseFor(item.committed.taskId, item.committed.contextId, item.committed.event) }
+    ? {
+        id: item.version,
+        data: { task: replayed ? markReplayed(presentTask(item.task)) : presentTask(item.task) },
+        shared: `task ${item.task.id} ${item.version}${replayed ? " replayed" : ""}`
+      }
+    : {
+        id: item.committed.version,
+        data: streamResponseFor(item.committed.taskId, item.committed.contextId, item.committed.event),
+        shared: item.committed.event
+      }
+
+/** The engine's follower writing into a binding's stream. */
+const followInto = (sink: StreamSink, replayed = false): FollowSink => ({
+  item: (item) => sink.item(itemEvent(item, replayed)),
+  end: sink.end,
+  fail: (error) => sink.fail(toA2AError(error instanceof StoreFailure ? error : new StoreFailure({ cause: error })))
+})
 
 /**
  * The metadata key saying "this answer is a replay": the message's messageId
@@ -114,23 +137,30 @@ const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
-    const sent = yield* engineCall(engine.sendAndWatch(yield* sendInput(req, ctx), streamStopsAt))
-    const outcome = sent.outcome
-    if (outcome._tag === "Message") {
-      return { _tag: "Stream", events: Stream.make({ data: { message: outcome.message } }) } satisfies MethodResult
-    }
-    const taskEvents =
-      sent.events ??
-      engine.watch(outcome.snapshot.task!.id, {
-        stopAt: streamStopsAt,
-        initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! }
+    // Held only until the stream opens: an open stream keeps nothing of its request.
+    let pending: SendInput | undefined = yield* sendInput(req, ctx)
+    const open = (sink: StreamSink) =>
+      Effect.gen(function* () {
+        const input = pending!
+        pending = undefined
+        const sent = yield* engineCall(engine.sendAndFollow(input, streamStopsAt, followInto(sink)))
+        const outcome = sent.outcome
+        if (outcome._tag === "Message") {
+          sink.item({ data: { message: outcome.message } })
+          sink.end()
+          return undefined
+        }
+        if (sent.feed !== undefined) return sent.feed
+        // A repeated message: its task from the first send on, from the log.
+        return yield* engineCall(
+          engine.follow(
+            outcome.snapshot.task!.id,
+            { stopAt: streamStopsAt, initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! } },
+            followInto(sink, outcome.duplicate)
+          )
+        )
       })
-    const events = taskEvents
-      .pipe(
-        Stream.map((item) => itemEvent(item, outcome.duplicate)),
-        Stream.mapError(toA2AError)
-      )
-    return { _tag: "Stream", events } satisfies MethodResult
+    return { _tag: "Stream", open } satisfies MethodResult
   })
 
 /** `Last-Event-ID`: a decimal task version, as the `id:` of our events (no `1e3`, `0x10`, `1.5` or sign). */
@@ -165,13 +195,14 @@ const subscribeToTask = (params: unknown, ctx: CallContext) =>
         })
       )
     }
-    const events = engine
-      .watch(req.id, { stopAt: isTerminal, ...(afterVersion !== undefined ? { afterVersion } : {}) })
-      .pipe(
-        Stream.map((item) => itemEvent(item)),
-        Stream.mapError(toA2AError)
-      )
-    return { _tag: "Stream", events } satisfies MethodResult
+    // Held only until the stream opens: an open stream keeps nothing of the task as it was read.
+    let known: TaskSnapshot | undefined = current
+    const open = (sink: StreamSink) => {
+      const from = known!
+      known = undefined
+      return engineCall(engine.follow(req.id, { stopAt: isTerminal, known: from, ...(afterVersion !== undefined ? { afterVersion } : {}) }, followInto(sink)))
+    }
+    return { _tag: "Stream", open } satisfies MethodResult
   })
 
 const getTask = (params: unknown, ctx: CallContext) =>
