@@ -66,9 +66,12 @@ export type Decision =
   | { readonly ok: true; readonly events: ReadonlyArray<TaskEvent>; readonly state: TaskSnapshot }
   | { readonly ok: false; readonly refusal: Refusal }
 
+// Every task starts from the same machine snapshot (XState snapshots are immutable): made once.
+let initialMachine: TaskMachineSnapshot | undefined
+
 const toSnapshot = (s: TaskSnapshot): TaskMachineSnapshot =>
   s.state === "NEW"
-    ? initialTransition(taskMachine)[0]
+    ? (initialMachine ??= initialTransition(taskMachine)[0])
     : taskMachine.resolveState({ value: s.state, context: s.machine })
 
 /** Is this fact legal now? The machine is the only judge (invariant 1). */
@@ -80,6 +83,12 @@ export const canApply = (s: TaskSnapshot, event: TaskEvent): boolean => toSnapsh
  */
 export const nextEvents = (s: TaskSnapshot): ReadonlyArray<TaskEvent["type"]> =>
   Object.keys((taskMachine.states as Record<string, { on?: object }>)[s.state]?.on ?? {}) as Array<TaskEvent["type"]>
+
+/** Fold one fact if the machine allows it now (one judgement, one transition); undefined if it does not. */
+export const apply = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot | undefined => {
+  const before = toSnapshot(s)
+  return before.can(event) ? step(s, before, event) : undefined
+}
 
 /** Fold one fact. Throws on an illegal fact: callers check `canApply` first. */
 export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {

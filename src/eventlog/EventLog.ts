@@ -1,4 +1,4 @@
-import { Context, Data, type Effect } from "effect"
+import { Context, Data, type Effect, type Either } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 
@@ -79,6 +79,14 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
       cursor: TailCursor,
       limit: number
     ) => Effect.Effect<{ readonly events: ReadonlyArray<LoggedEvent>; readonly cursor: TailCursor }, LogError>
+    /**
+     * The events of every task with `afterTaskId < id <= lastTaskId`, by task, each in version order:
+     * a page of a scan in one query. A task with an event that cannot be read has that error instead.
+     */
+    readonly readTasks: (
+      afterTaskId: string,
+      lastTaskId: string
+    ) => Effect.Effect<ReadonlyMap<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>, SqlError>
     /** The ids of tasks with events, after `afterTaskId` in id order, at most `limit`: a scan of the log task by task. */
     readonly taskIds: (afterTaskId: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
     /**

@@ -1,10 +1,10 @@
-import { Effect, Layer, Option } from "effect"
+import { Effect, Either, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { decodeEvent, encodePayload } from "./codec"
-import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, VersionConflict } from "./EventLog"
+import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, type UnreadableEvent, VersionConflict } from "./EventLog"
 import { SqlReader } from "./SqlReader"
 
 interface EventRow {
@@ -103,6 +103,23 @@ export const make = Effect.gen(function* () {
       )
     )
 
+  const readTasks = (afterTaskId: string, lastTaskId: string) =>
+    reader<EventRow>`SELECT * FROM a2a_events WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}
+      ORDER BY task_id, version`.pipe(
+      Effect.flatMap((rows) => {
+        const byTask = new Map<string, Array<EventRow>>()
+        for (const row of rows) {
+          const list = byTask.get(row.task_id)
+          if (list === undefined) byTask.set(row.task_id, [row])
+          else list.push(row)
+        }
+        return Effect.map(
+          Effect.forEach(byTask, ([taskId, taskRows]) => Effect.map(Effect.either(Effect.forEach(taskRows, toLogged)), (events) => [taskId, events] as const)),
+          (entries) => new Map<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>(entries)
+        )
+      })
+    )
+
   const taskIds = (afterTaskId: string, limit: number) =>
     reader<{ task_id: string }>`SELECT DISTINCT task_id FROM a2a_events WHERE task_id > ${afterTaskId}
       ORDER BY task_id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map((r) => r.task_id)))
@@ -121,7 +138,7 @@ export const make = Effect.gen(function* () {
       Effect.map((rows): TailCursor => (rows[0] === undefined ? tailStart : { tx: String(rows[0].tx), position: Number(rows[0].position) }))
     )
 
-  return EventLog.of({ append, read, readAll, tail, taskIds, tailFromLast, version: (taskId) => version(taskId) })
+  return EventLog.of({ append, read, readAll, readTasks, tail, taskIds, tailFromLast, version: (taskId) => version(taskId) })
 })
 
 /** The SQL event log; needs a SqlClient on which the migrations already ran (see `Store`). */

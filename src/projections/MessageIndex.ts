@@ -36,12 +36,21 @@ export const acceptedIn = (
       : []
   )
 
+/** A key as one string (a map key). */
+export const keyText = (key: MessageKey) => `${key.tenant}\u0000${key.owner}\u0000${key.messageId}`
+
 export class MessageIndex extends Context.Tag("a2a-ledger/MessageIndex")<
   MessageIndex,
   {
     /** Record the message for `taskId`; false (and nothing written) when the key is already taken. */
     readonly claim: (key: MessageKey, accepted: AcceptedMessage) => Effect.Effect<boolean, SqlError>
     readonly find: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, SqlError>
+    /** The keys held by tasks with `afterTaskId < id <= lastTaskId` (a page of a scan), by `keyText`. */
+    readonly heldBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, AcceptedMessage>, SqlError>
+    /** Record many messages in one statement; a key already taken stays with its task (a page of a rebuild). */
+    readonly claimAll: (claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>) => Effect.Effect<void, SqlError>
+    /** Drop these tasks' keys (before a rebuild writes them again). */
+    readonly forgetAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<void, SqlError>
     /** Drop a task's keys (before they are rebuilt from its log). */
     readonly forget: (taskId: string) => Effect.Effect<void, SqlError>
   }
@@ -64,9 +73,33 @@ export const make = Effect.gen(function* () {
       )
     )
 
+  const heldBetween = (afterTaskId: string, lastTaskId: string) =>
+    reader<{ tenant: string; owner: string; message_id: string; task_id: string; version: number | string }>`SELECT tenant, owner,
+      message_id, task_id, version FROM a2a_message_ids WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
+      Effect.map(
+        (rows) =>
+          new Map(
+            rows.map((r) => [keyText({ tenant: r.tenant, owner: r.owner, messageId: r.message_id }), { taskId: r.task_id, version: Number(r.version) }])
+          )
+      )
+    )
+  const claimAll = (claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>) =>
+    claims.length === 0
+      ? Effect.void
+      : sql`INSERT INTO a2a_message_ids ${sql.insert(
+          claims.map(({ key, accepted }) => ({
+            tenant: key.tenant,
+            owner: key.owner,
+            message_id: key.messageId,
+            task_id: accepted.taskId,
+            version: accepted.version
+          }))
+        )} ON CONFLICT DO NOTHING`.pipe(Effect.asVoid)
+  const forgetAll = (taskIds: ReadonlyArray<string>) =>
+    taskIds.length === 0 ? Effect.void : sql`DELETE FROM a2a_message_ids WHERE ${sql.in("task_id", taskIds)}`.pipe(Effect.asVoid)
   const forget = (taskId: string) => sql`DELETE FROM a2a_message_ids WHERE task_id = ${taskId}`.pipe(Effect.asVoid)
 
-  return MessageIndex.of({ claim, find, forget })
+  return MessageIndex.of({ claim, find, forget, heldBetween, claimAll, forgetAll })
 })
 
 export const layer = Layer.effect(MessageIndex, make)

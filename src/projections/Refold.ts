@@ -1,10 +1,10 @@
 import { Effect, Either, Option } from "effect"
 import { SqlClient } from "@effect/sql"
-import { canApply, evolve, initialState, type TaskSnapshot } from "../domain/Task"
+import { apply, initialState, type TaskSnapshot } from "../domain/Task"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
-import { acceptedIn, MessageIndex } from "./MessageIndex"
-import { TaskReadModel } from "./TaskReadModel"
+import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex"
+import { parseSnapshot, TaskReadModel } from "./TaskReadModel"
 
 /**
  * The projections, recomputed from the log: what `verify` compares and
@@ -29,10 +29,9 @@ export const walk = (
   let s = initialState
   for (const [i, e] of events.entries()) {
     if (e.version !== i + 1) return { snapshots, problem: { taskId, problem: `version ${e.version} where ${i + 1} was expected` } }
-    if (!canApply(s, e.event)) {
-      return { snapshots, problem: { taskId, problem: `version ${e.version}: ${e.event.type} is not legal in ${s.state}` } }
-    }
-    s = evolve(s, e.event)
+    const next = apply(s, e.event)
+    if (next === undefined) return { snapshots, problem: { taskId, problem: `version ${e.version}: ${e.event.type} is not legal in ${s.state}` } }
+    s = next
     snapshots.push(s)
   }
   return { snapshots }
@@ -90,12 +89,22 @@ export interface ScanReport {
   readonly problems: ReadonlyArray<Problem>
 }
 
+/** One page of a scan: the tasks with `after < id <= last`, each with its events (those that could be read). */
+export interface Page {
+  readonly after: string
+  readonly last: string
+  readonly tasks: ReadonlyArray<{ readonly taskId: string; readonly events: ReadonlyArray<VersionedEvent> }>
+}
+
+/** Tasks per page of a scan: one query reads all their events, one their rows, one their message keys. */
+export const pageSize = 100
+
 /**
- * Visit every task of the log in id order (a page of ids at a time, each
- * task's events read whole), then report read-model rows that have no events.
- * An event that cannot be read is that task's problem, not the end of the scan.
+ * Visit every task of the log in id order, a page at a time (the page's events
+ * read in one query), then report read-model rows that have no events. An
+ * event that cannot be read is that task's problem, not the end of the scan.
  */
-export const scan = <R>(visit: (taskId: string, events: ReadonlyArray<VersionedEvent>) => Effect.Effect<ReadonlyArray<Problem>, unknown, R>) =>
+export const scan = <R>(visit: (page: Page) => Effect.Effect<ReadonlyArray<Problem>, unknown, R>) =>
   Effect.gen(function* () {
     const log = yield* EventLog
     const sql = yield* SqlClient.SqlClient
@@ -104,19 +113,25 @@ export const scan = <R>(visit: (taskId: string, events: ReadonlyArray<VersionedE
     let events = 0
     let after = ""
     for (;;) {
-      const ids = yield* log.taskIds(after, 500)
+      const ids = yield* log.taskIds(after, pageSize)
       if (ids.length === 0) break
+      const last = ids[ids.length - 1]!
+      const read = yield* log.readTasks(after, last)
+      const readable: Array<Page["tasks"][number]> = []
       for (const taskId of ids) {
+        const found = read.get(taskId)
+        // Gone between the two queries (a prune beside a running server): nothing to check.
+        if (found === undefined) continue
         tasks++
-        const read = yield* Effect.either(log.read(taskId))
-        if (Either.isLeft(read)) {
-          problems.push({ taskId, problem: `unreadable: ${describe(read.left)}` })
+        if (Either.isLeft(found)) {
+          problems.push({ taskId, problem: `unreadable: ${describe(found.left)}` })
           continue
         }
-        events += read.right.length
-        problems.push(...(yield* visit(taskId, read.right)))
+        events += found.right.length
+        readable.push({ taskId, events: found.right })
       }
-      after = ids[ids.length - 1]!
+      problems.push(...(yield* visit({ after, last, tasks: readable })))
+      after = last
     }
     const orphans = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks t
       WHERE NOT EXISTS (SELECT 1 FROM a2a_events e WHERE e.task_id = t.task_id) ORDER BY task_id`
@@ -130,29 +145,99 @@ const describe = (e: unknown) => {
 }
 
 /**
- * Invariant 4 and the message index, checked for the whole store. A task
- * found wrong is read and checked once more before it is reported: beside a
- * running server it may have committed between the read of its events and of its row.
+ * One task checked against what its page read: its row's JSON, and the keys
+ * the tasks of the page hold. A key held by no task of the page is looked up
+ * (`elsewhere`): another task may hold it, from before idempotency existed.
  */
-export const verify = scan((taskId, events) =>
-  Effect.flatMap(checkTask(taskId, events), (problems) =>
-    problems.length === 0
-      ? Effect.succeed(problems)
-      : Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.flatMap((again) => checkTask(taskId, again)))
+const checkAgainst = (
+  taskId: string,
+  events: ReadonlyArray<VersionedEvent>,
+  row: string | undefined,
+  held: ReadonlyMap<string, AcceptedMessage>,
+  elsewhere: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, unknown, MessageIndex>
+) => {
+  const folded = refold(taskId, events)
+  if (Either.isLeft(folded)) return Effect.succeed([folded.left])
+  const problems: Array<Problem> = []
+  if (row === undefined) problems.push({ taskId, problem: "has events but no read-model row" })
+  else {
+    const stored = parseSnapshot(row)
+    // Both through JSON.stringify: the row went through it when it was written.
+    if (JSON.stringify(stored) !== JSON.stringify(folded.right)) {
+      problems.push({
+        taskId,
+        problem: `read model differs from the fold of the log (row: ${stored.state} v${stored.version}; log: ${folded.right.state} v${folded.right.version})`
+      })
+    }
+  }
+  const keys = acceptedIn(folded.right, events)
+  const missing = keys.filter(({ key }) => !held.has(keyText(key)))
+  const judge = (key: MessageKey, accepted: AcceptedMessage, found: Option.Option<AcceptedMessage>) => {
+    // A key held by another task is a duplicate from before idempotency existed: not a fault.
+    if (Option.isNone(found)) problems.push({ taskId, problem: `message ${key.messageId} (version ${accepted.version}) is not in the message index` })
+    else if (found.value.taskId === taskId && found.value.version !== accepted.version) {
+      problems.push({ taskId, problem: `message ${key.messageId} is indexed at version ${found.value.version}, the log has it at ${accepted.version}` })
+    }
+  }
+  for (const { key, accepted } of keys) if (held.has(keyText(key))) judge(key, accepted, Option.some(held.get(keyText(key))!))
+  if (missing.length === 0) return Effect.succeed(problems)
+  return Effect.as(
+    Effect.forEach(missing, ({ key, accepted }) => Effect.map(elsewhere(key), (found) => judge(key, accepted, found)), { discard: true }),
+    problems
   )
+}
+
+/**
+ * Invariant 4 and the message index, checked for the whole store, a page of
+ * tasks at a time. A task found wrong is read and checked once more before it
+ * is reported: beside a running server it may have committed between the
+ * read of its events and of its row.
+ */
+export const verify = scan((page) =>
+  Effect.gen(function* () {
+    const readModel = yield* TaskReadModel
+    const index = yield* MessageIndex
+    const log = yield* EventLog
+    const rows = yield* readModel.rowsBetween(page.after, page.last)
+    const held = yield* index.heldBetween(page.after, page.last)
+    const problems: Array<Problem> = []
+    for (const { taskId, events } of page.tasks) {
+      const found = yield* checkAgainst(taskId, events, rows.get(taskId), held, index.find)
+      if (found.length === 0) continue
+      problems.push(...(yield* checkTask(taskId, yield* log.read(taskId))))
+    }
+    return problems
+  })
 )
 
 /**
- * Recreate every task's projections from its log, each task in its own
- * transaction. A task whose log does not refold is reported and left as it
- * is; read-model rows without events are removed.
+ * Recreate every task's projections from its log, a page of tasks per
+ * transaction (their rows in one statement, their message keys in another).
+ * A task whose log does not refold is reported and left as it is; read-model
+ * rows without events are removed.
  */
 export const rebuild = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
-  const report = yield* scan((taskId, events) => {
-    const folded = refold(taskId, events)
-    if (Either.isLeft(folded)) return Effect.succeed([folded.left])
-    return sql.withTransaction(projectTask(folded.right, events)).pipe(Effect.as([]))
+  const readModel = yield* TaskReadModel
+  const index = yield* MessageIndex
+  const report = yield* scan((page) => {
+    const problems: Array<Problem> = []
+    const snapshots: Array<TaskSnapshot> = []
+    const claims: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
+    for (const { taskId, events } of page.tasks) {
+      const folded = refold(taskId, events)
+      if (Either.isLeft(folded)) {
+        problems.push(folded.left)
+        continue
+      }
+      snapshots.push(folded.right)
+      claims.push(...acceptedIn(folded.right, events))
+    }
+    return sql
+      .withTransaction(
+        Effect.all([readModel.saveAll(snapshots), index.forgetAll(snapshots.map((s) => s.task!.id)), index.claimAll(claims)], { discard: true })
+      )
+      .pipe(Effect.as(problems))
   })
   const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
   if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`

@@ -45,6 +45,10 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
      * else's task costs the same query as a missing one, and is never parsed.
      */
     readonly getVisible: (taskId: string, scope: { readonly tenant: string; readonly owner: string }) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    /** The stored snapshot JSON of every task with `afterTaskId < id <= lastTaskId` (a page of a scan). */
+    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, string>, SqlError>
+    /** Write many rows in one statement (a page of a rebuild). */
+    readonly saveAll: (snapshots: ReadonlyArray<TaskSnapshot>) => Effect.Effect<void, SqlError>
     /** The task's version, without reading its snapshot. */
     readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, SqlError>
     /** A trivial query on the read connection: does the store answer? */
@@ -128,13 +132,26 @@ export const make = Effect.gen(function* () {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
     )
 
+  const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
+    reader<{ task_id: string; snapshot: string }>`SELECT task_id, snapshot FROM a2a_tasks
+      WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
+      Effect.map((rows) => new Map(rows.map((r) => [r.task_id, r.snapshot])))
+    )
+
+  const saveAll = (snapshots: ReadonlyArray<TaskSnapshot>) =>
+    snapshots.length === 0
+      ? Effect.void
+      : sql`INSERT INTO a2a_tasks ${sql.insert(snapshots.map(taskRow))}
+          ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
+            status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
+
   const version = (taskId: string) =>
     reader<{ version: number | string }>`SELECT version FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => Number(r.version)))
     )
 
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
-  return TaskReadModel.of({ save, load: loadWith(sql), get: loadWith(reader), getVisible, version, list, active, ping })
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get: loadWith(reader), getVisible, rowsBetween, version, list, active, ping })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
