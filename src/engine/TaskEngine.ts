@@ -15,6 +15,7 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors"
 import { type Committed, EventHub } from "./EventHub"
 import { type Feed, Follower, type FollowSink } from "./Follower"
+import { Settler } from "./Settler"
 import { Supervisor } from "./Supervisor"
 import { CommandRefused, type CommitOptions, type StoreHealth, TaskWriter } from "./TaskWriter"
 
@@ -505,27 +506,42 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  /** Wait on `settler` (told the version to count from) until the task settles; the task as it settled. */
+  const settleWith = (settler: Settler, taskId: string): Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure> =>
+    Effect.flatMap(settler.wait, (found) => {
+      if (found._tag === "Settled") {
+        const c = found.committed
+        return c.snapshot?.version === c.version ? Effect.succeed(c.snapshot) : loadOrNotFound(taskId)
+      }
+      // Versions were not heard: the log says whether one of them settled the task.
+      return Effect.flatMap(settledBetween(taskId, found.from, found.to), (gapSettled) => {
+        if (gapSettled) return loadOrNotFound(taskId)
+        settler.after(found.to)
+        return settleWith(settler, taskId)
+      })
+    })
+
   /**
-   * A blocking send: the task's events are subscribed to before its message
-   * commits, so every later event arrives on the subscription and the wait
-   * reads nothing from the store. A repeated message (its task committed
-   * long ago) waits as `awaitSettled` does.
+   * A blocking send: it listens to the task's events before its message
+   * commits, so every later event reaches its `Settler` and the wait reads
+   * nothing from the store. A repeated message (its task committed long
+   * ago) waits as `awaitSettled` does.
    */
   const sendAndSettle = (input: SendInput) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const taskId = input.message.taskId || randomUUID()
-        const live = yield* hub.subscribe(taskId)
-        const outcome = yield* sendTo(input, taskId)
-        if (outcome._tag === "Message") return outcome
+    Effect.suspend(() => {
+      const taskId = input.message.taskId || randomUUID()
+      const settler = new Settler(isSettledBy)
+      const unlisten = hub.listen(taskId, settler.hear)
+      return Effect.flatMap(sendTo(input, taskId), (outcome): Effect.Effect<SendOutcome, TaskNotFound | StoreFailure> => {
+        if (outcome._tag === "Message") return Effect.succeed(outcome)
         const { snapshot, duplicate } = outcome
-        const settled =
-          duplicate || snapshot.task!.id !== taskId
-            ? yield* awaitSettled(snapshot.task!.id, snapshot.version)
-            : yield* settleOn(live, taskId, snapshot.version)
-        return { ...outcome, snapshot: settled }
-      })
-    )
+        if (duplicate || snapshot.task!.id !== taskId) {
+          return Effect.map(awaitSettled(snapshot.task!.id, snapshot.version), (settled) => ({ ...outcome, snapshot: settled }))
+        }
+        settler.after(snapshot.version)
+        return Effect.map(settleWith(settler, taskId), (settled) => ({ ...outcome, snapshot: settled }))
+      }).pipe(Effect.ensuring(Effect.sync(unlisten)))
+    })
 
   const readiness = Effect.gen(function* () {
     const written = yield* writer.health
