@@ -1,5 +1,5 @@
 import { Effect, Layer } from "effect"
-import { HttpServer } from "@effect/platform"
+import { HttpMiddleware, HttpServer } from "@effect/platform"
 import * as Store from "../eventlog/Store"
 import * as AgentHosts from "../server/AgentHosts"
 import * as Auth from "../server/Auth"
@@ -38,6 +38,9 @@ type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.
 const http = ({ auth, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
   return HttpServer.serve(HttpApp.app).pipe(
+    // No span per request while nothing records spans (no tracer is configured): the platform's span
+    // parses the URL, copies the headers to redact them and reads a trace context, for every request.
+    HttpMiddleware.withTracerDisabledWhen(() => true),
     HttpServer.withLogAddress,
     Layer.provideMerge(warnWhenOpen(host).pipe(Layer.provideMerge(Auth.layer(auth)))),
     Layer.provideMerge(LiveStreams.layer),
