@@ -17,6 +17,7 @@ import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
 import * as SqliteCommits from "./SqliteCommits"
+import * as SqliteRows from "./SqliteRows"
 import * as SqliteOwnership from "./SqliteOwnership"
 import * as StoreFile from "./StoreFile"
 import * as Transactions from "./Transactions"
@@ -100,7 +101,7 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   const tuned = Layer.provideMerge(synchronous, client)
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)
   // schema first, then the reader (it needs the tables to exist), then the services
-  const reader = sqliteReader(filename).pipe(Layer.provide(schema))
+  const reader = Layer.merge(sqliteReader(filename), SqliteRows.layer(filename)).pipe(Layer.provide(schema))
   const durability = syncsItself ? Durability.layerWal(filename, options.storeTimeoutMs ?? 10_000) : Durability.layerNone
   // An engine's writer gets a connection of its own (SqliteCommits); a tool has no writer.
   const commits = owned

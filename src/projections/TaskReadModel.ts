@@ -4,6 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskSnapshot } from "../domain/Task"
 import type { TaskState } from "../domain/TaskState"
 import { SqlReader } from "../eventlog/SqlReader"
+import { SqliteRows } from "../eventlog/SqliteRows"
 
 /**
  * The read model: one row per task, written in the same transaction as the
@@ -84,6 +85,8 @@ const parse = (row: { readonly snapshot: string }): TaskSnapshot => {
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
+  // On a SQLite file, the single-row reads go through prepared statements (SqliteRows).
+  const rows = Option.getOrUndefined(yield* Effect.serviceOption(SqliteRows))
 
   const save = (s: TaskSnapshot) => {
     const row = taskRow(s)
@@ -127,6 +130,11 @@ export const make = Effect.gen(function* () {
   )
 
   const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
+    rows !== undefined
+      ? Effect.map(rows.snapshot(taskId, scope), (json) => Option.map(Option.fromNullable(json), parseSnapshot))
+      : getVisibleSql(taskId, scope)
+
+  const getVisibleSql = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
     reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
       WHERE task_id = ${taskId} AND tenant = ${scope.tenant} AND owner = ${scope.owner}`.pipe(
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
@@ -146,12 +154,18 @@ export const make = Effect.gen(function* () {
             status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
 
   const version = (taskId: string) =>
+    rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId)
+
+  const versionSql = (taskId: string) =>
     reader<{ version: number | string }>`SELECT version FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r) => Number(r.version)))
     )
 
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get: loadWith(reader), getVisible, rowsBetween, version, list, active, ping })
+  const get = (taskId: string) =>
+    rows !== undefined ? Effect.map(rows.snapshot(taskId), (json) => Option.map(Option.fromNullable(json), parseSnapshot)) : loadWith(reader)(taskId)
+
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get, getVisible, rowsBetween, version, list, active, ping })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
