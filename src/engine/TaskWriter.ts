@@ -78,6 +78,12 @@ export interface CommitOptions {
   readonly duplicates?: "refuse" | "accept"
   /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
   readonly fence?: { readonly owner: string; readonly lease: Lease }
+  /**
+   * Answer once committed, before the commit is synced to disk (a worker's own emissions: the agent goes
+   * on at once). Its events are still published only after the sync, so no client sees them sooner, and
+   * a sync that fails still fails the store. Everyone else is answered after the sync (Durability).
+   */
+  readonly answerAtCommit?: boolean
 }
 
 export interface CommitResult {
@@ -491,7 +497,12 @@ export const make = Effect.gen(function* () {
       }
       // The next batch is decided on these states, so the cache takes them now; the callers are
       // answered (and the events published) once the commit is on disk, while the committer goes on.
-      for (const result of outcome.value) if (result._tag === "Right") remember(result.right.snapshot)
+      for (const [i, result] of outcome.value.entries()) {
+        if (result._tag !== "Right") continue
+        remember(result.right.snapshot)
+        const p = pending[i]!
+        if (p.options?.answerAtCommit === true) Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events }))
+      }
       yield* Effect.forkDaemon(answer(pending, outcome.value))
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
