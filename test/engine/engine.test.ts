@@ -292,3 +292,27 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
     }
   })
 })
+
+describe("the library's streaming send (sendAndWatch)", () => {
+  const twoSteps: Agent = {
+    name: "two steps", description: "", version: "1", skills: [],
+    run: (ctx) => Effect.zipRight(Effect.zipRight(ctx.progress("one"), ctx.progress("two")), Effect.succeed(Outcome.complete()))
+  }
+
+  it("streams the task as the send committed it, then every later fact in order, and ends at the stopping state", async () => {
+    const engine = await startEngine(twoSteps)
+    try {
+      const items = await engine.run(
+        Effect.flatMap(TaskEngine, (e) =>
+          Effect.flatMap(e.sendAndWatch({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled), (sent) =>
+            sent.events === undefined ? Effect.die("no stream") : Stream.runCollect(sent.events)
+          )
+        )
+      )
+      const seen = [...items].map((i) => (i._tag === "Snapshot" ? `task v${i.version}` : `${i.committed.event.type} v${i.committed.version}`))
+      expect(seen).toEqual(["task v1", "TaskStarted v2", "StatusMessageAdded v3", "StatusMessageAdded v4", "TaskCompleted v5"])
+    } finally {
+      await engine.close()
+    }
+  })
+})
