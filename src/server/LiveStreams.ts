@@ -103,6 +103,14 @@ export class LiveStream implements StreamSink {
     private readonly release: (stream: LiveStream) => void
   ) {}
 
+  /** The stream ends when its response closes, whenever that happens (before it started, too). */
+  closeWith(res: ServerResponse) {
+    res.once("close", () => {
+      attach(res)
+      this.close()
+    })
+  }
+
   /** The feed that fills this stream: resumed when the reader drains, closed when the stream ends. */
   attach(feed: Feed | undefined) {
     if (feed === undefined) return
@@ -172,10 +180,6 @@ export class LiveStream implements StreamSink {
         return HttpServerResponse.empty()
       }
       this.res = res
-      res.once("close", () => {
-        attach(res)
-        this.close()
-      })
       res.on("drain", () => this.feed?.resume())
       res.writeHead(200, { "content-type": "text/event-stream", ...Sse.headers })
       const pending = this.pending

@@ -151,8 +151,8 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
     respondError
   )
 }).pipe(
-    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
-    Effect.flatMap(answer)
-  )
+  Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
+  Effect.flatMap(answer)
+)
 
 export const handle = handleAt(0)

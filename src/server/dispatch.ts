@@ -79,6 +79,7 @@ export const streamResponse = (
     const opened = streams.open(caller, framing)
     if (Either.isLeft(opened)) return respondError(opened.left)
     const stream = opened.right
+    stream.closeWith(res)
     const feed = yield* result.open(stream).pipe(Effect.either, Effect.onInterrupt(() => Effect.sync(() => stream.close())))
     if (Either.isLeft(feed)) {
       stream.close()
