@@ -15,14 +15,14 @@
  *   npx tsx bench/fan-out.ts                                   # 1,000 tasks × 10 subscribers
  *   BENCH_TASKS=10000 BENCH_SUBSCRIBERS=1 BENCH_STEP_MS=1000 npx tsx bench/fan-out.ts   # 10,000 tasks at once
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { root, rssMiB, spawnServer } from "./process"
 
-const root = path.resolve(import.meta.dirname, "..")
 const tasks = Number(process.env.BENCH_TASKS ?? 1000)
 const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
 // Long enough that all the streams are open before most of the work is done (opening 10,000 takes seconds).
@@ -30,45 +30,31 @@ const stepDelayMs = Number(process.env.BENCH_STEP_MS ?? 5000)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-fan-out-"))
 
 execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
-const server = spawn(
-  process.execPath,
-  [
-    path.join(root, "dist/main.js"),
-    "serve",
-    "--agent",
-    "mixed",
-    "--step-delay-ms",
-    String(stepDelayMs),
-    "--max-workers",
-    String(tasks),
-    "--max-streams-per-principal",
-    String(tasks * subscribers + 100),
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--db",
-    path.join(dir, "fan-out.db")
-  ],
-  { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-)
-const port = await new Promise<number>((resolve, reject) => {
-  let out = ""
-  const onData = (b: Buffer) => {
-    out += b.toString()
-    const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
-    if (m) resolve(Number(m[1]))
-  }
-  server.stdout.on("data", onData)
-  server.stderr.on("data", onData)
-  server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)))
-})
+const server = await spawnServer("a2a-ledger", [
+  path.join(root, "dist/main.js"),
+  "serve",
+  "--agent",
+  "mixed",
+  "--step-delay-ms",
+  String(stepDelayMs),
+  "--max-workers",
+  String(tasks),
+  "--max-streams-per-principal",
+  String(tasks * subscribers + 100),
+  "--port",
+  "0",
+  "--host",
+  "127.0.0.1",
+  "--db",
+  path.join(dir, "fan-out.db")
+])
+const port = server.port
+const pid = server.child.pid!
 
 const cpuSeconds = () => {
-  const fields = fs.readFileSync(`/proc/${server.pid}/stat`, "utf8").split(") ")[1]!.split(" ")
+  const fields = fs.readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")
   return (Number(fields[11]) + Number(fields[12])) / 100 // utime + stime, in clock ticks (100 a second)
 }
-const rssMiB = () => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${server.pid}/status`, "utf8"))![1]) / 1024)
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 })
 const post = (body: string) =>
@@ -120,7 +106,7 @@ const subscribe = (taskId: string) =>
     socket.once("error", reject)
   })
 
-const idleRss = rssMiB()
+const idleRss = rssMiB(pid)
 const cpu0 = cpuSeconds()
 const t0 = Date.now()
 // Start every task (returnImmediately) and subscribe to each at once; the first progress comes a step later.
@@ -141,10 +127,10 @@ const startOne = async (i: number) => {
 }
 for (let i = 0; i < tasks; i += 200) await Promise.all(Array.from({ length: Math.min(200, tasks - i) }, (_, j) => startOne(i + j)))
 const startedIn = Date.now() - t0
-let peakRss = rssMiB()
+let peakRss = rssMiB(pid)
 while (ended + refused < tasks * subscribers && Date.now() - t0 < 10 * stepDelayMs * 5 + 60_000) {
   await new Promise((r) => setTimeout(r, 250))
-  peakRss = Math.max(peakRss, rssMiB())
+  peakRss = Math.max(peakRss, rssMiB(pid))
 }
 const wall = (Date.now() - t0) / 1000
 const cpu = cpuSeconds() - cpu0
@@ -158,5 +144,5 @@ console.log(
 )
 console.log(`  delivery latency p50 ${pct(0.5)} ms · p99 ${pct(0.99)} ms · max ${latencies.at(-1)} ms`)
 console.log(`  server: ${(cpu / wall * 100).toFixed(0)}% of one core over ${wall.toFixed(1)} s · RSS idle ${idleRss} MiB, peak ${peakRss} MiB`)
-server.kill("SIGTERM")
+server.stop()
 process.exit(0)

@@ -24,8 +24,8 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
+import { root, rssMiB, spawnServer } from "./process"
 
-const root = path.resolve(import.meta.dirname, "..")
 const neverRead = Number(process.env.BENCH_NEVER_READ ?? 1500)
 const churn = (process.env.BENCH_CHURN ?? "2000,8000").split(",").filter((s) => s !== "").map(Number)
 // One client address opens them all: the per-caller stream limit (default 1,000) would refuse most.
@@ -34,28 +34,23 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-hostile-"))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
-const server = spawn(
-  process.execPath,
-  [path.join(root, "dist/main.js"), "serve", "--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs],
-  { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-)
-const port = await new Promise<number>((resolve, reject) => {
-  let out = ""
-  const onData = (b: Buffer) => {
-    out += b.toString()
-    const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
-    if (m) resolve(Number(m[1]))
-  }
-  server.stdout.on("data", onData)
-  server.stderr.on("data", onData)
-  server.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)))
-})
+const server = await spawnServer("a2a-ledger", [
+  path.join(root, "dist/main.js"),
+  "serve",
+  "--agent",
+  "mixed",
+  "--port",
+  "0",
+  "--host",
+  "127.0.0.1",
+  "--db",
+  path.join(dir, "hostile.db"),
+  ...extraArgs
+])
+const port = server.port
 const url = `http://127.0.0.1:${port}`
 
-const rssMiB = () => {
-  const status = fs.readFileSync(`/proc/${server.pid}/status`, "utf8")
-  return Math.round(Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024)
-}
+const serverRss = () => rssMiB(server.child.pid!)
 
 // The probe: its own process, so this one's work (opening thousands of sockets) does not delay it.
 const probeSource = `
@@ -143,25 +138,25 @@ await worstWait()
 if (neverRead > 0) {
   const big = "ask " + "x".repeat(900 * 1024)
   const task = await send(big)
-  const before = rssMiB()
+  const before = serverRss()
   const sockets = await openAll(neverRead, task.id, false)
   await sleep(3000)
-  const open = rssMiB()
+  const open = serverRss()
   // A second 0.9 MB message: every stream gets the task's next events.
   await send("y".repeat(900 * 1024), task.id).catch(() => undefined)
   await sleep(3000)
-  const afterMessage = rssMiB()
+  const afterMessage = serverRss()
   const stallOpen = await worstWait()
   for (const s of sockets) s.destroy()
   await sleep(200)
-  const dropped = rssMiB()
+  const dropped = serverRss()
   await sleep(5000)
   report(`never-read ×${sockets.length}`, {
     "RSS before": `${before} MiB`,
     open: `${open} MiB`,
     "after 2nd message": `${afterMessage} MiB`,
     "after drop": `${dropped} MiB`,
-    "5 s later": `${rssMiB()} MiB`,
+    "5 s later": `${serverRss()} MiB`,
     "longest card wait open": `${stallOpen} ms`,
     "at drop": `${await worstWait()} ms`
   })
@@ -170,24 +165,24 @@ if (neverRead > 0) {
 for (const n of churn) {
   refused = 0
   const task = await send("ask a small task")
-  const before = rssMiB()
+  const before = serverRss()
   const sockets = await openAll(n, task.id, true)
   await sleep(2000)
-  const open = rssMiB()
+  const open = serverRss()
   const stallOpen = await worstWait()
   for (const s of sockets) s.destroy()
   await sleep(200)
-  const dropped = rssMiB()
+  const dropped = serverRss()
   await sleep(5000)
   report(`churn ×${sockets.length}${refused > 0 ? ` (${refused} refused)` : ""}`, {
     "RSS before": `${before} MiB`,
     open: `${open} MiB`,
     "after drop": `${dropped} MiB`,
-    "5 s later": `${rssMiB()} MiB`,
+    "5 s later": `${serverRss()} MiB`,
     "longest card wait open": `${stallOpen} ms`,
     "at drop": `${await worstWait()} ms`
   })
 }
 
 probe.kill()
-server.kill("SIGTERM")
+server.stop()

@@ -9,36 +9,34 @@
  *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench   # on PostgreSQL (an empty database or schema)
  *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the server
  */
-import { spawn } from "node:child_process"
 import * as http from "node:http"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
+import { root, spawnServer } from "./process"
 
-const root = path.resolve(import.meta.dirname, "..")
 const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 2000)
 const levels = (process.env.BENCH_LEVELS ?? "1,16,64").split(",").map(Number)
 const maxSecondsPerLevel = 30
 
 const startServer = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
-  const child = spawn(
-    process.execPath,
-    [...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""), "--import", "tsx", path.join(root, "src/main.ts"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")],
-    { cwd: root, stdio: ["ignore", "pipe", "pipe"] }
-  )
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = ""
-    const onData = (b: Buffer) => {
-      out += b.toString()
-      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
-      if (m) resolve(`http://127.0.0.1:${m[1]}`)
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`server exited with ${code}: ${out}`)))
-  })
-  return { url, dir, stop: () => child.kill("SIGTERM") }
+  const server = await spawnServer("a2a-ledger", [
+    ...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+    "--import",
+    "tsx",
+    path.join(root, "src/main.ts"),
+    "serve",
+    "--agent",
+    "echo",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--db",
+    process.env.BENCH_DB ?? path.join(dir, "bench.db")
+  ])
+  return { url: server.url, dir, stop: server.stop }
 }
 
 // node:http with a keep-alive agent: much lighter than fetch, so the load generator

@@ -19,13 +19,13 @@
  *   BENCH_RUNS=5 BENCH_SECONDS=10 npm run bench
  *   BENCH_SCENARIOS=send16,stream16 npm run bench
  */
-import { execFileSync, spawn } from "node:child_process"
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
+import { root, spawnServer } from "./process"
 
-const root = path.resolve(import.meta.dirname, "..")
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-side-by-side-"))
@@ -37,19 +37,8 @@ interface Server {
 }
 
 /** A server process: `node <nodeArgs>`. */
-const start = (name: string, nodeArgs: ReadonlyArray<string>) =>
-  new Promise<Server>((resolve, reject) => {
-    const child = spawn(process.execPath, nodeArgs, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
-    let out = ""
-    const onData = (b: Buffer) => {
-      out += b.toString()
-      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
-      if (m) resolve({ name, url: `http://127.0.0.1:${m[1]}`, stop: () => child.kill("SIGTERM") })
-    }
-    child.stdout.on("data", onData)
-    child.stderr.on("data", onData)
-    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
-  })
+const start = (name: string, nodeArgs: ReadonlyArray<string>): Promise<Server> =>
+  spawnServer(name, nodeArgs).then((server) => ({ name, url: server.url, stop: server.stop }))
 
 interface Answer {
   readonly status: number

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Scope, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
@@ -95,17 +95,6 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
       SendOutcome,
       TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
     >
-    /**
-     * A streaming send: the outcome of `send` and, for a new message to a task, the stream of that task
-     * from the send on (as `watch` with `initial` would give it, without reading the store).
-     */
-    readonly sendAndWatch: (
-      input: SendInput,
-      stopAt: WatchOptions["stopAt"]
-    ) => Effect.Effect<
-      { readonly outcome: SendOutcome; readonly events?: Stream.Stream<WatchItem, StoreFailure> },
-      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
-    >
     readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
@@ -116,7 +105,10 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
      * Ends at once (`sink.end`) for a missing task.
      */
     readonly follow: (taskId: string, options: FollowOptions, sink: FollowSink) => Effect.Effect<Feed, StoreFailure>
-    /** `sendAndWatch` into a sink: for a new message to a task, the feed of that task from the send on. */
+    /**
+     * A streaming send: the outcome of `send` and, for a new message to a task, the feed of that task from
+     * the send on into `sink` (as `follow` with `initial` would give it, without reading the store).
+     */
     readonly sendAndFollow: (
       input: SendInput,
       stopAt: WatchOptions["stopAt"],
@@ -378,35 +370,6 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  /**
-   * A streaming send: the task's events are subscribed to before its message
-   * commits, so the stream is the task as the send left it, then every later
-   * event from the hub, without reading the store. The subscription lives as
-   * long as the stream (closed when it ends, or at once when there is none
-   * to give: a direct message, a repeated message, a failed send); a repeated
-   * message is streamed by `watch`, from the log.
-   */
-  const sendAndWatch = (input: SendInput, stopAt: WatchOptions["stopAt"]) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.gen(function* () {
-        const scope = yield* Scope.make()
-        const taskId = input.message.taskId || randomUUID()
-        const live = yield* Scope.extend(hub.subscribe(taskId), scope)
-        const outcome = yield* restore(sendTo(input, taskId)).pipe(Effect.onError(() => Scope.close(scope, Exit.void)))
-        if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task!.id !== taskId) {
-          yield* Scope.close(scope, Exit.void)
-          return { outcome }
-        }
-        const { snapshot } = outcome
-        const head: WatchItem = { _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }
-        const events = Stream.concat(Stream.make(head), tailFrom(live, taskId, snapshot.task!.contextId, snapshot.version)).pipe(
-          Stream.takeUntil(stopsAt(stopAt)),
-          Stream.ensuring(Scope.close(scope, Exit.void))
-        )
-        return { outcome, events }
-      })
-    )
-
   const runtime = yield* Effect.runtime<never>()
   const readLogOf = (taskId: string) => (from: number, to: number) =>
     Runtime.runPromiseExit(runtime)(store(log.read(taskId, { fromVersion: from, toVersion: to }))).then((exit) =>
@@ -477,35 +440,6 @@ export const make = Effect.gen(function* () {
       ? Effect.succeed(false)
       : store(log.read(taskId, { fromVersion: from, toVersion: to })).pipe(Effect.map((es) => es.some((e) => isSettledBy(e.event))))
 
-  /**
-   * Take the task's events from `live` (subscribed before anything after
-   * `last` committed) until one settles it; the task as that commit left it.
-   */
-  const settleOn = (live: Queue.Dequeue<Committed>, taskId: string, last: number) =>
-    Effect.gen(function* () {
-      for (;;) {
-        const c = yield* Queue.take(live)
-        if (c.version <= last) continue
-        // Versions were skipped (the hub dropped events left unread): the log says what they were.
-        const gapSettled = yield* settledBetween(taskId, last + 1, c.version - 1)
-        last = c.version
-        if (gapSettled) return yield* loadOrNotFound(taskId)
-        if (isSettledBy(c.event)) return c.snapshot?.version === c.version ? c.snapshot : yield* loadOrNotFound(taskId)
-      }
-    })
-
-  // The blocking send's wait, without a Stream: subscribe, then look, then take until settled.
-  const awaitSettled = (taskId: string, afterVersion: number) =>
-    Effect.scoped(
-      Effect.gen(function* () {
-        const live = yield* hub.subscribe(taskId)
-        const now = yield* store(readModel.get(taskId))
-        if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
-        if (yield* settledBetween(taskId, afterVersion + 1, now.value.version)) return yield* loadOrNotFound(taskId)
-        return yield* settleOn(live, taskId, now.value.version)
-      })
-    )
-
   /** Wait on `settler` (told the version to count from) until the task settles; the task as it settled. */
   const settleWith = (settler: Settler, taskId: string): Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure> =>
     Effect.flatMap(settler.wait, (found) => {
@@ -519,6 +453,20 @@ export const make = Effect.gen(function* () {
         settler.after(found.to)
         return settleWith(settler, taskId)
       })
+    })
+
+  /** A task's wait, from `afterVersion` on: listen, then look, then wait for the commit that settles it. */
+  const awaitSettled = (taskId: string, afterVersion: number) =>
+    Effect.suspend(() => {
+      const settler = new Settler(isSettledBy)
+      const unlisten = hub.listen(taskId, settler.hear)
+      return Effect.gen(function* () {
+        const now = yield* store(readModel.get(taskId))
+        if (Option.isNone(now)) return yield* new TaskNotFound({ taskId })
+        if (yield* settledBetween(taskId, afterVersion + 1, now.value.version)) return yield* loadOrNotFound(taskId)
+        settler.after(now.value.version)
+        return yield* settleWith(settler, taskId)
+      }).pipe(Effect.ensuring(Effect.sync(unlisten)))
     })
 
   /**
@@ -556,7 +504,6 @@ export const make = Effect.gen(function* () {
     readiness,
     send: (input) => sendTo(input, randomUUID()),
     sendAndSettle,
-    sendAndWatch,
     follow,
     sendAndFollow,
     get,

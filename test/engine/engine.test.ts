@@ -293,23 +293,33 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
   })
 })
 
-describe("the library's streaming send (sendAndWatch)", () => {
+describe("the streaming send (sendAndFollow)", () => {
   const twoSteps: Agent = {
     name: "two steps", description: "", version: "1", skills: [],
     run: (ctx) => Effect.zipRight(Effect.zipRight(ctx.progress("one"), ctx.progress("two")), Effect.succeed(Outcome.complete()))
   }
 
-  it("streams the task as the send committed it, then every later fact in order, and ends at the stopping state", async () => {
+  it("feeds the task as the send committed it, then every later fact in order, and ends at the stopping state", async () => {
     const engine = await startEngine(twoSteps)
     try {
-      const items = await engine.run(
-        Effect.flatMap(TaskEngine, (e) =>
-          Effect.flatMap(e.sendAndWatch({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled), (sent) =>
-            sent.events === undefined ? Effect.die("no stream") : Stream.runCollect(sent.events)
+      const seen: Array<string> = []
+      const ended = new Promise<void>((resolve, reject) =>
+        engine
+          .run(
+            Effect.flatMap(TaskEngine, (e) =>
+              e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
+                item: (i) => {
+                  seen.push(i._tag === "Snapshot" ? `task v${i.version}` : `${i.committed.event.type} v${i.committed.version}`)
+                  return true
+                },
+                end: resolve,
+                fail: reject
+              })
+            )
           )
-        )
+          .catch(reject)
       )
-      const seen = [...items].map((i) => (i._tag === "Snapshot" ? `task v${i.version}` : `${i.committed.event.type} v${i.committed.version}`))
+      await ended
       expect(seen).toEqual(["task v1", "TaskStarted v2", "StatusMessageAdded v3", "StatusMessageAdded v4", "TaskCompleted v5"])
     } finally {
       await engine.close()

@@ -1,0 +1,31 @@
+/** What the bench scripts share: a server in a process of its own, and what it costs. */
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as path from "node:path"
+
+export const root = path.resolve(import.meta.dirname, "..")
+
+export interface ServerProcess {
+  readonly url: string
+  readonly port: number
+  readonly child: ChildProcess
+  readonly stop: () => void
+}
+
+/** `node <nodeArgs>` from the repository root, once it prints "Listening on http://…:<port>". */
+export const spawnServer = (name: string, nodeArgs: ReadonlyArray<string>) =>
+  new Promise<ServerProcess>((resolve, reject) => {
+    const child = spawn(process.execPath, nodeArgs, { cwd: root, stdio: ["ignore", "pipe", "pipe"] })
+    let out = ""
+    const onData = (b: Buffer) => {
+      out += b.toString()
+      const m = /Listening on http:\/\/[^:]+:(\d+)/.exec(out)
+      if (m) resolve({ url: `http://127.0.0.1:${m[1]}`, port: Number(m[1]), child, stop: () => child.kill("SIGTERM") })
+    }
+    child.stdout.on("data", onData)
+    child.stderr.on("data", onData)
+    child.once("exit", (code) => reject(new Error(`${name} exited with ${code}: ${out}`)))
+  })
+
+/** A process's resident memory, in MiB. */
+export const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024)
