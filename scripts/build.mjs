@@ -24,6 +24,10 @@ await build({
   logLevel: "warning"
 })
 
+// The writer's SQLite thread runs a file of its own (src/eventlog/SqliteCommits.ts finds it beside the code
+// that starts it): plain JavaScript, copied as it is.
+fs.copyFileSync(path.join(root, "src/eventlog/sqliteWriter.worker.mjs"), path.join(root, "dist/sqliteWriter.worker.mjs"))
+
 // esbuild escapes non-ASCII characters in strings, templates and regular expressions, but keeps them in
 // the comments of bundled packages (a typographic apostrophe, say). One such character makes V8 hold the
 // whole source as a two-byte string: 8 MiB of heap instead of 4, for as long as the process lives. In a

@@ -13,7 +13,6 @@ import { TaskReadModel } from "../projections/TaskReadModel"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
-import { Durability } from "../eventlog/Durability"
 import { type CommitPlan, SqliteCommits } from "../eventlog/SqliteCommits"
 import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
@@ -78,12 +77,6 @@ export interface CommitOptions {
   readonly duplicates?: "refuse" | "accept"
   /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
   readonly fence?: { readonly owner: string; readonly lease: Lease }
-  /**
-   * Answer once committed, before the commit is synced to disk (a worker's own emissions: the agent goes
-   * on at once). Its events are still published only after the sync, so no client sees them sooner, and
-   * a sync that fails still fails the store. Everyone else is answered after the sync (Durability).
-   */
-  readonly answerAtCommit?: boolean
 }
 
 export interface CommitResult {
@@ -193,7 +186,6 @@ export const make = Effect.gen(function* () {
   // SQLite: the writer's own connection, one call per batch (SqliteCommits); elsewhere the generic path below.
   const lean = yield* Effect.serviceOption(SqliteCommits)
   const metadata = JSON.stringify({ instanceId })
-  const durability = yield* Durability
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
@@ -439,33 +431,26 @@ export const make = Effect.gen(function* () {
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
-  /** Answer a committed batch's callers when its commit is on disk (Durability); a failed sync fails them all. */
+  /**
+   * Answer a committed batch's callers and publish its events. Its commit is on disk already: the
+   * writer's SQLite thread syncs before it answers (Durability), and other stores' COMMIT is durable.
+   */
   const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
-    Effect.matchCauseEffect(durability.sync, {
-      onFailure: (cause) =>
-        Effect.gen(function* () {
-          for (const p of pending) cache.delete(p.taskId)
-          yield* faulted(cause, pending.length)
-          const failure = new StoreFailure({ cause: Cause.squash(cause) })
-          yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
-        }),
-      onSuccess: () =>
-        Effect.gen(function* () {
-          yield* recovered
-          if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
-          for (const [i, result] of results.entries()) {
-            const p = pending[i]!
-            if (result._tag === "Left") {
-              yield* Deferred.fail(p.done, result.left)
-              continue
-            }
-            const { snapshot, events } = result.right
-            const contextId = snapshot.task!.contextId
-            const lastIndex = events.length - 1
-            yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
-            yield* Deferred.succeed(p.done, { snapshot, events })
-          }
-        })
+    Effect.gen(function* () {
+      yield* recovered
+      if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
+      for (const [i, result] of results.entries()) {
+        const p = pending[i]!
+        if (result._tag === "Left") {
+          yield* Deferred.fail(p.done, result.left)
+          continue
+        }
+        const { snapshot, events } = result.right
+        const contextId = snapshot.task!.contextId
+        const lastIndex = events.length - 1
+        yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
+        yield* Deferred.succeed(p.done, { snapshot, events })
+      }
     }).pipe(Effect.catchAllDefect((defect) => Effect.logError("the committer failed to answer a batch", defect)))
 
   const runBatch = (batch: Iterable<Pending>) =>
@@ -495,15 +480,9 @@ export const make = Effect.gen(function* () {
         const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
       }
-      // The next batch is decided on these states, so the cache takes them now; the callers are
-      // answered (and the events published) once the commit is on disk, while the committer goes on.
-      for (const [i, result] of outcome.value.entries()) {
-        if (result._tag !== "Right") continue
-        remember(result.right.snapshot)
-        const p = pending[i]!
-        if (p.options?.answerAtCommit === true) Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events }))
-      }
-      yield* Effect.forkDaemon(answer(pending, outcome.value))
+      // The next batch is decided on these states, so the cache takes them now.
+      for (const result of outcome.value) if (result._tag === "Right") remember(result.right.snapshot)
+      yield* answer(pending, outcome.value)
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
       Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),

@@ -1,16 +1,23 @@
-import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import { SqlError } from "@effect/sql/SqlError"
+import { Worker } from "node:worker_threads"
 
 /**
- * The writer's own connection to a SQLite store, and the one call a batch of
- * commits makes to it. A batch is a list of plans, one per command the writer
+ * The writer's own connection to a SQLite store, in a thread of its own
+ * (sqliteWriter.worker.mjs), and the one call a batch of commits makes to it. A batch is a list of plans, one per command the writer
  * decided; each plan holds everything its commit writes: the new events, the
  * task's read-model row, the message key it claims, a push config sent with
  * the message, and one outbox row per event and push config of the task. The
  * whole batch is one transaction, run by better-sqlite3's prepared statements
- * in one synchronous call: no statement is compiled, cached or wrapped in an
+ * in one call to the thread: no statement is compiled, cached or wrapped in an
  * Effect per commit.
+ *
+ * Why a thread: better-sqlite3 is synchronous, so on the main thread every
+ * statement and every disk sync stops all requests. The thread writes a
+ * batch, commits it, syncs the WAL (`sync: "wal"`, the default durability)
+ * and answers; meanwhile the main thread serves, and the commands that
+ * arrive make the next batch bigger (group commit). A write is answered only
+ * once it is on disk, so the writer answers its callers at once.
  *
  * A plan checks its expected version on the read-model row (`UPDATE … WHERE
  * version = ?`, or an insert that must be the first): the row and the log
@@ -18,10 +25,10 @@ import { SqlError } from "@effect/sql/SqlError"
  * `UNIQUE (task_id, version)` stays the last line of defence. A plan refused
  * there or by its message key writes nothing and leaves the others alone.
  *
- * This connection and the store's SqlClient share the file. They never wait
- * for each other: a batch holds the write lock only within one synchronous
- * call, and a busy lock (a tool writing beside the server) fails the BEGIN at
- * once, to be tried again by the writer.
+ * This connection and the store's SqlClient share the file. Neither waits
+ * for the other in SQLite's busy handler (busy_timeout 0): a busy lock fails
+ * at once, and is tried again later without blocking (Transient.ts). The
+ * thread holds the lock for a batch's statements only, not for the disk sync.
  */
 
 /** The task's row in the read model (`a2a_tasks`), as the writer folded it. */
@@ -92,106 +99,138 @@ export class SqliteCommits extends Context.Tag("a2a-ledger/SqliteCommits")<
     readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
     /** A PRAGMA on this connection (some, like `max_page_count`, are per connection); returns its rows. */
     readonly pragma: (statement: string) => Effect.Effect<unknown, SqlError>
+    /** Everything committed before this call, by any connection to the file, is on disk when it succeeds. */
+    readonly sync: Effect.Effect<void, SqlError>
+    /** Immediate unless a write or sync is under way; then it waits for it (a read never shows an unsynced commit). */
+    readonly settled: Effect.Effect<void, SqlError>
   }
 >() {}
 
-const prepare = (db: Database.Database) => ({
-  begin: db.prepare("BEGIN IMMEDIATE"),
-  commit: db.prepare("COMMIT"),
-  rollback: db.prepare("ROLLBACK"),
-  insertTask: db.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
-    VALUES (@task_id, @tenant, @owner, @context_id, @state, @version, @status_timestamp, @created_at, @snapshot)
-    ON CONFLICT (task_id) DO NOTHING`),
-  updateTask: db.prepare(`UPDATE a2a_tasks SET state = @state, version = @version, status_timestamp = @status_timestamp, snapshot = @snapshot
-    WHERE task_id = @task_id AND version = @expected`),
-  insertEvent: db.prepare(`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
-    VALUES (?, ?, ?, ?, ?, ?, ?)`),
-  findKey: db.prepare<[string, string, string], { task_id: string; version: number }>(
-    "SELECT task_id, version FROM a2a_message_ids WHERE tenant = ? AND owner = ? AND message_id = ?"
-  ),
-  claimKey: db.prepare("INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-  saveConfig: db.prepare(`INSERT INTO a2a_push_configs (task_id, config_id, tenant, url, token, auth_scheme, auth_credentials, format, created_at)
-    VALUES (@task_id, @config_id, @tenant, @url, @token, @auth_scheme, @auth_credentials, @format, @created_at)
-    ON CONFLICT (task_id, config_id) DO UPDATE SET url = excluded.url, token = excluded.token,
-      auth_scheme = excluded.auth_scheme, auth_credentials = excluded.auth_credentials, format = excluded.format`),
-  // One outbox row per push config of the task, for one event; none (and no work) for a task without configs.
-  enqueue: db.prepare(`INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
-    SELECT task_id, config_id, ?, ?, 'pending', 0, ?, NULL, ?, ? FROM a2a_push_configs WHERE task_id = ? ORDER BY config_id`),
-  load: db.prepare<[string], { snapshot: string }>("SELECT snapshot FROM a2a_tasks WHERE task_id = ?")
-})
+/** How the thread makes a commit durable: sync the WAL after each, or leave it to SQLite's `NORMAL`. */
+export type Sync = "wal" | "none"
 
-type Statements = ReturnType<typeof prepare>
+type Request =
+  | { readonly op: "open"; readonly filename: string; readonly sync: Sync }
+  | { readonly op: "write"; readonly plans: ReadonlyArray<CommitPlan> }
+  | { readonly op: "load"; readonly taskId: string }
+  | { readonly op: "sync" | "ping" | "close" }
+  | { readonly op: "pragma"; readonly statement: string }
 
-const writePlan = (s: Statements, plan: CommitPlan): PlanOutcome => {
-  const key = plan.messageKey
-  // The key is looked up first: within this transaction nobody else can take it before the claim below.
-  const taken = key === undefined ? undefined : s.findKey.get(key.tenant, key.owner, key.messageId)
-  if (taken !== undefined && key?.duplicates !== "accept") return { _tag: "Duplicate", taskId: taken.task_id, version: Number(taken.version) }
-  const row = plan.row
-  const moved = plan.expectedVersion === 0 ? s.insertTask.run(row) : s.updateTask.run({ ...row, expected: plan.expectedVersion })
-  if (moved.changes !== 1) return { _tag: "Conflict" }
-  const at = new Date(plan.now).toISOString()
-  let queued = 0
-  for (const [i, e] of plan.events.entries()) {
-    const version = plan.expectedVersion + i + 1
-    s.insertEvent.run(plan.taskId, version, e.type, e.schema_version, e.payload, plan.metadata, e.created_at)
-    if (i === 0 && plan.pushConfig !== undefined) s.saveConfig.run({ ...plan.pushConfig, task_id: plan.taskId })
-    queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
-  }
-  if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1)
-  return { _tag: "Written", queued }
+interface Reply {
+  readonly id: number
+  readonly value?: unknown
+  readonly error?: { readonly message: string; readonly code?: string }
 }
+
+/** A driver-like error, so StoreFault and the transient retry read its code as better-sqlite3's. */
+const driverError = (error: { readonly message: string; readonly code?: string }) =>
+  Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code })
 
 const sqlError = (cause: unknown, message: string) => new SqlError({ cause, message })
 
+const workerUrl = new URL("./sqliteWriter.worker.mjs", import.meta.url)
+
 /**
- * The connection, opened on a store whose schema is in place. `synchronous`
- * as the store's other connection has it (see Store and Durability).
+ * The thread and its requests. It answers them one at a time, in order; a
+ * request not answered within `timeoutMs` fails (a disk that stops answering
+ * fails the commits it holds rather than holding them forever). A thread that
+ * stops fails what it held, and the next request starts another.
  */
-export const layer = (filename: string, options: { readonly synchronous: "FULL" | "NORMAL" }) =>
+const connect = (filename: string, sync: Sync, timeoutMs: number) => {
+  let worker: Worker | undefined
+  let nextId = 0
+  const pending = new Map<number, { readonly resume: (effect: Effect.Effect<unknown, SqlError>) => void; readonly timer: NodeJS.Timeout }>()
+
+  const settle = (id: number, effect: Effect.Effect<unknown, SqlError>) => {
+    const waiting = pending.get(id)
+    if (waiting === undefined) return
+    pending.delete(id)
+    clearTimeout(waiting.timer)
+    waiting.resume(effect)
+  }
+
+  const post = (request: Request) => {
+    const id = ++nextId
+    const target = worker ?? start()
+    target.postMessage({ ...request, id })
+    return id
+  }
+
+  const start = () => {
+    const started = new Worker(workerUrl)
+    // The thread never keeps the process alive by itself: a request waiting for it has its timer.
+    started.unref()
+    started.on("message", (reply: Reply) =>
+      settle(reply.id, reply.error === undefined ? Effect.succeed(reply.value) : Effect.fail(sqlError(driverError(reply.error), reply.error.message)))
+    )
+    const stopped = (cause: unknown) => {
+      if (worker !== started) return
+      worker = undefined
+      for (const id of [...pending.keys()]) settle(id, Effect.fail(sqlError(cause, "the writer's thread stopped")))
+    }
+    started.on("error", stopped)
+    started.on("exit", (code) => stopped(new Error(`the writer's thread exited with code ${code}`)))
+    worker = started
+    // Opened first, before any request the caller makes: the thread answers in order.
+    post({ op: "open", filename, sync })
+    return started
+  }
+
+  const request = (make: () => Request, what: string) =>
+    Effect.async<unknown, SqlError>((resume) => {
+      let id: number
+      try {
+        id = post(make())
+      } catch (cause) {
+        return resume(Effect.fail(sqlError(cause, `${what}: the writer's thread cannot be reached`)))
+      }
+      const timer = setTimeout(
+        () =>
+          settle(
+            id,
+            Effect.fail(sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`))
+          ),
+        timeoutMs
+      )
+      pending.set(id, { resume, timer })
+    })
+
+  const close = Effect.async<void>((resume) => {
+    const current = worker
+    if (current === undefined) return resume(Effect.void)
+    worker = undefined
+    // Every request before it is answered first; a thread that does not stop in time is stopped.
+    const timer = setTimeout(() => void current.terminate(), 5_000)
+    current.once("exit", () => {
+      clearTimeout(timer)
+      resume(Effect.void)
+    })
+    current.postMessage({ op: "close", id: ++nextId })
+  })
+
+  return { request, close, busy: () => pending.size > 0 }
+}
+
+/**
+ * The connection, opened on a store whose schema is in place; closed (after
+ * every request before it is answered) when the scope closes.
+ */
+export const layer = (filename: string, options: { readonly sync: Sync; readonly timeoutMs?: number }) =>
   Layer.scoped(
     SqliteCommits,
     Effect.gen(function* () {
-      const db = yield* Effect.acquireRelease(
-        Effect.try({
-          try: () => {
-            const db = new Database(filename)
-            db.pragma(`synchronous = ${options.synchronous}`)
-            // Never sleep on the event loop waiting for a lock: the writer tries again instead.
-            db.pragma("busy_timeout = 0")
-            return db
-          },
-          catch: (cause) => sqlError(cause, `cannot open ${filename} for writing`)
-        }),
-        (db) => Effect.sync(() => db.close())
+      const thread = yield* Effect.acquireRelease(
+        Effect.sync(() => connect(filename, options.sync, options.timeoutMs ?? 10_000)),
+        (thread) => thread.close
       )
-      const s = yield* Effect.try({ try: () => prepare(db), catch: (cause) => sqlError(cause, "cannot prepare the writer's statements") })
+      // Open it now: a file that cannot be opened fails the layer, not the first commit.
+      yield* Effect.mapError(thread.request(() => ({ op: "ping" }), "open"), (e) => sqlError(e.cause, `cannot open ${filename} for writing`))
       const write = (plans: ReadonlyArray<CommitPlan>) =>
-        Effect.try({
-          try: () => {
-            s.begin.run()
-            try {
-              const outcomes = plans.map((plan) => writePlan(s, plan))
-              s.commit.run()
-              return outcomes
-            } catch (cause) {
-              // SQLite may have rolled back already (SQLITE_FULL does): then this ROLLBACK fails, and that changes nothing.
-              if (db.inTransaction) {
-                try {
-                  s.rollback.run()
-                } catch {
-                  // the error that matters is `cause`
-                }
-              }
-              throw cause
-            }
-          },
-          catch: (cause) => sqlError(cause, "the writer's transaction failed")
-        })
-      const load = (taskId: string) =>
-        Effect.try({ try: () => s.load.get(taskId)?.snapshot, catch: (cause) => sqlError(cause, "cannot read a task's row") })
-      const pragma = (statement: string) =>
-        Effect.try({ try: () => db.pragma(statement), catch: (cause) => sqlError(cause, `PRAGMA ${statement} failed`) })
-      return SqliteCommits.of({ write, load, pragma })
+        thread.request(() => ({ op: "write", plans }), "the writer's transaction failed") as Effect.Effect<ReadonlyArray<PlanOutcome>, SqlError>
+      const load = (taskId: string) => thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
+      const pragma = (statement: string) => thread.request(() => ({ op: "pragma", statement }), `PRAGMA ${statement} failed`)
+      const sync = Effect.asVoid(thread.request(() => ({ op: "sync" }), "cannot sync the store"))
+      const settled = Effect.suspend(() => (thread.busy() ? Effect.asVoid(thread.request(() => ({ op: "ping" }), "cannot sync the store")) : Effect.void))
+      return SqliteCommits.of({ write, load, pragma, sync, settled })
     })
   )

@@ -83,7 +83,7 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   // The directory first, then the ownership lock, then the connection: nothing starts on a file another engine owns.
   const before = owned ? Layer.provide(SqliteOwnership.layer(filename), directory) : directory
   const client = withRobustTransactions(SqliteClient.layer({ filename }).pipe(Layer.provide(before)))
-  // An engine's `full` is NORMAL plus a sync of the WAL off the event loop before each acknowledgement
+  // An engine's `full` is NORMAL plus a sync of the WAL by the writer's thread before each acknowledgement
   // (Durability); a tool beside it leaves the syncing to SQLite.
   const syncsItself = owned && options.synchronous !== "normal"
   const synchronous = Layer.effectDiscard(
@@ -102,12 +102,13 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   if (filename === ":memory:") return Layer.provideMerge(layerFromClient, tuned)
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = Layer.merge(sqliteReader(filename), SqliteRows.layer(filename)).pipe(Layer.provide(schema))
-  const durability = syncsItself ? Durability.layerWal(filename, options.storeTimeoutMs ?? 10_000) : Durability.layerNone
-  // An engine's writer gets a connection of its own (SqliteCommits); a tool has no writer.
-  const commits = owned
-    ? SqliteCommits.layer(filename, { synchronous: options.synchronous === "normal" || syncsItself ? "NORMAL" : "FULL" }).pipe(Layer.provide(schema))
-    : Layer.empty
-  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), durability, commits).pipe(Layer.provideMerge(tuned))
+  // An engine's writer gets a connection of its own, in a thread of its own (SqliteCommits); a tool has no writer.
+  if (!owned) return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Durability.layerNone).pipe(Layer.provideMerge(tuned))
+  const commits = SqliteCommits.layer(filename, { sync: syncsItself ? "wal" : "none", timeoutMs: options.storeTimeoutMs ?? 10_000 }).pipe(Layer.provide(schema))
+  const durability = syncsItself ? Durability.layerThread : Durability.layerNone
+  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Layer.provideMerge(durability, commits)).pipe(
+    Layer.provideMerge(tuned)
+  )
 }
 
 /** Any fixed number: the key of the advisory lock that serialises migrations across instances. */
