@@ -1,5 +1,6 @@
 import { Clock, Duration, Effect, Layer } from "effect"
 import { Pruner } from "../eventlog/Pruner"
+import { retryTransient } from "../eventlog/Transient"
 
 /** Tasks removed per transaction: small enough never to hold the writer up for long. */
 const batch = 200
@@ -17,7 +18,8 @@ export const run = (retentionMs: number) =>
       const before = new Date((yield* Clock.currentTimeMillis) - retentionMs).toISOString()
       let total = 0
       for (;;) {
-        const n = yield* pruner.prune(before, batch)
+        // The writer's thread holds the write lock now and then: a busy lock is tried again.
+        const n = yield* retryTransient(pruner.prune(before, batch))
         total += n
         if (n < batch) break
         yield* Effect.yieldNow()

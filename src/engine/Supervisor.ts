@@ -46,7 +46,8 @@ export const make = Effect.gen(function* () {
   const turn = (taskId: string) => {
     let storeFailed = false
     const commitNow = (commands: Commands) =>
-      writer.commit(taskId, commands).pipe(
+      // The agent goes on as soon as its emission is committed; clients see it once it is on disk.
+      writer.commit(taskId, commands, { answerAtCommit: true }).pipe(
         Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
       )
     // The turn's start is committed with the agent's first emission (one commit fewer), or alone once

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { type Command, decide, decideAll, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
@@ -14,6 +14,7 @@ import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
 import { type CommitPlan, SqliteCommits } from "../eventlog/SqliteCommits"
+import { retryTransient } from "../eventlog/Transient"
 import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { parseSnapshot, taskRow } from "../projections/TaskReadModel"
@@ -77,6 +78,12 @@ export interface CommitOptions {
   readonly duplicates?: "refuse" | "accept"
   /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
   readonly fence?: { readonly owner: string; readonly lease: Lease }
+  /**
+   * Answer once committed, before the commit is synced to disk (a worker's own emissions: the agent goes
+   * on at once). Its events are still published only after the sync, so no client sees them sooner, and
+   * a sync that fails still fails the store. Everyone else is answered after the sync (Durability).
+   */
+  readonly answerAtCommit?: boolean
 }
 
 export interface CommitResult {
@@ -138,27 +145,6 @@ interface Pending {
   /** When the caller stops waiting for a batch to take it (epoch ms): past it, it is refused unwritten. */
   readonly deadline: number
 }
-
-/**
- * Nothing was written and trying again may succeed: PostgreSQL gave up on the
- * transaction to break a deadlock or a serialization conflict, or another
- * process holds SQLite's write lock for a moment (our CLI tools do).
- */
-const isTransient = (error: SqlError) => {
-  const code = (error.cause as { code?: string } | undefined)?.code ?? ""
-  return code === "40P01" || code === "40001" || code === "SQLITE_BUSY" || code.startsWith("SQLITE_BUSY_")
-}
-
-/**
- * How a transient failure is tried again: after 10 ms, doubling, for about
- * 1.3 s in all. Waiting here, rather than in SQLite's busy handler, keeps the
- * event loop free: better-sqlite3 sleeps on the main thread while it waits.
- */
-const laterRetries = Schedule.exponential(Duration.millis(20)).pipe(Schedule.intersect(Schedule.recurs(6)))
-const retryTransient = <A, R>(write: Effect.Effect<A, SqlError, R>) =>
-  // The first try pays for no schedule (nearly every write succeeds at once); a transient failure is
-  // tried again after 10 ms, then 20, 40, … (seven more tries in all).
-  Effect.catchIf(write, isTransient, () => Effect.retry(Effect.delay(write, Duration.millis(10)), { while: isTransient, schedule: laterRetries }))
 
 /** The most commands written in one transaction. */
 const maxBatch = 256
@@ -302,6 +288,8 @@ export const make = Effect.gen(function* () {
   const writeLean = (commits: SqliteCommits["Type"], pending: ReadonlyArray<Pending>, at: string, now: number) =>
     Effect.gen(function* () {
       const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
+      // When each round's commit is on disk.
+      const synced: Array<Effect.Effect<void, SqlError>> = []
       let todo = pending.map((_, i) => i)
       for (let attempt = 0; todo.length > 0; attempt++) {
         const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
@@ -314,13 +302,14 @@ export const make = Effect.gen(function* () {
         // Retried alone when the lock is busy: an earlier round of this batch is committed already, so
         // a later round that fails fails only its own commands, not the batch.
         const written = retryTransient(commits.write(planned.map((x) => x.plan)))
-        const outcomes = attempt === 0 ? yield* written : yield* Effect.orElseSucceed(written, () => undefined)
-        if (outcomes === undefined) {
+        const round = attempt === 0 ? yield* written : yield* Effect.orElseSucceed(written, () => undefined)
+        if (round === undefined) {
           for (const { i } of planned) results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} could not be written again` }))
           break
         }
+        synced.push(round.synced)
         todo = []
-        for (const [j, outcome] of outcomes.entries()) {
+        for (const [j, outcome] of round.outcomes.entries()) {
           const { i, snapshot, events } = planned[j]!
           if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
           else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
@@ -331,7 +320,7 @@ export const make = Effect.gen(function* () {
           }
         }
       }
-      return results
+      return { results, synced: synced.length === 0 ? Effect.void : synced.length === 1 ? synced[0]! : Effect.all(synced, { discard: true }) }
     })
 
   const claimThenAppend = <A, E>(
@@ -431,26 +420,33 @@ export const make = Effect.gen(function* () {
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
-  /**
-   * Answer a committed batch's callers and publish its events. Its commit is on disk already: the
-   * writer's SQLite thread syncs before it answers (Durability), and other stores' COMMIT is durable.
-   */
-  const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
-    Effect.gen(function* () {
-      yield* recovered
-      if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
-      for (const [i, result] of results.entries()) {
-        const p = pending[i]!
-        if (result._tag === "Left") {
-          yield* Deferred.fail(p.done, result.left)
-          continue
-        }
-        const { snapshot, events } = result.right
-        const contextId = snapshot.task!.contextId
-        const lastIndex = events.length - 1
-        yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
-        yield* Deferred.succeed(p.done, { snapshot, events })
-      }
+  /** Answer a committed batch's callers when its commit is on disk (`synced`); a failed sync fails them all. */
+  const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>, synced: Effect.Effect<void, SqlError>) =>
+    Effect.matchCauseEffect(synced, {
+      onFailure: (cause) =>
+        Effect.gen(function* () {
+          for (const p of pending) cache.delete(p.taskId)
+          yield* faulted(cause, pending.length)
+          const failure = new StoreFailure({ cause: Cause.squash(cause) })
+          yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
+        }),
+      onSuccess: () =>
+        Effect.gen(function* () {
+          yield* recovered
+          if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
+          for (const [i, result] of results.entries()) {
+            const p = pending[i]!
+            if (result._tag === "Left") {
+              yield* Deferred.fail(p.done, result.left)
+              continue
+            }
+            const { snapshot, events } = result.right
+            const contextId = snapshot.task!.contextId
+            const lastIndex = events.length - 1
+            yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
+            yield* Deferred.succeed(p.done, { snapshot, events })
+          }
+        })
     }).pipe(Effect.catchAllDefect((defect) => Effect.logError("the committer failed to answer a batch", defect)))
 
   const runBatch = (batch: Iterable<Pending>) =>
@@ -471,7 +467,7 @@ export const make = Effect.gen(function* () {
       const outcome = yield* Option.match(lean, {
         // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside).
         onSome: (commits) => Effect.exit(Effect.zipRight(file.check, writeLean(commits, pending, at, now))),
-        onNone: () => bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now))))
+        onNone: () => Effect.map(bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))), Exit.map((results) => ({ results, synced: Effect.void })))
       })
       if (Exit.isFailure(outcome)) {
         for (const p of pending) cache.delete(p.taskId)
@@ -480,9 +476,17 @@ export const make = Effect.gen(function* () {
         const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
         return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
       }
+      const { results, synced } = outcome.value
       // The next batch is decided on these states, so the cache takes them now.
-      for (const result of outcome.value) if (result._tag === "Right") remember(result.right.snapshot)
-      yield* answer(pending, outcome.value)
+      for (const result of results) if (result._tag === "Right") remember(result.right.snapshot)
+      if (synced === Effect.void) return yield* answer(pending, results, synced)
+      // The callers are answered (and the events published) once the commit is on disk, while the
+      // committer goes on with the next batch; a worker's emissions are answered at commit.
+      for (const [i, result] of results.entries()) {
+        const p = pending[i]!
+        if (result._tag === "Right" && p.options?.answerAtCommit === true) Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events }))
+      }
+      yield* Effect.forkDaemon(answer(pending, results, synced))
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
       Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),

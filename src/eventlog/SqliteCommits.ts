@@ -90,11 +90,20 @@ export type PlanOutcome =
   /** The message key was taken, by this task at this version: nothing written. */
   | { readonly _tag: "Duplicate"; readonly taskId: string; readonly version: number }
 
+/** A committed batch: one outcome per plan, and when it is on disk. */
+export interface Written {
+  readonly outcomes: ReadonlyArray<PlanOutcome>
+  readonly synced: Effect.Effect<void, SqlError>
+}
+
 export class SqliteCommits extends Context.Tag("a2a-ledger/SqliteCommits")<
   SqliteCommits,
   {
-    /** Write a batch in one transaction; a SqlError means none of it was written. */
-    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<ReadonlyArray<PlanOutcome>, SqlError>
+    /**
+     * Write a batch in one transaction; a SqlError means none of it was written. Succeeds once the batch
+     * is committed, with `synced`, which succeeds once it is on disk (or fails: then it may be lost).
+     */
+    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, SqlError>
     /** The task's committed snapshot JSON (the read-model row), read on this connection. */
     readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
     /** A PRAGMA on this connection (some, like `max_page_count`, are per connection); returns its rows. */
@@ -120,6 +129,10 @@ interface Reply {
   readonly id: number
   readonly value?: unknown
   readonly error?: { readonly message: string; readonly code?: string }
+  /** A write's first answer: a second (`synced` or `syncError`) follows once it is on disk. */
+  readonly syncing?: boolean
+  readonly synced?: boolean
+  readonly syncError?: { readonly message: string; readonly code?: string }
 }
 
 /** A driver-like error, so StoreFault and the transient retry read its code as better-sqlite3's. */
@@ -130,23 +143,63 @@ const sqlError = (cause: unknown, message: string) => new SqlError({ cause, mess
 
 const workerUrl = new URL("./sqliteWriter.worker.mjs", import.meta.url)
 
+type Resume = (effect: Effect.Effect<unknown, SqlError>) => void
+
+/** An answer that comes once, awaited by any number of fibers, or none. */
+class Latch {
+  private result: Effect.Effect<void, SqlError> | undefined
+  private waiters: Array<Resume> = []
+  done(result: Effect.Effect<void, SqlError>) {
+    if (this.result !== undefined) return
+    this.result = result
+    for (const w of this.waiters) w(result)
+    this.waiters = []
+  }
+  readonly await: Effect.Effect<void, SqlError> = Effect.suspend(() =>
+    this.result !== undefined ? this.result : Effect.async<void, SqlError>((resume) => void this.waiters.push(resume as Resume))
+  )
+}
+
 /**
- * The thread and its requests. It answers them one at a time, in order; a
- * request not answered within `timeoutMs` fails (a disk that stops answering
- * fails the commits it holds rather than holding them forever). A thread that
- * stops fails what it held, and the next request starts another.
+ * The thread and its requests. It answers them one at a time, in order; an
+ * answer (a write's, and its sync's) that does not come within `timeoutMs`
+ * fails (a disk that stops answering fails the commits it holds rather than
+ * holding them forever). A thread that stops fails what it held, and the
+ * next request starts another.
  */
 const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   let worker: Worker | undefined
   let nextId = 0
-  const pending = new Map<number, { readonly resume: (effect: Effect.Effect<unknown, SqlError>) => void; readonly timer: NodeJS.Timeout }>()
+  const pending = new Map<number, { readonly resume: Resume; readonly timer: NodeJS.Timeout }>()
+  const syncing = new Map<number, { readonly latch: Latch; readonly timer: NodeJS.Timeout }>()
+  const timedOut = (what: string) =>
+    sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`)
 
-  const settle = (id: number, effect: Effect.Effect<unknown, SqlError>) => {
+  const answer = (id: number, effect: Effect.Effect<unknown, SqlError>) => {
     const waiting = pending.get(id)
     if (waiting === undefined) return
     pending.delete(id)
     clearTimeout(waiting.timer)
     waiting.resume(effect)
+  }
+  const synced = (id: number, effect: Effect.Effect<void, SqlError>) => {
+    const waiting = syncing.get(id)
+    if (waiting === undefined) return
+    syncing.delete(id)
+    clearTimeout(waiting.timer)
+    waiting.latch.done(effect)
+  }
+
+  const receive = (reply: Reply) => {
+    if (reply.synced === true) return synced(reply.id, Effect.void)
+    if (reply.syncError !== undefined) return synced(reply.id, Effect.fail(sqlError(driverError(reply.syncError), reply.syncError.message)))
+    if (reply.error !== undefined) return answer(reply.id, Effect.fail(sqlError(driverError(reply.error), reply.error.message)))
+    if (reply.syncing !== true) return answer(reply.id, Effect.succeed(reply.value))
+    // Committed: the sync follows (or does not come in time).
+    const latch = new Latch()
+    const timer = setTimeout(() => synced(reply.id, Effect.fail(timedOut("the disk did not finish a sync"))), timeoutMs)
+    syncing.set(reply.id, { latch, timer })
+    answer(reply.id, Effect.succeed({ outcomes: reply.value as ReadonlyArray<PlanOutcome>, synced: latch.await } satisfies Written))
   }
 
   const post = (request: Request) => {
@@ -160,13 +213,13 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     const started = new Worker(workerUrl)
     // The thread never keeps the process alive by itself: a request waiting for it has its timer.
     started.unref()
-    started.on("message", (reply: Reply) =>
-      settle(reply.id, reply.error === undefined ? Effect.succeed(reply.value) : Effect.fail(sqlError(driverError(reply.error), reply.error.message)))
-    )
+    started.on("message", receive)
     const stopped = (cause: unknown) => {
       if (worker !== started) return
       worker = undefined
-      for (const id of [...pending.keys()]) settle(id, Effect.fail(sqlError(cause, "the writer's thread stopped")))
+      const failure = sqlError(cause, "the writer's thread stopped")
+      for (const id of [...pending.keys()]) answer(id, Effect.fail(failure))
+      for (const id of [...syncing.keys()]) synced(id, Effect.fail(failure))
     }
     started.on("error", stopped)
     started.on("exit", (code) => stopped(new Error(`the writer's thread exited with code ${code}`)))
@@ -184,15 +237,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
       } catch (cause) {
         return resume(Effect.fail(sqlError(cause, `${what}: the writer's thread cannot be reached`)))
       }
-      const timer = setTimeout(
-        () =>
-          settle(
-            id,
-            Effect.fail(sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`))
-          ),
-        timeoutMs
-      )
-      pending.set(id, { resume, timer })
+      pending.set(id, { resume, timer: setTimeout(() => answer(id, Effect.fail(timedOut(what))), timeoutMs) })
     })
 
   const close = Effect.async<void>((resume) => {
@@ -208,7 +253,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     current.postMessage({ op: "close", id: ++nextId })
   })
 
-  return { request, close, busy: () => pending.size > 0 }
+  return { request, close, busy: () => pending.size > 0 || syncing.size > 0 }
 }
 
 /**
@@ -226,11 +271,15 @@ export const layer = (filename: string, options: { readonly sync: Sync; readonly
       // Open it now: a file that cannot be opened fails the layer, not the first commit.
       yield* Effect.mapError(thread.request(() => ({ op: "ping" }), "open"), (e) => sqlError(e.cause, `cannot open ${filename} for writing`))
       const write = (plans: ReadonlyArray<CommitPlan>) =>
-        thread.request(() => ({ op: "write", plans }), "the writer's transaction failed") as Effect.Effect<ReadonlyArray<PlanOutcome>, SqlError>
+        Effect.map(thread.request(() => ({ op: "write", plans }), "the writer's transaction failed"), (value) =>
+          // Without syncs here (sync "none") the thread answers with the outcomes alone.
+          Array.isArray(value) ? { outcomes: value as ReadonlyArray<PlanOutcome>, synced: Effect.void } : (value as Written)
+        )
       const load = (taskId: string) => thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
       const pragma = (statement: string) => thread.request(() => ({ op: "pragma", statement }), `PRAGMA ${statement} failed`)
       const sync = Effect.asVoid(thread.request(() => ({ op: "sync" }), "cannot sync the store"))
-      const settled = Effect.suspend(() => (thread.busy() ? Effect.asVoid(thread.request(() => ({ op: "ping" }), "cannot sync the store")) : Effect.void))
+      // A read waits while a commit may be visible and not yet on disk; a sync asked now covers it.
+      const settled = Effect.suspend(() => (thread.busy() ? sync : Effect.void))
       return SqliteCommits.of({ write, load, pragma, sync, settled })
     })
   )

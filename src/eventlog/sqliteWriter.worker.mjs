@@ -7,21 +7,22 @@
  * thread, while the main thread goes on serving and the next batch grows.
  *
  * Plain JavaScript, so that it runs as it is under the tests and beside the
- * bundle (scripts/build.mjs copies it into dist/). It takes one request at a
- * time, in order, and answers each:
- *   { id, op: "open", filename, sync }   sync: "wal" (sync the WAL after each commit) or "none"
- *   { id, op: "write", plans }           -> outcomes, one per plan (CommitPlan / PlanOutcome)
- *   { id, op: "load", taskId }           -> the task's snapshot JSON, or undefined
- *   { id, op: "sync" }                   -> everything committed so far (by any connection) is on disk
- *   { id, op: "ping" }                   -> nothing: every request before it was answered
- *   { id, op: "pragma", statement }      -> the pragma's rows
- *   { id, op: "close" }
+ * bundle (scripts/build.mjs copies it into dist/). It takes requests in
+ * order and answers each with its id:
+ *   { op: "open", filename, sync }   sync: "wal" (this thread syncs the WAL) or "none" (SQLite's NORMAL)
+ *   { op: "write", plans }           -> outcomes, one per plan (CommitPlan / PlanOutcome), once committed;
+ *                                       then, with sync "wal", { synced: true } or { syncError } once on disk
+ *   { op: "load", taskId }           -> the task's snapshot JSON, or undefined
+ *   { op: "sync" }                   -> everything committed so far (by any connection) is on disk
+ *   { op: "ping" }                   -> nothing
+ *   { op: "pragma", statement }      -> the pragma's rows
+ *   { op: "close" }
  * A failure is answered as { id, error: { message, code } }: `code` is
  * better-sqlite3's (SQLITE_FULL, SQLITE_BUSY…) or the sync's (see syncError).
  */
 import Database from "better-sqlite3"
 import * as fs from "node:fs"
-import { parentPort } from "node:worker_threads"
+import { parentPort, receiveMessageOnPort } from "node:worker_threads"
 
 /** @type {import("better-sqlite3").Database | undefined} */
 let db
@@ -92,19 +93,39 @@ const writePlan = (s, plan) => {
 let open
 /** @param {fs.Stats} st */
 const identity = (st) => `${st.dev}:${st.ino}`
-const syncWal = () => {
+const walFile = () => {
+  const now = identity(fs.statSync(wal))
+  if (open?.id === now) return open.fd
+  if (open !== undefined) fs.closeSync(open.fd)
+  open = undefined
+  const fd = fs.openSync(wal, "r")
+  open = { fd, id: identity(fs.fstatSync(fd)) }
+  return fd
+}
+
+/**
+ * Who waits for the next sync of the WAL. It runs on this thread once the
+ * requests queued so far are handled (see the message loop below): one sync
+ * covers every commit written before it (group commit), and while the disk
+ * syncs, the main thread goes on and the next requests queue up.
+ * @type {Array<(error: Error | undefined) => void>}
+ */
+let waiters = []
+/** @param {(error: Error | undefined) => void} answer */
+const afterSync = (answer) => void waiters.push(answer)
+
+/** One sync for everyone waiting: on this thread, once the requests queued so far are handled. */
+const syncNow = () => {
+  if (waiters.length === 0) return
+  const due = waiters
+  waiters = []
+  let error
   try {
-    const now = identity(fs.statSync(wal))
-    if (open?.id !== now) {
-      if (open !== undefined) fs.closeSync(open.fd)
-      open = undefined
-      const fd = fs.openSync(wal, "r")
-      open = { fd, id: identity(fs.fstatSync(fd)) }
-    }
-    fs.fdatasyncSync(open.fd)
+    fs.fdatasyncSync(walFile())
   } catch (cause) {
-    throw syncError(cause)
+    error = syncError(cause)
   }
+  for (const answer of due) answer(error)
 }
 
 /** A failed sync, with a code StoreFault reads like a driver's. @param {any} cause */
@@ -132,13 +153,24 @@ const write = (plans) => {
     }
     throw cause
   }
-  // The lock is free again before the disk sync: the main thread's own writes do not wait for the disk.
-  if (syncs) syncWal()
   return outcomes
 }
 
-/** @param {any} request */
+/** @param {any} error */
+const failure = (error) => ({ message: String(error?.message ?? error), code: typeof error?.code === "string" ? error.code : undefined })
+
+const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort)
+
+/**
+ * Answer a request. A write is answered twice when commits are synced here:
+ * once committed (its outcomes: the next batch can be decided on them), and
+ * once on disk (`synced`, or `syncError`). A sync request is answered once,
+ * when on disk.
+ * @param {any} request
+ */
 const handle = (request) => {
+  const { id } = request
+  const reply = (/** @type {unknown} */ value) => port.postMessage({ id, value })
   if (openFailure !== undefined && request.op !== "close") throw openFailure
   switch (request.op) {
     case "open": {
@@ -155,38 +187,52 @@ const handle = (request) => {
       }
       syncs = request.sync === "wal"
       wal = `${request.filename}-wal`
-      return undefined
+      return reply(undefined)
     }
-    case "write":
-      return write(request.plans)
+    case "write": {
+      const outcomes = write(request.plans)
+      port.postMessage({ id, value: outcomes, syncing: syncs })
+      if (syncs) afterSync((error) => port.postMessage(error === undefined ? { id, synced: true } : { id, syncError: failure(error) }))
+      return
+    }
     case "load":
-      return /** @type {any} */ (s?.load.get(request.taskId))?.snapshot
+      return reply(/** @type {any} */ (s?.load.get(request.taskId))?.snapshot)
     case "sync":
-      if (syncs) syncWal()
-      return undefined
+      if (!syncs) return reply(undefined)
+      return afterSync((error) => port.postMessage(error === undefined ? { id, value: undefined } : { id, error: failure(error) }))
     case "ping":
-      return undefined
+      return reply(undefined)
     case "pragma":
-      return db?.pragma(request.statement)
+      return reply(db?.pragma(request.statement))
     case "close":
-      if (open !== undefined) fs.closeSync(open.fd)
-      open = undefined
-      db?.close()
-      db = undefined
-      s = undefined
-      return undefined
+    {
+      const close = () => {
+        if (open !== undefined) fs.closeSync(open.fd)
+        open = undefined
+        db?.close()
+        db = undefined
+        s = undefined
+        reply(undefined)
+        port.close()
+      }
+      // Every sync asked for is finished first (they run on the thread pool).
+      return syncs ? afterSync(close) : close()
+    }
     default:
       throw new Error(`unknown request ${request.op}`)
   }
 }
 
-const port = /** @type {import("node:worker_threads").MessagePort} */ (parentPort)
-port.on("message", (request) => {
+const handleOne = (/** @type {any} */ request) => {
   try {
-    port.postMessage({ id: request.id, value: handle(request) })
+    handle(request)
   } catch (cause) {
-    const e = /** @type {any} */ (cause)
-    port.postMessage({ id: request.id, error: { message: String(e?.message ?? e), code: typeof e?.code === "string" ? e.code : undefined } })
+    port.postMessage({ id: request.id, error: failure(cause) })
   }
-  if (request.op === "close") port.close()
+}
+port.on("message", (request) => {
+  handleOne(request)
+  // Whatever arrived meanwhile is written before the sync, which then covers it too (group commit).
+  for (let next = receiveMessageOnPort(port); next !== undefined; next = receiveMessageOnPort(port)) handleOne(next.message)
+  syncNow()
 })

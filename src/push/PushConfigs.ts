@@ -4,6 +4,7 @@ import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } fr
 import { TaskWriter } from "../engine/TaskWriter"
 import { type Caller, TaskEngine } from "../engine/TaskEngine"
 import { Durability } from "../eventlog/Durability"
+import { retryTransient } from "../eventlog/Transient"
 import { PushSettings } from "./Deliverer"
 import type { PushConfig, PushConfigInput } from "./PushConfig"
 import { PushStore } from "./PushStore"
@@ -72,7 +73,7 @@ export const make = Effect.gen(function* () {
       }
       const saved: PushConfig = { ...config, taskId, tenant: caller.tenant }
       // Acknowledged means on disk: the write waits for its sync, as the writer's commits do.
-      yield* store(Effect.zipRight(configs.saveConfig(saved), durability.sync))
+      yield* store(Effect.zipRight(retryTransient(configs.saveConfig(saved)), durability.sync))
       return saved
     }).pipe(writer.withTaskLock(taskId))
 

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { PushConfigRow } from "../eventlog/SqliteCommits"
+import { retryTransient } from "../eventlog/Transient"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig"
@@ -109,6 +110,9 @@ export const configRow = (c: PushConfig) => ({
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  // Writes outside the engine's writer meet its thread at SQLite's write lock now and then (or a tool's):
+  // each is tried again (Transient), never waited for on the event loop. (saveConfig is also written
+  // inside the writer's transaction, which retries as a whole: PushConfigs retries it alone.)
 
   const saveConfig = (c: PushConfig) => {
     const row = configRow(c)
@@ -135,7 +139,7 @@ export const make = Effect.gen(function* () {
     )
 
   const deleteConfig = (taskId: string, id: string) =>
-    sql.withTransaction(
+    retryTransient(sql.withTransaction(
       Effect.gen(function* () {
         const existed = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs
           WHERE task_id = ${taskId} AND config_id = ${id}`
@@ -143,7 +147,7 @@ export const make = Effect.gen(function* () {
         yield* sql`DELETE FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id = ${id}`
         return Number(existed[0]?.n ?? 0) > 0
       })
-    )
+    ))
 
   const enqueue = (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) =>
     Effect.gen(function* () {
@@ -184,17 +188,17 @@ export const make = Effect.gen(function* () {
         ORDER BY o.next_attempt_at, o.id LIMIT ${limit}
         ${sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF o SKIP LOCKED`, orElse: () => sql`` })}
       )
-      RETURNING *`.pipe(Effect.map((rows) => rows.map(toDelivery).sort((a, b) => a.id - b.id)))
+      RETURNING *`.pipe(retryTransient, Effect.map((rows) => rows.map(toDelivery).sort((a, b) => a.id - b.id)))
 
   const unhold = (id: number, now: number) =>
-    sql`UPDATE a2a_push_outbox SET next_attempt_at = ${now} WHERE id = ${id} AND status = 'pending'`.pipe(Effect.asVoid)
+    sql`UPDATE a2a_push_outbox SET next_attempt_at = ${now} WHERE id = ${id} AND status = 'pending'`.pipe(Effect.asVoid, retryTransient)
 
   const nextDueAt = sql<{ t: number | string | null }>`SELECT MIN(o.next_attempt_at) AS t FROM a2a_push_outbox o
     WHERE o.status = 'pending' AND ${headOfLine}`.pipe(
     Effect.map((rows) => (rows[0]?.t === null || rows[0]?.t === undefined ? Option.none() : Option.some(Number(rows[0].t))))
   )
 
-  const delivered = (id: number) => sql`DELETE FROM a2a_push_outbox WHERE id = ${id}`.pipe(Effect.asVoid)
+  const delivered = (id: number) => sql`DELETE FROM a2a_push_outbox WHERE id = ${id}`.pipe(Effect.asVoid, retryTransient)
 
   const failed = (id: number, error: string, now: number, retryAt: number | undefined) => {
     const at = iso(now)
@@ -204,7 +208,7 @@ export const make = Effect.gen(function* () {
             WHERE id = ${id}`
         : sql`UPDATE a2a_push_outbox SET attempts = attempts + 1, next_attempt_at = ${retryAt}, last_error = ${error},
             updated_at = ${at} WHERE id = ${id}`
-    ).pipe(Effect.asVoid)
+    ).pipe(Effect.asVoid, retryTransient)
   }
 
   const deadLetters = (limit: number) =>
@@ -216,14 +220,14 @@ export const make = Effect.gen(function* () {
     if (ids !== undefined && ids.length === 0) return Effect.succeed(0)
     const at = iso(now)
     const which = ids === undefined ? sql`status = 'dead'` : sql.and([sql`status = 'dead'`, sql.in("id", ids)])
-    return sql.withTransaction(
+    return retryTransient(sql.withTransaction(
       Effect.gen(function* () {
         const n = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_outbox WHERE ${which}`
         yield* sql`UPDATE a2a_push_outbox SET status = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${at}
           WHERE ${which}`
         return Number(n[0]?.n ?? 0)
       })
-    )
+    ))
   }
 
   const hasRoomFor = (taskId: string, id: string) =>

@@ -165,6 +165,22 @@ describe("SQLite store faults", () => {
     await closeAndVerify(server)
   }, 90_000)
 
+  it("a push config saved while the write lock is held a moment (by the writer's thread, or a tool) is tried again, not refused", async () => {
+    const server = await serverOn("config-lock.db", echo)
+    const task = (await send(server.url, "configured later")).result.task
+    const lock = await holdWriteLock(server.db)
+    const created = answered(
+      "CreateTaskPushNotificationConfig",
+      rpc(server.url, "CreateTaskPushNotificationConfig", { taskId: task.id, id: "later", url: "https://example.com/hook" })
+    )
+    await new Promise((resolve) => setTimeout(resolve, 150))
+    await lock.release()
+    const r = await created
+    expect(r.error).toBeUndefined()
+    expect(r.result).toMatchObject({ taskId: task.id, id: "later", url: "https://example.com/hook" })
+    expect((await rpc(server.url, "GetTaskPushNotificationConfig", { taskId: task.id, id: "later" })).result.url).toBe("https://example.com/hook")
+  }, 30_000)
+
   it("a database file removed from under the server: commits are refused (never acknowledged into a deleted file), /readyz says why, and all is well once it is back", async () => {
     const server = await serverOn("moved.db", echo)
     const db = server.db
