@@ -3,6 +3,7 @@ import { HttpMiddleware, HttpServer } from "@effect/platform"
 import * as Store from "../eventlog/Store"
 import * as AgentHosts from "../server/AgentHosts"
 import * as Auth from "../server/Auth"
+import * as FastRpc from "../server/FastRpc"
 import * as HttpApp from "../server/HttpApp"
 import * as Lifecycle from "../server/Lifecycle"
 import * as LiveStreams from "../server/LiveStreams"
@@ -37,7 +38,8 @@ type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.
 /** HTTP, configuration and authentication over whatever `AgentHosts` the caller provides. */
 const http = ({ auth, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
-  return HttpServer.serve(HttpApp.app).pipe(
+  // `POST /a2a` is taken from node:http directly (FastRpc); everything else goes through the platform.
+  return Layer.merge(HttpServer.serve(HttpApp.app), FastRpc.layer).pipe(
     // No span per request while nothing records spans (no tracer is configured): the platform's span
     // parses the URL, copies the headers to redact them and reads a trace context, for every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),

@@ -1,5 +1,4 @@
 import { Context, Effect, Layer } from "effect"
-import type { Headers } from "@effect/platform"
 import { createHash } from "node:crypto"
 import * as jose from "jose"
 import { A2AError, Errors } from "../protocol/errors"
@@ -60,7 +59,7 @@ export class Authenticator extends Context.Tag("a2a-ledger/Authenticator")<
   {
     readonly enabled: boolean
     /** The principal making this request, or an Unauthenticated error. */
-    readonly authenticate: (headers: Headers.Headers) => Effect.Effect<Principal, A2AError>
+    readonly authenticate: (headers: RequestHeaders) => Effect.Effect<Principal, A2AError>
     /** What the agent card declares: `securitySchemes` and `securityRequirements`. */
     readonly cardSecurity: Readonly<Record<string, unknown>>
   }
@@ -68,6 +67,11 @@ export class Authenticator extends Context.Tag("a2a-ledger/Authenticator")<
 
 /** Where the credentials go, for the 401's WWW-Authenticate challenge. */
 export const challenge = 'Bearer realm="a2a-ledger"'
+
+/** A request's headers, lower-cased (the platform's, or Node's own). */
+export type RequestHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
+const first = (value: string | ReadonlyArray<string> | undefined) => (typeof value === "string" ? value : value?.[0])
 
 const unauthenticated = (message: string) => new A2AError(Errors.Unauthenticated, message)
 
@@ -113,9 +117,9 @@ export const make = (options: AuthOptions = {}) => {
       })
     )
 
-  const authenticate = (headers: Headers.Headers): Effect.Effect<Principal, A2AError> => {
+  const authenticate = (headers: RequestHeaders): Effect.Effect<Principal, A2AError> => {
     if (!enabled) return Effect.succeed(anonymousPrincipal)
-    const authorization = headers["authorization"]
+    const authorization = first(headers["authorization"])
     if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
       if (m === null) return Effect.fail(unauthenticated("the Authorization header must be `Bearer <token>`"))
@@ -125,7 +129,7 @@ export const make = (options: AuthOptions = {}) => {
       if (jwks !== undefined && looksLikeJwt(token)) return verifyJwt(token)
       return Effect.fail(unauthenticated("the bearer token was not accepted"))
     }
-    const apiKey = headers["x-api-key"]
+    const apiKey = first(headers["x-api-key"])
     if (apiKey !== undefined) {
       const principal = byDigest.get(digest(apiKey.trim()))
       return principal !== undefined ? Effect.succeed(principal) : Effect.fail(unauthenticated("the API key was not accepted"))

@@ -1,8 +1,11 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
+import type { IncomingMessage } from "node:http"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import * as V03 from "../protocol/v03"
-import { answer, invoke, streamResponse } from "./dispatch"
+import { answer, invoke, StreamStart, type StreamTarget, streamResponse } from "./dispatch"
+import { nodeResponseOf } from "./LiveStreams"
 import { methods } from "./methods"
 import * as Request from "./request"
 import * as Auth from "./Auth"
@@ -33,12 +36,20 @@ const encode = (id: RequestId, member: { readonly result: unknown } | { readonly
 
 const errorMember = (error: A2AError) => ({ error: { code: error.spec.code, message: error.message, data: errorDetails(error) } })
 
-const respond = (json: string, status = 200, headers: Record<string, string> = {}) =>
-  HttpServerResponse.text(json, { status, contentType: "application/json", headers })
+/** A JSON-RPC answer as the binding makes it; each server writes it its own way. */
+export interface RpcAnswer {
+  readonly status: number
+  readonly body: string
+  readonly headers: Readonly<Record<string, string>>
+}
+
+const noHeaders: Readonly<Record<string, string>> = {}
+
+const respond = (json: string, status = 200, headers: Readonly<Record<string, string>> = noHeaders): RpcAnswer => ({ status, body: json, headers })
 
 const respondError = (id: RequestId, error: A2AError, status = 200) =>
   // The rest of an oversized body is never read: the connection cannot carry another request.
-  respond(encode(id, errorMember(error)), status, status === 413 ? { connection: "close" } : {})
+  respond(encode(id, errorMember(error)), status, status === 413 ? { connection: "close" } : noHeaders)
 
 /** 401 before anything of the request is read: an unauthenticated caller learns nothing. */
 const respondUnauthenticated = (error: A2AError) => respond(encode(noId, errorMember(error)), 401, { "www-authenticate": Auth.challenge })
@@ -69,47 +80,67 @@ const parseEnvelope = (text: string): { id: RequestId; method: string; params: u
   return { id, method: env.method, params: env.params ?? {} }
 }
 
+/** What the binding reads of a request: its head, its body, and where a stream would be written. */
+export interface RpcRequest extends Request.RequestHead, StreamTarget {
+  readonly incoming: IncomingMessage
+}
+
+/**
+ * One JSON-RPC request, answered: the same for the platform's router (`handle`, used under
+ * `/agents/{name}/a2a`) and for the fast path over `node:http` (FastRpc, `POST /a2a`).
+ */
+export const handleRequest = (request: RpcRequest) =>
+  Effect.gen(function* () {
+    const config = yield* ServerConfig
+    const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
+    if (principal._tag === "Left") return respondUnauthenticated(principal.left)
+    const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
+    if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
+    const body = yield* Effect.either(Request.readBody(request, request.incoming, config.maxBodyBytes))
+    if (body._tag === "Left") return respondError(noId, body.left, body.left.spec.httpStatus === 413 ? 413 : 200)
+    const envelope = parseEnvelope(body.right)
+    if ("error" in envelope) return respondError(envelope.id, envelope.error)
+    const { id, method } = envelope
+    // v0.3 method names (`message/send`) are translated at the edge onto the v1.0 methods.
+    const legacy = V03.methodMap[method]
+    const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
+    if (versionError !== undefined) return respondError(id, versionError)
+    if (methods[legacy ?? method] === undefined) {
+      return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
+    }
+    const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
+    const outcome = yield* invoke(legacy ?? method, params, request, principal.right, legacy !== undefined ? "0.3" : "1.0")
+    if (outcome._tag === "Left") return respondError(id, outcome.left)
+    const result = outcome.right
+    if (result._tag === "Json") {
+      return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
+    }
+    const idJson = id.text ?? JSON.stringify(id.value)
+    return yield* streamResponse(
+      result,
+      request,
+      principal.right,
+      {
+        open: `{"jsonrpc":"2.0","id":${idJson},"result":`,
+        close: "}",
+        flavor: legacy !== undefined ? `v0.3 ${method}` : "v1.0",
+        convert: legacy !== undefined ? (data) => V03.streamEventOut(method, data) : (data) => data,
+        errorJson: (error) => encode(id, errorMember(error))
+      },
+      (error) => respondError(id, error)
+    )
+  }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+
+/** The binding on the platform's router. */
 export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
-  const config = yield* ServerConfig
-  const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
-  if (principal._tag === "Left") return respondUnauthenticated(principal.left)
-  const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
-  if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
-  const body = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
-  if (body._tag === "Left") return respondError(noId, body.left, body.left.spec.httpStatus === 413 ? 413 : 200)
-  const envelope = parseEnvelope(body.right)
-  if ("error" in envelope) return respondError(envelope.id, envelope.error)
-  const { id, method } = envelope
-  // v0.3 method names (`message/send`) are translated at the edge onto the v1.0 methods.
-  const legacy = V03.methodMap[method]
-  const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
-  if (versionError !== undefined) return respondError(id, versionError)
-  if (methods[legacy ?? method] === undefined) {
-    return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
-  }
-  const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
-  const outcome = yield* invoke(legacy ?? method, params, request, principal.right, legacy !== undefined ? "0.3" : "1.0")
-  if (outcome._tag === "Left") return respondError(id, outcome.left)
-  const result = outcome.right
-  if (result._tag === "Json") {
-    return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
-  }
-  const idJson = id.text ?? JSON.stringify(id.value)
-  return yield* streamResponse(
-    result,
-    request,
-    principal.right,
-    {
-      open: `{"jsonrpc":"2.0","id":${idJson},"result":`,
-      close: "}",
-      flavor: legacy !== undefined ? `v0.3 ${method}` : "v1.0",
-      convert: legacy !== undefined ? (data) => V03.streamEventOut(method, data) : (data) => data,
-      errorJson: (error) => encode(id, errorMember(error))
-    },
-    (error) => respondError(id, error)
-  )
-}).pipe(
-  Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))),
-  Effect.flatMap(answer)
-)
+  const answered = yield* handleRequest({
+    url: request.url,
+    headers: request.headers,
+    incoming: NodeHttpServerRequest.toIncomingMessage(request),
+    res: nodeResponseOf(request),
+    remoteAddress: Option.getOrUndefined(request.remoteAddress)
+  })
+  if (answered instanceof StreamStart) return yield* answer(answered)
+  return HttpServerResponse.text(answered.body, { status: answered.status, contentType: "application/json", headers: answered.headers })
+})

@@ -1,7 +1,7 @@
 import { Context, Deferred, Effect, Layer } from "effect"
 import { NodeHttpServer } from "@effect/platform-node"
 import { HttpServer } from "@effect/platform"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 
 /**
  * Graceful shutdown. Request fibers are not children of the server's scope,
@@ -12,11 +12,13 @@ import { createServer } from "node:http"
  * Workers are not affected here: the engine's scope interrupts them, and
  * start-up recovery picks their tasks up again.
  */
+/** The Node server underneath the platform's (FastRpc takes `POST /a2a` from it directly). */
+export class NodeServer extends Context.Tag("a2a-ledger/NodeServer")<NodeServer, Server>() {}
+
 export class ShuttingDown extends Context.Tag("a2a-ledger/ShuttingDown")<ShuttingDown, Deferred.Deferred<void>>() {}
 
 export const layerHttp = (options: { readonly port: number; readonly host: string; readonly graceMs?: number }) =>
-  Layer.scoped(
-    HttpServer.HttpServer,
+  Layer.scopedContext(
     Effect.gen(function* () {
       const shuttingDown = yield* ShuttingDown
       const node = createServer()
@@ -31,6 +33,6 @@ export const layerHttp = (options: { readonly port: number; readonly host: strin
           })
         })
       )
-      return server
+      return Context.make(HttpServer.HttpServer, server).pipe(Context.add(NodeServer, node))
     })
   ).pipe(Layer.provideMerge(Layer.effect(ShuttingDown, Deferred.make<void>())), Layer.merge(NodeHttpServer.layerContext))

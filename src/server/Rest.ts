@@ -1,7 +1,9 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { answer, invoke, streamResponse } from "./dispatch"
+import { nodeResponseOf } from "./LiveStreams"
 import * as Request from "./request"
 import * as Auth from "./Auth"
 import { ServerConfig } from "./ServerConfig"
@@ -127,7 +129,7 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
   if (found.body) {
     const contentTypeError = Request.checkContentType(request)
     if (contentTypeError !== undefined) return respondError(contentTypeError, 415)
-    const text = yield* Effect.either(Request.readBody(request, config.maxBodyBytes))
+    const text = yield* Effect.either(Request.readBody(request, NodeHttpServerRequest.toIncomingMessage(request), config.maxBodyBytes))
     if (text._tag === "Left") return respondError(text.left)
     if (text.right.trim() !== "") {
       const parsed = Request.parseJson(text.right)
@@ -145,7 +147,7 @@ export const handleAt = (prefix: number) => Effect.gen(function* () {
   if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
   return yield* streamResponse(
     result,
-    request,
+    { res: nodeResponseOf(request), remoteAddress: Option.getOrUndefined(request.remoteAddress) },
     principal.right,
     { open: "", close: "", flavor: "v1.0", convert: (data) => data, errorJson: (error) => JSON.stringify(statusBody(error)) },
     respondError

@@ -1,8 +1,8 @@
-import { Effect, Either, Option } from "effect"
-import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Either } from "effect"
+import { HttpServerResponse } from "@effect/platform"
 import { TaskEngine } from "../engine/TaskEngine"
 import { A2AError, Errors } from "../protocol/errors"
-import { type Framing, type LiveStream, LiveStreams, nodeResponseOf } from "./LiveStreams"
+import { type Framing, type LiveStream, LiveStreams } from "./LiveStreams"
 import type { ServerResponse } from "node:http"
 import type { PushFormat } from "../push/PushConfig"
 import type { PushConfigs } from "../push/PushConfigs"
@@ -26,11 +26,12 @@ const boundToTenants = (method: string, params: unknown, principal: Principal) =
 export const invoke = (
   method: string,
   params: unknown,
-  request: HttpServerRequest.HttpServerRequest,
+  request: Request.RequestHead,
   principal: Principal,
   protocol: PushFormat = "1.0"
 ): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs> => {
-  const lastEventId = request.headers["last-event-id"]
+  const raw = request.headers["last-event-id"]
+  const lastEventId = typeof raw === "string" ? raw : raw?.[0]
   const run = () => methods[method]!(params, { principal: principal.name, protocol, ...(lastEventId !== undefined ? { lastEventId } : {}) })
   // A credential bound to tenants (docs/auth.md): another tenant looks empty to it.
   const refused = principal.tenants === undefined ? undefined : boundToTenants(method, params, principal)
@@ -57,25 +58,32 @@ export class StreamStart {
 export const answer = (r: HttpServerResponse.HttpServerResponse | StreamStart) =>
   r instanceof StreamStart ? r.stream.respond(r.res) : Effect.succeed(r)
 
+/** Where a stream is written, and who asked for it (for the per-caller limit). */
+export interface StreamTarget {
+  /** The Node response: undefined when the server is not Node's (then there is no streaming). */
+  readonly res: ServerResponse | undefined
+  readonly remoteAddress: string | undefined
+}
+
 /**
  * An SSE response: the stream opens in `LiveStreams` (refused past the
  * caller's limit), then the method starts it. A failure before anything was
  * sent is a plain error answer (`respondError`); once streaming, an error is
  * one last `event: error`. At shutdown the stream ends cleanly.
  */
-export const streamResponse = (
+export const streamResponse = <A>(
   result: Extract<MethodResult, { readonly _tag: "Stream" }>,
-  request: HttpServerRequest.HttpServerRequest,
+  target: StreamTarget,
   principal: Principal,
   framing: Framing,
-  respondError: (error: A2AError) => HttpServerResponse.HttpServerResponse
-): Effect.Effect<HttpServerResponse.HttpServerResponse | StreamStart, never, LiveStreams | TaskEngine> =>
+  respondError: (error: A2AError) => A
+): Effect.Effect<A | StreamStart, never, LiveStreams | TaskEngine> =>
   Effect.gen(function* () {
-    const res = nodeResponseOf(request)
+    const res = target.res
     if (res === undefined) return respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server"))
     const streams = yield* LiveStreams
     // Authenticated callers are counted by principal; anonymous ones by where they connect from.
-    const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${Option.getOrElse(request.remoteAddress, () => "")}`
+    const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${target.remoteAddress ?? ""}`
     const opened = streams.open(caller, framing)
     if (Either.isLeft(opened)) return respondError(opened.left)
     const stream = opened.right

@@ -1,6 +1,5 @@
 import { Cause, Effect, Either } from "effect"
-import { HttpServerRequest } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import type { IncomingMessage } from "node:http"
 import { A2AError, Errors } from "../protocol/errors"
 import { jsonDepth } from "../protocol/normalize"
 
@@ -10,6 +9,17 @@ import { jsonDepth } from "../protocol/normalize"
  * body. Each returns the A2A error to answer with.
  */
 
+/** What these checks read of a request, whichever server received it (the platform's, or the fast path's). */
+export interface RequestHead {
+  readonly url: string
+  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+}
+
+const header = (request: RequestHead, name: string): string | undefined => {
+  const value = request.headers[name]
+  return typeof value === "string" ? value : value?.[0]
+}
+
 /** Far deeper than any A2A message needs; bounds the work of walking a request. */
 export const maxJsonDepth = 64
 
@@ -18,9 +28,10 @@ export const maxJsonDepth = 64
  * PascalCase methods, `0.3` for the `a/b` ones), is served; anything else is
  * refused (see docs/protocol.md).
  */
-export const checkVersion = (request: HttpServerRequest.HttpServerRequest, speaks: "1.0" | "0.3" = "1.0"): A2AError | undefined => {
-  const fromQuery = new URL(request.url, "http://x").searchParams.get("A2A-Version") ?? undefined
-  const version = (request.headers["a2a-version"] ?? fromQuery ?? "").trim()
+export const checkVersion = (request: RequestHead, speaks: "1.0" | "0.3" = "1.0"): A2AError | undefined => {
+  // The query is parsed only when there is one (most requests have none).
+  const fromQuery = request.url.includes("?") ? (new URL(request.url, "http://x").searchParams.get("A2A-Version") ?? undefined) : undefined
+  const version = (header(request, "a2a-version") ?? fromQuery ?? "").trim()
   const accepted = speaks === "1.0" ? /^1\.0(\.\d+)?$/ : /^0\.3(\.\d+)?$/
   if (version === "" || accepted.test(version)) return undefined
   return new A2AError(
@@ -35,11 +46,8 @@ export const checkVersion = (request: HttpServerRequest.HttpServerRequest, speak
  * any JSON type (application/json, application/a2a+json, …), and the types
  * a binding also tolerates (JSON-RPC: curl's default for `-d`) are read as JSON.
  */
-export const checkContentType = (
-  request: HttpServerRequest.HttpServerRequest,
-  ...tolerated: ReadonlyArray<string>
-): A2AError | undefined => {
-  const raw = request.headers["content-type"]
+export const checkContentType = (request: RequestHead, ...tolerated: ReadonlyArray<string>): A2AError | undefined => {
+  const raw = header(request, "content-type")
   if (raw === undefined || raw.trim() === "") return undefined
   const type = raw.split(";")[0]!.trim().toLowerCase()
   if (type === "application/json" || type.endsWith("+json") || tolerated.includes(type)) return undefined
@@ -55,16 +63,15 @@ export const checkContentType = (
  * connection. (The platform's own limit destroys the socket instead, so the
  * client got no answer at all.)
  */
-export const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number): Effect.Effect<string, A2AError> => {
+export const readBody = (request: RequestHead, incoming: IncomingMessage, limit: number): Effect.Effect<string, A2AError> => {
   const tooLarge = (size?: number) =>
     new A2AError(
       Errors.PayloadTooLarge,
       `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes)`,
       { limitBytes: String(limit) }
     )
-  const declared = Number(request.headers["content-length"] ?? NaN)
+  const declared = Number(header(request, "content-length") ?? NaN)
   if (Number.isFinite(declared) && declared > limit) return Effect.fail(tooLarge(declared))
-  const incoming = NodeHttpServerRequest.toIncomingMessage(request)
   return Effect.async<string, A2AError>((resume) => {
     const chunks: Array<Buffer> = []
     let bytes = 0

@@ -1,0 +1,70 @@
+import { Context, Effect, Exit, Layer, Runtime } from "effect"
+import type { IncomingMessage, Server, ServerResponse } from "node:http"
+import { AgentHosts } from "./AgentHosts"
+import { Authenticator } from "./Auth"
+import { StreamStart } from "./dispatch"
+import * as JsonRpc from "./JsonRpc"
+import { NodeServer } from "./Lifecycle"
+import { LiveStreams } from "./LiveStreams"
+import { ServerConfig } from "./ServerConfig"
+
+/**
+ * `POST /a2a` on the single-agent server, taken straight from `node:http`:
+ * the hottest path (every SendMessage, GetTask and poll) skips the platform's
+ * request pipeline (its request and response objects, router, middleware and
+ * response writer), and runs the same binding (`JsonRpc.handleRequest`) on
+ * the same Effect runtime. Every other request, and `/agents/{name}/a2a`,
+ * goes to the platform's router as before.
+ *
+ * The Node server emits "request" to its listeners, the platform's among them;
+ * this module sees each request first, and passes on what it does not take.
+ */
+const isRpc = (req: IncomingMessage) => req.method === "POST" && (req.url === "/a2a" || req.url?.startsWith("/a2a?") === true)
+
+const write = (res: ServerResponse, answer: JsonRpc.RpcAnswer) => {
+  if (res.headersSent || res.destroyed) return
+  res.writeHead(answer.status, { "content-type": "application/json", "content-length": Buffer.byteLength(answer.body), ...answer.headers })
+  res.end(answer.body)
+}
+
+/** What a request that could not be answered at all gets (the binding answers every failure itself). */
+const internal: JsonRpc.RpcAnswer = {
+  status: 500,
+  body: JSON.stringify({ jsonrpc: "2.0", id: null, error: { code: -32603, message: "Internal error" } }),
+  headers: {}
+}
+
+export const layer = Layer.scopedDiscard(
+  Effect.gen(function* () {
+    const node = yield* NodeServer
+    const hosts = yield* AgentHosts
+    // Several agents: `/a2a` at the root is the router's 404, naming where the agents are.
+    if (hosts.root === undefined) return
+    const outer = yield* Effect.runtime<ServerConfig | Authenticator | LiveStreams>()
+    const runtime = Runtime.make({
+      context: Context.merge(outer.context, hosts.root.context),
+      fiberRefs: outer.fiberRefs,
+      runtimeFlags: outer.runtimeFlags
+    })
+    const run = Runtime.runCallback(runtime)
+    const serve = (req: IncomingMessage, res: ServerResponse) =>
+      run(JsonRpc.handleRequest({ url: req.url ?? "/", headers: req.headers, incoming: req, res, remoteAddress: req.socket.remoteAddress }), {
+        onExit: (exit) => {
+          if (Exit.isFailure(exit)) return write(res, internal)
+          const answer = exit.value
+          if (answer instanceof StreamStart) Effect.runSync(answer.stream.respond(answer.res))
+          else write(res, answer)
+        }
+      })
+    const emit = node.emit
+    const intercepted = function (this: Server, event: string | symbol, ...args: Array<unknown>) {
+      if (event === "request" && isRpc(args[0] as IncomingMessage)) {
+        serve(args[0] as IncomingMessage, args[1] as ServerResponse)
+        return true
+      }
+      return (emit as (this: Server, event: string | symbol, ...args: Array<unknown>) => boolean).apply(this, [event, ...args])
+    }
+    node.emit = intercepted as Server["emit"]
+    yield* Effect.addFinalizer(() => Effect.sync(() => void (node.emit = emit)))
+  })
+)
