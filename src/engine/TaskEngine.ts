@@ -153,9 +153,10 @@ export const make = Effect.gen(function* () {
    * PostgreSQL. (A SQLite read is one synchronous call on the read connection, which WAL never blocks:
    * there is nothing to time out, and a timer per read would only cost.)
    */
-  const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => {
+  const store = <A, E, R>(effect: Effect.Effect<A, E, R>, shown = true) => {
     // What is read is shown once it is on disk (Durability): a read never shows what a power cut could take back.
-    const failed = Effect.catchAll(Effect.zipLeft(effect, durability.settled), (cause) =>
+    // (A read only decided on, never shown, need not wait.)
+    const failed = Effect.catchAll(shown ? Effect.zipLeft(effect, durability.settled) : effect, (cause) =>
       Effect.fail(cause instanceof StoreFailure ? cause : new StoreFailure({ cause }))
     )
     return config.sharedStore
@@ -189,7 +190,8 @@ export const make = Effect.gen(function* () {
   const idempotent = config.idempotency === "on"
   /** The message's earlier acceptance, if idempotency is on and there was one. */
   const acceptedBefore = (caller: Caller, message: Message) =>
-    idempotent ? store(messages.find(keyOf(caller, message))) : Effect.succeed(Option.none<AcceptedMessage>())
+    // Not shown: a message found is answered by replaying its task, which waits for the disk as every read does.
+    idempotent ? store(messages.find(keyOf(caller, message)), false) : Effect.succeed(Option.none<AcceptedMessage>())
 
   /** A duplicate that raced past the look-up and lost at the writer answers like one found by it. */
   const orAccepted = <A, E, R>(caller: Caller, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>

@@ -241,9 +241,11 @@ export const make = Effect.gen(function* () {
    * A command decided into a plan for SqliteCommits: on the cached state, or
    * on the committed row (a refusal judged on the cache is confirmed there).
    */
-  const planFor = (commits: SqliteCommits["Type"], p: Pending, at: string, now: number) =>
+  const planFor = (commits: SqliteCommits["Type"], p: Pending, at: string, now: number, attempt: number) =>
     Effect.gen(function* () {
-      let cached = cache.get(p.taskId)
+      // A new task's first command is decided on the initial state without a read (a round trip to the
+      // writer's thread): were the id taken after all, its insert would be refused and it decided again.
+      let cached = cache.get(p.taskId) ?? (attempt === 0 && startsTask(p.command) ? initialState : undefined)
       for (;;) {
         const current = cached ?? Option.getOrElse(Option.map(Option.fromNullable(yield* commits.load(p.taskId)), parseSnapshot), () => initialState)
         if (current.version === 0 && !startsTask(p.command)) return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
@@ -294,7 +296,7 @@ export const make = Effect.gen(function* () {
       for (let attempt = 0; todo.length > 0; attempt++) {
         const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
         for (const i of todo) {
-          const decided = yield* planFor(commits, pending[i]!, at, now)
+          const decided = yield* planFor(commits, pending[i]!, at, now, attempt)
           if (Either.isLeft(decided)) results[i] = Either.left(decided.left)
           else planned.push({ i, ...decided.right })
         }

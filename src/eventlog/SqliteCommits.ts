@@ -110,7 +110,7 @@ export class SqliteCommits extends Context.Tag("a2a-ledger/SqliteCommits")<
     readonly pragma: (statement: string) => Effect.Effect<unknown, SqlError>
     /** Everything committed before this call, by any connection to the file, is on disk when it succeeds. */
     readonly sync: Effect.Effect<void, SqlError>
-    /** Immediate unless a write or sync is under way; then it waits for it (a read never shows an unsynced commit). */
+    /** Immediate unless a write or sync is not on disk yet; then it waits for it (a read never shows an unsynced commit). */
     readonly settled: Effect.Effect<void, SqlError>
   }
 >() {}
@@ -171,7 +171,9 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   let worker: Worker | undefined
   let nextId = 0
   const pending = new Map<number, { readonly resume: Resume; readonly timer: NodeJS.Timeout }>()
-  const syncing = new Map<number, { readonly latch: Latch; readonly timer: NodeJS.Timeout }>()
+  // When each write and each sync asked for is on disk (or will not be), by request id, in order: a read
+  // waits for those asked for before it (`settled`).
+  const durable = new Map<number, { readonly latch: Latch; timer?: NodeJS.Timeout }>()
   const timedOut = (what: string) =>
     sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`)
 
@@ -182,30 +184,43 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     clearTimeout(waiting.timer)
     waiting.resume(effect)
   }
-  const synced = (id: number, effect: Effect.Effect<void, SqlError>) => {
-    const waiting = syncing.get(id)
+  const onDisk = (id: number, effect: Effect.Effect<void, SqlError>) => {
+    const waiting = durable.get(id)
     if (waiting === undefined) return
-    syncing.delete(id)
+    durable.delete(id)
     clearTimeout(waiting.timer)
     waiting.latch.done(effect)
   }
 
   const receive = (reply: Reply) => {
-    if (reply.synced === true) return synced(reply.id, Effect.void)
-    if (reply.syncError !== undefined) return synced(reply.id, Effect.fail(sqlError(driverError(reply.syncError), reply.syncError.message)))
-    if (reply.error !== undefined) return answer(reply.id, Effect.fail(sqlError(driverError(reply.error), reply.error.message)))
-    if (reply.syncing !== true) return answer(reply.id, Effect.succeed(reply.value))
+    if (reply.synced === true) return onDisk(reply.id, Effect.void)
+    if (reply.syncError !== undefined) return onDisk(reply.id, Effect.fail(sqlError(driverError(reply.syncError), reply.syncError.message)))
+    if (reply.error !== undefined) {
+      const failure = sqlError(driverError(reply.error), reply.error.message)
+      // A write that failed committed nothing: nothing of it to wait for. A sync that failed fails its waiters.
+      onDisk(reply.id, durable.get(reply.id)?.timer === undefined ? Effect.void : Effect.fail(failure))
+      return answer(reply.id, Effect.fail(failure))
+    }
+    if (reply.syncing !== true) {
+      onDisk(reply.id, Effect.void)
+      return answer(reply.id, Effect.succeed(reply.value))
+    }
     // Committed: the sync follows (or does not come in time).
-    const latch = new Latch()
-    const timer = setTimeout(() => synced(reply.id, Effect.fail(timedOut("the disk did not finish a sync"))), timeoutMs)
-    syncing.set(reply.id, { latch, timer })
-    answer(reply.id, Effect.succeed({ outcomes: reply.value as ReadonlyArray<PlanOutcome>, synced: latch.await } satisfies Written))
+    const waiting = durable.get(reply.id)
+    if (waiting === undefined) return answer(reply.id, Effect.fail(timedOut("the writer's transaction failed")))
+    waiting.timer = setTimeout(() => onDisk(reply.id, Effect.fail(timedOut("the disk did not finish a sync"))), timeoutMs)
+    answer(reply.id, Effect.succeed({ outcomes: reply.value as ReadonlyArray<PlanOutcome>, synced: waiting.latch.await } satisfies Written))
   }
 
   const post = (request: Request) => {
     const id = ++nextId
     const target = worker ?? start()
     target.postMessage({ ...request, id })
+    if (request.op === "write" || request.op === "sync") {
+      const latch = new Latch()
+      // A sync request is bounded by its answer's timer; a write's sync gets a timer once it is committed.
+      durable.set(id, request.op === "sync" ? { latch, timer: setTimeout(() => onDisk(id, Effect.fail(timedOut("cannot sync the store"))), timeoutMs) } : { latch })
+    }
     return id
   }
 
@@ -219,7 +234,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
       worker = undefined
       const failure = sqlError(cause, "the writer's thread stopped")
       for (const id of [...pending.keys()]) answer(id, Effect.fail(failure))
-      for (const id of [...syncing.keys()]) synced(id, Effect.fail(failure))
+      for (const id of [...durable.keys()]) onDisk(id, Effect.fail(failure))
     }
     started.on("error", stopped)
     started.on("exit", (code) => stopped(new Error(`the writer's thread exited with code ${code}`)))
@@ -237,8 +252,26 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
       } catch (cause) {
         return resume(Effect.fail(sqlError(cause, `${what}: the writer's thread cannot be reached`)))
       }
-      pending.set(id, { resume, timer: setTimeout(() => answer(id, Effect.fail(timedOut(what))), timeoutMs) })
+      pending.set(id, {
+        resume,
+        timer: setTimeout(() => {
+          // A write not answered in time may still commit: nothing it wrote is known to be on disk.
+          onDisk(id, Effect.fail(timedOut(what)))
+          answer(id, Effect.fail(timedOut(what)))
+        }, timeoutMs)
+      })
     })
+
+  /**
+   * Immediate unless a write or sync asked for before it is not on disk yet; then it waits for those
+   * (not for later ones: under a steady load a read is not held forever).
+   */
+  const settledUpTo = (upTo: number): Effect.Effect<void, SqlError> => {
+    const first = durable.entries().next()
+    if (first.done === true || first.value[0] > upTo) return Effect.void
+    return Effect.flatMap(first.value[1].latch.await, () => settledUpTo(upTo))
+  }
+  const settled = Effect.suspend(() => (durable.size === 0 ? Effect.void : settledUpTo(nextId)))
 
   const close = Effect.async<void>((resume) => {
     const current = worker
@@ -253,7 +286,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     current.postMessage({ op: "close", id: ++nextId })
   })
 
-  return { request, close, busy: () => pending.size > 0 || syncing.size > 0 }
+  return { request, close, settled }
 }
 
 /**
@@ -278,8 +311,6 @@ export const layer = (filename: string, options: { readonly sync: Sync; readonly
       const load = (taskId: string) => thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
       const pragma = (statement: string) => thread.request(() => ({ op: "pragma", statement }), `PRAGMA ${statement} failed`)
       const sync = Effect.asVoid(thread.request(() => ({ op: "sync" }), "cannot sync the store"))
-      // A read waits while a commit may be visible and not yet on disk; a sync asked now covers it.
-      const settled = Effect.suspend(() => (thread.busy() ? sync : Effect.void))
-      return SqliteCommits.of({ write, load, pragma, sync, settled })
+      return SqliteCommits.of({ write, load, pragma, sync, settled: thread.settled })
     })
   )

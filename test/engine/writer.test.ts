@@ -48,6 +48,21 @@ describe("TaskWriter: group commit", () => {
       expect(yield* (yield* EventLog).version("ghost")).toBe(0)
     }).pipe(Effect.provide(store())))
 
+  it.effect("a Submit for a task id already taken is refused and writes nothing, also once the writer no longer holds the task in memory", () =>
+    Effect.gen(function* () {
+      const writer = yield* TaskWriter
+      const log = yield* EventLog
+      const submit = (text: string) => writer.commit("taken", { type: "Submit", taskId: "taken", contextId: "c", tenant: "", owner: "", message: userMessage(text) })
+      yield* submit("first")
+      // Held in memory (SUBMITTED): refused on it.
+      expect(yield* Effect.flip(submit("second"))).toMatchObject({ _tag: "CommandRefused" })
+      // Finished tasks leave the writer's memory: the new task's insert is refused by the store, then judged on the row.
+      yield* writer.commit("taken", { type: "Cancel" })
+      expect(yield* Effect.flip(submit("third"))).toMatchObject({ _tag: "CommandRefused", refusal: { _tag: "TaskIsTerminal" } })
+      const events = yield* log.read("taken")
+      expect(events.map((e) => e.event.type)).toEqual(["TaskSubmitted", "TaskCanceled"])
+    }).pipe(Effect.provide(store())))
+
   it.effect("two tasks submitted with one message key, in one batch: the first is written, the second is a DuplicateMessage and writes nothing", () =>
     Effect.gen(function* () {
       const writer = yield* TaskWriter
