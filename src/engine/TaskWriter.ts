@@ -467,8 +467,9 @@ export const make = Effect.gen(function* () {
       if (pending.length === 0) return
       const at = new Date(now).toISOString()
       const outcome = yield* Option.match(lean, {
-        // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside).
-        onSome: (commits) => Effect.exit(Effect.zipRight(file.check, writeLean(commits, pending, at, now))),
+        // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside);
+        // its thread checks the file (StoreFile) before each.
+        onSome: (commits) => Effect.exit(writeLean(commits, pending, at, now)),
         onNone: () => Effect.map(bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))), Exit.map((results) => ({ results, synced: Effect.void })))
       })
       if (Exit.isFailure(outcome)) {

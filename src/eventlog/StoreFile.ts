@@ -8,7 +8,9 @@ import * as fs from "node:fs"
  * (`rm -rf data/`, a restore copied over it): every commit would then be
  * acknowledged and lost at the next start. So before each commit the writer
  * checks that the path still names the same file (device and inode); when it
- * does not, commits fail as a store fault until the file is back.
+ * does not, commits fail as a store fault until the file is back. (The engine's
+ * batches make the same check in the writer's thread, sqliteWriter.worker.mjs;
+ * this one guards the store's other writes, such as the writer's probe.)
  */
 export class StoreFileGone extends Data.TaggedError("StoreFileGone")<{ readonly filename: string; readonly message: string }> {
   /** Read by StoreFault, like a driver's error code. */

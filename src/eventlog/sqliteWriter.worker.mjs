@@ -134,9 +134,30 @@ const syncError = (cause) => {
   return Object.assign(new Error(`cannot sync ${wal}: ${cause?.message ?? cause}`), { code })
 }
 
+/**
+ * The file this connection has open is still the one at its path (device and inode): a connection keeps
+ * writing to a file deleted or replaced under it (`rm -rf data/`, a restore copied over it), and every
+ * commit would be acknowledged and lost at the next start. Checked before each batch (see StoreFile.ts).
+ */
+let database = ""
+let opened = ""
+const checkFile = () => {
+  let now
+  try {
+    now = identity(fs.statSync(database))
+  } catch {
+    now = undefined
+  }
+  if (now !== opened) {
+    const message = `the database file ${database} was removed or replaced while the server ran; put it back, or restart the server`
+    throw Object.assign(new Error(message), { code: "A2A_SQLITE_FILE_GONE" })
+  }
+}
+
 /** @param {any} plans */
 const write = (plans) => {
   if (s === undefined || db === undefined) throw new Error("the writer's connection is not open")
+  checkFile()
   s.begin.run()
   let outcomes
   try {
@@ -181,6 +202,8 @@ const handle = (request) => {
         // A busy lock (a tool writing beside the server) fails at once, and the main thread tries again later.
         db.pragma("busy_timeout = 0")
         s = prepare(db)
+        database = request.filename
+        opened = identity(fs.statSync(database))
       } catch (cause) {
         openFailure = cause
         throw cause
