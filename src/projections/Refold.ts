@@ -188,7 +188,17 @@ export const verify = scan((page) =>
     }
     return problems
   })
+).pipe(
+  // And ListTasks' counts of tasks (SQLite) against the rows: rebuild counts them again.
+  Effect.flatMap((report) =>
+    Effect.map(Effect.flatMap(TaskReadModel, (readModel) => readModel.countsDrift), (drift) =>
+      drift.length === 0 ? report : { ...report, problems: [...report.problems, ...drift.map((d) => ({ taskId: countsProblem, problem: d }))] }
+    )
+  )
 )
+
+/** What a drift of ListTasks' counts is reported under, in place of a task id. */
+export const countsProblem = "(task counts)"
 
 /**
  * Recreate every task's projections from its log, a page of tasks per
@@ -221,5 +231,6 @@ export const rebuild = Effect.gen(function* () {
   })
   const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
   if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`
+  yield* readModel.recount
   return { ...report, problems: report.problems.filter((p) => !orphans.includes(p.taskId)), removed: orphans.length }
 })

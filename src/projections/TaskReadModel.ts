@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Option } from "effect"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskSnapshot } from "../domain/Task"
 import type { TaskState } from "../domain/TaskState"
@@ -54,6 +54,13 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, SqlError>
     /** A trivial query on the read connection: does the store answer? */
     readonly ping: Effect.Effect<void, SqlError>
+    /**
+     * Where the counts of tasks by tenant, owner and state (SQLite; kept by triggers for ListTasks'
+     * `totalSize`) differ from the rows, one line each; none on PostgreSQL, which counts rows.
+     */
+    readonly countsDrift: Effect.Effect<ReadonlyArray<string>, SqlError>
+    /** Count the rows again into those counts (rebuild). */
+    readonly recount: Effect.Effect<void, SqlError>
   }
 >() {}
 
@@ -100,6 +107,37 @@ export const make = Effect.gen(function* () {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
     )
 
+  const countRows = (where: Statement.Fragment, limit?: number) =>
+    Effect.map(
+      limit === undefined
+        ? reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
+        : reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM (SELECT 1 FROM a2a_tasks WHERE ${where} LIMIT ${limit})`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    )
+
+  /**
+   * `totalSize` on SQLite: the counts by tenant, owner and state (migration 0007) answer without a time
+   * filter. With one, the rows in the window are counted when they are few, else the rows before it are
+   * (then the window is the count less those), else, both being many, the window is counted in full: a
+   * cost in proportion to the tasks it holds. A context filter counts its context's rows.
+   */
+  const countSqlite = (q: ListQuery, filters: ReadonlyArray<Statement.Fragment>) =>
+    Effect.gen(function* () {
+      if (q.contextId !== undefined) return yield* countRows(reader.and(filters))
+      const stateFilter = q.state !== undefined ? reader` AND state = ${q.state}` : reader``
+      const counts = yield* reader<{ n: number | string | null }>`SELECT SUM(n) AS n FROM a2a_task_counts
+        WHERE tenant = ${q.tenant} AND owner = ${q.owner}${stateFilter}`
+      const all = Number(counts[0]?.n ?? 0)
+      const after = q.statusTimestampAfter
+      if (after === undefined) return all
+      const few = 10_000
+      const inWindow = yield* countRows(reader.and(filters), few)
+      if (inWindow < few) return inWindow
+      const before = yield* countRows(reader`tenant = ${q.tenant} AND owner = ${q.owner}${stateFilter} AND status_timestamp < ${after}`, few)
+      if (before < few) return all - before
+      return yield* countRows(reader.and(filters))
+    })
+
   const list = (q: ListQuery) =>
     Effect.gen(function* () {
       const filters = [reader`tenant = ${q.tenant}`, reader`owner = ${q.owner}`]
@@ -107,7 +145,7 @@ export const make = Effect.gen(function* () {
       if (q.state !== undefined) filters.push(reader`state = ${q.state}`)
       if (q.statusTimestampAfter !== undefined) filters.push(reader`status_timestamp >= ${q.statusTimestampAfter}`)
       const where = reader.and(filters)
-      const count = yield* reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
+      const totalSize = yield* reader.onDialectOrElse({ sqlite: () => countSqlite(q, filters), orElse: () => countRows(where) })
       const page = q.after === undefined
         ? where
         : reader.and([
@@ -121,7 +159,7 @@ export const make = Effect.gen(function* () {
       const next = rows.length > q.pageSize && last?.task
         ? { timestamp: last.task.status.timestamp, taskId: last.task.id }
         : undefined
-      return { tasks, totalSize: Number(count[0]?.n ?? 0), ...(next ? { next } : {}) }
+      return { tasks, totalSize, ...(next ? { next } : {}) }
     })
 
   const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
@@ -165,7 +203,30 @@ export const make = Effect.gen(function* () {
   const get = (taskId: string) =>
     rows !== undefined ? Effect.map(rows.snapshot(taskId), (json) => Option.map(Option.fromNullable(json), parseSnapshot)) : loadWith(reader)(taskId)
 
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get, getVisible, rowsBetween, version, list, active, ping })
+  const countsDrift = sql.onDialectOrElse({
+    sqlite: () =>
+      Effect.map(
+        sql<{ tenant: string; owner: string; state: string; counted: number; rows: number }>`
+          SELECT tenant, owner, state, SUM(counted) AS counted, SUM(rows) AS rows FROM (
+            SELECT tenant, owner, state, n AS counted, 0 AS rows FROM a2a_task_counts
+            UNION ALL SELECT tenant, owner, state, 0, COUNT(*) FROM a2a_tasks GROUP BY tenant, owner, state
+          ) GROUP BY tenant, owner, state HAVING SUM(counted) <> SUM(rows) ORDER BY tenant, owner, state`,
+        (rows) => rows.map((r) => `tenant "${r.tenant}", owner "${r.owner}", ${r.state}: counted ${r.counted}, ${r.rows} task(s)`)
+      ),
+    orElse: () => Effect.succeed([])
+  })
+  const recount = sql.onDialectOrElse({
+    sqlite: () =>
+      sql.withTransaction(
+        Effect.zipRight(
+          sql`DELETE FROM a2a_task_counts`,
+          sql`INSERT INTO a2a_task_counts (tenant, owner, state, n) SELECT tenant, owner, state, COUNT(*) FROM a2a_tasks GROUP BY tenant, owner, state`
+        )
+      ),
+    orElse: () => Effect.void
+  }).pipe(Effect.asVoid)
+
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get, getVisible, rowsBetween, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

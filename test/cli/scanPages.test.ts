@@ -4,7 +4,7 @@ import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance } from "../../src/agent/builtins"
 import * as Store from "../../src/eventlog/Store"
-import { pageSize } from "../../src/projections/Refold"
+import { countsProblem, pageSize } from "../../src/projections/Refold"
 import { cli as runCli } from "../support/cli"
 import { describePg, freshSchema } from "../support/pg"
 import { call, userMessage } from "../support/rpc"
@@ -79,3 +79,19 @@ await describePg(
     return { db: schema.url, drop: schema.drop }
   })
 )
+
+describe("verify and rebuild: ListTasks' task counts (SQLite)", () => {
+  it("verify reports counts that drifted from the rows (someone edited the file); rebuild counts again", async () => {
+    const db = path.join(tempDir(), "counts.db")
+    const server = await startServer({ agent: conformance, db })
+    for (const i of [1, 2, 3]) await call(server.url, "SendMessage", { message: userMessage("go", { messageId: `tck-complete-task-count-${i}` }) })
+    await server.close()
+    const cli = (...args: Array<string>) => runCli([...args, "--db", db])
+    expect(JSON.parse((await cli("verify", "--json")).stdout).problems).toEqual([])
+    await onStore(db, (sql) => sql`UPDATE a2a_task_counts SET n = n + 5 WHERE state = 'TASK_STATE_COMPLETED'`)
+    const found = JSON.parse((await cli("verify", "--json")).stdout)
+    expect(found.problems).toEqual([{ taskId: countsProblem, problem: 'tenant "", owner "", TASK_STATE_COMPLETED: counted 8, 3 task(s)' }])
+    expect((await cli("rebuild")).code).toBe(0)
+    expect(JSON.parse((await cli("verify", "--json")).stdout).problems).toEqual([])
+  }, 60_000)
+})

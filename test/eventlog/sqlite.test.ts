@@ -10,6 +10,8 @@ import { fold } from "../../src/domain/Task"
 import { EventLog } from "../../src/eventlog/EventLog"
 import { projectTask } from "../../src/projections/Refold"
 import { verifyStore } from "../support/verifyStore"
+import * as Migrations from "../../src/eventlog/migrations"
+import { TaskReadModel } from "../../src/projections/TaskReadModel"
 
 eventLogContract("SQLite file", () => Store.layerSqlite(path.join(tempDir(), "contract.db")))
 
@@ -20,7 +22,7 @@ describe("SQLite store settings", () => {
   it.effect("an engine's store syncs the WAL itself by default: SQLite commits with NORMAL, the Durability service syncs", () =>
     Effect.gen(function* () {
       expect(yield* pragma("journal_mode")).toBe("wal")
-      expect(yield* pragma("synchronous")).toBe(1) // NORMAL: the fsync is Durability's, off the event loop
+      expect(yield* pragma("synchronous")).toBe(1) // NORMAL: the writer's thread syncs the WAL itself
       const durability = yield* Durability
       const sql = yield* SqlClient.SqlClient
       yield* sql`UPDATE a2a_migrations SET name = name`
@@ -87,4 +89,52 @@ describe("the read-model check used by the end-to-end suites", () => {
     )
     await expect(verifyStore(db)).rejects.toThrow(/message m \(version 1\) is not in the message index/)
   })
+})
+
+describe("ListTasks at scale on SQLite (counts kept by triggers)", () => {
+  /** `n` finished tasks of one owner, a second apart from 2026-01-01, every fifth one FAILED, written in one statement. */
+  const bulk = (n: number) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) =>
+      sql.unsafe(`WITH RECURSIVE i(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM i WHERE k + 1 < ${n}),
+        t AS (SELECT 'bulk-' || k AS id, CASE WHEN k % 5 = 4 THEN 'TASK_STATE_FAILED' ELSE 'TASK_STATE_COMPLETED' END AS state,
+          strftime('%Y-%m-%dT%H:%M:%S.000Z', '2026-01-01', '+' || k || ' seconds') AS ts FROM i)
+        INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
+        SELECT id, '', '', 'ctx', state, 2, ts, ts, json_object('version', 2, 'state', state, 'machine', json_object('artifacts', json_object()),
+          'tenant', '', 'owner', '', 'createdAt', ts, 'task', json_object('id', id, 'contextId', 'ctx', 'status', json_object('state', state, 'timestamp', ts)))
+        FROM t`)
+    )
+  const count = (where: string) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`)).pipe(Effect.map((r) => r[0]!.n))
+  const second = (k: number) => new Date(Date.UTC(2026, 0, 1) + k * 1000).toISOString()
+
+  it.effect("totalSize matches a count of the rows for every filter, whether the time window holds few rows, few rows are before it, or neither", () =>
+    Effect.gen(function* () {
+      yield* bulk(25_000)
+      const readModel = yield* TaskReadModel
+      const total = (filter: Partial<Parameters<typeof readModel.list>[0]> = {}) =>
+        Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 1, ...filter }), (p) => p.totalSize)
+      expect(yield* total()).toBe(25_000)
+      expect(yield* total({ state: "TASK_STATE_FAILED" })).toBe(5_000)
+      expect(yield* total({ contextId: "ctx" })).toBe(25_000)
+      // few in the window; few before it; many on both sides
+      for (const k of [24_000, 3_000, 12_000]) {
+        expect(yield* total({ statusTimestampAfter: second(k) })).toBe(yield* count(`status_timestamp >= '${second(k)}'`))
+        expect(yield* total({ statusTimestampAfter: second(k), state: "TASK_STATE_FAILED" })).toBe(
+          yield* count(`status_timestamp >= '${second(k)}' AND state = 'TASK_STATE_FAILED'`)
+        )
+      }
+      expect(yield* total({ statusTimestampAfter: second(3_000) })).toBe(22_000)
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "scale.db")))))
+
+  it.effect("the migration fills the counts from the tasks of a store that predates it", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      yield* bulk(50)
+      // As if the store predated migration 7.
+      yield* sql`DROP TABLE a2a_task_counts`
+      yield* sql`DELETE FROM a2a_migrations WHERE migration_id = 7`
+      yield* Migrations.run
+      const page = yield* (yield* TaskReadModel).list({ tenant: "", owner: "", pageSize: 1, state: "TASK_STATE_COMPLETED" })
+      expect(page.totalSize).toBe(40)
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "counts-migration.db")))))
 })
