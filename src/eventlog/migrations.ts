@@ -161,6 +161,11 @@ const m0007 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_owner_context ON a2a_tasks (tenant, owner, context_id, status_timestamp, task_id)`
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_by_owner_state ON a2a_tasks (tenant, owner, state, status_timestamp, task_id)`
+  // Every commit that moves a task rewrites each index on its state and time: these three no query needs
+  // any more (pages go by owner; the start-up scan and pruning by a2a_tasks_waiting; tools read in full).
+  yield* sql`DROP INDEX IF EXISTS a2a_tasks_by_status_time`
+  yield* sql`DROP INDEX IF EXISTS a2a_tasks_by_context`
+  yield* sql`DROP INDEX IF EXISTS a2a_tasks_by_state`
   yield* sql.onDialectOrElse({
     sqlite: () =>
       Effect.gen(function* () {
