@@ -23,11 +23,24 @@ export class CommitFeed extends Context.Tag("a2a-ledger/CommitFeed")<
   CommitFeed,
   {
     /** Inside the commit's transaction: this task now stands at `version`. */
-    readonly announce: (taskId: string, contextId: string, version: number) => Effect.Effect<void, SqlError>
+    /** Announce a batch's new versions to every process (PostgreSQL: one `pg_notify` statement, in the batch's transaction). */
+    readonly announce: (commits: ReadonlyArray<Announced>) => Effect.Effect<void, SqlError>
+    /**
+     * These versions were committed and published here by this process's writer: their notices, when they
+     * come back, need no read of the log.
+     */
+    readonly published: (commits: ReadonlyArray<Announced>) => void
   }
 >() {}
 
 const defaultPollMs = 2_000
+
+/** A task's new version, as a batch committed it. */
+export interface Announced {
+  readonly taskId: string
+  readonly contextId: string
+  readonly version: number
+}
 
 /** A notice that only says the channel works (task ids never start with "~"). */
 const ping = "~ping"
@@ -37,7 +50,7 @@ const silenceLimit = Duration.seconds(3)
 export const make = (pollMs = defaultPollMs) =>
   Effect.gen(function* () {
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
-    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void })
+    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void, published: () => {} })
     const sql = pg.value
     const hub = yield* EventHub
     const log = yield* EventLog
@@ -111,7 +124,17 @@ export const make = (pollMs = defaultPollMs) =>
     )
 
     return CommitFeed.of({
-      announce: (taskId, contextId, version) => Effect.asVoid(sql`SELECT pg_notify(${channel}, ${`${taskId} ${version} ${contextId}`})`)
+      announce: (commits) =>
+        commits.length === 0
+          ? Effect.void
+          : Effect.asVoid(
+              sql`SELECT pg_notify(${channel}, n) FROM unnest(${commits.map((c) => `${c.taskId} ${c.version} ${c.contextId}`)}::text[]) AS n`
+            ),
+      // Only after the commit (not at announce): a batch that rolls back publishes nothing, and another
+      // process may then commit that version, whose notice must not be skipped.
+      published: (commits) => {
+        for (const c of commits) if ((seen.get(c.taskId) ?? 0) < c.version) seen.set(c.taskId, c.version)
+      }
     })
   })
 

@@ -352,7 +352,6 @@ export const make = Effect.gen(function* () {
       const pushConfig = p.options?.pushConfig
       if (pushConfig !== undefined) yield* push.saveConfig({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant })
       const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, events, now)
-      yield* feed.announce(p.taskId, snapshot.task!.contextId, snapshot.version)
       return { snapshot, events, queued } satisfies WriteResult
     })
 
@@ -422,6 +421,9 @@ export const make = Effect.gen(function* () {
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
+  const announced = (results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
+    results.flatMap((r) => (r._tag === "Right" ? [{ taskId: r.right.snapshot.task!.id, contextId: r.right.snapshot.task!.contextId, version: r.right.snapshot.version }] : []))
+
   /** Answer a committed batch's callers when its commit is on disk (`synced`); a failed sync fails them all. */
   const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>, synced: Effect.Effect<void, SqlError>) =>
     Effect.matchCauseEffect(synced, {
@@ -436,6 +438,8 @@ export const make = Effect.gen(function* () {
         Effect.gen(function* () {
           yield* recovered
           if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
+          // Published here below: the notices of these versions need no read when they come back.
+          feed.published(announced(results))
           for (const [i, result] of results.entries()) {
             const p = pending[i]!
             if (result._tag === "Left") {
@@ -470,7 +474,16 @@ export const make = Effect.gen(function* () {
         // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside);
         // its thread checks the file (StoreFile) before each.
         onSome: (commits) => Effect.exit(writeLean(commits, pending, at, now)),
-        onNone: () => Effect.map(bounded(sql.withTransaction(Effect.forEach(pending, (p) => write(p, at, now)))), Exit.map((results) => ({ results, synced: Effect.void })))
+        onNone: () =>
+          Effect.map(
+            bounded(
+              sql.withTransaction(
+                // Every process hears of the batch's new versions (CommitFeed), in one statement, when it commits.
+                Effect.tap(Effect.forEach(pending, (p) => write(p, at, now)), (results) => feed.announce(announced(results)))
+              )
+            ),
+            Exit.map((results) => ({ results, synced: Effect.void }))
+          )
       })
       if (Exit.isFailure(outcome)) {
         for (const p of pending) cache.delete(p.taskId)

@@ -141,7 +141,7 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
         InstanceId.layer("silent"),
         EngineConfig.layerConfig(),
         Deliverer.layerSignal,
-        Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void })
+        Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void, published: () => {} })
       )
     ),
     Layer.provide(Store.layerPg(url, { maxConnections: 2 }))
