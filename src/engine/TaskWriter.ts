@@ -13,7 +13,8 @@ import { TaskReadModel } from "../projections/TaskReadModel"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex"
 import { describeStoreFault } from "../eventlog/StoreFault"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile"
-import { type CommitPlan, SqliteCommits } from "../eventlog/SqliteCommits"
+import { PgCommits } from "../eventlog/PgCommits"
+import { type CommitPlan, SqliteCommits, type Written } from "../eventlog/SqliteCommits"
 import { retryTransient } from "../eventlog/Transient"
 import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
@@ -146,6 +147,12 @@ interface Pending {
   readonly deadline: number
 }
 
+/** A store's one call per batch: the SQLite writer's thread, or PostgreSQL's batch function. */
+interface BatchCommits {
+  readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, SqlError>
+  readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
+}
+
 /** The most commands written in one transaction. */
 const maxBatch = 256
 
@@ -170,7 +177,10 @@ export const make = Effect.gen(function* () {
   const { storeTimeoutMs } = yield* EngineConfig
   const file = yield* StoreFile
   // SQLite: the writer's own connection, one call per batch (SqliteCommits); elsewhere the generic path below.
-  const lean = yield* Effect.serviceOption(SqliteCommits)
+  // PostgreSQL: one statement per batch (PgCommits), answered at commit like SQLite's thread.
+  const sqliteCommits = yield* Effect.serviceOption(SqliteCommits)
+  const pgCommits = yield* Effect.serviceOption(PgCommits)
+  const lean: Option.Option<BatchCommits> = Option.orElse(sqliteCommits, () => pgCommits)
   const metadata = JSON.stringify({ instanceId })
   const lock = yield* KeyedLock.make
   const queue = yield* Queue.unbounded<Pending>()
@@ -241,7 +251,7 @@ export const make = Effect.gen(function* () {
    * A command decided into a plan for SqliteCommits: on the cached state, or
    * on the committed row (a refusal judged on the cache is confirmed there).
    */
-  const planFor = (commits: SqliteCommits["Type"], p: Pending, at: string, now: number, attempt: number) =>
+  const planFor = (commits: BatchCommits, p: Pending, at: string, now: number, attempt: number) =>
     Effect.gen(function* () {
       // A new task's first command is decided on the initial state without a read (a round trip to the
       // writer's thread): were the id taken after all, its insert would be refused and it decided again.
@@ -273,6 +283,8 @@ export const make = Effect.gen(function* () {
           metadata,
           row: taskRow(snapshot),
           now,
+          at,
+          ...(p.options?.fence !== undefined ? { fence: { owner: p.options.fence.owner, epoch: p.options.fence.lease.epoch } } : {}),
           ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
           ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
         }
@@ -287,7 +299,7 @@ export const make = Effect.gen(function* () {
    * a stale cache: a tool wrote the file) is decided again on the committed
    * row in a second transaction, a few times at most.
    */
-  const writeLean = (commits: SqliteCommits["Type"], pending: ReadonlyArray<Pending>, at: string, now: number) =>
+  const writeLean = (commits: BatchCommits, pending: ReadonlyArray<Pending>, at: string, now: number) =>
     Effect.gen(function* () {
       const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
       // When each round's commit is on disk.
@@ -315,6 +327,7 @@ export const make = Effect.gen(function* () {
           const { i, snapshot, events } = planned[j]!
           if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
           else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
+          else if (outcome._tag === "LeaseLost") results[i] = Either.left(new LeaseLost({ taskId: pending[i]!.taskId, epoch: pending[i]!.options!.fence!.lease.epoch }))
           else {
             cache.delete(pending[i]!.taskId)
             if (attempt + 1 < maxAttempts) todo.push(i)
@@ -471,9 +484,9 @@ export const make = Effect.gen(function* () {
       if (pending.length === 0) return
       const at = new Date(now).toISOString()
       const outcome = yield* Option.match(lean, {
-        // The writer's own SQLite connection: one call per batch (its transient retry is per write, inside);
-        // its thread checks the file (StoreFile) before each.
-        onSome: (commits) => Effect.exit(writeLean(commits, pending, at, now)),
+        // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
+        // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
+        onSome: (commits) => (Option.isSome(sqliteCommits) ? Effect.exit(writeLean(commits, pending, at, now)) : inFiber(writeLean(commits, pending, at, now))),
         onNone: () =>
           Effect.map(
             bounded(

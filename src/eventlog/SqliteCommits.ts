@@ -81,6 +81,10 @@ export interface CommitPlan {
   readonly pushConfig?: PushConfigRow
   /** Epoch ms: when outbox rows are first due. */
   readonly now: number
+  /** `now` as an ISO time (the outbox rows' times). */
+  readonly at: string
+  /** PostgreSQL: written only while `owner` holds the task's work lease at this epoch (LeasedSupervisor). */
+  readonly fence?: { readonly owner: string; readonly epoch: number }
 }
 
 export type PlanOutcome =
@@ -89,6 +93,8 @@ export type PlanOutcome =
   | { readonly _tag: "Conflict" }
   /** The message key was taken, by this task at this version: nothing written. */
   | { readonly _tag: "Duplicate"; readonly taskId: string; readonly version: number }
+  /** The plan's fence: its owner no longer holds the task's lease at that epoch. Nothing written. */
+  | { readonly _tag: "LeaseLost" }
 
 /** A committed batch: one outcome per plan, and when it is on disk. */
 export interface Written {

@@ -16,6 +16,7 @@ import type { EventLog } from "./EventLog"
 import * as Migrations from "./migrations"
 import * as SqlEventLog from "./SqlEventLog"
 import { SqlReader } from "./SqlReader"
+import * as PgCommits from "./PgCommits"
 import * as SqliteCommits from "./SqliteCommits"
 import * as SqliteRows from "./SqliteRows"
 import * as SqliteOwnership from "./SqliteOwnership"
@@ -165,7 +166,12 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
   const lock =
     maintenance === "shared" ? PgMaintenanceLock.layerShared(url) : maintenance === "exclusive" ? PgMaintenanceLock.layerExclusive(url) : Layer.empty
   // The lock first: a server waits for a running rebuild, and a rebuild is refused before it migrates anything.
-  return Layer.mergeAll(services, StoreFile.layerNone, Durability.layerNone).pipe(Layer.provide(pgSchema), Layer.provideMerge(client), Layer.provide(lock))
+  // The writer's batches: one statement each (PgCommits, migration 0008).
+  return Layer.mergeAll(services, PgCommits.layer, StoreFile.layerNone, Durability.layerNone).pipe(
+    Layer.provide(pgSchema),
+    Layer.provideMerge(client),
+    Layer.provide(lock)
+  )
 }
 
 /** `postgres://…` and `postgresql://…` name a PostgreSQL database; anything else is a SQLite file. */

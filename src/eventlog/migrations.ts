@@ -197,7 +197,121 @@ const m0007 = Effect.gen(function* () {
   })
 })
 
+/**
+ * PostgreSQL: a batch of the writer's commits in one statement (issue 11). The committer sends the batch's
+ * plans (PgCommits.ts; the same plans the SQLite writer's thread writes) as one JSON parameter; this
+ * function writes each plan whole or not at all, in order, and answers with one outcome per plan:
+ *   - LeaseLost: the plan is fenced by a work lease its owner no longer holds (checked under FOR SHARE);
+ *   - Duplicate: its message key is taken (unless duplicates are accepted), naming the task that holds it;
+ *   - Conflict: the task's row is not at the expected version (another instance moved it), or a new
+ *     task's id is taken;
+ *   - Written: the row, the events, a push config sent with the message, the outbox rows and the key.
+ * The key is claimed before the row moves (a key another instance claims at the same time waits for it),
+ * and released again when the row refuses. Then every written task's new version is announced on the
+ * store's channel (CommitFeed), delivered when the transaction commits.
+ */
+const m0008 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () =>
+      sql.unsafe(`CREATE OR REPLACE FUNCTION a2a_commit_batch(plans jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+DECLARE
+  plan jsonb;
+  key jsonb;
+  fence jsonb;
+  e jsonb;
+  r jsonb;
+  holder record;
+  claimed boolean;
+  moved integer;
+  added integer;
+  queued integer;
+  expected integer;
+  v integer;
+  i integer;
+  at_text text;
+  outcomes jsonb := '[]'::jsonb;
+  notices text[] := '{}';
+BEGIN
+  FOR plan IN SELECT value FROM jsonb_array_elements(plans) LOOP
+    fence := plan->'fence';
+    IF fence IS NOT NULL THEN
+      PERFORM 1 FROM a2a_leases WHERE task_id = plan->>'taskId' AND owner = fence->>'owner'
+        AND epoch = (fence->>'epoch')::bigint AND expires_at >= (plan->>'now')::bigint FOR SHARE;
+      IF NOT FOUND THEN
+        outcomes := outcomes || jsonb_build_array(jsonb_build_object('_tag', 'LeaseLost'));
+        CONTINUE;
+      END IF;
+    END IF;
+    expected := (plan->>'expectedVersion')::integer;
+    key := plan->'messageKey';
+    claimed := false;
+    IF key IS NOT NULL THEN
+      INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version)
+        VALUES (key->>'tenant', key->>'owner', key->>'messageId', plan->>'taskId', expected + 1)
+        ON CONFLICT DO NOTHING;
+      GET DIAGNOSTICS added = ROW_COUNT;
+      claimed := added = 1;
+      IF NOT claimed AND key->>'duplicates' <> 'accept' THEN
+        SELECT task_id, version INTO holder FROM a2a_message_ids
+          WHERE tenant = key->>'tenant' AND owner = key->>'owner' AND message_id = key->>'messageId';
+        outcomes := outcomes || jsonb_build_array(jsonb_build_object('_tag', 'Duplicate', 'taskId', holder.task_id, 'version', holder.version));
+        CONTINUE;
+      END IF;
+    END IF;
+    r := plan->'row';
+    IF expected = 0 THEN
+      INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
+        VALUES (r->>'task_id', r->>'tenant', r->>'owner', r->>'context_id', r->>'state', (r->>'version')::integer,
+          r->>'status_timestamp', r->>'created_at', r->>'snapshot')
+        ON CONFLICT (task_id) DO NOTHING;
+    ELSE
+      UPDATE a2a_tasks SET state = r->>'state', version = (r->>'version')::integer, status_timestamp = r->>'status_timestamp',
+          snapshot = r->>'snapshot'
+        WHERE task_id = r->>'task_id' AND version = expected;
+    END IF;
+    GET DIAGNOSTICS moved = ROW_COUNT;
+    IF moved <> 1 THEN
+      IF claimed THEN
+        DELETE FROM a2a_message_ids WHERE tenant = key->>'tenant' AND owner = key->>'owner' AND message_id = key->>'messageId';
+      END IF;
+      outcomes := outcomes || jsonb_build_array(jsonb_build_object('_tag', 'Conflict'));
+      CONTINUE;
+    END IF;
+    at_text := plan->>'at';
+    queued := 0;
+    i := 0;
+    FOR e IN SELECT value FROM jsonb_array_elements(plan->'events') LOOP
+      v := expected + i + 1;
+      INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+        VALUES (plan->>'taskId', v, e->>'type', (e->>'schema_version')::integer, e->>'payload', plan->>'metadata', e->>'created_at');
+      IF i = 0 AND plan->'pushConfig' IS NOT NULL THEN
+        INSERT INTO a2a_push_configs (task_id, config_id, tenant, url, token, auth_scheme, auth_credentials, format, created_at)
+          VALUES (plan->>'taskId', plan->'pushConfig'->>'config_id', plan->'pushConfig'->>'tenant', plan->'pushConfig'->>'url',
+            plan->'pushConfig'->>'token', plan->'pushConfig'->>'auth_scheme', plan->'pushConfig'->>'auth_credentials',
+            plan->'pushConfig'->>'format', plan->'pushConfig'->>'created_at')
+          ON CONFLICT (task_id, config_id) DO UPDATE SET url = excluded.url, token = excluded.token,
+            auth_scheme = excluded.auth_scheme, auth_credentials = excluded.auth_credentials, format = excluded.format;
+      END IF;
+      INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+        SELECT task_id, config_id, r->>'context_id', v, 'pending', 0, (plan->>'now')::bigint, NULL, at_text, at_text
+        FROM a2a_push_configs WHERE task_id = plan->>'taskId' ORDER BY config_id;
+      GET DIAGNOSTICS added = ROW_COUNT;
+      queued := queued + added;
+      i := i + 1;
+    END LOOP;
+    notices := notices || ((plan->>'taskId') || ' ' || (expected + i) || ' ' || (r->>'context_id'));
+    outcomes := outcomes || jsonb_build_array(jsonb_build_object('_tag', 'Written', 'queued', queued));
+  END LOOP;
+  PERFORM pg_notify(left('a2a_events:' || current_schema(), 63), n) FROM unnest(notices) AS n;
+  RETURN outcomes;
+END
+$fn$`),
+    orElse: () => Effect.void
+  })
+})
+
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006, "0007_list_at_scale": m0007 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006, "0007_list_at_scale": m0007, "0008_pg_commit_batch": m0008 }),
   table: "a2a_migrations"
 })

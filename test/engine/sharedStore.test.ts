@@ -12,6 +12,7 @@ import { TaskWriter } from "../../src/engine/TaskWriter"
 import { isTerminal } from "../../src/domain/TaskState"
 import * as Deliverer from "../../src/push/Deliverer"
 import { EventLog } from "../../src/eventlog/EventLog"
+import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
 import * as EngineConfig from "../../src/engine/EngineConfig"
@@ -34,7 +35,7 @@ const writerOn = async (url: string, scope: Scope.CloseableScope) => {
     Layer.provide(Logger.minimumLogLevel(LogLevel.None))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E, EventLog>) =>
+  return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E, EventLog | LeaseStore>) =>
     Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
 }
 
@@ -62,6 +63,52 @@ await describePg("writers sharing a PostgreSQL store", () => {
         [3, "StatusMessageAdded"],
         [4, "TaskCanceled"]
       ])
+      expect(await verifyStore(schema.url)).toBe(1)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await schema.drop()
+    }
+  })
+
+  it("a commit fenced by a lease its owner no longer holds is refused as LeaseLost and writes nothing; the new holder commits", async () => {
+    const schema = await freshSchema()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const a = await writerOn(schema.url, scope)
+      await a((w) => w.commit("t1", { type: "Submit", taskId: "t1", contextId: "c", tenant: "", owner: "", message: userMessage("go") }))
+      const leases = (f: (l: typeof LeaseStore.Service) => Effect.Effect<any, any>) => a(() => Effect.flatMap(LeaseStore, f))
+      const [first] = await leases((l) => l.claim("i-a", 1_000, 100, 1))
+      // i-a's lease expired and i-b took the task over at the next epoch.
+      const [second] = await leases((l) => l.claim("i-b", 2_000, Date.now(), 1))
+      expect(second.epoch).toBe(first.epoch + 1)
+      const start = { type: "Start", instanceId: "x" } as const
+      const lost = await a((w) => Effect.flip(w.commit("t1", start, { fence: { owner: "i-a", lease: first } })))
+      expect(lost).toMatchObject({ _tag: "LeaseLost", taskId: "t1", epoch: first.epoch })
+      expect(await a(() => Effect.flatMap(EventLog, (l) => l.version("t1")))).toBe(1)
+      const started = await a((w) => w.commit("t1", start, { fence: { owner: "i-b", lease: second } }))
+      expect(started.snapshot.version).toBe(2)
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+      await schema.drop()
+    }
+  })
+
+  it("one message sent to two writers at once makes one task: the other answers DuplicateMessage, naming it", async () => {
+    const schema = await freshSchema()
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const a = await writerOn(schema.url, scope)
+      const b = await writerOn(schema.url, scope)
+      const message = userMessage("once", "m-once")
+      const submit = (id: string) => (w: typeof TaskWriter.Service) =>
+        Effect.either(w.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", owner: "", message }))
+      const [fromA, fromB] = await Promise.all([a(submit("from-a")), b(submit("from-b"))])
+      const won = [fromA, fromB].filter((r) => r._tag === "Right")
+      const lost = [fromA, fromB].filter((r) => r._tag === "Left")
+      expect(won).toHaveLength(1)
+      expect(lost).toHaveLength(1)
+      const winner = fromA._tag === "Right" ? "from-a" : "from-b"
+      expect(lost[0]).toMatchObject({ left: { _tag: "DuplicateMessage", taskId: winner, version: 1 } })
       expect(await verifyStore(schema.url)).toBe(1)
     } finally {
       await Effect.runPromise(Scope.close(scope, Exit.void))
