@@ -15,13 +15,12 @@
  *   npx tsx bench/fan-out.ts                                   # 1,000 tasks × 10 subscribers
  *   BENCH_TASKS=10000 BENCH_SUBSCRIBERS=1 BENCH_STEP_MS=1000 npx tsx bench/fan-out.ts   # 10,000 tasks at once
  */
-import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { root, rssMiB, spawnServer } from "./process"
+import { buildServer, postRpc, rssMiB, serveBuilt } from "./process"
 
 const tasks = Number(process.env.BENCH_TASKS ?? 1000)
 const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
@@ -29,10 +28,8 @@ const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
 const stepDelayMs = Number(process.env.BENCH_STEP_MS ?? 5000)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-fan-out-"))
 
-execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
-const server = await spawnServer("a2a-ledger", [
-  path.join(root, "dist/main.js"),
-  "serve",
+buildServer()
+const server = await serveBuilt([
   "--agent",
   "mixed",
   "--step-delay-ms",
@@ -57,17 +54,7 @@ const cpuSeconds = () => {
 }
 
 const agent = new http.Agent({ keepAlive: true, maxSockets: 32 })
-const post = (body: string) =>
-  new Promise<string>((resolve, reject) => {
-    const req = http.request(`http://127.0.0.1:${port}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve(data))
-    })
-    req.on("error", reject)
-    req.end(body)
-  })
+const post = (body: string) => postRpc(`http://127.0.0.1:${port}`, body, agent)
 
 const latencies: Array<number> = []
 let deliveries = 0

@@ -18,13 +18,12 @@
  *   BENCH_SERVER_ARGS="--keep-alive-ms 1000" npx tsx bench/hostile-streams.ts   (replaces the default
  *   "--max-streams-per-principal 100000")
  */
-import { execFileSync, spawn } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
-import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { root, rssMiB, spawnServer } from "./process"
+import { buildServer, postRpc, rssMiB, serveBuilt } from "./process"
 
 const neverRead = Number(process.env.BENCH_NEVER_READ ?? 1500)
 const churn = (process.env.BENCH_CHURN ?? "2000,8000").split(",").filter((s) => s !== "").map(Number)
@@ -33,10 +32,8 @@ const extraArgs = (process.env.BENCH_SERVER_ARGS ?? "--max-streams-per-principal
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-hostile-"))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
-execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
-const server = await spawnServer("a2a-ledger", [
-  path.join(root, "dist/main.js"),
-  "serve",
+buildServer()
+const server = await serveBuilt([
   "--agent",
   "mixed",
   "--port",
@@ -70,17 +67,7 @@ const worstWait = () =>
     probe.send("report")
   })
 
-const post = (body: string) =>
-  new Promise<string>((resolve, reject) => {
-    const req = http.request(`${url}/a2a`, { method: "POST", headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve(data))
-    })
-    req.on("error", reject)
-    req.end(body)
-  })
+const post = (body: string) => postRpc(url, body)
 
 let ids = 0
 const send = async (text: string, taskId?: string) => {

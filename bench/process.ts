@@ -1,6 +1,7 @@
-/** What the bench scripts share: a server in a process of its own, and what it costs. */
-import { type ChildProcess, spawn } from "node:child_process"
+/** What the bench scripts share: a server in a process of its own, what it costs, and how to call it. */
+import { type ChildProcess, execFileSync, spawn } from "node:child_process"
 import * as fs from "node:fs"
+import * as http from "node:http"
 import * as path from "node:path"
 
 export const root = path.resolve(import.meta.dirname, "..")
@@ -29,3 +30,22 @@ export const spawnServer = (name: string, nodeArgs: ReadonlyArray<string>) =>
 
 /** A process's resident memory, in MiB. */
 export const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024)
+
+/** Build dist/ as `npm start` does (scripts/build.mjs). */
+export const buildServer = () => execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
+
+/** `a2a-ledger serve <args>` from the build (see buildServer), in its own process. */
+export const serveBuilt = (serveArgs: ReadonlyArray<string>) => spawnServer("a2a-ledger", [path.join(root, "dist/main.js"), "serve", ...serveArgs])
+
+/** POST a JSON-RPC body to `<url>/a2a`; the answer's body, as text. */
+export const postRpc = (url: string, body: string, agent?: http.Agent) =>
+  new Promise<string>((resolve, reject) => {
+    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+      let data = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (data += c))
+      res.on("end", () => resolve(data))
+    })
+    req.on("error", reject)
+    req.end(body)
+  })

@@ -9,20 +9,19 @@
  *   BENCH_TASKS=100000 npx tsx bench/reads-at-scale.ts
  */
 import Database from "better-sqlite3"
-import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
-import { root, spawnServer } from "./process"
+import { buildServer, postRpc, serveBuilt } from "./process"
 
 const count = Number(process.env.BENCH_TASKS ?? 1_000_000)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-reads-"))
 const db = path.join(dir, "reads.db")
 
-execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
-const serve = () => spawnServer("a2a-ledger", [path.join(root, "dist/main.js"), "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", db])
+buildServer()
+const serve = () => serveBuilt(["--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", db])
 
 // The schema, as the server makes it.
 const first = await serve()
@@ -70,18 +69,8 @@ console.log(`reads at scale: ${count.toLocaleString("en")} tasks written in ${((
 
 const server = await serve()
 const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
-const call = (method: string, params: unknown) =>
-  new Promise<{ result?: any; error?: unknown }>((resolve, reject) => {
-    const body = JSON.stringify({ jsonrpc: "2.0", id: 1, method, params })
-    const req = http.request(`${server.url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve(JSON.parse(data)))
-    })
-    req.on("error", reject)
-    req.end(body)
-  })
+const call = async (method: string, params: unknown): Promise<{ result?: any; error?: unknown }> =>
+  JSON.parse(await postRpc(server.url, JSON.stringify({ jsonrpc: "2.0", id: 1, method, params }), agent))
 
 const page = await call("ListTasks", { pageSize: 50 })
 const ids: Array<string> = page.result.tasks.map((t: { id: string }) => t.id)

@@ -13,7 +13,7 @@ import * as http from "node:http"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { root, spawnServer } from "./process"
+import { postRpc, root, spawnServer } from "./process"
 
 const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 2000)
 const levels = (process.env.BENCH_LEVELS ?? "1,16,64").split(",").map(Number)
@@ -43,17 +43,7 @@ const startServer = async () => {
 // (which shares the machine) does not become the bottleneck it measures.
 let agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
 
-const post = (url: string, body: string) =>
-  new Promise<string>((resolve, reject) => {
-    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve(data))
-    })
-    req.on("error", reject)
-    req.end(body)
-  })
+const post = (url: string, body: string) => postRpc(url, body, agent)
 
 const send = async (url: string, i: number) => {
   const body = JSON.stringify({

@@ -178,8 +178,9 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   let nextId = 0
   const pending = new Map<number, { readonly resume: Resume; readonly timer: NodeJS.Timeout }>()
   // When each write and each sync asked for is on disk (or will not be), by request id, in order: a read
-  // waits for those asked for before it (`settled`).
-  const durable = new Map<number, { readonly latch: Latch; timer?: NodeJS.Timeout }>()
+  // waits for those asked for before it (`settled`). A write's sync gets a timer of its own once the write
+  // is committed; a sync request is bounded by its request's.
+  const durable = new Map<number, { readonly latch: Latch; readonly op: "write" | "sync"; timer?: NodeJS.Timeout }>()
   const timedOut = (what: string) =>
     sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`)
 
@@ -204,7 +205,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     if (reply.error !== undefined) {
       const failure = sqlError(driverError(reply.error), reply.error.message)
       // A write that failed committed nothing: nothing of it to wait for. A sync that failed fails its waiters.
-      onDisk(reply.id, durable.get(reply.id)?.timer === undefined ? Effect.void : Effect.fail(failure))
+      onDisk(reply.id, durable.get(reply.id)?.op === "write" ? Effect.void : Effect.fail(failure))
       return answer(reply.id, Effect.fail(failure))
     }
     if (reply.syncing !== true) {
@@ -222,11 +223,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     const id = ++nextId
     const target = worker ?? start()
     target.postMessage({ ...request, id })
-    if (request.op === "write" || request.op === "sync") {
-      const latch = new Latch()
-      // A sync request is bounded by its answer's timer; a write's sync gets a timer once it is committed.
-      durable.set(id, request.op === "sync" ? { latch, timer: setTimeout(() => onDisk(id, Effect.fail(timedOut("cannot sync the store"))), timeoutMs) } : { latch })
-    }
+    if (request.op === "write" || request.op === "sync") durable.set(id, { latch: new Latch(), op: request.op })
     return id
   }
 

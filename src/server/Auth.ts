@@ -2,6 +2,7 @@ import { Context, Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import * as jose from "jose"
 import { A2AError, Errors } from "../protocol/errors"
+import { header, type RequestHeaders } from "./request"
 
 /**
  * Authentication (spec §7, §13): who is calling. Static API keys (sent as
@@ -68,11 +69,6 @@ export class Authenticator extends Context.Tag("a2a-ledger/Authenticator")<
 /** Where the credentials go, for the 401's WWW-Authenticate challenge. */
 export const challenge = 'Bearer realm="a2a-ledger"'
 
-/** A request's headers, lower-cased (the platform's, or Node's own). */
-export type RequestHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
-
-const first = (value: string | ReadonlyArray<string> | undefined) => (typeof value === "string" ? value : value?.[0])
-
 const unauthenticated = (message: string) => new A2AError(Errors.Unauthenticated, message)
 
 const digest = (key: string) => createHash("sha256").update(key).digest("hex")
@@ -119,7 +115,7 @@ export const make = (options: AuthOptions = {}) => {
 
   const authenticate = (headers: RequestHeaders): Effect.Effect<Principal, A2AError> => {
     if (!enabled) return Effect.succeed(anonymousPrincipal)
-    const authorization = first(headers["authorization"])
+    const authorization = header(headers, "authorization")
     if (authorization !== undefined) {
       const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization)
       if (m === null) return Effect.fail(unauthenticated("the Authorization header must be `Bearer <token>`"))
@@ -129,7 +125,7 @@ export const make = (options: AuthOptions = {}) => {
       if (jwks !== undefined && looksLikeJwt(token)) return verifyJwt(token)
       return Effect.fail(unauthenticated("the bearer token was not accepted"))
     }
-    const apiKey = first(headers["x-api-key"])
+    const apiKey = header(headers, "x-api-key")
     if (apiKey !== undefined) {
       const principal = byDigest.get(digest(apiKey.trim()))
       return principal !== undefined ? Effect.succeed(principal) : Effect.fail(unauthenticated("the API key was not accepted"))

@@ -30,8 +30,7 @@ export const invoke = (
   principal: Principal,
   protocol: PushFormat = "1.0"
 ): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs> => {
-  const raw = request.headers["last-event-id"]
-  const lastEventId = typeof raw === "string" ? raw : raw?.[0]
+  const lastEventId = Request.header(request.headers, "last-event-id")
   const run = () => methods[method]!(params, { principal: principal.name, protocol, ...(lastEventId !== undefined ? { lastEventId } : {}) })
   // A credential bound to tenants (docs/auth.md): another tenant looks empty to it.
   const refused = principal.tenants === undefined ? undefined : boundToTenants(method, params, principal)

@@ -9,14 +9,18 @@ import { jsonDepth } from "../protocol/normalize"
  * body. Each returns the A2A error to answer with.
  */
 
+/** A request's headers, lower-cased: the platform's, or Node's own (where a few may repeat). */
+export type RequestHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+
 /** What these checks read of a request, whichever server received it (the platform's, or the fast path's). */
 export interface RequestHead {
   readonly url: string
-  readonly headers: Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+  readonly headers: RequestHeaders
 }
 
-const header = (request: RequestHead, name: string): string | undefined => {
-  const value = request.headers[name]
+/** A header's value (the first, if it repeats). */
+export const header = (headers: RequestHeaders, name: string): string | undefined => {
+  const value = headers[name]
   return typeof value === "string" ? value : value?.[0]
 }
 
@@ -31,7 +35,7 @@ export const maxJsonDepth = 64
 export const checkVersion = (request: RequestHead, speaks: "1.0" | "0.3" = "1.0"): A2AError | undefined => {
   // The query is parsed only when there is one (most requests have none).
   const fromQuery = request.url.includes("?") ? (new URL(request.url, "http://x").searchParams.get("A2A-Version") ?? undefined) : undefined
-  const version = (header(request, "a2a-version") ?? fromQuery ?? "").trim()
+  const version = (header(request.headers, "a2a-version") ?? fromQuery ?? "").trim()
   const accepted = speaks === "1.0" ? /^1\.0(\.\d+)?$/ : /^0\.3(\.\d+)?$/
   if (version === "" || accepted.test(version)) return undefined
   return new A2AError(
@@ -47,7 +51,7 @@ export const checkVersion = (request: RequestHead, speaks: "1.0" | "0.3" = "1.0"
  * a binding also tolerates (JSON-RPC: curl's default for `-d`) are read as JSON.
  */
 export const checkContentType = (request: RequestHead, ...tolerated: ReadonlyArray<string>): A2AError | undefined => {
-  const raw = header(request, "content-type")
+  const raw = header(request.headers, "content-type")
   if (raw === undefined || raw.trim() === "") return undefined
   const type = raw.split(";")[0]!.trim().toLowerCase()
   if (type === "application/json" || type.endsWith("+json") || tolerated.includes(type)) return undefined
@@ -70,7 +74,7 @@ export const readBody = (request: RequestHead, incoming: IncomingMessage, limit:
       `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes)`,
       { limitBytes: String(limit) }
     )
-  const declared = Number(header(request, "content-length") ?? NaN)
+  const declared = Number(header(request.headers, "content-length") ?? NaN)
   if (Number.isFinite(declared) && declared > limit) return Effect.fail(tooLarge(declared))
   return Effect.async<string, A2AError>((resume) => {
     const chunks: Array<Buffer> = []

@@ -39,11 +39,21 @@ const writerOn = async (url: string, scope: Scope.CloseableScope) => {
     Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
 }
 
+/** A fresh schema and a scope for the writers on it, both gone after `use`. */
+const onFreshSchema = async (use: (schema: { readonly url: string }, scope: Scope.CloseableScope) => Promise<void>) => {
+  const schema = await freshSchema()
+  const scope = Effect.runSync(Scope.make())
+  try {
+    await use(schema, scope)
+  } finally {
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+    await schema.drop()
+  }
+}
+
 await describePg("writers sharing a PostgreSQL store", () => {
   it("a writer with a stale snapshot decides again on the committed state; versions stay gap-free", async () => {
-    const schema = await freshSchema()
-    const scope = Effect.runSync(Scope.make())
-    try {
+    await onFreshSchema(async (schema, scope) => {
       const a = await writerOn(schema.url, scope)
       const b = await writerOn(schema.url, scope)
       await a((w) => w.commit("t1", { type: "Submit", taskId: "t1", contextId: "c", tenant: "", owner: "", message: userMessage("go") }))
@@ -64,16 +74,11 @@ await describePg("writers sharing a PostgreSQL store", () => {
         [4, "TaskCanceled"]
       ])
       expect(await verifyStore(schema.url)).toBe(1)
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await schema.drop()
-    }
+    })
   })
 
   it("a commit fenced by a lease its owner no longer holds is refused as LeaseLost and writes nothing; the new holder commits", async () => {
-    const schema = await freshSchema()
-    const scope = Effect.runSync(Scope.make())
-    try {
+    await onFreshSchema(async (schema, scope) => {
       const a = await writerOn(schema.url, scope)
       await a((w) => w.commit("t1", { type: "Submit", taskId: "t1", contextId: "c", tenant: "", owner: "", message: userMessage("go") }))
       const leases = (f: (l: typeof LeaseStore.Service) => Effect.Effect<any, any>) => a(() => Effect.flatMap(LeaseStore, f))
@@ -87,16 +92,11 @@ await describePg("writers sharing a PostgreSQL store", () => {
       expect(await a(() => Effect.flatMap(EventLog, (l) => l.version("t1")))).toBe(1)
       const started = await a((w) => w.commit("t1", start, { fence: { owner: "i-b", lease: second } }))
       expect(started.snapshot.version).toBe(2)
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await schema.drop()
-    }
+    })
   })
 
   it("one message sent to two writers at once makes one task: the other answers DuplicateMessage, naming it", async () => {
-    const schema = await freshSchema()
-    const scope = Effect.runSync(Scope.make())
-    try {
+    await onFreshSchema(async (schema, scope) => {
       const a = await writerOn(schema.url, scope)
       const b = await writerOn(schema.url, scope)
       const message = userMessage("once", "m-once")
@@ -110,18 +110,13 @@ await describePg("writers sharing a PostgreSQL store", () => {
       const winner = fromA._tag === "Right" ? "from-a" : "from-b"
       expect(lost[0]).toMatchObject({ left: { _tag: "DuplicateMessage", taskId: winner, version: 1 } })
       expect(await verifyStore(schema.url)).toBe(1)
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await schema.drop()
-    }
+    })
   })
 })
 
 await describePg("a batch PostgreSQL aborts to break a deadlock", () => {
   it("is decided and written again, and every command in it succeeds", async () => {
-    const schema = await freshSchema()
-    const scope = Effect.runSync(Scope.make())
-    try {
+    await onFreshSchema(async (schema, scope) => {
       const commitWith = await writerOn(schema.url, scope)
       const writer = await commitWith((w) => Effect.succeed(w))
       for (const id of ["t0", "t1", "t2"]) {
@@ -163,10 +158,7 @@ await describePg("a batch PostgreSQL aborts to break a deadlock", () => {
         })
       )
       expect(await verifyStore(schema.url)).toBe(3)
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await schema.drop()
-    }
+    })
   }, 30_000)
 })
 
@@ -210,10 +202,8 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
     commitElsewhere: (url: string, scope: Scope.CloseableScope, taskId: string) => Promise<void>,
     beforeCommit: (applicationName: string) => Promise<void> = async () => {}
   ) => {
-    const schema = await freshSchema()
-    const scope = Effect.runSync(Scope.make())
     const applicationName = `a2a-feed-${randomBytes(4).toString("hex")}`
-    try {
+    await onFreshSchema(async (schema, scope) => {
       const a = await engineOn(`${schema.url}&application_name=${applicationName}`, scope, commitPollMs)
       const sent = await a(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage("watch me") })))
       if (sent._tag !== "Task") throw new Error("expected a task")
@@ -235,10 +225,7 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
       ])
       expect(seen.every((i) => i._tag === "Snapshot" || i.committed.contextId === contextId)).toBe(true)
       expect((await settled).task!.status.state).toBe("TASK_STATE_COMPLETED")
-    } finally {
-      await Effect.runPromise(Scope.close(scope, Exit.void))
-      await schema.drop()
-    }
+    })
   }
 
   const commitTurn = (run: <A, E>(f: (w: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Promise<A>, taskId: string) =>
