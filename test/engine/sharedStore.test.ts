@@ -13,6 +13,7 @@ import { isTerminal } from "../../src/domain/TaskState"
 import * as Deliverer from "../../src/push/Deliverer"
 import { EventLog } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
+import { PgCommits } from "../../src/eventlog/PgCommits"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
 import * as EngineConfig from "../../src/engine/EngineConfig"
@@ -183,7 +184,9 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
         Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void, published: () => {} })
       )
     ),
-    Layer.provide(Store.layerPg(url, { maxConnections: 2 }))
+    // Without the store's batch function (it would announce the commits itself): the writer's
+    // statement-by-statement path, whose announcements go to the silent feed above.
+    Layer.provide(Layer.map(Store.layerPg(url, { maxConnections: 2 }), Context.omit(PgCommits)))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
   return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
