@@ -17,8 +17,9 @@ import { SqliteCommits } from "./SqliteCommits"
  * it is acknowledged.
  *
  * Reads wait too (`settled`): a GetTask never shows a state that a power cut
- * could take back. They wait only while the thread is writing or syncing,
- * which is short (a disk sync: about a millisecond here).
+ * could take back. They wait only for the writes and syncs asked for before
+ * them that are not on disk yet, which is short (a disk sync: about a
+ * millisecond here).
  *
  * SQLite's checkpoints sync the WAL before they copy it back in NORMAL mode
  * as in FULL, so nothing else changes.
@@ -28,7 +29,7 @@ export class Durability extends Context.Tag("a2a-ledger/Durability")<
   {
     /** Everything committed before this call is on disk when it succeeds. */
     readonly sync: Effect.Effect<void, SqlError>
-    /** Like `sync`, but immediate when every commit so far was already synced or is not yet asked for. */
+    /** Like `sync`, but asks for nothing: it waits only for writes and syncs asked for before it that are not on disk yet. */
     readonly settled: Effect.Effect<void, SqlError>
   }
 >() {}
