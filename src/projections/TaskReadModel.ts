@@ -112,7 +112,7 @@ export const make = Effect.gen(function* () {
       limit === undefined
         ? reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`
         : reader<{ n: number | string }>`SELECT COUNT(*) AS n FROM (SELECT 1 FROM a2a_tasks WHERE ${where} LIMIT ${limit})`,
-      (rows) => Number(rows[0]?.n ?? 0)
+      (counted) => Number(counted[0]?.n ?? 0)
     )
 
   /**
