@@ -1,4 +1,4 @@
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits"
@@ -32,10 +32,7 @@ export const layer = Layer.effect(
             return { outcomes: typeof outcomes === "string" ? (JSON.parse(outcomes) as ReadonlyArray<PlanOutcome>) : outcomes, synced: Effect.void }
           }
         ),
-      load: (taskId) =>
-        Effect.map(sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`, (rows) =>
-          Option.getOrUndefined(Option.map(Option.fromNullable(rows[0]), (r) => r.snapshot))
-        )
+      load: (taskId) => Effect.map(sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`, (rows) => rows[0]?.snapshot)
     })
   )
 )
