@@ -26,19 +26,39 @@ const withStatus = (task: Task, state: TaskState, at: string, message?: Message)
 const addHistory = (task: Task, message: Message | undefined): Task =>
   message === undefined ? task : { ...task, history: [...task.history, message] }
 
+/** An artifact event's artifact merged into the one of the same id: its chunk appended, or the whole replaced. */
+const mergeArtifact = (existing: Artifact, artifact: Artifact, append: boolean): Artifact =>
+  append ? { ...existing, ...artifact, parts: [...existing.parts, ...artifact.parts] } : artifact
+
 /** Append chunk parts to an existing artifact, or add / replace it whole. */
 const applyArtifact = (artifacts: ReadonlyArray<Artifact>, artifact: Artifact, append: boolean): ReadonlyArray<Artifact> => {
   const i = artifacts.findIndex((a) => a.artifactId === artifact.artifactId)
   if (i < 0) return [...artifacts, artifact]
-  const existing = artifacts[i]!
-  const merged: Artifact = append ? { ...existing, ...artifact, parts: [...existing.parts, ...artifact.parts] } : artifact
+  const merged = mergeArtifact(artifacts[i]!, artifact, append)
   return artifacts.map((a, j) => (j === i ? merged : a))
 }
 
 /**
- * Fold one fact into the A2A Task. Every message that reaches a client
- * (the user's input, progress, questions, the final word) lands in history.
+ * The message a fact adds to history: every message that reaches a client
+ * (the user's input, progress, questions, the final word).
  */
+const historyMessage = (event: TaskEvent): Message | undefined => {
+  switch (event.type) {
+    case "TaskSubmitted":
+    case "StatusMessageAdded":
+    case "InputRequested":
+    case "AuthRequested":
+    case "InputProvided":
+    case "TaskCompleted":
+    case "TaskFailed":
+    case "TaskRejected":
+      return event.message
+    default:
+      return undefined
+  }
+}
+
+/** Fold one fact into the A2A Task. */
 export const evolve = (task: Task | undefined, event: TaskEvent): Task | undefined => {
   if (event.type === "TaskSubmitted") {
     return {
@@ -50,28 +70,59 @@ export const evolve = (task: Task | undefined, event: TaskEvent): Task | undefin
     }
   }
   if (task === undefined) return undefined
+  if (event.type === "ArtifactAdded") return { ...task, artifacts: applyArtifact(task.artifacts, event.artifact, event.append) }
+  return addHistory(evolveStatus(task, event), historyMessage(event))
+}
+
+/** The status a fact leaves its task in (a status message only where the protocol shows one). */
+const evolveStatus = (task: Task, event: TaskEvent): Task => {
   switch (event.type) {
     case "TaskStarted":
       return withStatus(task, "TASK_STATE_WORKING", event.at)
     case "StatusMessageAdded":
-      return addHistory(withStatus(task, "TASK_STATE_WORKING", event.at, event.message), event.message)
-    case "ArtifactAdded":
-      return { ...task, artifacts: applyArtifact(task.artifacts, event.artifact, event.append) }
+      return withStatus(task, "TASK_STATE_WORKING", event.at, event.message)
     case "InputRequested":
-      return addHistory(withStatus(task, "TASK_STATE_INPUT_REQUIRED", event.at, event.message), event.message)
+      return withStatus(task, "TASK_STATE_INPUT_REQUIRED", event.at, event.message)
     case "AuthRequested":
-      return addHistory(withStatus(task, "TASK_STATE_AUTH_REQUIRED", event.at, event.message), event.message)
+      return withStatus(task, "TASK_STATE_AUTH_REQUIRED", event.at, event.message)
     case "InputProvided":
-      return addHistory(withStatus(task, "TASK_STATE_SUBMITTED", event.at), event.message)
     case "TaskRequeued":
       return withStatus(task, "TASK_STATE_SUBMITTED", event.at)
     case "TaskCompleted":
-      return addHistory(withStatus(task, "TASK_STATE_COMPLETED", event.at, event.message), event.message)
+      return withStatus(task, "TASK_STATE_COMPLETED", event.at, event.message)
     case "TaskFailed":
-      return addHistory(withStatus(task, "TASK_STATE_FAILED", event.at, event.message), event.message)
+      return withStatus(task, "TASK_STATE_FAILED", event.at, event.message)
     case "TaskCanceled":
       return withStatus(task, "TASK_STATE_CANCELED", event.at)
     case "TaskRejected":
-      return addHistory(withStatus(task, "TASK_STATE_REJECTED", event.at, event.message), event.message)
+      return withStatus(task, "TASK_STATE_REJECTED", event.at, event.message)
+    case "TaskSubmitted":
+    case "ArtifactAdded":
+      return task
   }
+}
+
+/**
+ * A task's history and artifacts from all of its facts, in one pass (linear where folding them one by one
+ * copies the lists at every fact): `head` is the task as its last fact left it, with its lists left out
+ * (a big task's read-model row). The same lists `evolve` builds, element for element.
+ */
+export const assemble = (head: Task, events: Iterable<TaskEvent>): Task => {
+  const history: Array<Message> = []
+  const artifacts: Array<Artifact> = []
+  const artifactAt = new Map<string, number>()
+  for (const event of events) {
+    if (event.type === "ArtifactAdded") {
+      const { artifact } = event
+      const i = artifactAt.get(artifact.artifactId)
+      if (i === undefined) {
+        artifactAt.set(artifact.artifactId, artifacts.length)
+        artifacts.push(artifact)
+      } else artifacts[i] = mergeArtifact(artifacts[i]!, artifact, event.append)
+      continue
+    }
+    const message = historyMessage(event)
+    if (message !== undefined) history.push(message)
+  }
+  return { ...head, artifacts, history }
 }

@@ -18,7 +18,7 @@ import { type CommitPlan, SqliteCommits, type Written } from "../eventlog/Sqlite
 import { retryTransient } from "../eventlog/Transient"
 import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
-import { parseSnapshot, taskRow } from "../projections/TaskReadModel"
+import { parseStored, taskRow } from "../projections/TaskReadModel"
 import { configRow } from "../push/PushStore"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
@@ -247,6 +247,12 @@ export const make = Effect.gen(function* () {
       }
     })
 
+  /** The committed task through a store's batch connection (a detached row completed from its events). */
+  const loadFrom = (commits: BatchCommits, taskId: string) =>
+    Effect.flatMap(commits.load(taskId), (json) =>
+      json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(readModel.complete(parseStored(json)), Option.some)
+    )
+
   /**
    * A command decided into a plan for SqliteCommits: on the cached state, or
    * on the committed row (a refusal judged on the cache is confirmed there).
@@ -257,7 +263,7 @@ export const make = Effect.gen(function* () {
       // writer's thread): were the id taken after all, its insert would be refused and it decided again.
       let cached = cache.get(p.taskId) ?? (attempt === 0 && startsTask(p.command) ? initialState : undefined)
       for (;;) {
-        const current = cached ?? Option.getOrElse(Option.map(Option.fromNullable(yield* commits.load(p.taskId)), parseSnapshot), () => initialState)
+        const current = cached ?? Option.getOrElse(yield* loadFrom(commits, p.taskId), () => initialState)
         if (current.version === 0 && !startsTask(p.command)) return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
         const decision = decideCommands(current, p.command, at)
         if (!decision.ok) {
@@ -568,7 +574,7 @@ export const make = Effect.gen(function* () {
     const cached = cache.get(taskId)
     if (cached !== undefined) return Effect.succeed(Option.some(cached))
     return Option.match(lean, {
-      onSome: (commits) => Effect.map(commits.load(taskId), (json) => Option.map(Option.fromNullable(json), parseSnapshot)),
+      onSome: (commits) => loadFrom(commits, taskId),
       onNone: () => readModel.load(taskId)
     })
   }

@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { Either } from "effect"
 import { EventSchemaVersions, type TaskEvent, type TaskEventType } from "../domain/TaskEvent"
 import { UnreadableEvent } from "./EventLog"
 
@@ -27,20 +27,20 @@ export const decodeEvent = (row: {
   readonly type: string
   readonly schema_version: number
   readonly payload: string
-}): Effect.Effect<TaskEvent, UnreadableEvent> => {
+}): Either.Either<TaskEvent, UnreadableEvent> => {
   const fail = (reason: string) =>
     new UnreadableEvent({ taskId: row.task_id, version: Number(row.version), type: row.type, schemaVersion: Number(row.schema_version), reason })
   const current = EventSchemaVersions[row.type as TaskEventType]
-  if (current === undefined) return Effect.fail(fail("unknown event type"))
+  if (current === undefined) return Either.left(fail("unknown event type"))
   const written = Number(row.schema_version)
   if (!Number.isInteger(written) || written < 1 || written > current) {
-    return Effect.fail(fail(`schema version ${row.schema_version} is not readable by this build (current ${current})`))
+    return Either.left(fail(`schema version ${row.schema_version} is not readable by this build (current ${current})`))
   }
   const steps = upcasts[row.type as TaskEventType] ?? {}
   for (let v = written; v < current; v++) {
-    if (steps[v] === undefined) return Effect.fail(fail(`no upcast from schema version ${v} of ${row.type}`))
+    if (steps[v] === undefined) return Either.left(fail(`no upcast from schema version ${v} of ${row.type}`))
   }
-  return Effect.try({
+  return Either.try({
     try: () => {
       let payload = JSON.parse(row.payload) as Payload
       for (let v = written; v < current; v++) payload = steps[v]!(payload)

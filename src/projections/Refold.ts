@@ -4,7 +4,7 @@ import { apply, initialState, type TaskSnapshot } from "../domain/Task"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
 import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex"
-import { parseSnapshot, TaskReadModel } from "./TaskReadModel"
+import { attachEvents, parseStored, TaskReadModel } from "./TaskReadModel"
 
 /**
  * The projections, recomputed from the log: what `verify` compares and
@@ -182,7 +182,8 @@ export const verify = scan((page) =>
     const problems: Array<Problem> = []
     for (const { taskId, events } of page.tasks) {
       const row = rows.get(taskId)
-      const found = yield* checkAgainst(taskId, events, row === undefined ? undefined : parseSnapshot(row), held, index.find)
+      const stored = row === undefined ? undefined : attachEvents(parseStored(row), events)
+      const found = yield* checkAgainst(taskId, events, stored, held, index.find)
       if (found.length === 0) continue
       problems.push(...(yield* checkTask(taskId, yield* log.read(taskId))))
     }

@@ -1,7 +1,10 @@
-import { Context, Effect, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, Option } from "effect"
 import { SqlClient, type Statement } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { SqlError } from "@effect/sql/SqlError"
 import type { TaskSnapshot } from "../domain/Task"
+import type { TaskEvent } from "../domain/TaskEvent"
+import * as TaskView from "../domain/TaskView"
+import { decodeEvent } from "../eventlog/codec"
 import type { TaskState } from "../domain/TaskState"
 import { SqlReader } from "../eventlog/SqlReader"
 import { SqliteRows } from "../eventlog/SqliteRows"
@@ -36,6 +39,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, SqlError>
     /** The writer's read, on the write connection (inside its transaction). */
     readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    /** A stored snapshot made whole: a detached row's history and artifacts read from its events. */
+    readonly complete: (stored: StoredSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
     /** A read of the committed row, for everyone else. */
     readonly get: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
@@ -64,6 +69,24 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   }
 >() {}
 
+/**
+ * A task with more facts than this keeps only its head in its row: the task without its history and
+ * artifacts, which are read from its events (they are all there, in order). A commit to a big task then
+ * rewrites a row of the same size at its 10,000th fact as at its 20th, where the whole task grows with
+ * every message and chunk. A smaller task keeps all of itself in the row, so one read answers GetTask.
+ */
+export const inlineVersions = 16
+
+/** A read-model row's snapshot as stored: whole, or detached (its task's history and artifacts left out). */
+export interface StoredSnapshot {
+  readonly snapshot: TaskSnapshot
+  readonly detached: boolean
+}
+
+/** What a row stores of a snapshot (a detached one says so in its last key). */
+const storedForm = (s: TaskSnapshot): TaskSnapshot | (TaskSnapshot & { readonly detached: true }) =>
+  s.version <= inlineVersions || s.task === undefined ? s : { ...s, task: { ...s.task, artifacts: [], history: [] }, detached: true }
+
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
 export const taskRow = (s: TaskSnapshot) => {
   const task = s.task!
@@ -76,17 +99,27 @@ export const taskRow = (s: TaskSnapshot) => {
     version: s.version,
     status_timestamp: task.status.timestamp,
     created_at: s.createdAt,
-    snapshot: JSON.stringify(s)
+    snapshot: JSON.stringify(storedForm(s))
   }
 }
 
-/** A row's snapshot JSON as the snapshot. */
-export const parseSnapshot = (json: string): TaskSnapshot => parse({ snapshot: json })
+/** A row's snapshot JSON as stored: a detached one needs its events (`attachEvents`) before it is the task. */
+export const parseStored = (json: string): StoredSnapshot => {
+  const parsed = JSON.parse(json) as TaskSnapshot & { readonly detached?: true }
+  if (parsed.detached !== true) return { snapshot: ownerOf(parsed), detached: false }
+  const { detached: _, ...head } = parsed
+  return { snapshot: ownerOf(head), detached: true }
+}
 
 // Rows written before owners existed have none: they belong to the anonymous principal.
-const parse = (row: { readonly snapshot: string }): TaskSnapshot => {
-  const s = JSON.parse(row.snapshot) as TaskSnapshot
-  return s.owner === undefined ? { ...s, owner: "" } : s
+const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? { ...s, owner: "" } : s)
+
+/** The whole snapshot of a stored one, given its task's events (those after the row's version are left out). */
+export const attachEvents = (stored: StoredSnapshot, events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>): TaskSnapshot => {
+  if (!stored.detached) return stored.snapshot
+  const { snapshot } = stored
+  const upTo = events.filter((e) => e.version <= snapshot.version).map((e) => e.event)
+  return { ...snapshot, task: TaskView.assemble(snapshot.task!, upTo) }
 }
 
 export const make = Effect.gen(function* () {
@@ -102,10 +135,29 @@ export const make = Effect.gen(function* () {
         status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)
   }
 
+  /** A detached row's task completed from its events (read on `client`, up to the row's version). */
+  const completeWith = (client: SqlClient.SqlClient) => (stored: StoredSnapshot): Effect.Effect<TaskSnapshot, SqlError> =>
+    !stored.detached
+      ? Effect.succeed(stored.snapshot)
+      : client<{ task_id: string; version: number; type: string; schema_version: number; payload: string }>`SELECT task_id, version, type,
+            schema_version, payload FROM a2a_events WHERE task_id = ${stored.snapshot.task!.id} AND version <= ${stored.snapshot.version}
+            ORDER BY version`.pipe(
+          Effect.flatMap((rows) => {
+            const events: Array<{ readonly version: number; readonly event: TaskEvent }> = []
+            for (const row of rows) {
+              const decoded = decodeEvent(row)
+              if (Either.isLeft(decoded)) return Effect.fail(new SqlError({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
+              events.push({ version: Number(row.version), event: decoded.right })
+            }
+            return Effect.succeed(attachEvents(stored, events))
+          })
+        )
+  const complete = completeWith(reader)
+  const parseThen = (client: SqlClient.SqlClient) => (json: string | undefined) =>
+    json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
+
   const loadWith = (client: SqlClient.SqlClient) => (taskId: string) =>
-    client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
-    )
+    client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(Effect.flatMap((rows) => parseThen(client)(rows[0]?.snapshot)))
 
   const countRows = (where: Statement.Fragment, limit?: number) =>
     Effect.map(
@@ -154,7 +206,7 @@ export const make = Effect.gen(function* () {
           ])
       const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
         ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
-      const tasks = rows.slice(0, q.pageSize).map(parse)
+      const tasks = yield* Effect.forEach(rows.slice(0, q.pageSize), (row) => complete(parseStored(row.snapshot)))
       const last = tasks[tasks.length - 1]
       const next = rows.length > q.pageSize && last?.task
         ? { timestamp: last.task.status.timestamp, taskId: last.task.id }
@@ -164,18 +216,18 @@ export const make = Effect.gen(function* () {
 
   const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
     WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
-    Effect.map((rows) => rows.map(parse))
+    Effect.flatMap(Effect.forEach((row) => complete(parseStored(row.snapshot))))
   )
 
   const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
     rows !== undefined
-      ? Effect.map(rows.snapshot(taskId, scope), (json) => Option.map(Option.fromNullable(json), parseSnapshot))
+      ? Effect.flatMap(rows.snapshot(taskId, scope), parseThen(reader))
       : getVisibleSql(taskId, scope)
 
   const getVisibleSql = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
     reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
       WHERE task_id = ${taskId} AND tenant = ${scope.tenant} AND owner = ${scope.owner}`.pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), parse))
+      Effect.flatMap((rows) => parseThen(reader)(rows[0]?.snapshot))
     )
 
   const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
@@ -201,7 +253,7 @@ export const make = Effect.gen(function* () {
 
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
   const get = (taskId: string) =>
-    rows !== undefined ? Effect.map(rows.snapshot(taskId), (json) => Option.map(Option.fromNullable(json), parseSnapshot)) : loadWith(reader)(taskId)
+    rows !== undefined ? Effect.flatMap(rows.snapshot(taskId), parseThen(reader)) : loadWith(reader)(taskId)
 
   const countsDrift = sql.onDialectOrElse({
     sqlite: () =>
@@ -226,7 +278,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), get, getVisible, rowsBetween, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getVisible, rowsBetween, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

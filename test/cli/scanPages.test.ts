@@ -2,9 +2,11 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Outcome, type Agent } from "../../src/agent/Agent"
 import { conformance } from "../../src/agent/builtins"
 import * as Store from "../../src/eventlog/Store"
 import { countsProblem, pageSize } from "../../src/projections/Refold"
+import { inlineVersions } from "../../src/projections/TaskReadModel"
 import { cli as runCli } from "../support/cli"
 import { describePg, freshSchema } from "../support/pg"
 import { call, userMessage } from "../support/rpc"
@@ -14,8 +16,18 @@ import { startServer, tempDir } from "../support/server"
  * verify and rebuild read the store a page of tasks at a time (one query for
  * the page's events, one for its rows, one for its message keys): a fault is
  * found and mended wherever it sits, at the first task of a page, the last,
- * or past the first page.
+ * or past the first page. One task is big: its row holds only its head, which
+ * verify completes from the task's events before it compares.
  */
+const chatty: Agent = {
+  name: "chatty", description: "", version: "1", skills: [],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      for (let i = 1; i <= 2 * inlineVersions; i++) yield* ctx.progress(`step ${i}`)
+      return Outcome.complete("all done")
+    })
+}
+
 const onStore = <A>(db: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
 
@@ -23,6 +35,7 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
   let db: string
   let drop: () => Promise<unknown>
   let ids: Array<string>
+  let bigTask: string
   const cli = (...args: Array<string>) => runCli([...args, "--db", db])
 
   beforeAll(async () => {
@@ -37,9 +50,12 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
       )
     }
     await server.close()
+    const big = await startServer({ agent: chatty, db })
+    bigTask = (await call(big.url, "SendMessage", { message: userMessage("go", { messageId: "big" }) })).task.id
+    await big.close()
     // The tasks in the order the scan visits them.
     ids = await onStore(db, (sql) => sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks ORDER BY task_id`.pipe(Effect.map((rows) => rows.map((r) => r.task_id))))
-    expect(ids).toHaveLength(count)
+    expect(ids).toHaveLength(count + 1)
   }, 120_000)
   afterAll(async () => {
     await drop?.()
@@ -49,25 +65,35 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
     const firstOfSecond = ids[pageSize]!
     const lastOfSecond = ids[2 * pageSize - 1]!
     const inThird = ids[2 * pageSize + 5]!
+    // The big task's row is its head, and it passes verify as it is.
+    const bigRow = () => onStore(db, (sql) => sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${bigTask}`)
+    expect((await bigRow())[0]!.snapshot).toContain('"detached":true')
+    expect((await bigRow())[0]!.snapshot).not.toContain("step 1")
+    expect(JSON.parse((await cli("verify", "--json")).stdout).problems).toEqual([])
     await onStore(db, (sql) =>
       Effect.all([
         sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${firstOfSecond}`,
+        sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'all done', 'all wrong') WHERE task_id = ${bigTask}`,
         sql`DELETE FROM a2a_message_ids WHERE task_id = ${lastOfSecond}`,
         sql`DELETE FROM a2a_tasks WHERE task_id = ${inThird}`
       ])
     )
     const found = JSON.parse((await cli("verify", "--json")).stdout)
     expect(found.tasks).toBe(ids.length)
-    expect(found.problems).toEqual([
+    const expected = [
       { taskId: firstOfSecond, problem: expect.stringContaining("read model differs from the fold of the log") },
       { taskId: lastOfSecond, problem: expect.stringMatching(/^message tck-complete-task-page-\d+ \(version 1\) is not in the message index$/) },
-      { taskId: inThird, problem: "has events but no read-model row" }
-    ])
+      { taskId: inThird, problem: "has events but no read-model row" },
+      { taskId: bigTask, problem: expect.stringContaining("read model differs from the fold of the log") }
+    ]
+    expect(found.problems).toEqual(expected.sort((a, b) => ids.indexOf(a.taskId) - ids.indexOf(b.taskId)))
     const rebuilt = await cli("rebuild")
     expect(rebuilt.code).toBe(0)
     const clean = JSON.parse((await cli("verify", "--json")).stdout)
     expect(clean.problems).toEqual([])
     expect(clean.events).toBe(found.events)
+    // Rebuilt, the big task's row is a head again.
+    expect((await bigRow())[0]!.snapshot).toContain('"detached":true')
   }, 120_000)
 }
 

@@ -241,6 +241,32 @@ describe("start-up recovery", () => {
     }
   })
 
+  it("rerun of a big task (its row a head only): the new turn and every read see its whole history", async () => {
+    const chatty: Agent = {
+      name: "chatty", description: "", version: "1", skills: [],
+      run: (ctx) => Effect.forEach(Array.from({ length: 20 }, (_, i) => i + 1), (i) => ctx.progress(`step ${i}`)).pipe(Effect.zipRight(Effect.never))
+    }
+    const first = await startEngine(chatty)
+    const taskId = taskIdOf(await first.run(send("job")))
+    const historyOf = (engine: typeof first) => engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))).then((s) => s.task!.history)
+    while ((await historyOf(first)).length < 21) await new Promise((r) => setTimeout(r, 20))
+    await first.close()
+    let seen: ReadonlyArray<string> = []
+    const recorder: Agent = {
+      name: "recorder", description: "", version: "1", skills: [],
+      run: (ctx) => Effect.sync(() => (seen = ctx.task.history.map((m) => m.parts[0]!.text!))).pipe(Effect.as(Outcome.complete("again")))
+    }
+    const second = await startEngine(recorder, { db: first.db })
+    try {
+      await second.run(waitFor(taskId, settled))
+      const steps = Array.from({ length: 20 }, (_, i) => `step ${i + 1}`)
+      expect(seen).toEqual(["job", ...steps])
+      expect((await historyOf(second)).map((m) => m.parts[0]!.text)).toEqual(["job", ...steps, "again"])
+    } finally {
+      await second.close()
+    }
+  })
+
   it("fail: a task left WORKING is marked FAILED with a clear reason", async () => {
     const first = await startEngine(stuck)
     const taskId = taskIdOf(await first.run(send("job")))

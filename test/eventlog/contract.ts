@@ -8,7 +8,7 @@ import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { Pruner } from "../../src/eventlog/Pruner"
 import * as Migrations from "../../src/eventlog/migrations"
 import { MessageIndex } from "../../src/projections/MessageIndex"
-import { TaskReadModel } from "../../src/projections/TaskReadModel"
+import { inlineVersions, TaskReadModel } from "../../src/projections/TaskReadModel"
 import { PushStore } from "../../src/push/PushStore"
 import { agentMessage, at, userMessage } from "../support/fixtures"
 
@@ -172,6 +172,59 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const s1b = fold([started], s1)
           yield* readModel.save(s1b)
           expect(Option.getOrThrow(yield* readModel.load("t1")).version).toBe(2)
+        })
+      ))
+
+    it.effect("a big task's row holds its head only; every read gives the whole task back from its events, as of the row's version", () =>
+      run(
+        Effect.gen(function* () {
+          const log = yield* EventLog
+          const readModel = yield* TaskReadModel
+          const sql = yield* SqlClient.SqlClient
+          // Chunks of three artifacts in turn: each opened by its first, extended by the rest.
+          const chunk = (k: number): TaskEvent => ({
+            type: "ArtifactAdded",
+            at: at(3),
+            artifact: { artifactId: `a${k % 3}`, name: `n${k % 3}`, parts: [{ text: `chunk ${k}` }] },
+            append: k >= 3,
+            lastChunk: false
+          })
+          const events: Array<TaskEvent> = [submitted("big"), started]
+          for (let i = 0; i < 2 * inlineVersions; i++) events.push(i % 2 === 0 ? progress(`step ${i}`) : chunk((i - 1) / 2))
+          events.push({ type: "TaskCompleted", at: at(4), message: agentMessage("all done") })
+          const small = fold(events.slice(0, inlineVersions))
+          const big = fold(events)
+          yield* log.append("big", 0, events, meta)
+          yield* readModel.save(big)
+          const stored = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = 'big'`
+          expect(stored[0]!.snapshot).not.toContain("step 0")
+          expect(stored[0]!.snapshot).not.toContain("chunk 1")
+          const whole = JSON.stringify(big)
+          for (const read of [
+            readModel.load("big"),
+            readModel.get("big"),
+            readModel.getVisible("big", { tenant: "", owner: "" }),
+            Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 5 }), (page) => Option.fromNullable(page.tasks[0]))
+          ]) {
+            // The same task, down to the order of its keys (verify compares JSON).
+            expect(JSON.stringify(Option.getOrThrow(yield* read))).toBe(whole)
+          }
+          expect(big.task!.history.length).toBe(inlineVersions + 2)
+          expect(big.task!.artifacts.map((a) => a.parts.length)).toEqual([6, 5, 5])
+
+          // A row behind its log (read between the events' commit and a later row) shows the row's version.
+          yield* readModel.save(fold(events.slice(0, inlineVersions + 4)))
+          expect(JSON.stringify(Option.getOrThrow(yield* readModel.get("big")))).toBe(JSON.stringify(fold(events.slice(0, inlineVersions + 4))))
+          // A small task's row holds the whole task.
+          yield* log.append("small", 0, events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)), meta)
+          const smallTask = fold(events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)))
+          yield* readModel.save(smallTask)
+          const smallRow = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = 'small'`
+          expect(smallRow[0]!.snapshot).toBe(JSON.stringify(smallTask))
+          expect(small.version).toBe(inlineVersions)
+          // The active tasks come whole too.
+          const active = (yield* readModel.active).find((s) => s.task!.id === "big")
+          expect(active?.task!.history.length).toBe(fold(events.slice(0, inlineVersions + 4)).task!.history.length)
         })
       ))
 
