@@ -2,7 +2,8 @@ import { describe, expect, it } from "vitest"
 import { canApply, evolve, fold, initialState, type TaskSnapshot } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { TaskEventTypes } from "../../src/domain/TaskEvent"
-import type { MachineStateName } from "../../src/domain/taskMachine"
+import { initialTransition, transition } from "xstate"
+import { type MachineStateName, taskMachine } from "../../src/domain/taskMachine"
 import { sampleEvents } from "../support/fixtures"
 
 const ev = (type: TaskEvent["type"]) => sampleEvents.find((e) => e.type === type)!
@@ -78,6 +79,22 @@ describe("task machine: every (state × event) pair", () => {
   }
 })
 
+describe("the fold's judgement is the machine's own", () => {
+  // The fold looks plain transitions up in a table read from the machine's definition; running the machine
+  // itself must give the same answer for every pair, and the open-artifact context must carry through them.
+  for (const state of Object.keys(legal) as Array<MachineStateName>) {
+    it(`${state}: every event type, as the machine runs it`, () => {
+      const s = reach(state)
+      const machine = state === "NEW" ? initialTransition(taskMachine)[0] : taskMachine.resolveState({ value: state, context: s.machine })
+      for (const type of TaskEventTypes) {
+        const event = ev(type)
+        expect(canApply(s, event)).toBe(machine.can(event))
+        if (machine.can(event)) expect(evolve(s, event).state).toBe(transition(taskMachine, machine, event)[0].value)
+      }
+    })
+  }
+})
+
 describe("task machine: artifact chunks", () => {
   const working = reach("TASK_STATE_WORKING")
   const chunk = (append: boolean, lastChunk: boolean, id = "a1"): TaskEvent => ({
@@ -100,6 +117,13 @@ describe("task machine: artifact chunks", () => {
     expect(canApply(s3, chunk(true, false))).toBe(false)
     // a whole artifact of the same id replaces it
     expect(canApply(s3, chunk(false, true))).toBe(true)
+  })
+
+  it("an open artifact stays open through the facts that do not touch it", () => {
+    const opened = evolve(working, chunk(false, false))
+    const later = evolve(opened, sampleEvents.find((e) => e.type === "StatusMessageAdded")!)
+    expect(canApply(later, chunk(true, false))).toBe(true)
+    expect(later.machine).toEqual({ artifacts: { a1: false } })
   })
 
   it("the initial state has no task and version 0", () => {
