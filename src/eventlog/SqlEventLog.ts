@@ -31,7 +31,7 @@ export const make = Effect.gen(function* () {
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
 
   const toLogged = (row: EventRow) =>
-    Effect.map(decodeEvent(row), (event): LoggedEvent => ({
+    Either.map(decodeEvent(row), (event): LoggedEvent => ({
       position: Number(row.position),
       taskId: row.task_id,
       version: Number(row.version),
@@ -40,6 +40,16 @@ export const make = Effect.gen(function* () {
       metadata: JSON.parse(row.metadata) as EventMetadata,
       createdAt: row.created_at
     }))
+  /** Rows decoded in one loop (no effect per row: a page of a scan holds tens of thousands); the first unreadable one fails. */
+  const allLogged = (rows: ReadonlyArray<EventRow>): Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent> => {
+    const events: Array<LoggedEvent> = new Array(rows.length)
+    for (let i = 0; i < rows.length; i++) {
+      const logged = toLogged(rows[i]!)
+      if (Either.isLeft(logged)) return Either.left(logged.left)
+      events[i] = logged.right
+    }
+    return Either.right(events)
+  }
 
   const version = (taskId: string) =>
     sql<{ v: number | string | null }>`SELECT MAX(version) AS v FROM a2a_events WHERE task_id = ${taskId}`.pipe(
@@ -76,11 +86,11 @@ export const make = Effect.gen(function* () {
   const read = (taskId: string, options?: { readonly fromVersion?: number; readonly toVersion?: number }) =>
     reader<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
       AND version >= ${options?.fromVersion ?? 1} AND version <= ${Math.min(options?.toVersion ?? maxVersion, maxVersion)}
-      ORDER BY version`.pipe(Effect.flatMap(Effect.forEach(toLogged)))
+      ORDER BY version`.pipe(Effect.flatMap(allLogged))
 
   const readAll = (afterPosition: number, limit: number) =>
     reader<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(
-      Effect.flatMap(Effect.forEach(toLogged))
+      Effect.flatMap(allLogged)
     )
 
   const tail = (cursor: TailCursor, limit: number) =>
@@ -96,7 +106,7 @@ export const make = Effect.gen(function* () {
           ORDER BY position LIMIT ${limit}`
     }).pipe(
       Effect.flatMap((rows) =>
-        Effect.map(Effect.forEach(rows, toLogged), (events) => {
+        Effect.map(allLogged(rows), (events) => {
           const last = rows[rows.length - 1]
           return { events, cursor: last === undefined ? cursor : { tx: String(last.tx), position: Number(last.position) } }
         })
@@ -113,10 +123,9 @@ export const make = Effect.gen(function* () {
           if (list === undefined) byTask.set(row.task_id, [row])
           else list.push(row)
         }
-        return Effect.map(
-          Effect.forEach(byTask, ([taskId, taskRows]) => Effect.map(Effect.either(Effect.forEach(taskRows, toLogged)), (events) => [taskId, events] as const)),
-          (entries) => new Map<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>(entries)
-        )
+        const read = new Map<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>()
+        for (const [taskId, taskRows] of byTask) read.set(taskId, allLogged(taskRows))
+        return Effect.succeed(read)
       })
     )
 

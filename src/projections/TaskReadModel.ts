@@ -51,8 +51,10 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
      * else's task costs the same query as a missing one, and is never parsed.
      */
     readonly getVisible: (taskId: string, scope: { readonly tenant: string; readonly owner: string }) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
-    /** The stored snapshot JSON of every task with `afterTaskId < id <= lastTaskId` (a page of a scan). */
-    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, string>, SqlError>
+    /** The stored row of every task with `afterTaskId < id <= lastTaskId` (a page of a scan), as it is stored. */
+    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, SqlError>
+    /** The task's stored row, as it is stored. */
+    readonly row: (taskId: string) => Effect.Effect<Option.Option<TaskRow>, SqlError>
     /** Write many rows in one statement (a page of a rebuild). */
     readonly saveAll: (snapshots: ReadonlyArray<TaskSnapshot>) => Effect.Effect<void, SqlError>
     /** The task's version, without reading its snapshot. */
@@ -87,8 +89,21 @@ export interface StoredSnapshot {
 const storedForm = (s: TaskSnapshot): TaskSnapshot | (TaskSnapshot & { readonly detached: true }) =>
   s.version <= inlineVersions || s.task === undefined ? s : { ...s, task: { ...s.task, artifacts: [], history: [] }, detached: true }
 
+/** A read-model row: the columns filters and order use, and the snapshot (its stored JSON). A type, not an interface: rows are records to SQL. */
+export type TaskRow = {
+  readonly task_id: string
+  readonly tenant: string
+  readonly owner: string
+  readonly context_id: string
+  readonly state: string
+  readonly version: number
+  readonly status_timestamp: string
+  readonly created_at: string
+  readonly snapshot: string
+}
+
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
-export const taskRow = (s: TaskSnapshot) => {
+export const taskRow = (s: TaskSnapshot): TaskRow => {
   const task = s.task!
   return {
     task_id: task.id,
@@ -230,10 +245,16 @@ export const make = Effect.gen(function* () {
       Effect.flatMap((rows) => parseThen(reader)(rows[0]?.snapshot))
     )
 
+  const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot`
+  // PostgreSQL's driver may hand integers back as strings.
+  const asRow = (r: TaskRow): TaskRow => (typeof r.version === "number" ? r : { ...r, version: Number(r.version) })
   const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
-    reader<{ task_id: string; snapshot: string }>`SELECT task_id, snapshot FROM a2a_tasks
-      WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
-      Effect.map((rows) => new Map(rows.map((r) => [r.task_id, r.snapshot])))
+    reader<TaskRow>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
+      Effect.map((rows) => new Map(rows.map((r) => [r.task_id, asRow(r)])))
+    )
+  const row = (taskId: string) =>
+    reader<TaskRow>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), asRow))
     )
 
   const saveAll = (snapshots: ReadonlyArray<TaskSnapshot>) =>
@@ -278,7 +299,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getVisible, rowsBetween, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
