@@ -1,5 +1,6 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
+import type { SqlError } from "@effect/sql/SqlError"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
@@ -278,12 +279,20 @@ export const make = Effect.gen(function* () {
       }
       const taskId = newTaskId
       const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
-      const result = yield* writer.commit(taskId, submit, options).pipe(
-        Effect.map((r) => ({ _tag: "Task", snapshot: r.snapshot, duplicate: false }) as const),
+      // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is
+      // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
+      // the send. The turn's own commits come after it in the log, and are shown after it.
+      let synced: Effect.Effect<void, SqlError> = Effect.void
+      const result = yield* writer.commit(taskId, submit, { ...options, answerAtCommit: true }).pipe(
+        Effect.map((r) => {
+          if (r.synced !== undefined) synced = r.synced
+          return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
+        }),
         (commit) => orAccepted(caller, commit),
         mustCommit
       )
       if (!result.duplicate) yield* supervisor.enqueue(taskId)
+      yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
       return result
     })
 

@@ -90,6 +90,11 @@ export interface CommitOptions {
 export interface CommitResult {
   readonly snapshot: TaskSnapshot
   readonly events: ReadonlyArray<VersionedEvent>
+  /**
+   * Answered at commit (`answerAtCommit`) before the disk sync: succeeds once the commit is on disk, fails
+   * if that sync failed. Absent when the answer came after the sync (or the store's commit is durable).
+   */
+  readonly synced?: Effect.Effect<void, SqlError>
 }
 
 /**
@@ -519,7 +524,9 @@ export const make = Effect.gen(function* () {
       // committer goes on with the next batch; a worker's emissions are answered at commit.
       for (const [i, result] of results.entries()) {
         const p = pending[i]!
-        if (result._tag === "Right" && p.options?.answerAtCommit === true) Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events }))
+        if (result._tag === "Right" && p.options?.answerAtCommit === true) {
+          Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
+        }
       }
       yield* Effect.forkDaemon(answer(pending, results, synced))
     }).pipe(

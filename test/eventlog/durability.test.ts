@@ -6,6 +6,7 @@ import * as path from "node:path"
 import { Outcome } from "../../src/agent/Agent"
 import { StoreFailure } from "../../src/engine/errors"
 import { TaskWriter } from "../../src/engine/TaskWriter"
+import { anonymous, TaskEngine } from "../../src/engine/TaskEngine"
 import { Durability } from "../../src/eventlog/Durability"
 import * as Store from "../../src/eventlog/Store"
 import * as Embedded from "../../src/layers/Embedded"
@@ -44,5 +45,19 @@ describe("Durability: the engine syncs SQLite's WAL itself, off the event loop",
       }
       expect((yield* writer.health).ok).toBe(false)
     }).pipe(Effect.provide(Embedded.layerSqlite({ agent: idle, db, maxWorkers: 0 }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))))
+  })
+
+  it.effect("a send whose new task cannot be synced is not acknowledged, though its turn starts at the commit", () => {
+    const db = path.join(tempDir(), "unsynced-send.db")
+    const idle = { name: "idle", description: "", version: "1", skills: [], run: () => Effect.never.pipe(Effect.as(Outcome.complete())) }
+    return Effect.gen(function* () {
+      const engine = yield* TaskEngine
+      const first = yield* engine.send({ caller: anonymous, message: userMessage("before") })
+      expect(first._tag).toBe("Task")
+      fs.rmSync(`${db}-wal`)
+      const exit = yield* Effect.exit(engine.send({ caller: anonymous, message: userMessage("after") }))
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) expect(exit.cause._tag === "Fail" ? exit.cause.error : undefined).toBeInstanceOf(StoreFailure)
+    }).pipe(Effect.provide(Embedded.layerSqlite({ agent: idle, db }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))))
   })
 })
