@@ -5,8 +5,8 @@
  * process starts the tasks, opens the streams over keep-alive-free sockets and
  * reads them.
  *
- * Each task is the mixed agent's `slow` work: four progress updates
- * `BENCH_STEP_MS` apart (default 5,000), then an artifact and COMPLETED. A
+ * Each task is the mixed agent's `slow` work: `BENCH_STEPS` progress updates
+ * (default 4) `BENCH_STEP_MS` apart (default 5,000), then an artifact and COMPLETED. A
  * delivery's latency is the time it reached its subscriber minus the status
  * timestamp the server gave the event when it decided it (same clock).
  * Printed: deliveries (and how many were expected), p50/p99/max latency, the
@@ -14,6 +14,7 @@
  *
  *   npx tsx bench/fan-out.ts                                   # 1,000 tasks × 10 subscribers
  *   BENCH_TASKS=10000 BENCH_SUBSCRIBERS=1 BENCH_STEP_MS=1000 npx tsx bench/fan-out.ts   # 10,000 tasks at once
+ *   BENCH_TASKS=10000 BENCH_SUBSCRIBERS=1 BENCH_STEP_MS=1000 BENCH_STEPS=60 npx tsx bench/fan-out.ts   # …each for 60 s
  */
 import * as fs from "node:fs"
 import * as http from "node:http"
@@ -26,6 +27,7 @@ const tasks = Number(process.env.BENCH_TASKS ?? 1000)
 const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
 // Long enough that all the streams are open before most of the work is done (opening 10,000 takes seconds).
 const stepDelayMs = Number(process.env.BENCH_STEP_MS ?? 5000)
+const steps = Number(process.env.BENCH_STEPS ?? 4)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-fan-out-"))
 
 buildServer()
@@ -105,7 +107,7 @@ const startOne = async (i: number) => {
         jsonrpc: "2.0",
         id: i,
         method: "SendMessage",
-        params: { message: { messageId: `fan-${i}`, role: "ROLE_USER", parts: [{ text: "slow work" }] }, configuration: { returnImmediately: true } }
+        params: { message: { messageId: `fan-${i}`, role: "ROLE_USER", parts: [{ text: `slow ${steps}` }] }, configuration: { returnImmediately: true } }
       })
     )
   ) as { result: { task: { id: string } } }
@@ -115,7 +117,7 @@ const startOne = async (i: number) => {
 for (let i = 0; i < tasks; i += 200) await Promise.all(Array.from({ length: Math.min(200, tasks - i) }, (_, j) => startOne(i + j)))
 const startedIn = Date.now() - t0
 let peakRss = rssMiB(pid)
-while (ended + refused < tasks * subscribers && Date.now() - t0 < 10 * stepDelayMs * 5 + 60_000) {
+while (ended + refused < tasks * subscribers && Date.now() - t0 < 10 * stepDelayMs * (steps + 1) + 60_000) {
   await new Promise((r) => setTimeout(r, 250))
   peakRss = Math.max(peakRss, rssMiB(pid))
 }
@@ -124,10 +126,10 @@ const cpu = cpuSeconds() - cpu0
 latencies.sort((a, b) => a - b)
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN
 console.log(
-  `fan-out: ${tasks} tasks × ${subscribers} subscribers, a step every ${stepDelayMs} ms; all started and subscribed in ${startedIn} ms`
+  `fan-out: ${tasks} tasks × ${subscribers} subscribers, ${steps} steps each, a step every ${stepDelayMs} ms; all started and subscribed in ${startedIn} ms`
 )
 console.log(
-  `  live status updates delivered ${deliveries} (${(deliveries / (tasks * subscribers)).toFixed(1)} a stream) · streams that reached COMPLETED ${ended}/${tasks * subscribers}, opened too late ${refused}`
+  `  live status updates delivered ${deliveries} (${(deliveries / (tasks * subscribers)).toFixed(1)} a stream, ${Math.round(deliveries / wall)} a second) · streams that reached COMPLETED ${ended}/${tasks * subscribers}, opened too late ${refused}`
 )
 console.log(`  delivery latency p50 ${pct(0.5)} ms · p99 ${pct(0.99)} ms · max ${latencies.at(-1)} ms`)
 console.log(`  server: ${(cpu / wall * 100).toFixed(0)}% of one core over ${wall.toFixed(1)} s · RSS idle ${idleRss} MiB, peak ${peakRss} MiB`)

@@ -117,8 +117,9 @@ export const conformance: Agent = {
  * `mixed`: a different kind of work by the first word of the message, so one
  * server sees them all at once (the crash-safety test drives it):
  * `fast` completes at once; `slow` reports four steps (each `stepDelayMs`,
- * default 200 ms) and delivers an artifact; `ask` asks for input, and the
- * answer completes it; `fail` fails. Anything else is `fast`.
+ * default 200 ms; `slow 60` reports sixty, up to 1,000) and delivers an
+ * artifact; `ask` asks for input, and the answer completes it; `fail` fails.
+ * Anything else is `fast`.
  */
 export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent => ({
   name: "Mixed Workload",
@@ -129,15 +130,19 @@ export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent =>
     Effect.gen(function* () {
       // A turn that answers a question completes, whatever the first message said.
       if (ctx.input.messageId !== ctx.task.history?.[0]?.messageId) return Outcome.complete(`Thanks for: ${textOf(ctx.input)}`)
-      const kind = textOf(ctx.input).trim().split(/\s+/)[0]?.toLowerCase()
+      const words = textOf(ctx.input).trim().split(/\s+/)
+      const kind = words[0]?.toLowerCase()
       switch (kind) {
-        case "slow":
-          for (let step = 1; step <= 4; step++) {
-            yield* ctx.progress(`Step ${step}/4`)
+        case "slow": {
+          const asked = Number(words[1])
+          const steps = Number.isInteger(asked) && asked >= 1 ? Math.min(asked, 1000) : 4
+          for (let step = 1; step <= steps; step++) {
+            yield* ctx.progress(`Step ${step}/${steps}`)
             yield* Effect.sleep(Duration.millis(options.stepDelayMs ?? 200))
           }
           yield* ctx.artifact({ artifactId: "result", name: "result", parts: [{ text: `Done: ${textOf(ctx.input)}` }] })
           return Outcome.complete()
+        }
         case "ask":
           return Outcome.requireInput("Which one?")
         case "fail":

@@ -28,6 +28,20 @@ describe("mixed agent", () => {
     expect(t.artifacts[0]).toMatchObject({ artifactId: "result", parts: [{ text: "Done: slow report please" }] })
   })
 
+  it("slow with a number reports that many steps (a big task past 16 facts comes back whole)", async () => {
+    const t = await send("slow 25")
+    expect(t.status.state).toBe("TASK_STATE_COMPLETED")
+    const steps = Array.from({ length: 25 }, (_, i) => `Step ${i + 1}/25`)
+    expect(t.history.filter((m: any) => m.role === "ROLE_AGENT").map((m: any) => m.parts[0].text)).toEqual(steps)
+    const got = await call(server.url, "GetTask", { id: t.id })
+    expect(got.history.map((m: any) => m.parts[0].text)).toEqual(["slow 25", ...steps])
+    expect(got.artifacts).toEqual(t.artifacts)
+    const listed = await call(server.url, "ListTasks", { includeArtifacts: true, historyLength: 3 })
+    const mine = listed.tasks.find((x: any) => x.id === t.id)
+    expect(mine.history.map((m: any) => m.parts[0].text)).toEqual(steps.slice(-3))
+    expect(mine.artifacts[0].artifactId).toBe("result")
+  })
+
   it("ask asks, and the answer completes it", async () => {
     const asked = await send("ask me")
     expect(asked.status.state).toBe("TASK_STATE_INPUT_REQUIRED")
