@@ -1,4 +1,4 @@
-import { Context, Duration, Effect, Layer, Option, Schedule, Stream } from "effect"
+import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { EventLog } from "../eventlog/EventLog"
@@ -30,10 +30,19 @@ export class CommitFeed extends Context.Tag("a2a-ledger/CommitFeed")<
      * come back, need no read of the log.
      */
     readonly published: (commits: ReadonlyArray<Announced>) => void
+    /**
+     * A batch for these tasks is on its way to the store from this process: a notice for one of them
+     * waits until `landed` is called (after `published`, or after the batch failed), so the notice of
+     * our own commit, which can arrive before the batch's answer does, is not read from the log.
+     */
+    readonly landing: (taskIds: ReadonlyArray<string>) => { readonly landed: () => void }
   }
 >() {}
 
 const defaultPollMs = 2_000
+
+const nothingLanding = { landed: () => {} }
+const landingWait = Duration.seconds(2)
 
 /** A task's new version, as a batch committed it. */
 export interface Announced {
@@ -50,7 +59,7 @@ const silenceLimit = Duration.seconds(3)
 export const make = (pollMs = defaultPollMs) =>
   Effect.gen(function* () {
     const pg = yield* Effect.serviceOption(PgClient.PgClient)
-    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void, published: () => {} })
+    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void, published: () => {}, landing: () => nothingLanding })
     const sql = pg.value
     const hub = yield* EventHub
     const log = yield* EventLog
@@ -71,6 +80,29 @@ export const make = (pollMs = defaultPollMs) =>
         yield* hub.publish([{ taskId, contextId: ctx, version, event: e.event }])
       })
 
+    // Tasks with a batch of ours in flight: how many, and a latch opened when the last has landed.
+    const inFlight = new Map<string, { count: number; readonly latch: Deferred.Deferred<void> }>()
+    const landing = (taskIds: ReadonlyArray<string>) => {
+      for (const taskId of taskIds) {
+        const flight = inFlight.get(taskId)
+        if (flight !== undefined) flight.count++
+        else inFlight.set(taskId, { count: 1, latch: Deferred.unsafeMake<void>(FiberId.none) })
+      }
+      let done = false
+      return {
+        landed: () => {
+          if (done) return
+          done = true
+          for (const taskId of taskIds) {
+            const flight = inFlight.get(taskId)
+            if (flight === undefined || --flight.count > 0) continue
+            inFlight.delete(taskId)
+            Deferred.unsafeDone(flight.latch, Exit.void)
+          }
+        }
+      }
+    }
+
     const onNotice = (payload: string) =>
       Effect.gen(function* () {
         // "<taskId> <version> <contextId>": the context id comes last, as it may hold spaces.
@@ -78,6 +110,10 @@ export const make = (pollMs = defaultPollMs) =>
         if (taskId === undefined || version === undefined) return
         const contextId = context.join(" ")
         if (!(yield* hub.watched).includes(taskId)) return
+        // Our own batch may be the one announced: once it has landed, its versions are seen, and skipped.
+        // (Bounded: a batch that never lands must not hold the channel.)
+        const flight = inFlight.get(taskId)
+        if (flight !== undefined) yield* Effect.ignore(Effect.timeout(Deferred.await(flight.latch), landingWait))
         yield* publishAt(taskId, contextId, Number(version))
       })
 
@@ -134,7 +170,8 @@ export const make = (pollMs = defaultPollMs) =>
       // process may then commit that version, whose notice must not be skipped.
       published: (commits) => {
         for (const c of commits) if ((seen.get(c.taskId) ?? 0) < c.version) seen.set(c.taskId, c.version)
-      }
+      },
+      landing
     })
   })
 

@@ -1,6 +1,6 @@
 import { Clock, Deferred, Duration, Effect, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { agentMessage } from "../agent/Agent"
-import type { Command } from "../domain/Task"
+import { type Command, decide, type TaskSnapshot } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
@@ -8,8 +8,8 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
-import { failTask, finish, runAgent } from "./turn"
-import { type CommitError, type CommitResult, TaskWriter } from "./TaskWriter"
+import { failTask, finish, runAgent, startWithFirstEmission } from "./turn"
+import { type CommitError, type CommitResult, type Commands, TaskWriter } from "./TaskWriter"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
 export const defaultLeaseMs = 15_000
@@ -42,6 +42,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const held = new Map<string, Lease>()
     const permits = yield* Effect.makeSemaphore(config.maxWorkers)
     const wake = yield* Queue.sliding<void>(1)
+    // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
+    // here, so a claim skipped them): those are claimed again as soon as the lease is released.
+    const releasing = new Set<string>()
+    const rewake = new Set<string>()
 
     const now = Clock.currentTimeMillis
 
@@ -49,7 +53,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A commit made for a turn, fenced by its lease. A lost lease stops the turn without a word:
      * `lost` is set first, so however the agent reacts to the interruption, the turn records nothing.
      */
-    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Command) =>
+    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Commands) =>
       writer.commit(lease.taskId, command, { fence: { owner: instanceId, lease } }).pipe(
         Effect.catchIf(
           (e: CommitError) => e._tag === "LeaseLost",
@@ -70,13 +74,28 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         })
       )
 
-    const runTurn = (lease: Lease, lost: Deferred.Deferred<void>, commit: (command: Command) => Effect.Effect<CommitResult, CommitError>) =>
+    /**
+     * The agent's turn on `current` (SUBMITTED): its start is committed with its first emission, as on
+     * one process (turn.ts); `use` hands the turn's commit to the caller's failure handling.
+     */
+    const runTurn = (
+      lease: Lease,
+      lost: Deferred.Deferred<void>,
+      current: TaskSnapshot,
+      commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
+      use: (commit: (command: Command) => Effect.Effect<CommitResult, CommitError>) => void
+    ) =>
       Effect.gen(function* () {
-        const { snapshot } = yield* commit({ type: "Start", instanceId, leaseEpoch: lease.epoch })
-        const exit = yield* runAgent(agent, snapshot, commit)
+        const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
+        // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
+        const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
+        if (!decision.ok) return
+        const starting = yield* startWithFirstEmission(start, commitNow, config.startDelayMs)
+        use(starting.commit)
+        const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
         // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
         if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
-        yield* finish(exit, commit)
+        yield* finish(exit, starting.commit)
       })
 
     /**
@@ -86,16 +105,18 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      */
     const turn = (lease: Lease, lost: Deferred.Deferred<void>) => {
       let storeFailed = false
-      const commit = (command: Command) =>
-        commitFenced(lease, lost, command).pipe(
+      const commitNow = (commands: Commands) =>
+        commitFenced(lease, lost, commands).pipe(
           Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
         )
+      // The agent's turn commits through its start (runTurn) once it began; before, as they are.
+      let commit: (command: Command) => Effect.Effect<CommitResult, CommitError> = commitNow
       return Effect.gen(function* () {
         // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
         const current = yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (storeFailed = true))))
         if (Option.isNone(current)) return
-        const state = current.value.state
-        if (state === "TASK_STATE_WORKING") {
+        let submitted = current.value
+        if (submitted.state === "TASK_STATE_WORKING") {
           if (config.recovery === "fail") {
             const reason = "the process running this task stopped (recovery policy: fail)"
             yield* commit({
@@ -105,11 +126,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             })
             return
           }
-          yield* commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })
-        } else if (state !== "TASK_STATE_SUBMITTED") {
+          submitted = (yield* commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })).snapshot
+        } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
           return
         }
-        yield* Effect.raceFirst(runTurn(lease, lost, commit), stopWhenTerminal(lease.taskId))
+        yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (commit = c)), stopWhenTerminal(lease.taskId))
       }).pipe(
         Effect.catchAllCause((cause) =>
           Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost || storeFailed ? Effect.void : failTask(lease.taskId, cause, commit)))
@@ -118,9 +139,12 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           Effect.gen(function* () {
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
+            releasing.add(lease.taskId)
             yield* leases.release(instanceId, lease).pipe(Effect.ignore)
+            releasing.delete(lease.taskId)
             yield* permits.release(1)
-            yield* Queue.offer(wake, undefined)
+            // The task was sent more work while its lease was held here (its next turn): claim it now.
+            if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
         ),
         Effect.annotateLogs({ taskId: lease.taskId })
@@ -146,13 +170,14 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Heartbeat: renew what runs here; a turn whose lease expired or was taken over stops.
     yield* Effect.gen(function* () {
       if (held.size === 0) return
-      const kept = new Set((yield* leases.renew(instanceId, [...held.keys()], yield* now, leaseMs)).map((l) => l.taskId))
-      for (const taskId of [...held.keys()]) {
-        if (!kept.has(taskId)) {
-          yield* Effect.logWarning(`task ${taskId}: the work lease was lost (not renewed in time, or taken over); stopping this turn`)
-          held.delete(taskId)
-          yield* FiberMap.remove(workers, taskId)
-        }
+      const asked = [...held.values()]
+      const kept = new Set((yield* leases.renew(instanceId, asked.map((l) => l.taskId), yield* now, leaseMs)).map((l) => `${l.taskId} ${l.epoch}`))
+      for (const lease of asked) {
+        // A turn that ended (and gave its lease up) while the renewal ran has lost nothing.
+        if (kept.has(`${lease.taskId} ${lease.epoch}`) || held.get(lease.taskId) !== lease) continue
+        yield* Effect.logWarning(`task ${lease.taskId}: the work lease was lost (not renewed in time, or taken over); stopping this turn`)
+        held.delete(lease.taskId)
+        yield* FiberMap.remove(workers, lease.taskId)
       }
     }).pipe(
       Effect.catchAllCause((cause) => Effect.logWarning("renewing leases failed", cause)),
@@ -162,7 +187,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     return Supervisor.of({
       // The task is in the store already: wake the claim loop (other processes find it by polling).
-      enqueue: () => Queue.offer(wake, undefined).pipe(Effect.asVoid),
+      enqueue: (taskId) =>
+        Effect.suspend(() => {
+          if (held.has(taskId) || releasing.has(taskId)) rewake.add(taskId)
+          return Queue.offer(wake, undefined)
+        }).pipe(Effect.asVoid),
       stop: (taskId) => FiberMap.remove(workers, taskId)
     })
   })

@@ -1,12 +1,12 @@
-import { Clock, Context, Deferred, Duration, Effect, Exit, Fiber, FiberId, FiberMap, Layer, Option, Queue, Runtime, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Command, decide } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import { CommandRefused, type CommitError, type CommitResult, type Commands } from "./TaskWriter"
+import type { CommitError, CommitResult, Commands } from "./TaskWriter"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
-import { failTask, finish, runAgent } from "./turn"
+import { failTask, finish, runAgent, startWithFirstEmission } from "./turn"
 
 /**
  * Owns the worker fibers. Tasks that need a turn are queued FIFO; one
@@ -50,32 +50,10 @@ export const make = Effect.gen(function* () {
       writer.commit(taskId, commands, { answerAtCommit: true }).pipe(
         Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
       )
-    // The turn's start is committed with the agent's first emission (one commit fewer), or alone once
-    // the agent has been quiet for `startDelayMs`, so a slow agent's task still shows WORKING soon. Every
-    // later commit waits until the start has landed.
     const start: Command = { type: "Start", instanceId }
-    let startPending = true
-    const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
-    const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
-    // An emission the machine refuses does not take the start down with it: the start lands alone, and
-    // the emission's refusal is the agent's error, as it would have been after a start of its own.
-    const commitWithStart = (command: Command): Effect.Effect<CommitResult, CommitError> =>
-      Effect.matchEffect(commitNow([start, command]), {
-        onSuccess: (result) => Effect.as(Deferred.succeed(started, undefined), result),
-        onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
-          Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
-      })
-    const commit = (command: Command): Effect.Effect<CommitResult, CommitError> =>
-      Effect.suspend(() => {
-        if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(command))
-        startPending = false
-        return commitWithStart(command)
-      })
-    const startAlone = Effect.suspend(() => {
-      if (!startPending) return Effect.void
-      startPending = false
-      return Effect.ignore(commitStart)
-    })
+    // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
+    // never began is committed as it is.
+    let commit: (command: Command) => Effect.Effect<CommitResult, CommitError> = commitNow
     return Effect.gen(function* () {
       // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
       const current = yield* writer.current(taskId)
@@ -84,12 +62,11 @@ export const make = Effect.gen(function* () {
       const decision = decide(current.value, start, at)
       // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return
-      // A plain timer, not a fiber per turn: most turns emit long before it fires, and clear it at their end.
-      const runtime = yield* Effect.runtime<never>()
-      const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), config.startDelayMs)
+      const starting = yield* startWithFirstEmission(start, commitNow, config.startDelayMs)
+      commit = starting.commit
       yield* Effect.ensuring(
         Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit)),
-        Effect.sync(() => clearTimeout(timer))
+        Effect.sync(starting.end)
       )
     }).pipe(
       // Interruption means cancel or shutdown, which record their own facts. A turn the store

@@ -494,6 +494,18 @@ export const make = Effect.gen(function* () {
       }
       if (pending.length === 0) return
       const at = new Date(now).toISOString()
+      // A notice of this batch's commits that comes back before the batch's answer waits for it (CommitFeed):
+      // it lands once the batch is answered (on a store that syncs, once its answer is on its way).
+      const flight = feed.landing(pending.map((p) => p.taskId))
+      return yield* Effect.ensuring(writeAndAnswer(pending, at, now), Effect.sync(flight.landed))
+    }).pipe(
+      // Whatever happens in a batch, the committer lives on to take the next one.
+      Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),
+      Effect.uninterruptible
+    )
+
+  const writeAndAnswer = (pending: ReadonlyArray<Pending>, at: string, now: number) =>
+    Effect.gen(function* () {
       const outcome = yield* Option.match(lean, {
         // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
         // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
@@ -529,11 +541,7 @@ export const make = Effect.gen(function* () {
         }
       }
       yield* Effect.forkDaemon(answer(pending, results, synced))
-    }).pipe(
-      // Whatever happens in a batch, the committer lives on to take the next one.
-      Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),
-      Effect.uninterruptible
-    )
+    })
 
   // While the store is failing and nobody commits, try it now and then (every second, backing off to
   // every ten), so service and readiness come back by itself; a readiness check tries it at once (at

@@ -1,7 +1,7 @@
-import { Cause, Effect, Exit, Option } from "effect"
+import { Cause, Deferred, Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
 import type { Command, TaskSnapshot } from "../domain/Task"
-import { CommandRefused, type CommitError } from "./TaskWriter"
+import { CommandRefused, type CommitError, type CommitResult, type Commands } from "./TaskWriter"
 
 /**
  * One worker turn, the part both supervisors share: the agent runs with a
@@ -82,3 +82,37 @@ export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Co
     Effect.catchAllCause((e) => (Cause.isInterruptedOnly(e) ? Effect.void : Effect.logWarning(`task ${taskId}: could not record failure`, e)))
   )
 }
+
+/**
+ * A turn's start, committed with the agent's first emission (one commit fewer), or alone once the agent
+ * has been quiet for `delayMs`, so a slow agent's task still shows WORKING soon. Every later commit waits
+ * until the start has landed. An emission the machine refuses does not take the start down with it: the
+ * start lands alone, and the emission's refusal is the agent's error, as it would have been after a start
+ * of its own. `commit` is the turn's commit from then on; `end` clears the timer (call it when the turn ends).
+ */
+export const startWithFirstEmission = (start: Command, commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>, delayMs: number) =>
+  Effect.map(Effect.runtime<never>(), (runtime) => {
+    let startPending = true
+    const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
+    const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
+    const commitWithStart = (command: Command): Effect.Effect<CommitResult, CommitError> =>
+      Effect.matchEffect(commitNow([start, command]), {
+        onSuccess: (result) => Effect.as(Deferred.succeed(started, undefined), result),
+        onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
+          Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
+      })
+    const commit = (command: Command): Effect.Effect<CommitResult, CommitError> =>
+      Effect.suspend(() => {
+        if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(command))
+        startPending = false
+        return commitWithStart(command)
+      })
+    const startAlone = Effect.suspend(() => {
+      if (!startPending) return Effect.void
+      startPending = false
+      return Effect.ignore(commitStart)
+    })
+    // A plain timer, not a fiber per turn: most turns emit long before it fires, and clear it at their end.
+    const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), delayMs)
+    return { commit, end: () => clearTimeout(timer) }
+  })

@@ -181,7 +181,7 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
         InstanceId.layer("silent"),
         EngineConfig.layerConfig(),
         Deliverer.layerSignal,
-        Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void, published: () => {} })
+        Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void, published: () => {}, landing: () => ({ landed: () => {} }) })
       )
     ),
     // Without the store's batch function (it would announce the commits itself): the writer's
