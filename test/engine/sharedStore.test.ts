@@ -270,3 +270,31 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
     })
   })
 })
+
+await describePg("a process's own commits on a shared PostgreSQL store", () => {
+  it("come back as notices that are not read from the log: blocking sends read nothing of their own tasks", async () => {
+    await onFreshSchema(async (schema, scope) => {
+      let reads = 0
+      // The store's event log, counting reads of a task's events (what a notice not yet known would cost).
+      const counting = Layer.map(Store.layerPg(schema.url, { maxConnections: 3 }), (context) => {
+        const log = Context.get(context, EventLog)
+        return Context.add(context, EventLog, EventLog.of({ ...log, read: (taskId, options) => Effect.suspend(() => (reads++, log.read(taskId, options))) }))
+      })
+      const echo = {
+        name: "echo", description: "", version: "1", skills: [],
+        run: (ctx: import("../../src/agent/Agent").AgentContext) =>
+          ctx.artifact({ artifactId: "a", parts: [{ text: "x" }] }).pipe(Effect.as(Outcome.complete("done")))
+      }
+      const layer = Engine.layer({ agent: echo }).pipe(Layer.provideMerge(counting), Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+      const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+      for (let i = 0; i < 20; i++) {
+        const sent = await Effect.runPromise(
+          Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(`go ${i}`) })).pipe(Effect.provide(context))
+        )
+        if (sent._tag !== "Task") throw new Error("expected a task")
+        expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      }
+      expect(reads).toBe(0)
+    })
+  }, 60_000)
+})
