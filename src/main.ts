@@ -5,7 +5,9 @@ import { runToExitCode } from "./cli/main"
 // `a2a-ledger tail | head`: a reader that went away is the end of the output, not a crash.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => (e.code === "EPIPE" ? process.exit(0) : undefined))
 
-runToExitCode(process.argv).pipe(Effect.provide(NodeContext.layer), (program) =>
+// No spans while nothing records them (no tracer is configured; issue 14 adds one): every SQL statement
+// through @effect/sql makes a span with its text as an attribute, and every fiber carries the current one.
+runToExitCode(process.argv).pipe(Effect.provide(NodeContext.layer), Effect.withTracerEnabled(false), (program) =>
   NodeRuntime.runMain(program, {
     // A signal (SIGINT, SIGTERM) interrupts the program: that is a clean stop, exit 0.
     teardown: (exit, onExit) =>
