@@ -17,6 +17,9 @@ export const defaultLeaseMs = 15_000
 /** How often an idle instance looks for work nobody announced to it (another instance's new tasks, expired leases). */
 const claimPollMs = 1_000
 
+/** The most tasks one claim takes. */
+const maxClaim = 16
+
 /**
  * The supervisor for a store shared by several processes. The queue is the
  * database: each process claims the oldest tasks needing a worker with a
@@ -41,6 +44,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const workers = yield* FiberMap.make<string>()
     const held = new Map<string, Lease>()
     const permits = yield* Effect.makeSemaphore(config.maxWorkers)
+    // How many permits are free (the semaphore does not say): each take and release below keeps it.
+    let free = config.maxWorkers
+    const take = (n: number) => Effect.zipRight(permits.take(n), Effect.sync(() => void (free -= n)))
+    const release = (n: number) => Effect.zipRight(Effect.sync(() => void (free += n)), permits.release(n))
     const wake = yield* Queue.sliding<void>(1)
     // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
     // here, so a claim skipped them): those are claimed again as soon as the lease is released.
@@ -142,7 +149,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             releasing.add(lease.taskId)
             yield* leases.release(instanceId, lease).pipe(Effect.ignore)
             releasing.delete(lease.taskId)
-            yield* permits.release(1)
+            yield* release(1)
             // The task was sent more work while its lease was held here (its next turn): claim it now.
             if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
@@ -151,20 +158,24 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       )
     }
 
-    // Claim as long as there are free workers; otherwise, or when nothing is claimable, wait.
+    // Claim as many tasks as there are free workers (a few at a time), as long as claims come back full;
+    // otherwise, or when no worker is free, wait to be woken (a new task, a free worker) or for the poll.
     yield* Effect.gen(function* () {
-      yield* permits.take(1)
-      const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, 1).pipe(
+      yield* take(1)
+      // The permits free besides the one taken, taken too: each claimed task runs on one.
+      const more = Math.min(maxClaim - 1, free)
+      if (more > 0) yield* take(more)
+      const asked = 1 + more
+      const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, asked).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
       )
-      const lease = claimed[0]
-      if (lease === undefined) {
-        yield* permits.release(1)
-        yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
-        return
+      if (claimed.length < asked) yield* release(asked - claimed.length)
+      for (const lease of claimed) {
+        held.set(lease.taskId, lease)
+        yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))
       }
-      held.set(lease.taskId, lease)
-      yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))
+      // Fewer than asked: nothing more is claimable now.
+      if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
     }).pipe(Effect.forever, Effect.forkScoped)
 
     // Heartbeat: renew what runs here; a turn whose lease expired or was taken over stops.
