@@ -298,3 +298,33 @@ await describePg("a process's own commits on a shared PostgreSQL store", () => {
     })
   }, 60_000)
 })
+
+await describePg("the worker limit on a shared PostgreSQL store", () => {
+  it("claims never run more turns than there are workers, however many tasks one claim could take; all of them finish", async () => {
+    await onFreshSchema(async (schema, scope) => {
+      let running = 0
+      let most = 0
+      const counted = {
+        name: "counted", description: "", version: "1", skills: [],
+        run: () =>
+          Effect.acquireUseRelease(
+            Effect.sync(() => (most = Math.max(most, ++running))),
+            () => Effect.sleep("30 millis"),
+            () => Effect.sync(() => running--)
+          ).pipe(Effect.as(Outcome.complete("done")))
+      }
+      const layer = Engine.layer({ agent: counted, maxWorkers: 3 }).pipe(
+        Layer.provideMerge(Store.layerPg(schema.url, { maxConnections: 3 })),
+        Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+      )
+      const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+      const sent = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          Effect.runPromise(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(`go ${i}`) })).pipe(Effect.provide(context)))
+        )
+      )
+      expect(sent.map((o) => (o._tag === "Task" ? o.snapshot.task!.status.state : o._tag))).toEqual(Array(12).fill("TASK_STATE_COMPLETED"))
+      expect(most).toBe(3)
+    })
+  }, 60_000)
+})
