@@ -1,4 +1,4 @@
-import { Clock, Deferred, Duration, Effect, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Deferred, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { agentMessage } from "../agent/Agent"
 import { type Command, decide, type TaskSnapshot } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
@@ -41,13 +41,28 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const hub = yield* EventHub
     const instanceId = yield* InstanceId
 
+    // Leases given up by turns that ended, released together: one statement for all the turns that ended
+    // while the one before it ran. (Started before the workers, so it is stopped after them.)
+    const toRelease = yield* Queue.unbounded<{ readonly lease: Lease; readonly done: Deferred.Deferred<void> }>()
+    yield* Effect.gen(function* () {
+      const first = yield* Queue.take(toRelease)
+      const all = [first, ...(yield* Queue.takeAll(toRelease))]
+      yield* leases.release(instanceId, all.map((r) => r.lease)).pipe(Effect.ignore)
+      for (const r of all) Deferred.unsafeDone(r.done, Exit.void)
+    }).pipe(Effect.forever, Effect.forkScoped)
+    const releaseLease = (lease: Lease) =>
+      Effect.suspend(() => {
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        return Effect.zipRight(Queue.offer(toRelease, { lease, done }), Deferred.await(done))
+      })
+
     const workers = yield* FiberMap.make<string>()
     const held = new Map<string, Lease>()
     const permits = yield* Effect.makeSemaphore(config.maxWorkers)
     // How many permits are free (the semaphore does not say): each take and release below keeps it.
     let free = config.maxWorkers
-    const take = (n: number) => Effect.zipRight(permits.take(n), Effect.sync(() => void (free -= n)))
-    const release = (n: number) => Effect.zipRight(Effect.sync(() => void (free += n)), permits.release(n))
+    const takePermits = (n: number) => Effect.zipRight(permits.take(n), Effect.sync(() => void (free -= n)))
+    const releasePermits = (n: number) => Effect.zipRight(Effect.sync(() => void (free += n)), permits.release(n))
     const wake = yield* Queue.sliding<void>(1)
     // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
     // here, so a claim skipped them): those are claimed again as soon as the lease is released.
@@ -147,9 +162,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
             releasing.add(lease.taskId)
-            yield* leases.release(instanceId, lease).pipe(Effect.ignore)
+            yield* releaseLease(lease)
             releasing.delete(lease.taskId)
-            yield* release(1)
+            yield* releasePermits(1)
             // The task was sent more work while its lease was held here (its next turn): claim it now.
             if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
@@ -161,15 +176,15 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Claim as many tasks as there are free workers (a few at a time), as long as claims come back full;
     // otherwise, or when no worker is free, wait to be woken (a new task, a free worker) or for the poll.
     yield* Effect.gen(function* () {
-      yield* take(1)
+      yield* takePermits(1)
       // The permits free besides the one taken, taken too: each claimed task runs on one.
       const more = Math.min(maxClaim - 1, free)
-      if (more > 0) yield* take(more)
+      if (more > 0) yield* takePermits(more)
       const asked = 1 + more
       const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, asked).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
       )
-      if (claimed.length < asked) yield* release(asked - claimed.length)
+      if (claimed.length < asked) yield* releasePermits(asked - claimed.length)
       for (const lease of claimed) {
         held.set(lease.taskId, lease)
         yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))

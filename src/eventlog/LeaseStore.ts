@@ -23,8 +23,8 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
     readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
     /** Extend `owner`'s live leases on these tasks; the ones still held (an expired or taken-over lease is lost for good). */
     readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
-    /** Give a lease up (it expires now, keeping its epoch). */
-    readonly release: (owner: string, lease: Lease) => Effect.Effect<void, SqlError>
+    /** Give leases up (each expires now, keeping its epoch); one that is not `owner`'s at that epoch is left as it is. */
+    readonly release: (owner: string, leases: ReadonlyArray<Lease>) => Effect.Effect<void, SqlError>
     /** Whether `owner` still holds this lease at `now` (the fence for a worker's commits). */
     readonly holds: (owner: string, lease: Lease, now: number) => Effect.Effect<boolean, SqlError>
   }
@@ -71,10 +71,11 @@ export const make = Effect.gen(function* () {
       { concurrency: 4 }
     ).pipe(Effect.map((rows) => rows.flat()))
 
-  const release = (owner: string, lease: Lease) =>
-    sql`UPDATE a2a_leases SET expires_at = 0 WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch}`.pipe(
-      Effect.asVoid
-    )
+  const release = (owner: string, leases: ReadonlyArray<Lease>) =>
+    leases.length === 0
+      ? Effect.void
+      : sql`UPDATE a2a_leases SET expires_at = 0 WHERE owner = ${owner}
+          AND (${sql.or(leases.map((l) => sql`(task_id = ${l.taskId} AND epoch = ${l.epoch})`))})`.pipe(Effect.asVoid)
 
   // Inside a commit's transaction on PostgreSQL, FOR SHARE keeps a claimer from taking the lease over
   // until that commit is done, so a fenced commit never lands after a takeover.

@@ -458,12 +458,19 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             yield* states(yield* TaskReadModel)
             const leases = yield* LeaseStore
             const [first] = yield* leases.claim("i1", 1_000, 60_000, 1)
-            yield* leases.release("i1", first!)
+            yield* leases.release("i1", [first!])
             expect(yield* leases.holds("i1", first!, 1_001)).toBe(false)
             expect(yield* leases.claim("i2", 1_001, 60_000, 1)).toEqual([{ taskId: first!.taskId, epoch: 2 }])
             // A stale release (old epoch) changes nothing.
-            yield* leases.release("i1", first!)
+            yield* leases.release("i1", [first!])
             expect(yield* leases.holds("i2", { taskId: first!.taskId, epoch: 2 }, 1_002)).toBe(true)
+            // Several at once: each of the owner's at its epoch, nothing else.
+            const two = yield* leases.claim("i1", 1_003, 60_000, 2)
+            expect(two).toHaveLength(2)
+            yield* leases.release("i1", [...two, { taskId: first!.taskId, epoch: 2 }])
+            for (const lease of two) expect(yield* leases.holds("i1", lease, 1_004)).toBe(false)
+            expect(yield* leases.holds("i2", { taskId: first!.taskId, epoch: 2 }, 1_004)).toBe(true)
+            yield* leases.release("i1", [])
           })
         ))
 
