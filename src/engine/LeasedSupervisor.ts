@@ -125,7 +125,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A turn the store failed under records nothing more (the agent did nothing wrong): its lease
      * is released or lapses, and the task is claimed and recovered again like any orphan.
      */
-    const turn = (lease: Lease, lost: Deferred.Deferred<void>) => {
+    const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined) => {
       let storeFailed = false
       const commitNow = (commands: Commands) =>
         commitFenced(lease, lost, commands).pipe(
@@ -135,7 +135,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       let commit: (command: Command) => Effect.Effect<CommitResult, CommitError> = commitNow
       return Effect.gen(function* () {
         // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
-        const current = yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (storeFailed = true))))
+        // The task as read right after its claim (with the others of that claim), or read now.
+        const current =
+          claimedAs !== undefined
+            ? Option.some(claimedAs)
+            : yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (storeFailed = true))))
         if (Option.isNone(current)) return
         let submitted = current.value
         if (submitted.state === "TASK_STATE_WORKING") {
@@ -185,9 +189,12 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
       )
       if (claimed.length < asked) yield* releasePermits(asked - claimed.length)
+      // The claimed tasks, read in one statement once the claim holds them (a read inside the claim could
+      // be older than a commit the claim waited for); a task this read missed is read by its turn.
+      const rows = yield* readModel.getAll(claimed.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
       for (const lease of claimed) {
         held.set(lease.taskId, lease)
-        yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost)))
+        yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
       }
       // Fewer than asked: nothing more is claimable now.
       if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)

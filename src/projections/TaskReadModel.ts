@@ -41,6 +41,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** A stored snapshot made whole: a detached row's history and artifacts read from its events. */
     readonly complete: (stored: StoredSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
+    /** Several tasks in one read (those that exist), by id. */
+    readonly getAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, TaskSnapshot>, SqlError>
     /** A read of the committed row, for everyone else. */
     readonly get: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
@@ -245,6 +247,14 @@ export const make = Effect.gen(function* () {
       Effect.flatMap((rows) => parseThen(reader)(rows[0]?.snapshot))
     )
 
+  const getAll = (taskIds: ReadonlyArray<string>) =>
+    taskIds.length === 0
+      ? Effect.succeed(new Map<string, TaskSnapshot>())
+      : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${reader.in("task_id", taskIds)}`.pipe(
+          Effect.flatMap((rows) => Effect.forEach(rows, (row) => complete(parseStored(row.snapshot)))),
+          Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task!.id, s])))
+        )
+
   const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot`
   // PostgreSQL's driver may hand integers back as strings.
   const asRow = (r: TaskRow): TaskRow => (typeof r.version === "number" ? r : { ...r, version: Number(r.version) })
@@ -299,7 +309,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

@@ -168,6 +168,11 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(next.tasks.map((s) => s.task!.id)).toEqual(["t2"])
           expect(next.next).toBeUndefined()
           expect((yield* readModel.active).map((s) => s.task!.id)).toEqual(["t1", "t2"])
+          // Several at once: those that exist, by id.
+          const some = yield* readModel.getAll(["t3", "t1", "nope"])
+          expect([...some.keys()].sort()).toEqual(["t1", "t3"])
+          expect(some.get("t3")).toEqual(s3)
+          expect((yield* readModel.getAll([])).size).toBe(0)
           // saving again updates in place
           const s1b = fold([started], s1)
           yield* readModel.save(s1b)
@@ -204,7 +209,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             readModel.load("big"),
             readModel.get("big"),
             readModel.getVisible("big", { tenant: "", owner: "" }),
-            Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 5 }), (page) => Option.fromNullable(page.tasks[0]))
+            Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 5 }), (page) => Option.fromNullable(page.tasks[0])),
+            Effect.map(readModel.getAll(["big"]), (all) => Option.fromNullable(all.get("big")))
           ]) {
             // The same task, down to the order of its keys (verify compares JSON).
             expect(JSON.stringify(Option.getOrThrow(yield* read))).toBe(whole)
