@@ -81,12 +81,13 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
     ) => Effect.Effect<{ readonly events: ReadonlyArray<LoggedEvent>; readonly cursor: TailCursor }, LogError>
     /**
      * The events of every task with `afterTaskId < id <= lastTaskId`, by task, each in version order:
-     * a page of a scan in one query. A task with an event that cannot be read has that error instead.
+     * a page of a scan in one query (the events alone: no position, metadata or commit time). A task
+     * with an event that cannot be read has that error instead.
      */
     readonly readTasks: (
       afterTaskId: string,
       lastTaskId: string
-    ) => Effect.Effect<ReadonlyMap<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>, SqlError>
+    ) => Effect.Effect<ReadonlyMap<string, Either.Either<ReadonlyArray<VersionedEvent>, UnreadableEvent>>, SqlError>
     /** The ids of tasks with events, after `afterTaskId` in id order, at most `limit`: a scan of the log task by task. */
     readonly taskIds: (afterTaskId: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
     /**

@@ -114,18 +114,22 @@ export const make = Effect.gen(function* () {
     )
 
   const readTasks = (afterTaskId: string, lastTaskId: string) =>
-    reader<EventRow>`SELECT * FROM a2a_events WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}
-      ORDER BY task_id, version`.pipe(
-      Effect.flatMap((rows) => {
-        const byTask = new Map<string, Array<EventRow>>()
-        for (const row of rows) {
-          const list = byTask.get(row.task_id)
-          if (list === undefined) byTask.set(row.task_id, [row])
-          else list.push(row)
+    reader<Pick<EventRow, "task_id" | "version" | "type" | "schema_version" | "payload">>`SELECT task_id, version, type, schema_version,
+        payload FROM a2a_events WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId} ORDER BY task_id, version`.pipe(
+      Effect.map((rows) => {
+        const read = new Map<string, Either.Either<ReadonlyArray<VersionedEvent>, UnreadableEvent>>()
+        let events: Array<VersionedEvent> = []
+        // Rows come by task, in version order: a task's events end where the next task's begin.
+        for (let i = 0; i < rows.length; i++) {
+          const row = rows[i]!
+          const known = read.get(row.task_id)
+          if (known !== undefined && Either.isLeft(known)) continue
+          if (known === undefined) read.set(row.task_id, Either.right((events = [])))
+          const decoded = decodeEvent(row)
+          if (Either.isLeft(decoded)) read.set(row.task_id, Either.left(decoded.left))
+          else events.push({ taskId: row.task_id, version: Number(row.version), event: decoded.right })
         }
-        const read = new Map<string, Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent>>()
-        for (const [taskId, taskRows] of byTask) read.set(taskId, allLogged(taskRows))
-        return Effect.succeed(read)
+        return read
       })
     )
 
