@@ -31,8 +31,11 @@ import { Worker } from "node:worker_threads"
  * thread holds the lock for a batch's statements only, not for the disk sync.
  */
 
-/** The task's row in the read model (`a2a_tasks`), as the writer folded it. */
-export interface TaskRow {
+/**
+ * The task's row in the read model (`a2a_tasks`), as the writer folded it: the columns filters and order
+ * use, and the snapshot as stored JSON. A type, not an interface: rows are records to SQL.
+ */
+export type TaskRow = {
   readonly task_id: string
   readonly tenant: string
   readonly owner: string

@@ -4,7 +4,8 @@ import { apply, initialState, type TaskSnapshot } from "../domain/Task"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
 import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex"
-import { attachEvents, parseStored, TaskReadModel, type TaskRow, taskRow } from "./TaskReadModel"
+import type { TaskRow } from "../eventlog/SqliteCommits"
+import { attachEvents, parseStored, TaskReadModel, taskRow } from "./TaskReadModel"
 
 /**
  * The projections, recomputed from the log: what `verify` compares and

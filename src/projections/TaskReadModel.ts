@@ -8,6 +8,7 @@ import { decodeEvent } from "../eventlog/codec"
 import type { TaskState } from "../domain/TaskState"
 import { SqlReader } from "../eventlog/SqlReader"
 import { SqliteRows } from "../eventlog/SqliteRows"
+import type { TaskRow } from "../eventlog/SqliteCommits"
 
 /**
  * The read model: one row per task, written in the same transaction as the
@@ -90,19 +91,6 @@ export interface StoredSnapshot {
 /** What a row stores of a snapshot (a detached one says so in its last key). */
 const storedForm = (s: TaskSnapshot): TaskSnapshot | (TaskSnapshot & { readonly detached: true }) =>
   s.version <= inlineVersions || s.task === undefined ? s : { ...s, task: { ...s.task, artifacts: [], history: [] }, detached: true }
-
-/** A read-model row: the columns filters and order use, and the snapshot (its stored JSON). A type, not an interface: rows are records to SQL. */
-export type TaskRow = {
-  readonly task_id: string
-  readonly tenant: string
-  readonly owner: string
-  readonly context_id: string
-  readonly state: string
-  readonly version: number
-  readonly status_timestamp: string
-  readonly created_at: string
-  readonly snapshot: string
-}
 
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
 export const taskRow = (s: TaskSnapshot): TaskRow => {
