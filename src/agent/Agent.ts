@@ -41,7 +41,7 @@ export class AgentEmitError extends Error {
 }
 
 export type TurnOutcome =
-  | { readonly _tag: "Completed"; readonly message?: ReadonlyArray<Part> }
+  | { readonly _tag: "Completed"; readonly message?: ReadonlyArray<Part>; readonly artifacts?: ReadonlyArray<Artifact> }
   | { readonly _tag: "Failed"; readonly reason: string }
   | { readonly _tag: "InputRequired"; readonly message: ReadonlyArray<Part> }
   | { readonly _tag: "AuthRequired"; readonly message: ReadonlyArray<Part> }
@@ -52,8 +52,16 @@ const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> =>
 
 /** Ways to end a turn. */
 export const Outcome = {
-  complete: (message?: string | ReadonlyArray<Part>): TurnOutcome =>
-    message === undefined ? { _tag: "Completed" } : { _tag: "Completed", message: partsOf(message) },
+  /**
+   * COMPLETED, with an optional closing message. `artifacts` are delivered with the completion, in one
+   * commit: clients see each as an artifact update just before the COMPLETED status, and never the one
+   * without the other.
+   */
+  complete: (message?: string | ReadonlyArray<Part>, options?: { readonly artifacts?: ReadonlyArray<Artifact> }): TurnOutcome => ({
+    _tag: "Completed",
+    ...(message === undefined ? {} : { message: partsOf(message) }),
+    ...(options?.artifacts === undefined || options.artifacts.length === 0 ? {} : { artifacts: options.artifacts })
+  }),
   fail: (reason: string): TurnOutcome => ({ _tag: "Failed", reason }),
   requireInput: (question: string | ReadonlyArray<Part>): TurnOutcome => ({ _tag: "InputRequired", message: partsOf(question) }),
   requireAuth: (explanation: string | ReadonlyArray<Part>): TurnOutcome => ({ _tag: "AuthRequired", message: partsOf(explanation) }),

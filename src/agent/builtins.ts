@@ -55,11 +55,8 @@ export const echo: Agent = {
   description: "Echoes the text of each message back as an artifact.",
   version: "1.0.0",
   skills: [{ id: "echo", name: "Echo", description: "Returns the message text.", tags: ["demo", "test"] }],
-  run: (ctx) =>
-    Effect.gen(function* () {
-      yield* ctx.artifact({ artifactId: "echo", name: "echo", parts: [{ text: textOf(ctx.input) }] })
-      return Outcome.complete()
-    })
+  // The artifact rides with the completion: one commit for the turn's start, its artifact and its end.
+  run: (ctx) => Effect.succeed(Outcome.complete(undefined, { artifacts: [{ artifactId: "echo", name: "echo", parts: [{ text: textOf(ctx.input) }] }] }))
 }
 
 /**

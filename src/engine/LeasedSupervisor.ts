@@ -105,7 +105,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       lost: Deferred.Deferred<void>,
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
-      use: (commit: (command: Command) => Effect.Effect<CommitResult, CommitError>) => void
+      use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void
     ) =>
       Effect.gen(function* () {
         const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
@@ -132,7 +132,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
         )
       // The agent's turn commits through its start (runTurn) once it began; before, as they are.
-      let commit: (command: Command) => Effect.Effect<CommitResult, CommitError> = commitNow
+      let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
       return Effect.gen(function* () {
         // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
         // The task as read right after its claim (with the others of that claim), or read now.

@@ -53,7 +53,7 @@ export const make = Effect.gen(function* () {
     const start: Command = { type: "Start", instanceId }
     // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
     // never began is committed as it is.
-    let commit: (command: Command) => Effect.Effect<CommitResult, CommitError> = commitNow
+    let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
     return Effect.gen(function* () {
       // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
       const current = yield* writer.current(taskId)

@@ -24,10 +24,14 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
   return Cause.pretty(cause).split("\n")[0] ?? "unknown failure"
 }
 
-export const outcomeCommand = (outcome: TurnOutcome): Command => {
+/** The commands that close a turn: the completion's artifacts, if any, then the closing one. */
+export const outcomeCommands = (outcome: TurnOutcome): Commands => {
   switch (outcome._tag) {
-    case "Completed":
-      return outcome.message === undefined ? { type: "Complete" } : { type: "Complete", message: agentMessage(outcome.message) }
+    case "Completed": {
+      const complete: Command = outcome.message === undefined ? { type: "Complete" } : { type: "Complete", message: agentMessage(outcome.message) }
+      if (outcome.artifacts === undefined) return complete
+      return [...outcome.artifacts.map((artifact): Command => ({ type: "EmitArtifact", artifact, append: false, lastChunk: false })), complete]
+    }
     case "Failed":
       return { type: "Fail", reason: outcome.reason, message: agentMessage(outcome.reason) }
     case "InputRequired":
@@ -39,7 +43,7 @@ export const outcomeCommand = (outcome: TurnOutcome): Command => {
   }
 }
 
-type Commit = (command: Command) => Effect.Effect<unknown, CommitError>
+type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
 
 /**
  * Run the agent on the snapshot its Start produced, then commit its outcome.
@@ -71,7 +75,7 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =
 export const finish = (exit: Exit.Exit<TurnOutcome, unknown>, commit: Commit) =>
   Exit.isFailure(exit)
     ? Effect.failCause(Cause.isInterruptedOnly(exit.cause) ? Cause.die(new Error("the agent interrupted its own turn")) : exit.cause)
-    : commit(outcomeCommand(exit.value))
+    : commit(outcomeCommands(exit.value))
 
 /** Any failure of a turn, typed or defect, becomes FAILED; an interruption (cancel, shutdown) records nothing. */
 export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Commit) => {
@@ -95,17 +99,17 @@ export const startWithFirstEmission = (start: Command, commitNow: (commands: Com
     let startPending = true
     const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
     const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
-    const commitWithStart = (command: Command): Effect.Effect<CommitResult, CommitError> =>
-      Effect.matchEffect(commitNow([start, command]), {
+    const commitWithStart = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
+      Effect.matchEffect(commitNow(Array.isArray(commands) ? [start, ...commands] : [start, commands]), {
         onSuccess: (result) => Effect.as(Deferred.succeed(started, undefined), result),
         onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
           Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
       })
-    const commit = (command: Command): Effect.Effect<CommitResult, CommitError> =>
+    const commit = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
       Effect.suspend(() => {
-        if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(command))
+        if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(commands))
         startPending = false
-        return commitWithStart(command)
+        return commitWithStart(commands)
       })
     const startAlone = Effect.suspend(() => {
       if (!startPending) return Effect.void

@@ -81,6 +81,56 @@ describe("a worker turn's start", () => {
       await engine.close()
     }
   })
+
+describe("a completion with its artifacts", () => {
+  const finishing = (gate: Deferred.Deferred<void>): Agent => ({
+    name: "finishing", description: "", version: "1", skills: [],
+    run: () =>
+      Deferred.await(gate).pipe(
+        Effect.as(
+          Outcome.complete("done", {
+            artifacts: [
+              { artifactId: "a", name: "first", parts: [{ text: "one" }] },
+              { artifactId: "b", parts: [{ data: { n: 2 } }] }
+            ]
+          })
+        )
+      )
+  })
+
+  it("lands with the turn's start and end in one commit: each artifact published before COMPLETED, never without it", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(finishing(gate), { startDelayMs: 60_000 })
+    try {
+      const taskId = taskIdOf(await engine.run(send("go")))
+      const published = await engine.run(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const live = yield* (yield* EventHub).subscribe(taskId)
+            yield* Deferred.succeed(gate, undefined)
+            return [yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live)]
+          })
+        )
+      )
+      // Only the last event of a commit carries the snapshot: these four are one commit.
+      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+        [2, "TaskStarted", undefined],
+        [3, "ArtifactAdded", undefined],
+        [4, "ArtifactAdded", undefined],
+        [5, "TaskCompleted", 5]
+      ])
+      const task = (await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))).task!
+      expect(task.status.state).toBe("TASK_STATE_COMPLETED")
+      expect(task.status.message!.parts).toEqual([{ text: "done" }])
+      expect(task.artifacts.map((a) => [a.artifactId, a.parts])).toEqual([
+        ["a", [{ text: "one" }]],
+        ["b", [{ data: { n: 2 } }]]
+      ])
+    } finally {
+      await engine.close()
+    }
+  })
+})
 })
 
 describe("cancel stops the work (invariant 7)", () => {
