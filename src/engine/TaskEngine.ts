@@ -18,6 +18,7 @@ import { type Committed, EventHub } from "./EventHub"
 import { type Feed, Follower, type FollowSink } from "./Follower"
 import { Settler } from "./Settler"
 import { Supervisor } from "./Supervisor"
+import { timeOrderedId } from "./timeOrderedId"
 import { CommandRefused, type CommitOptions, type StoreHealth, TaskWriter } from "./TaskWriter"
 
 /**
@@ -267,7 +268,7 @@ export const make = Effect.gen(function* () {
       // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
       // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
       // a look-up first is needed only before an agent's direct reply, which writes nothing to refuse.
-      const contextId = message.contextId || randomUUID()
+      const contextId = message.contextId || timeOrderedId()
       if (agent.reply !== undefined) {
         const accepted = yield* acceptedBefore(caller, message)
         if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
@@ -429,7 +430,7 @@ export const make = Effect.gen(function* () {
 
   const sendAndFollow = (input: SendInput, stopAt: WatchOptions["stopAt"], sink: FollowSink) =>
     Effect.suspend(() => {
-      const taskId = input.message.taskId || randomUUID()
+      const taskId = input.message.taskId || timeOrderedId()
       const follower = listenWith(taskId, stopAt, sink)
       return sendTo(input, taskId).pipe(
         Effect.map((outcome): { readonly outcome: SendOutcome; readonly feed?: Feed } => {
@@ -488,7 +489,7 @@ export const make = Effect.gen(function* () {
    */
   const sendAndSettle = (input: SendInput) =>
     Effect.suspend(() => {
-      const taskId = input.message.taskId || randomUUID()
+      const taskId = input.message.taskId || timeOrderedId()
       const settler = new Settler(isSettledBy)
       const unlisten = hub.listen(taskId, settler.hear)
       return Effect.flatMap(sendTo(input, taskId), (outcome): Effect.Effect<SendOutcome, TaskNotFound | StoreFailure> => {
@@ -513,7 +514,7 @@ export const make = Effect.gen(function* () {
 
   return TaskEngine.of({
     readiness,
-    send: (input) => sendTo(input, randomUUID()),
+    send: (input) => sendTo(input, timeOrderedId()),
     sendAndSettle,
     follow,
     sendAndFollow,

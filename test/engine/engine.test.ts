@@ -133,6 +133,35 @@ describe("a completion with its artifacts", () => {
 })
 })
 
+describe("ids the server makes", () => {
+  const quiet: Agent = { name: "quiet", description: "", version: "1", skills: [], run: () => Effect.succeed(Outcome.complete()) }
+  const uuidV7 = /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+
+  it("task and context ids are UUIDv7, in the order the tasks were created, on every send path", async () => {
+    const engine = await startEngine(quiet)
+    try {
+      const snapshots = []
+      for (let i = 0; i < 5; i++) {
+        const sent = await engine.run(send(`t${i}`))
+        if (sent._tag !== "Task") throw new Error("expected a task")
+        snapshots.push(sent.snapshot)
+        // A millisecond apart at least: ids made within one millisecond are ordered too, but not by their time.
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      const settledSend = await engine.run(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("s", `m-${Math.random()}`) })))
+      if (settledSend._tag !== "Task") throw new Error("expected a task")
+      snapshots.push(settledSend.snapshot)
+      const taskIds = snapshots.map((s) => s.task!.id)
+      const contextIds = snapshots.map((s) => s.task!.contextId)
+      for (const id of [...taskIds, ...contextIds]) expect(id).toMatch(uuidV7)
+      expect([...taskIds].sort()).toEqual(taskIds)
+      expect([...contextIds].sort()).toEqual(contextIds)
+    } finally {
+      await engine.close()
+    }
+  })
+})
+
 describe("cancel stops the work (invariant 7)", () => {
   it("interrupts the worker: code after the cancel point never runs and nothing it would emit lands", async () => {
     let resumed = false
