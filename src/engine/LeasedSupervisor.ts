@@ -225,7 +225,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           if (held.has(taskId) || releasing.has(taskId)) rewake.add(taskId)
           return Queue.offer(wake, undefined)
         }).pipe(Effect.asVoid),
-      stop: (taskId) => FiberMap.remove(workers, taskId)
+      stop: (taskId) => FiberMap.remove(workers, taskId),
+      // Work is claimed from the store, so a task is committed before any process takes it.
+      handOff: () => Effect.succeed(Option.none())
     })
   })
 

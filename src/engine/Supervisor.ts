@@ -1,9 +1,10 @@
-import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
-import { type Command, decide } from "../domain/Task"
+import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import type { CommitError, CommitResult, Commands } from "./TaskWriter"
+import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
+import { StoreFailure } from "./errors"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
 import { failTask, finish, runAgent, startWithFirstEmission } from "./turn"
@@ -27,6 +28,13 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
     readonly enqueue: (taskId: string) => Effect.Effect<void>
     /** Interrupt the task's worker, if any, and wait until it has stopped. Call under the task's lock. */
     readonly stop: (taskId: string) => Effect.Effect<void>
+    /**
+     * A new task straight to a free worker, its Submit not yet committed: the turn commits the Submit with
+     * its start and its first emission, or its outcome (one commit for an agent that answers at once).
+     * The answer is that first commit's: the send waits on it as it would on its own commit. None when no
+     * worker is free (or this supervisor cannot): commit the Submit and `enqueue` it instead.
+     */
+    readonly handOff: (taskId: string, submit: Command, options: CommitOptions) => Effect.Effect<Option.Option<Deferred.Deferred<CommitResult, CommitError>>>
   }
 >() {}
 
@@ -40,29 +48,65 @@ export const make = Effect.gen(function* () {
   const workers = yield* FiberMap.make<string>()
   const pending = yield* Queue.unbounded<string>()
   const permits = yield* Effect.makeSemaphore(config.maxWorkers)
+  // How many permits are free (the semaphore does not say): a hand-off takes one only when one is.
+  let free = config.maxWorkers
+  const takePermit = Effect.zipRight(permits.take(1), Effect.sync(() => void (free -= 1)))
+  const releasePermit = Effect.zipRight(Effect.sync(() => void (free += 1)), permits.release(1))
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
-  const turn = (taskId: string) => {
+  /** A handed-off task's Submit, to commit with its turn's first commit, and who waits for that commit. */
+  interface Fresh {
+    readonly submit: Command
+    readonly options: CommitOptions
+    readonly first: Deferred.Deferred<CommitResult, CommitError>
+  }
+
+  const turn = (taskId: string, fresh?: Fresh) => {
     let storeFailed = false
-    const commitNow = (commands: Commands) =>
+    // A handed-off task whose first commit failed (its message was a duplicate, or the store failed) was
+    // never recorded: its turn ends without a word.
+    let abandoned = false
+    const commitTurn = (commands: Commands, options: CommitOptions) =>
       // The agent goes on as soon as its emission is committed; clients see it once it is on disk.
-      writer.commit(taskId, commands, { answerAtCommit: true }).pipe(
+      writer.commit(taskId, commands, { ...options, answerAtCommit: true }).pipe(
         Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
       )
+    let firstPending = fresh !== undefined
+    const commitNow = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
+      Effect.suspend(() => {
+        if (!firstPending || fresh === undefined) return commitTurn(commands, {})
+        firstPending = false
+        return commitTurn(commands, fresh.options).pipe(
+          Effect.onExit((exit) => {
+            // A refused emission is the agent's: the start (and the Submit) land alone next (turn.ts).
+            if (exit._tag === "Failure" && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof CommandRefused)) {
+              firstPending = true
+              return Effect.void
+            }
+            if (exit._tag === "Failure") abandoned = true
+            return Deferred.done(fresh.first, exit)
+          })
+        )
+      })
     const start: Command = { type: "Start", instanceId }
     // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
     // never began is committed as it is.
     let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
     return Effect.gen(function* () {
-      // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
-      const current = yield* writer.current(taskId)
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
+      let current: Option.Option<TaskSnapshot>
+      if (fresh === undefined) current = yield* writer.current(taskId)
+      else {
+        const submitted = decide(initialState, fresh.submit, at)
+        current = submitted.ok ? Option.some(submitted.state) : Option.none()
+      }
       if (Option.isNone(current)) return
       const decision = decide(current.value, start, at)
       // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return
-      const starting = yield* startWithFirstEmission(start, commitNow, config.startDelayMs)
+      const starting = yield* startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs)
       commit = starting.commit
       yield* Effect.ensuring(
         Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit)),
@@ -71,9 +115,15 @@ export const make = Effect.gen(function* () {
     }).pipe(
       // Interruption means cancel or shutdown, which record their own facts. A turn the store
       // failed under is not the agent's failure: it runs again once the store is back.
-      Effect.catchAllCause((cause) => (storeFailed ? Effect.void : failTask(taskId, cause, commit))),
-      Effect.zipRight(Effect.suspend(() => (storeFailed ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
-      Effect.ensuring(permits.release(1)),
+      Effect.catchAllCause((cause) => (storeFailed || abandoned ? Effect.void : failTask(taskId, cause, commit))),
+      Effect.zipRight(Effect.suspend(() => (storeFailed && !abandoned ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
+      // A handed-off turn that ended before its first commit (a shutdown interrupted it): its send is told.
+      Effect.ensuring(
+        fresh === undefined
+          ? Effect.void
+          : Deferred.fail(fresh.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
+      ),
+      Effect.ensuring(releasePermit),
       Effect.annotateLogs({ taskId })
     )
   }
@@ -132,9 +182,9 @@ export const make = Effect.gen(function* () {
 
   yield* Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
-    yield* permits.take(1)
+    yield* takePermit
     const started = yield* startTurn(taskId)
-    if (!started) yield* permits.release(1)
+    if (!started) yield* releasePermit
   }).pipe(Effect.forever, Effect.forkScoped)
 
   // Start-up: what a dead process left unfinished.
@@ -153,7 +203,18 @@ export const make = Effect.gen(function* () {
 
   return Supervisor.of({
     enqueue: (taskId) => Queue.offer(pending, taskId).pipe(Effect.asVoid),
-    stop: (taskId) => FiberMap.remove(workers, taskId)
+    stop: (taskId) => FiberMap.remove(workers, taskId),
+    handOff: (taskId, submit, options) =>
+      Effect.suspend(() => {
+        // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
+        if (free === 0) return Effect.succeed(Option.none())
+        return Effect.gen(function* () {
+          yield* takePermit
+          const first = yield* Deferred.make<CommitResult, CommitError>()
+          yield* FiberMap.run(workers, taskId, turn(taskId, { submit, options, first }))
+          return Option.some(first)
+        })
+      })
   })
 })
 

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Message } from "../domain/Message"
@@ -258,8 +258,11 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  /** Send; a message that starts a task starts it as `newTaskId`. */
-  const sendTo = ({ caller, message, pushConfig }: SendInput, newTaskId: string) =>
+  /**
+   * Send; a message that starts a task starts it as `newTaskId`. With `handOff` (a blocking send), a new
+   * task goes straight to a free worker, and its Submit is committed with the turn's first commit.
+   */
+  const sendTo = ({ caller, message, pushConfig }: SendInput, newTaskId: string, handOff = false) =>
     Effect.gen(function* () {
       const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
       if (message.taskId !== undefined && message.taskId !== "") {
@@ -284,6 +287,20 @@ export const make = Effect.gen(function* () {
       // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
       // the send. The turn's own commits come after it in the log, and are shown after it.
       let synced: Effect.Effect<void, SqlError> = Effect.void
+      // A send with a push config commits first, so the config's task exists before any delivery is due.
+      const handed = handOff && pushConfig === undefined ? yield* supervisor.handOff(taskId, submit, options) : Option.none()
+      if (Option.isSome(handed)) {
+        const result = yield* Deferred.await(handed.value).pipe(
+          Effect.map((r) => {
+            if (r.synced !== undefined) synced = r.synced
+            return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
+          }),
+          (commit) => orAccepted(caller, commit),
+          mustCommit
+        )
+        yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
+        return result
+      }
       const result = yield* writer.commit(taskId, submit, { ...options, answerAtCommit: true }).pipe(
         Effect.map((r) => {
           if (r.synced !== undefined) synced = r.synced
@@ -492,12 +509,14 @@ export const make = Effect.gen(function* () {
       const taskId = input.message.taskId || timeOrderedId()
       const settler = new Settler(isSettledBy)
       const unlisten = hub.listen(taskId, settler.hear)
-      return Effect.flatMap(sendTo(input, taskId), (outcome): Effect.Effect<SendOutcome, TaskNotFound | StoreFailure> => {
+      return Effect.flatMap(sendTo(input, taskId, true), (outcome): Effect.Effect<SendOutcome, TaskNotFound | StoreFailure> => {
         if (outcome._tag === "Message") return Effect.succeed(outcome)
         const { snapshot, duplicate } = outcome
         if (duplicate || snapshot.task!.id !== taskId) {
           return Effect.map(awaitSettled(snapshot.task!.id, snapshot.version), (settled) => ({ ...outcome, snapshot: settled }))
         }
+        // A handed-off task's first commit may have settled it already (an agent that answers at once).
+        if (settled(snapshot.task!.status.state)) return Effect.succeed(outcome)
         settler.after(snapshot.version)
         return Effect.map(settleWith(settler, taskId), (settled) => ({ ...outcome, snapshot: settled }))
       }).pipe(Effect.ensuring(Effect.sync(unlisten)))

@@ -53,11 +53,15 @@ const decideCommands = (s: TaskSnapshot, commands: Commands, at: string) =>
 
 const isCommandList = (commands: Commands): commands is ReadonlyArray<Command> => Array.isArray(commands)
 
-const startsTask = (commands: Commands) => !isCommandList(commands) && commands.type === "Submit"
+/** The command that leads: a list's first (a handed-off task's Submit leads its turn's first commit). */
+const leading = (commands: Commands): Command | undefined => (isCommandList(commands) ? commands[0] : commands)
 
-/** The user message a command records, keyed for idempotency (Submit and ProvideInput). */
-const messageKeyOf = (s: TaskSnapshot, command: Commands): MessageKey | undefined => {
-  if (isCommandList(command)) return undefined
+const startsTask = (commands: Commands) => leading(commands)?.type === "Submit"
+
+/** The user message a commit records, keyed for idempotency: its leading Submit's, or ProvideInput's. */
+const messageKeyOf = (s: TaskSnapshot, commands: Commands): MessageKey | undefined => {
+  const command = leading(commands)
+  if (command === undefined) return undefined
   switch (command.type) {
     case "Submit":
       return { tenant: command.tenant, owner: command.owner, messageId: command.message.messageId }

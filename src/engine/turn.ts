@@ -43,6 +43,8 @@ export const outcomeCommands = (outcome: TurnOutcome): Commands => {
   }
 }
 
+const listOf = (commands: Commands): ReadonlyArray<Command> => (Array.isArray(commands) ? commands : [commands as Command])
+
 type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
 
 /**
@@ -88,19 +90,19 @@ export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Co
 }
 
 /**
- * A turn's start, committed with the agent's first emission (one commit fewer), or alone once the agent
+ * A turn's start (with its task's Submit, for a task handed straight to a worker), committed with the agent's first emission (one commit fewer), or alone once the agent
  * has been quiet for `delayMs`, so a slow agent's task still shows WORKING soon. Every later commit waits
  * until the start has landed. An emission the machine refuses does not take the start down with it: the
  * start lands alone, and the emission's refusal is the agent's error, as it would have been after a start
  * of its own. `commit` is the turn's commit from then on; `end` clears the timer (call it when the turn ends).
  */
-export const startWithFirstEmission = (start: Command, commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>, delayMs: number) =>
+export const startWithFirstEmission = (start: Commands, commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>, delayMs: number) =>
   Effect.map(Effect.runtime<never>(), (runtime) => {
     let startPending = true
     const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
     const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
     const commitWithStart = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
-      Effect.matchEffect(commitNow(Array.isArray(commands) ? [start, ...commands] : [start, commands]), {
+      Effect.matchEffect(commitNow([...listOf(start), ...listOf(commands)]), {
         onSuccess: (result) => Effect.as(Deferred.succeed(started, undefined), result),
         onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
           Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Queue, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Queue, Schedule, Scope, Stream } from "effect"
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
@@ -81,6 +81,7 @@ describe("a worker turn's start", () => {
       await engine.close()
     }
   })
+})
 
 describe("a completion with its artifacts", () => {
   const finishing = (gate: Deferred.Deferred<void>): Agent => ({
@@ -131,6 +132,116 @@ describe("a completion with its artifacts", () => {
     }
   })
 })
+
+describe("a blocking send's new task, handed straight to a free worker", () => {
+  const gated = (gate: Deferred.Deferred<void>, runs?: { n: number }): Agent => ({
+    name: "gated", description: "", version: "1", skills: [],
+    run: () => Effect.sync(() => runs && runs.n++).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(Outcome.complete("done")))
+  })
+  const settle = (text: string, messageId = `m-${Math.random()}`) =>
+    Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(text, messageId) }))
+  const list = Effect.flatMap(TaskEngine, (e) => e.list({ tenant: "", owner: "", pageSize: 100 }))
+  /** The ids of the tasks a send is waiting on (it listens before its task is recorded). */
+  const watchedIds = (count: number) =>
+    Effect.flatMap(EventHub, (hub) => hub.watched).pipe(
+      Effect.filterOrFail((ids) => ids.length >= count),
+      Effect.retry(Schedule.spaced("5 millis")),
+      Effect.timeout("5 seconds")
+    )
+
+  it("is recorded by its turn's first commit: the Submit, the start and the outcome land in one commit, and nothing before", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(gated(gate), { startDelayMs: 60_000 })
+    try {
+      const sending = engine.run(settle("go"))
+      const [taskId] = await engine.run(watchedIds(1))
+      // Nothing is recorded while the agent works on it and has emitted nothing.
+      expect((await engine.run(Effect.flip(stateOf(taskId!))))._tag).toBe("TaskNotFound")
+      expect((await engine.run(list)).tasks).toEqual([])
+      const published = await engine.run(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const live = yield* (yield* EventHub).subscribe(taskId!)
+            yield* Deferred.succeed(gate, undefined)
+            return [yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live)]
+          })
+        )
+      )
+      // Only the last event of a commit carries the snapshot: these three are one commit.
+      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+        [1, "TaskSubmitted", undefined],
+        [2, "TaskStarted", undefined],
+        [3, "TaskCompleted", 3]
+      ])
+      const sent = await sending
+      if (sent._tag !== "Task") throw new Error("expected a task")
+      expect([sent.snapshot.task!.id, sent.snapshot.task!.status.state]).toEqual([taskId, "TASK_STATE_COMPLETED"])
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("when no worker is free, the Submit is committed at once: the waiting task is shown SUBMITTED", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(gated(gate), { startDelayMs: 60_000, maxWorkers: 1 })
+    try {
+      const first = engine.run(settle("first"))
+      await engine.run(watchedIds(1))
+      const second = engine.run(settle("second"))
+      await engine.run(
+        list.pipe(Effect.filterOrFail((page) => page.tasks.length === 1), Effect.retry(Schedule.spaced("5 millis")), Effect.timeout("5 seconds"))
+      )
+      const shown = (await engine.run(list)).tasks.map((t) => [t.task!.history[0]!.parts[0]!.text, t.state])
+      expect(shown).toEqual([["second", "TASK_STATE_SUBMITTED"]])
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      for (const sent of await Promise.all([first, second])) {
+        if (sent._tag !== "Task") throw new Error("expected a task")
+        expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      }
+      expect((await engine.run(list)).tasks.length).toBe(2)
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("the same message sent twice at once makes one task: the second send answers with the first one's", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const runs = { n: 0 }
+    const engine = await startEngine(gated(gate, runs), { startDelayMs: 60_000 })
+    try {
+      const both = [engine.run(settle("twice", "same-id")), engine.run(settle("twice", "same-id"))]
+      await engine.run(watchedIds(2))
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      const ids = (await Promise.all(both)).map((sent) => {
+        if (sent._tag !== "Task") throw new Error("expected a task")
+        return sent.snapshot.task!.id
+      })
+      expect(ids[0]).toBe(ids[1])
+      const tasks = (await engine.run(list)).tasks
+      expect(tasks.map((t) => [t.task!.id, t.state])).toEqual([[ids[0], "TASK_STATE_COMPLETED"]])
+      // Both turns ran (neither was recorded while it worked): the cost of handing a task off unrecorded.
+      expect(runs.n).toBe(2)
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("a shutdown before the first commit fails the send, and leaves no task behind", async () => {
+    const gate = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(gated(gate), { startDelayMs: 60_000 })
+    const sending = engine.run(Effect.either(settle("go")))
+    await engine.run(watchedIds(1))
+    await engine.close()
+    const sent = await sending
+    if (sent._tag !== "Left") throw new Error("expected the send to fail")
+    expect(sent.left).toMatchObject({ _tag: "StoreFailure", reason: expect.stringMatching(/stopped before the task was recorded/) })
+    const again = await startEngine(gated(gate), { db: engine.db })
+    try {
+      expect((await again.run(list)).tasks).toEqual([])
+    } finally {
+      await again.close()
+    }
+  })
 })
 
 describe("ids the server makes", () => {
