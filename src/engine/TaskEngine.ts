@@ -259,7 +259,7 @@ export const make = Effect.gen(function* () {
     )
 
   /**
-   * Send; a message that starts a task starts it as `newTaskId`. With `handOff` (a blocking send), a new
+   * Send; a message that starts a task starts it as `newTaskId`. With `handOff` (a blocking or streaming send), a new
    * task goes straight to a free worker, and its Submit is committed with the turn's first commit.
    */
   const sendTo = ({ caller, message, pushConfig }: SendInput, newTaskId: string, handOff = false) =>
@@ -293,7 +293,8 @@ export const make = Effect.gen(function* () {
         const result = yield* Deferred.await(handed.value).pipe(
           Effect.map((r) => {
             if (r.synced !== undefined) synced = r.synced
-            return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
+            // `submitted`: the task as its Submit, the commit's first fact, left it (a stream starts there).
+            return { _tag: "Task", snapshot: r.snapshot, duplicate: false, submitted: fold([r.events[0]!.event]) } as const
           }),
           (commit) => orAccepted(caller, commit),
           mustCommit
@@ -449,15 +450,17 @@ export const make = Effect.gen(function* () {
     Effect.suspend(() => {
       const taskId = input.message.taskId || timeOrderedId()
       const follower = listenWith(taskId, stopAt, sink)
-      return sendTo(input, taskId).pipe(
+      return sendTo(input, taskId, true).pipe(
         Effect.map((outcome): { readonly outcome: SendOutcome; readonly feed?: Feed } => {
           if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task!.id !== taskId) {
             follower.close()
             return { outcome }
           }
-          const { snapshot } = outcome
+          // A task handed to a worker may have been recorded with more than its Submit: the stream still
+          // starts with the task as submitted, and the rest of that commit follows as events.
+          const snapshot = (outcome as { readonly submitted?: TaskSnapshot }).submitted ?? outcome.snapshot
           follower.start(snapshot.task!.contextId, [{ _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }], snapshot.version)
-          return { outcome, feed: follower }
+          return { outcome: { _tag: "Task", snapshot, duplicate: false }, feed: follower }
         }),
         Effect.onError(() => Effect.sync(() => follower.close()))
       )

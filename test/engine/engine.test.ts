@@ -541,4 +541,40 @@ describe("the streaming send (sendAndFollow)", () => {
       await engine.close()
     }
   })
+
+  it("a task recorded in one commit with its outcome (handed to a free worker) still streams from its Submit", async () => {
+    const quick: Agent = {
+      name: "quick", description: "", version: "1", skills: [],
+      run: () => Effect.succeed(Outcome.complete("done", { artifacts: [{ artifactId: "a", parts: [{ text: "x" }] }] }))
+    }
+    const engine = await startEngine(quick)
+    try {
+      const seen: Array<string> = []
+      const ended = new Promise<void>((resolve, reject) =>
+        engine
+          .run(
+            Effect.flatMap(TaskEngine, (e) =>
+              e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
+                item: (i) => {
+                  seen.push(i._tag === "Snapshot" ? `task v${i.version} ${i.task.status.state}` : `${i.committed.event.type} v${i.committed.version}`)
+                  return true
+                },
+                end: resolve,
+                fail: reject
+              })
+            )
+          )
+          .then((sent) => {
+            if (sent.outcome._tag !== "Task") throw new Error("expected a task")
+            seen.push(`answered with v${sent.outcome.snapshot.version}`)
+          })
+          .catch(reject)
+      )
+      await ended
+      await new Promise((r) => setTimeout(r, 20))
+      expect(seen).toEqual(["task v1 TASK_STATE_SUBMITTED", "TaskStarted v2", "ArtifactAdded v3", "TaskCompleted v4", "answered with v1"])
+    } finally {
+      await engine.close()
+    }
+  })
 })
