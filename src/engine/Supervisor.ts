@@ -121,7 +121,14 @@ export const make = Effect.gen(function* () {
       Effect.ensuring(
         fresh === undefined
           ? Effect.void
-          : Deferred.fail(fresh.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
+          : Effect.suspend(() =>
+              // Made only when needed: an error's stack costs more than the rest of a quick turn.
+              Deferred.isDone(fresh.first).pipe(
+                Effect.flatMap((done) =>
+                  done ? Effect.void : Deferred.fail(fresh.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
+                )
+              )
+            )
       ),
       Effect.ensuring(releasePermit),
       Effect.annotateLogs({ taskId })
