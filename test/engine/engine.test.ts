@@ -382,6 +382,22 @@ describe("failures become FAILED with the reason", () => {
         await engine.close()
       }
     })
+
+    // A blocking send hands its new task to the worker before anything is recorded: the failure is recorded with it.
+    it(`${name}, on a task handed straight to the worker (blocking send)`, async () => {
+      const engine = await startEngine(failing(run))
+      try {
+        const sent = await engine.run(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("x", `m-${Math.random()}`) })))
+        const taskId = taskIdOf(sent)
+        expect(sent._tag === "Task" && sent.snapshot.task!.status.state).toBe("TASK_STATE_FAILED")
+        const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
+        expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
+        expect(s.task!.status.message!.parts[0]!.text).toMatch(reason)
+        expect((await engine.run(eventTypes(taskId)))[0]).toBe("TaskSubmitted")
+      } finally {
+        await engine.close()
+      }
+    })
   }
 })
 
