@@ -47,11 +47,14 @@ export const make = Effect.gen(function* () {
 
   const workers = yield* FiberMap.make<string>()
   const pending = yield* Queue.unbounded<string>()
-  const permits = yield* Effect.makeSemaphore(config.maxWorkers)
-  // How many permits are free (the semaphore does not say): a hand-off takes one only when one is.
+  // Workers free: taken synchronously (by the dispatcher, or by a hand-off that finds one free), so a
+  // hand-off never waits for a worker; `freed` wakes the dispatcher, which looks again.
   let free = config.maxWorkers
-  const takePermit = Effect.zipRight(permits.take(1), Effect.sync(() => void (free -= 1)))
-  const releasePermit = Effect.zipRight(Effect.sync(() => void (free += 1)), permits.release(1))
+  const freed = yield* Queue.sliding<void>(1)
+  const releasePermit = Effect.suspend(() => {
+    free += 1
+    return Queue.offer(freed, undefined)
+  })
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
@@ -189,7 +192,8 @@ export const make = Effect.gen(function* () {
 
   yield* Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
-    yield* takePermit
+    while (free === 0) yield* Queue.take(freed)
+    free -= 1
     const started = yield* startTurn(taskId)
     if (!started) yield* releasePermit
   }).pipe(Effect.forever, Effect.forkScoped)
@@ -215,8 +219,8 @@ export const make = Effect.gen(function* () {
       Effect.suspend(() => {
         // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
         if (free === 0) return Effect.succeed(Option.none())
+        free -= 1
         return Effect.gen(function* () {
-          yield* takePermit
           const first = yield* Deferred.make<CommitResult, CommitError>()
           yield* FiberMap.run(workers, taskId, turn(taskId, { submit, options, first }))
           return Option.some(first)
