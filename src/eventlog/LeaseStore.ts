@@ -44,12 +44,24 @@ export const make = Effect.gen(function* () {
     const expires = now + ttlMs
     // PostgreSQL: lock the chosen task rows and skip the ones another claimer holds. SQLite has one writer.
     const lock = sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF t SKIP LOCKED`, orElse: () => sql`` })
-    return sql<LeaseRow>`WITH candidates AS (
-        SELECT t.task_id FROM a2a_tasks t LEFT JOIN a2a_leases l ON l.task_id = t.task_id
-        WHERE t.state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') AND (l.task_id IS NULL OR l.expires_at < ${now})
+    // The oldest tasks in one state with no live lease, in the waiting index's own order: an index scan
+    // that stops at \`limit\` and looks a lease up by its key per task. (One scan over both states had to
+    // gather and sort every entry of both, dead row versions included until a vacuum, and joined them
+    // with the whole leases table, which keeps a row for every task ever run: a claim's cost grew with
+    // the store's history.)
+    const oldest = (state: string) => sql`SELECT t.task_id, t.status_timestamp FROM a2a_tasks t
+        WHERE t.state = ${state} AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= ${now})
         ORDER BY t.status_timestamp, t.task_id
         LIMIT ${limit}
-        ${lock}
+        ${lock}`
+    return sql<LeaseRow>`WITH candidates AS (
+        SELECT w.task_id FROM (
+          SELECT s.task_id, s.status_timestamp FROM (${oldest("TASK_STATE_SUBMITTED")}) s
+          UNION ALL
+          SELECT k.task_id, k.status_timestamp FROM (${oldest("TASK_STATE_WORKING")}) k
+        ) w
+        ORDER BY w.status_timestamp, w.task_id
+        LIMIT ${limit}
       )
       INSERT INTO a2a_leases (task_id, owner, epoch, expires_at)
       SELECT task_id, ${owner}, 1, ${expires} FROM candidates WHERE true

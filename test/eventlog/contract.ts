@@ -438,6 +438,20 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           })
         ))
 
+      it.effect("a claim's limit counts only tasks it can take: leased ones are passed over, the next oldest of either state taken", () =>
+        run(
+          Effect.gen(function* () {
+            yield* states(yield* TaskReadModel)
+            const leases = yield* LeaseStore
+            expect(yield* leases.claim("i1", 1_000, 100, 1)).toEqual([{ taskId: "old-submitted", epoch: 1 }])
+            // The oldest SUBMITTED is leased now: a claim of one takes the oldest WORKING, then the next SUBMITTED.
+            expect(yield* leases.claim("i2", 1_010, 100, 1)).toEqual([{ taskId: "working", epoch: 1 }])
+            expect(yield* leases.claim("i2", 1_020, 100, 1)).toEqual([{ taskId: "new-submitted", epoch: 1 }])
+            // Once the first lease expires, that task is the oldest again, at its next epoch.
+            expect(yield* leases.claim("i3", 1_101, 100, 3)).toEqual([{ taskId: "old-submitted", epoch: 2 }])
+          })
+        ))
+
       it.effect("a live lease is renewed by its owner; an expired one is taken over at the next epoch, and the old owner is fenced off", () =>
         run(
           Effect.gen(function* () {
