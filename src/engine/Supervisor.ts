@@ -170,7 +170,8 @@ export const make = Effect.gen(function* () {
   const startTurn = (taskId: string) =>
     Effect.gen(function* () {
       // A previous turn of this task may still be unwinding after its last commit.
-      const previous = yield* FiberMap.get(workers, taskId).pipe(Effect.option)
+      // (`unsafeGet`, not `get`: a missing key, the usual case, fails `get` with an error whose stack costs.)
+      const previous = FiberMap.unsafeGet(workers, taskId)
       if (Option.isSome(previous)) yield* Fiber.await(previous.value)
       return yield* writer.withTaskLock(taskId)(
         Effect.gen(function* () {
