@@ -1,6 +1,6 @@
 import { Clock, Deferred, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { agentMessage } from "../agent/Agent"
-import { type Command, decide, type TaskSnapshot } from "../domain/Task"
+import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
@@ -8,8 +8,8 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
-import { failTask, finish, runAgent, startWithFirstEmission } from "./turn"
-import { type CommitError, type CommitResult, type Commands, TaskWriter } from "./TaskWriter"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
+import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
 export const defaultLeaseMs = 15_000
@@ -58,11 +58,17 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     const workers = yield* FiberMap.make<string>()
     const held = new Map<string, Lease>()
-    const permits = yield* Effect.makeSemaphore(config.maxWorkers)
-    // How many permits are free (the semaphore does not say): each take and release below keeps it.
+    // Workers free: taken synchronously (by a claim, or by a hand-off that finds one free); `freed` wakes
+    // the claim loop when it waits for one, and it looks again.
     let free = config.maxWorkers
-    const takePermits = (n: number) => Effect.zipRight(permits.take(n), Effect.sync(() => void (free -= n)))
-    const releasePermits = (n: number) => Effect.zipRight(Effect.sync(() => void (free += n)), permits.release(n))
+    const freed = yield* Queue.sliding<void>(1)
+    const releasePermits = (n: number) =>
+      Effect.suspend(() => {
+        free += n
+        return Queue.offer(freed, undefined)
+      })
+    // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
+    const creating = new Set<string>()
     const wake = yield* Queue.sliding<void>(1)
     // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
     // here, so a claim skipped them): those are claimed again as soon as the lease is released.
@@ -75,8 +81,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A commit made for a turn, fenced by its lease. A lost lease stops the turn without a word:
      * `lost` is set first, so however the agent reacts to the interruption, the turn records nothing.
      */
-    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Commands) =>
-      writer.commit(lease.taskId, command, { fence: { owner: instanceId, lease } }).pipe(
+    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Commands, options: CommitOptions = { fence: { owner: instanceId, lease } }) =>
+      writer.commit(lease.taskId, command, options).pipe(
         Effect.catchIf(
           (e: CommitError) => e._tag === "LeaseLost",
           () => Deferred.succeed(lost, undefined).pipe(Effect.zipRight(Effect.interrupt))
@@ -105,14 +111,15 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       lost: Deferred.Deferred<void>,
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
-      use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void
+      use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void,
+      fresh: HandedOff | undefined
     ) =>
       Effect.gen(function* () {
         const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
         // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
         const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
         if (!decision.ok) return
-        const starting = yield* startWithFirstEmission(start, commitNow, config.startDelayMs)
+        const starting = yield* startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs)
         use(starting.commit)
         const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
         // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
@@ -125,12 +132,20 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A turn the store failed under records nothing more (the agent did nothing wrong): its lease
      * is released or lapses, and the task is claimed and recovered again like any orphan.
      */
-    const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined) => {
+    const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined, fresh?: HandedOff) => {
       let storeFailed = false
-      const commitNow = (commands: Commands) =>
-        commitFenced(lease, lost, commands).pipe(
-          Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
-        )
+      // A handed-off task's first commit records it and makes its lease (nobody else knows the task yet).
+      const firstOptions = (fresh: HandedOff) =>
+        Effect.map(now, (t): CommitOptions => ({ ...fresh.options, fence: { owner: instanceId, lease, createUntil: t + leaseMs } }))
+      const commits = handedOffCommits(fresh, (commands, first) =>
+        (first && fresh !== undefined
+          ? Effect.flatMap(firstOptions(fresh), (options) =>
+              Effect.tap(commitFenced(lease, lost, commands, options), () => Effect.sync(() => creating.delete(lease.taskId)))
+            )
+          : commitFenced(lease, lost, commands)
+        ).pipe(Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure"))))
+      )
+      const commitNow = commits.commitNow
       // The agent's turn commits through its start (runTurn) once it began; before, as they are.
       let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
       return Effect.gen(function* () {
@@ -156,17 +171,23 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
           return
         }
-        yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (commit = c)), stopWhenTerminal(lease.taskId))
+        yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (commit = c), fresh), stopWhenTerminal(lease.taskId))
       }).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.flatMap(Deferred.isDone(lost), (isLost) => (isLost || storeFailed ? Effect.void : failTask(lease.taskId, cause, commit)))
+          Effect.flatMap(Deferred.isDone(lost), (isLost) =>
+            // A handed-off task whose first commit failed was never recorded: nothing to fail.
+            isLost || storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, commit)
+          )
         ),
+        Effect.ensuring(commits.unanswered),
         Effect.ensuring(
           Effect.gen(function* () {
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
+            // A handed-off task never recorded has no lease to give up.
+            const recorded = !creating.delete(lease.taskId)
             releasing.add(lease.taskId)
-            yield* releaseLease(lease)
+            if (recorded) yield* releaseLease(lease)
             releasing.delete(lease.taskId)
             yield* releasePermits(1)
             // The task was sent more work while its lease was held here (its next turn): claim it now.
@@ -180,19 +201,22 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Claim as many tasks as there are free workers (a few at a time), as long as claims come back full;
     // otherwise, or when no worker is free, wait to be woken (a new task, a free worker) or for the poll.
     yield* Effect.gen(function* () {
-      yield* takePermits(1)
-      // The permits free besides the one taken, taken too: each claimed task runs on one.
-      const more = Math.min(maxClaim - 1, free)
-      if (more > 0) yield* takePermits(more)
-      const asked = 1 + more
+      while (free === 0) yield* Queue.take(freed)
+      // As many as there are free workers (a few at most); each claimed task runs on one.
+      const asked = Math.min(maxClaim, free)
       const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, asked).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
       )
-      if (claimed.length < asked) yield* releasePermits(asked - claimed.length)
+      // Hand-offs may have taken workers while the claim ran (it holds none meanwhile, so they need not
+      // wait for it): what no longer fits is given back at once, for any process to claim.
+      const fits = claimed.slice(0, free)
+      const extra = claimed.slice(free)
+      free -= fits.length
+      if (extra.length > 0) yield* leases.release(instanceId, extra).pipe(Effect.ignore)
       // The claimed tasks, read in one statement once the claim holds them (a read inside the claim could
       // be older than a commit the claim waited for); a task this read missed is read by its turn.
-      const rows = yield* readModel.getAll(claimed.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
-      for (const lease of claimed) {
+      const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
+      for (const lease of fits) {
         held.set(lease.taskId, lease)
         yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
       }
@@ -202,8 +226,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     // Heartbeat: renew what runs here; a turn whose lease expired or was taken over stops.
     yield* Effect.gen(function* () {
-      if (held.size === 0) return
-      const asked = [...held.values()]
+      // Leases still to be made by their task's first commit are not renewed (there is nothing to renew yet).
+      const asked = [...held.values()].filter((l) => !creating.has(l.taskId))
+      if (asked.length === 0) return
       const kept = new Set((yield* leases.renew(instanceId, asked.map((l) => l.taskId), yield* now, leaseMs)).map((l) => `${l.taskId} ${l.epoch}`))
       for (const lease of asked) {
         // A turn that ended (and gave its lease up) while the renewal ran has lost nothing.
@@ -226,8 +251,29 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           return Queue.offer(wake, undefined)
         }).pipe(Effect.asVoid),
       stop: (taskId) => FiberMap.remove(workers, taskId),
-      // Work is claimed from the store, so a task is committed before any process takes it.
-      handOff: () => Effect.succeed(Option.none())
+      // A new task straight to a free worker here: its first commit records it with its lease (epoch 1), so
+      // no other process can claim it, and none needs to.
+      handOff: (taskId, submit, options) =>
+        Effect.suspend(() => {
+          if (free === 0) return Effect.succeed(Option.none())
+          free -= 1
+          const lease: Lease = { taskId, epoch: 1 }
+          held.set(taskId, lease)
+          creating.add(taskId)
+          return Effect.gen(function* () {
+            const first = yield* Deferred.make<CommitResult, CommitError>()
+            const lost = yield* Deferred.make<void>()
+            const submitted = decide(initialState, submit, new Date(yield* now).toISOString())
+            if (!submitted.ok) {
+              held.delete(taskId)
+              creating.delete(taskId)
+              yield* releasePermits(1)
+              return Option.none()
+            }
+            yield* FiberMap.run(workers, taskId, turn(lease, lost, submitted.state, { submit, options, first }))
+            return Option.some(first)
+          })
+        })
     })
   })
 

@@ -1,13 +1,12 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
-import { StoreFailure } from "./errors"
+import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
-import { failTask, finish, runAgent, startWithFirstEmission } from "./turn"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
 
 /**
  * Owns the worker fibers. Tasks that need a turn are queued FIFO; one
@@ -58,40 +57,15 @@ export const make = Effect.gen(function* () {
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
-  /** A handed-off task's Submit, to commit with its turn's first commit, and who waits for that commit. */
-  interface Fresh {
-    readonly submit: Command
-    readonly options: CommitOptions
-    readonly first: Deferred.Deferred<CommitResult, CommitError>
-  }
-
-  const turn = (taskId: string, fresh?: Fresh) => {
+  const turn = (taskId: string, fresh?: HandedOff) => {
     let storeFailed = false
-    // A handed-off task whose first commit failed (its message was a duplicate, or the store failed) was
-    // never recorded: its turn ends without a word.
-    let abandoned = false
-    const commitTurn = (commands: Commands, options: CommitOptions) =>
+    const commits = handedOffCommits(fresh, (commands, first) =>
       // The agent goes on as soon as its emission is committed; clients see it once it is on disk.
-      writer.commit(taskId, commands, { ...options, answerAtCommit: true }).pipe(
+      writer.commit(taskId, commands, { ...(first && fresh !== undefined ? fresh.options : {}), answerAtCommit: true }).pipe(
         Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
       )
-    let firstPending = fresh !== undefined
-    const commitNow = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
-      Effect.suspend(() => {
-        if (!firstPending || fresh === undefined) return commitTurn(commands, {})
-        firstPending = false
-        return commitTurn(commands, fresh.options).pipe(
-          Effect.onExit((exit) => {
-            // A refused emission is the agent's: the start (and the Submit) land alone next (turn.ts).
-            if (exit._tag === "Failure" && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof CommandRefused)) {
-              firstPending = true
-              return Effect.void
-            }
-            if (exit._tag === "Failure") abandoned = true
-            return Deferred.done(fresh.first, exit)
-          })
-        )
-      })
+    )
+    const commitNow = commits.commitNow
     const start: Command = { type: "Start", instanceId }
     // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
     // never began is committed as it is.
@@ -118,21 +92,10 @@ export const make = Effect.gen(function* () {
     }).pipe(
       // Interruption means cancel or shutdown, which record their own facts. A turn the store
       // failed under is not the agent's failure: it runs again once the store is back.
-      Effect.catchAllCause((cause) => (storeFailed || abandoned ? Effect.void : failTask(taskId, cause, commit))),
-      Effect.zipRight(Effect.suspend(() => (storeFailed && !abandoned ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
-      // A handed-off turn that ended before its first commit (a shutdown interrupted it): its send is told.
-      Effect.ensuring(
-        fresh === undefined
-          ? Effect.void
-          : Effect.suspend(() =>
-              // Made only when needed: an error's stack costs more than the rest of a quick turn.
-              Deferred.isDone(fresh.first).pipe(
-                Effect.flatMap((done) =>
-                  done ? Effect.void : Deferred.fail(fresh.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
-                )
-              )
-            )
-      ),
+      // A handed-off task whose first commit failed was never recorded: nothing to fail or recover.
+      Effect.catchAllCause((cause) => (storeFailed || commits.abandoned() ? Effect.void : failTask(taskId, cause, commit))),
+      Effect.zipRight(Effect.suspend(() => (storeFailed && !commits.abandoned() ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
+      Effect.ensuring(commits.unanswered),
       Effect.ensuring(releasePermit),
       Effect.annotateLogs({ taskId })
     )

@@ -72,6 +72,13 @@ const messageKeyOf = (s: TaskSnapshot, commands: Commands): MessageKey | undefin
   }
 }
 
+/** A commit's fence as a plan carries it. */
+const fenceOf = (fence: NonNullable<CommitOptions["fence"]>): NonNullable<CommitPlan["fence"]> => ({
+  owner: fence.owner,
+  epoch: fence.lease.epoch,
+  ...(fence.createUntil !== undefined ? { createUntil: fence.createUntil } : {})
+})
+
 /** Written in the same transaction as the command's events. */
 export interface CommitOptions {
   /** A push config sent with the message (SendMessage's configuration), so the task's first events reach it. */
@@ -81,8 +88,12 @@ export interface CommitOptions {
    * (default), or, with idempotency off, accepted anyway (its key stays with the first task).
    */
   readonly duplicates?: "refuse" | "accept"
-  /** A worker's commit on a shared store: written only while `owner` still holds this lease. */
-  readonly fence?: { readonly owner: string; readonly lease: Lease }
+  /**
+   * A worker's commit on a shared store: written only while `owner` still holds this lease. With
+   * `createUntil` (epoch ms), the first commit of a task handed straight to a worker: the lease is made
+   * with the task instead (its id is new, so nobody else can hold it).
+   */
+  readonly fence?: { readonly owner: string; readonly lease: Lease; readonly createUntil?: number }
   /**
    * Answer once committed, before the commit is synced to disk (a worker's own emissions: the agent goes
    * on at once). Its events are still published only after the sync, so no client sees them sooner, and
@@ -224,7 +235,7 @@ export const make = Effect.gen(function* () {
         const current = cached ?? Option.getOrElse(yield* readModel.load(p.taskId), () => initialState)
         if (current.version === 0 && !startsTask(p.command)) return Either.left(new TaskNotFound({ taskId: p.taskId }))
         const fence = p.options?.fence
-        if (fence !== undefined && !(yield* leases.holds(fence.owner, fence.lease, now))) {
+        if (fence !== undefined && fence.createUntil === undefined && !(yield* leases.holds(fence.owner, fence.lease, now))) {
           return Either.left(new LeaseLost({ taskId: p.taskId, epoch: fence.lease.epoch }))
         }
         const decision = decideCommands(current, p.command, at)
@@ -252,6 +263,7 @@ export const make = Effect.gen(function* () {
           if (++attempt < maxAttempts) continue
           return Either.left(new StoreFailure({ cause: appended.left }))
         }
+        if (fence?.createUntil !== undefined) yield* leases.create(fence.owner, fence.lease, fence.createUntil)
         return Either.right(yield* saveAndEnqueue(p, now, decision.state, appended.right))
       }
     })
@@ -299,7 +311,7 @@ export const make = Effect.gen(function* () {
           row: taskRow(snapshot),
           now,
           at,
-          ...(p.options?.fence !== undefined ? { fence: { owner: p.options.fence.owner, epoch: p.options.fence.lease.epoch } } : {}),
+          ...(p.options?.fence !== undefined ? { fence: fenceOf(p.options.fence) } : {}),
           ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
           ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
         }

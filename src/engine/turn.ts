@@ -1,7 +1,8 @@
 import { Cause, Deferred, Effect, Exit, FiberId, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
 import type { Command, TaskSnapshot } from "../domain/Task"
-import { CommandRefused, type CommitError, type CommitResult, type Commands } from "./TaskWriter"
+import { StoreFailure } from "./errors"
+import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
 
 /**
  * One worker turn, the part both supervisors share: the agent runs with a
@@ -122,3 +123,48 @@ export const startWithFirstEmission = (start: Commands, commitNow: (commands: Co
     const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), delayMs)
     return { commit, end: () => clearTimeout(timer) }
   })
+
+/** A new task handed straight to a worker, its Submit not yet committed (`Supervisor.handOff`). */
+export interface HandedOff {
+  readonly submit: Command
+  /** The send's commit options (idempotency), for the commit that records the task. */
+  readonly options: CommitOptions
+  /** The send waits on it: the commit that records the task, or why there is none. */
+  readonly first: Deferred.Deferred<CommitResult, CommitError>
+}
+
+/**
+ * A turn's commits when its task may have been handed off: `commit(commands, first)` makes one, and the first
+ * that lands (the Submit leads it) answers the send. A first commit the machine refuses is the agent's
+ * emission's fault: the start and the Submit land alone next (startWithFirstEmission), and that answers
+ * it. Any other failure of the first commit means the task was never recorded: `abandoned()` tells the
+ * turn to end without a word. `unanswered` fails the send if the turn ends before any first commit (a
+ * shutdown interrupted it); its error is made only then (an error's stack costs more than a quick turn).
+ */
+export const handedOffCommits = (
+  handed: HandedOff | undefined,
+  commit: (commands: Commands, first: boolean) => Effect.Effect<CommitResult, CommitError>
+) => {
+  let firstPending = handed !== undefined
+  let abandoned = false
+  const commitNow = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
+    Effect.suspend(() => {
+      if (!firstPending || handed === undefined) return commit(commands, false)
+      firstPending = false
+      return Effect.onExit(commit(commands, true), (exit) => {
+        if (exit._tag === "Failure" && Option.exists(Cause.failureOption(exit.cause), (e) => e instanceof CommandRefused)) {
+          firstPending = true
+          return Effect.void
+        }
+        if (exit._tag === "Failure") abandoned = true
+        return Deferred.done(handed.first, exit)
+      })
+    })
+  const unanswered =
+    handed === undefined
+      ? Effect.void
+      : Effect.flatMap(Deferred.isDone(handed.first), (done) =>
+          done ? Effect.void : Deferred.fail(handed.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
+        )
+  return { commitNow, abandoned: () => abandoned, unanswered }
+}

@@ -27,6 +27,8 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
     readonly release: (owner: string, leases: ReadonlyArray<Lease>) => Effect.Effect<void, SqlError>
     /** Whether `owner` still holds this lease at `now` (the fence for a worker's commits). */
     readonly holds: (owner: string, lease: Lease, now: number) => Effect.Effect<boolean, SqlError>
+    /** A handed-off task's lease, made with its first commit (its id is new: nobody holds it). */
+    readonly create: (owner: string, lease: Lease, expiresAt: number) => Effect.Effect<void, SqlError>
   }
 >() {}
 
@@ -96,7 +98,11 @@ export const make = Effect.gen(function* () {
       WHERE task_id = ${lease.taskId} AND owner = ${owner} AND epoch = ${lease.epoch} AND expires_at >= ${now}
       ${sql.onDialectOrElse({ pg: () => sql`FOR SHARE`, orElse: () => sql`` })}`.pipe(Effect.map((rows) => rows.length > 0))
 
-  return LeaseStore.of({ claim, renew, release, holds })
+  const create = (owner: string, lease: Lease, expiresAt: number) =>
+    sql`INSERT INTO a2a_leases (task_id, owner, epoch, expires_at) VALUES (${lease.taskId}, ${owner}, ${lease.epoch}, ${expiresAt})
+      ON CONFLICT (task_id) DO NOTHING`.pipe(Effect.asVoid)
+
+  return LeaseStore.of({ claim, renew, release, holds, create })
 })
 
 export const layer = Layer.effect(LeaseStore, make)

@@ -86,8 +86,12 @@ export interface CommitPlan {
   readonly now: number
   /** `now` as an ISO time (the outbox rows' times). */
   readonly at: string
-  /** PostgreSQL: written only while `owner` holds the task's work lease at this epoch (LeasedSupervisor). */
-  readonly fence?: { readonly owner: string; readonly epoch: number }
+  /**
+   * PostgreSQL: written only while `owner` holds the task's work lease at this epoch (LeasedSupervisor).
+   * With `createUntil`, the first commit of a task handed straight to a worker: the lease is made with
+   * the task (at this epoch, until then), not checked.
+   */
+  readonly fence?: { readonly owner: string; readonly epoch: number; readonly createUntil?: number }
 }
 
 export type PlanOutcome =

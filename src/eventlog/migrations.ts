@@ -210,11 +210,7 @@ const m0007 = Effect.gen(function* () {
  * and released again when the row refuses. Then every written task's new version is announced on the
  * store's channel (CommitFeed), delivered when the transaction commits.
  */
-const m0008 = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  yield* sql.onDialectOrElse({
-    pg: () =>
-      sql.unsafe(`CREATE OR REPLACE FUNCTION a2a_commit_batch(plans jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
+const commitBatch0008 = `CREATE OR REPLACE FUNCTION a2a_commit_batch(plans jsonb) RETURNS jsonb LANGUAGE plpgsql AS $fn$
 DECLARE
   plan jsonb;
   key jsonb;
@@ -306,12 +302,51 @@ BEGIN
   PERFORM pg_notify(left('a2a_events:' || current_schema(), 63), n) FROM unnest(notices) AS n;
   RETURN outcomes;
 END
-$fn$`),
+$fn$`
+
+const m0008 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(commitBatch0008),
+    orElse: () => Effect.void
+  })
+})
+
+/**
+ * PostgreSQL: the batch function again (0008's, two changes), for a task handed straight to a worker
+ * (Supervisor.handOff): a plan whose fence carries `createUntil` is the first commit of a task nobody else
+ * knows yet, so its lease is not checked but created, at the fence's epoch, once the task's row is
+ * inserted. Every other plan is written as 0008 wrote it.
+ */
+const fenceCheck = "    IF fence IS NOT NULL THEN\n      PERFORM 1 FROM a2a_leases"
+const rowMoved = `      outcomes := outcomes || jsonb_build_array(jsonb_build_object('_tag', 'Conflict'));
+      CONTINUE;
+    END IF;
+`
+const commitBatch0009 = (() => {
+  if (!commitBatch0008.includes(fenceCheck) || !commitBatch0008.includes(rowMoved)) throw new Error("migration 0009: 0008's function text changed")
+  return commitBatch0008
+    .replace(fenceCheck, "    IF fence IS NOT NULL AND NOT (fence ? 'createUntil') THEN\n      PERFORM 1 FROM a2a_leases")
+    .replace(
+      rowMoved,
+      `${rowMoved}    IF fence IS NOT NULL AND fence ? 'createUntil' THEN
+      INSERT INTO a2a_leases (task_id, owner, epoch, expires_at)
+        VALUES (plan->>'taskId', fence->>'owner', (fence->>'epoch')::bigint, (fence->>'createUntil')::bigint)
+        ON CONFLICT (task_id) DO NOTHING;
+    END IF;
+`
+    )
+})()
+
+const m0009 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(commitBatch0009),
     orElse: () => Effect.void
   })
 })
 
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006, "0007_list_at_scale": m0007, "0008_pg_commit_batch": m0008 }),
+  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006, "0007_list_at_scale": m0007, "0008_pg_commit_batch": m0008, "0009_pg_commit_batch_hand_off": m0009 }),
   table: "a2a_migrations"
 })

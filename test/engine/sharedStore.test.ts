@@ -328,3 +328,64 @@ await describePg("the worker limit on a shared PostgreSQL store", () => {
     })
   }, 60_000)
 })
+
+await describePg("a blocking send on a shared PostgreSQL store", () => {
+  const quick = {
+    name: "quick", description: "", version: "1", skills: [],
+    run: () => Effect.succeed(Outcome.complete("done", { artifacts: [{ artifactId: "a", parts: [{ text: "x" }] }] }))
+  }
+  const gate = Effect.runSync(Deferred.make<void>())
+  const gated = { name: "gated", description: "", version: "1", skills: [], run: () => Deferred.await(gate).pipe(Effect.as(Outcome.complete())) }
+
+  const instance = async (url: string, scope: Scope.CloseableScope, agent: typeof quick, instanceId: string, maxWorkers: number, startDelayMs = 60_000) => {
+    const layer = Engine.layer({ agent, maxWorkers, instanceId, startDelayMs }).pipe(
+      Layer.provideMerge(Store.layerPg(url, { maxConnections: 3 })),
+      Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+    )
+    const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+    return <A, E>(effect: Effect.Effect<A, E, TaskEngine | SqlClient.SqlClient | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
+  }
+  const settle = (text: string) => Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(text, `m-${randomBytes(4).toString("hex")}`) }))
+  const leaseOf = (taskId: string) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ owner: string; epoch: string | number; expires_at: string | number }>`SELECT owner, epoch, expires_at FROM a2a_leases WHERE task_id = ${taskId}`)
+  const commitsOf = (taskId: string) =>
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ type: string; tx: string }>`SELECT type, tx::text AS tx FROM a2a_events WHERE task_id = ${taskId} ORDER BY version`)
+
+  it("goes straight to a free worker: one commit records the task and makes its lease (epoch 1, this instance's), given up when the turn ends", async () => {
+    await onFreshSchema(async (schema, scope) => {
+      const run = await instance(schema.url, scope, quick, "hand", 2)
+      const sent = await run(settle("go"))
+      if (sent._tag !== "Task") throw new Error("expected a task")
+      const taskId = sent.snapshot.task!.id
+      expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      const events = await run(commitsOf(taskId))
+      expect(events.map((e) => e.type)).toEqual(["TaskSubmitted", "TaskStarted", "ArtifactAdded", "TaskCompleted"])
+      // One transaction wrote them all.
+      expect(new Set(events.map((e) => e.tx)).size).toBe(1)
+      await until(async () => Number((await run(leaseOf(taskId)))[0]?.expires_at ?? -1) === 0)
+      expect((await run(leaseOf(taskId))).map((l) => [l.owner, Number(l.epoch)])).toEqual([["hand", 1]])
+      expect(await verifyStore(schema.url)).toBe(1)
+    })
+  })
+
+  it("while its agent works, the lease its first commit made is held: another instance with free workers never claims the task", async () => {
+    await onFreshSchema(async (schema, scope) => {
+      // A short start delay: the task is recorded (SUBMITTED, then WORKING) with its lease while the agent waits.
+      const a = await instance(schema.url, scope, gated, "a", 1, 20)
+      const b = await instance(schema.url, scope, gated, "b", 4, 20)
+      const sending = a(settle("held"))
+      await until(async () => (await b(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`SELECT task_id FROM a2a_tasks`))).length === 1)
+      // Longer than an idle instance's claim poll (1 s): b looks for work at least once meanwhile.
+      await new Promise((r) => setTimeout(r, 1_500))
+      await Effect.runPromise(Deferred.succeed(gate, undefined))
+      const sent = await sending
+      if (sent._tag !== "Task") throw new Error("expected a task")
+      expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      const taskId = sent.snapshot.task!.id
+      // Started once, by "a" (a turn's start names its instance); the lease never moved (epoch 1).
+      const log = await a(Effect.flatMap(EventLog, (l) => l.read(taskId)))
+      expect(log.flatMap((e) => (e.event.type === "TaskStarted" ? [e.event.instanceId] : []))).toEqual(["a"])
+      expect((await a(leaseOf(taskId))).map((l) => [l.owner, Number(l.epoch)])).toEqual([["a", 1]])
+    })
+  }, 20_000)
+})

@@ -50,7 +50,7 @@ await describePg("PostgreSQL store", () => {
           )
         )
       )
-      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])
     } finally {
       await schema.drop()
     }
