@@ -157,6 +157,8 @@ export const handedOffCommits = (
           return Effect.void
         }
         if (exit._tag === "Failure") abandoned = true
+        // Interrupted (a shutdown): `unanswered` tells the send, with an error it can answer.
+        if (exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)) return Effect.void
         return Deferred.done(handed.first, exit)
       })
     })
