@@ -34,6 +34,26 @@ const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event.type)))
 
+/**
+ * The next `count` commits the hub publishes for `taskId` once `gate` opens (after `before`), each as
+ * [version, event type, version of the snapshot it carries]: the hub hands the snapshot with the last
+ * event of each commit only, so this shows how the events were grouped into commits.
+ */
+const publishedWhenOpened = (taskId: string, gate: Deferred.Deferred<void>, count: number, before: Effect.Effect<void, unknown, TaskEngine> = Effect.void) =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const live = yield* (yield* EventHub).subscribe(taskId)
+      yield* before
+      yield* Deferred.succeed(gate, undefined)
+      const taken: Array<readonly [number, string, number | undefined]> = []
+      for (let i = 0; i < count; i++) {
+        const c = yield* Queue.take(live)
+        taken.push([c.version, c.event.type, c.snapshot?.version])
+      }
+      return taken
+    })
+  )
+
 describe("a worker turn's start", () => {
   const gated = (gate: Deferred.Deferred<void>): Agent => ({
     name: "gated", description: "", version: "1", skills: [],
@@ -45,18 +65,9 @@ describe("a worker turn's start", () => {
     const engine = await startEngine(gated(gate), { startDelayMs: 60_000 })
     try {
       const taskId = taskIdOf(await engine.run(send("go")))
-      const published = await engine.run(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const live = yield* (yield* EventHub).subscribe(taskId)
-            expect(yield* stateOf(taskId)).toBe("TASK_STATE_SUBMITTED")
-            yield* Deferred.succeed(gate, undefined)
-            return [yield* Queue.take(live), yield* Queue.take(live)]
-          })
-        )
-      )
-      // The hub hands the task's snapshot with the last event of each commit: here only the second one has it.
-      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+      const submitted = Effect.map(stateOf(taskId), (state) => void expect(state).toBe("TASK_STATE_SUBMITTED"))
+      // Only the second event carries the snapshot: both are one commit.
+      expect(await engine.run(publishedWhenOpened(taskId, gate, 2, submitted))).toEqual([
         [2, "TaskStarted", undefined],
         [3, "StatusMessageAdded", 3]
       ])
@@ -104,17 +115,8 @@ describe("a completion with its artifacts", () => {
     const engine = await startEngine(finishing(gate), { startDelayMs: 60_000 })
     try {
       const taskId = taskIdOf(await engine.run(send("go")))
-      const published = await engine.run(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const live = yield* (yield* EventHub).subscribe(taskId)
-            yield* Deferred.succeed(gate, undefined)
-            return [yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live)]
-          })
-        )
-      )
       // Only the last event of a commit carries the snapshot: these four are one commit.
-      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+      expect(await engine.run(publishedWhenOpened(taskId, gate, 4))).toEqual([
         [2, "TaskStarted", undefined],
         [3, "ArtifactAdded", undefined],
         [4, "ArtifactAdded", undefined],
@@ -158,17 +160,8 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
       // Nothing is recorded while the agent works on it and has emitted nothing.
       expect((await engine.run(Effect.flip(stateOf(taskId!))))._tag).toBe("TaskNotFound")
       expect((await engine.run(list)).tasks).toEqual([])
-      const published = await engine.run(
-        Effect.scoped(
-          Effect.gen(function* () {
-            const live = yield* (yield* EventHub).subscribe(taskId!)
-            yield* Deferred.succeed(gate, undefined)
-            return [yield* Queue.take(live), yield* Queue.take(live), yield* Queue.take(live)]
-          })
-        )
-      )
       // Only the last event of a commit carries the snapshot: these three are one commit.
-      expect(published.map((c) => [c.version, c.event.type, c.snapshot?.version])).toEqual([
+      expect(await engine.run(publishedWhenOpened(taskId!, gate, 3))).toEqual([
         [1, "TaskSubmitted", undefined],
         [2, "TaskStarted", undefined],
         [3, "TaskCompleted", 3]
