@@ -524,28 +524,33 @@ describe("the streaming send (sendAndFollow)", () => {
     run: (ctx) => Effect.zipRight(Effect.zipRight(ctx.progress("one"), ctx.progress("two")), Effect.succeed(Outcome.complete()))
   }
 
+  /** A streaming send followed to its end: each item as text, and the version of the task the send answered with. */
+  const followToEnd = async (engine: Awaited<ReturnType<typeof startEngine>>) => {
+    const seen: Array<string> = []
+    let sending: Promise<number | undefined> = Promise.resolve(undefined)
+    await new Promise<void>((resolve, reject) => {
+      sending = engine.run(
+        Effect.flatMap(TaskEngine, (e) =>
+          e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
+            item: (i) => {
+              seen.push(i._tag === "Snapshot" ? `task v${i.version} ${i.task.status.state}` : `${i.committed.event.type} v${i.committed.version}`)
+              return true
+            },
+            end: resolve,
+            fail: reject
+          })
+        )
+      ).then((sent) => (sent.outcome._tag === "Task" ? sent.outcome.snapshot.version : undefined))
+      sending.catch(reject)
+    })
+    return { seen, answered: await sending }
+  }
+
   it("feeds the task as the send committed it, then every later fact in order, and ends at the stopping state", async () => {
     const engine = await startEngine(twoSteps)
     try {
-      const seen: Array<string> = []
-      const ended = new Promise<void>((resolve, reject) =>
-        engine
-          .run(
-            Effect.flatMap(TaskEngine, (e) =>
-              e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
-                item: (i) => {
-                  seen.push(i._tag === "Snapshot" ? `task v${i.version}` : `${i.committed.event.type} v${i.committed.version}`)
-                  return true
-                },
-                end: resolve,
-                fail: reject
-              })
-            )
-          )
-          .catch(reject)
-      )
-      await ended
-      expect(seen).toEqual(["task v1", "TaskStarted v2", "StatusMessageAdded v3", "StatusMessageAdded v4", "TaskCompleted v5"])
+      const { seen } = await followToEnd(engine)
+      expect(seen).toEqual(["task v1 TASK_STATE_SUBMITTED", "TaskStarted v2", "StatusMessageAdded v3", "StatusMessageAdded v4", "TaskCompleted v5"])
     } finally {
       await engine.close()
     }
@@ -558,30 +563,10 @@ describe("the streaming send (sendAndFollow)", () => {
     }
     const engine = await startEngine(quick)
     try {
-      const seen: Array<string> = []
-      const ended = new Promise<void>((resolve, reject) =>
-        engine
-          .run(
-            Effect.flatMap(TaskEngine, (e) =>
-              e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
-                item: (i) => {
-                  seen.push(i._tag === "Snapshot" ? `task v${i.version} ${i.task.status.state}` : `${i.committed.event.type} v${i.committed.version}`)
-                  return true
-                },
-                end: resolve,
-                fail: reject
-              })
-            )
-          )
-          .then((sent) => {
-            if (sent.outcome._tag !== "Task") throw new Error("expected a task")
-            seen.push(`answered with v${sent.outcome.snapshot.version}`)
-          })
-          .catch(reject)
-      )
-      await ended
-      await new Promise((r) => setTimeout(r, 20))
-      expect(seen).toEqual(["task v1 TASK_STATE_SUBMITTED", "TaskStarted v2", "ArtifactAdded v3", "TaskCompleted v4", "answered with v1"])
+      const { seen, answered } = await followToEnd(engine)
+      expect(seen).toEqual(["task v1 TASK_STATE_SUBMITTED", "TaskStarted v2", "ArtifactAdded v3", "TaskCompleted v4"])
+      // The send answers with the task as its Submit left it, as the stream's first item shows it.
+      expect(answered).toBe(1)
     } finally {
       await engine.close()
     }
