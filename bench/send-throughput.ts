@@ -4,10 +4,10 @@
  * asserts nothing. The server runs in its own process so the load
  * generator does not share its event loop.
  *
- *   npm run bench            # default: 2,000 requests per level (at most 30 s each)
- *   BENCH_REQUESTS=500 npm run bench
- *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench   # on PostgreSQL (an empty database or schema)
- *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench   # profile the server
+ *   npm run bench:ledger     # default: 2,000 requests per level (at most 30 s each)
+ *   BENCH_REQUESTS=500 npm run bench:ledger
+ *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench:ledger   # on PostgreSQL (an empty database or schema)
+ *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:ledger   # profile the server
  */
 import * as http from "node:http"
 import * as fs from "node:fs"
