@@ -140,24 +140,48 @@ export const make = Effect.gen(function* () {
         status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)
   }
 
+  type EventRow = { task_id: string; version: number; type: string; schema_version: number; payload: string }
+  type Versioned = { readonly version: number; readonly event: TaskEvent }
+  /** Events read for detached rows, by task, each task's up to its row's version (`upTo`). */
+  const eventsByTask = (rows: ReadonlyArray<EventRow>, upTo: ReadonlyMap<string, number>): Either.Either<Map<string, Array<Versioned>>, SqlError> => {
+    const byTask = new Map<string, Array<Versioned>>()
+    for (const row of rows) {
+      const version = Number(row.version)
+      if (version > (upTo.get(row.task_id) ?? 0)) continue
+      const decoded = decodeEvent(row)
+      if (Either.isLeft(decoded)) return Either.left(new SqlError({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
+      const events = byTask.get(row.task_id) ?? []
+      if (events.length === 0) byTask.set(row.task_id, events)
+      events.push({ version, event: decoded.right })
+    }
+    return Either.right(byTask)
+  }
+
   /** A detached row's task completed from its events (read on `client`, up to the row's version). */
-  const completeWith = (client: SqlClient.SqlClient) => (stored: StoredSnapshot): Effect.Effect<TaskSnapshot, SqlError> =>
-    !stored.detached
-      ? Effect.succeed(stored.snapshot)
-      : client<{ task_id: string; version: number; type: string; schema_version: number; payload: string }>`SELECT task_id, version, type,
-            schema_version, payload FROM a2a_events WHERE task_id = ${stored.snapshot.task!.id} AND version <= ${stored.snapshot.version}
-            ORDER BY version`.pipe(
-          Effect.flatMap((rows) => {
-            const events: Array<{ readonly version: number; readonly event: TaskEvent }> = []
-            for (const row of rows) {
-              const decoded = decodeEvent(row)
-              if (Either.isLeft(decoded)) return Effect.fail(new SqlError({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
-              events.push({ version: Number(row.version), event: decoded.right })
-            }
-            return Effect.succeed(attachEvents(stored, events))
-          })
-        )
+  const completeWith = (client: SqlClient.SqlClient) => (stored: StoredSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
+    if (!stored.detached) return Effect.succeed(stored.snapshot)
+    const taskId = stored.snapshot.task!.id
+    return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
+      WHERE task_id = ${taskId} AND version <= ${stored.snapshot.version} ORDER BY version`.pipe(
+      Effect.flatMap((rows) => Effect.map(eventsByTask(rows, new Map([[taskId, stored.snapshot.version]])), (byTask) => attachEvents(stored, byTask.get(taskId) ?? [])))
+    )
+  }
   const complete = completeWith(reader)
+
+  /** Detached tasks completed together per statement: a page of big tasks is not a query per task. */
+  const tasksPerRead = 8
+  const completeAll = (stored: ReadonlyArray<StoredSnapshot>): Effect.Effect<Array<TaskSnapshot>, SqlError> =>
+    Effect.gen(function* () {
+      const detached = stored.filter((s) => s.detached)
+      const events = new Map<string, Array<Versioned>>()
+      for (let i = 0; i < detached.length; i += tasksPerRead) {
+        const upTo = new Map(detached.slice(i, i + tasksPerRead).map((s) => [s.snapshot.task!.id, s.snapshot.version]))
+        const rows = yield* reader<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
+          WHERE ${reader.in("task_id", [...upTo.keys()])} ORDER BY task_id, version`
+        for (const [taskId, read] of yield* eventsByTask(rows, upTo)) events.set(taskId, read)
+      }
+      return stored.map((s) => (s.detached ? attachEvents(s, events.get(s.snapshot.task!.id) ?? []) : s.snapshot))
+    })
   const parseThen = (client: SqlClient.SqlClient) => (json: string | undefined) =>
     json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
 
@@ -211,7 +235,7 @@ export const make = Effect.gen(function* () {
           ])
       const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
         ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
-      const tasks = yield* Effect.forEach(rows.slice(0, q.pageSize), (row) => complete(parseStored(row.snapshot)))
+      const tasks = yield* completeAll(rows.slice(0, q.pageSize).map((row) => parseStored(row.snapshot)))
       const last = tasks[tasks.length - 1]
       const next = rows.length > q.pageSize && last?.task
         ? { timestamp: last.task.status.timestamp, taskId: last.task.id }
@@ -221,7 +245,7 @@ export const make = Effect.gen(function* () {
 
   const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
     WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
-    Effect.flatMap(Effect.forEach((row) => complete(parseStored(row.snapshot))))
+    Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot))))
   )
 
   const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
@@ -239,7 +263,7 @@ export const make = Effect.gen(function* () {
     taskIds.length === 0
       ? Effect.succeed(new Map<string, TaskSnapshot>())
       : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${reader.in("task_id", taskIds)}`.pipe(
-          Effect.flatMap((rows) => Effect.forEach(rows, (row) => complete(parseStored(row.snapshot)))),
+          Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot)))),
           Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task!.id, s])))
         )
 
