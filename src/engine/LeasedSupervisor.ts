@@ -8,6 +8,7 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
+import * as WorkerSlots from "./WorkerSlots"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter"
 
@@ -58,15 +59,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     const workers = yield* FiberMap.make<string>()
     const held = new Map<string, Lease>()
-    // Workers free: taken synchronously (by a claim, or by a hand-off that finds one free); `freed` wakes
-    // the claim loop when it waits for one, and it looks again.
-    let free = config.maxWorkers
-    const freed = yield* Queue.sliding<void>(1)
-    const releasePermits = (n: number) =>
-      Effect.suspend(() => {
-        free += n
-        return Queue.offer(freed, undefined)
-      })
+    const slots = yield* WorkerSlots.make(config.maxWorkers)
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
     const creating = new Set<string>()
     const wake = yield* Queue.sliding<void>(1)
@@ -189,7 +182,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             releasing.add(lease.taskId)
             if (recorded) yield* releaseLease(lease)
             releasing.delete(lease.taskId)
-            yield* releasePermits(1)
+            yield* slots.release(1)
             // The task was sent more work while its lease was held here (its next turn): claim it now.
             if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
@@ -201,17 +194,17 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Claim as many tasks as there are free workers (a few at a time), as long as claims come back full;
     // otherwise, or when no worker is free, wait to be woken (a new task, a free worker) or for the poll.
     yield* Effect.gen(function* () {
-      while (free === 0) yield* Queue.take(freed)
+      yield* slots.whenFree
       // As many as there are free workers (a few at most); each claimed task runs on one.
-      const asked = Math.min(maxClaim, free)
+      const asked = Math.min(maxClaim, slots.free())
       const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, asked).pipe(
         Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
       )
       // Hand-offs may have taken workers while the claim ran (it holds none meanwhile, so they need not
       // wait for it): what no longer fits is given back at once, for any process to claim.
-      const fits = claimed.slice(0, free)
-      const extra = claimed.slice(free)
-      free -= fits.length
+      const fits = claimed.slice(0, slots.free())
+      const extra = claimed.slice(fits.length)
+      slots.take(fits.length)
       if (extra.length > 0) yield* leases.release(instanceId, extra).pipe(Effect.ignore)
       // The claimed tasks, read in one statement once the claim holds them (a read inside the claim could
       // be older than a commit the claim waited for); a task this read missed is read by its turn.
@@ -255,8 +248,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       // no other process can claim it, and none needs to.
       handOff: (taskId, submit, options) =>
         Effect.suspend(() => {
-          if (free === 0) return Effect.succeed(Option.none())
-          free -= 1
+          if (slots.free() === 0) return Effect.succeed(Option.none())
+          slots.take(1)
           const lease: Lease = { taskId, epoch: 1 }
           held.set(taskId, lease)
           creating.add(taskId)
@@ -267,7 +260,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             if (!submitted.ok) {
               held.delete(taskId)
               creating.delete(taskId)
-              yield* releasePermits(1)
+              yield* slots.release(1)
               return Option.none()
             }
             yield* FiberMap.run(workers, taskId, turn(lease, lost, submitted.state, { submit, options, first }))

@@ -6,6 +6,7 @@ import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
+import * as WorkerSlots from "./WorkerSlots"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
 
 /**
@@ -46,14 +47,7 @@ export const make = Effect.gen(function* () {
 
   const workers = yield* FiberMap.make<string>()
   const pending = yield* Queue.unbounded<string>()
-  // Workers free: taken synchronously (by the dispatcher, or by a hand-off that finds one free), so a
-  // hand-off never waits for a worker; `freed` wakes the dispatcher, which looks again.
-  let free = config.maxWorkers
-  const freed = yield* Queue.sliding<void>(1)
-  const releasePermit = Effect.suspend(() => {
-    free += 1
-    return Queue.offer(freed, undefined)
-  })
+  const slots = yield* WorkerSlots.make(config.maxWorkers)
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
@@ -96,7 +90,7 @@ export const make = Effect.gen(function* () {
       Effect.catchAllCause((cause) => (storeFailed || commits.abandoned() ? Effect.void : failTask(taskId, cause, commit))),
       Effect.zipRight(Effect.suspend(() => (storeFailed && !commits.abandoned() ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
       Effect.ensuring(commits.unanswered),
-      Effect.ensuring(releasePermit),
+      Effect.ensuring(slots.release(1)),
       Effect.annotateLogs({ taskId })
     )
   }
@@ -156,10 +150,10 @@ export const make = Effect.gen(function* () {
 
   yield* Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
-    while (free === 0) yield* Queue.take(freed)
-    free -= 1
+    yield* slots.whenFree
+    slots.take(1)
     const started = yield* startTurn(taskId)
-    if (!started) yield* releasePermit
+    if (!started) yield* slots.release(1)
   }).pipe(Effect.forever, Effect.forkScoped)
 
   // Start-up: what a dead process left unfinished.
@@ -182,8 +176,8 @@ export const make = Effect.gen(function* () {
     handOff: (taskId, submit, options) =>
       Effect.suspend(() => {
         // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
-        if (free === 0) return Effect.succeed(Option.none())
-        free -= 1
+        if (slots.free() === 0) return Effect.succeed(Option.none())
+        slots.take(1)
         return Effect.gen(function* () {
           const first = yield* Deferred.make<CommitResult, CommitError>()
           yield* FiberMap.run(workers, taskId, turn(taskId, { submit, options, first }))

@@ -4,7 +4,7 @@ import type { SqlError } from "@effect/sql/SqlError"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
-import type { VersionedEvent } from "../domain/TaskEvent"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
 import type { Task } from "../domain/TaskView"
 import { Durability } from "../eventlog/Durability"
 import { EventLog } from "../eventlog/EventLog"
@@ -293,8 +293,8 @@ export const make = Effect.gen(function* () {
         const result = yield* Deferred.await(handed.value).pipe(
           Effect.map((r) => {
             if (r.synced !== undefined) synced = r.synced
-            // `submitted`: the task as its Submit, the commit's first fact, left it (a stream starts there).
-            return { _tag: "Task", snapshot: r.snapshot, duplicate: false, submitted: fold([r.events[0]!.event]) } as const
+            // `submittedBy`: the commit's first fact, the Submit's (a stream starts with the task it left).
+            return { _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const
           }),
           (commit) => orAccepted(caller, commit),
           mustCommit
@@ -458,7 +458,8 @@ export const make = Effect.gen(function* () {
           }
           // A task handed to a worker may have been recorded with more than its Submit: the stream still
           // starts with the task as submitted, and the rest of that commit follows as events.
-          const snapshot = (outcome as { readonly submitted?: TaskSnapshot }).submitted ?? outcome.snapshot
+          const submittedBy = (outcome as { readonly submittedBy?: TaskEvent }).submittedBy
+          const snapshot = submittedBy === undefined ? outcome.snapshot : fold([submittedBy])
           follower.start(snapshot.task!.contextId, [{ _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }], snapshot.version)
           return { outcome: { _tag: "Task", snapshot, duplicate: false }, feed: follower }
         }),
