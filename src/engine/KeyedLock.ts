@@ -57,10 +57,29 @@ export const make = Effect.sync((): KeyedLock => {
       })
     })
 
+  // Held until the effect ends, however it ends (the effect itself stays interruptible).
+  const holding = <A, E, R>(key: string, entry: Entry, effect: Effect.Effect<A, E, R>) =>
+    Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => {
+        release(key, entry)
+        return Effect.failCause(cause)
+      },
+      onSuccess: (a) => {
+        release(key, entry)
+        return Effect.succeed(a)
+      }
+    })
+
   const withLock = (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.uninterruptibleMask((restore) =>
-      Effect.flatMap(restore(acquire(key)), (entry) => Effect.ensuring(restore(effect), Effect.sync(() => release(key, entry))))
-    )
+    Effect.uninterruptibleMask((restore) => {
+      // Free, the usual case: taken at once, with no wait to set up.
+      if (!locks.has(key)) {
+        const entry: Entry = { held: true, waiters: [] }
+        locks.set(key, entry)
+        return holding(key, entry, restore(effect))
+      }
+      return Effect.flatMap(restore(acquire(key)), (entry) => holding(key, entry, restore(effect)))
+    })
 
   return { withLock, size: () => locks.size }
 })

@@ -9,7 +9,7 @@ import { EventHub } from "./EventHub"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
 import * as WorkerSlots from "./WorkerSlots"
-import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
@@ -58,6 +58,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       })
 
     const workers = yield* FiberMap.make<string>()
+    const startWorker = yield* workerStarter(workers)
     const held = new Map<string, Lease>()
     const slots = yield* WorkerSlots.make(config.maxWorkers)
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
@@ -186,8 +187,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             // The task was sent more work while its lease was held here (its next turn): claim it now.
             if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
-        ),
-        Effect.annotateLogs({ taskId: lease.taskId })
+        )
       )
     }
 
@@ -211,7 +211,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
       for (const lease of fits) {
         held.set(lease.taskId, lease)
-        yield* FiberMap.run(workers, lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
+        yield* startWorker(lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
       }
       // Fewer than asked: nothing more is claimable now.
       if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
@@ -263,7 +263,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
               yield* slots.release(1)
               return Option.none()
             }
-            yield* FiberMap.run(workers, taskId, turn(lease, lost, submitted.state, { submit, options, first }))
+            yield* startWorker(taskId, turn(lease, lost, submitted.state, { submit, options, first }))
             return Option.some(first)
           })
         })

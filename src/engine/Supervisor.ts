@@ -1,4 +1,4 @@
-import { Clock, Context, Deferred, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Deferred, Duration, Effect, Fiber, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
@@ -7,7 +7,7 @@ import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskW
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
 import * as WorkerSlots from "./WorkerSlots"
-import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission } from "./turn"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn"
 
 /**
  * Owns the worker fibers. Tasks that need a turn are queued FIFO; one
@@ -46,11 +46,13 @@ export const make = Effect.gen(function* () {
   const instanceId = yield* InstanceId
 
   const workers = yield* FiberMap.make<string>()
+  const startWorker = yield* workerStarter(workers)
   const pending = yield* Queue.unbounded<string>()
   const slots = yield* WorkerSlots.make(config.maxWorkers)
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
+  /** A task's turn, in a worker fiber of its own (`workers`). */
   const turn = (taskId: string, fresh?: HandedOff) => {
     let storeFailed = false
     const commits = handedOffCommits(fresh, (commands, first) =>
@@ -89,9 +91,7 @@ export const make = Effect.gen(function* () {
       // A handed-off task whose first commit failed was never recorded: nothing to fail or recover.
       Effect.catchAllCause((cause) => (storeFailed || commits.abandoned() ? Effect.void : failTask(taskId, cause, commit))),
       Effect.zipRight(Effect.suspend(() => (storeFailed && !commits.abandoned() ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
-      Effect.ensuring(commits.unanswered),
-      Effect.ensuring(slots.release(1)),
-      Effect.annotateLogs({ taskId })
+      Effect.ensuring(Effect.zipRight(commits.unanswered, slots.release(1)))
     )
   }
 
@@ -135,7 +135,7 @@ export const make = Effect.gen(function* () {
           const current = yield* writer.current(taskId)
           if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
           if (yield* FiberMap.has(workers, taskId)) return false
-          yield* FiberMap.run(workers, taskId, turn(taskId))
+          yield* startWorker(taskId, turn(taskId))
           return true
         })
       )
@@ -178,11 +178,8 @@ export const make = Effect.gen(function* () {
         // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
         if (slots.free() === 0) return Effect.succeed(Option.none())
         slots.take(1)
-        return Effect.gen(function* () {
-          const first = yield* Deferred.make<CommitResult, CommitError>()
-          yield* FiberMap.run(workers, taskId, turn(taskId, { submit, options, first }))
-          return Option.some(first)
-        })
+        const first = Deferred.unsafeMake<CommitResult, CommitError>(FiberId.none)
+        return Effect.as(startWorker(taskId, turn(taskId, { submit, options, first })), Option.some(first))
       })
   })
 })

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, Layer, Option, Queue } from "effect"
+import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { type Command, decide, decideAll, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
@@ -596,9 +596,12 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Commands, options?: CommitOptions) =>
     Effect.uninterruptible(
-      Effect.flatMap(Effect.zip(Deferred.make<CommitResult, CommitError>(), Clock.currentTimeMillis), ([done, now]) =>
-        Queue.offer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs }).pipe(Effect.zipRight(Deferred.await(done)))
-      )
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const done = Deferred.unsafeMake<CommitResult, CommitError>(FiberId.none)
+        // Refused once the queue is shut down (the engine is stopping), as `Queue.offer` would be.
+        if (!Queue.unsafeOffer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs })) return Effect.interrupt
+        return Deferred.await(done)
+      })
     )
 
   const current = (taskId: string) => {

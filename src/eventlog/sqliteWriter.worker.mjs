@@ -54,6 +54,7 @@ const prepare = (db) => ({
   // One outbox row per push config of the task, for one event; none (and no work) for a task without configs.
   enqueue: db.prepare(`INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
     SELECT task_id, config_id, ?, ?, 'pending', 0, ?, NULL, ?, ? FROM a2a_push_configs WHERE task_id = ? ORDER BY config_id`),
+  anyConfig: db.prepare("SELECT 1 FROM a2a_push_configs WHERE task_id = ? LIMIT 1").pluck(),
   load: db.prepare("SELECT snapshot FROM a2a_tasks WHERE task_id = ?")
 })
 
@@ -72,13 +73,16 @@ const writePlan = (s, plan) => {
   const moved = plan.expectedVersion === 0 ? s.insertTask.run(row) : s.updateTask.run({ ...row, expected: plan.expectedVersion })
   if (moved.changes !== 1) return { _tag: "Conflict" }
   const at = new Date(plan.now).toISOString()
+  // Outbox rows only for a task with push configs: a new one has none but the one it is sent with, any
+  // other is looked up once here rather than by every event's INSERT … SELECT.
+  const pushes = plan.pushConfig !== undefined || (plan.expectedVersion > 0 && s.anyConfig.get(plan.taskId) !== undefined)
   let queued = 0
   for (let i = 0; i < plan.events.length; i++) {
     const e = plan.events[i]
     const version = plan.expectedVersion + i + 1
     s.insertEvent.run(plan.taskId, version, e.type, e.schema_version, e.payload, plan.metadata, e.created_at)
     if (i === 0 && plan.pushConfig !== undefined) s.saveConfig.run({ ...plan.pushConfig, task_id: plan.taskId })
-    queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
+    if (pushes) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
   }
   if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1)
   return { _tag: "Written", queued }

@@ -47,8 +47,9 @@ export const layer = Layer.scopedDiscard(
       runtimeFlags: outer.runtimeFlags
     })
     const run = Runtime.runCallback(runtime)
+    const handle = yield* JsonRpc.handler
     const serve = (req: IncomingMessage, res: ServerResponse) =>
-      run(JsonRpc.handleRequest({ url: req.url ?? "/", headers: req.headers, incoming: req, res, remoteAddress: req.socket.remoteAddress }), {
+      run(handle({ url: req.url ?? "/", headers: req.headers, incoming: req, res, remoteAddress: req.socket.remoteAddress }), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) return write(res, internal)
           const answer = exit.value

@@ -89,10 +89,12 @@ export interface RpcRequest extends Request.RequestHead, StreamTarget {
  * One JSON-RPC request, answered: the same for the platform's router (`handle`, used under
  * `/agents/{name}/a2a`) and for the fast path over `node:http` (FastRpc, `POST /a2a`).
  */
-export const handleRequest = (request: RpcRequest) =>
+export const handleRequest = (request: RpcRequest) => Effect.flatMap(handler, (handle) => handle(request))
+
+/** `handleRequest` with its services looked up once (the fast path makes one for the server's life). */
+export const handler = Effect.map(Effect.zip(ServerConfig, Auth.Authenticator), ([config, auth]) => (request: RpcRequest) =>
   Effect.gen(function* () {
-    const config = yield* ServerConfig
-    const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
+    const principal = yield* Effect.either(auth.authenticate(request.headers))
     if (principal._tag === "Left") return respondUnauthenticated(principal.left)
     const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
     if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
@@ -130,6 +132,7 @@ export const handleRequest = (request: RpcRequest) =>
       (error) => respondError(id, error)
     )
   }).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+)
 
 /** The binding on the platform's router. */
 export const handle = Effect.gen(function* () {

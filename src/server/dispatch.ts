@@ -1,4 +1,4 @@
-import { Effect, Either } from "effect"
+import { Cause, Effect, Either } from "effect"
 import { HttpServerResponse } from "@effect/platform"
 import { TaskEngine } from "../engine/TaskEngine"
 import { A2AError, Errors } from "../protocol/errors"
@@ -35,10 +35,14 @@ export const invoke = (
   // A credential bound to tenants (docs/auth.md): another tenant looks empty to it.
   const refused = principal.tenants === undefined ? undefined : boundToTenants(method, params, principal)
   const call: Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs> = refused ?? run()
-  return call.pipe(
-    Effect.either,
-    Effect.catchAllCause((cause) => Effect.map(Request.unexpected(method)(cause), (error) => Either.left(error)))
-  )
+  return Effect.matchCauseEffect(call, {
+    onSuccess: (result) => Effect.succeed(Either.right(result)),
+    // The method's own error, or the unexpected (a defect): one handler for both.
+    onFailure: (cause) => {
+      const failure = Cause.failureOrCause(cause)
+      return failure._tag === "Left" ? Effect.succeed(Either.left(failure.left)) : Effect.map(Request.unexpected(method)(cause), Either.left)
+    }
+  })
 }
 
 /**

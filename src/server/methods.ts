@@ -93,34 +93,31 @@ const markReplayed = (task: Record<string, unknown>) => ({
 })
 
 /** SendMessage's inline push config, checked and given an id, ready to be stored with the task. */
-const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const inline = req.configuration?.taskPushNotificationConfig
-    if (inline === undefined) return {}
+const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) => {
+  const inline = req.configuration?.taskPushNotificationConfig
+  if (inline === undefined) return Effect.succeed({})
+  return Effect.gen(function* () {
     const push = yield* PushConfigs
     const { tenant: _tenant, taskId: _taskId, ...input } = inline
     const pushConfig = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig."))
     return { pushConfig }
   })
+}
 
 /** What the engine is asked to send: the message, from whom, with the push config sent along. */
 const sendInput = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
   Effect.map(inlinePushConfig(req, ctx), (push) => ({ caller: callerOf(req, ctx), message: P.toMessage(req.message), ...push }))
 
 /** Send the request's message; `settle`: and wait until its task settles (a blocking send). */
-const send = (req: typeof P.SendMessageRequest.Type, ctx: CallContext, settle = false) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const input = yield* sendInput(req, ctx)
-    return yield* engineCall(settle ? engine.sendAndSettle(input) : engine.send(input))
-  })
+const send = (engine: TaskEngine["Type"], req: typeof P.SendMessageRequest.Type, ctx: CallContext, settle = false) =>
+  Effect.flatMap(sendInput(req, ctx), (input) => engineCall(settle ? engine.sendAndSettle(input) : engine.send(input)))
 
 const sendMessage = (params: unknown, ctx: CallContext) =>
   Effect.gen(function* () {
     const engine = yield* TaskEngine
     const req = yield* decode(P.SendMessageRequest, params)
     const returnImmediately = req.configuration?.returnImmediately === true
-    const outcome = yield* send(req, ctx, !returnImmediately)
+    const outcome = yield* send(engine, req, ctx, !returnImmediately)
     if (outcome._tag === "Message") return json({ message: outcome.message })
     const historyLength = req.configuration?.historyLength
     // A repeated message sent with returnImmediately gets its task as it is now, as a GetTask would show it.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { Deferred, Effect, Exit, Layer, Logger, LogLevel, Queue, Schedule, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, HashMap, Layer, Logger, LogLevel, Option, Queue, Schedule, Scope, Stream } from "effect"
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { EventLog } from "../../src/eventlog/EventLog"
@@ -233,6 +233,36 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
       expect((await again.run(list)).tasks).toEqual([])
     } finally {
       await again.close()
+    }
+  })
+})
+
+describe("a turn's logs", () => {
+  it("name the task, for an agent's own logs and the engine's, whether the task was queued or handed off", async () => {
+    const lines: Array<{ message: unknown; taskId: unknown }> = []
+    const capture = Logger.make(({ message, annotations }) => {
+      lines.push({ message: Array.isArray(message) ? message[0] : message, taskId: HashMap.get(annotations, "taskId").pipe(Option.getOrUndefined) })
+    })
+    const talking: Agent = {
+      name: "talking", description: "", version: "1", skills: [],
+      run: (ctx) => Effect.logInfo(`working on ${ctx.input.parts[0]!.text}`).pipe(Effect.zipRight(Effect.fail(new Error("gave up"))))
+    }
+    const scope = Effect.runSync(Scope.make())
+    const layer = Embedded.layerSqlite({ agent: talking, db: path.join(tempDir(), "engine.db") }).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
+    const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+    try {
+      const queued = await Effect.runPromise(Effect.provide(send("queued"), context))
+      const handed = await Effect.runPromise(
+        Effect.provide(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("handed", `m-${Math.random()}`) })), context)
+      )
+      const queuedId = taskIdOf(queued)
+      await Effect.runPromise(Effect.provide(waitFor(queuedId, settled), context))
+      for (const [text, taskId] of [["queued", queuedId], ["handed", taskIdOf(handed)]] as const) {
+        expect(lines).toContainEqual({ message: `working on ${text}`, taskId })
+        expect(lines).toContainEqual({ message: `task ${taskId} failed: gave up`, taskId })
+      }
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
     }
   })
 })
