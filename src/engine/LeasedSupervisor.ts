@@ -6,6 +6,7 @@ import { type Lease, LeaseStore } from "../eventlog/LeaseStore"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import { EventHub } from "./EventHub"
+import { Answer } from "./Answer"
 import { InstanceId } from "./InstanceId"
 import { Supervisor } from "./Supervisor"
 import * as WorkerSlots from "./WorkerSlots"
@@ -59,6 +60,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     const workers = yield* FiberMap.make<string>()
     const startWorker = yield* workerStarter(workers)
+    const runtime = yield* Effect.runtime<never>()
     const held = new Map<string, Lease>()
     const slots = yield* WorkerSlots.make(config.maxWorkers)
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
@@ -113,7 +115,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
         const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
         if (!decision.ok) return
-        const starting = yield* startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs)
+        const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
         use(starting.commit)
         const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
         // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
@@ -173,7 +175,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             isLost || storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, commit)
           )
         ),
-        Effect.ensuring(commits.unanswered),
+        Effect.ensuring(Effect.sync(commits.unanswered)),
         Effect.ensuring(
           Effect.gen(function* () {
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
@@ -183,7 +185,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             releasing.add(lease.taskId)
             if (recorded) yield* releaseLease(lease)
             releasing.delete(lease.taskId)
-            yield* slots.release(1)
+            slots.release(1)
             // The task was sent more work while its lease was held here (its next turn): claim it now.
             if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
           })
@@ -254,13 +256,13 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           held.set(taskId, lease)
           creating.add(taskId)
           return Effect.gen(function* () {
-            const first = yield* Deferred.make<CommitResult, CommitError>()
+            const first = new Answer<CommitResult, CommitError>()
             const lost = yield* Deferred.make<void>()
             const submitted = decide(initialState, submit, new Date(yield* now).toISOString())
             if (!submitted.ok) {
               held.delete(taskId)
               creating.delete(taskId)
-              yield* slots.release(1)
+              slots.release(1)
               return Option.none()
             }
             yield* startWorker(taskId, turn(lease, lost, submitted.state, { submit, options, first }))

@@ -39,7 +39,11 @@ export class Settler {
     }
   }
 
-  /** The next finding; after a gap, call `after` before waiting again. */
+  /**
+   * The next finding; after a gap, call `after` before waiting again. No canceler: a waiter interrupted
+   * meanwhile is resumed by its interruption, and a wake-up after that goes nowhere (a canceler would
+   * cost steps on every blocking send).
+   */
   readonly wait: Effect.Effect<Settling> = Effect.async<Settling>((resume) => {
     const found = this.take()
     if (found !== undefined) return resume(Effect.succeed(found))
@@ -47,9 +51,6 @@ export class Settler {
       this.wake = undefined
       resume(Effect.succeed(this.take() ?? f))
     }
-    return Effect.sync(() => {
-      this.wake = undefined
-    })
   })
 
   private take() {

@@ -1,9 +1,10 @@
-import { Clock, Context, Deferred, Duration, Effect, Fiber, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { CurrentAgent, EngineConfig } from "./EngineConfig"
 import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter"
+import { Answer } from "./Answer"
 import { InstanceId } from "./InstanceId"
 import { TaskWriter } from "./TaskWriter"
 import * as WorkerSlots from "./WorkerSlots"
@@ -34,7 +35,7 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
      * The answer is that first commit's: the send waits on it as it would on its own commit. None when no
      * worker is free (or this supervisor cannot): commit the Submit and `enqueue` it instead.
      */
-    readonly handOff: (taskId: string, submit: Command, options: CommitOptions) => Effect.Effect<Option.Option<Deferred.Deferred<CommitResult, CommitError>>>
+    readonly handOff: (taskId: string, submit: Command, options: CommitOptions) => Effect.Effect<Option.Option<Answer<CommitResult, CommitError>>>
   }
 >() {}
 
@@ -47,6 +48,7 @@ export const make = Effect.gen(function* () {
 
   const workers = yield* FiberMap.make<string>()
   const startWorker = yield* workerStarter(workers)
+  const runtime = yield* Effect.runtime<never>()
   const pending = yield* Queue.unbounded<string>()
   const slots = yield* WorkerSlots.make(config.maxWorkers)
   // Tasks a store fault left without a worker, to recover when the store is back.
@@ -66,6 +68,7 @@ export const make = Effect.gen(function* () {
     // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
     // never began is committed as it is.
     let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
+    let end = () => {}
     return Effect.gen(function* () {
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
       // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
@@ -79,19 +82,24 @@ export const make = Effect.gen(function* () {
       const decision = decide(current.value, start, at)
       // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return
-      const starting = yield* startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs)
+      const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       commit = starting.commit
-      yield* Effect.ensuring(
-        Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit)),
-        Effect.sync(starting.end)
-      )
+      end = starting.end
+      yield* Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit))
     }).pipe(
       // Interruption means cancel or shutdown, which record their own facts. A turn the store
       // failed under is not the agent's failure: it runs again once the store is back.
       // A handed-off task whose first commit failed was never recorded: nothing to fail or recover.
       Effect.catchAllCause((cause) => (storeFailed || commits.abandoned() ? Effect.void : failTask(taskId, cause, commit))),
       Effect.zipRight(Effect.suspend(() => (storeFailed && !commits.abandoned() ? Effect.sync(() => stranded.add(taskId)) : Effect.void))),
-      Effect.ensuring(Effect.zipRight(commits.unanswered, slots.release(1)))
+      // However the turn ends: its start timer cleared, its send answered, its worker free again.
+      Effect.ensuring(
+        Effect.sync(() => {
+          end()
+          commits.unanswered()
+          slots.release(1)
+        })
+      )
     )
   }
 
@@ -153,7 +161,7 @@ export const make = Effect.gen(function* () {
     yield* slots.whenFree
     slots.take(1)
     const started = yield* startTurn(taskId)
-    if (!started) yield* slots.release(1)
+    if (!started) slots.release(1)
   }).pipe(Effect.forever, Effect.forkScoped)
 
   // Start-up: what a dead process left unfinished.
@@ -178,7 +186,7 @@ export const make = Effect.gen(function* () {
         // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
         if (slots.free() === 0) return Effect.succeed(Option.none())
         slots.take(1)
-        const first = Deferred.unsafeMake<CommitResult, CommitError>(FiberId.none)
+        const first = new Answer<CommitResult, CommitError>()
         return Effect.as(startWorker(taskId, turn(taskId, { submit, options, first })), Option.some(first))
       })
   })

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { Message } from "../domain/Message"
@@ -130,13 +130,11 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
 type RuledOut = CommandRefused | TaskNotFound | LeaseLost | DuplicateMessage
 
 /** A commit whose refusal the caller already ruled out (under the task's lock): if it happens anyway, it is a store fault. */
+const isRuledOut = (e: unknown): e is RuledOut =>
+  e instanceof CommandRefused || ["TaskNotFound", "LeaseLost", "DuplicateMessage"].includes((e as { _tag?: string })._tag ?? "")
+
 const mustCommit = <A, E, R>(commit: Effect.Effect<A, E | RuledOut, R>) =>
-  Effect.catchIf(
-    commit,
-    (e): e is RuledOut =>
-      e instanceof CommandRefused || ["TaskNotFound", "LeaseLost", "DuplicateMessage"].includes((e as { _tag?: string })._tag ?? ""),
-    (cause) => Effect.fail(new StoreFailure({ cause }))
-  )
+  Effect.catchIf(commit, isRuledOut, (cause) => Effect.fail(new StoreFailure({ cause })))
 
 export const make = Effect.gen(function* () {
   const agent = yield* CurrentAgent
@@ -290,15 +288,16 @@ export const make = Effect.gen(function* () {
       // A send with a push config commits first, so the config's task exists before any delivery is due.
       const handed = handOff && pushConfig === undefined ? yield* supervisor.handOff(taskId, submit, options) : Option.none()
       if (Option.isSome(handed)) {
-        const result = yield* Deferred.await(handed.value).pipe(
-          Effect.map((r) => {
+        // As `orAccepted` then `mustCommit` below, in one step.
+        const result = yield* Effect.matchEffect(handed.value.await, {
+          onSuccess: (r) => {
             if (r.synced !== undefined) synced = r.synced
             // `submittedBy`: the commit's first fact, the Submit's (a stream starts with the task it left).
-            return { _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const
-          }),
-          (commit) => orAccepted(caller, commit),
-          mustCommit
-        )
+            return Effect.succeed({ _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const)
+          },
+          onFailure: (e) =>
+            e instanceof DuplicateMessage ? mustCommit(replayAccepted(e, caller)) : isRuledOut(e) ? Effect.fail(new StoreFailure({ cause: e })) : Effect.fail(e)
+        })
         yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
         return result
       }

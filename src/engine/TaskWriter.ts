@@ -162,7 +162,8 @@ interface Pending {
   readonly taskId: string
   readonly command: Commands
   readonly options: CommitOptions | undefined
-  readonly done: Deferred.Deferred<CommitResult, CommitError>
+  /** Answers the caller; only the first answer counts. */
+  readonly done: (answer: Exit.Exit<CommitResult, CommitError>) => void
   /** When the caller stops waiting for a batch to take it (epoch ms): past it, it is refused unwritten. */
   readonly deadline: number
 }
@@ -472,7 +473,7 @@ export const make = Effect.gen(function* () {
           for (const p of pending) cache.delete(p.taskId)
           yield* faulted(cause, pending.length)
           const failure = new StoreFailure({ cause: Cause.squash(cause) })
-          yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
+          for (const p of pending) p.done(Exit.fail(failure))
         }),
       onSuccess: () =>
         Effect.gen(function* () {
@@ -483,14 +484,14 @@ export const make = Effect.gen(function* () {
           for (const [i, result] of results.entries()) {
             const p = pending[i]!
             if (result._tag === "Left") {
-              yield* Deferred.fail(p.done, result.left)
+              p.done(Exit.fail(result.left))
               continue
             }
             const { snapshot, events } = result.right
             const contextId = snapshot.task!.contextId
             const lastIndex = events.length - 1
             yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
-            yield* Deferred.succeed(p.done, { snapshot, events })
+            p.done(Exit.succeed({ snapshot, events }))
           }
         })
     }).pipe(Effect.catchAllDefect((defect) => Effect.logError("the committer failed to answer a batch", defect)))
@@ -505,7 +506,7 @@ export const make = Effect.gen(function* () {
         if (p.deadline >= now) pending.push(p)
         else {
           const reason = `the store did not take the command within ${storeTimeoutMs} ms`
-          yield* Deferred.fail(p.done, new StoreFailure({ cause: "timeout", reason }))
+          p.done(Exit.fail(new StoreFailure({ cause: "timeout", reason })))
         }
       }
       if (pending.length === 0) return
@@ -542,7 +543,8 @@ export const make = Effect.gen(function* () {
         yield* faulted(outcome.cause, pending.length)
         const squashed = Cause.squash(outcome.cause)
         const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
-        return yield* Effect.forEach(pending, (p) => Deferred.fail(p.done, failure), { discard: true })
+        for (const p of pending) p.done(Exit.fail(failure))
+        return
       }
       const { results, synced } = outcome.value
       // The next batch is decided on these states, so the cache takes them now.
@@ -553,7 +555,7 @@ export const make = Effect.gen(function* () {
       for (const [i, result] of results.entries()) {
         const p = pending[i]!
         if (result._tag === "Right" && p.options?.answerAtCommit === true) {
-          Deferred.unsafeDone(p.done, Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
+          p.done(Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
         }
       }
       yield* Effect.forkDaemon(answer(pending, results, synced))
@@ -585,8 +587,8 @@ export const make = Effect.gen(function* () {
   yield* Effect.addFinalizer(() =>
     Queue.takeAll(queue).pipe(
       Effect.flatMap((rest) =>
-        Effect.forEach(rest, (p) => Deferred.fail(p.done, new StoreFailure({ cause: "shutdown", reason: "the engine is shutting down" })), {
-          discard: true
+        Effect.sync(() => {
+          for (const p of rest) p.done(Exit.fail(new StoreFailure({ cause: "shutdown", reason: "the engine is shutting down" })))
         })
       ),
       Effect.zipRight(Queue.shutdown(queue))
@@ -596,12 +598,19 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Commands, options?: CommitOptions) =>
     Effect.uninterruptible(
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
-        const done = Deferred.unsafeMake<CommitResult, CommitError>(FiberId.none)
-        // Refused once the queue is shut down (the engine is stopping), as `Queue.offer` would be.
-        if (!Queue.unsafeOffer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs })) return Effect.interrupt
-        return Deferred.await(done)
-      })
+      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+        // Uninterruptible, so it needs no canceler: the committer answers through the fiber's own resume.
+        Effect.async<CommitResult, CommitError>((resume) => {
+          let answered = false
+          const done = (answer: Exit.Exit<CommitResult, CommitError>) => {
+            if (answered) return
+            answered = true
+            resume(answer)
+          }
+          // Refused once the queue is shut down (the engine is stopping), as `Queue.offer` would be.
+          if (!Queue.unsafeOffer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs })) done(Exit.interrupt(FiberId.none))
+        })
+      )
     )
 
   const current = (taskId: string) => {

@@ -10,7 +10,8 @@ export interface WorkerSlots {
   readonly free: () => number
   /** Take `n` free workers (no more than `free()`). */
   readonly take: (n: number) => void
-  readonly release: (n: number) => Effect.Effect<void>
+  /** Give back `n` workers (and wake `whenFree`). */
+  readonly release: (n: number) => void
   /** Until at least one worker is free. */
   readonly whenFree: Effect.Effect<void>
 }
@@ -22,11 +23,11 @@ export const make = (workers: number): Effect.Effect<WorkerSlots> =>
     return {
       free: () => free,
       take: (n) => void (free -= n),
-      release: (n) =>
-        Effect.suspend(() => {
-          free += n
-          return Queue.offer(freed, undefined)
-        }),
+      release: (n) => {
+        free += n
+        // Refused when a wake-up is already queued: that one serves.
+        Queue.unsafeOffer(freed, undefined)
+      },
       whenFree
     }
   })

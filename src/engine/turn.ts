@@ -1,6 +1,7 @@
 import { Cause, Deferred, Effect, Exit, FiberId, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
 import type { Command, TaskSnapshot } from "../domain/Task"
+import type { Answer } from "./Answer"
 import { StoreFailure } from "./errors"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
 
@@ -118,33 +119,41 @@ export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Co
  * until the start has landed. An emission the machine refuses does not take the start down with it: the
  * start lands alone, and the emission's refusal is the agent's error, as it would have been after a start
  * of its own. `commit` is the turn's commit from then on; `end` clears the timer (call it when the turn ends).
+ * The lone start is committed on `runtime` (the supervisor's).
  */
-export const startWithFirstEmission = (start: Commands, commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>, delayMs: number) =>
-  Effect.map(Effect.runtime<never>(), (runtime) => {
-    let startPending = true
-    const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
-    const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
-    const commitWithStart = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
-      Effect.matchEffect(commitNow([...listOf(start), ...listOf(commands)]), {
-        onSuccess: (result) => Effect.as(Deferred.succeed(started, undefined), result),
-        onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
-          Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
-      })
-    const commit = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
-      Effect.suspend(() => {
-        if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(commands))
-        startPending = false
-        return commitWithStart(commands)
-      })
-    const startAlone = Effect.suspend(() => {
-      if (!startPending) return Effect.void
-      startPending = false
-      return Effect.ignore(commitStart)
+export const startWithFirstEmission = (
+  start: Commands,
+  commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
+  delayMs: number,
+  runtime: Runtime.Runtime<never>
+) => {
+  let startPending = true
+  const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
+  const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
+  const commitWithStart = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
+    Effect.matchEffect(commitNow([...listOf(start), ...listOf(commands)]), {
+      onSuccess: (result) => {
+        Deferred.unsafeDone(started, Exit.void)
+        return Effect.succeed(result)
+      },
+      onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
+        Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
     })
-    // A plain timer, not a fiber per turn: most turns emit long before it fires, and clear it at their end.
-    const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), delayMs)
-    return { commit, end: () => clearTimeout(timer) }
+  const commit = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
+    Effect.suspend(() => {
+      if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(commands))
+      startPending = false
+      return commitWithStart(commands)
+    })
+  const startAlone = Effect.suspend(() => {
+    if (!startPending) return Effect.void
+    startPending = false
+    return Effect.ignore(commitStart)
   })
+  // A plain timer, not a fiber per turn: most turns emit long before it fires, and clear it at their end.
+  const timer = setTimeout(() => Runtime.runFork(runtime)(startAlone), delayMs)
+  return { commit, end: () => clearTimeout(timer) }
+}
 
 /** A new task handed straight to a worker, its Submit not yet committed (`Supervisor.handOff`). */
 export interface HandedOff {
@@ -152,7 +161,7 @@ export interface HandedOff {
   /** The send's commit options (idempotency), for the commit that records the task. */
   readonly options: CommitOptions
   /** The send waits on it: the commit that records the task, or why there is none. */
-  readonly first: Deferred.Deferred<CommitResult, CommitError>
+  readonly first: Answer<CommitResult, CommitError>
 }
 
 /**
@@ -160,7 +169,7 @@ export interface HandedOff {
  * that lands (the Submit leads it) answers the send. A first commit the machine refuses is the agent's
  * emission's fault: the start and the Submit land alone next (startWithFirstEmission), and that answers
  * it. Any other failure of the first commit means the task was never recorded: `abandoned()` tells the
- * turn to end without a word. `unanswered` fails the send if the turn ends before any first commit (a
+ * turn to end without a word. `unanswered()` fails the send if the turn ends before any first commit (a
  * shutdown interrupted it); its error is made only then (an error's stack costs more than a quick turn).
  */
 export const handedOffCommits = (
@@ -169,6 +178,7 @@ export const handedOffCommits = (
 ) => {
   let firstPending = handed !== undefined
   let abandoned = false
+  let answered = false
   const commitNow = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
     Effect.suspend(() => {
       if (!firstPending || handed === undefined) return commit(commands, false)
@@ -181,14 +191,15 @@ export const handedOffCommits = (
         if (exit._tag === "Failure") abandoned = true
         // Interrupted (a shutdown): `unanswered` tells the send, with an error it can answer.
         if (exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)) return Effect.void
-        return Deferred.done(handed.first, exit)
+        answered = true
+        handed.first.complete(exit)
+        return Effect.void
       })
     })
-  const unanswered =
-    handed === undefined
-      ? Effect.void
-      : Effect.flatMap(Deferred.isDone(handed.first), (done) =>
-          done ? Effect.void : Deferred.fail(handed.first, new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" }))
-        )
+  const unanswered = () => {
+    if (handed === undefined || answered) return
+    answered = true
+    handed.first.complete(Exit.fail(new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" })))
+  }
   return { commitNow, abandoned: () => abandoned, unanswered }
 }

@@ -1,4 +1,4 @@
-import { Effect, Option } from "effect"
+import { Effect, Either, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { NodeHttpServerRequest } from "@effect/platform-node"
 import type { IncomingMessage } from "node:http"
@@ -94,7 +94,8 @@ export const handleRequest = (request: RpcRequest) => Effect.flatMap(handler, (h
 /** `handleRequest` with its services looked up once (the fast path makes one for the server's life). */
 export const handler = Effect.map(Effect.zip(ServerConfig, Auth.Authenticator), ([config, auth]) => (request: RpcRequest) =>
   Effect.gen(function* () {
-    const principal = yield* Effect.either(auth.authenticate(request.headers))
+    // (Without authentication, everyone is the anonymous principal: no step to ask.)
+    const principal = auth.enabled ? yield* Effect.either(auth.authenticate(request.headers)) : Either.right(Auth.anonymousPrincipal)
     if (principal._tag === "Left") return respondUnauthenticated(principal.left)
     const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
     if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
