@@ -63,16 +63,17 @@ export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
 
   // Queue.offer, not unsafeOffer: only offer applies the sliding strategy (drop the oldest).
   // Dropping the newest instead would lose the terminal event and hang the stream.
+  // Listeners are told at once; only a task with subscribers costs any runtime steps (most have none).
   const publish = (events: ReadonlyArray<Committed>) =>
-    Effect.forEach(
-      events,
-      (e) => {
+    Effect.suspend(() => {
+      let offers: Array<Effect.Effect<boolean>> | undefined
+      for (const e of events) {
         tell(e)
         const queues = topics.get(e.taskId)
-        return queues === undefined ? Effect.void : Effect.forEach(queues, (q) => Queue.offer(q, e), { discard: true })
-      },
-      { discard: true }
-    )
+        if (queues !== undefined) for (const q of queues) (offers ??= []).push(Queue.offer(q, e))
+      }
+      return offers === undefined ? Effect.void : Effect.all(offers, { discard: true })
+    })
 
   const subscribe = (taskId: string) =>
     Effect.acquireRelease(
