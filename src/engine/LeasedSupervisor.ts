@@ -238,13 +238,17 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       Effect.forkScoped
     )
 
+    const enqueue = (taskId: string) =>
+      Effect.suspend(() => {
+        if (held.has(taskId) || releasing.has(taskId)) rewake.add(taskId)
+        return Queue.offer(wake, undefined)
+      }).pipe(Effect.asVoid)
+
     return Supervisor.of({
       // The task is in the store already: wake the claim loop (other processes find it by polling).
-      enqueue: (taskId) =>
-        Effect.suspend(() => {
-          if (held.has(taskId) || releasing.has(taskId)) rewake.add(taskId)
-          return Queue.offer(wake, undefined)
-        }).pipe(Effect.asVoid),
+      enqueue,
+      // The task is claimed from the store like any other: another process may take it.
+      startOrEnqueue: enqueue,
       stop: (taskId) => FiberMap.remove(workers, taskId),
       // A new task straight to a free worker here: its first commit records it with its lease (epoch 1), so
       // no other process can claim it, and none needs to.

@@ -27,6 +27,11 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
   {
     /** Queue a SUBMITTED task for a worker turn. */
     readonly enqueue: (taskId: string) => Effect.Effect<void>
+    /**
+     * A task just recorded SUBMITTED, by a caller not holding its lock: its turn starts now on a worker
+     * free now, or it is queued (`enqueue`). Saves the dispatcher's round for a task that need not wait.
+     */
+    readonly startOrEnqueue: (taskId: string) => Effect.Effect<void>
     /** Interrupt the task's worker, if any, and wait until it has stopped. Call under the task's lock. */
     readonly stop: (taskId: string) => Effect.Effect<void>
     /**
@@ -180,6 +185,14 @@ export const make = Effect.gen(function* () {
 
   return Supervisor.of({
     enqueue: (taskId) => Queue.offer(pending, taskId).pipe(Effect.asVoid),
+    startOrEnqueue: (taskId) =>
+      Effect.suspend(() => {
+        if (slots.free() === 0) return Queue.offer(pending, taskId).pipe(Effect.asVoid)
+        slots.take(1)
+        return Effect.map(startTurn(taskId), (started) => {
+          if (!started) slots.release(1)
+        })
+      }),
     stop: (taskId) => FiberMap.remove(workers, taskId),
     handOff: (taskId, submit, options) =>
       Effect.suspend(() => {

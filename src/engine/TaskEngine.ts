@@ -309,7 +309,7 @@ export const make = Effect.gen(function* () {
         (commit) => orAccepted(caller, commit),
         mustCommit
       )
-      if (!result.duplicate) yield* supervisor.enqueue(taskId)
+      if (!result.duplicate) yield* supervisor.startOrEnqueue(taskId)
       yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
       return result
     })
