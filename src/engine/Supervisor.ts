@@ -55,6 +55,13 @@ export const make = Effect.gen(function* () {
   const startWorker = yield* workerStarter(workers)
   const runtime = yield* Effect.runtime<never>()
   const pending = yield* Queue.unbounded<string>()
+  // Tasks queued and not yet given a worker by the dispatcher (in the queue, or in its hand).
+  let waiting = 0
+  const queue = (taskId: string) =>
+    Effect.suspend(() => {
+      waiting++
+      return Queue.offer(pending, taskId)
+    }).pipe(Effect.asVoid)
   const slots = yield* WorkerSlots.make(config.maxWorkers)
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
@@ -129,9 +136,9 @@ export const make = Effect.gen(function* () {
                   message: { messageId: randomUUID(), role: "ROLE_AGENT", parts: [{ text: `${why.charAt(0).toUpperCase()}${why.slice(1)} while this task was working; it was not resumed.` }] }
                 }
           yield* writer.commitHeld(taskId, command)
-          if (config.recovery === "rerun") yield* Queue.offer(pending, taskId)
+          if (config.recovery === "rerun") yield* queue(taskId)
         } else if (state === "TASK_STATE_SUBMITTED") {
-          yield* Queue.offer(pending, taskId)
+          yield* queue(taskId)
         }
       })
     )
@@ -165,6 +172,7 @@ export const make = Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
     yield* slots.whenFree
     slots.take(1)
+    waiting--
     const started = yield* startTurn(taskId)
     if (!started) slots.release(1)
   }).pipe(Effect.forever, Effect.forkScoped)
@@ -184,10 +192,12 @@ export const make = Effect.gen(function* () {
   }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))), Effect.forkScoped)
 
   return Supervisor.of({
-    enqueue: (taskId) => Queue.offer(pending, taskId).pipe(Effect.asVoid),
+    enqueue: queue,
     startOrEnqueue: (taskId) =>
       Effect.suspend(() => {
-        if (slots.free() === 0) return Queue.offer(pending, taskId).pipe(Effect.asVoid)
+        // Only past nobody: a task queued before it, even one the dispatcher holds waiting for this
+        // worker, goes first (FIFO).
+        if (slots.free() === 0 || waiting > 0) return queue(taskId)
         slots.take(1)
         return Effect.map(startTurn(taskId), (started) => {
           if (!started) slots.release(1)
@@ -196,8 +206,9 @@ export const make = Effect.gen(function* () {
     stop: (taskId) => FiberMap.remove(workers, taskId),
     handOff: (taskId, submit, options) =>
       Effect.suspend(() => {
-        // Only to a worker free now: a task that would wait for one is committed first, so it is shown meanwhile.
-        if (slots.free() === 0) return Effect.succeed(Option.none())
+        // Only to a worker free now, and past no queued task (FIFO): a task that would wait for a worker is
+        // committed first, so it is shown meanwhile.
+        if (slots.free() === 0 || waiting > 0) return Effect.succeed(Option.none())
         slots.take(1)
         const first = new Answer<CommitResult, CommitError>()
         return Effect.as(startWorker(taskId, turn(taskId, { submit, options, first })), Option.some(first))
