@@ -213,7 +213,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
       for (const lease of fits) {
         held.set(lease.taskId, lease)
-        yield* startWorker(lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
+        startWorker(lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
       }
       // Fewer than asked: nothing more is claimable now.
       if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
@@ -269,10 +269,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
               slots.release(1)
               return Option.none()
             }
-            yield* startWorker(taskId, turn(lease, lost, submitted.state, { submit, options, first }))
+            startWorker(taskId, turn(lease, lost, submitted.state, { submit, options, first }))
             return Option.some(first)
           })
-        })
+          // Uninterruptible: a sender that goes away (a dropped connection) must not leave the worker taken.
+        }).pipe(Effect.uninterruptible)
     })
   })
 

@@ -155,7 +155,7 @@ export const make = Effect.gen(function* () {
           const current = yield* writer.current(taskId)
           if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
           if (yield* FiberMap.has(workers, taskId)) return false
-          yield* startWorker(taskId, turn(taskId))
+          startWorker(taskId, turn(taskId))
           return true
         })
       )
@@ -202,16 +202,18 @@ export const make = Effect.gen(function* () {
         return Effect.map(startTurn(taskId), (started) => {
           if (!started) slots.release(1)
         })
-      }),
+        // Uninterruptible: a sender that goes away (a dropped connection) must not leave the worker taken.
+      }).pipe(Effect.uninterruptible),
     stop: (taskId) => FiberMap.remove(workers, taskId),
     handOff: (taskId, submit, options) =>
-      Effect.suspend(() => {
-        // Only to a worker free now, and past no queued task (FIFO): a task that would wait for a worker is
-        // committed first, so it is shown meanwhile.
-        if (slots.free() === 0 || waiting > 0) return Effect.succeed(Option.none())
+      // Only to a worker free now, and past no queued task (FIFO): a task that would wait for a worker is
+      // committed first, so it is shown meanwhile.
+      Effect.sync(() => {
+        if (slots.free() === 0 || waiting > 0) return Option.none()
         slots.take(1)
         const first = new Answer<CommitResult, CommitError>()
-        return Effect.as(startWorker(taskId, turn(taskId, { submit, options, first })), Option.some(first))
+        startWorker(taskId, turn(taskId, { submit, options, first }))
+        return Option.some(first)
       })
   })
 })

@@ -27,26 +27,25 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
- * How a supervisor starts a worker: `start(taskId, turn)` forks the turn into `workers`, keyed by its task,
+ * How a supervisor starts a worker: `start(taskId, turn)` (a plain call, so a worker taken for it is never
+ * left between taking and starting) forks the turn into `workers`, keyed by its task,
  * with the supervisor's own runtime (its logger, its services), whoever asks (a hand-off asks from the
  * sender's request); every log of the turn names its task. The fiber starts on the scheduler's next
  * round, not inside the caller's step, as `FiberMap.run` would.
  */
 export const workerStarter = (workers: FiberMap.FiberMap<string>) =>
-  Effect.map(FiberMap.runtime(workers)<never>(), (run) => (taskId: string, turn: Effect.Effect<void>) =>
-    Effect.sync(() => {
-      run(taskId, turn, {
-        immediate: false,
-        // Set as the fiber is made, for its whole life (`Effect.annotateLogs` would cost a scope a turn).
-        updateRefs: (refs, fiberId) =>
-          FiberRefs.updateAs(refs, {
-            fiberId,
-            fiberRef: FiberRef.currentLogAnnotations,
-            value: HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "taskId", taskId as unknown)
-          })
-      })
+  Effect.map(FiberMap.runtime(workers)<never>(), (run) => (taskId: string, turn: Effect.Effect<void>): void => {
+    run(taskId, turn, {
+      immediate: false,
+      // Set as the fiber is made, for its whole life (`Effect.annotateLogs` would cost a scope a turn).
+      updateRefs: (refs, fiberId) =>
+        FiberRefs.updateAs(refs, {
+          fiberId,
+          fiberRef: FiberRef.currentLogAnnotations,
+          value: HashMap.set(FiberRefs.getOrDefault(refs, FiberRef.currentLogAnnotations), "taskId", taskId as unknown)
+        })
     })
-  )
+  })
 
 /** The commands that close a turn: the completion's artifacts, if any, then the closing one. */
 export const outcomeCommands = (outcome: TurnOutcome): Commands => {
