@@ -81,23 +81,23 @@ export const make = Effect.gen(function* () {
     // never began is committed as it is.
     let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
     let end = () => {}
-    return Effect.gen(function* () {
-      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
-      // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
-      let current: Option.Option<TaskSnapshot>
-      if (fresh === undefined) current = yield* writer.current(taskId)
-      else {
-        const submitted = decide(initialState, fresh.submit, at)
-        current = submitted.ok ? Option.some(submitted.state) : Option.none()
-      }
-      if (Option.isNone(current)) return
+    // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
+    const begin = (current: Option.Option<TaskSnapshot>, at: string): Effect.Effect<unknown, unknown> => {
+      if (Option.isNone(current)) return Effect.void
       const decision = decide(current.value, start, at)
       // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
-      if (!decision.ok) return
+      if (!decision.ok) return Effect.void
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       commit = starting.commit
       end = starting.end
-      yield* Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit))
+      return Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit))
+    }
+    // (No generator: a generator function made per turn costs V8 a hidden class per turn.)
+    return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<unknown, unknown> => {
+      const at = new Date(now).toISOString()
+      if (fresh === undefined) return Effect.flatMap(writer.current(taskId), (current) => begin(current, at))
+      const submitted = decide(initialState, fresh.submit, at)
+      return begin(submitted.ok ? Option.some(submitted.state) : Option.none(), at)
     }).pipe(
       // Interruption means cancel or shutdown, which record their own facts. A turn the store
       // failed under is not the agent's failure: it runs again once the store is back.
@@ -145,20 +145,18 @@ export const make = Effect.gen(function* () {
 
   /** Start the task's turn if it still wants one; false when it does not (canceled meanwhile, say). */
   const startTurn = (taskId: string) =>
-    Effect.gen(function* () {
-      // A previous turn of this task may still be unwinding after its last commit.
-      // (`unsafeGet`, not `get`: a missing key, the usual case, fails `get` with an error whose stack costs.)
-      const previous = FiberMap.unsafeGet(workers, taskId)
-      if (Option.isSome(previous)) yield* Fiber.await(previous.value)
-      return yield* writer.withTaskLock(taskId)(
-        Effect.gen(function* () {
-          const current = yield* writer.current(taskId)
-          if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED") return false
-          if (yield* FiberMap.has(workers, taskId)) return false
+    Effect.suspend(() => {
+      const start = writer.withTaskLock(taskId)(
+        Effect.map(writer.current(taskId), (current) => {
+          if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED" || FiberMap.unsafeHas(workers, taskId)) return false
           startWorker(taskId, turn(taskId))
           return true
         })
       )
+      // A previous turn of this task may still be unwinding after its last commit.
+      // (`unsafeGet`, not `get`: a missing key, the usual case, fails `get` with an error whose stack costs.)
+      const previous = FiberMap.unsafeGet(workers, taskId)
+      return Option.isSome(previous) ? Effect.zipRight(Fiber.await(previous.value), start) : start
     }).pipe(
       Effect.catchAllCause((cause) =>
         Effect.logWarning(`task ${taskId}: could not start a turn; trying again when the store answers`, cause).pipe(

@@ -179,12 +179,11 @@ export const make = Effect.gen(function* () {
     )
 
   /** The task as it was right after it accepted `accepted`'s message: a repeated send's answer. */
-  const replayAccepted = (accepted: AcceptedMessage, caller: Caller) =>
-    Effect.gen(function* () {
-      yield* get(accepted.taskId, caller)
-      const events = yield* store(log.read(accepted.taskId, { toVersion: accepted.version }))
-      return { _tag: "Task", snapshot: fold(events.map((e) => e.event)), duplicate: true } as const
-    })
+  const replayAccepted = Effect.fnUntraced(function* (accepted: AcceptedMessage, caller: Caller) {
+    yield* get(accepted.taskId, caller)
+    const events = yield* store(log.read(accepted.taskId, { toVersion: accepted.version }))
+    return { _tag: "Task", snapshot: fold(events.map((e) => e.event)), duplicate: true } as const
+  })
 
   const keyOf = (caller: Caller, message: Message) => ({ tenant: caller.tenant, owner: caller.principal, messageId: message.messageId })
   const idempotent = config.idempotency === "on"
@@ -260,59 +259,58 @@ export const make = Effect.gen(function* () {
    * Send; a message that starts a task starts it as `newTaskId`. With `handOff` (a blocking or streaming send), a new
    * task goes straight to a free worker, and its Submit is committed with the turn's first commit.
    */
-  const sendTo = ({ caller, message, pushConfig }: SendInput, newTaskId: string, handOff = false) =>
-    Effect.gen(function* () {
-      const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
-      if (message.taskId !== undefined && message.taskId !== "") {
-        return yield* continueTask(caller, message, message.taskId, options)
+  const sendTo = Effect.fnUntraced(function* ({ caller, message, pushConfig }: SendInput, newTaskId: string, handOff = false) {
+    const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
+    if (message.taskId !== undefined && message.taskId !== "") {
+      return yield* continueTask(caller, message, message.taskId, options)
+    }
+    // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
+    // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
+    // a look-up first is needed only before an agent's direct reply, which writes nothing to refuse.
+    const contextId = message.contextId || timeOrderedId()
+    if (agent.reply !== undefined) {
+      const accepted = yield* acceptedBefore(caller, message)
+      if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
+      const parts = yield* agent.reply(message)
+      if (parts !== undefined) {
+        const reply: Message = { messageId: randomUUID(), role: "ROLE_AGENT", parts, contextId }
+        return { _tag: "Message", message: reply } as const
       }
-      // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
-      // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
-      // a look-up first is needed only before an agent's direct reply, which writes nothing to refuse.
-      const contextId = message.contextId || timeOrderedId()
-      if (agent.reply !== undefined) {
-        const accepted = yield* acceptedBefore(caller, message)
-        if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
-        const parts = yield* agent.reply(message)
-        if (parts !== undefined) {
-          const reply: Message = { messageId: randomUUID(), role: "ROLE_AGENT", parts, contextId }
-          return { _tag: "Message", message: reply } as const
-        }
-      }
-      const taskId = newTaskId
-      const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
-      // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is
-      // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
-      // the send. The turn's own commits come after it in the log, and are shown after it.
-      let synced: Effect.Effect<void, SqlError> = Effect.void
-      // A send with a push config commits first, so the config's task exists before any delivery is due.
-      const handed = handOff && pushConfig === undefined ? yield* supervisor.handOff(taskId, submit, options) : Option.none()
-      if (Option.isSome(handed)) {
-        // As `orAccepted` then `mustCommit` below, in one step.
-        const result = yield* Effect.matchEffect(handed.value.await, {
-          onSuccess: (r) => {
-            if (r.synced !== undefined) synced = r.synced
-            // `submittedBy`: the commit's first fact, the Submit's (a stream starts with the task it left).
-            return Effect.succeed({ _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const)
-          },
-          onFailure: (e) =>
-            e instanceof DuplicateMessage ? mustCommit(replayAccepted(e, caller)) : isRuledOut(e) ? Effect.fail(new StoreFailure({ cause: e })) : Effect.fail(e)
-        })
-        yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
-        return result
-      }
-      const result = yield* writer.commit(taskId, submit, { ...options, answerAtCommit: true }).pipe(
-        Effect.map((r) => {
+    }
+    const taskId = newTaskId
+    const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
+    // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is
+    // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
+    // the send. The turn's own commits come after it in the log, and are shown after it.
+    let synced: Effect.Effect<void, SqlError> = Effect.void
+    // A send with a push config commits first, so the config's task exists before any delivery is due.
+    const handed = handOff && pushConfig === undefined ? yield* supervisor.handOff(taskId, submit, options) : Option.none()
+    if (Option.isSome(handed)) {
+      // As `orAccepted` then `mustCommit` below, in one step.
+      const result = yield* Effect.matchEffect(handed.value.await, {
+        onSuccess: (r) => {
           if (r.synced !== undefined) synced = r.synced
-          return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
-        }),
-        (commit) => orAccepted(caller, commit),
-        mustCommit
-      )
-      if (!result.duplicate) yield* supervisor.startOrEnqueue(taskId)
+          // `submittedBy`: the commit's first fact, the Submit's (a stream starts with the task it left).
+          return Effect.succeed({ _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const)
+        },
+        onFailure: (e) =>
+          e instanceof DuplicateMessage ? mustCommit(replayAccepted(e, caller)) : isRuledOut(e) ? Effect.fail(new StoreFailure({ cause: e })) : Effect.fail(e)
+      })
       yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
       return result
-    })
+    }
+    const result = yield* writer.commit(taskId, submit, { ...options, answerAtCommit: true }).pipe(
+      Effect.map((r) => {
+        if (r.synced !== undefined) synced = r.synced
+        return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
+      }),
+      (commit) => orAccepted(caller, commit),
+      mustCommit
+    )
+    if (!result.duplicate) yield* supervisor.startOrEnqueue(taskId)
+    yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
+    return result
+  })
 
   const cancel = (taskId: string, caller: Caller) =>
     writer.withTaskLock(taskId)(

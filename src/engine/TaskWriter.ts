@@ -279,47 +279,46 @@ export const make = Effect.gen(function* () {
    * A command decided into a plan for SqliteCommits: on the cached state, or
    * on the committed row (a refusal judged on the cache is confirmed there).
    */
-  const planFor = (commits: BatchCommits, p: Pending, at: string, now: number, attempt: number) =>
-    Effect.gen(function* () {
-      // A new task's first command is decided on the initial state without a read (a round trip to the
-      // writer's thread): were the id taken after all, its insert would be refused and it decided again.
-      let cached = cache.get(p.taskId) ?? (attempt === 0 && startsTask(p.command) ? initialState : undefined)
-      for (;;) {
-        const current = cached ?? Option.getOrElse(yield* loadFrom(commits, p.taskId), () => initialState)
-        if (current.version === 0 && !startsTask(p.command)) return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
-        const decision = decideCommands(current, p.command, at)
-        if (!decision.ok) {
-          if (cached !== undefined) {
-            cache.delete(p.taskId)
-            cached = undefined
-            continue
-          }
-          return Either.left<CommitError>(new CommandRefused(p.taskId, decision.refusal))
+  const planFor = Effect.fnUntraced(function* (commits: BatchCommits, p: Pending, at: string, now: number, attempt: number) {
+    // A new task's first command is decided on the initial state without a read (a round trip to the
+    // writer's thread): were the id taken after all, its insert would be refused and it decided again.
+    let cached = cache.get(p.taskId) ?? (attempt === 0 && startsTask(p.command) ? initialState : undefined)
+    for (;;) {
+      const current = cached ?? Option.getOrElse(yield* loadFrom(commits, p.taskId), () => initialState)
+      if (current.version === 0 && !startsTask(p.command)) return Either.left<CommitError>(new TaskNotFound({ taskId: p.taskId }))
+      const decision = decideCommands(current, p.command, at)
+      if (!decision.ok) {
+        if (cached !== undefined) {
+          cache.delete(p.taskId)
+          cached = undefined
+          continue
         }
-        const snapshot = decision.state
-        const key = messageKeyOf(current, p.command)
-        const pushConfig = p.options?.pushConfig
-        const plan: CommitPlan = {
-          taskId: p.taskId,
-          expectedVersion: current.version,
-          events: decision.events.map((event) => ({
-            type: event.type,
-            schema_version: EventSchemaVersions[event.type],
-            payload: encodePayload(event),
-            created_at: event.at
-          })),
-          metadata,
-          row: taskRow(snapshot),
-          now,
-          at,
-          ...(p.options?.fence !== undefined ? { fence: fenceOf(p.options.fence) } : {}),
-          ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
-          ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
-        }
-        const events = decision.events.map((event, i): VersionedEvent => ({ taskId: p.taskId, version: current.version + i + 1, event }))
-        return Either.right({ plan, snapshot, events })
+        return Either.left<CommitError>(new CommandRefused(p.taskId, decision.refusal))
       }
-    })
+      const snapshot = decision.state
+      const key = messageKeyOf(current, p.command)
+      const pushConfig = p.options?.pushConfig
+      const plan: CommitPlan = {
+        taskId: p.taskId,
+        expectedVersion: current.version,
+        events: decision.events.map((event) => ({
+          type: event.type,
+          schema_version: EventSchemaVersions[event.type],
+          payload: encodePayload(event),
+          created_at: event.at
+        })),
+        metadata,
+        row: taskRow(snapshot),
+        now,
+        at,
+        ...(p.options?.fence !== undefined ? { fence: fenceOf(p.options.fence) } : {}),
+        ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
+        ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
+      }
+      const events = decision.events.map((event, i): VersionedEvent => ({ taskId: p.taskId, version: current.version + i + 1, event }))
+      return Either.right({ plan, snapshot, events })
+    }
+  })
 
   /**
    * A batch on the writer's own SQLite connection: decide every command, then
@@ -327,44 +326,43 @@ export const make = Effect.gen(function* () {
    * a stale cache: a tool wrote the file) is decided again on the committed
    * row in a second transaction, a few times at most.
    */
-  const writeLean = (commits: BatchCommits, pending: ReadonlyArray<Pending>, at: string, now: number) =>
-    Effect.gen(function* () {
-      const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
-      // When each round's commit is on disk.
-      const synced: Array<Effect.Effect<void, SqlError>> = []
-      let todo = pending.map((_, i) => i)
-      for (let attempt = 0; todo.length > 0; attempt++) {
-        const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
-        for (const i of todo) {
-          const decided = yield* planFor(commits, pending[i]!, at, now, attempt)
-          if (Either.isLeft(decided)) results[i] = Either.left(decided.left)
-          else planned.push({ i, ...decided.right })
-        }
-        if (planned.length === 0) break
-        // Retried alone when the lock is busy: an earlier round of this batch is committed already, so
-        // a later round that fails fails only its own commands, not the batch.
-        const written = retryTransient(commits.write(planned.map((x) => x.plan)))
-        const round = attempt === 0 ? yield* written : yield* Effect.orElseSucceed(written, () => undefined)
-        if (round === undefined) {
-          for (const { i } of planned) results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} could not be written again` }))
-          break
-        }
-        synced.push(round.synced)
-        todo = []
-        for (const [j, outcome] of round.outcomes.entries()) {
-          const { i, snapshot, events } = planned[j]!
-          if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
-          else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
-          else if (outcome._tag === "LeaseLost") results[i] = Either.left(new LeaseLost({ taskId: pending[i]!.taskId, epoch: pending[i]!.options!.fence!.lease.epoch }))
-          else {
-            cache.delete(pending[i]!.taskId)
-            if (attempt + 1 < maxAttempts) todo.push(i)
-            else results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} kept changing under the writer` }))
-          }
+  const writeLean = Effect.fnUntraced(function* (commits: BatchCommits, pending: ReadonlyArray<Pending>, at: string, now: number) {
+    const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
+    // When each round's commit is on disk.
+    const synced: Array<Effect.Effect<void, SqlError>> = []
+    let todo = pending.map((_, i) => i)
+    for (let attempt = 0; todo.length > 0; attempt++) {
+      const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
+      for (const i of todo) {
+        const decided = yield* planFor(commits, pending[i]!, at, now, attempt)
+        if (Either.isLeft(decided)) results[i] = Either.left(decided.left)
+        else planned.push({ i, ...decided.right })
+      }
+      if (planned.length === 0) break
+      // Retried alone when the lock is busy: an earlier round of this batch is committed already, so
+      // a later round that fails fails only its own commands, not the batch.
+      const written = retryTransient(commits.write(planned.map((x) => x.plan)))
+      const round = attempt === 0 ? yield* written : yield* Effect.orElseSucceed(written, () => undefined)
+      if (round === undefined) {
+        for (const { i } of planned) results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} could not be written again` }))
+        break
+      }
+      synced.push(round.synced)
+      todo = []
+      for (const [j, outcome] of round.outcomes.entries()) {
+        const { i, snapshot, events } = planned[j]!
+        if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
+        else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
+        else if (outcome._tag === "LeaseLost") results[i] = Either.left(new LeaseLost({ taskId: pending[i]!.taskId, epoch: pending[i]!.options!.fence!.lease.epoch }))
+        else {
+          cache.delete(pending[i]!.taskId)
+          if (attempt + 1 < maxAttempts) todo.push(i)
+          else results[i] = Either.left(new StoreFailure({ cause: `task ${pending[i]!.taskId} kept changing under the writer` }))
         }
       }
-      return { results, synced: synced.length === 0 ? Effect.void : synced.length === 1 ? synced[0]! : Effect.all(synced, { discard: true }) }
-    })
+    }
+    return { results, synced: synced.length === 0 ? Effect.void : synced.length === 1 ? synced[0]! : Effect.all(synced, { discard: true }) }
+  })
 
   const claimThenAppend = <A, E>(
     key: MessageKey,
@@ -497,8 +495,7 @@ export const make = Effect.gen(function* () {
     }).pipe(Effect.catchAllDefect((defect) => Effect.logError("the committer failed to answer a batch", defect)))
 
   const runBatch = (batch: Iterable<Pending>) =>
-    Effect.gen(function* () {
-      const now = yield* Clock.currentTimeMillis
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
       // A command that waited in the queue past its deadline (the batches before it were slow or
       // stuck) is refused, not written: its caller is answered now, within about twice the timeout.
       const pending: Array<Pending> = []
@@ -509,57 +506,56 @@ export const make = Effect.gen(function* () {
           p.done(Exit.fail(new StoreFailure({ cause: "timeout", reason })))
         }
       }
-      if (pending.length === 0) return
+      if (pending.length === 0) return Effect.void
       const at = new Date(now).toISOString()
       // A notice of this batch's commits that comes back before the batch's answer waits for it (CommitFeed):
       // it lands once the batch is answered (on a store that syncs, once its answer is on its way).
       const flight = feed.landing(pending.map((p) => p.taskId))
-      return yield* Effect.ensuring(writeAndAnswer(pending, at, now), Effect.sync(flight.landed))
+      return Effect.ensuring(writeAndAnswer(pending, at, now), Effect.sync(flight.landed))
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
       Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),
       Effect.uninterruptible
     )
 
-  const writeAndAnswer = (pending: ReadonlyArray<Pending>, at: string, now: number) =>
-    Effect.gen(function* () {
-      const outcome = yield* Option.match(lean, {
-        // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
-        // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
-        onSome: (commits) => (Option.isSome(sqliteCommits) ? Effect.exit(writeLean(commits, pending, at, now)) : inFiber(writeLean(commits, pending, at, now))),
-        onNone: () =>
-          Effect.map(
-            bounded(
-              sql.withTransaction(
-                // Every process hears of the batch's new versions (CommitFeed), in one statement, when it commits.
-                Effect.tap(Effect.forEach(pending, (p) => write(p, at, now)), (results) => feed.announce(announced(results)))
-              )
-            ),
-            Exit.map((results) => ({ results, synced: Effect.void }))
-          )
-      })
-      if (Exit.isFailure(outcome)) {
-        for (const p of pending) cache.delete(p.taskId)
-        yield* faulted(outcome.cause, pending.length)
-        const squashed = Cause.squash(outcome.cause)
-        const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
-        for (const p of pending) p.done(Exit.fail(failure))
-        return
-      }
-      const { results, synced } = outcome.value
-      // The next batch is decided on these states, so the cache takes them now.
-      for (const result of results) if (result._tag === "Right") remember(result.right.snapshot)
-      if (synced === Effect.void) return yield* answer(pending, results, synced)
-      // The callers are answered (and the events published) once the commit is on disk, while the
-      // committer goes on with the next batch; a worker's emissions are answered at commit.
-      for (const [i, result] of results.entries()) {
-        const p = pending[i]!
-        if (result._tag === "Right" && p.options?.answerAtCommit === true) {
-          p.done(Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
-        }
-      }
-      yield* Effect.forkDaemon(answer(pending, results, synced))
+  const writeAndAnswer = Effect.fnUntraced(function* (pending: ReadonlyArray<Pending>, at: string, now: number) {
+    const outcome = yield* Option.match(lean, {
+      // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
+      // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
+      onSome: (commits) => (Option.isSome(sqliteCommits) ? Effect.exit(writeLean(commits, pending, at, now)) : inFiber(writeLean(commits, pending, at, now))),
+      onNone: () =>
+        Effect.map(
+          bounded(
+            sql.withTransaction(
+              // Every process hears of the batch's new versions (CommitFeed), in one statement, when it commits.
+              Effect.tap(Effect.forEach(pending, (p) => write(p, at, now)), (results) => feed.announce(announced(results)))
+            )
+          ),
+          Exit.map((results) => ({ results, synced: Effect.void }))
+        )
     })
+    if (Exit.isFailure(outcome)) {
+      for (const p of pending) cache.delete(p.taskId)
+      yield* faulted(outcome.cause, pending.length)
+      const squashed = Cause.squash(outcome.cause)
+      const failure = squashed instanceof StoreFailure ? squashed : new StoreFailure({ cause: squashed })
+      for (const p of pending) p.done(Exit.fail(failure))
+      return
+    }
+    const { results, synced } = outcome.value
+    // The next batch is decided on these states, so the cache takes them now.
+    for (const result of results) if (result._tag === "Right") remember(result.right.snapshot)
+    if (synced === Effect.void) return yield* answer(pending, results, synced)
+    // The callers are answered (and the events published) once the commit is on disk, while the
+    // committer goes on with the next batch; a worker's emissions are answered at commit.
+    for (const [i, result] of results.entries()) {
+      const p = pending[i]!
+      if (result._tag === "Right" && p.options?.answerAtCommit === true) {
+        p.done(Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
+      }
+    }
+    yield* Effect.forkDaemon(answer(pending, results, synced))
+  })
 
   // While the store is failing and nobody commits, try it now and then (every second, backing off to
   // every ten), so service and readiness come back by itself; a readiness check tries it at once (at

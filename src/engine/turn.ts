@@ -75,7 +75,7 @@ type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
  * An emission the machine refuses is the agent's mistake and fails the turn.
  */
 export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const task = snapshot.task!
     const emit = (command: Command) =>
       commit(command).pipe(
@@ -93,7 +93,7 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =
     // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
     // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
     // task rather than leaving it WORKING.
-    return yield* Effect.exit(agent.run(ctx))
+    return Effect.exit(agent.run(ctx))
   })
 
 /** The outcome of `runAgent` as the closing command, or the failure that fails the task. */

@@ -81,21 +81,27 @@ export const streamResponse = <A>(
   framing: Framing,
   respondError: (error: A2AError) => A
 ): Effect.Effect<A | StreamStart, never, LiveStreams | TaskEngine> =>
-  Effect.gen(function* () {
+  // (No generator: a generator function made per request costs V8 a hidden class per request.)
+  Effect.suspend(() => {
     const res = target.res
-    if (res === undefined) return respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server"))
-    const streams = yield* LiveStreams
-    // Authenticated callers are counted by principal; anonymous ones by where they connect from.
-    const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${target.remoteAddress ?? ""}`
-    const opened = streams.open(caller, framing)
-    if (Either.isLeft(opened)) return respondError(opened.left)
-    const stream = opened.right
-    stream.closeWith(res)
-    const feed = yield* result.open(stream).pipe(Effect.either, Effect.onInterrupt(() => Effect.sync(() => stream.close())))
-    if (Either.isLeft(feed)) {
-      stream.close()
-      return respondError(feed.left)
-    }
-    stream.attach(feed.right)
-    return new StreamStart(stream, res)
+    if (res === undefined) return Effect.succeed<A | StreamStart>(respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server")))
+    return Effect.flatMap(LiveStreams, (streams) => {
+      // Authenticated callers are counted by principal; anonymous ones by where they connect from.
+      const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${target.remoteAddress ?? ""}`
+      const opened = streams.open(caller, framing)
+      if (Either.isLeft(opened)) return Effect.succeed<A | StreamStart>(respondError(opened.left))
+      const stream = opened.right
+      stream.closeWith(res)
+      return Effect.map(
+        result.open(stream).pipe(Effect.either, Effect.onInterrupt(() => Effect.sync(() => stream.close()))),
+        (feed): A | StreamStart => {
+          if (Either.isLeft(feed)) {
+            stream.close()
+            return respondError(feed.left)
+          }
+          stream.attach(feed.right)
+          return new StreamStart(stream, res)
+        }
+      )
+    })
   })

@@ -96,12 +96,10 @@ const markReplayed = (task: Record<string, unknown>) => ({
 const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) => {
   const inline = req.configuration?.taskPushNotificationConfig
   if (inline === undefined) return Effect.succeed({})
-  return Effect.gen(function* () {
-    const push = yield* PushConfigs
-    const { tenant: _tenant, taskId: _taskId, ...input } = inline
-    const pushConfig = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig."))
-    return { pushConfig }
-  })
+  const { tenant: _tenant, taskId: _taskId, ...input } = inline
+  return Effect.flatMap(PushConfigs, (push) =>
+    Effect.map(engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig.")), (pushConfig) => ({ pushConfig }))
+  )
 }
 
 /** What the engine is asked to send: the message, from whom, with the push config sent along. */
@@ -112,44 +110,43 @@ const sendInput = (req: typeof P.SendMessageRequest.Type, ctx: CallContext) =>
 const send = (engine: TaskEngine["Type"], req: typeof P.SendMessageRequest.Type, ctx: CallContext, settle = false) =>
   Effect.flatMap(sendInput(req, ctx), (input) => engineCall(settle ? engine.sendAndSettle(input) : engine.send(input)))
 
-const sendMessage = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.SendMessageRequest, params)
-    const returnImmediately = req.configuration?.returnImmediately === true
-    const outcome = yield* send(engine, req, ctx, !returnImmediately)
-    if (outcome._tag === "Message") return json({ message: outcome.message })
-    const historyLength = req.configuration?.historyLength
-    // A repeated message sent with returnImmediately gets its task as it is now, as a GetTask would show it.
-    const now = returnImmediately && outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
-    const task = presentTask(now.task!, { historyLength })
-    return json({ task: outcome.duplicate ? markReplayed(task) : task })
-  })
+const sendMessage = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.SendMessageRequest, params)
+  const returnImmediately = req.configuration?.returnImmediately === true
+  const outcome = yield* send(engine, req, ctx, !returnImmediately)
+  if (outcome._tag === "Message") return json({ message: outcome.message })
+  const historyLength = req.configuration?.historyLength
+  // A repeated message sent with returnImmediately gets its task as it is now, as a GetTask would show it.
+  const now = returnImmediately && outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
+  const task = presentTask(now.task!, { historyLength })
+  return json({ task: outcome.duplicate ? markReplayed(task) : task })
+})
 
 // A task stream closes at a terminal state and when the agent asks for input (a2a-js does
 // the same); it stays open through AUTH_REQUIRED, as spec §7.6.1 recommends.
 const streamStopsAt = (s: TaskState) => isTerminal(s) || s === "TASK_STATE_INPUT_REQUIRED"
 
-const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.SendMessageRequest, params)
-    // Held only until the stream opens: an open stream keeps nothing of its request.
-    let pending: SendInput | undefined = yield* sendInput(req, ctx)
-    const open = (sink: StreamSink) =>
-      Effect.gen(function* () {
-        const input = pending!
-        pending = undefined
-        const sent = yield* engineCall(engine.sendAndFollow(input, streamStopsAt, followInto(sink)))
+const sendStreamingMessage = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.SendMessageRequest, params)
+  // Held only until the stream opens: an open stream keeps nothing of its request.
+  let pending: SendInput | undefined = yield* sendInput(req, ctx)
+  // (No generator here: a generator function made per request costs V8 a hidden class per request.)
+  const open = (sink: StreamSink) =>
+    Effect.suspend(() => {
+      const input = pending!
+      pending = undefined
+      return Effect.flatMap(engineCall(engine.sendAndFollow(input, streamStopsAt, followInto(sink))), (sent) => {
         const outcome = sent.outcome
         if (outcome._tag === "Message") {
           sink.item({ data: { message: outcome.message } })
           sink.end()
-          return undefined
+          return Effect.succeed(undefined)
         }
-        if (sent.feed !== undefined) return sent.feed
+        if (sent.feed !== undefined) return Effect.succeed(sent.feed)
         // A repeated message: its task from the first send on, from the log.
-        return yield* engineCall(
+        return engineCall(
           engine.follow(
             outcome.snapshot.task!.id,
             { stopAt: streamStopsAt, initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! } },
@@ -157,8 +154,9 @@ const sendStreamingMessage = (params: unknown, ctx: CallContext) =>
           )
         )
       })
-    return { _tag: "Stream", open } satisfies MethodResult
-  })
+    })
+  return { _tag: "Stream", open } satisfies MethodResult
+})
 
 /** `Last-Event-ID`: a decimal task version, as the `id:` of our events (no `1e3`, `0x10`, `1.5` or sign). */
 const parseLastEventId = (raw: string | undefined) => {
@@ -170,45 +168,43 @@ const parseLastEventId = (raw: string | undefined) => {
     : Effect.fail(invalidParams("Last-Event-ID", `must be the id of an event this stream sent: a task version in decimal digits (got ${JSON.stringify(text.slice(0, 40))})`))
 }
 
-const subscribeToTask = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.SubscribeToTaskRequest, params)
-    const afterVersion = yield* parseLastEventId(ctx.lastEventId)
-    const current = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
-    const state = current.task!.status.state
-    // A cursor beyond the task's newest event was never sent by us: resuming from it would replay
-    // what the client claims to have, or silently skip what it lacks.
-    if (afterVersion !== undefined && afterVersion > current.version) {
-      return yield* Effect.fail(
-        invalidParams("Last-Event-ID", `is ${afterVersion}, but task ${req.id} has only reached event ${current.version}; resume from an id this stream sent`)
-      )
-    }
-    // A terminal task has nothing more to stream (spec §3.1.6), unless a resuming client missed its last events.
-    if (isTerminal(state) && (afterVersion === undefined || afterVersion >= current.version)) {
-      return yield* Effect.fail(
-        new A2AError(Errors.UnsupportedOperation, `Task ${req.id} is ${state}; there is nothing to subscribe to (use GetTask)`, {
-          taskId: req.id
-        })
-      )
-    }
-    // Held only until the stream opens: an open stream keeps nothing of the task as it was read.
-    let known: TaskSnapshot | undefined = current
-    const open = (sink: StreamSink) => {
-      const from = known!
-      known = undefined
-      return engineCall(engine.follow(req.id, { stopAt: isTerminal, known: from, ...(afterVersion !== undefined ? { afterVersion } : {}) }, followInto(sink)))
-    }
-    return { _tag: "Stream", open } satisfies MethodResult
-  })
+const subscribeToTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.SubscribeToTaskRequest, params)
+  const afterVersion = yield* parseLastEventId(ctx.lastEventId)
+  const current = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
+  const state = current.task!.status.state
+  // A cursor beyond the task's newest event was never sent by us: resuming from it would replay
+  // what the client claims to have, or silently skip what it lacks.
+  if (afterVersion !== undefined && afterVersion > current.version) {
+    return yield* Effect.fail(
+      invalidParams("Last-Event-ID", `is ${afterVersion}, but task ${req.id} has only reached event ${current.version}; resume from an id this stream sent`)
+    )
+  }
+  // A terminal task has nothing more to stream (spec §3.1.6), unless a resuming client missed its last events.
+  if (isTerminal(state) && (afterVersion === undefined || afterVersion >= current.version)) {
+    return yield* Effect.fail(
+      new A2AError(Errors.UnsupportedOperation, `Task ${req.id} is ${state}; there is nothing to subscribe to (use GetTask)`, {
+        taskId: req.id
+      })
+    )
+  }
+  // Held only until the stream opens: an open stream keeps nothing of the task as it was read.
+  let known: TaskSnapshot | undefined = current
+  const open = (sink: StreamSink) => {
+    const from = known!
+    known = undefined
+    return engineCall(engine.follow(req.id, { stopAt: isTerminal, known: from, ...(afterVersion !== undefined ? { afterVersion } : {}) }, followInto(sink)))
+  }
+  return { _tag: "Stream", open } satisfies MethodResult
+})
 
-const getTask = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.GetTaskRequest, params)
-    const s = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
-    return json(presentTask(s.task!, { historyLength: req.historyLength }))
-  })
+const getTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.GetTaskRequest, params)
+  const s = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
+  return json(presentTask(s.task!, { historyLength: req.historyLength }))
+})
 
 /** Page tokens are opaque to clients: base64url of the JSON sort key of the last row. */
 const encodeToken = (key: ReadonlyArray<string>) => Buffer.from(JSON.stringify(key)).toString("base64url")
@@ -223,41 +219,39 @@ const decodeToken = (token: string, length: number) =>
     catch: () => invalidParams("pageToken", "is not a page token issued by this server (use nextPageToken from the previous page)")
   })
 
-const listTasks = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.ListTasksRequest, params)
-    const pageSize = req.pageSize ?? 50
-    const key = req.pageToken !== undefined && req.pageToken !== "" ? yield* decodeToken(req.pageToken, 2) : undefined
-    const after = key !== undefined ? { timestamp: key[0]!, taskId: key[1]! } : undefined
-    const state = P.statusFilter(req.status)
-    const page = yield* engineCall(
-      engine.list({
-        tenant: req.tenant ?? "",
-        owner: ctx.principal,
-        pageSize,
-        ...(req.contextId !== undefined && req.contextId !== "" ? { contextId: req.contextId } : {}),
-        ...(state !== undefined ? { state } : {}),
-        ...(req.statusTimestampAfter !== undefined ? { statusTimestampAfter: new Date(req.statusTimestampAfter).toISOString() } : {}),
-        ...(after !== undefined ? { after } : {})
-      })
-    )
-    const view = { historyLength: req.historyLength, artifacts: req.includeArtifacts === true ? "always" : "omit" } as const
-    return json({
-      tasks: page.tasks.map((s) => presentTask(s.task!, view)),
-      nextPageToken: page.next !== undefined ? encodeToken([page.next.timestamp, page.next.taskId]) : "",
+const listTasks = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.ListTasksRequest, params)
+  const pageSize = req.pageSize ?? 50
+  const key = req.pageToken !== undefined && req.pageToken !== "" ? yield* decodeToken(req.pageToken, 2) : undefined
+  const after = key !== undefined ? { timestamp: key[0]!, taskId: key[1]! } : undefined
+  const state = P.statusFilter(req.status)
+  const page = yield* engineCall(
+    engine.list({
+      tenant: req.tenant ?? "",
+      owner: ctx.principal,
       pageSize,
-      totalSize: page.totalSize
+      ...(req.contextId !== undefined && req.contextId !== "" ? { contextId: req.contextId } : {}),
+      ...(state !== undefined ? { state } : {}),
+      ...(req.statusTimestampAfter !== undefined ? { statusTimestampAfter: new Date(req.statusTimestampAfter).toISOString() } : {}),
+      ...(after !== undefined ? { after } : {})
     })
+  )
+  const view = { historyLength: req.historyLength, artifacts: req.includeArtifacts === true ? "always" : "omit" } as const
+  return json({
+    tasks: page.tasks.map((s) => presentTask(s.task!, view)),
+    nextPageToken: page.next !== undefined ? encodeToken([page.next.timestamp, page.next.taskId]) : "",
+    pageSize,
+    totalSize: page.totalSize
   })
+})
 
-const cancelTask = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const engine = yield* TaskEngine
-    const req = yield* decode(P.CancelTaskRequest, params)
-    const s = yield* engineCall(engine.cancel(req.id, callerOf(req, ctx)))
-    return json(presentTask(s.task!))
-  })
+const cancelTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.CancelTaskRequest, params)
+  const s = yield* engineCall(engine.cancel(req.id, callerOf(req, ctx)))
+  return json(presentTask(s.task!))
+})
 
 /** A stored config as the protocol shows it. The credentials are write-only: they never leave the server again. */
 const presentConfig = (c: PushConfig) => ({
@@ -269,37 +263,33 @@ const presentConfig = (c: PushConfig) => ({
   ...(c.authentication !== undefined ? { authentication: { scheme: c.authentication.scheme } } : {})
 })
 
-const createPushConfig = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const push = yield* PushConfigs
-    const { tenant, taskId, ...input } = yield* decode(P.CreateTaskPushNotificationConfigRequest, params)
-    const prepared = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, ""))
-    return json(presentConfig(yield* engineCall(push.create(callerOf({ tenant }, ctx), taskId, prepared))))
-  })
+const createPushConfig = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const push = yield* PushConfigs
+  const { tenant, taskId, ...input } = yield* decode(P.CreateTaskPushNotificationConfigRequest, params)
+  const prepared = yield* engineCall(push.prepare({ ...input, format: ctx.protocol }, ""))
+  return json(presentConfig(yield* engineCall(push.create(callerOf({ tenant }, ctx), taskId, prepared))))
+})
 
-const getPushConfig = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const push = yield* PushConfigs
-    const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
-    return json(presentConfig(yield* engineCall(push.get(callerOf(req, ctx), req.taskId, req.id))))
-  })
+const getPushConfig = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const push = yield* PushConfigs
+  const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
+  return json(presentConfig(yield* engineCall(push.get(callerOf(req, ctx), req.taskId, req.id))))
+})
 
-const listPushConfigs = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const push = yield* PushConfigs
-    const req = yield* decode(P.ListTaskPushNotificationConfigsRequest, params)
-    const after = req.pageToken !== undefined && req.pageToken !== "" ? (yield* decodeToken(req.pageToken, 1))[0] : undefined
-    const page = yield* engineCall(push.list(callerOf(req, ctx), req.taskId, req.pageSize ?? 100, after))
-    return json({ configs: page.configs.map(presentConfig), nextPageToken: page.nextAfter !== undefined ? encodeToken([page.nextAfter]) : "" })
-  })
+const listPushConfigs = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const push = yield* PushConfigs
+  const req = yield* decode(P.ListTaskPushNotificationConfigsRequest, params)
+  const after = req.pageToken !== undefined && req.pageToken !== "" ? (yield* decodeToken(req.pageToken, 1))[0] : undefined
+  const page = yield* engineCall(push.list(callerOf(req, ctx), req.taskId, req.pageSize ?? 100, after))
+  return json({ configs: page.configs.map(presentConfig), nextPageToken: page.nextAfter !== undefined ? encodeToken([page.nextAfter]) : "" })
+})
 
-const deletePushConfig = (params: unknown, ctx: CallContext) =>
-  Effect.gen(function* () {
-    const push = yield* PushConfigs
-    const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
-    yield* engineCall(push.remove(callerOf(req, ctx), req.taskId, req.id))
-    return json({})
-  })
+const deletePushConfig = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const push = yield* PushConfigs
+  const req = yield* decode(P.TaskPushNotificationConfigRequest, params)
+  yield* engineCall(push.remove(callerOf(req, ctx), req.taskId, req.id))
+  return json({})
+})
 
 type Method = (params: unknown, ctx: CallContext) => Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs>
 
