@@ -92,54 +92,58 @@ export interface RpcRequest extends Request.RequestHead, StreamTarget {
 export const handleRequest = (request: RpcRequest) => Effect.flatMap(handler, (handle) => handle(request))
 
 /**
- * `handleRequest` with its services looked up once (the fast path makes one for the server's life). Its
- * generator function is made once too: one made per request costs V8 a hidden class per request, which
- * keeps the request's objects alive past young-generation collections (docs/performance.md, step 32).
+ * One request with the server's settings and authenticator. Its generator function is made once, at module
+ * level: one made per request costs V8 a hidden class per request, which keeps the request's objects alive
+ * past young-generation collections (docs/performance.md, step 32).
  */
-export const handler = Effect.map(Effect.zip(ServerConfig, Auth.Authenticator), ([config, auth]) => {
-  const handle = Effect.fnUntraced(function* (request: RpcRequest) {
-    // (Without authentication, everyone is the anonymous principal: no step to ask.)
-    const principal = auth.enabled ? yield* Effect.either(auth.authenticate(request.headers)) : Either.right(Auth.anonymousPrincipal)
-    if (principal._tag === "Left") return respondUnauthenticated(principal.left)
-    const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
-    if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
-    const body = yield* Effect.either(Request.readBody(request, request.incoming, config.maxBodyBytes))
-    if (body._tag === "Left") return respondError(noId, body.left, body.left.spec.httpStatus === 413 ? 413 : 200)
-    const envelope = parseEnvelope(body.right)
-    if ("error" in envelope) return respondError(envelope.id, envelope.error)
-    const { id, method } = envelope
-    // v0.3 method names (`message/send`) are translated at the edge onto the v1.0 methods.
-    const legacy = V03.methodMap[method]
-    const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
-    if (versionError !== undefined) return respondError(id, versionError)
-    if (methods[legacy ?? method] === undefined) {
-      return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
-    }
-    const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
-    const outcome = yield* invoke(legacy ?? method, params, request, principal.right, legacy !== undefined ? "0.3" : "1.0")
-    if (outcome._tag === "Left") return respondError(id, outcome.left)
-    const result = outcome.right
-    if (result._tag === "Json") {
-      return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
-    }
-    const idJson = id.text ?? JSON.stringify(id.value)
-    return yield* streamResponse(
-      result,
-      request,
-      principal.right,
-      {
-        open: `{"jsonrpc":"2.0","id":${idJson},"result":`,
-        close: "}",
-        flavor: legacy !== undefined ? `v0.3 ${method}` : "v1.0",
-        convert: legacy !== undefined ? (data) => V03.streamEventOut(method, data) : (data) => data,
-        errorJson: (error) => encode(id, errorMember(error))
-      },
-      (error) => respondError(id, error)
-    )
-  })
-  return (request: RpcRequest) =>
-    handle(request).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+const respondTo = Effect.fnUntraced(function* (config: ServerConfig["Type"], auth: Auth.Authenticator["Type"], request: RpcRequest) {
+  // (Without authentication, everyone is the anonymous principal: no step to ask.)
+  const principal = auth.enabled ? yield* Effect.either(auth.authenticate(request.headers)) : Either.right(Auth.anonymousPrincipal)
+  if (principal._tag === "Left") return respondUnauthenticated(principal.left)
+  const contentTypeError = Request.checkContentType(request, "application/x-www-form-urlencoded")
+  if (contentTypeError !== undefined) return respondError(noId, contentTypeError)
+  const body = yield* Effect.either(Request.readBody(request, request.incoming, config.maxBodyBytes))
+  if (body._tag === "Left") return respondError(noId, body.left, body.left.spec.httpStatus === 413 ? 413 : 200)
+  const envelope = parseEnvelope(body.right)
+  if ("error" in envelope) return respondError(envelope.id, envelope.error)
+  const { id, method } = envelope
+  // v0.3 method names (`message/send`) are translated at the edge onto the v1.0 methods.
+  const legacy = V03.methodMap[method]
+  const versionError = Request.checkVersion(request, legacy !== undefined ? "0.3" : "1.0")
+  if (versionError !== undefined) return respondError(id, versionError)
+  if (methods[legacy ?? method] === undefined) {
+    return respondError(id, new A2AError(Errors.MethodNotFound, `Method not found: ${method}`, { method }))
+  }
+  const params = legacy !== undefined ? V03.paramsIn(method, envelope.params) : envelope.params
+  const outcome = yield* invoke(legacy ?? method, params, request, principal.right, legacy !== undefined ? "0.3" : "1.0")
+  if (outcome._tag === "Left") return respondError(id, outcome.left)
+  const result = outcome.right
+  if (result._tag === "Json") {
+    return respond(encode(id, { result: legacy !== undefined ? V03.resultOut(method, result.result) : result.result }))
+  }
+  const idJson = id.text ?? JSON.stringify(id.value)
+  return yield* streamResponse(
+    result,
+    request,
+    principal.right,
+    {
+      open: `{"jsonrpc":"2.0","id":${idJson},"result":`,
+      close: "}",
+      flavor: legacy !== undefined ? `v0.3 ${method}` : "v1.0",
+      convert: legacy !== undefined ? (data) => V03.streamEventOut(method, data) : (data) => data,
+      errorJson: (error) => encode(id, errorMember(error))
+    },
+    (error) => respondError(id, error)
+  )
 })
+
+/** `handleRequest` with its services looked up once (the fast path makes one for the server's life). */
+export const handler = Effect.map(
+  Effect.zip(ServerConfig, Auth.Authenticator),
+  ([config, auth]) =>
+    (request: RpcRequest) =>
+      respondTo(config, auth, request).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+)
 
 /** The binding on the platform's router. */
 export const handle = Effect.gen(function* () {
