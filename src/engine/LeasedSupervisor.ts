@@ -102,26 +102,66 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * The agent's turn on `current` (SUBMITTED): its start is committed with its first emission, as on
      * one process (turn.ts); `use` hands the turn's commit to the caller's failure handling.
      */
-    const runTurn = (
+    // Made once (not a generator function per turn: docs/design.md, Writing code on the hot path).
+    const runTurn = Effect.fnUntraced(function* (
       lease: Lease,
       lost: Deferred.Deferred<void>,
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
       use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void,
       fresh: HandedOff | undefined
-    ) =>
-      Effect.gen(function* () {
-        const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
-        // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
-        const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
-        if (!decision.ok) return
-        const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
-        use(starting.commit)
-        const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
-        // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
-        if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
-        yield* finish(exit, starting.commit)
-      })
+    ) {
+      const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
+      // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
+      const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
+      if (!decision.ok) return
+      const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
+      use(starting.commit)
+      const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
+      // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
+      if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
+      yield* finish(exit, starting.commit)
+    })
+
+    /** What a turn's body shares with its failure handling, set as the turn goes. */
+    interface TurnState {
+      storeFailed: boolean
+      /** The agent's turn commits through its start (runTurn) once it began; before, as they are. */
+      commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>
+    }
+
+    const turnBody = Effect.fnUntraced(function* (
+      lease: Lease,
+      lost: Deferred.Deferred<void>,
+      claimedAs: TaskSnapshot | undefined,
+      fresh: HandedOff | undefined,
+      commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
+      state: TurnState
+    ) {
+      // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
+      // The task as read right after its claim (with the others of that claim), or read now.
+      const current =
+        claimedAs !== undefined
+          ? Option.some(claimedAs)
+          : yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
+      if (Option.isNone(current)) return
+      let submitted = current.value
+      if (submitted.state === "TASK_STATE_WORKING") {
+        if (config.recovery === "fail") {
+          const reason = "the process running this task stopped (recovery policy: fail)"
+          yield* state.commit({
+            type: "Fail",
+            reason,
+            message: agentMessage("The process running this task stopped; it was not resumed.")
+          })
+          return
+        }
+        submitted = (yield* state.commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })).snapshot
+      } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
+        return
+      }
+      yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh), stopWhenTerminal(lease.taskId))
+    })
 
     /**
      * What a claimed task needs: a turn (SUBMITTED), or recovery (WORKING, its owner gone).
@@ -129,7 +169,6 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * is released or lapses, and the task is claimed and recovered again like any orphan.
      */
     const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined, fresh?: HandedOff) => {
-      let storeFailed = false
       // A handed-off task's first commit records it and makes its lease (nobody else knows the task yet).
       const firstOptions = (fresh: HandedOff) =>
         Effect.map(now, (t): CommitOptions => ({ ...fresh.options, fence: { owner: instanceId, lease, createUntil: t + leaseMs } }))
@@ -139,55 +178,33 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
               Effect.tap(commitFenced(lease, lost, commands, options), () => Effect.sync(() => creating.delete(lease.taskId)))
             )
           : commitFenced(lease, lost, commands)
-        ).pipe(Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure"))))
+        ).pipe(Effect.tapError((e: CommitError) => Effect.sync(() => (state.storeFailed ||= e._tag === "StoreFailure"))))
       )
-      const commitNow = commits.commitNow
-      // The agent's turn commits through its start (runTurn) once it began; before, as they are.
-      let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
-      return Effect.gen(function* () {
-        // A read the store fails is the store's fault, not the agent's: the task is recovered, not failed.
-        // The task as read right after its claim (with the others of that claim), or read now.
-        const current =
-          claimedAs !== undefined
-            ? Option.some(claimedAs)
-            : yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (storeFailed = true))))
-        if (Option.isNone(current)) return
-        let submitted = current.value
-        if (submitted.state === "TASK_STATE_WORKING") {
-          if (config.recovery === "fail") {
-            const reason = "the process running this task stopped (recovery policy: fail)"
-            yield* commit({
-              type: "Fail",
-              reason,
-              message: agentMessage("The process running this task stopped; it was not resumed.")
-            })
-            return
-          }
-          submitted = (yield* commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })).snapshot
-        } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
-          return
-        }
-        yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (commit = c), fresh), stopWhenTerminal(lease.taskId))
-      }).pipe(
+      const state: TurnState = { storeFailed: false, commit: commits.commitNow }
+      return turnBody(lease, lost, claimedAs, fresh, commits.commitNow, state).pipe(
         Effect.catchAllCause((cause) =>
           Effect.flatMap(Deferred.isDone(lost), (isLost) =>
             // A handed-off task whose first commit failed was never recorded: nothing to fail.
-            isLost || storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, commit)
+            isLost || state.storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, state.commit)
           )
         ),
         Effect.ensuring(Effect.sync(commits.unanswered)),
         Effect.ensuring(
-          Effect.gen(function* () {
+          Effect.suspend(() => {
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
             // A handed-off task never recorded has no lease to give up.
             const recorded = !creating.delete(lease.taskId)
             releasing.add(lease.taskId)
-            if (recorded) yield* releaseLease(lease)
-            releasing.delete(lease.taskId)
-            slots.release(1)
-            // The task was sent more work while its lease was held here (its next turn): claim it now.
-            if (rewake.delete(lease.taskId)) yield* Queue.offer(wake, undefined)
+            return Effect.zipRight(
+              recorded ? releaseLease(lease) : Effect.void,
+              Effect.suspend(() => {
+                releasing.delete(lease.taskId)
+                slots.release(1)
+                // The task was sent more work while its lease was held here (its next turn): claim it now.
+                return rewake.delete(lease.taskId) ? Queue.offer(wake, undefined) : Effect.void
+              })
+            )
           })
         )
       )
