@@ -21,11 +21,6 @@ export class Answer<A, E> {
     waiter?.(exit)
   }
 
-  /** Whether it has been answered. */
-  get done(): boolean {
-    return this.exit !== undefined
-  }
-
   /** The answer, once there is one. One waiter at a time. */
   readonly await: Effect.Effect<A, E> = Effect.async<A, E>((resume) => {
     if (this.exit !== undefined) resume(this.exit)
