@@ -188,9 +188,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
             isLost || state.storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, state.commit)
           )
         ),
-        Effect.ensuring(Effect.sync(commits.unanswered)),
         Effect.ensuring(
           Effect.suspend(() => {
+            commits.unanswered()
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
             // A handed-off task never recorded has no lease to give up.

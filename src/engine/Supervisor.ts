@@ -38,7 +38,8 @@ export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
      * A new task straight to a free worker, its Submit not yet committed: the turn commits the Submit with
      * its start and its first emission, or its outcome (one commit for an agent that answers at once).
      * The answer is that first commit's: the send waits on it as it would on its own commit. None when no
-     * worker is free (or this supervisor cannot): commit the Submit and `enqueue` it instead.
+     * worker is free for it (none free, or a queued task waits for one): commit the Submit instead, and
+     * `startOrEnqueue` it.
      */
     readonly handOff: (taskId: string, submit: Command, options: CommitOptions) => Effect.Effect<Option.Option<Answer<CommitResult, CommitError>>>
   }
@@ -166,13 +167,21 @@ export const make = Effect.gen(function* () {
       )
     )
 
+  /** `startTurn` on a worker already taken for it: given back when the task wants no turn after all. */
+  const startOnTaken = (taskId: string) =>
+    Effect.map(startTurn(taskId), (started) => {
+      if (!started) slots.release(1)
+    })
+
+  /** A worker is free for a task that was never queued: one is free, and no queued task waits for one (FIFO). */
+  const freeForNew = () => slots.free() > 0 && waiting === 0
+
   yield* Effect.gen(function* () {
     const taskId = yield* Queue.take(pending)
     yield* slots.whenFree
     slots.take(1)
     waiting--
-    const started = yield* startTurn(taskId)
-    if (!started) slots.release(1)
+    yield* startOnTaken(taskId)
   }).pipe(Effect.forever, Effect.forkScoped)
 
   // Start-up: what a dead process left unfinished.
@@ -193,21 +202,16 @@ export const make = Effect.gen(function* () {
     enqueue: queue,
     startOrEnqueue: (taskId) =>
       Effect.suspend(() => {
-        // Only past nobody: a task queued before it, even one the dispatcher holds waiting for this
-        // worker, goes first (FIFO).
-        if (slots.free() === 0 || waiting > 0) return queue(taskId)
+        if (!freeForNew()) return queue(taskId)
         slots.take(1)
-        return Effect.map(startTurn(taskId), (started) => {
-          if (!started) slots.release(1)
-        })
+        return startOnTaken(taskId)
         // Uninterruptible: a sender that goes away (a dropped connection) must not leave the worker taken.
       }).pipe(Effect.uninterruptible),
     stop: (taskId) => FiberMap.remove(workers, taskId),
     handOff: (taskId, submit, options) =>
-      // Only to a worker free now, and past no queued task (FIFO): a task that would wait for a worker is
-      // committed first, so it is shown meanwhile.
+      // A task that would wait for a worker is committed first instead, so it is shown meanwhile.
       Effect.sync(() => {
-        if (slots.free() === 0 || waiting > 0) return Option.none()
+        if (!freeForNew()) return Option.none()
         slots.take(1)
         const first = new Answer<CommitResult, CommitError>()
         startWorker(taskId, turn(taskId, { submit, options, first }))

@@ -27,11 +27,11 @@ export const describeCause = (cause: Cause.Cause<unknown>): string => {
 }
 
 /**
- * How a supervisor starts a worker: `start(taskId, turn)` (a plain call, so a worker taken for it is never
- * left between taking and starting) forks the turn into `workers`, keyed by its task,
- * with the supervisor's own runtime (its logger, its services), whoever asks (a hand-off asks from the
- * sender's request); every log of the turn names its task. The fiber starts on the scheduler's next
- * round, not inside the caller's step, as `FiberMap.run` would.
+ * How a supervisor starts a worker: `start(taskId, turn)` forks the turn into `workers`, keyed by its task,
+ * with the supervisor's own runtime (its logger, its services) whoever asks (a hand-off asks from the
+ * sender's request), and every log of the turn names its task. A plain call, so a worker taken for a task
+ * is never left between taking and starting. The fiber starts on the scheduler's next round, as one
+ * `FiberMap.run` forks would, not inside the caller's step.
  */
 export const workerStarter = (workers: FiberMap.FiberMap<string>) =>
   Effect.map(FiberMap.runtime(workers)<never>(), (run) => (taskId: string, turn: Effect.Effect<void>): void => {
@@ -113,8 +113,9 @@ export const failTask = (taskId: string, cause: Cause.Cause<unknown>, commit: Co
 }
 
 /**
- * A turn's start (with its task's Submit, for a task handed straight to a worker), committed with the agent's first emission (one commit fewer), or alone once the agent
- * has been quiet for `delayMs`, so a slow agent's task still shows WORKING soon. Every later commit waits
+ * A turn's start (with its task's Submit, for a task handed straight to a worker), committed with the
+ * agent's first emission (one commit fewer), or alone once the agent has been quiet for `delayMs`, so a
+ * slow agent's task still shows WORKING soon. Every later commit waits
  * until the start has landed. An emission the machine refuses does not take the start down with it: the
  * start lands alone, and the emission's refusal is the agent's error, as it would have been after a start
  * of its own. `commit` is the turn's commit from then on; `end` clears the timer (call it when the turn ends).
