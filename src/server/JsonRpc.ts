@@ -1,6 +1,6 @@
 import { Effect, Either, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { IncomingMessage } from "node:http"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import * as V03 from "../protocol/v03"

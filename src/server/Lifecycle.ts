@@ -1,5 +1,5 @@
 import { Context, Deferred, Effect, Layer } from "effect"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { HttpServer } from "@effect/platform"
 import { createServer, type Server } from "node:http"
 

@@ -1,6 +1,6 @@
 import { Context, Deferred, Effect, Either, Layer } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { ServerResponse } from "node:http"
 import type { Feed } from "../engine/Follower"
 import { A2AError, Errors } from "../protocol/errors"

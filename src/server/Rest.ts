@@ -1,6 +1,6 @@
 import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { answer, invoke, streamResponse } from "./dispatch"
 import { nodeResponseOf } from "./LiveStreams"
