@@ -46,7 +46,7 @@ export const serveBuilt = (serveArgs: ReadonlyArray<string>) =>
 /** POST a JSON-RPC body to `<url>/a2a`; the answer's body, as text. */
 export const postRpc = (url: string, body: string, agent?: http.Agent) =>
   new Promise<string>((resolve, reject) => {
-    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body) } }, (res) => {
+    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "a2a-version": "1.0", "content-length": Buffer.byteLength(body) } }, (res) => {
       let data = ""
       res.setEncoding("utf8")
       res.on("data", (c: string) => (data += c))

@@ -9,6 +9,7 @@ import { makePolicy } from "../push/WebhookGuard"
 import * as ConfigFile from "./configFile"
 import { StartupFailure } from "./StartupFailure"
 import { db } from "./storeOption"
+import { limitHeapGrowth } from "./heapGrowth"
 
 
 const describeStartupError = (e: unknown, o: { readonly host: string; readonly port: number; readonly db: string }) => {
@@ -233,6 +234,7 @@ export const serve = Command.make(
         shutdownGraceMs: o.shutdownGraceMs
       }
       yield* exitAfterGrace(o.shutdownGraceMs)
+      yield* limitHeapGrowth
       const agents = file.agents ?? []
       if (agents.length === 0) {
         yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${Store.describe(o.db)}, up to ${o.maxWorkers} workers, ${authText}`)
