@@ -10,8 +10,9 @@
  *   never-read  N subscribers (default 1,500) on one task whose message is 0.9 MB; none of them reads a
  *               byte. Then the task gets a second 0.9 MB message, then all sockets are destroyed at once.
  *   churn       M streams (default 2,000, then 8,000) on a small task, opened and read, then dropped at once.
- * Printed for each: the server's RSS before, while open, right after the drop and 5 s later; the longest
- * agent-card wait. Nothing is asserted.
+ * Printed for each: the server's RSS before, while open, right after the drop, 5 s and 20 s later; the
+ * longest agent-card wait while the streams opened (never-read: and while the 2nd message went out), and
+ * from the drop until 5 s after it. Nothing is asserted.
  *
  *   npx tsx bench/hostile-streams.ts
  *   BENCH_NEVER_READ=1500 BENCH_CHURN=2000,8000 npx tsx bench/hostile-streams.ts
@@ -129,23 +130,29 @@ if (neverRead > 0) {
   const sockets = await openAll(neverRead, task.id, false)
   await sleep(3000)
   const open = serverRss()
+  const stallOpen = await worstWait()
   // A second 0.9 MB message: every stream gets the task's next events.
   await send("y".repeat(900 * 1024), task.id).catch(() => undefined)
   await sleep(3000)
   const afterMessage = serverRss()
-  const stallOpen = await worstWait()
+  const stallMessage = await worstWait()
   for (const s of sockets) s.destroy()
   await sleep(200)
   const dropped = serverRss()
   await sleep(5000)
+  const later = serverRss()
+  const stallDrop = await worstWait()
+  await sleep(15000)
   report(`never-read ×${sockets.length}`, {
     "RSS before": `${before} MiB`,
     open: `${open} MiB`,
     "after 2nd message": `${afterMessage} MiB`,
     "after drop": `${dropped} MiB`,
-    "5 s later": `${serverRss()} MiB`,
-    "longest card wait open": `${stallOpen} ms`,
-    "at drop": `${await worstWait()} ms`
+    "5 s later": `${later} MiB`,
+    "20 s later": `${serverRss()} MiB`,
+    "longest card wait opening": `${stallOpen} ms`,
+    "at the 2nd message": `${stallMessage} ms`,
+    "at drop": `${stallDrop} ms`
   })
 }
 
@@ -161,13 +168,17 @@ for (const n of churn) {
   await sleep(200)
   const dropped = serverRss()
   await sleep(5000)
+  const later = serverRss()
+  const stallDrop = await worstWait()
+  await sleep(15000)
   report(`churn ×${sockets.length}${refused > 0 ? ` (${refused} refused)` : ""}`, {
     "RSS before": `${before} MiB`,
     open: `${open} MiB`,
     "after drop": `${dropped} MiB`,
-    "5 s later": `${serverRss()} MiB`,
+    "5 s later": `${later} MiB`,
+    "20 s later": `${serverRss()} MiB`,
     "longest card wait open": `${stallOpen} ms`,
-    "at drop": `${await worstWait()} ms`
+    "at drop": `${stallDrop} ms`
   })
 }
 

@@ -9,6 +9,7 @@ import type { TaskState } from "../domain/TaskState"
 import { SqlReader } from "../eventlog/SqlReader"
 import { SqliteRows } from "../eventlog/SqliteRows"
 import type { TaskRow } from "../eventlog/SqliteCommits"
+import { ParsedRows } from "./ParsedRows"
 
 /**
  * The read model: one row per task, written in the same transaction as the
@@ -248,15 +249,43 @@ export const make = Effect.gen(function* () {
     Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot))))
   )
 
-  const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
-    rows !== undefined
-      ? Effect.flatMap(rows.snapshot(taskId, scope), parseThen(reader))
-      : getVisibleSql(taskId, scope)
+  // Big rows are parsed once per version (ParsedRows): rows of 64 KiB and more, 8 MiB of them in all.
+  const parsed = new ParsedRows(64 * 1024, 8 * 1024 * 1024)
+  /** A row read for a client: parsed, completed when detached, and kept when big. */
+  const parseKeeping = (json: string | undefined): Effect.Effect<Option.Option<TaskSnapshot>, SqlError> => {
+    if (json === undefined) return Effect.succeed(Option.none())
+    const stored = parseStored(json)
+    if (stored.detached) return Effect.map(complete(stored), Option.some)
+    parsed.keep(stored.snapshot, json.length)
+    return Effect.succeed(Option.some(stored.snapshot))
+  }
+  /**
+   * The kept snapshot when the task's row is still at its version, else `read`. With a scope, a kept task
+   * of another tenant or owner is none, after the same version lookup a missing one takes.
+   */
+  const keptOr = (
+    taskId: string,
+    read: Effect.Effect<Option.Option<TaskSnapshot>, SqlError>,
+    scope?: { readonly tenant: string; readonly owner: string }
+  ): Effect.Effect<Option.Option<TaskSnapshot>, SqlError> =>
+    parsed.has(taskId)
+      ? Effect.flatMap(version(taskId), (current) => {
+          const kept = parsed.find(taskId, Option.getOrUndefined(current))
+          if (kept === undefined) return read
+          return Effect.succeed(scope === undefined || (kept.tenant === scope.tenant && kept.owner === scope.owner) ? Option.some(kept) : Option.none())
+        })
+      : read
 
-  const getVisibleSql = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
-    reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
-      WHERE task_id = ${taskId} AND tenant = ${scope.tenant} AND owner = ${scope.owner}`.pipe(
-      Effect.flatMap((rows) => parseThen(reader)(rows[0]?.snapshot))
+  const getVisible = (taskId: string, scope: { readonly tenant: string; readonly owner: string }) =>
+    keptOr(
+      taskId,
+      rows !== undefined
+        ? Effect.flatMap(rows.snapshot(taskId, scope), parseKeeping)
+        : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
+            WHERE task_id = ${taskId} AND tenant = ${scope.tenant} AND owner = ${scope.owner}`.pipe(
+            Effect.flatMap((rows) => parseKeeping(rows[0]?.snapshot))
+          ),
+      scope
     )
 
   const getAll = (taskIds: ReadonlyArray<string>) =>
@@ -296,7 +325,14 @@ export const make = Effect.gen(function* () {
 
   const ping = Effect.asVoid(reader`SELECT 1 FROM a2a_tasks LIMIT 1`)
   const get = (taskId: string) =>
-    rows !== undefined ? Effect.flatMap(rows.snapshot(taskId), parseThen(reader)) : loadWith(reader)(taskId)
+    keptOr(
+      taskId,
+      rows !== undefined
+        ? Effect.flatMap(rows.snapshot(taskId), parseKeeping)
+        : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+            Effect.flatMap((rows) => parseKeeping(rows[0]?.snapshot))
+          )
+    )
 
   const countsDrift = sql.onDialectOrElse({
     sqlite: () =>

@@ -80,6 +80,39 @@ const bodyOf = (e: SseEvent, framing: Framing): Buffer | string => {
 
 const keepAliveComment = ": keep-alive\n\n"
 
+/**
+ * Items this big are written by `BigWrites`, a few per turn of the event loop, rather than at once: a 0.9 MB
+ * message sent to 1,500 open streams was 1,500 socket writes in one turn, and the server answered nothing
+ * else for 0.6 s (docs/performance.md, "Streams that cannot hurt the server").
+ */
+export const bigItemBytes = 64 * 1024
+/** Bytes of big items written per turn of the event loop (about a few milliseconds of socket writes). */
+const bigBytesPerTurn = 4 * 1024 * 1024
+
+/** The streams with a big item to write, in the order they got it. */
+const BigWrites = {
+  queue: [] as Array<LiveStream>,
+  next: 0,
+  scheduled: false,
+  add(stream: LiveStream) {
+    this.queue.push(stream)
+    this.schedule()
+  },
+  schedule() {
+    if (this.scheduled) return
+    this.scheduled = true
+    setImmediate(() => this.turn())
+  },
+  turn() {
+    this.scheduled = false
+    let bytes = 0
+    while (this.next < this.queue.length && bytes < bigBytesPerTurn) bytes += this.queue[this.next++]!.writeDeferred()
+    if (this.next < this.queue.length) return this.schedule()
+    this.queue = []
+    this.next = 0
+  }
+}
+
 /** The Node response behind a request, when it has one (the platform's Node server). */
 export const nodeResponseOf = (request: HttpServerRequest.HttpServerRequest): ServerResponse | undefined => {
   try {
@@ -97,6 +130,10 @@ export class LiveStream implements StreamSink {
   private feed: Feed | undefined
   private ended = false
   private gone = false
+  /** A big item taken and not yet written (BigWrites writes it); nothing else is taken meanwhile. */
+  private deferred: ReadonlyArray<string | Buffer> | undefined
+  /** `end` was called while an item waited: the stream ends once it is written. */
+  private endAfterDeferred = false
 
   constructor(
     private readonly framing: Framing,
@@ -135,11 +172,46 @@ export class LiveStream implements StreamSink {
   readonly item = (e: SseEvent): boolean => {
     if (this.gone || this.ended) return false
     const head = `${e.id !== undefined ? `id: ${e.id}\n` : ""}${e.event !== undefined ? `event: ${e.event}\n` : ""}data: ${this.framing.open}`
-    return this.write([head, bodyOf(e, this.framing), `${this.framing.close}\n\n`])
+    const body = bodyOf(e, this.framing)
+    const chunks = [head, body, `${this.framing.close}\n\n`]
+    if (this.deferred !== undefined) {
+      // Not asked for (the feed waits for `resume`), but kept in order if it comes.
+      this.deferred = [...this.deferred, ...chunks]
+      return false
+    }
+    if (this.res !== undefined && body.length >= bigItemBytes) {
+      this.deferred = chunks
+      BigWrites.add(this)
+      return false
+    }
+    return this.write(chunks)
+  }
+
+  /**
+   * BigWrites' turn: write the deferred item, if any, and return the bytes written. Then the stream ends if
+   * `end` was called meanwhile, or its feed is resumed unless the socket's buffer is full (its drain
+   * resumes it then).
+   */
+  writeDeferred(): number {
+    const chunks = this.deferred
+    if (chunks === undefined) return 0
+    this.deferred = undefined
+    if (this.gone || this.res === undefined) return 0
+    const more = this.write(chunks)
+    if (this.endAfterDeferred) this.end()
+    else if (more) this.feed?.resume()
+    let bytes = 0
+    for (const c of chunks) bytes += c.length
+    return bytes
   }
 
   readonly end = () => {
     if (this.ended) return
+    if (this.deferred !== undefined && !this.gone) {
+      // A task's last event is often its biggest (an artifact, an answer): written in its turn, then the end.
+      this.endAfterDeferred = true
+      return
+    }
     this.ended = true
     if (this.res !== undefined) {
       attach(this.res)
@@ -150,13 +222,17 @@ export class LiveStream implements StreamSink {
 
   readonly fail = (error: A2AError) => {
     if (this.ended) return
+    // Rare: the item waiting (if any) goes now, before the error.
+    const waiting = this.deferred
+    this.deferred = undefined
+    if (waiting !== undefined) this.write(waiting)
     this.write([`event: error\ndata: ${this.framing.errorJson(error)}\n\n`])
     this.end()
   }
 
   keepAlive() {
     // A stream whose reader is behind has bytes enough to send; a comment would only add to them.
-    if (!this.gone && this.res !== undefined && this.res.writableLength === 0) this.res.write(keepAliveComment)
+    if (!this.gone && this.res !== undefined && this.deferred === undefined && this.res.writableLength === 0) this.res.write(keepAliveComment)
   }
 
   /** Stop: the feed stops listening and the stream's slot is free (idempotent). */
@@ -180,7 +256,9 @@ export class LiveStream implements StreamSink {
         return HttpServerResponse.empty()
       }
       this.res = res
-      res.on("drain", () => this.feed?.resume())
+      res.on("drain", () => {
+        if (this.deferred === undefined) this.feed?.resume()
+      })
       res.writeHead(200, { "content-type": "text/event-stream", ...Sse.headers })
       const pending = this.pending
       this.pending = []

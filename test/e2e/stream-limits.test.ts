@@ -27,8 +27,26 @@ const flooder: Agent = {
     })
 }
 
+// Waits for its readers, then reports `bigFlood` progress updates of 100 KiB each (past `bigItemBytes`,
+// so each is written to each stream in a later turn of the event loop), then completes with 100 KiB.
+const bigFlood = 12
+const bigFlooder: Agent = {
+  name: "BigFlooder",
+  description: "Reports big progress, then completes.",
+  version: "1.0.0",
+  skills: [],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      yield* Effect.sleep("800 millis")
+      for (let i = 1; i <= bigFlood; i++) yield* ctx.progress(`${i} ${"y".repeat(100 * 1024)}`)
+      // The last event big too: the stream ends once it is written.
+      return Outcome.complete(`done ${"z".repeat(100 * 1024)}`)
+    })
+}
+
 let limited: RunningServer
 let flooding: RunningServer
+let bigFlooding: RunningServer
 beforeAll(async () => {
   limited = await startServer({
     agent: conformance,
@@ -36,10 +54,12 @@ beforeAll(async () => {
     auth: { apiKeys: [{ principal: "alice", key: "alice-key-0123456789" }, { principal: "bob", key: "bob-key-9876543210" }] }
   })
   flooding = await startServer({ agent: flooder })
+  bigFlooding = await startServer({ agent: bigFlooder })
 })
 afterAll(async () => {
   await limited.close()
   await flooding.close()
+  await bigFlooding.close()
 })
 
 const alice = { authorization: "Bearer alice-key-0123456789" }
@@ -144,5 +164,25 @@ describe("a reader that stops reading", () => {
     expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => i + 1))
     expect(text).toContain("TASK_STATE_COMPLETED")
     expect(text.match(/"text":"\d+ x/g)?.length).toBe(flood)
+  })
+})
+
+describe("big events", () => {
+  it("reach every stream on the task, each version once and in order, to COMPLETED: readers and a reader that stops alike", async () => {
+    const sent = await call(bigFlooding.url, "SendMessage", { message: userMessage("big flood"), configuration: { returnImmediately: true } })
+    const taskId = sent.task.id as string
+    const readers = await Promise.all(Array.from({ length: 4 }, () => stream(bigFlooding.url, "SubscribeToTask", { id: taskId })))
+    const stopped = rawStream(bigFlooding.url, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "SubscribeToTask", params: { id: taskId } }))
+    // The stopped reader reads nothing while the agent writes 1.2 MB to each stream.
+    const [events, text] = await Promise.all([Promise.all(readers.map((r) => r.rest())), new Promise((r) => setTimeout(r, 2500)).then(() => stopped.readAll())])
+    const seen = (ids: ReadonlyArray<number>, texts: string) => {
+      // From the version the stream opened at, every later one once: no gap, no repeat.
+      expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => ids[0]! + i))
+      expect(texts).toContain("TASK_STATE_COMPLETED")
+      const numbers = new Set([...texts.matchAll(/"text":"(\d+) y/g)].map((m) => Number(m[1])))
+      expect([...numbers].sort((a, b) => a - b)).toEqual(Array.from({ length: bigFlood }, (_, i) => i + 1))
+    }
+    for (const e of events) seen(e.map((x) => Number(x.id)), JSON.stringify(e.map((x) => x.data)))
+    seen([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])), text)
   })
 })

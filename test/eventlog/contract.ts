@@ -234,6 +234,45 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
         })
       ))
 
+    it.effect("a row of 64 KiB or more is parsed once per version: reads share it until the row moves on, and it stays its owner's", () =>
+      run(
+        Effect.gen(function* () {
+          const readModel = yield* TaskReadModel
+          const huge: TaskEvent = {
+            type: "TaskSubmitted",
+            at: at(0),
+            taskId: "huge",
+            contextId: "ctx",
+            tenant: "",
+            owner: "alice",
+            message: userMessage("x".repeat(100 * 1024), "m-huge")
+          }
+          const v1 = fold([huge])
+          yield* readModel.save(v1)
+          const first = Option.getOrThrow(yield* readModel.get("huge"))
+          expect(first).toEqual(v1)
+          // The same version: the snapshot parsed by the first read, not a second parse.
+          expect(Option.getOrThrow(yield* readModel.get("huge"))).toBe(first)
+          expect(Option.getOrThrow(yield* readModel.getVisible("huge", { tenant: "", owner: "alice" }))).toBe(first)
+          // Kept or not, another owner's view of it is the same as a missing task's.
+          expect(Option.isNone(yield* readModel.getVisible("huge", { tenant: "", owner: "bob" }))).toBe(true)
+          expect(Option.isNone(yield* readModel.getVisible("huge", { tenant: "other", owner: "alice" }))).toBe(true)
+          // The row moves on: the next read is the new row, and that one is shared from then on.
+          const v2 = fold([started], v1)
+          yield* readModel.save(v2)
+          const second = Option.getOrThrow(yield* readModel.getVisible("huge", { tenant: "", owner: "alice" }))
+          expect(second.version).toBe(2)
+          expect(second).toEqual(v2)
+          expect(Option.getOrThrow(yield* readModel.get("huge"))).toBe(second)
+          // A small row is parsed at every read.
+          const small = fold([submitted("small")])
+          yield* readModel.save(small)
+          const a = Option.getOrThrow(yield* readModel.get("small"))
+          expect(a).toEqual(small)
+          expect(Option.getOrThrow(yield* readModel.get("small"))).not.toBe(a)
+        })
+      ))
+
     it.effect("several big tasks in one page are read whole, each as of its own row's version", () =>
       run(
         Effect.gen(function* () {
