@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { type Duration, Effect } from "effect"
 import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Outcome, type Agent } from "../../src/agent/Agent"
@@ -13,36 +13,29 @@ import { type RunningServer, startServer } from "../support/server"
  * again, losing nothing.
  */
 
-// Floods its task: `flood` progress updates of 32 KiB each, then completes.
-const flood = 80
-const flooder: Agent = {
-  name: "Flooder",
+/** An agent that waits `delay`, reports `count` progress updates of `kib` KiB of `fill` each, then completes with `answer`. */
+const floodingAgent = (name: string, o: { count: number; kib: number; fill: string; delay?: Duration.DurationInput; answer: string }): Agent => ({
+  name,
   description: "Reports a lot of large progress, then completes.",
   version: "1.0.0",
   skills: [],
   run: (ctx) =>
     Effect.gen(function* () {
-      for (let i = 1; i <= flood; i++) yield* ctx.progress(`${i} ${"x".repeat(32 * 1024)}`)
-      return Outcome.complete("done")
+      if (o.delay !== undefined) yield* Effect.sleep(o.delay)
+      for (let i = 1; i <= o.count; i++) yield* ctx.progress(`${i} ${o.fill.repeat(o.kib * 1024)}`)
+      return Outcome.complete(o.answer)
     })
-}
+})
+
+// Floods its task: `flood` progress updates of 32 KiB each, then completes.
+const flood = 80
+const flooder = floodingAgent("Flooder", { count: flood, kib: 32, fill: "x", answer: "done" })
 
 // Waits for its readers, then reports `bigFlood` progress updates of 100 KiB each (past `bigItemBytes`,
-// so each is written to each stream in a later turn of the event loop), then completes with 100 KiB.
+// so each is written to each stream in a later turn of the event loop), then completes with 100 KiB: the
+// stream ends once that last big event is written.
 const bigFlood = 12
-const bigFlooder: Agent = {
-  name: "BigFlooder",
-  description: "Reports big progress, then completes.",
-  version: "1.0.0",
-  skills: [],
-  run: (ctx) =>
-    Effect.gen(function* () {
-      yield* Effect.sleep("800 millis")
-      for (let i = 1; i <= bigFlood; i++) yield* ctx.progress(`${i} ${"y".repeat(100 * 1024)}`)
-      // The last event big too: the stream ends once it is written.
-      return Outcome.complete(`done ${"z".repeat(100 * 1024)}`)
-    })
-}
+const bigFlooder = floodingAgent("BigFlooder", { count: bigFlood, kib: 100, fill: "y", delay: "800 millis", answer: `done ${"z".repeat(100 * 1024)}` })
 
 let limited: RunningServer
 let flooding: RunningServer
