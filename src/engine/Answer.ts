@@ -12,6 +12,11 @@ export class Answer<A, E> {
   private exit: Exit.Exit<A, E> | undefined
   private waiter: ((exit: Exit.Exit<A, E>) => void) | undefined
 
+  /** Whether it has been answered. */
+  get done(): boolean {
+    return this.exit !== undefined
+  }
+
   /** Answer; only the first answer counts. */
   complete(exit: Exit.Exit<A, E>): void {
     if (this.exit !== undefined) return

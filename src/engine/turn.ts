@@ -178,7 +178,6 @@ export const handedOffCommits = (
 ) => {
   let firstPending = handed !== undefined
   let abandoned = false
-  let answered = false
   const commitNow = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
     Effect.suspend(() => {
       if (!firstPending || handed === undefined) return commit(commands, false)
@@ -191,14 +190,12 @@ export const handedOffCommits = (
         if (exit._tag === "Failure") abandoned = true
         // Interrupted (a shutdown): `unanswered` tells the send, with an error it can answer.
         if (exit._tag === "Failure" && Cause.isInterruptedOnly(exit.cause)) return Effect.void
-        answered = true
         handed.first.complete(exit)
         return Effect.void
       })
     })
   const unanswered = () => {
-    if (handed === undefined || answered) return
-    answered = true
+    if (handed === undefined || handed.first.done) return
     handed.first.complete(Exit.fail(new StoreFailure({ cause: "shutdown", reason: "the engine stopped before the task was recorded" })))
   }
   return { commitNow, abandoned: () => abandoned, unanswered }

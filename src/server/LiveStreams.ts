@@ -175,7 +175,8 @@ export class LiveStream implements StreamSink {
     const body = bodyOf(e, this.framing)
     const chunks = [head, body, `${this.framing.close}\n\n`]
     if (this.deferred !== undefined) {
-      // Not asked for (the feed waits for `resume`), but kept in order if it comes.
+      // Not asked for: a feed delivers nothing after a false until `resume` (Follower). Were it to, the
+      // item waits behind the big one rather than overtaking it or taking its place.
       this.deferred = [...this.deferred, ...chunks]
       return false
     }
