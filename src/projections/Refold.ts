@@ -219,17 +219,42 @@ export const verify = scan((page) =>
 /** What a drift of ListTasks' counts is reported under, in place of a task id. */
 export const countsProblem = "(task counts)"
 
+/** The writes of one page of a rebuild: rows that differ from the fold, and the tasks whose keys are written again. */
+interface PageWrites {
+  readonly snapshots: ReadonlyArray<TaskSnapshot>
+  readonly rekeyed: ReadonlyArray<string>
+  readonly claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>
+}
+
 /**
- * Recreate every task's projections from its log, a page of tasks per
- * transaction: what differs from the fold is written (the page's rows in one
- * statement, their message keys in another), what already matches is left as
- * it is. A task whose log does not refold is reported and left as it is;
- * read-model rows without events are removed.
+ * Tasks whose writes share one transaction in a rebuild. One transaction per page made a wiped rebuild
+ * mostly COMMITs: each wrote the page's B-tree leaves to the WAL again, and the checkpoints wrote them
+ * back (about 11 page writes a task). Each statement still holds one page: the bound on a statement's
+ * parameters (SQLite's 32,766) is the page's, not the transaction's.
+ */
+export const tasksPerTransaction = 5_000
+
+/**
+ * Recreate every task's projections from its log: what differs from the fold is written (a page's rows
+ * in one statement, their message keys in another; several pages to a transaction), what already
+ * matches is left as it is. A task whose log does not refold is reported and left as it is; read-model
+ * rows without events are removed.
  */
 export const rebuild = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const readModel = yield* TaskReadModel
   const index = yield* MessageIndex
+  let pending: Array<PageWrites> = []
+  let pendingTasks = 0
+  const writePage = (w: PageWrites) =>
+    Effect.all([readModel.saveAll(w.snapshots), index.forgetAll(w.rekeyed), index.claimAll(w.claims)], { discard: true })
+  const flush = Effect.suspend(() => {
+    if (pending.length === 0) return Effect.void
+    const writes = pending
+    pending = []
+    pendingTasks = 0
+    return sql.withTransaction(Effect.forEach(writes, writePage, { discard: true }))
+  })
   const report = yield* scan((page) =>
     Effect.gen(function* () {
       const rows = yield* readModel.rowsBetween(page.after, page.last)
@@ -260,11 +285,14 @@ export const rebuild = Effect.gen(function* () {
         }
       }
       if (snapshots.length > 0 || rekeyed.length > 0) {
-        yield* sql.withTransaction(Effect.all([readModel.saveAll(snapshots), index.forgetAll(rekeyed), index.claimAll(claims)], { discard: true }))
+        pending.push({ snapshots, rekeyed, claims })
+        pendingTasks += Math.max(snapshots.length, rekeyed.length)
+        if (pendingTasks >= tasksPerTransaction) yield* flush
       }
       return problems
     })
   )
+  yield* flush
   const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
   if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`
   yield* readModel.recount
