@@ -6,21 +6,27 @@
  * processes of their own, each timed whole (start-up included): verify, rebuild of the sound store, then
  * rebuild once the read model and the message keys are wiped (every row and key written again), and
  * verify once more. Printed: seconds and events a second for each, and the problems found. Nothing is
- * asserted.
+ * asserted. The copies' task and context ids are UUIDv7, as the server makes them (time-ordered: a new
+ * task's row lands at the end of the table); BENCH_IDS=v4 makes them random, as in stores written before
+ * the server made v7 ids. BENCH_THREADS passes `--threads` to both tools.
  *
  *   npm run bench:tools
  *   BENCH_TASKS=50000 npm run bench:tools
+ *   BENCH_IDS=v4 BENCH_THREADS=0 npm run bench:tools
  *   BENCH_KEEP=1 npm run bench:tools      # keep the store (its path is printed), e.g. to profile a tool on it
  */
 import Database from "better-sqlite3"
 import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
+import { v7 } from "uuid"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { buildServer, postRpc, root, serveBuilt } from "./process"
 
 const count = Number(process.env.BENCH_TASKS ?? 250_000)
+const newId = process.env.BENCH_IDS === "v4" ? randomUUID : () => v7()
+const threads = process.env.BENCH_THREADS === undefined ? [] : ["--threads", process.env.BENCH_THREADS]
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-tools-"))
 const db = path.join(dir, "tools.db")
 
@@ -49,8 +55,8 @@ const fill = () => {
     text.replaceAll(taskId, id).replaceAll(contextId, ctx).replaceAll('"template"', JSON.stringify(messageId))
   const batch = file.transaction((from: number, n: number) => {
     for (let i = from; i < from + n; i++) {
-      const id = randomUUID()
-      const ctx = randomUUID()
+      const id = newId()
+      const ctx = newId()
       const messageId = `m-${i}`
       for (const e of events) insertEvent.run(id, e.version, e.type, e.schema_version, fresh(String(e.payload), id, ctx, messageId), e.metadata, e.created_at)
       insertTask.run(id, template.tenant, template.owner, ctx, template.state, template.version, template.status_timestamp, template.created_at,
@@ -67,11 +73,11 @@ const fill = () => {
 const t0 = performance.now()
 const perTask = fill()
 const totalEvents = perTask * count
-console.log(`store: ${count} echo tasks, ${totalEvents} events (${perTask} a task), filled in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.log(`store: ${count} echo tasks, ${totalEvents} events (${perTask} a task), ids ${process.env.BENCH_IDS === "v4" ? "v4" : "v7"}, filled in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
 
 const timed = (command: string, label = command) => {
   const t = performance.now()
-  const out = execFileSync(process.execPath, [path.join(root, "dist/main.js"), command, "--db", db, "--json"], { cwd: root, maxBuffer: 1 << 28 }).toString()
+  const out = execFileSync(process.execPath, [path.join(root, "dist/main.js"), command, "--db", db, "--json", ...threads], { cwd: root, maxBuffer: 1 << 28 }).toString()
   const seconds = (performance.now() - t) / 1000
   const report = JSON.parse(out) as { tasks: number; events: number; problems: ReadonlyArray<unknown> }
   console.log(`${label}: ${seconds.toFixed(1)} s, ${Math.round(totalEvents / seconds)} events/s (${report.tasks} tasks, ${report.events} events, ${report.problems.length} problems)`)

@@ -12,17 +12,12 @@ const root = path.resolve(import.meta.dirname, "..")
 const out = path.join(root, "dist/main.js")
 const worker = "src/eventlog/sqliteWriter.worker.mjs"
 
+const scanThread = path.join(root, "dist/scanThread.js")
+
 export const build = async ({ readable = false } = {}) => {
   // Loaded only when a build is due: importing esbuild costs start-up time too.
   const { build: esbuild } = await import("esbuild")
-  await esbuild({
-    // The entry imports main.ts dynamically, so esbuild wraps every module in a function of its own that runs
-    // at start-up (ES module order kept), instead of hoisting all their top-level code into the file's one
-    // top-level function. V8 parses that function whole before it runs it: 22 MiB of parser memory for this
-    // bundle, which glibc kept as resident memory for the life of the process. Module by module, the peak is
-    // about 9 MiB, and an idle server 9 MiB smaller (docs/performance.md, step 33).
-    stdin: { contents: 'await import("./main.ts")', resolveDir: path.join(root, "src"), sourcefile: "entry.ts", loader: "ts" },
-    outfile: out,
+  const shared = {
     bundle: true,
     // Native addons (and the optional ones some drivers try to load) cannot be bundled.
     external: ["better-sqlite3", "pg-native", "msgpackr-extract", "cpu-features", "bufferutil", "utf-8-validate"],
@@ -38,6 +33,19 @@ export const build = async ({ readable = false } = {}) => {
     minifyWhitespace: !readable,
     minifySyntax: !readable,
     logLevel: "warning"
+  }
+  // The threads of `verify` and `rebuild` (src/projections/ScanThreads.ts finds this file beside the code
+  // that starts them): a bundle of their own, so a thread loads only what judging a page takes.
+  await esbuild({ ...shared, entryPoints: [path.join(root, "src/projections/scanThread.ts")], outfile: scanThread })
+  await esbuild({
+    ...shared,
+    // The entry imports main.ts dynamically, so esbuild wraps every module in a function of its own that runs
+    // at start-up (ES module order kept), instead of hoisting all their top-level code into the file's one
+    // top-level function. V8 parses that function whole before it runs it: 22 MiB of parser memory for this
+    // bundle, which glibc kept as resident memory for the life of the process. Module by module, the peak is
+    // about 9 MiB, and an idle server 9 MiB smaller (docs/performance.md, step 33).
+    stdin: { contents: 'await import("./main.ts")', resolveDir: path.join(root, "src"), sourcefile: "entry.ts", loader: "ts" },
+    outfile: out
   })
 
   // The writer's SQLite thread runs a file of its own (src/eventlog/SqliteCommits.ts finds it beside the code
@@ -67,7 +75,7 @@ const newest = (dir) => {
 export const stale = () => {
   let built
   try {
-    built = Math.min(fs.statSync(out).mtimeMs, fs.statSync(path.join(root, "dist/sqliteWriter.worker.mjs")).mtimeMs)
+    built = Math.min(...[out, scanThread, path.join(root, "dist/sqliteWriter.worker.mjs")].map((file) => fs.statSync(file).mtimeMs))
   } catch {
     return true
   }

@@ -5,7 +5,9 @@ import { isTerminal, stateAfter, type TaskState, TerminalStates } from "../domai
 import { EventLog, type LoggedEvent, type TailCursor, tailStart } from "../eventlog/EventLog"
 import { Pruner } from "../eventlog/Pruner"
 import { parseDuration } from "../engine/Retention"
-import { rebuild, type ScanReport, verify, walk } from "../projections/Refold"
+import { inThisThread, rebuildWith, type ScanReport, verifyWith, walk } from "../projections/Refold"
+import * as ScanThreads from "../projections/ScanThreads"
+import * as Store from "../eventlog/Store"
 import { presentTask } from "../protocol/present"
 import { stateName, summary } from "./eventText"
 import { StartupFailure } from "./StartupFailure"
@@ -18,6 +20,25 @@ import { db, withStore } from "./storeOption"
  */
 const json = Options.boolean("json").pipe(Options.withDescription("print JSON for scripts instead of text"))
 
+const threads = Options.integer("threads").pipe(
+  Options.optional,
+  Options.withDescription(
+    "threads that read and fold the log beside this one (SQLite; default one per core, at most 4, from the build; 0 for none)"
+  )
+)
+
+/** How the pages of a scan of `db` are judged: by scan threads on a SQLite file, else in this thread. */
+const judgeFor = (db: string, asked: Option.Option<number>) =>
+  Effect.gen(function* () {
+    const postgres = Store.isPostgresUrl(db)
+    if (Option.isSome(asked) && asked.value < 0) return yield* new StartupFailure({ message: "--threads must be 0 or more" })
+    if (Option.isSome(asked) && asked.value > 0 && postgres) {
+      return yield* new StartupFailure({ message: "--threads: a PostgreSQL store is scanned in this thread only; leave --threads out" })
+    }
+    const count = Option.getOrElse(asked, () => (postgres ? 0 : ScanThreads.defaultThreads()))
+    return count === 0 ? inThisThread : yield* ScanThreads.make(db, count)
+  })
+
 const printProblems = (report: ScanReport, what: string) =>
   Effect.gen(function* () {
     for (const p of report.problems) yield* Console.log(`${p.taskId}\t${p.problem}`)
@@ -29,9 +50,9 @@ const failOnProblems = (report: ScanReport) =>
     ? Effect.void
     : Effect.fail(new StartupFailure({ message: `${report.problems.length} problem(s) found` }))
 
-const verifyCommand = Command.make("verify", { db, json }, (o) =>
+const verifyCommand = Command.make("verify", { db, json, threads }, (o) =>
   Effect.gen(function* () {
-    const report = yield* withStore(o.db, verify)
+    const report = yield* withStore(o.db, Effect.flatMap(judgeFor(o.db, o.threads), verifyWith))
     yield* o.json ? Console.log(JSON.stringify(report, null, 2)) : printProblems(report, "verified")
     yield* failOnProblems(report)
   })
@@ -41,11 +62,11 @@ const verifyCommand = Command.make("verify", { db, json }, (o) =>
   )
 )
 
-const rebuildCommand = Command.make("rebuild", { db, json }, (o) =>
+const rebuildCommand = Command.make("rebuild", { db, json, threads }, (o) =>
   Effect.gen(function* () {
     // The engine caches snapshots and writes rows: a rebuild under a live SQLite server is refused
     // (it holds the file); on PostgreSQL, stop the servers first (docs/cli.md).
-    const report = yield* withStore(o.db, rebuild, { exclusive: true })
+    const report = yield* withStore(o.db, Effect.flatMap(judgeFor(o.db, o.threads), rebuildWith), { exclusive: true })
     if (o.json) yield* Console.log(JSON.stringify(report, null, 2))
     else {
       yield* printProblems(report, "rebuilt")

@@ -1,4 +1,4 @@
-import { Effect, Either, Option } from "effect"
+import { Effect, Either, Option, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
 import { apply, initialState, type TaskSnapshot } from "../domain/Task"
 import type { VersionedEvent } from "../domain/TaskEvent"
@@ -99,40 +99,88 @@ export interface Page {
 /** Tasks per page of a scan: one query reads all their events, one their rows, one their message keys. */
 export const pageSize = 100
 
+/** What a page's tasks need written to match their logs (a rebuild): rows, and the tasks whose keys are written again. */
+export interface PageWrites {
+  readonly rows: ReadonlyArray<TaskRow>
+  readonly rekeyed: ReadonlyArray<string>
+  readonly claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>
+}
+
+/** A page of a rebuild, folded: what it found, and what it needs written. */
+export interface FoldedPage extends ScanReport {
+  readonly writes: PageWrites
+}
+
+/** The services a page is read and judged with. */
+export type PageServices = EventLog | TaskReadModel | MessageIndex
+
 /**
- * Visit every task of the log in id order, a page at a time (the page's events
- * read in one query), then report read-model rows that have no events. An
- * event that cannot be read is that task's problem, not the end of the scan.
+ * How the pages of a scan are judged: here, one after another (`inThisThread`), or by scan threads
+ * (ScanThreads, on a SQLite file), `concurrency` pages at once. Either way a page is given by its
+ * bounds and the ids the scan found in them, and the results come back in page order.
  */
-export const scan = <R>(visit: (page: Page) => Effect.Effect<ReadonlyArray<Problem>, unknown, R>) =>
+export interface PageJudge {
+  readonly concurrency: number
+  readonly verify: (after: string, ids: ReadonlyArray<string>) => Effect.Effect<ScanReport, unknown, PageServices>
+  readonly fold: (after: string, ids: ReadonlyArray<string>) => Effect.Effect<FoldedPage, unknown, PageServices>
+}
+
+/**
+ * A page's events, read in one query: the tasks among `ids` that still have events (one gone between
+ * the queries, pruned beside a running server, has nothing to check), and the tasks whose events
+ * cannot be read, as problems.
+ */
+export const readPage = (after: string, ids: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const last = ids[ids.length - 1]!
+    const read = yield* (yield* EventLog).readTasks(after, last)
+    const problems: Array<Problem> = []
+    const tasks: Array<Page["tasks"][number]> = []
+    let events = 0
+    let found = 0
+    for (const taskId of ids) {
+      const taskEvents = read.get(taskId)
+      if (taskEvents === undefined) continue
+      found++
+      if (Either.isLeft(taskEvents)) {
+        problems.push({ taskId, problem: `unreadable: ${describe(taskEvents.left)}` })
+        continue
+      }
+      events += taskEvents.right.length
+      tasks.push({ taskId, events: taskEvents.right })
+    }
+    return { page: { after, last, tasks } satisfies Page, tasks: found, events, problems }
+  })
+
+/**
+ * Visit every task of the log in id order, a page at a time, judging `judge.concurrency` pages at once
+ * and taking their results in page order (`take`), then report read-model rows that have no events.
+ */
+const scan = <A extends ScanReport, R>(
+  judgePage: (after: string, ids: ReadonlyArray<string>) => Effect.Effect<A, unknown, PageServices>,
+  concurrency: number,
+  take: (result: A) => Effect.Effect<void, unknown, R>
+) =>
   Effect.gen(function* () {
     const log = yield* EventLog
     const sql = yield* SqlClient.SqlClient
     const problems: Array<Problem> = []
     let tasks = 0
     let events = 0
-    let after = ""
-    for (;;) {
-      const ids = yield* log.taskIds(after, pageSize)
-      if (ids.length === 0) break
-      const last = ids[ids.length - 1]!
-      const read = yield* log.readTasks(after, last)
-      const readable: Array<Page["tasks"][number]> = []
-      for (const taskId of ids) {
-        const found = read.get(taskId)
-        // Gone between the two queries (a prune beside a running server): nothing to check.
-        if (found === undefined) continue
-        tasks++
-        if (Either.isLeft(found)) {
-          problems.push({ taskId, problem: `unreadable: ${describe(found.left)}` })
-          continue
-        }
-        events += found.right.length
-        readable.push({ taskId, events: found.right })
-      }
-      problems.push(...(yield* visit({ after, last, tasks: readable })))
-      after = last
-    }
+    const pages = Stream.paginateEffect("", (after) =>
+      Effect.map(log.taskIds(after, pageSize), (ids) =>
+        [{ after, ids }, ids.length < pageSize ? Option.none() : Option.some(ids[ids.length - 1]!)] as const
+      )
+    ).pipe(Stream.filter(({ ids }) => ids.length > 0))
+    yield* pages.pipe(
+      Stream.mapEffect(({ after, ids }) => judgePage(after, ids), { concurrency }),
+      Stream.runForEach((result) => {
+        tasks += result.tasks
+        events += result.events
+        problems.push(...result.problems)
+        return take(result)
+      })
+    )
     const orphans = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks t
       WHERE NOT EXISTS (SELECT 1 FROM a2a_events e WHERE e.task_id = t.task_id) ORDER BY task_id`
     for (const { task_id } of orphans) problems.push({ taskId: task_id, problem: "read-model row without events" })
@@ -187,44 +235,88 @@ const checkAgainst = (
 }
 
 /**
- * Invariant 4 and the message index, checked for the whole store, a page of
- * tasks at a time. A task found wrong is read and checked once more before it
- * is reported: beside a running server it may have committed between the
- * read of its events and of its row.
+ * Invariant 4 and the message index, checked for one page of tasks. A task
+ * found wrong is read and checked once more before it is reported: beside a
+ * running server it may have committed between the read of its events and of
+ * its row.
  */
-export const verify = scan((page) =>
+export const verifyPage = (after: string, ids: ReadonlyArray<string>) =>
   Effect.gen(function* () {
+    const read = yield* readPage(after, ids)
+    const { page } = read
     const readModel = yield* TaskReadModel
     const index = yield* MessageIndex
     const log = yield* EventLog
     const rows = yield* readModel.rowsBetween(page.after, page.last)
     const held = yield* index.heldBetween(page.after, page.last)
-    const problems: Array<Problem> = []
+    const problems: Array<Problem> = [...read.problems]
     for (const { taskId, events } of page.tasks) {
       const found = yield* checkAgainst(taskId, events, rows.get(taskId), held, index.find)
       if (found.length === 0) continue
       problems.push(...(yield* checkTask(taskId, yield* log.read(taskId))))
     }
-    return problems
+    return { tasks: read.tasks, events: read.events, problems } satisfies ScanReport
   })
-).pipe(
-  // And ListTasks' counts of tasks (SQLite) against the rows: rebuild counts them again.
-  Effect.flatMap((report) =>
-    Effect.map(Effect.flatMap(TaskReadModel, (readModel) => readModel.countsDrift), (drift) =>
-      drift.length === 0 ? report : { ...report, problems: [...report.problems, ...drift.map((d) => ({ taskId: countsProblem, problem: d }))] }
+
+/**
+ * A page of tasks folded for a rebuild: each task's row and keys as its log
+ * has them, where they differ from what is stored.
+ */
+export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
+  Effect.gen(function* () {
+    const read = yield* readPage(after, ids)
+    const { page } = read
+    const rows = yield* (yield* TaskReadModel).rowsBetween(page.after, page.last)
+    const held = yield* (yield* MessageIndex).heldBetween(page.after, page.last)
+    const heldBy = new Map<string, number>()
+    for (const accepted of held.values()) heldBy.set(accepted.taskId, (heldBy.get(accepted.taskId) ?? 0) + 1)
+    const problems: Array<Problem> = [...read.problems]
+    const written: Array<TaskRow> = []
+    const rekeyed: Array<string> = []
+    const claims: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
+    for (const { taskId, events } of page.tasks) {
+      const folded = refold(taskId, events)
+      if (Either.isLeft(folded)) {
+        problems.push(folded.left)
+        continue
+      }
+      const row = rows.get(taskId)
+      if (row === undefined || !rowMatches(row, folded.right, events)) written.push(taskRow(folded.right))
+      // The task's keys are right when it holds exactly the keys its log accepted, each at its version.
+      const accepted = acceptedIn(folded.right, events)
+      const exact = accepted.every(({ key, accepted: a }) => {
+        const found = held.get(keyText(key))
+        return found !== undefined && found.taskId === a.taskId && found.version === a.version
+      })
+      if (!exact || (heldBy.get(taskId) ?? 0) !== accepted.length) {
+        rekeyed.push(taskId)
+        claims.push(...accepted)
+      }
+    }
+    return { tasks: read.tasks, events: read.events, problems, writes: { rows: written, rekeyed, claims } } satisfies FoldedPage
+  })
+
+/** Pages judged one after another, in this thread (and the only way on PostgreSQL). */
+export const inThisThread: PageJudge = { concurrency: 1, verify: verifyPage, fold: foldPage }
+
+/**
+ * Invariant 4 and the message index, checked for the whole store, a page of
+ * tasks at a time, and ListTasks' counts of tasks (SQLite) against the rows.
+ */
+export const verifyWith = (judge: PageJudge) =>
+  scan(judge.verify, judge.concurrency, () => Effect.void).pipe(
+    // Rebuild counts them again.
+    Effect.flatMap((report) =>
+      Effect.map(Effect.flatMap(TaskReadModel, (readModel) => readModel.countsDrift), (drift) =>
+        drift.length === 0 ? report : { ...report, problems: [...report.problems, ...drift.map((d) => ({ taskId: countsProblem, problem: d }))] }
+      )
     )
   )
-)
+
+export const verify = verifyWith(inThisThread)
 
 /** What a drift of ListTasks' counts is reported under, in place of a task id. */
 export const countsProblem = "(task counts)"
-
-/** The writes of one page of a rebuild: rows that differ from the fold, and the tasks whose keys are written again. */
-interface PageWrites {
-  readonly snapshots: ReadonlyArray<TaskSnapshot>
-  readonly rekeyed: ReadonlyArray<string>
-  readonly claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>
-}
 
 /**
  * Tasks whose writes share one transaction in a rebuild. One transaction per page made a wiped rebuild
@@ -236,65 +328,37 @@ export const tasksPerTransaction = 5_000
 
 /**
  * Recreate every task's projections from its log: what differs from the fold is written (a page's rows
- * in one statement, their message keys in another; several pages to a transaction), what already
- * matches is left as it is. A task whose log does not refold is reported and left as it is; read-model
- * rows without events are removed.
+ * in one statement, their message keys in another; several pages to a transaction, in this thread),
+ * what already matches is left as it is. A task whose log does not refold is reported and left as it
+ * is; read-model rows without events are removed.
  */
-export const rebuild = Effect.gen(function* () {
-  const sql = yield* SqlClient.SqlClient
-  const readModel = yield* TaskReadModel
-  const index = yield* MessageIndex
-  let pending: Array<PageWrites> = []
-  let pendingTasks = 0
-  const writePage = (w: PageWrites) =>
-    Effect.all([readModel.saveAll(w.snapshots), index.forgetAll(w.rekeyed), index.claimAll(w.claims)], { discard: true })
-  const flush = Effect.suspend(() => {
-    if (pending.length === 0) return Effect.void
-    const writes = pending
-    pending = []
-    pendingTasks = 0
-    return sql.withTransaction(Effect.forEach(writes, writePage, { discard: true }))
-  })
-  const report = yield* scan((page) =>
-    Effect.gen(function* () {
-      const rows = yield* readModel.rowsBetween(page.after, page.last)
-      const held = yield* index.heldBetween(page.after, page.last)
-      const heldBy = new Map<string, number>()
-      for (const accepted of held.values()) heldBy.set(accepted.taskId, (heldBy.get(accepted.taskId) ?? 0) + 1)
-      const problems: Array<Problem> = []
-      const snapshots: Array<TaskSnapshot> = []
-      const rekeyed: Array<string> = []
-      const claims: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
-      for (const { taskId, events } of page.tasks) {
-        const folded = refold(taskId, events)
-        if (Either.isLeft(folded)) {
-          problems.push(folded.left)
-          continue
-        }
-        const row = rows.get(taskId)
-        if (row === undefined || !rowMatches(row, folded.right, events)) snapshots.push(folded.right)
-        // The task's keys are right when it holds exactly the keys its log accepted, each at its version.
-        const accepted = acceptedIn(folded.right, events)
-        const exact = accepted.every(({ key, accepted: a }) => {
-          const found = held.get(keyText(key))
-          return found !== undefined && found.taskId === a.taskId && found.version === a.version
-        })
-        if (!exact || (heldBy.get(taskId) ?? 0) !== accepted.length) {
-          rekeyed.push(taskId)
-          claims.push(...accepted)
-        }
-      }
-      if (snapshots.length > 0 || rekeyed.length > 0) {
-        pending.push({ snapshots, rekeyed, claims })
-        pendingTasks += Math.max(snapshots.length, rekeyed.length)
-        if (pendingTasks >= tasksPerTransaction) yield* flush
-      }
-      return problems
+export const rebuildWith = (judge: PageJudge) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    const readModel = yield* TaskReadModel
+    const index = yield* MessageIndex
+    let pending: Array<PageWrites> = []
+    let pendingTasks = 0
+    const writePage = (w: PageWrites) =>
+      Effect.all([readModel.saveRows(w.rows), index.forgetAll(w.rekeyed), index.claimAll(w.claims)], { discard: true })
+    const flush = Effect.suspend(() => {
+      if (pending.length === 0) return Effect.void
+      const writes = pending
+      pending = []
+      pendingTasks = 0
+      return sql.withTransaction(Effect.forEach(writes, writePage, { discard: true }))
     })
-  )
-  yield* flush
-  const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
-  if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`
-  yield* readModel.recount
-  return { ...report, problems: report.problems.filter((p) => !orphans.includes(p.taskId)), removed: orphans.length }
-})
+    const report = yield* scan(judge.fold, judge.concurrency, ({ writes }) => {
+      if (writes.rows.length === 0 && writes.rekeyed.length === 0) return Effect.void
+      pending.push(writes)
+      pendingTasks += Math.max(writes.rows.length, writes.rekeyed.length)
+      return pendingTasks >= tasksPerTransaction ? flush : Effect.void
+    })
+    yield* flush
+    const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
+    if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`
+    yield* readModel.recount
+    return { ...report, problems: report.problems.filter((p) => !orphans.includes(p.taskId)), removed: orphans.length }
+  })
+
+export const rebuild = rebuildWith(inThisThread)

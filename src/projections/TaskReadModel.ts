@@ -59,8 +59,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, SqlError>
     /** The task's stored row, as it is stored. */
     readonly row: (taskId: string) => Effect.Effect<Option.Option<TaskRow>, SqlError>
-    /** Write many rows in one statement (a page of a rebuild). */
-    readonly saveAll: (snapshots: ReadonlyArray<TaskSnapshot>) => Effect.Effect<void, SqlError>
+    /** Write many rows (each as `taskRow` makes it) in one statement: a page of a rebuild. */
+    readonly saveRows: (rows: ReadonlyArray<TaskRow>) => Effect.Effect<void, SqlError>
     /** The task's version, without reading its snapshot. */
     readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, SqlError>
     /** A trivial query on the read connection: does the store answer? */
@@ -308,10 +308,10 @@ export const make = Effect.gen(function* () {
       Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), asRow))
     )
 
-  const saveAll = (snapshots: ReadonlyArray<TaskSnapshot>) =>
-    snapshots.length === 0
+  const saveRows = (written: ReadonlyArray<TaskRow>) =>
+    written.length === 0
       ? Effect.void
-      : sql`INSERT INTO a2a_tasks ${sql.insert(snapshots.map(taskRow))}
+      : sql`INSERT INTO a2a_tasks ${sql.insert(written)}
           ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
             status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
 
@@ -357,7 +357,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveAll, load: loadWith(sql), complete, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), complete, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

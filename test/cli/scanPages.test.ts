@@ -17,7 +17,9 @@ import { startServer, tempDir } from "../support/server"
  * the page's events, one for its rows, one for its message keys): a fault is
  * found and mended wherever it sits, at the first task of a page, the last,
  * or past the first page. One task is big: its row holds only its head, which
- * verify completes from the task's events before it compares.
+ * verify completes from the task's events before it compares. On SQLite the
+ * pages are judged in this thread or by scan threads, with the same findings
+ * in the same order.
  */
 const chatty: Agent = {
   name: "chatty", description: "", version: "1", skills: [],
@@ -31,7 +33,7 @@ const chatty: Agent = {
 const onStore = <A>(db: string, f: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(SqlClient.SqlClient, f).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
 
-const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknown> }>) => () => {
+const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknown> }>, threadCounts: ReadonlyArray<number>) => () => {
   let db: string
   let drop: () => Promise<unknown>
   let ids: Array<string>
@@ -61,7 +63,8 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
     await drop?.()
   })
 
-  it("verify finds faults at page edges and past the first page; rebuild mends them all", async () => {
+  const findsAndMends = (threads: number) => async () => {
+    const scan = (command: string, ...args: Array<string>) => cli(command, "--threads", String(threads), ...args)
     const firstOfSecond = ids[pageSize]!
     const lastOfSecond = ids[2 * pageSize - 1]!
     const inThird = ids[2 * pageSize + 5]!
@@ -71,7 +74,7 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
     const bigRow = () => onStore(db, (sql) => sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${bigTask}`)
     expect((await bigRow())[0]!.snapshot).toContain('"detached":true')
     expect((await bigRow())[0]!.snapshot).not.toContain("step 1")
-    expect(JSON.parse((await cli("verify", "--json")).stdout).problems).toEqual([])
+    expect(JSON.parse((await scan("verify", "--json")).stdout).problems).toEqual([])
     await onStore(db, (sql) =>
       Effect.all([
         sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${firstOfSecond}`,
@@ -81,7 +84,7 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
         sql`DELETE FROM a2a_tasks WHERE task_id = ${inThird}`
       ])
     )
-    const found = JSON.parse((await cli("verify", "--json")).stdout)
+    const found = JSON.parse((await scan("verify", "--json")).stdout)
     expect(found.tasks).toBe(ids.length)
     const expected = [
       { taskId: firstOfSecond, problem: expect.stringContaining("read model differs from the fold of the log") },
@@ -91,23 +94,31 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
       { taskId: columnOnly, problem: expect.stringContaining("read model differs from the fold of the log") }
     ]
     expect(found.problems).toEqual(expected.sort((a, b) => ids.indexOf(a.taskId) - ids.indexOf(b.taskId)))
-    const rebuilt = await cli("rebuild")
+    const rebuilt = await scan("rebuild")
     expect(rebuilt.code).toBe(0)
-    const clean = JSON.parse((await cli("verify", "--json")).stdout)
+    const clean = JSON.parse((await scan("verify", "--json")).stdout)
     expect(clean.problems).toEqual([])
     expect(clean.events).toBe(found.events)
     // Rebuilt, the big task's row is a head again.
     expect((await bigRow())[0]!.snapshot).toContain('"detached":true')
-  }, 120_000)
+  }
+
+  for (const threads of threadCounts) {
+    it(
+      `verify finds faults at page edges and past the first page; rebuild mends them all (${threads === 0 ? "in this thread" : `${threads} scan threads`})`,
+      findsAndMends(threads),
+      120_000
+    )
+  }
 }
 
-describe("verify and rebuild by pages on SQLite", pagedSuite(async () => ({ db: path.join(tempDir(), "pages.db"), drop: async () => {} })))
+describe("verify and rebuild by pages on SQLite", pagedSuite(async () => ({ db: path.join(tempDir(), "pages.db"), drop: async () => {} }), [0, 2]))
 await describePg(
   "verify and rebuild by pages on PostgreSQL",
   pagedSuite(async () => {
     const schema = await freshSchema()
     return { db: schema.url, drop: schema.drop }
-  })
+  }, [0])
 )
 
 describe("verify and rebuild: ListTasks' task counts (SQLite)", () => {
@@ -123,5 +134,30 @@ describe("verify and rebuild: ListTasks' task counts (SQLite)", () => {
     expect(found.problems).toEqual([{ taskId: countsProblem, problem: 'tenant "", owner "", TASK_STATE_COMPLETED: counted 8, 3 task(s)' }])
     expect((await cli("rebuild")).code).toBe(0)
     expect(JSON.parse((await cli("verify", "--json")).stdout).problems).toEqual([])
+  }, 60_000)
+})
+
+describe("verify and rebuild: --threads", () => {
+  it("must be 0 or more", async () => {
+    const db = path.join(tempDir(), "threads.db")
+    const server = await startServer({ agent: conformance, db })
+    await server.close()
+    const run = await runCli(["verify", "--threads", "-1", "--db", db])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toContain("--threads must be 0 or more")
+  }, 60_000)
+})
+
+await describePg("verify and rebuild: --threads on PostgreSQL", () => {
+  it("is refused: a PostgreSQL store is scanned in this thread", async () => {
+    const schema = await freshSchema()
+    try {
+      const run = await runCli(["verify", "--threads", "2", "--db", schema.url])
+      expect(run.code).toBe(1)
+      expect(run.stderr).toContain("a PostgreSQL store is scanned in this thread only")
+      expect((await runCli(["verify", "--threads", "0", "--db", schema.url])).code).toBe(0)
+    } finally {
+      await schema.drop()
+    }
   }, 60_000)
 })
