@@ -34,10 +34,14 @@ export const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(f
 /** Build dist/ as `npm start` does (scripts/build.mjs). */
 export const buildServer = () => execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
 
-/** `a2a-ledger serve <args>` from the build (see buildServer), in its own process; node flags from BENCH_SERVER_NODE_ARGS (a profile, say). */
-export const serveBuilt = (serveArgs: ReadonlyArray<string>) =>
+/**
+ * `a2a-ledger serve <args>` from the build (see buildServer), in its own process; node flags from
+ * BENCH_SERVER_NODE_ARGS (a profile, say) and `nodeArgs`.
+ */
+export const serveBuilt = (serveArgs: ReadonlyArray<string>, nodeArgs: ReadonlyArray<string> = []) =>
   spawnServer("a2a-ledger", [
     ...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
+    ...nodeArgs,
     path.join(root, "dist/main.js"),
     "serve",
     ...serveArgs
