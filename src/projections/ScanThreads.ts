@@ -62,8 +62,13 @@ interface Thread {
   outstanding: number
 }
 
-/** Pages in flight per thread: one being judged and one waiting, so a thread never idles for the next. */
-const pagesPerThread = 2
+/**
+ * Pages in flight per thread. While the main thread writes a rebuild's transaction (5,000 tasks, about
+ * 100 ms), it neither takes results nor hands out pages: each thread needs that many pages queued to keep
+ * working meanwhile. Two per thread made a wiped rebuild of 1,000,000 events take 12.5 s, 32 took 10.2 s;
+ * a verify, which writes nothing, is the same either way.
+ */
+const pagesPerThread = 32
 
 /** `count` scan threads on the SQLite file `filename`, stopped when the scope closes. */
 export const make = (filename: string, count: number) =>
