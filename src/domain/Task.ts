@@ -1,4 +1,5 @@
 import { type AnyActorScope, createActor, initialTransition } from "xstate"
+import { extend } from "./extend"
 import type { Artifact, Message } from "./Message"
 import { type TaskEvent, TaskEventTypes } from "./TaskEvent"
 import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine"
@@ -172,19 +173,18 @@ const inertScope = (): AnyActorScope => {
 /** Fold one fact the machine allowed (`judged`: the state it moves to, and the machine's snapshot if it ran). */
 const step = (s: TaskSnapshot, judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot }, event: TaskEvent): TaskSnapshot => {
   const version = s.version + 1
-  const base: TaskSnapshot = {
-    ...s,
+  const base: TaskSnapshot = extend(s, {
     version,
     state: judged.state,
     // A plain transition leaves the context as it was.
     machine: judged.after !== undefined ? judged.after.context : s.machine,
     task: TaskView.evolve(s.task, event)
-  }
-  const next =
+  })
+  const next: TaskSnapshot =
     event.type === "TaskSubmitted"
-      ? { ...base, tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message }
+      ? extend(base, { tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message })
       : event.type === "InputProvided"
-        ? { ...base, turnInput: event.message }
+        ? extend(base, { turnInput: event.message })
         : base
   if (judged.after !== undefined) machineOf.set(next, judged.after)
   return next
@@ -198,12 +198,12 @@ export const fold = (events: Iterable<TaskEvent>, from: TaskSnapshot = initialSt
 
 /** Messages recorded on a task name its task and context (the proto requires it of agent messages). */
 const stamp = (s: TaskSnapshot, message: Message): Message =>
-  s.task === undefined ? message : { ...message, taskId: s.task.id, contextId: s.task.contextId }
+  s.task === undefined ? message : extend(message, { taskId: s.task.id, contextId: s.task.contextId })
 
 const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
   switch (command.type) {
     case "Submit": {
-      const message = { ...command.message, taskId: command.taskId, contextId: command.contextId }
+      const message = extend(command.message, { taskId: command.taskId, contextId: command.contextId })
       const { taskId, contextId, tenant, owner } = command
       return { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message }
     }

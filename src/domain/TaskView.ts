@@ -1,3 +1,4 @@
+import { extend } from "./extend"
 import type { Artifact, Message, Metadata } from "./Message"
 import type { TaskEvent } from "./TaskEvent"
 import type { TaskState } from "./TaskState"
@@ -18,13 +19,11 @@ export interface Task {
   readonly metadata?: Metadata
 }
 
-const withStatus = (task: Task, state: TaskState, at: string, message?: Message): Task => ({
-  ...task,
-  status: message === undefined ? { state, timestamp: at } : { state, message, timestamp: at }
-})
+const withStatus = (task: Task, state: TaskState, at: string, message?: Message): Task =>
+  extend(task, { status: message === undefined ? { state, timestamp: at } : { state, message, timestamp: at } })
 
 const addHistory = (task: Task, message: Message | undefined): Task =>
-  message === undefined ? task : { ...task, history: [...task.history, message] }
+  message === undefined ? task : extend(task, { history: [...task.history, message] })
 
 /** An artifact event's artifact merged into the one of the same id: its chunk appended, or the whole replaced. */
 const mergeArtifact = (existing: Artifact, artifact: Artifact, append: boolean): Artifact =>
@@ -70,7 +69,7 @@ export const evolve = (task: Task | undefined, event: TaskEvent): Task | undefin
     }
   }
   if (task === undefined) return undefined
-  if (event.type === "ArtifactAdded") return { ...task, artifacts: applyArtifact(task.artifacts, event.artifact, event.append) }
+  if (event.type === "ArtifactAdded") return extend(task, { artifacts: applyArtifact(task.artifacts, event.artifact, event.append) })
   return addHistory(evolveStatus(task, event), historyMessage(event))
 }
 
@@ -124,5 +123,5 @@ export const assemble = (head: Task, events: Iterable<TaskEvent>): Task => {
     const message = historyMessage(event)
     if (message !== undefined) history.push(message)
   }
-  return { ...head, artifacts, history }
+  return extend(head, { artifacts, history })
 }

@@ -1,4 +1,5 @@
 import { Clock, Deferred, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { extend } from "../domain/extend"
 import { agentMessage } from "../agent/Agent"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
 import { isTerminal, stateAfter } from "../domain/TaskState"
@@ -171,7 +172,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined, fresh?: HandedOff) => {
       // A handed-off task's first commit records it and makes its lease (nobody else knows the task yet).
       const firstOptions = (fresh: HandedOff) =>
-        Effect.map(now, (t): CommitOptions => ({ ...fresh.options, fence: { owner: instanceId, lease, createUntil: t + leaseMs } }))
+        Effect.map(now, (t): CommitOptions => extend(fresh.options ?? {}, { fence: { owner: instanceId, lease, createUntil: t + leaseMs } }))
       const commits = handedOffCommits(fresh, (commands, first) =>
         (first && fresh !== undefined
           ? Effect.flatMap(firstOptions(fresh), (options) =>

@@ -1,6 +1,7 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
+import { extend } from "../domain/extend"
 import type { Message } from "../domain/Message"
 import { fold, type TaskSnapshot } from "../domain/Task"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState"
@@ -299,7 +300,7 @@ export const make = Effect.gen(function* () {
       yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
       return result
     }
-    const result = yield* writer.commit(taskId, submit, { ...options, answerAtCommit: true }).pipe(
+    const result = yield* writer.commit(taskId, submit, extend(options, { answerAtCommit: true })).pipe(
       Effect.map((r) => {
         if (r.synced !== undefined) synced = r.synced
         return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
@@ -514,12 +515,12 @@ export const make = Effect.gen(function* () {
         if (outcome._tag === "Message") return Effect.succeed(outcome)
         const { snapshot, duplicate } = outcome
         if (duplicate || snapshot.task!.id !== taskId) {
-          return Effect.map(awaitSettled(snapshot.task!.id, snapshot.version), (settled) => ({ ...outcome, snapshot: settled }))
+          return Effect.map(awaitSettled(snapshot.task!.id, snapshot.version), (settled) => extend(outcome, { snapshot: settled }))
         }
         // A handed-off task's first commit may have settled it already (an agent that answers at once).
         if (settled(snapshot.task!.status.state)) return Effect.succeed(outcome)
         settler.after(snapshot.version)
-        return Effect.map(settleWith(settler, taskId), (settled) => ({ ...outcome, snapshot: settled }))
+        return Effect.map(settleWith(settler, taskId), (settled) => extend(outcome, { snapshot: settled }))
       }).pipe(Effect.ensuring(Effect.sync(unlisten)))
     })
 

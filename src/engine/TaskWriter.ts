@@ -1,6 +1,7 @@
 import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
+import { extend } from "../domain/extend"
 import { type Command, decide, decideAll, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
@@ -312,8 +313,8 @@ export const make = Effect.gen(function* () {
         now,
         at,
         ...(p.options?.fence !== undefined ? { fence: fenceOf(p.options.fence) } : {}),
-        ...(key !== undefined ? { messageKey: { ...key, duplicates: p.options?.duplicates ?? "refuse" } } : {}),
-        ...(pushConfig !== undefined ? { pushConfig: configRow({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant }) } : {})
+        ...(key !== undefined ? { messageKey: extend(key, { duplicates: p.options?.duplicates ?? "refuse" }) } : {}),
+        ...(pushConfig !== undefined ? { pushConfig: configRow(extend(pushConfig, { taskId: p.taskId, tenant: snapshot.tenant })) } : {})
       }
       const events = decision.events.map((event, i): VersionedEvent => ({ taskId: p.taskId, version: current.version + i + 1, event }))
       return Either.right({ plan, snapshot, events })
@@ -488,7 +489,7 @@ export const make = Effect.gen(function* () {
             const { snapshot, events } = result.right
             const contextId = snapshot.task!.contextId
             const lastIndex = events.length - 1
-            yield* hub.publish(events.map((e, i) => (i === lastIndex ? { ...e, contextId, snapshot } : { ...e, contextId })))
+            yield* hub.publish(events.map((e, i) => (i === lastIndex ? extend(e, { contextId, snapshot }) : extend(e, { contextId }))))
             p.done(Exit.succeed({ snapshot, events }))
           }
         })

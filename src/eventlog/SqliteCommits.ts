@@ -1,6 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlError } from "@effect/sql/SqlError"
 import { Worker } from "node:worker_threads"
+import { extend } from "../domain/extend"
 
 /**
  * The writer's own connection to a SQLite store, in a thread of its own
@@ -229,7 +230,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   const post = (request: Request) => {
     const id = ++nextId
     const target = worker ?? start()
-    target.postMessage({ ...request, id })
+    target.postMessage(extend(request, { id }))
     if (request.op === "write" || request.op === "sync") durable.set(id, { latch: new Latch(), op: request.op })
     return id
   }

@@ -1,6 +1,7 @@
 import { Context, Effect, Either, Layer, Option } from "effect"
 import { SqlClient, type Statement } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
+import { extend } from "../domain/extend"
 import type { TaskSnapshot } from "../domain/Task"
 import type { TaskEvent } from "../domain/TaskEvent"
 import * as TaskView from "../domain/TaskView"
@@ -91,7 +92,7 @@ export interface StoredSnapshot {
 
 /** What a row stores of a snapshot (a detached one says so in its last key). */
 const storedForm = (s: TaskSnapshot): TaskSnapshot | (TaskSnapshot & { readonly detached: true }) =>
-  s.version <= inlineVersions || s.task === undefined ? s : { ...s, task: { ...s.task, artifacts: [], history: [] }, detached: true }
+  s.version <= inlineVersions || s.task === undefined ? s : extend(s, { task: extend(s.task, { artifacts: [], history: [] }), detached: true })
 
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
 export const taskRow = (s: TaskSnapshot): TaskRow => {
@@ -118,14 +119,14 @@ export const parseStored = (json: string): StoredSnapshot => {
 }
 
 // Rows written before owners existed have none: they belong to the anonymous principal.
-const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? { ...s, owner: "" } : s)
+const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? extend(s, { owner: "" }) : s)
 
 /** The whole snapshot of a stored one, given its task's events (those after the row's version are left out). */
 export const attachEvents = (stored: StoredSnapshot, events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>): TaskSnapshot => {
   if (!stored.detached) return stored.snapshot
   const { snapshot } = stored
   const upTo = events.filter((e) => e.version <= snapshot.version).map((e) => e.event)
-  return { ...snapshot, task: TaskView.assemble(snapshot.task!, upTo) }
+  return extend(snapshot, { task: TaskView.assemble(snapshot.task!, upTo) })
 }
 
 export const make = Effect.gen(function* () {

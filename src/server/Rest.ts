@@ -1,6 +1,7 @@
 import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
+import { extend } from "../domain/extend"
 import { A2AError, errorDetails, Errors } from "../protocol/errors"
 import { answer, invoke, streamResponse } from "./dispatch"
 import { nodeResponseOf } from "./LiveStreams"
@@ -63,7 +64,7 @@ export const match = (verb: string, segments: ReadonlyArray<string>): Route | un
   const [tenant, ...rest] = segments
   if (tenant === undefined || tenant === "" || rest.length === 0) return undefined
   const tenanted = matchPlain(verb, rest)
-  return tenanted === undefined ? undefined : { ...tenanted, params: { ...tenanted.params, tenant } }
+  return tenanted === undefined ? undefined : extend(tenanted, { params: extend(tenanted.params, { tenant }) })
 }
 
 /** Query fields that are numbers or booleans in the proto; everything else is a string. */
