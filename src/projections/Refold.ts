@@ -153,7 +153,7 @@ export const readPage = (after: string, ids: ReadonlyArray<string>) =>
   })
 
 /**
- * Visit every task of the log in id order, a page at a time, judging `judge.concurrency` pages at once
+ * Visit every task of the log in id order, a page at a time, judging up to `concurrency` pages at once
  * and taking their results in page order (`take`), then report read-model rows that have no events.
  */
 const scan = <A extends ScanReport, R>(

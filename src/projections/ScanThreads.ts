@@ -1,8 +1,8 @@
 import { Data, Effect } from "effect"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import * as path from "node:path"
 import { createRequire } from "node:module"
+import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
 import type { FoldedPage, PageJudge, ScanReport } from "./Refold"
@@ -73,14 +73,15 @@ const pagesPerThread = 32
 /** `count` scan threads on the SQLite file `filename`, stopped when the scope closes. */
 export const make = (filename: string, count: number) =>
   Effect.gen(function* () {
-    const waiting = new Map<number, { readonly thread: Thread; readonly resume: (result: Effect.Effect<unknown, ScanThreadFailed>) => void }>()
+    // The pages asked for and not answered yet: how to answer each.
+    const waiting = new Map<number, (result: Effect.Effect<unknown, ScanThreadFailed>) => void>()
     let nextId = 0
     let broken: ScanThreadFailed | undefined
     const breakAll = (why: string) => {
       broken ??= new ScanThreadFailed({ message: `a scan thread stopped: ${why}` })
-      for (const [id, w] of waiting) {
+      for (const [id, resume] of waiting) {
         waiting.delete(id)
-        w.resume(Effect.fail(broken))
+        resume(Effect.fail(broken))
       }
     }
 
@@ -101,11 +102,11 @@ export const make = (filename: string, count: number) =>
             return settle(Effect.succeed(thread))
           }
           if ("failed" in reply) return settle(Effect.fail(new ScanThreadFailed({ message: `a scan thread could not open ${filename}: ${reply.failed}` })))
-          const w = waiting.get(reply.id)
-          if (w === undefined) return
+          const answer = waiting.get(reply.id)
+          if (answer === undefined) return
           waiting.delete(reply.id)
           thread.outstanding--
-          w.resume("error" in reply ? Effect.fail(new ScanThreadFailed({ message: reply.error })) : Effect.succeed(reply.result))
+          answer("error" in reply ? Effect.fail(new ScanThreadFailed({ message: reply.error })) : Effect.succeed(reply.result))
         })
         worker.on("error", (error) => {
           if (!ready) settle(Effect.fail(new ScanThreadFailed({ message: `a scan thread could not start: ${error.message}` })))
@@ -127,7 +128,7 @@ export const make = (filename: string, count: number) =>
         const thread = threads.reduce((a, b) => (b.outstanding < a.outstanding ? b : a))
         const id = nextId++
         thread.outstanding++
-        waiting.set(id, { thread, resume: resume as (result: Effect.Effect<unknown, ScanThreadFailed>) => void })
+        waiting.set(id, resume as (result: Effect.Effect<unknown, ScanThreadFailed>) => void)
         thread.worker.postMessage({ id, kind, after, ids } satisfies ScanRequest)
       })
 
