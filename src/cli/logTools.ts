@@ -23,7 +23,7 @@ const json = Options.boolean("json").pipe(Options.withDescription("print JSON fo
 const threads = Options.integer("threads").pipe(
   Options.optional,
   Options.withDescription(
-    "threads that read and fold the log beside this one (SQLite; default one per core, at most 4, from the build; 0 for none)"
+    "threads that read and fold the log beside this one (SQLite; default one per core, at most 4, none on one core or from the sources; 0 for none)"
   )
 )
 

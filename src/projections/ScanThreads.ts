@@ -53,9 +53,13 @@ const tsxApi = () => {
 
 /**
  * How many threads a scan uses when none is asked for: one per core, at most four, when this runs from
- * the build; none from the TypeScript sources, where each thread would compile them again.
+ * the build; none on one core (one scan thread there only adds the hand-over), and none from the
+ * TypeScript sources, where each thread would compile them again.
  */
-export const defaultThreads = () => (runsBuilt() ? Math.min(4, os.availableParallelism()) : 0)
+export const defaultThreads = () => {
+  const cores = os.availableParallelism()
+  return runsBuilt() && cores > 1 ? Math.min(4, cores) : 0
+}
 
 interface Thread {
   readonly worker: Worker
