@@ -38,6 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 buildServer()
 const loopDelayFile = path.join(dir, "loop-delay")
+// The server's preload (loop-delay.mjs) reads the file's name from its environment, which it inherits from this process.
 process.env.BENCH_LOOP_DELAY_FILE = loopDelayFile
 const server = await serveBuilt(
   ["--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs],
