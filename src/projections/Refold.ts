@@ -130,7 +130,7 @@ export interface PageJudge {
  * the queries, pruned beside a running server, has nothing to check), and the tasks whose events
  * cannot be read, as problems.
  */
-export const readPage = (after: string, ids: ReadonlyArray<string>) =>
+const readPage = (after: string, ids: ReadonlyArray<string>) =>
   Effect.gen(function* () {
     const last = ids[ids.length - 1]!
     const read = yield* (yield* EventLog).readTasks(after, last)
@@ -324,7 +324,7 @@ export const countsProblem = "(task counts)"
  * back (about 11 page writes a task). Each statement still holds one page: the bound on a statement's
  * parameters (SQLite's 32,766) is the page's, not the transaction's.
  */
-export const tasksPerTransaction = 5_000
+const tasksPerTransaction = 5_000
 
 /**
  * Recreate every task's projections from its log: what differs from the fold is written (a page's rows
@@ -360,5 +360,3 @@ export const rebuildWith = (judge: PageJudge) =>
     yield* readModel.recount
     return { ...report, problems: report.problems.filter((p) => !orphans.includes(p.taskId)), removed: orphans.length }
   })
-
-export const rebuild = rebuildWith(inThisThread)
