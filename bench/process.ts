@@ -31,18 +31,26 @@ export const spawnServer = (name: string, nodeArgs: ReadonlyArray<string>) =>
 /** A process's resident memory, in MiB. */
 export const rssMiB = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${pid}/status`, "utf8"))![1]) / 1024)
 
-/** Build dist/ as `npm start` does (scripts/build.mjs). */
-export const buildServer = () => execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
+/**
+ * The server's entry: dist/main.js, or BENCH_MAIN (another build's, to compare two builds in alternating
+ * runs; a build copied inside the repository finds its dependencies).
+ */
+export const serverMain = process.env.BENCH_MAIN === undefined ? path.join(root, "dist/main.js") : path.resolve(process.env.BENCH_MAIN)
+
+/** Build dist/ as `npm start` does (scripts/build.mjs); nothing when BENCH_MAIN names another build. */
+export const buildServer = () => {
+  if (process.env.BENCH_MAIN === undefined) execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
+}
 
 /**
- * `a2a-ledger serve <args>` from the build (see buildServer), in its own process; node flags from
+ * `a2a-ledger serve <args>` from the build (see buildServer, BENCH_MAIN), in its own process; node flags from
  * BENCH_SERVER_NODE_ARGS (a profile, say) and `nodeArgs`.
  */
 export const serveBuilt = (serveArgs: ReadonlyArray<string>, nodeArgs: ReadonlyArray<string> = []) =>
   spawnServer("a2a-ledger", [
     ...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
     ...nodeArgs,
-    path.join(root, "dist/main.js"),
+    serverMain,
     "serve",
     ...serveArgs
   ])

@@ -22,7 +22,7 @@ import { v7 } from "uuid"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { buildServer, postRpc, root, serveBuilt } from "./process"
+import { buildServer, postRpc, root, serveBuilt, serverMain } from "./process"
 
 const count = Number(process.env.BENCH_TASKS ?? 250_000)
 const newId = process.env.BENCH_IDS === "v4" ? randomUUID : () => v7()
@@ -77,7 +77,7 @@ console.log(`store: ${count} echo tasks, ${totalEvents} events (${perTask} a tas
 
 const timed = (command: string, label = command) => {
   const t = performance.now()
-  const out = execFileSync(process.execPath, [path.join(root, "dist/main.js"), command, "--db", db, "--json", ...threads], { cwd: root, maxBuffer: 1 << 28 }).toString()
+  const out = execFileSync(process.execPath, [serverMain, command, "--db", db, "--json", ...threads], { cwd: root, maxBuffer: 1 << 28 }).toString()
   const seconds = (performance.now() - t) / 1000
   const report = JSON.parse(out) as { tasks: number; events: number; problems: ReadonlyArray<unknown> }
   console.log(`${label}: ${seconds.toFixed(1)} s, ${Math.round(totalEvents / seconds)} events/s (${report.tasks} tasks, ${report.events} events, ${report.problems.length} problems)`)

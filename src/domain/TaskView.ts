@@ -73,6 +73,13 @@ export const evolve = (task: Task | undefined, event: TaskEvent): Task | undefin
   return addHistory(evolveStatus(task, event), historyMessage(event))
 }
 
+/** The task without its history and artifacts (a big task's head: its events hold the lists). */
+export const head = (task: Task): Task => extend(task, { artifacts: [], history: [] })
+
+/** Fold one fact into a task's head (`head`): its status only; the lists stay empty. */
+export const evolveHead = (task: Task | undefined, event: TaskEvent): Task | undefined =>
+  task === undefined || event.type === "ArtifactAdded" ? task : evolveStatus(task, event)
+
 /** The status a fact leaves its task in (a status message only where the protocol shows one). */
 const evolveStatus = (task: Task, event: TaskEvent): Task => {
   switch (event.type) {

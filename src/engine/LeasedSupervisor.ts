@@ -161,6 +161,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
         return
       }
+      // A big task's commit answers with its head only: the agent is shown the whole task.
+      if (submitted.detached === true) {
+        submitted = yield* readModel.whole(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
+      }
       yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh), stopWhenTerminal(lease.taskId))
     })
 

@@ -85,6 +85,12 @@ export const make = Effect.gen(function* () {
     // What the agent sees: the task as its start leaves it (decided here; the writer decides it again on commit).
     const begin = (current: Option.Option<TaskSnapshot>, at: string): Effect.Effect<unknown, unknown> => {
       if (Option.isNone(current)) return Effect.void
+      // A big task's is its head only: the agent is shown the whole task.
+      if (current.value.detached === true) {
+        return Effect.flatMap(Effect.tapError(readModel.whole(current.value), () => Effect.sync(() => (storeFailed = true))), (whole) =>
+          begin(Option.some(whole), at)
+        )
+      }
       const decision = decide(current.value, start, at)
       // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return Effect.void

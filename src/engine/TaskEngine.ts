@@ -168,6 +168,9 @@ export const make = Effect.gen(function* () {
       : failed
   }
 
+  /** A snapshot a commit answered with, whole (a big task's is its head only). */
+  const whole = (snapshot: TaskSnapshot) => (snapshot.detached === true ? store(readModel.whole(snapshot)) : Effect.succeed(snapshot))
+
   const loadOrNotFound = (taskId: string) =>
     store(readModel.get(taskId)).pipe(
       Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
@@ -251,8 +254,10 @@ export const make = Effect.gen(function* () {
           (commit) => orAccepted(caller, commit),
           mustCommit
         )
-        if (!result.duplicate) yield* supervisor.enqueue(taskId)
-        return result
+        if (result.duplicate) return result
+        yield* supervisor.enqueue(taskId)
+        // A big task's commit answers with its head: the caller is shown the whole task.
+        return result.snapshot.detached === true ? extend(result, { snapshot: yield* whole(result.snapshot) }) : result
       })
     )
 
@@ -325,6 +330,7 @@ export const make = Effect.gen(function* () {
         yield* supervisor.stop(taskId)
         const result = yield* writer.commitHeld(taskId, { type: "Cancel" }).pipe(
           Effect.map((r) => r.snapshot),
+          Effect.flatMap(whole),
           // On a shared store another instance's cancel (or finish) may have landed first.
           Effect.catchIf(
             (e): e is CommandRefused => e instanceof CommandRefused && e.refusal._tag === "TaskIsTerminal",
@@ -476,7 +482,8 @@ export const make = Effect.gen(function* () {
     Effect.flatMap(settler.wait, (found) => {
       if (found._tag === "Settled") {
         const c = found.committed
-        return c.snapshot?.version === c.version ? Effect.succeed(c.snapshot) : loadOrNotFound(taskId)
+        // A big task's commit carries its head only: read the whole task then.
+        return c.snapshot?.version === c.version && c.snapshot.detached !== true ? Effect.succeed(c.snapshot) : loadOrNotFound(taskId)
       }
       // Versions were not heard: the log says whether one of them settled the task.
       return Effect.flatMap(settledBetween(taskId, found.from, found.to), (gapSettled) => {

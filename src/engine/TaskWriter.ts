@@ -2,7 +2,7 @@ import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberI
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend"
-import { type Command, decide, decideAll, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
+import { type Command, decide, decideAll, detach, initialState, type Refusal, type TaskSnapshot } from "../domain/Task"
 import { isTerminal } from "../domain/TaskState"
 import type { VersionedEvent } from "../domain/TaskEvent"
 import { EventLog } from "../eventlog/EventLog"
@@ -19,7 +19,7 @@ import { type CommitPlan, SqliteCommits, type Written } from "../eventlog/Sqlite
 import { retryTransient } from "../eventlog/Transient"
 import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
-import { parseStored, taskRow } from "../projections/TaskReadModel"
+import { inlineVersions, parseStored, taskRow } from "../projections/TaskReadModel"
 import { configRow } from "../push/PushStore"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
@@ -104,6 +104,7 @@ export interface CommitOptions {
 }
 
 export interface CommitResult {
+  /** The task as this commit left it: detached (its head only) for a big task (TaskReadModel.whole). */
   readonly snapshot: TaskSnapshot
   readonly events: ReadonlyArray<VersionedEvent>
   /**
@@ -141,7 +142,7 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
     readonly commitHeld: (taskId: string, command: Commands, options?: CommitOptions) => Effect.Effect<CommitResult, CommitError>
     /**
      * The task as last committed (from memory while it is unfinished, else read), for a decision under the
-     * task's lock. It may not be on disk yet: never show it to a client.
+     * task's lock: detached for a big task. It may not be on disk yet: never show it to a client.
      */
     readonly current: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** Whether the store takes commits (tried again now if it was failing): what readiness reports. */
@@ -208,13 +209,17 @@ export const make = Effect.gen(function* () {
   const queue = yield* Queue.unbounded<Pending>()
   // Committed snapshots of unfinished tasks: saves reading and parsing the row on every command.
   // Only this committer writes (one engine per store), and it updates the cache only after a commit.
+  // A big task's is kept detached, as its row is (its history and artifacts are in its events): ten
+  // thousand tasks sixty messages long hold their heads only, and a fact does not copy the history.
+  // Its next decisions stay detached, and so do the snapshots its commits answer with: whoever shows
+  // the task to an agent or a client makes it whole first (TaskReadModel.whole).
   const cache = new Map<string, TaskSnapshot>()
   const maxCached = 10_000
   const remember = (s: TaskSnapshot) => {
     const id = s.task!.id
     cache.delete(id)
     if (s.state !== "NEW" && isTerminal(s.state)) return
-    cache.set(id, s)
+    cache.set(id, s.version > inlineVersions ? detach(s) : s)
     if (cache.size > maxCached) cache.delete(cache.keys().next().value!)
   }
 

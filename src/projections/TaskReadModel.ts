@@ -2,7 +2,7 @@ import { Context, Effect, Either, Layer, Option } from "effect"
 import { SqlClient, type Statement } from "@effect/sql"
 import { SqlError } from "@effect/sql/SqlError"
 import { extend } from "../domain/extend"
-import type { TaskSnapshot } from "../domain/Task"
+import { detach, type TaskSnapshot } from "../domain/Task"
 import type { TaskEvent } from "../domain/TaskEvent"
 import * as TaskView from "../domain/TaskView"
 import { decodeEvent } from "../eventlog/codec"
@@ -44,6 +44,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** A stored snapshot made whole: a detached row's history and artifacts read from its events. */
     readonly complete: (stored: StoredSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
+    /** A snapshot made whole: a detached one (a big task's, as its writer keeps it) completed from its events. */
+    readonly whole: (snapshot: TaskSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
     /** Several tasks in one read (those that exist), by id. */
     readonly getAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, TaskSnapshot>, SqlError>
     /** A read of the committed row, for everyone else. */
@@ -91,8 +93,7 @@ export interface StoredSnapshot {
 }
 
 /** What a row stores of a snapshot (a detached one says so in its last key). */
-const storedForm = (s: TaskSnapshot): TaskSnapshot | (TaskSnapshot & { readonly detached: true }) =>
-  s.version <= inlineVersions || s.task === undefined ? s : extend(s, { task: extend(s.task, { artifacts: [], history: [] }), detached: true })
+const storedForm = (s: TaskSnapshot): TaskSnapshot => (s.version <= inlineVersions ? s : detach(s))
 
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
 export const taskRow = (s: TaskSnapshot): TaskRow => {
@@ -169,6 +170,11 @@ export const make = Effect.gen(function* () {
     )
   }
   const complete = completeWith(reader)
+  const whole = (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
+    if (snapshot.detached !== true) return Effect.succeed(snapshot)
+    const { detached: _, ...head } = snapshot
+    return complete({ snapshot: head, detached: true })
+  }
 
   /** Detached tasks completed together per statement: a page of big tasks is not a query per task. */
   const tasksPerRead = 8
@@ -358,7 +364,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), complete, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), complete, whole, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

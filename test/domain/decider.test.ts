@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type Command, decide, decideAll, fold, type TaskSnapshot } from "../../src/domain/Task"
+import { type Command, decide, decideAll, detach, fold, type TaskSnapshot } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures"
 
@@ -95,5 +95,48 @@ describe("decider", () => {
     expect(s.task!.status).toEqual({ state: "TASK_STATE_COMPLETED", timestamp: at(4), message: agentMessage("done") })
     expect(s.task!.history.map((m) => m.parts[0]!.text)).toEqual(["hi", "Step 1/4", "done"])
     expect(s.task!.artifacts.map((a) => a.name)).toEqual(["report"])
+  })
+
+  it("a detached snapshot (its head only) decides as the whole one does, and its states are the whole ones' heads", () => {
+    const artifact = (id: string, text: string) => ({ artifactId: id, parts: [{ text }] })
+    const commands: ReadonlyArray<Command> = [
+      { type: "Progress", message: agentMessage("Step 1") },
+      { type: "EmitArtifact", artifact: artifact("a", "one"), append: false, lastChunk: false },
+      { type: "EmitArtifact", artifact: artifact("a", "two"), append: true, lastChunk: true },
+      // The artifact is closed: a chunk more is refused, on the head as on the whole task.
+      { type: "EmitArtifact", artifact: artifact("a", "three"), append: true, lastChunk: false },
+      { type: "EmitArtifact", artifact: artifact("b", "b"), append: false, lastChunk: true },
+      { type: "RequestInput", message: agentMessage("which one?") },
+      { type: "Progress", message: agentMessage("refused: not working") },
+      { type: "ProvideInput", message: userMessage("b") },
+      { type: "Start", instanceId: "i2" },
+      { type: "Progress", message: agentMessage("Step 2") },
+      { type: "Complete", message: agentMessage("done") },
+      { type: "Cancel" }
+    ]
+    let whole = fold([submitted, started])
+    let head = detach(whole)
+    let refused = 0
+    for (const [i, command] of commands.entries()) {
+      const a = decide(whole, command, at(10 + i))
+      const b = decide(head, command, at(10 + i))
+      expect(b.ok).toBe(a.ok)
+      if (!a.ok || !b.ok) {
+        refused++
+        expect(b).toEqual(a)
+        continue
+      }
+      expect(b.events).toEqual(a.events)
+      expect(b.state.detached).toBe(true)
+      expect(b.state.task!.history).toEqual([])
+      expect(b.state.task!.artifacts).toEqual([])
+      // What the writer stores of either is the same text (TaskReadModel's row of a big task).
+      expect(JSON.stringify(b.state)).toBe(JSON.stringify(detach(a.state)))
+      whole = a.state
+      head = b.state
+    }
+    expect(refused).toBe(3)
+    expect(whole.task!.history.length).toBe(6)
+    expect(whole.task!.artifacts.map((x) => x.parts.length)).toEqual([2, 1])
   })
 })

@@ -9,6 +9,7 @@ import type { TaskState } from "../../src/domain/TaskState"
 import * as Embedded from "../../src/layers/Embedded"
 import { userMessage } from "../support/fixtures"
 import { tempDir } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
 
 /** Build the embedded engine on a SQLite file; `close` stops it like a shutdown. */
 const startEngine = async (
@@ -509,6 +510,54 @@ describe("start-up recovery", () => {
     } finally {
       await second.close()
     }
+  })
+})
+
+describe("a big task (more facts than its row inlines: its writer keeps its head only)", () => {
+  it("every answer, every read and the agent's next turn show the whole task; its row is the one its events fold to", async () => {
+    let seen: { history: ReadonlyArray<string>; artifacts: ReadonlyArray<string> } | undefined
+    const interviewer: Agent = {
+      name: "interviewer", description: "", version: "1", skills: [],
+      run: (ctx) =>
+        ctx.input.parts[0]!.text === "job"
+          ? Effect.forEach(Array.from({ length: 20 }, (_, i) => i + 1), (i) => ctx.progress(`step ${i}`)).pipe(
+              Effect.zipRight(ctx.artifact({ artifactId: "draft", parts: [{ text: "draft" }] })),
+              Effect.as(Outcome.requireInput("which one?"))
+            )
+          : Effect.sync(() => {
+              seen = { history: ctx.task.history.map((m) => m.parts[0]!.text!), artifacts: ctx.task.artifacts.map((a) => a.artifactId) }
+            }).pipe(Effect.zipRight(ctx.progress("on it")), Effect.as(Outcome.requireInput("anything else?")))
+    }
+    const engine = await startEngine(interviewer)
+    const texts = (s: { readonly task?: { readonly history: ReadonlyArray<{ readonly parts: ReadonlyArray<{ readonly text?: string }> }> } }) =>
+      s.task!.history.map((m) => m.parts[0]!.text)
+    const steps = Array.from({ length: 20 }, (_, i) => `step ${i + 1}`)
+    try {
+      // A blocking send settles at the turn's last commit, the task's 24th fact.
+      const first = await engine.run(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("job", "m-job") })))
+      const taskId = taskIdOf(first)
+      if (first._tag !== "Task") throw new Error("expected a task")
+      expect(first.snapshot.version).toBe(24)
+      expect(first.snapshot.detached).toBeUndefined()
+      expect(texts(first.snapshot)).toEqual(["job", ...steps, "which one?"])
+      expect(first.snapshot.task!.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
+      // The answer to the message that continues it is the whole task too, as is the agent's view of it.
+      const answer = await engine.run(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { ...userMessage("the second", "m-2"), taskId } })))
+      if (answer._tag !== "Task") throw new Error("expected a task")
+      expect(texts(answer.snapshot)).toEqual(["job", ...steps, "which one?", "the second"])
+      await engine.run(waitFor(taskId, (s) => s === "TASK_STATE_INPUT_REQUIRED"))
+      expect(seen).toEqual({ history: ["job", ...steps, "which one?", "the second"], artifacts: ["draft"] })
+      const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
+      expect(canceled.detached).toBeUndefined()
+      expect(texts(canceled)).toEqual(["job", ...steps, "which one?", "the second", "on it", "anything else?"])
+      expect(canceled.task!.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
+      const read = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
+      expect(read).toEqual(canceled)
+    } finally {
+      await engine.close()
+    }
+    // Invariant 4: the rows the writer wrote from heads are the rows the events fold to.
+    expect(await verifyStore(engine.db)).toBe(1)
   })
 })
 
