@@ -1,19 +1,20 @@
 /**
  * Blocking SendMessage throughput and latency against the real server
  * (echo agent; a SQLite file, or BENCH_DB), at concurrency 1, 16 and 64. Prints figures;
- * asserts nothing. The server runs in its own process so the load
- * generator does not share its event loop.
+ * asserts nothing. The server runs from the build (dist/main.js, built first, as `npm start`
+ * runs it; BENCH_MAIN for another build) in its own process, so the load generator does not
+ * share its event loop.
  *
  *   npm run bench:ledger     # default: 2,000 requests per level (at most 30 s each)
  *   BENCH_REQUESTS=500 npm run bench:ledger
  *   BENCH_DB=postgres://postgres@127.0.0.1:5432/bench npm run bench:ledger   # on PostgreSQL (an empty database or schema)
- *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:ledger   # profile the server
+ *   BENCH_SERVER_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" npm run bench:ledger   # profile the server (one file per thread)
  */
 import * as http from "node:http"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
-import { postRpc, root, spawnServer } from "./process"
+import { buildServer, postRpc, serveBuilt } from "./process"
 
 const requestsPerLevel = Number(process.env.BENCH_REQUESTS ?? 2000)
 const levels = (process.env.BENCH_LEVELS ?? "1,16,64").split(",").map(Number)
@@ -21,21 +22,7 @@ const maxSecondsPerLevel = 30
 
 const startServer = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
-  const server = await spawnServer("a2a-ledger", [
-    ...(process.env.BENCH_SERVER_NODE_ARGS ?? "").split(" ").filter((a) => a !== ""),
-    "--import",
-    "tsx",
-    path.join(root, "src/main.ts"),
-    "serve",
-    "--agent",
-    "echo",
-    "--port",
-    "0",
-    "--host",
-    "127.0.0.1",
-    "--db",
-    process.env.BENCH_DB ?? path.join(dir, "bench.db")
-  ])
+  const server = await serveBuilt(["--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")])
   return { url: server.url, dir, stop: server.stop }
 }
 
@@ -61,6 +48,7 @@ const send = async (url: string, i: number) => {
 const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!
 
 const main = async () => {
+  buildServer()
   const server = await startServer()
   console.log(`a2a-ledger bench: blocking SendMessage, echo agent, ${process.env.BENCH_DB !== undefined ? "PostgreSQL" : "SQLite"}; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`)
   console.log("concurrency  tasks/s   p50 ms   p99 ms   requests")

@@ -86,18 +86,21 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         )
       )
 
-    /** Stop the turn when the task becomes terminal elsewhere (a cancel on another process). */
-    const stopWhenTerminal = (taskId: string) =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const events = yield* hub.subscribe(taskId)
-          for (;;) {
-            const c = yield* Queue.take(events)
-            const s = stateAfter(c.event)
-            if (s !== undefined && isTerminal(s)) return
-          }
+    /**
+     * The agent's work (`body`, on the worker's fiber) until its task becomes terminal elsewhere (a
+     * cancel on another process): then the worker is interrupted, as a cancel here interrupts it. A
+     * listener on the hub, told as each event is published: no fiber, scope or queue of its own per
+     * turn. Only while the agent works: its emissions are never terminal, and the turn's closing commit
+     * (which is, and answers a blocking send through this fiber) comes after.
+     */
+    const untilTerminal = <A, E, R>(taskId: string, body: Effect.Effect<A, E, R>) =>
+      Effect.withFiberRuntime<A, E, R>((fiber) => {
+        const unlisten = hub.listen(taskId, (c) => {
+          const s = stateAfter(c.event)
+          if (s !== undefined && isTerminal(s)) fiber.unsafeInterruptAsFork(FiberId.none)
         })
-      )
+        return Effect.ensuring(body, Effect.sync(unlisten))
+      })
 
     /**
      * The agent's turn on `current` (SUBMITTED): its start is committed with its first emission, as on
@@ -118,7 +121,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (!decision.ok) return
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       use(starting.commit)
-      const exit = yield* Effect.ensuring(runAgent(agent, decision.state, starting.commit), Effect.sync(starting.end))
+      const exit = yield* Effect.ensuring(untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit)), Effect.sync(starting.end))
       // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
       if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
       yield* finish(exit, starting.commit)
@@ -165,7 +168,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (submitted.detached === true) {
         submitted = yield* readModel.whole(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       }
-      yield* Effect.raceFirst(runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh), stopWhenTerminal(lease.taskId))
+      yield* runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh)
     })
 
     /**
@@ -281,10 +284,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           const lease: Lease = { taskId, epoch: 1 }
           held.set(taskId, lease)
           creating.add(taskId)
-          return Effect.gen(function* () {
+          // (No generator: a generator function made per send costs V8 a hidden class per send.)
+          return Effect.map(now, (t) => {
             const first = new Answer<CommitResult, CommitError>()
-            const lost = yield* Deferred.make<void>()
-            const submitted = decide(initialState, submit, new Date(yield* now).toISOString())
+            const lost = Deferred.unsafeMake<void>(FiberId.none)
+            const submitted = decide(initialState, submit, new Date(t).toISOString())
             if (!submitted.ok) {
               held.delete(taskId)
               creating.delete(taskId)
