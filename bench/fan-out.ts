@@ -21,7 +21,8 @@ import * as http from "node:http"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { buildServer, postRpc, rssMiB, serveBuilt } from "./process"
+import { monitorEventLoopDelay } from "node:perf_hooks"
+import { buildServer, loopDelayProbe, postRpc, rssMiB, serveBuilt } from "./process"
 
 const tasks = Number(process.env.BENCH_TASKS ?? 1000)
 const subscribers = Number(process.env.BENCH_SUBSCRIBERS ?? 10)
@@ -31,6 +32,7 @@ const steps = Number(process.env.BENCH_STEPS ?? 4)
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-fan-out-"))
 
 buildServer()
+const loopDelay = loopDelayProbe(dir)
 const server = await serveBuilt([
   "--agent",
   "mixed",
@@ -46,7 +48,7 @@ const server = await serveBuilt([
   "127.0.0.1",
   "--db",
   path.join(dir, "fan-out.db")
-])
+], loopDelay.nodeArgs)
 const port = server.port
 const pid = server.child.pid!
 
@@ -95,6 +97,11 @@ const subscribe = (taskId: string) =>
     socket.once("error", reject)
   })
 
+// A delivery's latency counts this process's own delays too (it reads every stream on one event loop):
+// both loops' stalls are reported beside it.
+const benchLoop = monitorEventLoopDelay({ resolution: 10 })
+benchLoop.enable()
+await loopDelay.read(pid)
 const idleRss = rssMiB(pid)
 const cpu0 = cpuSeconds()
 const t0 = Date.now()
@@ -123,6 +130,7 @@ while (ended + refused < tasks * subscribers && Date.now() - t0 < 10 * stepDelay
 }
 const wall = (Date.now() - t0) / 1000
 const cpu = cpuSeconds() - cpu0
+const serverLoop = await loopDelay.read(pid)
 latencies.sort((a, b) => a - b)
 const pct = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] ?? NaN
 console.log(
@@ -132,6 +140,10 @@ console.log(
   `  live status updates delivered ${deliveries} (${(deliveries / (tasks * subscribers)).toFixed(1)} a stream, ${Math.round(deliveries / wall)} a second) · streams that reached COMPLETED ${ended}/${tasks * subscribers}, opened too late ${refused}`
 )
 console.log(`  delivery latency p50 ${pct(0.5)} ms · p99 ${pct(0.99)} ms · max ${latencies.at(-1)} ms`)
+const ms = (ns: number) => Math.round(ns / 1e6)
+console.log(
+  `  event-loop delay, p99 / max: the server's ${serverLoop.p99} / ${serverLoop.max} ms, this bench's (the readers') ${ms(benchLoop.percentile(99))} / ${ms(benchLoop.max)} ms`
+)
 console.log(`  server: ${(cpu / wall * 100).toFixed(0)}% of one core over ${wall.toFixed(1)} s · RSS idle ${idleRss} MiB, peak ${peakRss} MiB`)
 server.stop()
 process.exit(0)

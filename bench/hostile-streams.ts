@@ -27,7 +27,7 @@ import * as fs from "node:fs"
 import * as net from "node:net"
 import * as os from "node:os"
 import * as path from "node:path"
-import { buildServer, postRpc, rssMiB, serveBuilt } from "./process"
+import { buildServer, loopDelayProbe, postRpc, rssMiB, serveBuilt } from "./process"
 
 const neverRead = Number(process.env.BENCH_NEVER_READ ?? 1500)
 const churn = (process.env.BENCH_CHURN ?? "2000,8000").split(",").filter((s) => s !== "").map(Number)
@@ -37,13 +37,8 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-hostile-"))
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 buildServer()
-const loopDelayFile = path.join(dir, "loop-delay")
-// The server's preload (loop-delay.mjs) reads the file's name from its environment, which it inherits from this process.
-process.env.BENCH_LOOP_DELAY_FILE = loopDelayFile
-const server = await serveBuilt(
-  ["--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs],
-  ["--import", path.join(import.meta.dirname, "loop-delay.mjs")]
-)
+const loopDelay = loopDelayProbe(dir)
+const server = await serveBuilt(["--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs], loopDelay.nodeArgs)
 const port = server.port
 const url = `http://127.0.0.1:${port}`
 
@@ -67,12 +62,7 @@ const probeWait = () =>
     probe.send("report")
   })
 /** The server's own longest event-loop stall since it was last asked. */
-const loopStall = async () => {
-  fs.rmSync(loopDelayFile, { force: true })
-  process.kill(server.child.pid!, "SIGUSR2")
-  for (let i = 0; i < 100 && !fs.existsSync(loopDelayFile); i++) await sleep(10)
-  return Number(fs.readFileSync(loopDelayFile, "utf8"))
-}
+const loopStall = async () => (await loopDelay.read(server.child.pid!)).max
 /** The longest agent-card wait and the server's longest loop stall since the last call: "card … ms, loop … ms". */
 const worstWait = async () => `card ${await probeWait()} ms, loop ${await loopStall()} ms`
 

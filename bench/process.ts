@@ -67,3 +67,23 @@ export const postRpc = (url: string, body: string, agent?: http.Agent) =>
     req.on("error", reject)
     req.end(body)
   })
+
+/**
+ * Node flags for a server that measures its own event loop (loop-delay.mjs, a preload), and how to ask it:
+ * `read()` is the longest stall and the 99th percentile since the last read, in ms. The preload takes its
+ * file's name from the environment, which the server inherits from this process.
+ */
+export const loopDelayProbe = (dir: string) => {
+  const file = path.join(dir, "loop-delay")
+  process.env.BENCH_LOOP_DELAY_FILE = file
+  return {
+    nodeArgs: ["--import", path.join(import.meta.dirname, "loop-delay.mjs")],
+    read: async (pid: number) => {
+      fs.rmSync(file, { force: true })
+      process.kill(pid, "SIGUSR2")
+      for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 10))
+      const [max, p99] = fs.readFileSync(file, "utf8").split(" ").map(Number)
+      return { max: max!, p99: p99! }
+    }
+  }
+}
