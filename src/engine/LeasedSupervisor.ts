@@ -90,8 +90,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * The agent's work (`body`, on the worker's fiber) until its task becomes terminal elsewhere (a
      * cancel on another process): then the worker is interrupted, as a cancel here interrupts it. A
      * listener on the hub, told as each event is published: no fiber, scope or queue of its own per
-     * turn. Only while the agent works: its emissions are never terminal, and the turn's closing commit
-     * (which is, and answers a blocking send through this fiber) comes after.
+     * turn. Only while the agent works: its emissions are never terminal. The turn's closing commit comes
+     * after; it is terminal itself, and answers a blocking send through this fiber, which must not be
+     * interrupted by it. (A cancel elsewhere that lands during that commit refuses it: the turn logs it.)
      */
     const untilTerminal = <A, E, R>(taskId: string, body: Effect.Effect<A, E, R>) =>
       Effect.withFiberRuntime<A, E, R>((fiber) => {
