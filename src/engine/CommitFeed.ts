@@ -1,9 +1,10 @@
-import { Context, Deferred, Duration, Effect, Exit, FiberId, Layer, Option, Schedule, Stream } from "effect"
+import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
 import { EventLog } from "../eventlog/EventLog"
 import { TaskReadModel } from "../projections/TaskReadModel"
 import { EventHub } from "./EventHub"
+import { Answer } from "./Answer"
 
 /**
  * Commits made by other processes on a shared PostgreSQL store, fed into this
@@ -81,12 +82,12 @@ export const make = (pollMs = defaultPollMs) =>
       })
 
     // Tasks with a batch of ours in flight: how many, and a latch opened when the last has landed.
-    const inFlight = new Map<string, { count: number; readonly latch: Deferred.Deferred<void> }>()
+    const inFlight = new Map<string, { count: number; readonly latch: Answer<void, never> }>()
     const landing = (taskIds: ReadonlyArray<string>) => {
       for (const taskId of taskIds) {
         const flight = inFlight.get(taskId)
         if (flight !== undefined) flight.count++
-        else inFlight.set(taskId, { count: 1, latch: Deferred.unsafeMake<void>(FiberId.none) })
+        else inFlight.set(taskId, { count: 1, latch: new Answer() })
       }
       let done = false
       return {
@@ -97,7 +98,7 @@ export const make = (pollMs = defaultPollMs) =>
             const flight = inFlight.get(taskId)
             if (flight === undefined || --flight.count > 0) continue
             inFlight.delete(taskId)
-            Deferred.unsafeDone(flight.latch, Exit.void)
+            flight.latch.complete(Exit.void)
           }
         }
       }
@@ -113,7 +114,7 @@ export const make = (pollMs = defaultPollMs) =>
         // Our own batch may be the one announced: once it has landed, its versions are seen, and skipped.
         // (Bounded: a batch that never lands must not hold the channel.)
         const flight = inFlight.get(taskId)
-        if (flight !== undefined) yield* Effect.ignore(Effect.timeout(Deferred.await(flight.latch), landingWait))
+        if (flight !== undefined) yield* Effect.ignore(Effect.timeout(flight.latch.await, landingWait))
         yield* publishAt(taskId, contextId, Number(version))
       })
 

@@ -1,4 +1,4 @@
-import { Clock, Deferred, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
+import { Clock, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { extend } from "../domain/extend"
 import { agentMessage } from "../agent/Agent"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
@@ -19,6 +19,9 @@ export const defaultLeaseMs = 15_000
 
 /** How often an idle instance looks for work nobody announced to it (another instance's new tasks, expired leases). */
 const claimPollMs = 1_000
+
+/** Set when a turn's lease is lost (its commit was fenced off): the turn then records nothing more. */
+type Lost = Answer<void, never>
 
 /** The most tasks one claim takes. */
 const maxClaim = 16
@@ -46,17 +49,17 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     // Leases given up by turns that ended, released together: one statement for all the turns that ended
     // while the one before it ran. (Started before the workers, so it is stopped after them.)
-    const toRelease = yield* Queue.unbounded<{ readonly lease: Lease; readonly done: Deferred.Deferred<void> }>()
+    const toRelease = yield* Queue.unbounded<{ readonly lease: Lease; readonly done: Answer<void, never> }>()
     yield* Effect.gen(function* () {
       const first = yield* Queue.take(toRelease)
       const all = [first, ...(yield* Queue.takeAll(toRelease))]
       yield* leases.release(instanceId, all.map((r) => r.lease)).pipe(Effect.ignore)
-      for (const r of all) Deferred.unsafeDone(r.done, Exit.void)
+      for (const r of all) r.done.complete(Exit.void)
     }).pipe(Effect.forever, Effect.forkScoped)
     const releaseLease = (lease: Lease) =>
       Effect.suspend(() => {
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        return Effect.zipRight(Queue.offer(toRelease, { lease, done }), Deferred.await(done))
+        const done = new Answer<void, never>()
+        return Effect.zipRight(Queue.offer(toRelease, { lease, done }), done.await)
       })
 
     const workers = yield* FiberMap.make<string>()
@@ -78,11 +81,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A commit made for a turn, fenced by its lease. A lost lease stops the turn without a word:
      * `lost` is set first, so however the agent reacts to the interruption, the turn records nothing.
      */
-    const commitFenced = (lease: Lease, lost: Deferred.Deferred<void>, command: Commands, options: CommitOptions = { fence: { owner: instanceId, lease } }) =>
+    const commitFenced = (lease: Lease, lost: Lost, command: Commands, options: CommitOptions = { fence: { owner: instanceId, lease } }) =>
       writer.commit(lease.taskId, command, options).pipe(
         Effect.catchIf(
           (e: CommitError) => e._tag === "LeaseLost",
-          () => Deferred.succeed(lost, undefined).pipe(Effect.zipRight(Effect.interrupt))
+          () => Effect.zipRight(Effect.sync(() => lost.complete(Exit.void)), Effect.interrupt)
         )
       )
 
@@ -110,7 +113,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Made once (not a generator function per turn: docs/design.md, Writing code on the hot path).
     const runTurn = Effect.fnUntraced(function* (
       lease: Lease,
-      lost: Deferred.Deferred<void>,
+      lost: Lost,
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
       use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void,
@@ -124,7 +127,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       use(starting.commit)
       const exit = yield* Effect.ensuring(untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit)), Effect.sync(starting.end))
       // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
-      if (yield* Deferred.isDone(lost)) return yield* Effect.interrupt
+      if (lost.done) return yield* Effect.interrupt
       yield* finish(exit, starting.commit)
     })
 
@@ -137,7 +140,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
 
     const turnBody = Effect.fnUntraced(function* (
       lease: Lease,
-      lost: Deferred.Deferred<void>,
+      lost: Lost,
       claimedAs: TaskSnapshot | undefined,
       fresh: HandedOff | undefined,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
@@ -177,7 +180,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
      * A turn the store failed under records nothing more (the agent did nothing wrong): its lease
      * is released or lapses, and the task is claimed and recovered again like any orphan.
      */
-    const turn = (lease: Lease, lost: Deferred.Deferred<void>, claimedAs: TaskSnapshot | undefined, fresh?: HandedOff) => {
+    const turn = (lease: Lease, lost: Lost, claimedAs: TaskSnapshot | undefined, fresh?: HandedOff) => {
       // A handed-off task's first commit records it and makes its lease (nobody else knows the task yet).
       const firstOptions = (fresh: HandedOff) =>
         Effect.map(now, (t): CommitOptions => extend(fresh.options ?? {}, { fence: { owner: instanceId, lease, createUntil: t + leaseMs } }))
@@ -192,9 +195,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const state: TurnState = { storeFailed: false, commit: commits.commitNow }
       return turnBody(lease, lost, claimedAs, fresh, commits.commitNow, state).pipe(
         Effect.catchAllCause((cause) =>
-          Effect.flatMap(Deferred.isDone(lost), (isLost) =>
+          Effect.suspend(() =>
             // A handed-off task whose first commit failed was never recorded: nothing to fail.
-            isLost || state.storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, state.commit)
+            lost.done || state.storeFailed || commits.abandoned() ? Effect.void : failTask(lease.taskId, cause, state.commit)
           )
         ),
         Effect.ensuring(
@@ -239,7 +242,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
       for (const lease of fits) {
         held.set(lease.taskId, lease)
-        startWorker(lease.taskId, Effect.flatMap(Deferred.make<void>(), (lost) => turn(lease, lost, rows.get(lease.taskId))))
+        startWorker(lease.taskId, Effect.suspend(() => turn(lease, new Answer(), rows.get(lease.taskId))))
       }
       // Fewer than asked: nothing more is claimable now.
       if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
@@ -288,7 +291,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           // (No generator: a generator function made per send costs V8 a hidden class per send.)
           return Effect.map(now, (t) => {
             const first = new Answer<CommitResult, CommitError>()
-            const lost = Deferred.unsafeMake<void>(FiberId.none)
+            const lost: Lost = new Answer()
             const submitted = decide(initialState, submit, new Date(t).toISOString())
             if (!submitted.ok) {
               held.delete(taskId)

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Deferred, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend"
@@ -21,6 +21,7 @@ import { encodePayload } from "../eventlog/codec"
 import { EventSchemaVersions } from "../domain/TaskEvent"
 import { inlineVersions, parseStored, taskRow } from "../projections/TaskReadModel"
 import { configRow } from "../push/PushStore"
+import { Answer } from "./Answer"
 import { EngineConfig } from "./EngineConfig"
 import { DuplicateMessage, LeaseLost, StoreFailure, TaskNotFound } from "./errors"
 import { CommitFeed } from "./CommitFeed"
@@ -447,17 +448,17 @@ export const make = Effect.gen(function* () {
     )
   const inFiber = <A>(transaction: Effect.Effect<A, SqlError>) =>
     Effect.gen(function* () {
-      const result = yield* Deferred.make<A, SqlError | StoreFailure | StoreFileGone>()
+      const result = new Answer<A, SqlError | StoreFailure | StoreFileGone>()
       yield* retried(transaction).pipe(
         Effect.exit,
-        Effect.flatMap((exit) => Deferred.done(result, exit)),
+        Effect.flatMap((exit) => Effect.sync(() => result.complete(exit))),
         Effect.forkDaemon
       )
       const timer = setTimeout(
-        () => Deferred.unsafeDone(result, Exit.fail(new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` }))),
+        () => result.complete(Exit.fail(new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` }))),
         storeTimeoutMs
       )
-      return yield* Deferred.await(result).pipe(
+      return yield* result.await.pipe(
         Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
         Effect.exit
       )

@@ -1,7 +1,7 @@
-import { Cause, Deferred, Effect, Exit, FiberId, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
+import { Cause, Effect, Exit, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
 import type { Command, TaskSnapshot } from "../domain/Task"
-import type { Answer } from "./Answer"
+import { Answer } from "./Answer"
 import { StoreFailure } from "./errors"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
 
@@ -128,20 +128,23 @@ export const startWithFirstEmission = (
   runtime: Runtime.Runtime<never>
 ) => {
   let startPending = true
-  const started = Deferred.unsafeMake<void, CommitError>(FiberId.none)
-  const commitStart = Effect.onExit(commitNow(start), (exit) => Deferred.done(started, Exit.asVoid(exit)))
+  const started = new Answer<void, CommitError>()
+  const commitStart = Effect.onExit(commitNow(start), (exit) => Effect.sync(() => started.complete(Exit.asVoid(exit))))
   const commitWithStart = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
     Effect.matchEffect(commitNow([...listOf(start), ...listOf(commands)]), {
       onSuccess: (result) => {
-        Deferred.unsafeDone(started, Exit.void)
+        started.complete(Exit.void)
         return Effect.succeed(result)
       },
       onFailure: (error: CommitError): Effect.Effect<never, CommitError> =>
-        Effect.zipRight(error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Deferred.fail(started, error), Effect.fail(error))
+        Effect.zipRight(
+          error instanceof CommandRefused ? Effect.asVoid(Effect.exit(commitStart)) : Effect.sync(() => started.complete(Exit.fail(error))),
+          Effect.fail(error)
+        )
     })
   const commit = (commands: Commands): Effect.Effect<CommitResult, CommitError> =>
     Effect.suspend(() => {
-      if (!startPending) return Effect.zipRight(Deferred.await(started), commitNow(commands))
+      if (!startPending) return Effect.zipRight(started.await, commitNow(commands))
       startPending = false
       return commitWithStart(commands)
     })
