@@ -42,9 +42,10 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, SqlError>
     /** The writer's read, on the write connection (inside its transaction). */
     readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
-    /** A stored snapshot made whole: a detached row's history and artifacts read from its events. */
-    readonly complete: (stored: StoredSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
-    /** A snapshot made whole: a detached one (a big task's, as its writer keeps it) completed from its events. */
+    /**
+     * A snapshot made whole: a detached one (a big task's row as stored, or its head as its writer keeps it)
+     * completed with the history and artifacts its events hold, up to its version.
+     */
     readonly whole: (snapshot: TaskSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
     /** Several tasks in one read (those that exist), by id. */
     readonly getAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, TaskSnapshot>, SqlError>
@@ -86,12 +87,6 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
  */
 export const inlineVersions = 16
 
-/** A read-model row's snapshot as stored: whole, or detached (its task's history and artifacts left out). */
-export interface StoredSnapshot {
-  readonly snapshot: TaskSnapshot
-  readonly detached: boolean
-}
-
 /** What a row stores of a snapshot (a detached one says so in its last key). */
 const storedForm = (s: TaskSnapshot): TaskSnapshot => (s.version <= inlineVersions ? s : detach(s))
 
@@ -111,23 +106,21 @@ export const taskRow = (s: TaskSnapshot): TaskRow => {
   }
 }
 
-/** A row's snapshot JSON as stored: a detached one needs its events (`attachEvents`) before it is the task. */
-export const parseStored = (json: string): StoredSnapshot => {
-  const parsed = JSON.parse(json) as TaskSnapshot & { readonly detached?: true }
-  if (parsed.detached !== true) return { snapshot: ownerOf(parsed), detached: false }
-  const { detached: _, ...head } = parsed
-  return { snapshot: ownerOf(head), detached: true }
-}
+/**
+ * A row's snapshot JSON as stored: whole, or detached (`detached: true`, its task's history and artifacts
+ * left out), which needs its events (`attachEvents`, `TaskReadModel.whole`) before it is the task.
+ */
+export const parseStored = (json: string): TaskSnapshot => ownerOf(JSON.parse(json) as TaskSnapshot)
 
 // Rows written before owners existed have none: they belong to the anonymous principal.
 const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? extend(s, { owner: "" }) : s)
 
-/** The whole snapshot of a stored one, given its task's events (those after the row's version are left out). */
-export const attachEvents = (stored: StoredSnapshot, events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>): TaskSnapshot => {
-  if (!stored.detached) return stored.snapshot
-  const { snapshot } = stored
+/** The whole snapshot of a detached one, given its task's events (those after its version are left out). */
+export const attachEvents = (snapshot: TaskSnapshot, events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>): TaskSnapshot => {
+  if (snapshot.detached !== true) return snapshot
   const upTo = events.filter((e) => e.version <= snapshot.version).map((e) => e.event)
-  return extend(snapshot, { task: TaskView.assemble(snapshot.task!, upTo) })
+  // (`undefined`, not a copy without the key: JSON leaves it out, and the object keeps its class.)
+  return extend(snapshot, { task: TaskView.assemble(snapshot.task!, upTo), detached: undefined })
 }
 
 export const make = Effect.gen(function* () {
@@ -160,35 +153,30 @@ export const make = Effect.gen(function* () {
     return Either.right(byTask)
   }
 
-  /** A detached row's task completed from its events (read on `client`, up to the row's version). */
-  const completeWith = (client: SqlClient.SqlClient) => (stored: StoredSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
-    if (!stored.detached) return Effect.succeed(stored.snapshot)
-    const taskId = stored.snapshot.task!.id
+  /** A detached snapshot's task completed from its events (read on `client`, up to its version). */
+  const completeWith = (client: SqlClient.SqlClient) => (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
+    if (snapshot.detached !== true) return Effect.succeed(snapshot)
+    const taskId = snapshot.task!.id
     return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
-      WHERE task_id = ${taskId} AND version <= ${stored.snapshot.version} ORDER BY version`.pipe(
-      Effect.flatMap((rows) => Effect.map(eventsByTask(rows, new Map([[taskId, stored.snapshot.version]])), (byTask) => attachEvents(stored, byTask.get(taskId) ?? [])))
+      WHERE task_id = ${taskId} AND version <= ${snapshot.version} ORDER BY version`.pipe(
+      Effect.flatMap((rows) => Effect.map(eventsByTask(rows, new Map([[taskId, snapshot.version]])), (byTask) => attachEvents(snapshot, byTask.get(taskId) ?? [])))
     )
   }
-  const complete = completeWith(reader)
-  const whole = (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
-    if (snapshot.detached !== true) return Effect.succeed(snapshot)
-    const { detached: _, ...head } = snapshot
-    return complete({ snapshot: head, detached: true })
-  }
+  const whole = completeWith(reader)
 
   /** Detached tasks completed together per statement: a page of big tasks is not a query per task. */
   const tasksPerRead = 8
-  const completeAll = (stored: ReadonlyArray<StoredSnapshot>): Effect.Effect<Array<TaskSnapshot>, SqlError> =>
+  const completeAll = (stored: ReadonlyArray<TaskSnapshot>): Effect.Effect<Array<TaskSnapshot>, SqlError> =>
     Effect.gen(function* () {
-      const detached = stored.filter((s) => s.detached)
+      const detached = stored.filter((s) => s.detached === true)
       const events = new Map<string, Array<Versioned>>()
       for (let i = 0; i < detached.length; i += tasksPerRead) {
-        const upTo = new Map(detached.slice(i, i + tasksPerRead).map((s) => [s.snapshot.task!.id, s.snapshot.version]))
+        const upTo = new Map(detached.slice(i, i + tasksPerRead).map((s) => [s.task!.id, s.version]))
         const rows = yield* reader<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
           WHERE ${reader.in("task_id", [...upTo.keys()])} ORDER BY task_id, version`
         for (const [taskId, read] of yield* eventsByTask(rows, upTo)) events.set(taskId, read)
       }
-      return stored.map((s) => (s.detached ? attachEvents(s, events.get(s.snapshot.task!.id) ?? []) : s.snapshot))
+      return stored.map((s) => (s.detached === true ? attachEvents(s, events.get(s.task!.id) ?? []) : s))
     })
   const parseThen = (client: SqlClient.SqlClient) => (json: string | undefined) =>
     json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
@@ -262,9 +250,9 @@ export const make = Effect.gen(function* () {
   const parseKeeping = (json: string | undefined): Effect.Effect<Option.Option<TaskSnapshot>, SqlError> => {
     if (json === undefined) return Effect.succeed(Option.none())
     const stored = parseStored(json)
-    if (stored.detached) return Effect.map(complete(stored), Option.some)
-    parsed.keep(stored.snapshot, json.length)
-    return Effect.succeed(Option.some(stored.snapshot))
+    if (stored.detached === true) return Effect.map(whole(stored), Option.some)
+    parsed.keep(stored, json.length)
+    return Effect.succeed(Option.some(stored))
   }
   /**
    * The kept snapshot when the task's row is still at its version, else `read`. With a scope, a kept task
@@ -364,7 +352,7 @@ export const make = Effect.gen(function* () {
     orElse: () => Effect.void
   }).pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), complete, whole, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), whole, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)
