@@ -7,7 +7,7 @@ COPY bin ./bin
 COPY src ./src
 COPY scripts ./scripts
 COPY tsconfig.json ./
-RUN node scripts/build.mjs
+RUN node scripts/build.mjs --cli
 ENV HOST=0.0.0.0 PORT=9292
 EXPOSE 9292
 # SIGTERM is a clean stop (streams end, workers are interrupted, leases given back).

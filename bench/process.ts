@@ -39,7 +39,7 @@ export const serverMain = process.env.BENCH_MAIN === undefined ? path.join(root,
 
 /** Build dist/ as `npm start` does (scripts/build.mjs); nothing when BENCH_MAIN names another build. */
 export const buildServer = () => {
-  if (process.env.BENCH_MAIN === undefined) execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { cwd: root, stdio: "inherit" })
+  if (process.env.BENCH_MAIN === undefined) execFileSync(process.execPath, [path.join(root, "scripts/build.mjs"), "--cli"], { cwd: root, stdio: "inherit" })
 }
 
 /**

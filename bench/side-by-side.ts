@@ -150,7 +150,7 @@ const median = (values: ReadonlyArray<number>) => {
 }
 
 const main = async () => {
-  execFileSync(process.execPath, [path.join(root, "scripts/build.mjs")], { stdio: "inherit" })
+  execFileSync(process.execPath, [path.join(root, "scripts/build.mjs"), "--cli"], { stdio: "inherit" })
   const servers = [
     await start("sdk-memory", ["--import", "tsx", "bench/reference-server.ts", "memory"]),
     await start("sdk-sqlite", ["--import", "tsx", "bench/reference-server.ts", "sqlite", path.join(dir, "sdk.db")]),

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
-// The a2a-ledger command. It runs the TypeScript sources through tsx: there is
-// no build step yet, so it works from a clone (npm install, then npm link).
-import { register } from "tsx/esm/api"
+// The a2a-ledger command: the built server and tools (dist/main.js). In a checkout (the sources beside it),
+// dist/ is built first when the sources changed since the last build, as `npm start` does; an installed
+// package ships dist/ built and no sources.
+import * as fs from "node:fs"
 
-register()
-await import("../src/main.ts")
+if (fs.existsSync(new URL("../src/main.ts", import.meta.url))) {
+  const { build, stale } = await import("../scripts/build.mjs")
+  if (stale()) await build()
+}
+await import("../dist/main.js")

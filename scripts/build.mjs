@@ -1,9 +1,13 @@
-// Compile the server to one JavaScript file (dist/main.js) with esbuild, so `npm start` runs compiled code:
+// Two builds. The command (`a2a-ledger`, `npm start`): the server compiled to one JavaScript file
+// (dist/main.js) with esbuild, so it runs compiled code:
 // no TypeScript compiled at run time (tsx's loader thread and its cache cost start-up time and memory), and
 // one file to load instead of the thousands of small modules the Effect packages are made of (loading
 // those took more than a second). Native addons stay in node_modules. A build takes about a second;
 // `npm start` (scripts/start.mjs) runs it only when the sources changed since the last one, so dist/ never
-// lags the sources. `node scripts/build.mjs` builds unconditionally.
+// lags the sources. The library (`import … from "a2a-ledger"`): src/ compiled module by module by tsc
+// (tsconfig.build.json) into dist/lib/, with declarations and source maps, for applications that embed the
+// engine; `npm run build` (`node scripts/build.mjs`) builds both, unconditionally; `--cli` the command only.
+import { execFileSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { pathToFileURL } from "node:url"
@@ -13,6 +17,16 @@ const out = path.join(root, "dist/main.js")
 const worker = "src/eventlog/sqliteWriter.worker.mjs"
 
 const scanThread = path.join(root, "dist/scanThread.js")
+
+/**
+ * The library: tsc's output in dist/lib/ (what package.json's `exports` name), and beside the writer's
+ * module the thread file it starts, as in the command's build.
+ */
+export const buildLibrary = () => {
+  fs.rmSync(path.join(root, "dist/lib"), { recursive: true, force: true })
+  execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" })
+  fs.copyFileSync(path.join(root, worker), path.join(root, "dist/lib/eventlog/sqliteWriter.worker.mjs"))
+}
 
 export const build = async ({ readable = false } = {}) => {
   // Loaded only when a build is due: importing esbuild costs start-up time too.
@@ -90,4 +104,7 @@ export const stale = () => {
   return inputs.some((t) => t > built)
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) await build({ readable: process.argv.includes("--readable") })
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  await build({ readable: process.argv.includes("--readable") })
+  if (!process.argv.includes("--cli")) buildLibrary()
+}

@@ -1,7 +1,7 @@
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit } from "effect"
-import { runToExitCode } from "./cli/main"
+import { runToExitCode } from "./cli/main.js"
 
 // `a2a-ledger tail | head`: a reader that went away is the end of the output, not a crash.
 process.stdout.on("error", (e: NodeJS.ErrnoException) => (e.code === "EPIPE" ? process.exit(0) : undefined))

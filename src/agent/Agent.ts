@@ -1,7 +1,7 @@
 import { Effect } from "effect"
 import { randomUUID } from "node:crypto"
-import type { Artifact, Message, Part } from "../domain/Message"
-import type { Task } from "../domain/TaskView"
+import type { Artifact, Message, Part } from "../domain/Message.js"
+import type { Task } from "../domain/TaskView.js"
 
 /**
  * The port an agent author writes against. A worker turn is an Effect that

@@ -1,7 +1,7 @@
 import { Duration, Effect } from "effect"
-import type { Message } from "../domain/Message"
-import { textOf } from "../domain/Message"
-import { type Agent, Outcome } from "./Agent"
+import type { Message } from "../domain/Message.js"
+import { textOf } from "../domain/Message.js"
+import { type Agent, Outcome } from "./Agent.js"
 
 /** `slow-worker`: the reference example's four-step analysis with a report artifact. */
 export const slowWorker = (options: { readonly stepDelayMs?: number } = {}): Agent => {

@@ -2,12 +2,12 @@ import { Effect, Either, ParseResult, Schema } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as YAML from "yaml"
-import { builtin, builtinNames } from "../agent/builtins"
-import { parseDuration } from "../engine/Retention"
-import { isPostgresUrl } from "../eventlog/Store"
-import type { HostedAgent } from "../layers/Server"
-import type { PushOptions } from "../push/PushConfig"
-import type { ApiKey, AuthOptions } from "../server/Auth"
+import { builtin, builtinNames } from "../agent/builtins.js"
+import { parseDuration } from "../engine/Retention.js"
+import { isPostgresUrl } from "../eventlog/Store.js"
+import type { HostedAgent } from "../layers/Server.js"
+import type { PushOptions } from "../push/PushConfig.js"
+import type { ApiKey, AuthOptions } from "../server/Auth.js"
 
 /**
  * The server's configuration file (`--config`, YAML or JSON): what does not

@@ -1,8 +1,8 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
-import { PushStore } from "../push/PushStore"
-import { StartupFailure } from "./StartupFailure"
-import { db, withStore } from "./storeOption"
+import { PushStore } from "../push/PushStore.js"
+import { StartupFailure } from "./StartupFailure.js"
+import { db, withStore } from "./storeOption.js"
 
 /**
  * `a2a-ledger dead-letters list | redeliver`: webhook deliveries that failed

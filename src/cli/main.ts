@@ -1,12 +1,12 @@
 import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
-import { deadLetters } from "./deadLetters"
-import { doctor } from "./doctor"
-import { readableOutput } from "./helpText"
-import { logTools } from "./logTools"
-import { serve } from "./serve"
-import { tasks } from "./tasks"
-import { transfer } from "./transfer"
+import { deadLetters } from "./deadLetters.js"
+import { doctor } from "./doctor.js"
+import { readableOutput } from "./helpText.js"
+import { logTools } from "./logTools.js"
+import { serve } from "./serve.js"
+import { tasks } from "./tasks.js"
+import { transfer } from "./transfer.js"
 
 export const root = Command.make("a2a-ledger").pipe(
   Command.withDescription("A durable task engine for the A2A protocol"),

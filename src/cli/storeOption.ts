@@ -2,8 +2,8 @@ import { Options } from "@effect/cli"
 import { Config, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
-import * as Store from "../eventlog/Store"
-import { StartupFailure } from "./StartupFailure"
+import * as Store from "../eventlog/Store.js"
+import { StartupFailure } from "./StartupFailure.js"
 
 const defaultDbPath = "./data/a2a-ledger.db"
 

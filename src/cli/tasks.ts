@@ -1,9 +1,9 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Config, Console, Effect, Option, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import * as A2AClient from "../client/A2AClient"
-import { age, stateName } from "./eventText"
-import { StartupFailure } from "./StartupFailure"
+import * as A2AClient from "../client/A2AClient.js"
+import { age, stateName } from "./eventText.js"
+import { StartupFailure } from "./StartupFailure.js"
 
 /**
  * `a2a-ledger tasks get | list | cancel | send | subscribe`: a client for any

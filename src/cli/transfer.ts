@@ -3,11 +3,11 @@ import { SqlClient } from "@effect/sql"
 import { Console, Effect, Option } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
-import type { TaskEvent } from "../domain/TaskEvent"
-import { EventLog, type EventMetadata } from "../eventlog/EventLog"
-import { projectTask, refold } from "../projections/Refold"
-import { StartupFailure } from "./StartupFailure"
-import { db, withStore } from "./storeOption"
+import type { TaskEvent } from "../domain/TaskEvent.js"
+import { EventLog, type EventMetadata } from "../eventlog/EventLog.js"
+import { projectTask, refold } from "../projections/Refold.js"
+import { StartupFailure } from "./StartupFailure.js"
+import { db, withStore } from "./storeOption.js"
 
 /**
  * `a2a-ledger export` and `import`: the event log as NDJSON, one event per

@@ -1,10 +1,10 @@
 import { type AnyActorScope, createActor, initialTransition } from "xstate"
-import { extend } from "./extend"
-import type { Artifact, Message } from "./Message"
-import { type TaskEvent, TaskEventTypes } from "./TaskEvent"
-import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine"
-import { isTerminal, type TaskState } from "./TaskState"
-import * as TaskView from "./TaskView"
+import { extend } from "./extend.js"
+import type { Artifact, Message } from "./Message.js"
+import { type TaskEvent, TaskEventTypes } from "./TaskEvent.js"
+import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine.js"
+import { isTerminal, type TaskState } from "./TaskState.js"
+import * as TaskView from "./TaskView.js"
 
 /**
  * The task decider (Emmett style): `initialState`, `evolve`, `decide`.

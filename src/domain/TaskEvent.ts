@@ -1,4 +1,4 @@
-import type { Artifact, Message } from "./Message"
+import type { Artifact, Message } from "./Message.js"
 
 /**
  * The persisted facts of a task's life, past tense. Each is stored with a

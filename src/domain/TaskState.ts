@@ -40,7 +40,7 @@ export const isTerminal = (state: TaskState): boolean => terminal.has(state)
 export const isInterrupted = (state: TaskState): boolean => interrupted.has(state)
 
 /** The state a fact leaves its task in; undefined when the state does not change (an artifact). */
-export const stateAfter = (event: import("./TaskEvent").TaskEvent): TaskState | undefined => {
+export const stateAfter = (event: import("./TaskEvent.js").TaskEvent): TaskState | undefined => {
   switch (event.type) {
     case "TaskSubmitted":
     case "InputProvided":

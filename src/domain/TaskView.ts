@@ -1,7 +1,7 @@
-import { extend } from "./extend"
-import type { Artifact, Message, Metadata } from "./Message"
-import type { TaskEvent } from "./TaskEvent"
-import type { TaskState } from "./TaskState"
+import { extend } from "./extend.js"
+import type { Artifact, Message, Metadata } from "./Message.js"
+import type { TaskEvent } from "./TaskEvent.js"
+import type { TaskState } from "./TaskState.js"
 
 /** The A2A v1.0 Task as the read side serves it (ProtoJSON field names). */
 export interface TaskStatus {

@@ -1,5 +1,5 @@
 import { assign, setup, type SnapshotFrom } from "xstate"
-import type { TaskEvent } from "./TaskEvent"
+import type { TaskEvent } from "./TaskEvent.js"
 
 /**
  * The law of a task's life. Each machine event is a domain event (its `type`
@@ -89,4 +89,4 @@ export const taskMachine = setup({
 })
 
 export type TaskMachineSnapshot = SnapshotFrom<typeof taskMachine>
-export type MachineStateName = "NEW" | import("./TaskState").TaskState
+export type MachineStateName = "NEW" | import("./TaskState.js").TaskState

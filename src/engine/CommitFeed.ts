@@ -1,10 +1,10 @@
 import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { PgClient } from "@effect/sql-pg"
-import { EventLog } from "../eventlog/EventLog"
-import { TaskReadModel } from "../projections/TaskReadModel"
-import { EventHub } from "./EventHub"
-import { Answer } from "./Answer"
+import { EventLog } from "../eventlog/EventLog.js"
+import { TaskReadModel } from "../projections/TaskReadModel.js"
+import { EventHub } from "./EventHub.js"
+import { Answer } from "./Answer.js"
 
 /**
  * Commits made by other processes on a shared PostgreSQL store, fed into this

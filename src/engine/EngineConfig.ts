@@ -1,5 +1,5 @@
 import { Context, Layer } from "effect"
-import type { Agent } from "../agent/Agent"
+import type { Agent } from "../agent/Agent.js"
 
 export type RecoveryPolicy = "rerun" | "fail"
 

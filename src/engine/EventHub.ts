@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Queue, type Scope } from "effect"
-import type { TaskSnapshot } from "../domain/Task"
-import type { TaskEvent } from "../domain/TaskEvent"
+import type { TaskSnapshot } from "../domain/Task.js"
+import type { TaskEvent } from "../domain/TaskEvent.js"
 
 /** A fact that has committed, as announced to live streams. */
 export interface Committed {

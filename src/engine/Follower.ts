@@ -1,7 +1,7 @@
-import { stateAfter, type TaskState } from "../domain/TaskState"
-import type { VersionedEvent } from "../domain/TaskEvent"
-import type { Committed } from "./EventHub"
-import type { WatchItem } from "./TaskEngine"
+import { stateAfter, type TaskState } from "../domain/TaskState.js"
+import type { VersionedEvent } from "../domain/TaskEvent.js"
+import type { Committed } from "./EventHub.js"
+import type { WatchItem } from "./TaskEngine.js"
 
 /**
  * One task's live stream for a transport that writes it out itself (the SSE

@@ -1,6 +1,6 @@
 import { Clock, Duration, Effect, Layer } from "effect"
-import { Pruner } from "../eventlog/Pruner"
-import { retryTransient } from "../eventlog/Transient"
+import { Pruner } from "../eventlog/Pruner.js"
+import { retryTransient } from "../eventlog/Transient.js"
 
 /** Tasks removed per transaction: small enough never to hold the writer up for long. */
 const batch = 200

@@ -1,6 +1,6 @@
 import { Effect } from "effect"
-import type { TaskEvent } from "../domain/TaskEvent"
-import type { Committed } from "./EventHub"
+import type { TaskEvent } from "../domain/TaskEvent.js"
+import type { Committed } from "./EventHub.js"
 
 /** What a blocking send's wait found: the commit that settled the task, or versions it did not hear. */
 export type Settling =

@@ -1,14 +1,14 @@
 import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { randomUUID } from "node:crypto"
-import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task"
-import { TaskReadModel } from "../projections/TaskReadModel"
-import { CurrentAgent, EngineConfig } from "./EngineConfig"
-import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter"
-import { Answer } from "./Answer"
-import { InstanceId } from "./InstanceId"
-import { TaskWriter } from "./TaskWriter"
-import * as WorkerSlots from "./WorkerSlots"
-import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn"
+import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { TaskReadModel } from "../projections/TaskReadModel.js"
+import { CurrentAgent, EngineConfig } from "./EngineConfig.js"
+import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter.js"
+import { Answer } from "./Answer.js"
+import { InstanceId } from "./InstanceId.js"
+import { TaskWriter } from "./TaskWriter.js"
+import * as WorkerSlots from "./WorkerSlots.js"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 
 /**
  * Owns the worker fibers. Tasks that need a turn are queued FIFO; one

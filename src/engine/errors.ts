@@ -1,6 +1,6 @@
 import { Data } from "effect"
-import type { TaskState } from "../domain/TaskState"
-import { describeStoreFault } from "../eventlog/StoreFault"
+import type { TaskState } from "../domain/TaskState.js"
+import { describeStoreFault } from "../eventlog/StoreFault.js"
 
 /** Errors the engine reports to its callers; the server maps them to A2A codes. */
 export class TaskNotFound extends Data.TaggedError("TaskNotFound")<{ readonly taskId: string }> {}

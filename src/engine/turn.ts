@@ -1,9 +1,9 @@
 import { Cause, Effect, Exit, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
-import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent"
-import type { Command, TaskSnapshot } from "../domain/Task"
-import { Answer } from "./Answer"
-import { StoreFailure } from "./errors"
-import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter"
+import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent.js"
+import type { Command, TaskSnapshot } from "../domain/Task.js"
+import { Answer } from "./Answer.js"
+import { StoreFailure } from "./errors.js"
+import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter.js"
 
 /**
  * One worker turn, the part both supervisors share: the agent runs with a

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
-import { SqliteCommits } from "./SqliteCommits"
+import { SqliteCommits } from "./SqliteCommits.js"
 
 /**
  * When a commit is on disk. With SQLite's `synchronous = FULL`, COMMIT

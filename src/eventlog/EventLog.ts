@@ -1,6 +1,6 @@
 import { Context, Data, type Effect, type Either } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 
 /** Another writer appended to this task first: re-read and decide again. */
 export class VersionConflict extends Data.TaggedError("VersionConflict")<{

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits"
+import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits.js"
 
 /**
  * The writer's batches on PostgreSQL: the same plans the SQLite writer's

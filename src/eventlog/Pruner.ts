@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import { type TaskState, TerminalStates } from "../domain/TaskState"
+import { type TaskState, TerminalStates } from "../domain/TaskState.js"
 
 /**
  * Removal of whole finished tasks: their events, read-model row, push configs,

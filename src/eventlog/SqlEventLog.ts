@@ -1,11 +1,11 @@
 import { Effect, Either, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent"
-import { EventSchemaVersions } from "../domain/TaskEvent"
-import { decodeEvent, encodePayload } from "./codec"
-import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, type UnreadableEvent, VersionConflict } from "./EventLog"
-import { SqlReader } from "./SqlReader"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
+import { EventSchemaVersions } from "../domain/TaskEvent.js"
+import { decodeEvent, encodePayload } from "./codec.js"
+import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, type UnreadableEvent, VersionConflict } from "./EventLog.js"
+import { SqlReader } from "./SqlReader.js"
 
 interface EventRow {
   readonly position: number | string

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlError } from "@effect/sql/SqlError"
 import { Worker } from "node:worker_threads"
-import { extend } from "../domain/extend"
+import { extend } from "../domain/extend.js"
 
 /**
  * The writer's own connection to a SQLite store, in a thread of its own

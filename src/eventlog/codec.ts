@@ -1,6 +1,6 @@
 import { Either } from "effect"
-import { EventSchemaVersions, type TaskEvent, type TaskEventType } from "../domain/TaskEvent"
-import { UnreadableEvent } from "./EventLog"
+import { EventSchemaVersions, type TaskEvent, type TaskEventType } from "../domain/TaskEvent.js"
+import { UnreadableEvent } from "./EventLog.js"
 
 /**
  * Payload (de)serialisation. The payload is the event without its `type`,

@@ -1,14 +1,14 @@
 import { Effect, Layer } from "effect"
 import { HttpMiddleware, HttpServer } from "@effect/platform"
-import * as Store from "../eventlog/Store"
-import * as AgentHosts from "../server/AgentHosts"
-import * as Auth from "../server/Auth"
-import * as FastRpc from "../server/FastRpc"
-import * as HttpApp from "../server/HttpApp"
-import * as Lifecycle from "../server/Lifecycle"
-import * as LiveStreams from "../server/LiveStreams"
-import * as ServerConfig from "../server/ServerConfig"
-import * as Engine from "./Engine"
+import * as Store from "../eventlog/Store.js"
+import * as AgentHosts from "../server/AgentHosts.js"
+import * as Auth from "../server/Auth.js"
+import * as FastRpc from "../server/FastRpc.js"
+import * as HttpApp from "../server/HttpApp.js"
+import * as Lifecycle from "../server/Lifecycle.js"
+import * as LiveStreams from "../server/LiveStreams.js"
+import * as ServerConfig from "../server/ServerConfig.js"
+import * as Engine from "./Engine.js"
 
 export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerConfig.ServerOptions> {
   /** The store: a SQLite file, or a PostgreSQL URL (postgres://…). */
@@ -33,7 +33,7 @@ const warnWhenOpen = (host: string) =>
     )
   )
 
-type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.AuthOptions | undefined }
+export type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.AuthOptions | undefined }
 
 /** HTTP, configuration and authentication over whatever `AgentHosts` the caller provides. */
 const http = ({ auth, ...server }: HttpOptions) => {
@@ -71,6 +71,12 @@ export const layer = (options: ServeOptions) => {
     Layer.provideMerge(Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) }))
   )
 }
+
+/**
+ * The HTTP server alone, for an engine built elsewhere: its services (Engine.layer's output and the
+ * store's) are this layer's requirements. `createLedger`'s `listen` starts it over its engine.
+ */
+export const layerOverEngine = (options: HttpOptions) => http(options).pipe(Layer.provideMerge(AgentHosts.layerRoot))
 
 /** One agent of a several-agent server: its route name, its own store, its own engine settings. */
 export interface HostedAgent extends Engine.EngineLayerOptions {

@@ -1,9 +1,9 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { TaskSnapshot } from "../domain/Task"
-import type { VersionedEvent } from "../domain/TaskEvent"
-import { SqlReader } from "../eventlog/SqlReader"
+import type { TaskSnapshot } from "../domain/Task.js"
+import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { SqlReader } from "../eventlog/SqlReader.js"
 
 /**
  * Which task took which user message: (tenant, owner, messageId) → the task

@@ -1,4 +1,4 @@
-import type { TaskSnapshot } from "../domain/Task"
+import type { TaskSnapshot } from "../domain/Task.js"
 
 /**
  * The biggest rows' snapshots, parsed once and kept while their version holds. Parsing a row costs about

@@ -1,11 +1,11 @@
 import { Effect, Either, Option, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
-import { apply, initialState, type TaskSnapshot } from "../domain/Task"
-import type { VersionedEvent } from "../domain/TaskEvent"
-import { EventLog } from "../eventlog/EventLog"
-import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex"
-import type { TaskRow } from "../eventlog/SqliteCommits"
-import { attachEvents, parseStored, TaskReadModel, taskRow } from "./TaskReadModel"
+import { apply, initialState, type TaskSnapshot } from "../domain/Task.js"
+import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { EventLog } from "../eventlog/EventLog.js"
+import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
+import type { TaskRow } from "../eventlog/SqliteCommits.js"
+import { attachEvents, parseStored, TaskReadModel, taskRow } from "./TaskReadModel.js"
 
 /**
  * The projections, recomputed from the log: what `verify` compares and

@@ -5,7 +5,7 @@ import { createRequire } from "node:module"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 import { Worker } from "node:worker_threads"
-import type { FoldedPage, PageJudge, ScanReport } from "./Refold"
+import type { FoldedPage, PageJudge, ScanReport } from "./Refold.js"
 
 /**
  * Threads that judge the pages of a `verify` or a `rebuild` of a SQLite

@@ -1,11 +1,11 @@
 import { Cause, Effect, Exit, Layer, ManagedRuntime } from "effect"
 import { SqliteClient } from "@effect/sql-sqlite-node"
 import { parentPort, workerData } from "node:worker_threads"
-import * as SqlEventLog from "../eventlog/SqlEventLog"
-import * as MessageIndex from "./MessageIndex"
-import { foldPage, verifyPage } from "./Refold"
-import * as TaskReadModel from "./TaskReadModel"
-import type { ScanReply, ScanRequest } from "./ScanThreads"
+import * as SqlEventLog from "../eventlog/SqlEventLog.js"
+import * as MessageIndex from "./MessageIndex.js"
+import { foldPage, verifyPage } from "./Refold.js"
+import * as TaskReadModel from "./TaskReadModel.js"
+import type { ScanReply, ScanRequest } from "./ScanThreads.js"
 
 /**
  * A scan thread (ScanThreads): judges pages of a verify or a rebuild on a

@@ -1,6 +1,6 @@
-import type { Message } from "../domain/Message"
-import type { TaskEvent } from "../domain/TaskEvent"
-import type { Task } from "../domain/TaskView"
+import type { Message } from "../domain/Message.js"
+import type { TaskEvent } from "../domain/TaskEvent.js"
+import type { Task } from "../domain/TaskView.js"
 
 /**
  * ProtoJSON output: camelCase, enum names, no nulls, empty repeated fields

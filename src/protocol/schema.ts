@@ -1,8 +1,8 @@
 import { Either, ParseResult, Schema } from "effect"
-import type { Message } from "../domain/Message"
-import { TaskStateNumbers, TaskStates, type TaskState } from "../domain/TaskState"
-import { camelCaseKeys } from "./normalize"
-import { A2AError, Errors } from "./errors"
+import type { Message } from "../domain/Message.js"
+import { TaskStateNumbers, TaskStates, type TaskState } from "../domain/TaskState.js"
+import { camelCaseKeys } from "./normalize.js"
+import { A2AError, Errors } from "./errors.js"
 
 /**
  * A2A v1.0 request shapes as Effect Schema. Decoding ignores unknown

@@ -1,4 +1,4 @@
-import type { TaskState } from "../domain/TaskState"
+import type { TaskState } from "../domain/TaskState.js"
 
 /**
  * The A2A v0.3 wire format, translated at the edge (spec Appendix A.2:

@@ -1,13 +1,13 @@
 import { Cause, Clock, Context, Effect, Either, FiberSet, Layer, Option, Queue, Random } from "effect"
 import * as http from "node:http"
 import * as https from "node:https"
-import { EventLog } from "../eventlog/EventLog"
-import { presentTask, streamResponseFor } from "../protocol/present"
-import { taskOut } from "../protocol/v03"
-import { TaskReadModel } from "../projections/TaskReadModel"
-import { defaultPushOptions, type Delivery, type PushConfig, type PushOptions, retryDelay } from "./PushConfig"
-import { PushStore } from "./PushStore"
-import { checkUrl, guardedLookup, makePolicy, type WebhookPolicy } from "./WebhookGuard"
+import { EventLog } from "../eventlog/EventLog.js"
+import { presentTask, streamResponseFor } from "../protocol/present.js"
+import { taskOut } from "../protocol/v03.js"
+import { TaskReadModel } from "../projections/TaskReadModel.js"
+import { defaultPushOptions, type Delivery, type PushConfig, type PushOptions, retryDelay } from "./PushConfig.js"
+import { PushStore } from "./PushStore.js"
+import { checkUrl, guardedLookup, makePolicy, type WebhookPolicy } from "./WebhookGuard.js"
 
 /** Wakes the deliverer when the committer queued deliveries, so they leave at once instead of at the next poll. */
 export class OutboxSignal extends Context.Tag("a2a-ledger/OutboxSignal")<

@@ -1,20 +1,20 @@
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors"
-import { TaskWriter } from "../engine/TaskWriter"
-import { type Caller, TaskEngine } from "../engine/TaskEngine"
-import { Durability } from "../eventlog/Durability"
-import { retryTransient } from "../eventlog/Transient"
-import { PushSettings } from "./Deliverer"
-import type { PushConfig, PushConfigInput } from "./PushConfig"
-import { PushStore } from "./PushStore"
-import { checkUrl } from "./WebhookGuard"
+import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors.js"
+import { TaskWriter } from "../engine/TaskWriter.js"
+import { type Caller, TaskEngine } from "../engine/TaskEngine.js"
+import { Durability } from "../eventlog/Durability.js"
+import { retryTransient } from "../eventlog/Transient.js"
+import { PushSettings } from "./Deliverer.js"
+import type { PushConfig, PushConfigInput } from "./PushConfig.js"
+import { PushStore } from "./PushStore.js"
+import { checkUrl } from "./WebhookGuard.js"
 
 /** A config as registered, before it is bound to a task. */
 export type PreparedConfig = Omit<PushConfig, "taskId" | "tenant">
 
 /** Webhooks per task: enough for any real client, and a bound on the fan-out of one event. */
-import { maxConfigsPerTask } from "./PushConfig"
+import { maxConfigsPerTask } from "./PushConfig.js"
 
 export { maxConfigsPerTask }
 

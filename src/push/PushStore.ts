@@ -1,10 +1,10 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
-import type { PushConfigRow } from "../eventlog/SqliteCommits"
-import { retryTransient } from "../eventlog/Transient"
+import type { PushConfigRow } from "../eventlog/SqliteCommits.js"
+import { retryTransient } from "../eventlog/Transient.js"
 import type { SqlError } from "@effect/sql/SqlError"
-import type { VersionedEvent } from "../domain/TaskEvent"
-import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig"
+import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig.js"
 
 /**
  * Push configs and the delivery outbox, on the store's SQL client.

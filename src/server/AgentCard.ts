@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto"
-import type { Agent } from "../agent/Agent"
+import type { Agent } from "../agent/Agent.js"
 
 /** The public A2A v1.0 agent card for this server's agent. */
 export const agentCard = (agent: Agent, baseUrl: string, security: Readonly<Record<string, unknown>> = {}): Record<string, unknown> => ({

@@ -1,8 +1,8 @@
 import { Context, Effect, Layer } from "effect"
-import type { Agent } from "../agent/Agent"
-import { CurrentAgent } from "../engine/EngineConfig"
-import type { TaskEngine } from "../engine/TaskEngine"
-import type { PushConfigs } from "../push/PushConfigs"
+import type { Agent } from "../agent/Agent.js"
+import { CurrentAgent } from "../engine/EngineConfig.js"
+import type { TaskEngine } from "../engine/TaskEngine.js"
+import type { PushConfigs } from "../push/PushConfigs.js"
 
 /** What a request handler needs of the agent it addresses. */
 export type HostServices = TaskEngine | PushConfigs | CurrentAgent

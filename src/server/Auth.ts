@@ -1,8 +1,8 @@
 import { Context, Effect, Layer } from "effect"
 import { createHash } from "node:crypto"
 import * as jose from "jose"
-import { A2AError, Errors } from "../protocol/errors"
-import { header, type RequestHeaders } from "./request"
+import { A2AError, Errors } from "../protocol/errors.js"
+import { header, type RequestHeaders } from "./request.js"
 
 /**
  * Authentication (spec §7, §13): who is calling. Static API keys (sent as

@@ -1,14 +1,14 @@
 import { Deferred, Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { agentCard, etagOf } from "./AgentCard"
-import { type AgentHost, AgentHosts } from "./AgentHosts"
-import { TaskEngine } from "../engine/TaskEngine"
-import { Authenticator, challenge } from "./Auth"
-import { ShuttingDown } from "./Lifecycle"
-import * as JsonRpc from "./JsonRpc"
-import * as Rest from "./Rest"
-import { ServerConfig } from "./ServerConfig"
+import { A2AError, errorDetails, Errors } from "../protocol/errors.js"
+import { agentCard, etagOf } from "./AgentCard.js"
+import { type AgentHost, AgentHosts } from "./AgentHosts.js"
+import { TaskEngine } from "../engine/TaskEngine.js"
+import { Authenticator, challenge } from "./Auth.js"
+import { ShuttingDown } from "./Lifecycle.js"
+import * as JsonRpc from "./JsonRpc.js"
+import * as Rest from "./Rest.js"
+import { ServerConfig } from "./ServerConfig.js"
 
 const startedAt = new Date()
 startedAt.setMilliseconds(0)

@@ -2,12 +2,12 @@ import { Context, Deferred, Effect, Either, Layer } from "effect"
 import { type HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import type { ServerResponse } from "node:http"
-import type { Feed } from "../engine/Follower"
-import { A2AError, Errors } from "../protocol/errors"
-import { ShuttingDown } from "./Lifecycle"
-import { ServerConfig } from "./ServerConfig"
-import type { SseEvent } from "./Sse"
-import * as Sse from "./Sse"
+import type { Feed } from "../engine/Follower.js"
+import { A2AError, Errors } from "../protocol/errors.js"
+import { ShuttingDown } from "./Lifecycle.js"
+import { ServerConfig } from "./ServerConfig.js"
+import type { SseEvent } from "./Sse.js"
+import * as Sse from "./Sse.js"
 
 /**
  * The server's open SSE streams. Each is a plain object writing to its Node

@@ -1,13 +1,13 @@
 import { Effect, Option } from "effect"
 import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
-import { extend } from "../domain/extend"
-import { A2AError, errorDetails, Errors } from "../protocol/errors"
-import { answer, invoke, streamResponse } from "./dispatch"
-import { nodeResponseOf } from "./LiveStreams"
-import * as Request from "./request"
-import * as Auth from "./Auth"
-import { ServerConfig } from "./ServerConfig"
+import { extend } from "../domain/extend.js"
+import { A2AError, errorDetails, Errors } from "../protocol/errors.js"
+import { answer, invoke, streamResponse } from "./dispatch.js"
+import { nodeResponseOf } from "./LiveStreams.js"
+import * as Request from "./request.js"
+import * as Auth from "./Auth.js"
+import { ServerConfig } from "./ServerConfig.js"
 
 /**
  * The HTTP+JSON (REST) binding (spec §11), at the root of the server: each

@@ -1,5 +1,5 @@
-import type { EngineError } from "../engine/errors"
-import { A2AError, Errors, invalidParams } from "../protocol/errors"
+import type { EngineError } from "../engine/errors.js"
+import { A2AError, Errors, invalidParams } from "../protocol/errors.js"
 
 /** Engine errors as the A2A errors a client sees. A store failure names the store and the kind of fault, nothing more. */
 export const toA2AError = (error: EngineError): A2AError => {

@@ -1,17 +1,19 @@
 import { Effect, Either, type Schema } from "effect"
-import { isTerminal, type TaskState } from "../domain/TaskState"
-import { type EngineError, StoreFailure, TaskNotFound } from "../engine/errors"
-import type { Feed, FollowSink } from "../engine/Follower"
-import { type Caller, type SendInput, TaskEngine, type WatchItem } from "../engine/TaskEngine"
-import type { TaskSnapshot } from "../domain/Task"
-import { A2AError, Errors, invalidParams } from "../protocol/errors"
-import { presentTask, streamResponseFor } from "../protocol/present"
-import * as P from "../protocol/schema"
-import { toA2AError } from "./engineErrors"
-import type { StreamSink } from "./LiveStreams"
-import type { SseEvent } from "./Sse"
-import type { PushConfig, PushFormat } from "../push/PushConfig"
-import { PushConfigs } from "../push/PushConfigs"
+import { isTerminal, type TaskState } from "../domain/TaskState.js"
+import { type EngineError, StoreFailure, TaskNotFound } from "../engine/errors.js"
+import type { Feed, FollowSink } from "../engine/Follower.js"
+import { type Caller, type SendInput, TaskEngine, type WatchItem } from "../engine/TaskEngine.js"
+import type { TaskSnapshot } from "../domain/Task.js"
+import { A2AError, Errors, invalidParams } from "../protocol/errors.js"
+import { decodeToken, encodeToken } from "../protocol/pageToken.js"
+import { presentTask, streamResponseFor } from "../protocol/present.js"
+import type { ListPage, ListQuery } from "../projections/TaskReadModel.js"
+import * as P from "../protocol/schema.js"
+import { toA2AError } from "./engineErrors.js"
+import type { StreamSink } from "./LiveStreams.js"
+import type { SseEvent } from "./Sse.js"
+import type { PushConfig, PushFormat } from "../push/PushConfig.js"
+import { PushConfigs } from "../push/PushConfigs.js"
 
 /**
  * The A2A methods over the engine, independent of the binding: each takes
@@ -206,42 +208,36 @@ const getTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) 
   return json(presentTask(s.task!, { historyLength: req.historyLength }))
 })
 
-/** Page tokens are opaque to clients: base64url of the JSON sort key of the last row. */
-const encodeToken = (key: ReadonlyArray<string>) => Buffer.from(JSON.stringify(key)).toString("base64url")
-
-const decodeToken = (token: string, length: number) =>
-  Effect.try({
-    try: () => {
-      const key = JSON.parse(Buffer.from(token, "base64url").toString("utf8")) as unknown
-      if (!Array.isArray(key) || key.length !== length || !key.every((k) => typeof k === "string")) throw new Error("bad token")
-      return key as ReadonlyArray<string>
-    },
-    catch: () => invalidParams("pageToken", "is not a page token issued by this server (use nextPageToken from the previous page)")
-  })
-
-const listTasks = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
-  const engine = yield* TaskEngine
-  const req = yield* decode(P.ListTasksRequest, params)
-  const pageSize = req.pageSize ?? 50
-  const key = req.pageToken !== undefined && req.pageToken !== "" ? yield* decodeToken(req.pageToken, 2) : undefined
-  const after = key !== undefined ? { timestamp: key[0]!, taskId: key[1]! } : undefined
-  const state = P.statusFilter(req.status)
-  const page = yield* engineCall(
-    engine.list({
-      tenant: req.tenant ?? "",
-      owner: ctx.principal,
-      pageSize,
+/** The engine's query for a ListTasks request by `caller`: its filters, and where its page token resumes. */
+export const listQuery = (req: typeof P.ListTasksRequest.Type, caller: Caller) =>
+  Effect.map(req.pageToken !== undefined && req.pageToken !== "" ? decodeToken(req.pageToken, 2) : Effect.succeed(undefined), (key) => {
+    const after = key !== undefined ? { timestamp: key[0]!, taskId: key[1]! } : undefined
+    const state = P.statusFilter(req.status)
+    return {
+      tenant: caller.tenant,
+      owner: caller.principal,
+      pageSize: req.pageSize ?? defaultPageSize,
       ...(req.contextId !== undefined && req.contextId !== "" ? { contextId: req.contextId } : {}),
       ...(state !== undefined ? { state } : {}),
       ...(req.statusTimestampAfter !== undefined ? { statusTimestampAfter: new Date(req.statusTimestampAfter).toISOString() } : {}),
       ...(after !== undefined ? { after } : {})
-    })
-  )
+    } satisfies ListQuery
+  })
+
+const defaultPageSize = 50
+
+/** The token that resumes after `page` ("" when it is the last). */
+export const nextPageToken = (page: ListPage) => (page.next !== undefined ? encodeToken([page.next.timestamp, page.next.taskId]) : "")
+
+const listTasks = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
+  const engine = yield* TaskEngine
+  const req = yield* decode(P.ListTasksRequest, params)
+  const page = yield* engineCall(engine.list(yield* listQuery(req, callerOf(req, ctx))))
   const view = { historyLength: req.historyLength, artifacts: req.includeArtifacts === true ? "always" : "omit" } as const
   return json({
     tasks: page.tasks.map((s) => presentTask(s.task!, view)),
-    nextPageToken: page.next !== undefined ? encodeToken([page.next.timestamp, page.next.taskId]) : "",
-    pageSize,
+    nextPageToken: nextPageToken(page),
+    pageSize: req.pageSize ?? defaultPageSize,
     totalSize: page.totalSize
   })
 })

@@ -1,7 +1,7 @@
 import { Cause, Effect, Either } from "effect"
 import type { IncomingMessage } from "node:http"
-import { A2AError, Errors } from "../protocol/errors"
-import { jsonDepth } from "../protocol/normalize"
+import { A2AError, Errors } from "../protocol/errors.js"
+import { jsonDepth } from "../protocol/normalize.js"
 
 /**
  * Checks every binding makes of an incoming request, before any method

@@ -1,0 +1,60 @@
+/**
+ * a2a-ledger as a library: a durable A2A task engine inside an application's own process.
+ *
+ * - Node applications without Effect: {@link createLedger}, a Promise API over the engine, with an agent
+ *   written with Promises ({@link PromiseAgent}).
+ * - Effect programs: {@link layer} (the engine on a store, as a Layer providing {@link TaskEngine}),
+ *   {@link serverLayer} (the A2A HTTP server too), and agents written as Effects ({@link Agent}).
+ *
+ * docs/embedding.md walks through both. Everything not exported here is internal and may change.
+ *
+ * @packageDocumentation
+ */
+
+// The Promise API.
+export {
+  createLedger,
+  type Ledger,
+  type LedgerOptions,
+  type Listening,
+  type ListenOptions,
+  type ListOptions,
+  type SendInput,
+  type SendOptions,
+  type StreamResponse,
+  type TaskList
+} from "./ledger/createLedger.js"
+export { type PromiseAgent, type PromiseAgentContext, TurnAbortedError, type TurnResult } from "./ledger/PromiseAgent.js"
+export {
+  InvalidParamsError,
+  LedgerClosedError,
+  LedgerError,
+  StoreUnavailableError,
+  TaskNotCancelableError,
+  TaskNotFoundError,
+  UnsupportedOperationError
+} from "./ledger/errors.js"
+
+// A2A's data, as the engine stores and serves it (v1.0 ProtoJSON shapes).
+export type { Artifact, JsonValue, Message, Metadata, Part, Role } from "./domain/Message.js"
+export type { Task, TaskStatus } from "./domain/TaskView.js"
+export { isInterrupted, isTerminal, type TaskState, TaskStates } from "./domain/TaskState.js"
+
+// Agents written as Effects.
+export { type Agent, type AgentContext, AgentEmitError, agentMessage, type AgentSkill, Outcome, type TurnOutcome } from "./agent/Agent.js"
+
+// The engine for Effect programs.
+export {
+  anonymous,
+  type Caller,
+  type SendInput as EngineSendInput,
+  type SendOutcome,
+  TaskEngine,
+  type WatchItem,
+  type WatchOptions
+} from "./engine/TaskEngine.js"
+export { type EngineError, InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./engine/errors.js"
+export type { RecoveryPolicy } from "./engine/EngineConfig.js"
+export { type EmbeddedOptions, layer } from "./layers/Embedded.js"
+export { layer as serverLayer, type ServeOptions } from "./layers/Server.js"
+export type { SqliteSynchronous } from "./eventlog/Store.js"
