@@ -41,7 +41,7 @@ const runnable = all.filter((b) => /^sh runnable\b/.test(b.info))
 const binDir = (() => {
   const dir = tempDir("a2a-ledger-docs-bin-")
   const shim = path.join(dir, "a2a-ledger")
-  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" "${path.join(root, "bin/a2a-ledger.mjs")}" "$@"\n`)
+  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${path.join(root, "src/main.ts")}" "$@"\n`)
   fs.chmodSync(shim, 0o755)
   return dir
 })()
