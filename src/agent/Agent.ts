@@ -1,4 +1,4 @@
-import { Effect } from "effect"
+import { type Context, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
@@ -68,7 +68,12 @@ export const Outcome = {
   reject: (reason: string): TurnOutcome => ({ _tag: "Rejected", reason })
 } as const
 
-export interface Agent {
+/**
+ * An agent. `R` is what its turns need from the application (an LLM client, a database, config): the
+ * engine layer built with it requires `R` too, so the application provides its services with ordinary
+ * layers, built once, and every turn runs with them.
+ */
+export interface Agent<R = never> {
   readonly name: string
   readonly description: string
   readonly version: string
@@ -81,9 +86,23 @@ export interface Agent {
    * returning undefined creates a task and runs `run`. Keep it quick: it
    * runs in the request.
    */
-  readonly reply?: (message: Message) => Effect.Effect<ReadonlyArray<Part> | undefined>
+  readonly reply?: (message: Message) => Effect.Effect<ReadonlyArray<Part> | undefined, never, R>
   /** One worker turn. Failures and defects become FAILED with their message. */
-  readonly run: (ctx: AgentContext) => Effect.Effect<TurnOutcome, unknown>
+  readonly run: (ctx: AgentContext) => Effect.Effect<TurnOutcome, unknown, R>
+}
+
+/**
+ * The agent with the services it requires given: what the engine runs. A turn gets `services` as its
+ * context, on top of the engine's own; an agent that requires nothing is returned as it is.
+ */
+export const provideAgent = <R>(agent: Agent<R>, services: Context.Context<R>): Agent => {
+  if (services.unsafeMap.size === 0) return agent as Agent
+  const { reply, run, ...card } = agent
+  return {
+    ...card,
+    ...(reply !== undefined ? { reply: (message: Message) => Effect.provide(reply(message), services) } : {}),
+    run: (ctx) => Effect.provide(run(ctx), services)
+  }
 }
 
 /** A fresh agent-authored message (the engine stamps task and context ids). */

@@ -1,5 +1,5 @@
-import { Context, Layer } from "effect"
-import type { Agent } from "../agent/Agent.js"
+import { Context, Effect, Layer } from "effect"
+import { type Agent, provideAgent } from "../agent/Agent.js"
 
 export type RecoveryPolicy = "rerun" | "fail"
 
@@ -41,4 +41,6 @@ export class CurrentAgent extends Context.Tag("a2a-ledger/CurrentAgent")<Current
 export const layerConfig = (options: Partial<EngineOptions> = {}) =>
   Layer.succeed(EngineConfig, { ...defaultEngineOptions, ...options })
 
-export const layerAgent = (agent: Agent) => Layer.succeed(CurrentAgent, agent)
+/** The agent, with the services its turns require taken from the context this layer is built in (once). */
+export const layerAgent = <R>(agent: Agent<R>): Layer.Layer<CurrentAgent, never, R> =>
+  Layer.effect(CurrentAgent, Effect.map(Effect.context<R>(), (services) => provideAgent(agent, services)))

@@ -14,8 +14,9 @@ import * as Deliverer from "../push/Deliverer.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import * as PushConfigs from "../push/PushConfigs.js"
 
-export interface EngineLayerOptions {
-  readonly agent: Agent
+export interface EngineLayerOptions<R = never> {
+  /** The agent; the layer requires what its turns require (`R`). */
+  readonly agent: Agent<R>
   readonly maxWorkers?: number
   readonly recovery?: EngineConfig.RecoveryPolicy
   /** Repeated messageIds return the original task (default "on"). */
@@ -46,12 +47,12 @@ export interface EngineLayerOptions {
  * which several processes may share, the database is the queue: workers run
  * under leases, and unfinished tasks are recovered by lease expiry.
  */
-export const layer = (options: EngineLayerOptions) =>
+export const layer = <R = never>(options: EngineLayerOptions<R>) =>
   Layer.unwrapEffect(
     Effect.map(Effect.serviceOption(PgClient.PgClient), (pg) => compose(options, Option.isSome(pg)))
   )
 
-const compose = (options: EngineLayerOptions, shared: boolean) =>
+const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   PushConfigs.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
     Layer.provideMerge(shared ? LeasedSupervisor.layer(options.leaseMs) : Supervisor.layer),

@@ -10,7 +10,7 @@ import * as LiveStreams from "../server/LiveStreams.js"
 import * as ServerConfig from "../server/ServerConfig.js"
 import * as Engine from "./Engine.js"
 
-export interface ServeOptions extends Engine.EngineLayerOptions, Partial<ServerConfig.ServerOptions> {
+export interface ServeOptions<R = never> extends Engine.EngineLayerOptions<R>, Partial<ServerConfig.ServerOptions> {
   /** The store: a SQLite file, or a PostgreSQL URL (postgres://…). */
   readonly db: string
   /** SQLite commit durability (default "full"). */
@@ -62,7 +62,7 @@ const http = ({ auth, ...server }: HttpOptions) => {
  * SQLite store, the agent at the root. Its output includes `HttpServer` so
  * callers (tests) can read the bound port.
  */
-export const layer = (options: ServeOptions) => {
+export const layer = <R = never>(options: ServeOptions<R>) => {
   const { db, synchronous, agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs, ...server } =
     options
   return http(server).pipe(
