@@ -1,9 +1,25 @@
 /**
  * Helpers for testing agents and code that embeds a2a-ledger (`a2a-ledger/testing`).
  *
+ * - {@link createTestLedger}: the Promise API on a store in memory.
+ * - {@link runAgentOnce}: one task of an Effect agent through a real engine (in memory): its final task
+ *   and the updates a client would have streamed.
+ * - {@link makeTestContext}: an `AgentContext` that records what a turn reports, to run one turn of an
+ *   Effect agent as a plain function, without an engine.
+ *
  * @packageDocumentation
  */
-import { createLedger, type Ledger, type LedgerOptions } from "./ledger/createLedger.js"
+import { Effect, Layer, Logger, LogLevel } from "effect"
+import { randomUUID } from "node:crypto"
+import type { AgentContext, Agent } from "./agent/Agent.js"
+import type { Artifact, Message, Part } from "./domain/Message.js"
+import type { Task } from "./domain/TaskView.js"
+import type { EngineError } from "./engine/errors.js"
+import { anonymous, TaskEngine } from "./engine/TaskEngine.js"
+import { EventLog } from "./eventlog/EventLog.js"
+import * as Embedded from "./layers/Embedded.js"
+import { createLedger, type Ledger, type LedgerOptions, type StreamResponse } from "./ledger/createLedger.js"
+import { streamResponseFor } from "./protocol/present.js"
 
 /** The store that lives in memory and is gone when the ledger closes: fast, for tests. */
 export const memoryStore = ":memory:"
@@ -11,3 +27,68 @@ export const memoryStore = ":memory:"
 /** A ledger on a store in memory: `createLedger` with `db: ":memory:"` and nothing logged. */
 export const createTestLedger = (options: Omit<LedgerOptions, "db"> & { readonly db?: string }): Promise<Ledger> =>
   createLedger({ logLevel: "none", ...options, db: options.db ?? memoryStore })
+
+const userMessage = (input: string | Message): Message =>
+  typeof input === "string" ? { messageId: randomUUID(), role: "ROLE_USER", parts: [{ text: input }] } : input
+
+/** What `runAgentOnce` saw: the task as it settled, and every update of it, in order, as a stream shows them. */
+export interface AgentRun {
+  readonly task: Task
+  readonly updates: ReadonlyArray<StreamResponse>
+}
+
+/**
+ * Send `message` to `agent` on a fresh engine over a store in memory, wait until its task is terminal or
+ * interrupted (input-required, auth-required), and answer the task with its updates. The engine is closed
+ * afterwards. Requires what the agent requires.
+ */
+export const runAgentOnce = <R>(agent: Agent<R>, message: string | Message): Effect.Effect<AgentRun, EngineError, R> =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const engine = yield* TaskEngine
+      const outcome = yield* engine.sendAndSettle({ caller: anonymous, message: userMessage(message) })
+      if (outcome._tag === "Message") return yield* Effect.dieMessage("the agent answered with a message (its reply), not a task")
+      const taskId = outcome.snapshot.task!.id
+      const task = (yield* engine.get(taskId, anonymous)).task!
+      const events = yield* Effect.orDie((yield* EventLog).read(taskId))
+      return { task, updates: events.map((e) => streamResponseFor(taskId, task.contextId, e.event) as StreamResponse) }
+    }).pipe(
+      // A store in memory that cannot be opened is a defect of the test's machine, not an error of the agent.
+      Effect.provide(Embedded.layer({ agent, db: memoryStore }).pipe(Layer.orDie, Layer.provide(Logger.minimumLogLevel(LogLevel.None))))
+    )
+  )
+
+/** What a turn reported through a test context, in order. */
+export type Report =
+  | { readonly progress: ReadonlyArray<Part> }
+  | { readonly artifact: Artifact; readonly append?: boolean; readonly lastChunk?: boolean }
+
+/**
+ * An `AgentContext` for one turn without an engine: `reports` receives every `progress` and `artifact`
+ * call. The task is the one a first message makes (SUBMITTED, the message in its history) unless `task`
+ * is given.
+ */
+export const makeTestContext = (
+  input: string | Message,
+  options: { readonly task?: Task } = {}
+): { readonly ctx: AgentContext; readonly reports: ReadonlyArray<Report> } => {
+  const message = userMessage(input)
+  const task: Task = options.task ?? {
+    id: message.taskId ?? randomUUID(),
+    contextId: message.contextId ?? randomUUID(),
+    status: { state: "TASK_STATE_SUBMITTED", timestamp: new Date().toISOString() },
+    artifacts: [],
+    history: [message]
+  }
+  const reports: Array<Report> = []
+  const ctx: AgentContext = {
+    taskId: task.id,
+    contextId: task.contextId,
+    input: message,
+    task,
+    progress: (m) => Effect.sync(() => void reports.push({ progress: typeof m === "string" ? [{ text: m }] : m })),
+    artifact: (artifact, o) =>
+      Effect.sync(() => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) }))
+  }
+  return { ctx, reports }
+}
