@@ -41,7 +41,10 @@ const runnable = all.filter((b) => /^sh runnable\b/.test(b.info))
 const binDir = (() => {
   const dir = tempDir("a2a-ledger-docs-bin-")
   const shim = path.join(dir, "a2a-ledger")
-  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" --import tsx "${path.join(root, "src/main.ts")}" "$@"\n`)
+  // The sources through tsx (named by path: the blocks run in directories of their own), as the other
+  // suites run the server: no build of dist/ that could race another suite's.
+  const tsx = path.join(root, "node_modules/tsx/dist/loader.mjs")
+  fs.writeFileSync(shim, `#!/bin/sh\nexec "${process.execPath}" --import "${tsx}" "${path.join(root, "src/main.ts")}" "$@"\n`)
   fs.chmodSync(shim, 0o755)
   return dir
 })()
