@@ -4,7 +4,8 @@
  * - Node applications without Effect: {@link createLedger}, a Promise API over the engine, with an agent
  *   written with Promises ({@link PromiseAgent}).
  * - Effect programs: {@link layer} (the engine on a store, as a Layer providing {@link TaskEngine}),
- *   {@link serverLayer} (the A2A HTTP server too), and agents written as Effects ({@link Agent}).
+ *   {@link serverLayer} (the A2A HTTP server too), {@link routesLayer} and {@link httpApp} (the A2A routes,
+ *   mounted in the application's own server), and agents written as Effects ({@link Agent}).
  *
  * docs/embedding.md walks through both. Everything not exported here is internal and may change.
  *
@@ -55,6 +56,8 @@ export {
 } from "./engine/TaskEngine.js"
 export { type EngineError, InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./engine/errors.js"
 export type { RecoveryPolicy } from "./engine/EngineConfig.js"
-export { type EmbeddedOptions, layer } from "./layers/Embedded.js"
-export { layer as serverLayer, type ServeOptions } from "./layers/Server.js"
+export type { EmbeddedOptions } from "./layers/Embedded.js"
+export type { ServeOptions } from "./layers/Server.js"
+export { A2AHost, A2ARoutes, EngineStartError, httpApp, layer, type RoutesOptions, routesLayer, serverLayer } from "./layers/Library.js"
+export type { AuthOptions } from "./server/Auth.js"
 export type { SqliteSynchronous } from "./eventlog/Store.js"

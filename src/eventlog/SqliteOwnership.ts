@@ -35,7 +35,7 @@ export const layer = (filename: string) =>
         return busy
           ? new StoreInUse({
               filename,
-              message: `another a2a-ledger process is running on ${filename} (it holds ${filename}.lock); stop it, or use another --db`
+              message: `another a2a-ledger process is running on ${filename} (it holds ${filename}.lock); stop it, or use another store (--db, or the db option when embedded)`
             })
           : error
       })

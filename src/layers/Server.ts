@@ -28,7 +28,7 @@ const warnWhenOpen = (host: string) =>
       auth.enabled || isLoopback(host)
         ? Effect.void
         : Effect.logWarning(
-            `authentication is off and the server listens on ${host}: anyone who can reach it can use every task. Configure API keys or a JWT issuer (see docs/auth.md), or bind --host 127.0.0.1`
+            `authentication is off and the server listens on ${host}: anyone who can reach it can use every task. Configure API keys or a JWT issuer (see docs/auth.md), or bind to 127.0.0.1 (--host, or the host option)`
           )
     )
   )

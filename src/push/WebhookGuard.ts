@@ -91,7 +91,7 @@ export const refuseAddress = (policy: WebhookPolicy, host: string, address: stri
   if (policy.names.has(normalizeHost(host))) return undefined
   const kind = family(address)
   if (!internal.check(address, kind) || policy.addresses.check(address, kind)) return undefined
-  return `webhook host ${host} is ${host === address ? "" : `resolved to ${address}, `}a private, loopback or link-local address; allow it with --allow-webhook-host`
+  return `webhook host ${host} is ${host === address ? "" : `resolved to ${address}, `}a private, loopback or link-local address; allow it with --allow-webhook-host (the push.allowHosts option when embedded)`
 }
 
 const maxUrlLength = 2048
@@ -117,7 +117,7 @@ export const checkUrl = (policy: WebhookPolicy, raw: string): Either.Either<URL,
   if (isLocalName(host)) {
     const loopbackAllowed = policy.addresses.check("127.0.0.1", "ipv4") || policy.addresses.check("::1", "ipv6")
     if (loopbackAllowed) return Either.right(url)
-    return Either.left(`webhook host ${host} is a loopback name; allow it with --allow-webhook-host`)
+    return Either.left(`webhook host ${host} is a loopback name; allow it with --allow-webhook-host (the push.allowHosts option when embedded)`)
   }
   return Either.right(url)
 }

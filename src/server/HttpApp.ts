@@ -16,10 +16,20 @@ startedAt.setMilliseconds(0)
 const baseUrl = (request: HttpServerRequest.HttpServerRequest, configured: string | undefined) =>
   configured?.replace(/\/$/, "") ?? `http://${request.headers["host"] ?? "localhost"}`
 
+/**
+ * The path an application mounted these routes under (`HttpRouter.mountApp` strips it from the request's
+ * URL, not from its original URL): "" when they are served at the root.
+ */
+const mountPath = (request: HttpServerRequest.HttpServerRequest) => {
+  const original = request.originalUrl.split("?")[0]!
+  const current = request.url.split("?")[0]!
+  return original !== current && original.endsWith(current) ? original.slice(0, original.length - current.length) : ""
+}
+
 const serverBase = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const config = yield* ServerConfig
-  return { request, base: baseUrl(request, config.publicUrl) }
+  return { request, base: baseUrl(request, config.publicUrl) + mountPath(request) }
 })
 
 /** An agent's public card, with its interfaces under the agent's base path. */

@@ -71,7 +71,7 @@ export const readBody = (request: RequestHead, incoming: IncomingMessage, limit:
   const tooLarge = (size?: number) =>
     new A2AError(
       Errors.PayloadTooLarge,
-      `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes)`,
+      `Request body ${size !== undefined ? `of ${size} bytes ` : ""}exceeds the limit of ${limit} bytes (--max-body-bytes, or the maxBodyBytes option when embedded)`,
       { limitBytes: String(limit) }
     )
   const declared = Number(header(request.headers, "content-length") ?? NaN)
