@@ -67,7 +67,10 @@ beforeAll(() => {
   }
   fs.writeFileSync(path.join(consumer, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }))
   fs.cpSync(path.join(__dirname, "consumer.ts"), path.join(consumer, "consumer.ts"))
+  fs.cpSync(path.join(root, "examples"), path.join(consumer, "examples"), { recursive: true })
 }, 300_000)
+
+const examples = fs.readdirSync(path.join(root, "examples")).filter((f) => f.endsWith(".ts"))
 
 const tsconfig = (moduleResolution: "NodeNext" | "Bundler", emit: boolean) => ({
   compilerOptions: {
@@ -80,7 +83,7 @@ const tsconfig = (moduleResolution: "NodeNext" | "Bundler", emit: boolean) => ({
     skipLibCheck: true,
     ...(emit ? { outDir: "out" } : { noEmit: true })
   },
-  files: ["consumer.ts"]
+  files: ["consumer.ts", ...examples.map((f) => `examples/${f}`)]
 })
 
 describe("the npm package", () => {
@@ -110,6 +113,16 @@ describe("the npm package", () => {
       notFound: { name: "TaskNotFoundError", code: -32001 },
       deepImport: "ERR_PACKAGE_PATH_NOT_EXPORTED"
     })
+  }, 120_000)
+
+  it("the examples run against it (each type-checked above): the Effect program, the mounted routes, the Promise script", () => {
+    // Each prints its result as JSON on its last line (the Effect ones log before it).
+    const output = (name: string) =>
+      JSON.parse(run(process.execPath, [`out/examples/${name.replace(/\.ts$/, ".js")}`, path.join(consumer, `${name}.db`)], consumer).trim().split("\n").pop()!)
+    expect(examples.sort()).toEqual(["effect-embed.ts", "mount-routes.ts", "promise.ts"])
+    expect(output("effect-embed.ts")).toEqual({ state: "TASK_STATE_COMPLETED", translation: "bonjour" })
+    expect(output("mount-routes.ts")).toEqual({ status: { app: "ok" }, jsonrpc: "/agents/echo/a2a", reply: "echo: hi" })
+    expect(output("promise.ts")).toEqual({ streamed: ["1…", "2…", "3…", "artifact count", "Counted."], canceled: "TASK_STATE_CANCELED", cancelFinished: -32002 })
   }, 120_000)
 
   it("its a2a-ledger command runs from the install: help, and verify over the store the consumer wrote", () => {
