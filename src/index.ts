@@ -48,16 +48,26 @@ export { type Agent, type AgentContext, AgentEmitError, agentMessage, type Agent
 export {
   anonymous,
   type Caller,
+  type FollowOptions,
   type SendInput as EngineSendInput,
   type SendOutcome,
   TaskEngine,
   type WatchItem,
   type WatchOptions
 } from "./engine/TaskEngine.js"
-export { type EngineError, InvalidParams, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./engine/errors.js"
-export type { RecoveryPolicy } from "./engine/EngineConfig.js"
+export type { TaskSnapshot } from "./domain/Task.js"
+export type { MachineStateName } from "./domain/taskMachine.js"
+export type { TaskEvent } from "./domain/TaskEvent.js"
+export type { Committed } from "./engine/EventHub.js"
+export type { Feed, FollowSink } from "./engine/Follower.js"
+export type { StoreHealth } from "./engine/TaskWriter.js"
+export type { ListPage, ListQuery } from "./projections/TaskReadModel.js"
+export { type EngineError, InvalidParams, PushConfigNotFound, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./engine/errors.js"
+export type { Idempotency, RecoveryPolicy } from "./engine/EngineConfig.js"
+export type { PushConfig, PushFormat, PushOptions } from "./push/PushConfig.js"
 export type { EmbeddedOptions } from "./layers/Embedded.js"
 export type { ServeOptions } from "./layers/Server.js"
 export { A2AHost, A2ARoutes, EngineStartError, httpApp, layer, type RoutesOptions, routesLayer, serverLayer } from "./layers/Library.js"
-export type { AuthOptions } from "./server/Auth.js"
+export type { ApiKey, AuthOptions, JwtOptions } from "./server/Auth.js"
+export type { AgentHost } from "./server/AgentHosts.js"
 export type { SqliteSynchronous } from "./eventlog/Store.js"

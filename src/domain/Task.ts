@@ -14,7 +14,9 @@ import * as TaskView from "./TaskView.js"
 /** Everything the writer needs to decide the next facts of one task. */
 export interface TaskSnapshot {
   readonly version: number
+  /** "NEW" before the task's first fact, then its A2A state. */
   readonly state: MachineStateName
+  /** @internal What the task's machine keeps besides its state (open artifacts); the engine's own. */
   readonly machine: MachineContext
   readonly tenant: string
   /** The principal the task belongs to; "" without authentication. */

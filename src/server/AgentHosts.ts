@@ -17,6 +17,7 @@ export interface AgentHost {
   /** "" for the agent served at the server's root, `/agents/{name}` otherwise. */
   readonly basePath: string
   readonly agent: Agent
+  /** @internal The agent's engine: the services its requests are handled with. */
   readonly context: Context.Context<HostServices>
 }
 
