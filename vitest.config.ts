@@ -37,9 +37,7 @@ export default defineConfig(async () => {
       poolOptions: { forks: { maxForks: 2, minForks: 1 } },
       projects: [
         { extends: true, test: { name: "main", include: ["test/**/*.test.ts"], exclude: ["test/chaos/**"] } },
-        ...(pg
-          ? [{ extends: true, test: { name: "e2e-postgres", include: ["test/e2e/**/*.test.ts"], env: { A2A_TEST_STORE: "postgres" } } }]
-          : []),
+        ...(pg ? [{ extends: true, test: { name: "e2e-postgres", include: ["test/e2e/**/*.test.ts"], env: { A2A_TEST_STORE: "postgres" } } }] : []),
         { extends: true, test: { name: "chaos", include: ["test/chaos/**/*.test.ts"], sequence: { groupOrder: 1 } } }
       ]
     }

@@ -15,15 +15,17 @@ if (process.argv[2] === "client") {
   // In waves, as bench/hostile-streams.ts opens them: the listen backlog is finite.
   for (let i = 0; i < n; i += 200) {
     await Promise.all(
-      Array.from({ length: Math.min(200, n - i) }, () =>
-        new Promise((opened) => {
-          const socket = net.connect(port, "127.0.0.1", () => {
-            socket.write("GET /sse HTTP/1.1\r\nhost: x\r\n\r\n")
-            socket.once("data", opened)
+      Array.from(
+        { length: Math.min(200, n - i) },
+        () =>
+          new Promise((opened) => {
+            const socket = net.connect(port, "127.0.0.1", () => {
+              socket.write("GET /sse HTTP/1.1\r\nhost: x\r\n\r\n")
+              socket.once("data", opened)
+            })
+            socket.on("data", () => {})
+            sockets.push(socket)
           })
-          socket.on("data", () => {})
-          sockets.push(socket)
-        })
       )
     )
   }
@@ -57,7 +59,9 @@ if (process.argv[2] === "client") {
   const turn = performance.now() - unblocked
   while (open > 0) await new Promise((later) => setTimeout(later, 5))
   const used = process.cpuUsage(cpu)
-  console.log(`${n} streams closed at once: the loop turn that handled them took ${turn.toFixed(0)} ms; CPU for the drop user ${(used.user / 1000).toFixed(0)} ms, system ${(used.system / 1000).toFixed(0)} ms (300 ms of it the blocked wait)`)
+  console.log(
+    `${n} streams closed at once: the loop turn that handled them took ${turn.toFixed(0)} ms; CPU for the drop user ${(used.user / 1000).toFixed(0)} ms, system ${(used.system / 1000).toFixed(0)} ms (300 ms of it the blocked wait)`
+  )
   child.kill()
   process.exit(0)
 }

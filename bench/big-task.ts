@@ -31,7 +31,10 @@ const chunkMs: Array<number> = []
 const filler = "x".repeat(textBytes)
 
 const big: Agent = {
-  name: "big", description: "", version: "1", skills: [],
+  name: "big",
+  description: "",
+  version: "1",
+  skills: [],
   run: (ctx) =>
     Effect.gen(function* () {
       for (let i = 1; i <= progressCount; i++) {
@@ -53,9 +56,7 @@ const big: Agent = {
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-big-task-"))
 const scope = Effect.runSync(Scope.make())
-const layer = Embedded.layerSqlite({ agent: big, db: path.join(dir, "big.db") }).pipe(
-  Layer.provide(Logger.minimumLogLevel(LogLevel.Warning))
-)
+const layer = Embedded.layerSqlite({ agent: big, db: path.join(dir, "big.db") }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.Warning)))
 const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
 const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine>) => Effect.runPromise(Effect.provide(effect, context))
 
@@ -88,7 +89,9 @@ const lastProgress = mean(progressMs.slice(-windowSize))
 console.log(`  last ÷ first window: ${(lastProgress / firstProgress).toFixed(2)}`)
 if (chunkCount > 0) {
   const chunkWindow = Math.max(1, Math.floor(chunkCount / 10))
-  console.log(`  artifact chunks 1–${chunkWindow}: ${fmt(mean(chunkMs.slice(0, chunkWindow)))}, last ${chunkWindow}: ${fmt(mean(chunkMs.slice(-chunkWindow)))} per commit`)
+  console.log(
+    `  artifact chunks 1–${chunkWindow}: ${fmt(mean(chunkMs.slice(0, chunkWindow)))}, last ${chunkWindow}: ${fmt(mean(chunkMs.slice(-chunkWindow)))} per commit`
+  )
 }
 
 const timeGet = () =>

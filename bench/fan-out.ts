@@ -33,22 +33,25 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-fan-out-"))
 
 buildServer()
 const loopDelay = loopDelayProbe(dir)
-const server = await serveBuilt([
-  "--agent",
-  "mixed",
-  "--step-delay-ms",
-  String(stepDelayMs),
-  "--max-workers",
-  String(tasks),
-  "--max-streams-per-principal",
-  String(tasks * subscribers + 100),
-  "--port",
-  "0",
-  "--host",
-  "127.0.0.1",
-  "--db",
-  path.join(dir, "fan-out.db")
-], loopDelay.nodeArgs)
+const server = await serveBuilt(
+  [
+    "--agent",
+    "mixed",
+    "--step-delay-ms",
+    String(stepDelayMs),
+    "--max-workers",
+    String(tasks),
+    "--max-streams-per-principal",
+    String(tasks * subscribers + 100),
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--db",
+    path.join(dir, "fan-out.db")
+  ],
+  loopDelay.nodeArgs
+)
 const port = server.port
 const pid = server.child.pid!
 
@@ -73,7 +76,9 @@ const subscribe = (taskId: string) =>
     let buffer = ""
     socket.setEncoding("utf8")
     socket.once("connect", () => {
-      socket.write(`POST /a2a HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      socket.write(
+        `POST /a2a HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      )
       resolve()
     })
     socket.on("data", (text: string) => {
@@ -114,7 +119,10 @@ const startOne = async (i: number) => {
         jsonrpc: "2.0",
         id: i,
         method: "SendMessage",
-        params: { message: { messageId: `fan-${i}`, role: "ROLE_USER", parts: [{ text: `slow ${steps}` }] }, configuration: { returnImmediately: true } }
+        params: {
+          message: { messageId: `fan-${i}`, role: "ROLE_USER", parts: [{ text: `slow ${steps}` }] },
+          configuration: { returnImmediately: true }
+        }
       })
     )
   ) as { result: { task: { id: string } } }
@@ -144,6 +152,6 @@ const ms = (ns: number) => Math.round(ns / 1e6)
 console.log(
   `  event-loop delay, p99 / max: the server's ${serverLoop.p99} / ${serverLoop.max} ms, this bench's (the readers') ${ms(benchLoop.percentile(99))} / ${ms(benchLoop.max)} ms`
 )
-console.log(`  server: ${(cpu / wall * 100).toFixed(0)}% of one core over ${wall.toFixed(1)} s · RSS idle ${idleRss} MiB, peak ${peakRss} MiB`)
+console.log(`  server: ${((cpu / wall) * 100).toFixed(0)}% of one core over ${wall.toFixed(1)} s · RSS idle ${idleRss} MiB, peak ${peakRss} MiB`)
 server.stop()
 process.exit(0)

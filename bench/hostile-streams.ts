@@ -30,7 +30,10 @@ import * as path from "node:path"
 import { buildServer, loopDelayProbe, postRpc, rssMiB, serveBuilt } from "./process"
 
 const neverRead = Number(process.env.BENCH_NEVER_READ ?? 1500)
-const churn = (process.env.BENCH_CHURN ?? "2000,8000").split(",").filter((s) => s !== "").map(Number)
+const churn = (process.env.BENCH_CHURN ?? "2000,8000")
+  .split(",")
+  .filter((s) => s !== "")
+  .map(Number)
 // One client address opens them all: the per-caller stream limit (default 1,000) would refuse most.
 const extraArgs = (process.env.BENCH_SERVER_ARGS ?? "--max-streams-per-principal 100000").split(" ").filter((a) => a !== "")
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-hostile-"))
@@ -38,7 +41,10 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 buildServer()
 const loopDelay = loopDelayProbe(dir)
-const server = await serveBuilt(["--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs], loopDelay.nodeArgs)
+const server = await serveBuilt(
+  ["--agent", "mixed", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "hostile.db"), ...extraArgs],
+  loopDelay.nodeArgs
+)
 const port = server.port
 const url = `http://127.0.0.1:${port}`
 
@@ -90,7 +96,9 @@ const subscribe = (taskId: string, read: boolean) =>
     const socket = net.connect(port, "127.0.0.1")
     const body = JSON.stringify({ jsonrpc: "2.0", id: ++ids, method: "SubscribeToTask", params: { id: taskId } })
     socket.once("connect", () => {
-      socket.write(`POST /a2a HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+      socket.write(
+        `POST /a2a HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n\r\n${body}`
+      )
       if (!read) {
         socket.pause()
         return resolve(socket)
@@ -109,14 +117,19 @@ const openAll = async (n: number, taskId: string, read: boolean) => {
   // In waves, as many clients connecting at once would: the listen backlog is finite.
   for (let i = 0; i < n; i += 200) {
     const wave = await Promise.allSettled(Array.from({ length: Math.min(200, n - i) }, () => subscribe(taskId, read)))
-    for (const s of wave) if (s.status === "fulfilled") sockets.push(s.value)
-    else refused++
+    for (const s of wave)
+      if (s.status === "fulfilled") sockets.push(s.value)
+      else refused++
   }
   return sockets
 }
 
 const report = (name: string, figures: Record<string, string | number>) =>
-  console.log(`${name.padEnd(22)} ${Object.entries(figures).map(([k, v]) => `${k} ${v}`).join(" · ")}`)
+  console.log(
+    `${name.padEnd(22)} ${Object.entries(figures)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(" · ")}`
+  )
 
 await sleep(1000)
 await worstWait()

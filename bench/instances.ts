@@ -31,7 +31,9 @@ const drive = async (url: string, end: number) => {
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
       while (Date.now() < end) {
-        const answer = JSON.parse(await postRpc(url, sendBody(`instances-${sent++}-${Math.random()}`), agent)) as { result?: { task?: { status: { state: string } } } }
+        const answer = JSON.parse(await postRpc(url, sendBody(`instances-${sent++}-${Math.random()}`), agent)) as {
+          result?: { task?: { status: { state: string } } }
+        }
         if (answer.result?.task?.status.state === "TASK_STATE_COMPLETED") completed++
       }
     })
@@ -42,7 +44,9 @@ try {
   const t0 = Date.now()
   await Promise.all(servers.map((s) => drive(s.url, t0 + seconds * 1000)))
   const wall = (Date.now() - t0) / 1000
-  console.log(`${instances} instance(s) on one PostgreSQL database, c=${concurrency} each: ${Math.round(completed / wall)} tasks/s together (${completed} of ${sent} sends completed)`)
+  console.log(
+    `${instances} instance(s) on one PostgreSQL database, c=${concurrency} each: ${Math.round(completed / wall)} tasks/s together (${completed} of ${sent} sends completed)`
+  )
 } finally {
   for (const s of servers) s.stop()
 }

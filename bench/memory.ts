@@ -79,7 +79,9 @@ const report = (name: string, r: Run) => {
   const at = Array.from({ length: 10 }, (_, k) => r.samples.find((s) => s.done >= (tasks * (k + 1)) / 10)?.rss ?? 0)
   const peak = Math.max(...r.samples.map((s) => s.rss))
   const drift = mean(tenth(10)) - mean(tenth(2))
-  console.log(`| ${name} | ${r.idle} | ${at.join(" / ")} | ${peak} | ${drift >= 0 ? "+" : ""}${drift.toFixed(0)} | ${(tasks / r.seconds).toFixed(0)} |`)
+  console.log(
+    `| ${name} | ${r.idle} | ${at.join(" / ")} | ${peak} | ${drift >= 0 ? "+" : ""}${drift.toFixed(0)} | ${(tasks / r.seconds).toFixed(0)} |`
+  )
 }
 
 const main = async () => {

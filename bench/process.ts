@@ -39,7 +39,8 @@ export const serverMain = process.env.BENCH_MAIN === undefined ? path.join(root,
 
 /** Build dist/ as `npm start` does (scripts/build.mjs); nothing when BENCH_MAIN names another build. */
 export const buildServer = () => {
-  if (process.env.BENCH_MAIN === undefined) execFileSync(process.execPath, [path.join(root, "scripts/build.mjs"), "--cli"], { cwd: root, stdio: "inherit" })
+  if (process.env.BENCH_MAIN === undefined)
+    execFileSync(process.execPath, [path.join(root, "scripts/build.mjs"), "--cli"], { cwd: root, stdio: "inherit" })
 }
 
 /**
@@ -58,12 +59,16 @@ export const serveBuilt = (serveArgs: ReadonlyArray<string>, nodeArgs: ReadonlyA
 /** POST a JSON-RPC body to `<url>/a2a`; the answer's body, as text. */
 export const postRpc = (url: string, body: string, agent?: http.Agent) =>
   new Promise<string>((resolve, reject) => {
-    const req = http.request(`${url}/a2a`, { method: "POST", agent, headers: { "content-type": "application/json", "a2a-version": "1.0", "content-length": Buffer.byteLength(body) } }, (res) => {
-      let data = ""
-      res.setEncoding("utf8")
-      res.on("data", (c: string) => (data += c))
-      res.on("end", () => resolve(data))
-    })
+    const req = http.request(
+      `${url}/a2a`,
+      { method: "POST", agent, headers: { "content-type": "application/json", "a2a-version": "1.0", "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        let data = ""
+        res.setEncoding("utf8")
+        res.on("data", (c: string) => (data += c))
+        res.on("end", () => resolve(data))
+      }
+    )
     req.on("error", reject)
     req.end(body)
   })

@@ -53,7 +53,13 @@ const fill = () => {
         owner: "",
         createdAt: at,
         turnInput: message,
-        task: { id, contextId, status: { state, timestamp: at }, artifacts: [{ artifactId: "echo", name: "echo", parts: [{ text: "hello" }] }], history: [message] }
+        task: {
+          id,
+          contextId,
+          status: { state, timestamp: at },
+          artifacts: [{ artifactId: "echo", name: "echo", parts: [{ text: "hello" }] }],
+          history: [message]
+        }
       })
       insert.run(id, contextId, state, at, at, snapshot)
     }

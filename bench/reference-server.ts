@@ -34,8 +34,7 @@ const store = async (): Promise<TaskStore> => {
   return new DatabaseTaskStore(new Kysely({ dialect: new SqliteDialect({ database: database as never }) }) as never)
 }
 
-const textOf = (message: any): string =>
-  (message?.parts ?? []).map((p: any) => (p.content?.$case === "text" ? p.content.value : "")).join("")
+const textOf = (message: any): string => (message?.parts ?? []).map((p: any) => (p.content?.$case === "text" ? p.content.value : "")).join("")
 
 /** What our `echo` agent does: WORKING, one artifact with the text, COMPLETED. */
 const echo: AgentExecutor = {
@@ -44,14 +43,23 @@ const echo: AgentExecutor = {
     const contextId = context.contextId
     const status = (state: number) => ({ state, message: undefined, timestamp: new Date().toISOString() })
     if (context.task === undefined) {
-      bus.publish(AgentEvent.task({ id: taskId, contextId, status: status(1), artifacts: [], history: [context.userMessage], metadata: undefined } as never))
+      bus.publish(
+        AgentEvent.task({ id: taskId, contextId, status: status(1), artifacts: [], history: [context.userMessage], metadata: undefined } as never)
+      )
     }
     bus.publish(AgentEvent.statusUpdate({ taskId, contextId, status: status(2), metadata: undefined } as never))
     bus.publish(
       AgentEvent.artifactUpdate({
         taskId,
         contextId,
-        artifact: { artifactId: "echo", name: "echo", description: "", parts: [{ content: { $case: "text", value: textOf(context.userMessage) } }], metadata: undefined, extensions: [] },
+        artifact: {
+          artifactId: "echo",
+          name: "echo",
+          description: "",
+          parts: [{ content: { $case: "text", value: textOf(context.userMessage) } }],
+          metadata: undefined,
+          extensions: []
+        },
         append: false,
         lastChunk: true,
         metadata: undefined

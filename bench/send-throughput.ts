@@ -22,7 +22,16 @@ const maxSecondsPerLevel = 30
 
 const startServer = async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "a2a-ledger-bench-"))
-  const server = await serveBuilt(["--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", process.env.BENCH_DB ?? path.join(dir, "bench.db")])
+  const server = await serveBuilt([
+    "--agent",
+    "echo",
+    "--port",
+    "0",
+    "--host",
+    "127.0.0.1",
+    "--db",
+    process.env.BENCH_DB ?? path.join(dir, "bench.db")
+  ])
   return { url: server.url, dir, stop: server.stop }
 }
 
@@ -50,7 +59,9 @@ const percentile = (sorted: ReadonlyArray<number>, p: number) => sorted[Math.min
 const main = async () => {
   buildServer()
   const server = await startServer()
-  console.log(`a2a-ledger bench: blocking SendMessage, echo agent, ${process.env.BENCH_DB !== undefined ? "PostgreSQL" : "SQLite"}; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`)
+  console.log(
+    `a2a-ledger bench: blocking SendMessage, echo agent, ${process.env.BENCH_DB !== undefined ? "PostgreSQL" : "SQLite"}; ${requestsPerLevel} requests per level; ${os.cpus().length} cores`
+  )
   console.log("concurrency  tasks/s   p50 ms   p99 ms   requests")
   try {
     await Promise.all(Array.from({ length: 20 }, (_, i) => send(server.url, -i))) // warm-up
@@ -75,9 +86,14 @@ const main = async () => {
       const rate = latencies.length / seconds
       if (concurrency === 1) baseline = rate
       console.log(
-        `${String(concurrency).padStart(11)}  ${rate.toFixed(0).padStart(7)}  ${percentile(sorted, 50).toFixed(1).padStart(7)}  ${percentile(sorted, 99)
+        `${String(concurrency).padStart(11)}  ${rate.toFixed(0).padStart(7)}  ${percentile(sorted, 50).toFixed(1).padStart(7)}  ${percentile(
+          sorted,
+          99
+        )
           .toFixed(1)
-          .padStart(7)}   ${latencies.length}   client CPU ${clientCpu.toFixed(0)}%${concurrency > 1 ? `  (x${(rate / baseline).toFixed(2)} of concurrency 1)` : ""}`
+          .padStart(
+            7
+          )}   ${latencies.length}   client CPU ${clientCpu.toFixed(0)}%${concurrency > 1 ? `  (x${(rate / baseline).toFixed(2)} of concurrency 1)` : ""}`
       )
     }
   } finally {

@@ -157,7 +157,9 @@ const main = async () => {
     // As `npm start` runs it: the build, not the sources through tsx.
     await start("a2a-ledger", ["dist/main.js", "serve", "--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", path.join(dir, "ledger.db")])
   ]
-  console.log(`side by side: ${runs} runs of ${seconds} s per scenario and server (median shown); ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ""}`)
+  console.log(
+    `side by side: ${runs} runs of ${seconds} s per scenario and server (median shown); ${os.cpus().length} cores, ${os.cpus()[0]?.model ?? ""}`
+  )
   console.log(`| scenario | ${servers.map((s) => s.name).join(" | ")} | a2a-ledger ÷ sdk-memory | a2a-ledger ÷ sdk-sqlite |`)
   console.log(`|---|${servers.map(() => "---:").join("|")}|---:|---:|`)
   try {

@@ -34,7 +34,12 @@ buildServer()
 const server = await serveBuilt(["--agent", "echo", "--port", "0", "--host", "127.0.0.1", "--db", db])
 await postRpc(
   server.url,
-  JSON.stringify({ jsonrpc: "2.0", id: 1, method: "SendMessage", params: { message: { messageId: "template", role: "ROLE_USER", parts: [{ text: "hello" }] } } })
+  JSON.stringify({
+    jsonrpc: "2.0",
+    id: 1,
+    method: "SendMessage",
+    params: { message: { messageId: "template", role: "ROLE_USER", parts: [{ text: "hello" }] } }
+  })
 )
 server.stop()
 await new Promise((resolve) => server.child.once("exit", resolve))
@@ -43,7 +48,9 @@ const fill = () => {
   const file = new Database(db)
   file.pragma("synchronous = OFF")
   const template = file.prepare("SELECT * FROM a2a_tasks").get() as Record<string, string | number>
-  const events = file.prepare("SELECT * FROM a2a_events WHERE task_id = ? ORDER BY version").all(template.task_id) as Array<Record<string, string | number>>
+  const events = file.prepare("SELECT * FROM a2a_events WHERE task_id = ? ORDER BY version").all(template.task_id) as Array<
+    Record<string, string | number>
+  >
   const taskId = String(template.task_id)
   const contextId = String(template.context_id)
   const insertTask = file.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
@@ -58,9 +65,19 @@ const fill = () => {
       const id = newId()
       const ctx = newId()
       const messageId = `m-${i}`
-      for (const e of events) insertEvent.run(id, e.version, e.type, e.schema_version, fresh(String(e.payload), id, ctx, messageId), e.metadata, e.created_at)
-      insertTask.run(id, template.tenant, template.owner, ctx, template.state, template.version, template.status_timestamp, template.created_at,
-        fresh(String(template.snapshot), id, ctx, messageId))
+      for (const e of events)
+        insertEvent.run(id, e.version, e.type, e.schema_version, fresh(String(e.payload), id, ctx, messageId), e.metadata, e.created_at)
+      insertTask.run(
+        id,
+        template.tenant,
+        template.owner,
+        ctx,
+        template.state,
+        template.version,
+        template.status_timestamp,
+        template.created_at,
+        fresh(String(template.snapshot), id, ctx, messageId)
+      )
       insertKey.run(messageId, id)
     }
   })
@@ -73,14 +90,18 @@ const fill = () => {
 const t0 = performance.now()
 const perTask = fill()
 const totalEvents = perTask * count
-console.log(`store: ${count} echo tasks, ${totalEvents} events (${perTask} a task), ids ${process.env.BENCH_IDS === "v4" ? "v4" : "v7"}, filled in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+console.log(
+  `store: ${count} echo tasks, ${totalEvents} events (${perTask} a task), ids ${process.env.BENCH_IDS === "v4" ? "v4" : "v7"}, filled in ${((performance.now() - t0) / 1000).toFixed(1)} s`
+)
 
 const timed = (command: string, label = command) => {
   const t = performance.now()
   const out = execFileSync(process.execPath, [serverMain, command, "--db", db, "--json", ...threads], { cwd: root, maxBuffer: 1 << 28 }).toString()
   const seconds = (performance.now() - t) / 1000
   const report = JSON.parse(out) as { tasks: number; events: number; problems: ReadonlyArray<unknown> }
-  console.log(`${label}: ${seconds.toFixed(1)} s, ${Math.round(totalEvents / seconds)} events/s (${report.tasks} tasks, ${report.events} events, ${report.problems.length} problems)`)
+  console.log(
+    `${label}: ${seconds.toFixed(1)} s, ${Math.round(totalEvents / seconds)} events/s (${report.tasks} tasks, ${report.events} events, ${report.problems.length} problems)`
+  )
 }
 timed("verify")
 timed("rebuild", "rebuild (sound store)")

@@ -24,7 +24,9 @@ const scanThread = path.join(root, "dist/scanThread.js")
  */
 export const buildLibrary = () => {
   fs.rmSync(path.join(root, "dist/lib"), { recursive: true, force: true })
-  execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], { stdio: "inherit" })
+  execFileSync(process.execPath, [path.join(root, "node_modules/typescript/bin/tsc"), "-p", path.join(root, "tsconfig.build.json")], {
+    stdio: "inherit"
+  })
   fs.copyFileSync(path.join(root, worker), path.join(root, "dist/lib/eventlog/sqliteWriter.worker.mjs"))
 }
 
@@ -72,7 +74,11 @@ export const build = async ({ readable = false } = {}) => {
   // comment a placeholder does as well; one per UTF-16 unit keeps the source map's columns.
   const source = fs.readFileSync(out, "utf8")
   // eslint-disable-next-line no-control-regex
-  if (/[^\x00-\x7f]/.test(source)) fs.writeFileSync(out, source.replace(/[^\x00-\x7f]/g, (c) => "?".repeat(c.length)))
+  if (/[^\x00-\x7f]/.test(source))
+    fs.writeFileSync(
+      out,
+      source.replace(/[^\x00-\x7f]/g, (c) => "?".repeat(c.length))
+    )
 }
 
 /** The newest modification time under `dir` (files only), in ms. */

@@ -62,7 +62,15 @@ export type { Committed } from "./engine/EventHub.js"
 export type { Feed, FollowSink } from "./engine/Follower.js"
 export type { StoreHealth } from "./engine/TaskWriter.js"
 export type { ListPage, ListQuery } from "./projections/TaskReadModel.js"
-export { type EngineError, InvalidParams, PushConfigNotFound, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./engine/errors.js"
+export {
+  type EngineError,
+  InvalidParams,
+  PushConfigNotFound,
+  StoreFailure,
+  TaskNotCancelable,
+  TaskNotFound,
+  UnsupportedOperation
+} from "./engine/errors.js"
 export type { Idempotency, RecoveryPolicy } from "./engine/EngineConfig.js"
 export type { PushConfig, PushFormat, PushOptions } from "./push/PushConfig.js"
 export type { EmbeddedOptions } from "./layers/Embedded.js"

@@ -88,7 +88,9 @@ export const makeTestContext = (
     task,
     progress: (m) => Effect.sync(() => void reports.push({ progress: typeof m === "string" ? [{ text: m }] : m })),
     artifact: (artifact, o) =>
-      Effect.sync(() => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) }))
+      Effect.sync(
+        () => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) })
+      )
   }
   return { ctx, reports }
 }

@@ -47,8 +47,7 @@ export type TurnOutcome =
   | { readonly _tag: "AuthRequired"; readonly message: ReadonlyArray<Part> }
   | { readonly _tag: "Rejected"; readonly reason: string }
 
-const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> =>
-  typeof message === "string" ? [{ text: message }] : message
+const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> => (typeof message === "string" ? [{ text: message }] : message)
 
 /** Ways to end a turn. */
 export const Outcome = {

@@ -56,7 +56,8 @@ export const echo: Agent = {
   version: "1.0.0",
   skills: [{ id: "echo", name: "Echo", description: "Returns the message text.", tags: ["demo", "test"] }],
   // The artifact rides with the completion: one commit for the turn's start, its artifact and its end.
-  run: (ctx) => Effect.succeed(Outcome.complete(undefined, { artifacts: [{ artifactId: "echo", name: "echo", parts: [{ text: textOf(ctx.input) }] }] }))
+  run: (ctx) =>
+    Effect.succeed(Outcome.complete(undefined, { artifacts: [{ artifactId: "echo", name: "echo", parts: [{ text: textOf(ctx.input) }] }] }))
 }
 
 /**
@@ -71,8 +72,7 @@ export const conformance: Agent = {
   description: "Behaves as the A2A TCK expects, chosen by the prefix of each messageId.",
   version: "1.0.0",
   skills: [{ id: "conformance", name: "Conformance", description: "Deterministic behaviours for the A2A TCK.", tags: ["test", "tck"] }],
-  reply: (message) =>
-    Effect.succeed(prefixOf(message).startsWith("tck-message-response") ? [{ text: "Direct message response" }] : undefined),
+  reply: (message) => Effect.succeed(prefixOf(message).startsWith("tck-message-response") ? [{ text: "Direct message response" }] : undefined),
   run: (ctx) =>
     Effect.gen(function* () {
       const id = prefixOf(ctx.input)

@@ -26,9 +26,7 @@ const ApiKeyEntry = Schema.Struct({
 }).pipe(Schema.filter((k) => (k.key === undefined) !== (k.keyEnv === undefined) || "give exactly one of key and keyEnv"))
 
 const Jwt = Schema.Struct({
-  jwksUrl: NonEmpty.pipe(
-    Schema.filter((u) => /^https?:\/\//.test(u) || "must be an http(s) URL of a JSON Web Key Set")
-  ),
+  jwksUrl: NonEmpty.pipe(Schema.filter((u) => /^https?:\/\//.test(u) || "must be an http(s) URL of a JSON Web Key Set")),
   issuer: Schema.optional(NonEmpty),
   audience: Schema.optional(Schema.Union(NonEmpty, Schema.Array(NonEmpty))),
   principalClaim: Schema.optional(NonEmpty),
@@ -36,9 +34,7 @@ const Jwt = Schema.Struct({
   tenantClaim: Schema.optional(NonEmpty)
 })
 
-const Duration = Schema.String.pipe(
-  Schema.filter((d) => parseDuration(d) !== undefined || "must be a duration such as 30d, 12h, 90m or 45s")
-)
+const Duration = Schema.String.pipe(Schema.filter((d) => parseDuration(d) !== undefined || "must be a duration such as 30d, 12h, 90m or 45s"))
 
 const AgentEntry = Schema.Struct({
   /** Route name: /agents/{name}/… */
@@ -96,13 +92,18 @@ export const load = (file: string): Either.Either<FileConfig, string> => {
   if (Either.isRight(decoded)) return Either.right(decoded.right)
   const [first] = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)
   const where = first === undefined ? "" : pathText(first.path)
-  return Either.left(`the config file ${file}: ${where === "" ? "" : `${where}: `}${first?._tag === "Missing" ? "is required" : first?.message ?? "is invalid"}`)
+  return Either.left(
+    `the config file ${file}: ${where === "" ? "" : `${where}: `}${first?._tag === "Missing" ? "is required" : (first?.message ?? "is invalid")}`
+  )
 }
 
 /** API keys from `A2A_API_KEYS` ("alice=key1,bob=key2"). */
 export const apiKeysFromEnv = (value: string): Either.Either<ReadonlyArray<ApiKey>, string> => {
   const keys: Array<ApiKey> = []
-  for (const entry of value.split(",").map((e) => e.trim()).filter((e) => e !== "")) {
+  for (const entry of value
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e !== "")) {
     const at = entry.indexOf("=")
     if (at <= 0 || at === entry.length - 1) return Either.left(`A2A_API_KEYS: "${entry.slice(0, 20)}…" is not principal=key`)
     keys.push({ principal: entry.slice(0, at), key: entry.slice(at + 1) })

@@ -39,11 +39,14 @@ const all = Options.boolean("all").pipe(Options.withDescription("redeliver every
 
 const redeliver = Command.make("redeliver", { db, ids, all }, (o) =>
   Effect.gen(function* () {
-    if (o.all === (o.ids.length > 0)) {
+    if (o.all === o.ids.length > 0) {
       return yield* new StartupFailure({ message: "name the dead letters to redeliver by id, or pass --all (not both)" })
     }
     const now = yield* Clock.currentTimeMillis
-    const n = yield* withStore(o.db, Effect.flatMap(PushStore, (s) => s.redeliver(o.all ? undefined : o.ids, now)))
+    const n = yield* withStore(
+      o.db,
+      Effect.flatMap(PushStore, (s) => s.redeliver(o.all ? undefined : o.ids, now))
+    )
     yield* Console.log(`${n} deliver${n === 1 ? "y" : "ies"} queued again`)
   })
 ).pipe(Command.withDescription("Queue dead webhook deliveries again, with a fresh set of attempts"))

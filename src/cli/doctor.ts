@@ -56,8 +56,10 @@ const diagnose = (file: string, id: string) =>
     const lease = leases[0]
     const olderWaiting =
       state === "TASK_STATE_SUBMITTED"
-        ? Number((yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE state = 'TASK_STATE_SUBMITTED'
-            AND (status_timestamp < ${s.task!.status.timestamp} OR (status_timestamp = ${s.task!.status.timestamp} AND task_id < ${id}))`)[0]?.n ?? 0)
+        ? Number(
+            (yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE state = 'TASK_STATE_SUBMITTED'
+            AND (status_timestamp < ${s.task!.status.timestamp} OR (status_timestamp = ${s.task!.status.timestamp} AND task_id < ${id}))`)[0]?.n ?? 0
+          )
         : undefined
     const configs = Number((yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs WHERE task_id = ${id}`)[0]?.n ?? 0)
     const outbox = yield* sql<{ status: string; n: number | string }>`SELECT status, COUNT(*) AS n FROM a2a_push_outbox
@@ -71,9 +73,21 @@ const diagnose = (file: string, id: string) =>
       tenant: s.tenant,
       owner: s.owner,
       createdAt: s.createdAt,
-      lastEvent: { version: last.version, type: last.event.type, at: last.event.at, ageMs: now - Date.parse(last.event.at), summary: summary(last.event) },
+      lastEvent: {
+        version: last.version,
+        type: last.event.type,
+        at: last.event.at,
+        ageMs: now - Date.parse(last.event.at),
+        summary: summary(last.event)
+      },
       ...(lastStart !== undefined
-        ? { lastStart: { instanceId: lastStart.instanceId, at: lastStart.at, ...(lastStart.leaseEpoch !== undefined ? { leaseEpoch: lastStart.leaseEpoch } : {}) } }
+        ? {
+            lastStart: {
+              instanceId: lastStart.instanceId,
+              at: lastStart.at,
+              ...(lastStart.leaseEpoch !== undefined ? { leaseEpoch: lastStart.leaseEpoch } : {})
+            }
+          }
         : {}),
       turns: starts.length,
       ...(lease !== undefined
@@ -90,7 +104,10 @@ const diagnose = (file: string, id: string) =>
       ...(olderWaiting !== undefined ? { queue: { olderWaiting } } : {}),
       webhooks: { configs, pending: count("pending"), dead: count("dead") }
     }
-    return { ...diagnosis, verdict: verdictOf(diagnosis, s.task!.status.message === undefined ? undefined : textOf(s.task!.status.message)) } satisfies Diagnosis
+    return {
+      ...diagnosis,
+      verdict: verdictOf(diagnosis, s.task!.status.message === undefined ? undefined : textOf(s.task!.status.message))
+    } satisfies Diagnosis
   })
 
 const noServer = (d: Omit<Diagnosis, "verdict">) => d.server !== undefined && !d.server.running
@@ -105,7 +122,8 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
     case "TASK_STATE_SUBMITTED": {
       const queue = `waiting for a worker for ${since}, behind ${d.queue?.olderWaiting ?? 0} older submitted task(s)`
       if (noServer(d)) return `${queue}; no server runs on this store, so it starts when one does`
-      if (d.lease !== undefined && d.lease.expiresInMs > 0) return `claimed by ${d.lease.holder} (lease epoch ${d.lease.epoch}); its turn is about to start`
+      if (d.lease !== undefined && d.lease.expiresInMs > 0)
+        return `claimed by ${d.lease.holder} (lease epoch ${d.lease.epoch}); its turn is about to start`
       return `${queue}; the next free worker takes it, oldest first`
     }
     case "TASK_STATE_WORKING": {
@@ -115,7 +133,8 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
           ? `running on ${d.lease.holder}${started}; its lease (epoch ${d.lease.epoch}) is renewed and runs for another ${age(d.lease.expiresInMs)}`
           : `its worker on ${d.lease.holder} stopped renewing ${age(-d.lease.expiresInMs)} ago: another instance takes the turn over under the recovery policy`
       }
-      if (noServer(d)) return `no server runs on this store: the turn${started} died with its process; the next start reruns it or fails it (--recovery)`
+      if (noServer(d))
+        return `no server runs on this store: the turn${started} died with its process; the next start reruns it or fails it (--recovery)`
       return `running in the server that holds this store${started}, by ${d.lastStart?.instanceId ?? "?"}`
     }
     default:
@@ -130,7 +149,9 @@ const print = (d: Diagnosis) =>
       `  created    ${d.createdAt}${d.tenant ? `, tenant ${d.tenant}` : ""}${d.owner ? `, owner ${d.owner}` : ""}`,
       `  last event v${d.lastEvent.version} ${d.lastEvent.type} ${age(d.lastEvent.ageMs)} ago${d.lastEvent.summary ? `: ${d.lastEvent.summary}` : ""}`,
       ...(d.lastStart !== undefined
-        ? [`  worker     ${d.lastStart.instanceId} started its turn at ${d.lastStart.at}${d.lastStart.leaseEpoch !== undefined ? ` (lease epoch ${d.lastStart.leaseEpoch})` : ""}`]
+        ? [
+            `  worker     ${d.lastStart.instanceId} started its turn at ${d.lastStart.at}${d.lastStart.leaseEpoch !== undefined ? ` (lease epoch ${d.lastStart.leaseEpoch})` : ""}`
+          ]
         : []),
       ...(d.lease !== undefined
         ? [

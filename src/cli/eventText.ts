@@ -45,4 +45,8 @@ export const age = (ms: number): string => {
 }
 
 /** Short state names for people: TASK_STATE_INPUT_REQUIRED → input-required. */
-export const stateName = (state: string) => state.replace(/^TASK_STATE_/, "").toLowerCase().replace(/_/g, "-")
+export const stateName = (state: string) =>
+  state
+    .replace(/^TASK_STATE_/, "")
+    .toLowerCase()
+    .replace(/_/g, "-")

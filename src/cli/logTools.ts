@@ -42,13 +42,13 @@ const judgeFor = (db: string, asked: Option.Option<number>) =>
 const printProblems = (report: ScanReport, what: string) =>
   Effect.gen(function* () {
     for (const p of report.problems) yield* Console.log(`${p.taskId}\t${p.problem}`)
-    yield* Console.log(`${what} ${report.tasks} task(s), ${report.events} event(s): ${report.problems.length === 0 ? "no problems" : `${report.problems.length} problem(s)`}`)
+    yield* Console.log(
+      `${what} ${report.tasks} task(s), ${report.events} event(s): ${report.problems.length === 0 ? "no problems" : `${report.problems.length} problem(s)`}`
+    )
   })
 
 const failOnProblems = (report: ScanReport) =>
-  report.problems.length === 0
-    ? Effect.void
-    : Effect.fail(new StartupFailure({ message: `${report.problems.length} problem(s) found` }))
+  report.problems.length === 0 ? Effect.void : Effect.fail(new StartupFailure({ message: `${report.problems.length} problem(s) found` }))
 
 const verifyCommand = Command.make("verify", { db, json, threads }, (o) =>
   Effect.gen(function* () {
@@ -86,7 +86,10 @@ const replayCommand = Command.make("replay", { db, taskId, toVersion, json }, (o
   Effect.gen(function* () {
     const upTo = Option.getOrUndefined(o.toVersion)
     if (upTo !== undefined && upTo < 1) return yield* new StartupFailure({ message: "--to-version must be 1 or more" })
-    const events = yield* withStore(o.db, Effect.flatMap(EventLog, (log) => log.read(o.taskId)))
+    const events = yield* withStore(
+      o.db,
+      Effect.flatMap(EventLog, (log) => log.read(o.taskId))
+    )
     if (events.length === 0) return yield* new StartupFailure({ message: `no task ${o.taskId} in this store` })
     const shown = events.filter((e) => upTo === undefined || e.version <= upTo)
     const walked = walk(o.taskId, shown)
@@ -174,7 +177,10 @@ const isFinal = (e: LoggedEvent) => {
 const olderThan = Options.text("older-than").pipe(
   Options.withDefault("30d"),
   // 0 is allowed here (every finished task), unlike a retention period.
-  Options.filterMap((text) => Option.fromNullable(/^\s*0+\s*(ms|s|m|h|d)?\s*$/.test(text) ? 0 : parseDuration(text)), "--older-than must be a duration such as 30d, 12h or 90m"),
+  Options.filterMap(
+    (text) => Option.fromNullable(/^\s*0+\s*(ms|s|m|h|d)?\s*$/.test(text) ? 0 : parseDuration(text)),
+    "--older-than must be a duration such as 30d, 12h or 90m"
+  ),
   Options.withDescription("remove tasks whose last change is older than this (e.g. 30d, 12h, 90m; 0 for all)")
 )
 const states = Options.text("states").pipe(
@@ -185,16 +191,22 @@ const batch = Options.integer("batch").pipe(Options.withDefault(500), Options.wi
 const dryRun = Options.boolean("dry-run").pipe(Options.withDescription("only count what would be removed"))
 
 const parseStates = (text: string) =>
-  Effect.forEach(text.split(",").map((s) => s.trim()).filter((s) => s !== ""), (name) => {
-    const state = TerminalStates.find((t) => stateName(t) === name.toLowerCase() || t === name.toUpperCase())
-    return state !== undefined
-      ? Effect.succeed(state)
-      : Effect.fail(
-          new StartupFailure({
-            message: `--states: ${name} is not a final state (one of ${TerminalStates.map(stateName).join(", ")}); unfinished tasks are never pruned`
-          })
-        )
-  })
+  Effect.forEach(
+    text
+      .split(",")
+      .map((s) => s.trim())
+      .filter((s) => s !== ""),
+    (name) => {
+      const state = TerminalStates.find((t) => stateName(t) === name.toLowerCase() || t === name.toUpperCase())
+      return state !== undefined
+        ? Effect.succeed(state)
+        : Effect.fail(
+            new StartupFailure({
+              message: `--states: ${name} is not a final state (one of ${TerminalStates.map(stateName).join(", ")}); unfinished tasks are never pruned`
+            })
+          )
+    }
+  )
 
 const pruneCommand = Command.make("prune", { db, olderThan, states, batch, dryRun, json }, (o) =>
   Effect.gen(function* () {
@@ -223,6 +235,3 @@ const pruneCommand = Command.make("prune", { db, olderThan, states, batch, dryRu
 ).pipe(Command.withDescription("Remove whole finished tasks (events, read model, webhooks) older than a cutoff; safe while the server runs"))
 
 export const logTools = [verifyCommand, rebuildCommand, replayCommand, tailCommand, pruneCommand] as const
-
-
-

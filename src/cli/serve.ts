@@ -11,7 +11,6 @@ import { StartupFailure } from "./StartupFailure.js"
 import { db } from "./storeOption.js"
 import { limitHeapGrowth } from "./heapGrowth.js"
 
-
 const describeStartupError = (e: unknown, o: { readonly host: string; readonly port: number; readonly db: string }) => {
   const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
   const detail = (tagged.cause as Error | undefined)?.message ?? tagged.message ?? String(e)
@@ -20,8 +19,10 @@ const describeStartupError = (e: unknown, o: { readonly host: string; readonly p
 }
 
 /** `a2a-ledger serve`: the A2A server. Flags win over environment variables. */
-const atLeast = (min: number, max = Number.MAX_SAFE_INTEGER) => (n: number) =>
-  Number.isInteger(n) && n >= min && n <= max ? Option.some(n) : Option.none()
+const atLeast =
+  (min: number, max = Number.MAX_SAFE_INTEGER) =>
+  (n: number) =>
+    Number.isInteger(n) && n >= min && n <= max ? Option.some(n) : Option.none()
 
 const port = Options.integer("port").pipe(
   Options.withFallbackConfig(Config.integer("PORT")),
@@ -37,7 +38,9 @@ const host = Options.text("host").pipe(
 const synchronous = Options.choice("sqlite-synchronous", ["full", "normal"] as const).pipe(
   Options.withFallbackConfig(Config.literal("full", "normal")("A2A_SQLITE_SYNCHRONOUS")),
   Options.withDefault("full" as const),
-  Options.withDescription("full: every acknowledged commit survives a power loss; normal: only a process crash, but faster (env A2A_SQLITE_SYNCHRONOUS)")
+  Options.withDescription(
+    "full: every acknowledged commit survives a power loss; normal: only a process crash, but faster (env A2A_SQLITE_SYNCHRONOUS)"
+  )
 )
 const agent = Options.choice("agent", builtinNames).pipe(
   Options.withFallbackConfig(Config.literal(...builtinNames)("A2A_AGENT")),
@@ -168,13 +171,17 @@ const shutdownMarginMs = 2_000
 const instanceId = Options.text("instance-id").pipe(
   Options.withFallbackConfig(Config.string("A2A_INSTANCE_ID")),
   Options.optional,
-  Options.withDescription("this process's name in the log's metadata and in work leases, e.g. the pod name (env A2A_INSTANCE_ID); default: a random UUID")
+  Options.withDescription(
+    "this process's name in the log's metadata and in work leases, e.g. the pod name (env A2A_INSTANCE_ID); default: a random UUID"
+  )
 )
 
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
-  Options.withDescription("YAML or JSON configuration file: API keys, JWT issuer, several agents (env A2A_CONFIG); see docs/auth.md, docs/agents-config.md")
+  Options.withDescription(
+    "YAML or JSON configuration file: API keys, JWT issuer, several agents (env A2A_CONFIG); see docs/auth.md, docs/agents-config.md"
+  )
 )
 
 export const serve = Command.make(
@@ -267,12 +274,14 @@ export const serve = Command.make(
       }
       yield* Effect.logInfo(`a2a-ledger: ${hosted.right.length} agents, ${authText}`)
       return Server.layerAgents({ ...server, agents: hosted.right })
-    }).pipe(Effect.flatMap((layer) => Layer.launch(layer))).pipe(
-      Effect.catchAll((e) =>
-        Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))
-      ),
-      Effect.catchAllDefect((d) =>
-        Effect.fail(new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${Store.describe(o.db)}, port ${o.port})` }))
+    })
+      .pipe(Effect.flatMap((layer) => Layer.launch(layer)))
+      .pipe(
+        Effect.catchAll((e) => Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))),
+        Effect.catchAllDefect((d) =>
+          Effect.fail(
+            new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${Store.describe(o.db)}, port ${o.port})` })
+          )
+        )
       )
-    )
 ).pipe(Command.withDescription("Run the A2A v1.0 server (JSON-RPC at POST /a2a, agent card at /.well-known/agent-card.json)"))

@@ -29,19 +29,16 @@ type Common = { readonly url: string; readonly token: Option.Option<string>; rea
 const withTenant = (o: Common, params: Record<string, unknown>) => (Option.isSome(o.tenant) ? { ...params, tenant: o.tenant.value } : params)
 
 /** Run against the server; its refusals and network failures are one line and exit 1. */
-const withClient = <A, R>(
-  o: Common,
-  f: (client: A2AClient.A2AClient) => Effect.Effect<A, A2AClient.ClientError | A2AClient.RemoteError, R>
-) =>
+const withClient = <A, R>(o: Common, f: (client: A2AClient.A2AClient) => Effect.Effect<A, A2AClient.ClientError | A2AClient.RemoteError, R>) =>
   A2AClient.make({ url: o.url, ...(Option.isSome(o.token) ? { token: o.token.value } : {}) }).pipe(
     Effect.flatMap(f),
-    Effect.mapError(
-      (e) => new StartupFailure({ message: e._tag === "RemoteError" ? `the server refused: ${e.code} ${e.message}` : e.message })
-    )
+    Effect.mapError((e) => new StartupFailure({ message: e._tag === "RemoteError" ? `the server refused: ${e.code} ${e.message}` : e.message }))
   )
 
 const textOfParts = (parts: ReadonlyArray<any> | undefined) =>
-  (parts ?? []).map((p) => p.text ?? (p.data !== undefined ? JSON.stringify(p.data) : p.url ?? (p.raw !== undefined ? `<${p.filename ?? "file"}>` : ""))).join(" ")
+  (parts ?? [])
+    .map((p) => p.text ?? (p.data !== undefined ? JSON.stringify(p.data) : (p.url ?? (p.raw !== undefined ? `<${p.filename ?? "file"}>` : ""))))
+    .join(" ")
 
 const describeTask = (t: any): Array<string> => {
   const when = t.status?.timestamp ? ` (${age(Date.now() - Date.parse(t.status.timestamp))} ago)` : ""
@@ -99,7 +96,9 @@ const list = Command.make("list", { ...common, contextId, state, pageSize, pageT
       const page = yield* c.call("ListTasks", params)
       yield* print(o, page, () =>
         [
-          ...(page.tasks ?? []).map((t: any) => `${t.id}  ${stateName(t.status?.state ?? "?").padEnd(14)} ${t.status?.timestamp ?? ""}  context ${t.contextId}`),
+          ...(page.tasks ?? []).map(
+            (t: any) => `${t.id}  ${stateName(t.status?.state ?? "?").padEnd(14)} ${t.status?.timestamp ?? ""}  context ${t.contextId}`
+          ),
           `${(page.tasks ?? []).length} of ${page.totalSize ?? "?"} task(s)${page.nextPageToken ? `; next page: --page-token ${page.nextPageToken}` : ""}`
         ].join("\n")
       )
@@ -108,9 +107,7 @@ const list = Command.make("list", { ...common, contextId, state, pageSize, pageT
 ).pipe(Command.withDescription("List tasks, newest first (ListTasks)"))
 
 const cancel = Command.make("cancel", { ...common, id }, (o) =>
-  withClient(o, (c) =>
-    Effect.flatMap(c.call("CancelTask", withTenant(o, { id: o.id })), (t) => print(o, t, () => describeTask(t).join("\n")))
-  )
+  withClient(o, (c) => Effect.flatMap(c.call("CancelTask", withTenant(o, { id: o.id })), (t) => print(o, t, () => describeTask(t).join("\n"))))
 ).pipe(Command.withDescription("Cancel a task (CancelTask)"))
 
 const text = Args.text({ name: "text" }).pipe(Args.withDescription("the message's text"))
@@ -143,9 +140,7 @@ const send = Command.make("send", { ...common, text, taskOption, contextId, mess
 ).pipe(Command.withDescription("Send a message (SendMessage, or SendStreamingMessage with --stream)"))
 
 const subscribe = Command.make("subscribe", { ...common, id }, (o) =>
-  withClient(o, (c) =>
-    c.stream("SubscribeToTask", withTenant(o, { id: o.id })).pipe(Stream.runForEach((r) => print(o, r, () => describeEvent(r))))
-  )
+  withClient(o, (c) => c.stream("SubscribeToTask", withTenant(o, { id: o.id })).pipe(Stream.runForEach((r) => print(o, r, () => describeEvent(r)))))
 ).pipe(Command.withDescription("Follow a task's events until it finishes or pauses (SubscribeToTask)"))
 
 export const tasks = Command.make("tasks").pipe(

@@ -33,33 +33,36 @@ const out = Options.file("out").pipe(Options.optional, Options.withDescription("
 
 const exportCommand = Command.make("export", { db, task, context, since, out }, (o) =>
   Effect.gen(function* () {
-    const written = yield* withStore(o.db, Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const log = yield* EventLog
-      const filters = [sql`1 = 1`]
-      if (Option.isSome(o.task)) filters.push(sql`task_id = ${o.task.value}`)
-      if (Option.isSome(o.context)) filters.push(sql`context_id = ${o.context.value}`)
-      if (Option.isSome(o.since)) {
-        const t = Date.parse(o.since.value)
-        if (Number.isNaN(t)) return yield* new StartupFailure({ message: `--since ${o.since.value} is not an ISO-8601 time` })
-        filters.push(sql`status_timestamp >= ${new Date(t).toISOString()}`)
-      }
-      const ids = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks WHERE ${sql.and(filters)} ORDER BY created_at, task_id`
-      const sink = Option.isSome(o.out) ? fs.openSync(o.out.value, "w") : 1
-      let events = 0
-      try {
-        for (const { task_id } of ids) {
-          const lines = (yield* log.read(task_id)).map((e) =>
-            JSON.stringify({ taskId: e.taskId, version: e.version, event: e.event, metadata: e.metadata } satisfies Line)
-          )
-          if (lines.length > 0) fs.writeSync(sink, lines.join("\n") + "\n")
-          events += lines.length
+    const written = yield* withStore(
+      o.db,
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const log = yield* EventLog
+        const filters = [sql`1 = 1`]
+        if (Option.isSome(o.task)) filters.push(sql`task_id = ${o.task.value}`)
+        if (Option.isSome(o.context)) filters.push(sql`context_id = ${o.context.value}`)
+        if (Option.isSome(o.since)) {
+          const t = Date.parse(o.since.value)
+          if (Number.isNaN(t)) return yield* new StartupFailure({ message: `--since ${o.since.value} is not an ISO-8601 time` })
+          filters.push(sql`status_timestamp >= ${new Date(t).toISOString()}`)
         }
-      } finally {
-        if (sink !== 1) fs.closeSync(sink)
-      }
-      return { tasks: ids.length, events }
-    }))
+        const ids = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks WHERE ${sql.and(filters)} ORDER BY created_at, task_id`
+        const sink = Option.isSome(o.out) ? fs.openSync(o.out.value, "w") : 1
+        let events = 0
+        try {
+          for (const { task_id } of ids) {
+            const lines = (yield* log.read(task_id)).map((e) =>
+              JSON.stringify({ taskId: e.taskId, version: e.version, event: e.event, metadata: e.metadata } satisfies Line)
+            )
+            if (lines.length > 0) fs.writeSync(sink, lines.join("\n") + "\n")
+            events += lines.length
+          }
+        } finally {
+          if (sink !== 1) fs.closeSync(sink)
+        }
+        return { tasks: ids.length, events }
+      })
+    )
     yield* Console.error(`exported ${written.tasks} task(s), ${written.events} event(s)`)
   })
 ).pipe(Command.withDescription("Write the event log as NDJSON (one event per line, each task's events together)"))
@@ -95,35 +98,44 @@ async function* tasksOf(path: string): AsyncGenerator<{ taskId: string; lines: A
 
 const importCommand = Command.make("import", { db, file }, (o) =>
   Effect.gen(function* () {
-    const counts = yield* withStore(o.db, Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      const log = yield* EventLog
-      const result = { imported: 0, events: 0, refused: [] as Array<string> }
-      const iterator = tasksOf(o.file)
-      for (;;) {
-        const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: (e) => e as Error })
-        if (next.done === true) break
-        const { taskId, lines, lineNo } = next.value
-        // The machine judges every event again: a gap or an illegal history is refused, not stored.
-        const folded = refold(taskId, lines)
-        if (folded._tag === "Left") return yield* Effect.fail(new Error(`task ${taskId} (from line ${lineNo}): ${folded.left.problem}`))
-        const written = yield* sql.withTransaction(
-          Effect.gen(function* () {
-            if ((yield* log.version(taskId)) > 0) return false
-            const appended = yield* log.append(taskId, 0, lines.map((l) => l.event), lines[0]!.metadata)
-            yield* projectTask(folded.right, appended)
-            return true
-          })
-        )
-        if (written) {
-          result.imported++
-          result.events += lines.length
-        } else {
-          result.refused.push(taskId)
+    const counts = yield* withStore(
+      o.db,
+      Effect.gen(function* () {
+        const sql = yield* SqlClient.SqlClient
+        const log = yield* EventLog
+        const result = { imported: 0, events: 0, refused: [] as Array<string> }
+        const iterator = tasksOf(o.file)
+        for (;;) {
+          const next = yield* Effect.tryPromise({ try: () => iterator.next(), catch: (e) => e as Error })
+          if (next.done === true) break
+          const { taskId, lines, lineNo } = next.value
+          // The machine judges every event again: a gap or an illegal history is refused, not stored.
+          const folded = refold(taskId, lines)
+          if (folded._tag === "Left") return yield* Effect.fail(new Error(`task ${taskId} (from line ${lineNo}): ${folded.left.problem}`))
+          const written = yield* sql.withTransaction(
+            Effect.gen(function* () {
+              if ((yield* log.version(taskId)) > 0) return false
+              const appended = yield* log.append(
+                taskId,
+                0,
+                lines.map((l) => l.event),
+                lines[0]!.metadata
+              )
+              yield* projectTask(folded.right, appended)
+              return true
+            })
+          )
+          if (written) {
+            result.imported++
+            result.events += lines.length
+          } else {
+            result.refused.push(taskId)
+          }
         }
-      }
-      return result
-    }), { create: true })
+        return result
+      }),
+      { create: true }
+    )
     yield* Console.log(`imported ${counts.imported} task(s), ${counts.events} event(s)`)
     if (counts.refused.length > 0) {
       return yield* new StartupFailure({

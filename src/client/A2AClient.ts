@@ -24,7 +24,10 @@ export interface A2AClient {
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "")
 
-const failure = (what: string, e: unknown) => new ClientError({ message: `${what}: ${(e as Error)?.cause instanceof Error ? ((e as Error).cause as Error).message : ((e as Error)?.message ?? String(e))}` })
+const failure = (what: string, e: unknown) =>
+  new ClientError({
+    message: `${what}: ${(e as Error)?.cause instanceof Error ? ((e as Error).cause as Error).message : ((e as Error)?.message ?? String(e))}`
+  })
 
 /** The JSON-RPC v1.x interface the card names, or the URL itself when there is no usable card. */
 const discover = (url: string, headers: Record<string, string>) =>

@@ -39,5 +39,4 @@ export interface Artifact {
 }
 
 /** The text of a message's text parts, joined: what agents usually read. */
-export const textOf = (message: Pick<Message, "parts">): string =>
-  message.parts.flatMap((p) => (p.text !== undefined ? [p.text] : [])).join("\n")
+export const textOf = (message: Pick<Message, "parts">): string => message.parts.flatMap((p) => (p.text !== undefined ? [p.text] : [])).join("\n")

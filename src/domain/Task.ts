@@ -103,7 +103,12 @@ const plainTransitions: ReadonlyMap<string, MachineStateName | null> = (() => {
     for (const type of TaskEventTypes) {
       const transitions = node.on[type]
       if (transitions === undefined || transitions.length === 0) table.set(plainKey(name, type), null)
-      else if (transitions.length === 1 && transitions[0]!.guard === undefined && transitions[0]!.actions.length === 0 && transitions[0]!.target?.length === 1) {
+      else if (
+        transitions.length === 1 &&
+        transitions[0]!.guard === undefined &&
+        transitions[0]!.actions.length === 0 &&
+        transitions[0]!.target?.length === 1
+      ) {
         table.set(plainKey(name, type), transitions[0]!.target[0]!.key as MachineStateName)
       }
     }
@@ -114,7 +119,10 @@ const plainTransitions: ReadonlyMap<string, MachineStateName | null> = (() => {
 interface StateNodeLike {
   readonly entry: ReadonlyArray<unknown>
   readonly exit: ReadonlyArray<unknown>
-  readonly on: Record<string, ReadonlyArray<{ readonly guard?: unknown; readonly actions: ReadonlyArray<unknown>; readonly target?: ReadonlyArray<{ readonly key: string }> }>>
+  readonly on: Record<
+    string,
+    ReadonlyArray<{ readonly guard?: unknown; readonly actions: ReadonlyArray<unknown>; readonly target?: ReadonlyArray<{ readonly key: string }> }>
+  >
 }
 
 function plainKey(state: string, type: string): string {
@@ -173,7 +181,17 @@ const inertScope = (): AnyActorScope => {
   if (inert !== undefined) return inert
   const self = createActor(taskMachine)
   const nothing = () => {}
-  inert = { self, system: self.system, id: "", sessionId: "", defer: nothing, logger: nothing, stopChild: nothing, emit: nothing, actionExecutor: nothing }
+  inert = {
+    self,
+    system: self.system,
+    id: "",
+    sessionId: "",
+    defer: nothing,
+    logger: nothing,
+    stopChild: nothing,
+    emit: nothing,
+    actionExecutor: nothing
+  }
   return inert
 }
 
@@ -187,7 +205,11 @@ export const detach = (s: TaskSnapshot): TaskSnapshot =>
   s.detached === true || s.task === undefined ? s : extend(s, { task: TaskView.head(s.task), detached: true as const })
 
 /** Fold one fact the machine allowed (`judged`: the state it moves to, and the machine's snapshot if it ran). */
-const step = (s: TaskSnapshot, judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot }, event: TaskEvent): TaskSnapshot => {
+const step = (
+  s: TaskSnapshot,
+  judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot },
+  event: TaskEvent
+): TaskSnapshot => {
   const version = s.version + 1
   const base: TaskSnapshot = extend(s, {
     version,
@@ -240,9 +262,7 @@ const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
     case "Requeue":
       return { type: "TaskRequeued", at, reason: command.reason }
     case "Complete":
-      return command.message === undefined
-        ? { type: "TaskCompleted", at }
-        : { type: "TaskCompleted", at, message: stamp(s, command.message) }
+      return command.message === undefined ? { type: "TaskCompleted", at } : { type: "TaskCompleted", at, message: stamp(s, command.message) }
     case "Fail":
       return { type: "TaskFailed", at, reason: command.reason, message: stamp(s, command.message) }
     case "Cancel":

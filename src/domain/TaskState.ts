@@ -27,12 +27,7 @@ export const TaskStateNumbers: Record<number, TaskState> = {
   8: "TASK_STATE_AUTH_REQUIRED"
 }
 
-export const TerminalStates: ReadonlyArray<TaskState> = [
-  "TASK_STATE_COMPLETED",
-  "TASK_STATE_FAILED",
-  "TASK_STATE_CANCELED",
-  "TASK_STATE_REJECTED"
-]
+export const TerminalStates: ReadonlyArray<TaskState> = ["TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"]
 const terminal: ReadonlySet<TaskState> = new Set(TerminalStates)
 const interrupted: ReadonlySet<TaskState> = new Set(["TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"])
 

@@ -31,9 +31,7 @@ export const taskMachine = setup({
     /** Remember which artifacts are still open for appended chunks. */
     trackArtifact: assign({
       artifacts: ({ context, event }) =>
-        event.type === "ArtifactAdded"
-          ? { ...context.artifacts, [event.artifact.artifactId]: event.lastChunk }
-          : context.artifacts
+        event.type === "ArtifactAdded" ? { ...context.artifacts, [event.artifact.artifactId]: event.lastChunk } : context.artifacts
     })
   }
 }).createMachine({

@@ -31,16 +31,25 @@ export interface EngineOptions {
 
 export type Idempotency = "on" | "off"
 
-export const defaultEngineOptions: EngineOptions = { maxWorkers: 64, recovery: "rerun", sharedStore: false, idempotency: "on", storeTimeoutMs: 10_000, startDelayMs: 50 }
+export const defaultEngineOptions: EngineOptions = {
+  maxWorkers: 64,
+  recovery: "rerun",
+  sharedStore: false,
+  idempotency: "on",
+  storeTimeoutMs: 10_000,
+  startDelayMs: 50
+}
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}
 
 /** The agent whose turns this engine runs. */
 export class CurrentAgent extends Context.Tag("a2a-ledger/CurrentAgent")<CurrentAgent, Agent>() {}
 
-export const layerConfig = (options: Partial<EngineOptions> = {}) =>
-  Layer.succeed(EngineConfig, { ...defaultEngineOptions, ...options })
+export const layerConfig = (options: Partial<EngineOptions> = {}) => Layer.succeed(EngineConfig, { ...defaultEngineOptions, ...options })
 
 /** The agent, with the services its turns require taken from the context this layer is built in (once). */
 export const layerAgent = <R>(agent: Agent<R>): Layer.Layer<CurrentAgent, never, R> =>
-  Layer.effect(CurrentAgent, Effect.map(Effect.context<R>(), (services) => provideAgent(agent, services)))
+  Layer.effect(
+    CurrentAgent,
+    Effect.map(Effect.context<R>(), (services) => provideAgent(agent, services))
+  )

@@ -44,81 +44,82 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
 
 export const defaultCapacity = 1024
 
-export const make = (capacity: number = defaultCapacity) => Effect.sync(() => {
-  const topics = new Map<string, Set<Queue.Queue<Committed>>>()
-  const listeners = new Map<string, Set<(event: Committed) => void>>()
-  let count = 0
+export const make = (capacity: number = defaultCapacity) =>
+  Effect.sync(() => {
+    const topics = new Map<string, Set<Queue.Queue<Committed>>>()
+    const listeners = new Map<string, Set<(event: Committed) => void>>()
+    let count = 0
 
-  const tell = (e: Committed) => {
-    const ls = listeners.get(e.taskId)
-    if (ls === undefined) return
-    for (const l of ls) {
-      try {
-        l(e)
-      } catch {
-        // a listener's fault is its own: the writer's publish goes on
+    const tell = (e: Committed) => {
+      const ls = listeners.get(e.taskId)
+      if (ls === undefined) return
+      for (const l of ls) {
+        try {
+          l(e)
+        } catch {
+          // a listener's fault is its own: the writer's publish goes on
+        }
       }
     }
-  }
 
-  // Queue.offer, not unsafeOffer: only offer applies the sliding strategy (drop the oldest).
-  // Dropping the newest instead would lose the terminal event and hang the stream.
-  // Listeners are told at once; only a task with subscribers costs any runtime steps (most have none).
-  const publish = (events: ReadonlyArray<Committed>) =>
-    Effect.suspend(() => {
-      let offers: Array<Effect.Effect<boolean>> | undefined
-      for (const e of events) {
-        tell(e)
-        const queues = topics.get(e.taskId)
-        if (queues !== undefined) for (const q of queues) (offers ??= []).push(Queue.offer(q, e))
+    // Queue.offer, not unsafeOffer: only offer applies the sliding strategy (drop the oldest).
+    // Dropping the newest instead would lose the terminal event and hang the stream.
+    // Listeners are told at once; only a task with subscribers costs any runtime steps (most have none).
+    const publish = (events: ReadonlyArray<Committed>) =>
+      Effect.suspend(() => {
+        let offers: Array<Effect.Effect<boolean>> | undefined
+        for (const e of events) {
+          tell(e)
+          const queues = topics.get(e.taskId)
+          if (queues !== undefined) for (const q of queues) (offers ??= []).push(Queue.offer(q, e))
+        }
+        return offers === undefined ? Effect.void : Effect.all(offers, { discard: true })
+      })
+
+    const subscribe = (taskId: string) =>
+      Effect.acquireRelease(
+        Effect.map(Queue.sliding<Committed>(capacity), (q) => {
+          let queues = topics.get(taskId)
+          if (queues === undefined) topics.set(taskId, (queues = new Set()))
+          queues.add(q)
+          count++
+          return q
+        }),
+        (q) =>
+          Effect.zipRight(
+            Effect.sync(() => {
+              const queues = topics.get(taskId)
+              queues?.delete(q)
+              if (queues?.size === 0) topics.delete(taskId)
+              count--
+            }),
+            Queue.shutdown(q)
+          )
+      )
+
+    const listen = (taskId: string, listener: (event: Committed) => void) => {
+      let ls = listeners.get(taskId)
+      if (ls === undefined) listeners.set(taskId, (ls = new Set()))
+      ls.add(listener)
+      count++
+      let done = false
+      return () => {
+        if (done) return
+        done = true
+        const now = listeners.get(taskId)
+        now?.delete(listener)
+        if (now?.size === 0) listeners.delete(taskId)
+        count--
       }
-      return offers === undefined ? Effect.void : Effect.all(offers, { discard: true })
+    }
+
+    return EventHub.of({
+      publish,
+      subscribe,
+      listen,
+      subscriptions: Effect.sync(() => count),
+      watched: Effect.sync(() => [...new Set([...topics.keys(), ...listeners.keys()])])
     })
-
-  const subscribe = (taskId: string) =>
-    Effect.acquireRelease(
-      Effect.map(Queue.sliding<Committed>(capacity), (q) => {
-        let queues = topics.get(taskId)
-        if (queues === undefined) topics.set(taskId, (queues = new Set()))
-        queues.add(q)
-        count++
-        return q
-      }),
-      (q) =>
-        Effect.zipRight(
-          Effect.sync(() => {
-            const queues = topics.get(taskId)
-            queues?.delete(q)
-            if (queues?.size === 0) topics.delete(taskId)
-            count--
-          }),
-          Queue.shutdown(q)
-        )
-    )
-
-  const listen = (taskId: string, listener: (event: Committed) => void) => {
-    let ls = listeners.get(taskId)
-    if (ls === undefined) listeners.set(taskId, (ls = new Set()))
-    ls.add(listener)
-    count++
-    let done = false
-    return () => {
-      if (done) return
-      done = true
-      const now = listeners.get(taskId)
-      now?.delete(listener)
-      if (now?.size === 0) listeners.delete(taskId)
-      count--
-    }
-  }
-
-  return EventHub.of({
-    publish,
-    subscribe,
-    listen,
-    subscriptions: Effect.sync(() => count),
-    watched: Effect.sync(() => [...new Set([...topics.keys(), ...listeners.keys()])])
   })
-})
 
 export const layer = (capacity: number = defaultCapacity) => Layer.effect(EventHub, make(capacity))

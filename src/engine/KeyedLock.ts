@@ -26,7 +26,8 @@ export const make = Effect.sync((): KeyedLock => {
 
   const release = (key: string, entry: Entry) => {
     const next = entry.waiters.shift()
-    if (next !== undefined) next() // hand over: the lock stays held
+    if (next !== undefined)
+      next() // hand over: the lock stays held
     else {
       entry.held = false
       locks.delete(key)
@@ -70,16 +71,18 @@ export const make = Effect.sync((): KeyedLock => {
       }
     })
 
-  const withLock = (key: string) => <A, E, R>(effect: Effect.Effect<A, E, R>) =>
-    Effect.uninterruptibleMask((restore) => {
-      // Free, the usual case: taken at once, with no wait to set up.
-      if (!locks.has(key)) {
-        const entry: Entry = { held: true, waiters: [] }
-        locks.set(key, entry)
-        return holding(key, entry, restore(effect))
-      }
-      return Effect.flatMap(restore(acquire(key)), (entry) => holding(key, entry, restore(effect)))
-    })
+  const withLock =
+    (key: string) =>
+    <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+      Effect.uninterruptibleMask((restore) => {
+        // Free, the usual case: taken at once, with no wait to set up.
+        if (!locks.has(key)) {
+          const entry: Entry = { held: true, waiters: [] }
+          locks.set(key, entry)
+          return holding(key, entry, restore(effect))
+        }
+        return Effect.flatMap(restore(acquire(key)), (entry) => holding(key, entry, restore(effect)))
+      })
 
   return { withLock, size: () => locks.size }
 })

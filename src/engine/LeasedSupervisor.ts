@@ -53,7 +53,12 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     yield* Effect.gen(function* () {
       const first = yield* Queue.take(toRelease)
       const all = [first, ...(yield* Queue.takeAll(toRelease))]
-      yield* leases.release(instanceId, all.map((r) => r.lease)).pipe(Effect.ignore)
+      yield* leases
+        .release(
+          instanceId,
+          all.map((r) => r.lease)
+        )
+        .pipe(Effect.ignore)
       for (const r of all) r.done.complete(Exit.void)
     }).pipe(Effect.forever, Effect.forkScoped)
     const releaseLease = (lease: Lease) =>
@@ -85,7 +90,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       writer.commit(lease.taskId, command, options).pipe(
         Effect.catchIf(
           (e: CommitError) => e._tag === "LeaseLost",
-          () => Effect.zipRight(Effect.sync(() => lost.complete(Exit.void)), Effect.interrupt)
+          () =>
+            Effect.zipRight(
+              Effect.sync(() => lost.complete(Exit.void)),
+              Effect.interrupt
+            )
         )
       )
 
@@ -228,9 +237,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       yield* slots.whenFree
       // As many as there are free workers (a few at most); each claimed task runs on one.
       const asked = Math.min(maxClaim, slots.free())
-      const claimed = yield* leases.claim(instanceId, yield* now, leaseMs, asked).pipe(
-        Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>)))
-      )
+      const claimed = yield* leases
+        .claim(instanceId, yield* now, leaseMs, asked)
+        .pipe(Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>))))
       // Hand-offs may have taken workers while the claim ran (it holds none meanwhile, so they need not
       // wait for it): what no longer fits is given back at once, for any process to claim.
       const fits = claimed.slice(0, slots.free())
@@ -242,7 +251,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
       for (const lease of fits) {
         held.set(lease.taskId, lease)
-        startWorker(lease.taskId, Effect.suspend(() => turn(lease, new Answer(), rows.get(lease.taskId))))
+        startWorker(
+          lease.taskId,
+          Effect.suspend(() => turn(lease, new Answer(), rows.get(lease.taskId)))
+        )
       }
       // Fewer than asked: nothing more is claimable now.
       if (claimed.length < asked) yield* Queue.take(wake).pipe(Effect.timeout(Duration.millis(claimPollMs)), Effect.ignore)
@@ -253,7 +265,14 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       // Leases still to be made by their task's first commit are not renewed (there is nothing to renew yet).
       const asked = [...held.values()].filter((l) => !creating.has(l.taskId))
       if (asked.length === 0) return
-      const kept = new Set((yield* leases.renew(instanceId, asked.map((l) => l.taskId), yield* now, leaseMs)).map((l) => `${l.taskId} ${l.epoch}`))
+      const kept = new Set(
+        (yield* leases.renew(
+          instanceId,
+          asked.map((l) => l.taskId),
+          yield* now,
+          leaseMs
+        )).map((l) => `${l.taskId} ${l.epoch}`)
+      )
       for (const lease of asked) {
         // A turn that ended (and gave its lease up) while the renewal ran has lost nothing.
         if (kept.has(`${lease.taskId} ${lease.epoch}`) || held.get(lease.taskId) !== lease) continue

@@ -72,9 +72,9 @@ export const make = Effect.gen(function* () {
     let storeFailed = false
     const commits = handedOffCommits(fresh, (commands, first) =>
       // The agent goes on as soon as its emission is committed; clients see it once it is on disk.
-      writer.commit(taskId, commands, { ...(first && fresh !== undefined ? fresh.options : {}), answerAtCommit: true }).pipe(
-        Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure")))
-      )
+      writer
+        .commit(taskId, commands, { ...(first && fresh !== undefined ? fresh.options : {}), answerAtCommit: true })
+        .pipe(Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure"))))
     )
     const commitNow = commits.commitNow
     const start: Command = { type: "Start", instanceId }
@@ -87,8 +87,9 @@ export const make = Effect.gen(function* () {
       if (Option.isNone(current)) return Effect.void
       // A big task's is its head only: the agent is shown the whole task.
       if (current.value.detached === true) {
-        return Effect.flatMap(Effect.tapError(readModel.whole(current.value), () => Effect.sync(() => (storeFailed = true))), (whole) =>
-          begin(Option.some(whole), at)
+        return Effect.flatMap(
+          Effect.tapError(readModel.whole(current.value), () => Effect.sync(() => (storeFailed = true))),
+          (whole) => begin(Option.some(whole), at)
         )
       }
       const decision = decide(current.value, start, at)
@@ -140,7 +141,11 @@ export const make = Effect.gen(function* () {
               : {
                   type: "Fail",
                   reason: `${why} during this turn (recovery policy: fail)`,
-                  message: { messageId: randomUUID(), role: "ROLE_AGENT", parts: [{ text: `${why.charAt(0).toUpperCase()}${why.slice(1)} while this task was working; it was not resumed.` }] }
+                  message: {
+                    messageId: randomUUID(),
+                    role: "ROLE_AGENT",
+                    parts: [{ text: `${why.charAt(0).toUpperCase()}${why.slice(1)} while this task was working; it was not resumed.` }]
+                  }
                 }
           yield* writer.commitHeld(taskId, command)
           if (config.recovery === "rerun") yield* queue(taskId)
@@ -192,13 +197,17 @@ export const make = Effect.gen(function* () {
 
   // Start-up: what a dead process left unfinished.
   const active = yield* readModel.active
-  for (const s of active) yield* recover(s.task!.id, "the server restarted").pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${s.task!.id} failed`, e)))
+  for (const s of active)
+    yield* recover(s.task!.id, "the server restarted").pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${s.task!.id} failed`, e)))
   if (active.length > 0) yield* Effect.logInfo(`recovered ${active.length} unfinished task(s) (policy: ${config.recovery})`)
 
   // After a store fault: the turns it stopped, once the store takes commits again.
   yield* Effect.gen(function* () {
     for (const taskId of [...stranded]) {
-      const done = yield* recover(taskId, "the store failed").pipe(Effect.as(true), Effect.orElseSucceed(() => false))
+      const done = yield* recover(taskId, "the store failed").pipe(
+        Effect.as(true),
+        Effect.orElseSucceed(() => false)
+      )
       if (!done) return
       stranded.delete(taskId)
     }

@@ -76,8 +76,7 @@ const isSettledBy = (event: Committed["event"]) => {
   return s !== undefined && settled(s)
 }
 
-const itemState = (item: WatchItem): TaskState | undefined =>
-  item._tag === "Snapshot" ? item.task.status.state : stateAfter(item.committed.event)
+const itemState = (item: WatchItem): TaskState | undefined => (item._tag === "Snapshot" ? item.task.status.state : stateAfter(item.committed.event))
 
 /**
  * The engine's façade: everything the protocol layer (and an embedding
@@ -86,18 +85,12 @@ const itemState = (item: WatchItem): TaskState | undefined =>
 export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
   TaskEngine,
   {
-    readonly send: (input: SendInput) => Effect.Effect<
-      SendOutcome,
-      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
-    >
+    readonly send: (input: SendInput) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
     /**
      * A blocking send: the outcome of `send`, with the task as it settled (terminal or interrupted)
      * after the message, instead of as the message left it.
      */
-    readonly sendAndSettle: (input: SendInput) => Effect.Effect<
-      SendOutcome,
-      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
-    >
+    readonly sendAndSettle: (input: SendInput) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
     readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
@@ -116,17 +109,13 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
       input: SendInput,
       stopAt: WatchOptions["stopAt"],
       sink: FollowSink
-    ) => Effect.Effect<
-      { readonly outcome: SendOutcome; readonly feed?: Feed },
-      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure
-    >
+    ) => Effect.Effect<{ readonly outcome: SendOutcome; readonly feed?: Feed }, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
     /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
     readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     /** Whether the store takes commits (as the writer last found it) and answers a query now: readiness. */
     readonly readiness: Effect.Effect<StoreHealth>
   }
 >() {}
-
 
 type RuledOut = CommandRefused | TaskNotFound | LeaseLost | DuplicateMessage
 
@@ -172,9 +161,7 @@ export const make = Effect.gen(function* () {
   const whole = (snapshot: TaskSnapshot) => (snapshot.detached === true ? store(readModel.whole(snapshot)) : Effect.succeed(snapshot))
 
   const loadOrNotFound = (taskId: string) =>
-    store(readModel.get(taskId)).pipe(
-      Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId }))))
-    )
+    store(readModel.get(taskId)).pipe(Effect.flatMap((s) => (Option.isSome(s) ? Effect.succeed(s.value) : Effect.fail(new TaskNotFound({ taskId })))))
 
   /** Another tenant's or another principal's task answers exactly as a missing one, and takes the same work. */
   const get = (taskId: string, caller: Caller) =>
@@ -300,7 +287,11 @@ export const make = Effect.gen(function* () {
           return Effect.succeed({ _tag: "Task", snapshot: r.snapshot, duplicate: false, submittedBy: r.events[0]!.event } as const)
         },
         onFailure: (e) =>
-          e instanceof DuplicateMessage ? mustCommit(replayAccepted(e, caller)) : isRuledOut(e) ? Effect.fail(new StoreFailure({ cause: e })) : Effect.fail(e)
+          e instanceof DuplicateMessage
+            ? mustCommit(replayAccepted(e, caller))
+            : isRuledOut(e)
+              ? Effect.fail(new StoreFailure({ cause: e }))
+              : Effect.fail(e)
       })
       yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
       return result
@@ -347,10 +338,12 @@ export const make = Effect.gen(function* () {
       })
     )
 
-  const eventItem = (contextId: string) => (e: VersionedEvent): WatchItem => ({
-    _tag: "Event",
-    committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
-  })
+  const eventItem =
+    (contextId: string) =>
+    (e: VersionedEvent): WatchItem => ({
+      _tag: "Event",
+      committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
+    })
 
   const stopsAt = (stopAt: WatchOptions["stopAt"]) => (item: WatchItem) => {
     const s = itemState(item)
@@ -386,9 +379,7 @@ export const make = Effect.gen(function* () {
         const toItem = eventItem(contextId)
         const replayAfter = options.initial?.version ?? options.afterVersion
         const replayed =
-          replayAfter === undefined
-            ? []
-            : (yield* store(log.read(taskId, { fromVersion: replayAfter + 1, toVersion: current.version }))).map(toItem)
+          replayAfter === undefined ? [] : (yield* store(log.read(taskId, { fromVersion: replayAfter + 1, toVersion: current.version }))).map(toItem)
         const head: ReadonlyArray<WatchItem> =
           options.initial !== undefined
             ? [{ _tag: "Snapshot", version: options.initial.version, task: options.initial.task }, ...replayed]
@@ -424,8 +415,14 @@ export const make = Effect.gen(function* () {
       const known = options.known
       const read =
         known !== undefined
-          ? Effect.map(store(readModel.version(taskId)), Option.map((latest) => ({ current: known, latest })))
-          : Effect.map(store(readModel.get(taskId)), Option.map((current) => ({ current, latest: current.version })))
+          ? Effect.map(
+              store(readModel.version(taskId)),
+              Option.map((latest) => ({ current: known, latest }))
+            )
+          : Effect.map(
+              store(readModel.get(taskId)),
+              Option.map((current) => ({ current, latest: current.version }))
+            )
       return read.pipe(
         Effect.map((found): Feed => {
           if (Option.isNone(found)) {

@@ -32,7 +32,10 @@ import * as KeyedLock from "./KeyedLock.js"
 /** The machine refused the command; nothing was written. */
 export class CommandRefused extends Error {
   readonly _tag = "CommandRefused"
-  constructor(readonly taskId: string, readonly refusal: Refusal) {
+  constructor(
+    readonly taskId: string,
+    readonly refusal: Refusal
+  ) {
     super(refusal._tag === "TaskIsTerminal" ? `task ${taskId} is already ${refusal.state}` : refusal.detail)
   }
 }
@@ -152,9 +155,7 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
 >() {}
 
 /** The store as the writer last found it: taking commits, or failing since `since` (epoch ms). */
-export type StoreHealth =
-  | { readonly ok: true }
-  | { readonly ok: false; readonly since: number; readonly reason: string }
+export type StoreHealth = { readonly ok: true } | { readonly ok: false; readonly since: number; readonly reason: string }
 
 interface WriteResult extends CommitResult {
   /** Webhook deliveries queued with the events. */
@@ -260,9 +261,9 @@ export const make = Effect.gen(function* () {
         const key = messageKeyOf(current, p.command)
         // The message's key and its event are written together or not at all (a savepoint):
         // a duplicate racing past the engine's look-up loses here, at the key.
-        const appended = yield* (key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append, p.options?.duplicates ?? "refuse")).pipe(
-          Effect.either
-        )
+        const appended = yield* (
+          key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append, p.options?.duplicates ?? "refuse")
+        ).pipe(Effect.either)
         if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
         // Anything but a version conflict is the store failing: the transaction may be gone, so the whole batch fails.
         if (Either.isLeft(appended) && appended.left._tag === "SqlError") return yield* Effect.fail(appended.left)
@@ -339,7 +340,12 @@ export const make = Effect.gen(function* () {
     const synced: Array<Effect.Effect<void, SqlError>> = []
     let todo = pending.map((_, i) => i)
     for (let attempt = 0; todo.length > 0; attempt++) {
-      const planned: Array<{ readonly i: number; readonly plan: CommitPlan; readonly snapshot: TaskSnapshot; readonly events: ReadonlyArray<VersionedEvent> }> = []
+      const planned: Array<{
+        readonly i: number
+        readonly plan: CommitPlan
+        readonly snapshot: TaskSnapshot
+        readonly events: ReadonlyArray<VersionedEvent>
+      }> = []
       for (const i of todo) {
         const decided = yield* planFor(commits, pending[i]!, at, now, attempt)
         if (Either.isLeft(decided)) results[i] = Either.left(decided.left)
@@ -360,7 +366,8 @@ export const make = Effect.gen(function* () {
         const { i, snapshot, events } = planned[j]!
         if (outcome._tag === "Written") results[i] = Either.right({ snapshot, events, queued: outcome.queued })
         else if (outcome._tag === "Duplicate") results[i] = Either.left(new DuplicateMessage({ taskId: outcome.taskId, version: outcome.version }))
-        else if (outcome._tag === "LeaseLost") results[i] = Either.left(new LeaseLost({ taskId: pending[i]!.taskId, epoch: pending[i]!.options!.fence!.lease.epoch }))
+        else if (outcome._tag === "LeaseLost")
+          results[i] = Either.left(new LeaseLost({ taskId: pending[i]!.taskId, epoch: pending[i]!.options!.fence!.lease.epoch }))
         else {
           cache.delete(pending[i]!.taskId)
           if (attempt + 1 < maxAttempts) todo.push(i)
@@ -458,20 +465,25 @@ export const make = Effect.gen(function* () {
         () => result.complete(Exit.fail(new StoreFailure({ cause: "timeout", reason: `the store did not answer within ${storeTimeoutMs} ms` }))),
         storeTimeoutMs
       )
-      return yield* result.await.pipe(
-        Effect.ensuring(Effect.sync(() => clearTimeout(timer))),
-        Effect.exit
-      )
+      return yield* result.await.pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))), Effect.exit)
     })
   const inPlace = <A>(transaction: Effect.Effect<A, SqlError>): Effect.Effect<Exit.Exit<A, SqlError | StoreFailure | StoreFileGone>> =>
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
   const announced = (results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
-    results.flatMap((r) => (r._tag === "Right" ? [{ taskId: r.right.snapshot.task!.id, contextId: r.right.snapshot.task!.contextId, version: r.right.snapshot.version }] : []))
+    results.flatMap((r) =>
+      r._tag === "Right"
+        ? [{ taskId: r.right.snapshot.task!.id, contextId: r.right.snapshot.task!.contextId, version: r.right.snapshot.version }]
+        : []
+    )
 
   /** Answer a committed batch's callers when its commit is on disk (`synced`); a failed sync fails them all. */
-  const answer = (pending: ReadonlyArray<Pending>, results: ReadonlyArray<Either.Either<WriteResult, CommitError>>, synced: Effect.Effect<void, SqlError>) =>
+  const answer = (
+    pending: ReadonlyArray<Pending>,
+    results: ReadonlyArray<Either.Either<WriteResult, CommitError>>,
+    synced: Effect.Effect<void, SqlError>
+  ) =>
     Effect.matchCauseEffect(synced, {
       onFailure: (cause) =>
         Effect.gen(function* () {
@@ -529,13 +541,17 @@ export const make = Effect.gen(function* () {
     const outcome = yield* Option.match(lean, {
       // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
       // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
-      onSome: (commits) => (Option.isSome(sqliteCommits) ? Effect.exit(writeLean(commits, pending, at, now)) : inFiber(writeLean(commits, pending, at, now))),
+      onSome: (commits) =>
+        Option.isSome(sqliteCommits) ? Effect.exit(writeLean(commits, pending, at, now)) : inFiber(writeLean(commits, pending, at, now)),
       onNone: () =>
         Effect.map(
           bounded(
             sql.withTransaction(
               // Every process hears of the batch's new versions (CommitFeed), in one statement, when it commits.
-              Effect.tap(Effect.forEach(pending, (p) => write(p, at, now)), (results) => feed.announce(announced(results)))
+              Effect.tap(
+                Effect.forEach(pending, (p) => write(p, at, now)),
+                (results) => feed.announce(announced(results))
+              )
             )
           ),
           Exit.map((results) => ({ results, synced: Effect.void }))

@@ -37,10 +37,4 @@ export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly ca
   }
 }
 
-export type EngineError =
-  | TaskNotFound
-  | TaskNotCancelable
-  | UnsupportedOperation
-  | InvalidParams
-  | PushConfigNotFound
-  | StoreFailure
+export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | PushConfigNotFound | StoreFailure

@@ -80,7 +80,9 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =
     const emit = (command: Command) =>
       commit(command).pipe(
         Effect.asVoid,
-        Effect.catchAll((e) => Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e))))
+        Effect.catchAll((e) =>
+          Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e)))
+        )
       )
     const ctx: AgentContext = {
       taskId: task.id,
@@ -88,7 +90,8 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =
       input: snapshot.turnInput!,
       task,
       progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
-      artifact: (artifact, options) => emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
+      artifact: (artifact, options) =>
+        emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
     }
     // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
     // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the

@@ -31,15 +31,18 @@ export const make = Effect.gen(function* () {
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
 
   const toLogged = (row: EventRow) =>
-    Either.map(decodeEvent(row), (event): LoggedEvent => ({
-      position: Number(row.position),
-      taskId: row.task_id,
-      version: Number(row.version),
-      event,
-      schemaVersion: Number(row.schema_version),
-      metadata: JSON.parse(row.metadata) as EventMetadata,
-      createdAt: row.created_at
-    }))
+    Either.map(
+      decodeEvent(row),
+      (event): LoggedEvent => ({
+        position: Number(row.position),
+        taskId: row.task_id,
+        version: Number(row.version),
+        event,
+        schemaVersion: Number(row.schema_version),
+        metadata: JSON.parse(row.metadata) as EventMetadata,
+        createdAt: row.created_at
+      })
+    )
   /** Rows decoded in one loop (no effect per row: a page of a scan holds tens of thousands); the first unreadable one fails. */
   const allLogged = (rows: ReadonlyArray<EventRow>): Either.Either<ReadonlyArray<LoggedEvent>, UnreadableEvent> => {
     const events: Array<LoggedEvent> = new Array(rows.length)
@@ -57,31 +60,33 @@ export const make = Effect.gen(function* () {
     )
 
   const append = (taskId: string, expectedVersion: number, events: ReadonlyArray<TaskEvent>, metadata: EventMetadata) =>
-    sql.withTransaction(
-      Effect.gen(function* () {
-        const actual = yield* version(taskId)
-        if (actual !== expectedVersion) {
-          return yield* new VersionConflict({ taskId, expectedVersion, actualVersion: actual })
-        }
-        const rows = events.map((event, i) => ({
-          task_id: taskId,
-          version: expectedVersion + i + 1,
-          type: event.type,
-          schema_version: EventSchemaVersions[event.type],
-          payload: encodePayload(event),
-          metadata: JSON.stringify(metadata),
-          created_at: event.at
-        }))
-        if (rows.length > 0) yield* sql`INSERT INTO a2a_events ${sql.insert(rows)}`
-        return events.map((event, i): VersionedEvent => ({ taskId, version: expectedVersion + i + 1, event }))
-      })
-    ).pipe(
-      Effect.catchTag("SqlError", (error) =>
-        isUniqueViolation(error)
-          ? Effect.flatMap(version(taskId), (actualVersion) => new VersionConflict({ taskId, expectedVersion, actualVersion }))
-          : Effect.fail(error)
+    sql
+      .withTransaction(
+        Effect.gen(function* () {
+          const actual = yield* version(taskId)
+          if (actual !== expectedVersion) {
+            return yield* new VersionConflict({ taskId, expectedVersion, actualVersion: actual })
+          }
+          const rows = events.map((event, i) => ({
+            task_id: taskId,
+            version: expectedVersion + i + 1,
+            type: event.type,
+            schema_version: EventSchemaVersions[event.type],
+            payload: encodePayload(event),
+            metadata: JSON.stringify(metadata),
+            created_at: event.at
+          }))
+          if (rows.length > 0) yield* sql`INSERT INTO a2a_events ${sql.insert(rows)}`
+          return events.map((event, i): VersionedEvent => ({ taskId, version: expectedVersion + i + 1, event }))
+        })
       )
-    )
+      .pipe(
+        Effect.catchTag("SqlError", (error) =>
+          isUniqueViolation(error)
+            ? Effect.flatMap(version(taskId), (actualVersion) => new VersionConflict({ taskId, expectedVersion, actualVersion }))
+            : Effect.fail(error)
+        )
+      )
 
   const read = (taskId: string, options?: { readonly fromVersion?: number; readonly toVersion?: number }) =>
     reader<EventRow>`SELECT * FROM a2a_events WHERE task_id = ${taskId}
@@ -89,29 +94,29 @@ export const make = Effect.gen(function* () {
       ORDER BY version`.pipe(Effect.flatMap(allLogged))
 
   const readAll = (afterPosition: number, limit: number) =>
-    reader<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(
-      Effect.flatMap(allLogged)
-    )
+    reader<EventRow>`SELECT * FROM a2a_events WHERE position > ${afterPosition} ORDER BY position LIMIT ${limit}`.pipe(Effect.flatMap(allLogged))
 
   const tail = (cursor: TailCursor, limit: number) =>
-    reader.onDialectOrElse({
-      pg: () =>
-        reader<EventRow & { readonly tx: string }>`SELECT position, task_id, version, type, schema_version, payload, metadata,
+    reader
+      .onDialectOrElse({
+        pg: () =>
+          reader<EventRow & { readonly tx: string }>`SELECT position, task_id, version, type, schema_version, payload, metadata,
             created_at, tx::text AS tx FROM a2a_events
           WHERE (tx, position) > (${cursor.tx}::xid8, ${cursor.position})
             AND tx < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY tx, position LIMIT ${limit}`,
-      orElse: () =>
-        reader<EventRow & { readonly tx: string }>`SELECT *, '0' AS tx FROM a2a_events WHERE position > ${cursor.position}
+        orElse: () =>
+          reader<EventRow & { readonly tx: string }>`SELECT *, '0' AS tx FROM a2a_events WHERE position > ${cursor.position}
           ORDER BY position LIMIT ${limit}`
-    }).pipe(
-      Effect.flatMap((rows) =>
-        Effect.map(allLogged(rows), (events) => {
-          const last = rows[rows.length - 1]
-          return { events, cursor: last === undefined ? cursor : { tx: String(last.tx), position: Number(last.position) } }
-        })
+      })
+      .pipe(
+        Effect.flatMap((rows) =>
+          Effect.map(allLogged(rows), (events) => {
+            const last = rows[rows.length - 1]
+            return { events, cursor: last === undefined ? cursor : { tx: String(last.tx), position: Number(last.position) } }
+          })
+        )
       )
-    )
 
   const readTasks = (afterTaskId: string, lastTaskId: string) =>
     reader<Pick<EventRow, "task_id" | "version" | "type" | "schema_version" | "payload">>`SELECT task_id, version, type, schema_version,
@@ -139,17 +144,17 @@ export const make = Effect.gen(function* () {
 
   // The `count`-th newest committed event is the first the tail returns, so start just before it.
   const tailFromLast = (count: number) =>
-    reader.onDialectOrElse({
-      pg: () =>
-        reader<{ tx: string; position: number | string }>`SELECT tx::text AS tx, position FROM a2a_events
+    reader
+      .onDialectOrElse({
+        pg: () =>
+          reader<{ tx: string; position: number | string }>`SELECT tx::text AS tx, position FROM a2a_events
           WHERE tx < pg_snapshot_xmin(pg_current_snapshot())
           ORDER BY tx DESC, position DESC LIMIT 1 OFFSET ${count}`,
-      orElse: () =>
-        reader<{ tx: string; position: number | string }>`SELECT '0' AS tx, position FROM a2a_events
+        orElse: () =>
+          reader<{ tx: string; position: number | string }>`SELECT '0' AS tx, position FROM a2a_events
           ORDER BY position DESC LIMIT 1 OFFSET ${count}`
-    }).pipe(
-      Effect.map((rows): TailCursor => (rows[0] === undefined ? tailStart : { tx: String(rows[0].tx), position: Number(rows[0].position) }))
-    )
+      })
+      .pipe(Effect.map((rows): TailCursor => (rows[0] === undefined ? tailStart : { tx: String(rows[0].tx), position: Number(rows[0].position) })))
 
   return EventLog.of({ append, read, readAll, readTasks, tail, taskIds, tailFromLast, version: (taskId) => version(taskId) })
 })

@@ -315,13 +315,19 @@ export const layer = (filename: string, options: { readonly sync: Sync; readonly
         (thread) => thread.close
       )
       // Open it now: a file that cannot be opened fails the layer, not the first commit.
-      yield* Effect.mapError(thread.request(() => ({ op: "ping" }), "open"), (e) => sqlError(e.cause, `cannot open ${filename} for writing`))
+      yield* Effect.mapError(
+        thread.request(() => ({ op: "ping" }), "open"),
+        (e) => sqlError(e.cause, `cannot open ${filename} for writing`)
+      )
       const write = (plans: ReadonlyArray<CommitPlan>) =>
-        Effect.map(thread.request(() => ({ op: "write", plans }), "the writer's transaction failed"), (value) =>
-          // Without syncs here (sync "none") the thread answers with the outcomes alone.
-          Array.isArray(value) ? { outcomes: value as ReadonlyArray<PlanOutcome>, synced: Effect.void } : (value as Written)
+        Effect.map(
+          thread.request(() => ({ op: "write", plans }), "the writer's transaction failed"),
+          (value) =>
+            // Without syncs here (sync "none") the thread answers with the outcomes alone.
+            Array.isArray(value) ? { outcomes: value as ReadonlyArray<PlanOutcome>, synced: Effect.void } : (value as Written)
         )
-      const load = (taskId: string) => thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
+      const load = (taskId: string) =>
+        thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
       const pragma = (statement: string) => thread.request(() => ({ op: "pragma", statement }), `PRAGMA ${statement} failed`)
       const sync = Effect.asVoid(thread.request(() => ({ op: "sync" }), "cannot sync the store"))
       return SqliteCommits.of({ write, load, pragma, sync, settled: thread.settled })

@@ -25,14 +25,15 @@ export const layer = (filename: string) =>
   Layer.scoped(
     SqliteRows,
     Effect.gen(function* () {
-      const db = yield* Effect.acquireRelease(
-        Effect.try({ try: () => new Database(filename, { readonly: true }), catch: sqlError }),
-        (db) => Effect.sync(() => db.close())
+      const db = yield* Effect.acquireRelease(Effect.try({ try: () => new Database(filename, { readonly: true }), catch: sqlError }), (db) =>
+        Effect.sync(() => db.close())
       )
       const statements = yield* Effect.try({
         try: () => ({
           snapshot: db.prepare<[string], { snapshot: string }>("SELECT snapshot FROM a2a_tasks WHERE task_id = ?"),
-          visible: db.prepare<[string, string, string], { snapshot: string }>("SELECT snapshot FROM a2a_tasks WHERE task_id = ? AND tenant = ? AND owner = ?"),
+          visible: db.prepare<[string, string, string], { snapshot: string }>(
+            "SELECT snapshot FROM a2a_tasks WHERE task_id = ? AND tenant = ? AND owner = ?"
+          ),
           version: db.prepare<[string], { version: number }>("SELECT version FROM a2a_tasks WHERE task_id = ?")
         }),
         catch: sqlError

@@ -104,8 +104,11 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   // schema first, then the reader (it needs the tables to exist), then the services
   const reader = Layer.merge(sqliteReader(filename), SqliteRows.layer(filename)).pipe(Layer.provide(schema))
   // An engine's writer gets a connection of its own, in a thread of its own (SqliteCommits); a tool has no writer.
-  if (!owned) return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Durability.layerNone).pipe(Layer.provideMerge(tuned))
-  const commits = SqliteCommits.layer(filename, { sync: syncsItself ? "wal" : "none", timeoutMs: options.storeTimeoutMs ?? 10_000 }).pipe(Layer.provide(schema))
+  if (!owned)
+    return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Durability.layerNone).pipe(Layer.provideMerge(tuned))
+  const commits = SqliteCommits.layer(filename, { sync: syncsItself ? "wal" : "none", timeoutMs: options.storeTimeoutMs ?? 10_000 }).pipe(
+    Layer.provide(schema)
+  )
   const durability = syncsItself ? Durability.layerThread : Durability.layerNone
   return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Layer.provideMerge(durability, commits)).pipe(
     Layer.provideMerge(tuned)

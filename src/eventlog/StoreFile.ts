@@ -36,15 +36,15 @@ export const layer = (filename: string) =>
     Effect.map(SqlClient.SqlClient, () => {
       const opened = identity(filename)
       return StoreFile.of({
-      check: Effect.suspend(() =>
-        identity(filename) === opened
-          ? Effect.void
-          : Effect.fail(
-              new StoreFileGone({
-                filename,
-                message: `the database file ${filename} was removed or replaced while the server ran; put it back, or restart the server`
-              })
-            )
+        check: Effect.suspend(() =>
+          identity(filename) === opened
+            ? Effect.void
+            : Effect.fail(
+                new StoreFileGone({
+                  filename,
+                  message: `the database file ${filename} was removed or replaced while the server ran; put it back, or restart the server`
+                })
+              )
         )
       })
     })

@@ -31,8 +31,7 @@ const withTransaction = (sql: Client) => {
   // writer retries it) instead of the first write after reads. PostgreSQL: a plain BEGIN.
   const begin = sql.onDialectOrElse({ sqlite: () => "BEGIN IMMEDIATE", orElse: () => "BEGIN" })
   /** End a failed transaction; a failed ROLLBACK (SQLite already rolled back) changes nothing. */
-  const abandon = <A, E>(tx: Transaction, statement: string, exit: Exit.Exit<A, E>) =>
-    Effect.zipRight(Effect.ignore(exec(tx, statement)), exit)
+  const abandon = <A, E>(tx: Transaction, statement: string, exit: Exit.Exit<A, E>) => Effect.zipRight(Effect.ignore(exec(tx, statement)), exit)
 
   return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError, R> =>
     Effect.uninterruptibleMask((restore) =>

@@ -347,6 +347,16 @@ const m0009 = Effect.gen(function* () {
 })
 
 export const run = Migrator.make({})({
-  loader: Migrator.fromRecord({ "0001_event_log_and_tasks": m0001, "0002_push_notifications": m0002, "0003_task_owner": m0003, "0004_leases": m0004, "0005_event_tx": m0005, "0006_message_ids": m0006, "0007_list_at_scale": m0007, "0008_pg_commit_batch": m0008, "0009_pg_commit_batch_hand_off": m0009 }),
+  loader: Migrator.fromRecord({
+    "0001_event_log_and_tasks": m0001,
+    "0002_push_notifications": m0002,
+    "0003_task_owner": m0003,
+    "0004_leases": m0004,
+    "0005_event_tx": m0005,
+    "0006_message_ids": m0006,
+    "0007_list_at_scale": m0007,
+    "0008_pg_commit_batch": m0008,
+    "0009_pg_commit_batch_hand_off": m0009
+  }),
   table: "a2a_migrations"
 })

@@ -52,7 +52,8 @@ const prepare = (db) => ({
     ON CONFLICT (task_id, config_id) DO UPDATE SET url = excluded.url, token = excluded.token,
       auth_scheme = excluded.auth_scheme, auth_credentials = excluded.auth_credentials, format = excluded.format`),
   // One outbox row per push config of the task, for one event; none (and no work) for a task without configs.
-  enqueue: db.prepare(`INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+  enqueue:
+    db.prepare(`INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
     SELECT task_id, config_id, ?, ?, 'pending', 0, ?, NULL, ?, ? FROM a2a_push_configs WHERE task_id = ? ORDER BY config_id`),
   anyConfig: db.prepare("SELECT 1 FROM a2a_push_configs WHERE task_id = ? LIMIT 1").pluck(),
   load: db.prepare("SELECT snapshot FROM a2a_tasks WHERE task_id = ?")
@@ -244,8 +245,7 @@ const handle = (request) => {
       return reply(undefined)
     case "pragma":
       return reply(db?.pragma(request.statement))
-    case "close":
-    {
+    case "close": {
       const close = () => {
         if (open !== undefined) fs.closeSync(open.fd)
         open = undefined

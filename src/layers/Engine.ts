@@ -48,9 +48,7 @@ export interface EngineLayerOptions<R = never> {
  * under leases, and unfinished tasks are recovered by lease expiry.
  */
 export const layer = <R = never>(options: EngineLayerOptions<R>) =>
-  Layer.unwrapEffect(
-    Effect.map(Effect.serviceOption(PgClient.PgClient), (pg) => compose(options, Option.isSome(pg)))
-  )
+  Layer.unwrapEffect(Effect.map(Effect.serviceOption(PgClient.PgClient), (pg) => compose(options, Option.isSome(pg))))
 
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   PushConfigs.layer.pipe(

@@ -22,7 +22,10 @@ import * as Server from "./Server.js"
 export class EngineStartError extends Data.TaggedError("EngineStartError")<{ readonly message: string; readonly cause: unknown }> {}
 
 const startError = (db: string) => (cause: unknown) =>
-  new EngineStartError({ message: `the engine could not start on ${Store.describe(db)}: ${cause instanceof Error ? cause.message : String(cause)}`, cause })
+  new EngineStartError({
+    message: `the engine could not start on ${Store.describe(db)}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause
+  })
 
 /**
  * An engine as the HTTP layers serve it (`routesLayer`): opaque to applications. `layer` provides it
@@ -57,7 +60,9 @@ export const serverLayer = <R = never>(
 ): Layer.Layer<HttpServer.HttpServer | TaskEngine, EngineStartError | HttpServerError.ServeError, R> =>
   Layer.effectContext(
     Effect.map(Effect.context<HttpServer.HttpServer | TaskEngine>(), (services) =>
-      Context.make(HttpServer.HttpServer, Context.get(services, HttpServer.HttpServer)).pipe(Context.add(TaskEngine, Context.get(services, TaskEngine)))
+      Context.make(HttpServer.HttpServer, Context.get(services, HttpServer.HttpServer)).pipe(
+        Context.add(TaskEngine, Context.get(services, TaskEngine))
+      )
     )
   ).pipe(
     Layer.provide(Server.layer(options)),
@@ -107,7 +112,12 @@ export const routesLayer = (options: RoutesOptions = {}): Layer.Layer<A2ARoutes,
       yield* Effect.addFinalizer(() =>
         Deferred.succeed(shuttingDown, undefined).pipe(
           Effect.zipRight(
-            Effect.forkDaemon(Effect.delay(Effect.sync(() => running.forEach((fiber) => fiber.unsafeInterruptAsFork(FiberId.none))), graceMs))
+            Effect.forkDaemon(
+              Effect.delay(
+                Effect.sync(() => running.forEach((fiber) => fiber.unsafeInterruptAsFork(FiberId.none))),
+                graceMs
+              )
+            )
           )
         )
       )
@@ -117,7 +127,10 @@ export const routesLayer = (options: RoutesOptions = {}): Layer.Layer<A2ARoutes,
       const routes = Effect.provide(HttpApp.app, context)
       const app = Effect.withFiberRuntime<HttpServerResponse.HttpServerResponse, never, HttpServerRequest.HttpServerRequest>((fiber) => {
         running.add(fiber)
-        return Effect.ensuring(routes, Effect.sync(() => running.delete(fiber)))
+        return Effect.ensuring(
+          routes,
+          Effect.sync(() => running.delete(fiber))
+        )
       })
       return { app }
     })

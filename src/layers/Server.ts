@@ -63,12 +63,30 @@ const http = ({ auth, ...server }: HttpOptions) => {
  * callers (tests) can read the bound port.
  */
 export const layer = <R = never>(options: ServeOptions<R>) => {
-  const { db, synchronous, agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs, ...server } =
-    options
+  const {
+    db,
+    synchronous,
+    agent,
+    maxWorkers,
+    recovery,
+    idempotency,
+    instanceId,
+    hubCapacity,
+    push,
+    retentionMs,
+    leaseMs,
+    commitPollMs,
+    storeTimeoutMs,
+    ...server
+  } = options
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
-    Layer.provideMerge(Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs })),
-    Layer.provideMerge(Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) }))
+    Layer.provideMerge(
+      Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs })
+    ),
+    Layer.provideMerge(
+      Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) })
+    )
   )
 }
 

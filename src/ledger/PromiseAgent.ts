@@ -89,7 +89,9 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
         Effect.tryPromise({
           try: (signal) => {
             const report = (emit: Effect.Effect<void, unknown>) =>
-              signal.aborted ? Promise.reject(new TurnAbortedError(`task ${ctx.taskId}: the turn was aborted (canceled or shut down); nothing more is recorded`)) : runPromise(emit)
+              signal.aborted
+                ? Promise.reject(new TurnAbortedError(`task ${ctx.taskId}: the turn was aborted (canceled or shut down); nothing more is recorded`))
+                : runPromise(emit)
             return agent.run({
               taskId: ctx.taskId,
               contextId: ctx.contextId,

@@ -84,14 +84,14 @@ export type StreamResponse =
   | { readonly task: Task }
   | { readonly statusUpdate: { readonly taskId: string; readonly contextId: string; readonly status: Task["status"] } }
   | {
-    readonly artifactUpdate: {
-      readonly taskId: string
-      readonly contextId: string
-      readonly artifact: Task["artifacts"][number]
-      readonly append?: boolean
-      readonly lastChunk?: boolean
+      readonly artifactUpdate: {
+        readonly taskId: string
+        readonly contextId: string
+        readonly artifact: Task["artifacts"][number]
+        readonly append?: boolean
+        readonly lastChunk?: boolean
+      }
     }
-  }
 
 export interface ListenOptions {
   /** 0 picks a free port (read it from the answer). Default 9292. */
@@ -148,7 +148,9 @@ const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.ma
 const rejection = (cause: Cause.Cause<unknown>): unknown => {
   const failure = Cause.failureOption(cause)
   if (Option.isSome(failure)) return failure.value instanceof A2AError ? fromA2AError(failure.value) : failure.value
-  return Cause.isInterruptedOnly(cause) ? new LedgerClosedError("the ledger was closed while the call ran", -32603, "SHUTTING_DOWN") : Cause.squash(cause)
+  return Cause.isInterruptedOnly(cause)
+    ? new LedgerClosedError("the ledger was closed while the call ran", -32603, "SHUTTING_DOWN")
+    : Cause.squash(cause)
 }
 
 const toStreamResponse = (item: WatchItem): StreamResponse =>
@@ -178,7 +180,11 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
   if (Exit.isFailure(started)) {
     await runtime.dispose()
     const error = Cause.squash(started.cause)
-    throw new LedgerError(`the ledger could not open ${Store.describe(db)}: ${error instanceof Error ? error.message : String(error)}`, -32603, "INTERNAL")
+    throw new LedgerError(
+      `the ledger could not open ${Store.describe(db)}: ${error instanceof Error ? error.message : String(error)}`,
+      -32603,
+      "INTERNAL"
+    )
   }
   const engineRuntime = await runtime.runtime()
 
@@ -219,14 +225,17 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         const e = yield* TaskEngine
         const page = yield* engineCall(e.list(yield* listQuery(req, anonymous)))
         // A big task's row holds its head only; the list answers whole tasks.
-        const tasks = yield* Effect.forEach(page.tasks, (s) => (s.detached === true ? Effect.map(wholeTask(s.task!.id), (w) => w.task!) : Effect.succeed(s.task!)))
+        const tasks = yield* Effect.forEach(page.tasks, (s) =>
+          s.detached === true ? Effect.map(wholeTask(s.task!.id), (w) => w.task!) : Effect.succeed(s.task!)
+        )
         return { tasks, nextPageToken: nextPageToken(page), totalSize: page.totalSize }
       })
     )
 
   const get: Ledger["get"] = (taskId) => run(Effect.map(wholeTask(taskId), (s) => s.task!))
 
-  const cancel: Ledger["cancel"] = (taskId) => run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.cancel(taskId, anonymous)), (s) => s.task!)))
+  const cancel: Ledger["cancel"] = (taskId) =>
+    run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.cancel(taskId, anonymous)), (s) => s.task!)))
 
   const subscribe: Ledger["subscribe"] = (taskId) => ({
     [Symbol.asyncIterator]: () => {
@@ -236,7 +245,10 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         await get(taskId)
         const items: AsyncIterable<StreamResponse> = await run(
           Effect.map(TaskEngine, (e) =>
-            Stream.toAsyncIterableRuntime(e.watch(taskId, { stopAt: isTerminal }).pipe(Stream.map(toStreamResponse), Stream.mapError(toA2AError)), engineRuntime)
+            Stream.toAsyncIterableRuntime(
+              e.watch(taskId, { stopAt: isTerminal }).pipe(Stream.map(toStreamResponse), Stream.mapError(toA2AError)),
+              engineRuntime
+            )
           )
         )
         return items[Symbol.asyncIterator]()

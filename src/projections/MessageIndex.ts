@@ -32,7 +32,12 @@ export const acceptedIn = (
 ): ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> =>
   events.flatMap((e) =>
     e.event.type === "TaskSubmitted" || e.event.type === "InputProvided"
-      ? [{ key: { tenant: snapshot.tenant, owner: snapshot.owner, messageId: e.event.message.messageId }, accepted: { taskId: e.taskId, version: e.version } }]
+      ? [
+          {
+            key: { tenant: snapshot.tenant, owner: snapshot.owner, messageId: e.event.message.messageId },
+            accepted: { taskId: e.taskId, version: e.version }
+          }
+        ]
       : []
   )
 
@@ -68,9 +73,7 @@ export const make = Effect.gen(function* () {
   const find = (key: MessageKey) =>
     reader<{ task_id: string; version: number | string }>`SELECT task_id, version FROM a2a_message_ids
       WHERE tenant = ${key.tenant} AND owner = ${key.owner} AND message_id = ${key.messageId}`.pipe(
-      Effect.map((rows) =>
-        Option.map(Option.fromNullable(rows[0]), (r): AcceptedMessage => ({ taskId: r.task_id, version: Number(r.version) }))
-      )
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), (r): AcceptedMessage => ({ taskId: r.task_id, version: Number(r.version) })))
     )
 
   const heldBetween = (afterTaskId: string, lastTaskId: string) =>
@@ -79,7 +82,10 @@ export const make = Effect.gen(function* () {
       Effect.map(
         (rows) =>
           new Map(
-            rows.map((r) => [keyText({ tenant: r.tenant, owner: r.owner, messageId: r.message_id }), { taskId: r.task_id, version: Number(r.version) }])
+            rows.map((r) => [
+              keyText({ tenant: r.tenant, owner: r.owner, messageId: r.message_id }),
+              { taskId: r.task_id, version: Number(r.version) }
+            ])
           )
       )
     )

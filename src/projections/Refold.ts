@@ -61,8 +61,13 @@ export const checkTask = (taskId: string, events: ReadonlyArray<VersionedEvent>)
  */
 export const rowMatches = (row: TaskRow, folded: TaskSnapshot, events: ReadonlyArray<VersionedEvent>): boolean => {
   const expected = taskRow(folded)
-  const columns = row.tenant === expected.tenant && row.owner === expected.owner && row.context_id === expected.context_id &&
-    row.state === expected.state && row.version === expected.version && row.status_timestamp === expected.status_timestamp &&
+  const columns =
+    row.tenant === expected.tenant &&
+    row.owner === expected.owner &&
+    row.context_id === expected.context_id &&
+    row.state === expected.state &&
+    row.version === expected.version &&
+    row.status_timestamp === expected.status_timestamp &&
     row.created_at === expected.created_at
   if (!columns) return false
   if (row.snapshot === expected.snapshot) return true
@@ -168,8 +173,9 @@ const scan = <A extends ScanReport, R>(
     let tasks = 0
     let events = 0
     const pages = Stream.paginateEffect("", (after) =>
-      Effect.map(log.taskIds(after, pageSize), (ids) =>
-        [{ after, ids }, ids.length < pageSize ? Option.none() : Option.some(ids[ids.length - 1]!)] as const
+      Effect.map(
+        log.taskIds(after, pageSize),
+        (ids) => [{ after, ids }, ids.length < pageSize ? Option.none() : Option.some(ids[ids.length - 1]!)] as const
       )
     ).pipe(Stream.filter(({ ids }) => ids.length > 0))
     yield* pages.pipe(
@@ -219,7 +225,10 @@ const checkAgainst = (
     // A key held by another task is a duplicate from before idempotency existed: not a fault.
     if (Option.isNone(found)) problems.push({ taskId, problem: `message ${key.messageId} (version ${accepted.version}) is not in the message index` })
     else if (found.value.taskId === taskId && found.value.version !== accepted.version) {
-      problems.push({ taskId, problem: `message ${key.messageId} is indexed at version ${found.value.version}, the log has it at ${accepted.version}` })
+      problems.push({
+        taskId,
+        problem: `message ${key.messageId} is indexed at version ${found.value.version}, the log has it at ${accepted.version}`
+      })
     }
   }
   for (const k of acceptedIn(folded.right, events)) {
@@ -307,8 +316,10 @@ export const verifyWith = (judge: PageJudge) =>
   scan(judge.verify, judge.concurrency, () => Effect.void).pipe(
     // Rebuild counts them again.
     Effect.flatMap((report) =>
-      Effect.map(Effect.flatMap(TaskReadModel, (readModel) => readModel.countsDrift), (drift) =>
-        drift.length === 0 ? report : { ...report, problems: [...report.problems, ...drift.map((d) => ({ taskId: countsProblem, problem: d }))] }
+      Effect.map(
+        Effect.flatMap(TaskReadModel, (readModel) => readModel.countsDrift),
+        (drift) =>
+          drift.length === 0 ? report : { ...report, problems: [...report.problems, ...drift.map((d) => ({ taskId: countsProblem, problem: d }))] }
       )
     )
   )

@@ -105,7 +105,8 @@ export const make = (filename: string, count: number) =>
             ready = true
             return settle(Effect.succeed(thread))
           }
-          if ("failed" in reply) return settle(Effect.fail(new ScanThreadFailed({ message: `a scan thread could not open ${filename}: ${reply.failed}` })))
+          if ("failed" in reply)
+            return settle(Effect.fail(new ScanThreadFailed({ message: `a scan thread could not open ${filename}: ${reply.failed}` })))
           const answer = waiting.get(reply.id)
           if (answer === undefined) return
           waiting.delete(reply.id)

@@ -58,7 +58,10 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
      * The task if it belongs to this tenant and owner; none otherwise. Someone
      * else's task costs the same query as a missing one, and is never parsed.
      */
-    readonly getVisible: (taskId: string, scope: { readonly tenant: string; readonly owner: string }) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    readonly getVisible: (
+      taskId: string,
+      scope: { readonly tenant: string; readonly owner: string }
+    ) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
     /** The stored row of every task with `afterTaskId < id <= lastTaskId` (a page of a scan), as it is stored. */
     readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, SqlError>
     /** The task's stored row, as it is stored. */
@@ -116,7 +119,10 @@ export const parseStored = (json: string): TaskSnapshot => ownerOf(JSON.parse(js
 const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? extend(s, { owner: "" }) : s)
 
 /** The whole snapshot of a detached one, given its task's events (those after its version are left out). */
-export const attachEvents = (snapshot: TaskSnapshot, events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>): TaskSnapshot => {
+export const attachEvents = (
+  snapshot: TaskSnapshot,
+  events: ReadonlyArray<{ readonly version: number; readonly event: TaskEvent }>
+): TaskSnapshot => {
   if (snapshot.detached !== true) return snapshot
   const upTo = events.filter((e) => e.version <= snapshot.version).map((e) => e.event)
   // (`undefined`, not a copy without the key: JSON leaves it out, and the object keeps its class.)
@@ -154,14 +160,18 @@ export const make = Effect.gen(function* () {
   }
 
   /** A detached snapshot's task completed from its events (read on `client`, up to its version). */
-  const completeWith = (client: SqlClient.SqlClient) => (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
-    if (snapshot.detached !== true) return Effect.succeed(snapshot)
-    const taskId = snapshot.task!.id
-    return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
+  const completeWith =
+    (client: SqlClient.SqlClient) =>
+    (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
+      if (snapshot.detached !== true) return Effect.succeed(snapshot)
+      const taskId = snapshot.task!.id
+      return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
       WHERE task_id = ${taskId} AND version <= ${snapshot.version} ORDER BY version`.pipe(
-      Effect.flatMap((rows) => Effect.map(eventsByTask(rows, new Map([[taskId, snapshot.version]])), (byTask) => attachEvents(snapshot, byTask.get(taskId) ?? [])))
-    )
-  }
+        Effect.flatMap((rows) =>
+          Effect.map(eventsByTask(rows, new Map([[taskId, snapshot.version]])), (byTask) => attachEvents(snapshot, byTask.get(taskId) ?? []))
+        )
+      )
+    }
   const whole = completeWith(reader)
 
   /** Detached tasks completed together per statement: a page of big tasks is not a query per task. */
@@ -182,7 +192,9 @@ export const make = Effect.gen(function* () {
     json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
 
   const loadWith = (client: SqlClient.SqlClient) => (taskId: string) =>
-    client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(Effect.flatMap((rows) => parseThen(client)(rows[0]?.snapshot)))
+    client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+      Effect.flatMap((rows) => parseThen(client)(rows[0]?.snapshot))
+    )
 
   const countRows = (where: Statement.Fragment, limit?: number) =>
     Effect.map(
@@ -223,19 +235,18 @@ export const make = Effect.gen(function* () {
       if (q.statusTimestampAfter !== undefined) filters.push(reader`status_timestamp >= ${q.statusTimestampAfter}`)
       const where = reader.and(filters)
       const totalSize = yield* reader.onDialectOrElse({ sqlite: () => countSqlite(q, filters), orElse: () => countRows(where) })
-      const page = q.after === undefined
-        ? where
-        : reader.and([
-            ...filters,
-            reader`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`
-          ])
+      const page =
+        q.after === undefined
+          ? where
+          : reader.and([
+              ...filters,
+              reader`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`
+            ])
       const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
         ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
       const tasks = yield* completeAll(rows.slice(0, q.pageSize).map((row) => parseStored(row.snapshot)))
       const last = tasks[tasks.length - 1]
-      const next = rows.length > q.pageSize && last?.task
-        ? { timestamp: last.task.status.timestamp, taskId: last.task.id }
-        : undefined
+      const next = rows.length > q.pageSize && last?.task ? { timestamp: last.task.status.timestamp, taskId: last.task.id } : undefined
       return { tasks, totalSize, ...(next ? { next } : {}) }
     })
 
@@ -267,7 +278,9 @@ export const make = Effect.gen(function* () {
       ? Effect.flatMap(version(taskId), (current) => {
           const kept = parsed.find(taskId, Option.getOrUndefined(current))
           if (kept === undefined) return read
-          return Effect.succeed(scope === undefined || (kept.tenant === scope.tenant && kept.owner === scope.owner) ? Option.some(kept) : Option.none())
+          return Effect.succeed(
+            scope === undefined || (kept.tenant === scope.tenant && kept.owner === scope.owner) ? Option.some(kept) : Option.none()
+          )
         })
       : read
 
@@ -310,8 +323,7 @@ export const make = Effect.gen(function* () {
           ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
             status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
 
-  const version = (taskId: string) =>
-    rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId)
+  const version = (taskId: string) => (rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId))
 
   const versionSql = (taskId: string) =>
     reader<{ version: number | string }>`SELECT version FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
@@ -341,18 +353,36 @@ export const make = Effect.gen(function* () {
       ),
     orElse: () => Effect.succeed([])
   })
-  const recount = sql.onDialectOrElse({
-    sqlite: () =>
-      sql.withTransaction(
-        Effect.zipRight(
-          sql`DELETE FROM a2a_task_counts`,
-          sql`INSERT INTO a2a_task_counts (tenant, owner, state, n) SELECT tenant, owner, state, COUNT(*) FROM a2a_tasks GROUP BY tenant, owner, state`
-        )
-      ),
-    orElse: () => Effect.void
-  }).pipe(Effect.asVoid)
+  const recount = sql
+    .onDialectOrElse({
+      sqlite: () =>
+        sql.withTransaction(
+          Effect.zipRight(
+            sql`DELETE FROM a2a_task_counts`,
+            sql`INSERT INTO a2a_task_counts (tenant, owner, state, n) SELECT tenant, owner, state, COUNT(*) FROM a2a_tasks GROUP BY tenant, owner, state`
+          )
+        ),
+      orElse: () => Effect.void
+    })
+    .pipe(Effect.asVoid)
 
-  return TaskReadModel.of({ save, saveRows, load: loadWith(sql), whole, get, getAll, getVisible, rowsBetween, row, version, list, active, ping, countsDrift, recount })
+  return TaskReadModel.of({
+    save,
+    saveRows,
+    load: loadWith(sql),
+    whole,
+    get,
+    getAll,
+    getVisible,
+    rowsBetween,
+    row,
+    version,
+    list,
+    active,
+    ping,
+    countsDrift,
+    recount
+  })
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

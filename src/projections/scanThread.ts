@@ -28,9 +28,9 @@ const failure = (cause: Cause.Cause<unknown>) => {
 
 port.on("message", (request: ScanRequest) => {
   const judge = request.kind === "verify" ? verifyPage(request.after, request.ids) : foldPage(request.after, request.ids)
-  void runtime.runPromiseExit(judge).then((exit) =>
-    reply(Exit.isSuccess(exit) ? { id: request.id, result: exit.value } : { id: request.id, error: failure(exit.cause) })
-  )
+  void runtime
+    .runPromiseExit(judge)
+    .then((exit) => reply(Exit.isSuccess(exit) ? { id: request.id, result: exit.value } : { id: request.id, error: failure(exit.cause) }))
 })
 
 void runtime.runPromiseExit(Effect.void).then((exit) => reply(Exit.isSuccess(exit) ? { ready: true } : { failed: failure(exit.cause) }))

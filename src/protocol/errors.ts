@@ -36,7 +36,13 @@ export const Errors = {
   UnsupportedOperation: spec(-32004, "UNSUPPORTED_OPERATION", 400, "FAILED_PRECONDITION", "This operation is not supported"),
   ContentTypeNotSupported: spec(-32005, "CONTENT_TYPE_NOT_SUPPORTED", 400, "INVALID_ARGUMENT", "Incompatible content types"),
   InvalidAgentResponse: spec(-32006, "INVALID_AGENT_RESPONSE", 500, "INTERNAL", "Invalid agent response"),
-  ExtendedAgentCardNotConfigured: spec(-32007, "EXTENDED_AGENT_CARD_NOT_CONFIGURED", 400, "FAILED_PRECONDITION", "Extended agent card is not configured"),
+  ExtendedAgentCardNotConfigured: spec(
+    -32007,
+    "EXTENDED_AGENT_CARD_NOT_CONFIGURED",
+    400,
+    "FAILED_PRECONDITION",
+    "Extended agent card is not configured"
+  ),
   ExtensionSupportRequired: spec(-32008, "EXTENSION_SUPPORT_REQUIRED", 400, "FAILED_PRECONDITION", "Extension support is required"),
   VersionNotSupported: spec(-32009, "VERSION_NOT_SUPPORTED", 400, "FAILED_PRECONDITION", "This protocol version is not supported"),
   // A limit of this server, not a fault: -32603 as StoreUnavailable is, answered with HTTP 429 / RESOURCE_EXHAUSTED on REST.

@@ -14,9 +14,7 @@ const NonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must b
 const Int32 = Schema.Number.pipe(Schema.int({ message: () => "must be an integer" }))
 const NonNegativeInt = Int32.pipe(Schema.greaterThanOrEqualTo(0, { message: () => "must be 0 or greater" }))
 
-const Base64 = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9+/_-]*={0,2}$/, { message: () => "must be base64 (the bytes of a raw part)" })
-)
+const Base64 = Schema.String.pipe(Schema.pattern(/^[A-Za-z0-9+/_-]*={0,2}$/, { message: () => "must be base64 (the bytes of a raw part)" }))
 
 export const Part = Schema.Struct({
   text: Schema.optional(Schema.String),
@@ -161,9 +159,7 @@ export const ListTasksRequest = Schema.Struct({
   tenant: Schema.optional(Schema.String),
   contextId: Schema.optional(Schema.String),
   status: Schema.optional(StatusFilter),
-  pageSize: Schema.optional(
-    Int32.pipe(Schema.between(1, 100, { message: () => "must be between 1 and 100" }))
-  ),
+  pageSize: Schema.optional(Int32.pipe(Schema.between(1, 100, { message: () => "must be between 1 and 100" }))),
   pageToken: Schema.optional(Schema.String),
   historyLength: Schema.optional(NonNegativeInt),
   statusTimestampAfter: Schema.optional(Timestamp),
@@ -240,9 +236,7 @@ export const decodeParams = <A, I>(schema: Schema.Schema<A, I>, params: unknown)
   const named = violations.slice(0, namedInMessage).map((v) => `${v.field}: ${v.description}`)
   const more = violations.length > namedInMessage ? `; and ${violations.length - namedInMessage} more in error.data` : ""
   const first = violations[0]!
-  return Either.left(
-    new A2AError(Errors.InvalidParams, `Invalid parameters: ${named.join("; ")}${more}`, { field: first.field }, violations)
-  )
+  return Either.left(new A2AError(Errors.InvalidParams, `Invalid parameters: ${named.join("; ")}${more}`, { field: first.field }, violations))
 }
 
 /** The decoded message as the domain type. */

@@ -35,9 +35,8 @@ export class PushSettings extends Context.Tag("a2a-ledger/PushSettings")<
 export const layerSettings = (options: Partial<PushOptions> = {}) =>
   Layer.effect(
     PushSettings,
-    Effect.map(
-      Either.match(makePolicy(options.allowHosts ?? []), { onLeft: (e) => Effect.fail(new Error(e)), onRight: Effect.succeed }),
-      (policy) => PushSettings.of({ options: { ...defaultPushOptions, ...options }, policy })
+    Effect.map(Either.match(makePolicy(options.allowHosts ?? []), { onLeft: (e) => Effect.fail(new Error(e)), onRight: Effect.succeed }), (policy) =>
+      PushSettings.of({ options: { ...defaultPushOptions, ...options }, policy })
     )
   )
 
@@ -51,12 +50,7 @@ const maxErrorLength = 500
  * after DNS), never follows redirects, gives up after `timeoutMs`, and reads
  * at most a little of the answer.
  */
-export const post = (
-  config: PushConfig,
-  body: string,
-  policy: WebhookPolicy,
-  timeoutMs: number
-): Effect.Effect<Attempt> =>
+export const post = (config: PushConfig, body: string, policy: WebhookPolicy, timeoutMs: number): Effect.Effect<Attempt> =>
   Effect.async<Attempt>((resume) => {
     const checked = checkUrl(policy, config.url)
     if (Either.isLeft(checked)) {
@@ -144,12 +138,19 @@ export const run = Effect.gen(function* () {
       yield* store.failed(d.id, attempt.left, now, now + retryDelay(options, attempts, random))
     }).pipe(
       Effect.catchAllCause((cause) =>
-        Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : Effect.logWarning(`webhook delivery ${d.id} could not be recorded; it stays queued`, cause)
+        Cause.isInterruptedOnly(cause)
+          ? Effect.failCause(cause)
+          : Effect.logWarning(`webhook delivery ${d.id} could not be recorded; it stays queued`, cause)
       ),
       permits.withPermits(1),
       // Stopped mid-call (shutdown): due again at once, for the next start or another process.
       Effect.onInterrupt(() => Effect.flatMap(Clock.currentTimeMillis, (now) => store.unhold(d.id, now)).pipe(Effect.ignore)),
-      Effect.ensuring(Effect.zipRight(Effect.sync(() => inFlight.delete(d.id)), signal.wake))
+      Effect.ensuring(
+        Effect.zipRight(
+          Effect.sync(() => inFlight.delete(d.id)),
+          signal.wake
+        )
+      )
     )
 
   const round = Effect.gen(function* () {

@@ -34,7 +34,11 @@ export class PushConfigs extends Context.Tag("a2a-ledger/PushConfigs")<
   {
     /** Check a config (URL form and SSRF policy) and give it an id; `field` names it in errors. */
     readonly prepare: (input: PushConfigInput, field: string) => Effect.Effect<PreparedConfig, InvalidParams>
-    readonly create: (caller: Caller, taskId: string, config: PreparedConfig) => Effect.Effect<PushConfig, TaskNotFound | InvalidParams | StoreFailure>
+    readonly create: (
+      caller: Caller,
+      taskId: string,
+      config: PreparedConfig
+    ) => Effect.Effect<PushConfig, TaskNotFound | InvalidParams | StoreFailure>
     readonly get: (caller: Caller, taskId: string, id: string) => Effect.Effect<PushConfig, TaskNotFound | PushConfigNotFound | StoreFailure>
     readonly list: (caller: Caller, taskId: string, pageSize: number, after?: string) => Effect.Effect<ConfigPage, TaskNotFound | StoreFailure>
     /** Idempotent: deleting a missing config of a visible task succeeds. */

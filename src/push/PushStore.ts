@@ -139,15 +139,17 @@ export const make = Effect.gen(function* () {
     )
 
   const deleteConfig = (taskId: string, id: string) =>
-    retryTransient(sql.withTransaction(
-      Effect.gen(function* () {
-        const existed = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs
+    retryTransient(
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const existed = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs
           WHERE task_id = ${taskId} AND config_id = ${id}`
-        yield* sql`DELETE FROM a2a_push_outbox WHERE task_id = ${taskId} AND config_id = ${id}`
-        yield* sql`DELETE FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id = ${id}`
-        return Number(existed[0]?.n ?? 0) > 0
-      })
-    ))
+          yield* sql`DELETE FROM a2a_push_outbox WHERE task_id = ${taskId} AND config_id = ${id}`
+          yield* sql`DELETE FROM a2a_push_configs WHERE task_id = ${taskId} AND config_id = ${id}`
+          return Number(existed[0]?.n ?? 0) > 0
+        })
+      )
+    )
 
   const enqueue = (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) =>
     Effect.gen(function* () {
@@ -188,7 +190,10 @@ export const make = Effect.gen(function* () {
         ORDER BY o.next_attempt_at, o.id LIMIT ${limit}
         ${sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF o SKIP LOCKED`, orElse: () => sql`` })}
       )
-      RETURNING *`.pipe(retryTransient, Effect.map((rows) => rows.map(toDelivery).sort((a, b) => a.id - b.id)))
+      RETURNING *`.pipe(
+      retryTransient,
+      Effect.map((rows) => rows.map(toDelivery).sort((a, b) => a.id - b.id))
+    )
 
   const unhold = (id: number, now: number) =>
     sql`UPDATE a2a_push_outbox SET next_attempt_at = ${now} WHERE id = ${id} AND status = 'pending'`.pipe(Effect.asVoid, retryTransient)
@@ -212,22 +217,22 @@ export const make = Effect.gen(function* () {
   }
 
   const deadLetters = (limit: number) =>
-    sql<DeliveryRow>`SELECT * FROM a2a_push_outbox WHERE status = 'dead' ORDER BY id LIMIT ${limit}`.pipe(
-      Effect.map((rows) => rows.map(toDelivery))
-    )
+    sql<DeliveryRow>`SELECT * FROM a2a_push_outbox WHERE status = 'dead' ORDER BY id LIMIT ${limit}`.pipe(Effect.map((rows) => rows.map(toDelivery)))
 
   const redeliver = (ids: ReadonlyArray<number> | undefined, now: number) => {
     if (ids !== undefined && ids.length === 0) return Effect.succeed(0)
     const at = iso(now)
     const which = ids === undefined ? sql`status = 'dead'` : sql.and([sql`status = 'dead'`, sql.in("id", ids)])
-    return retryTransient(sql.withTransaction(
-      Effect.gen(function* () {
-        const n = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_outbox WHERE ${which}`
-        yield* sql`UPDATE a2a_push_outbox SET status = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${at}
+    return retryTransient(
+      sql.withTransaction(
+        Effect.gen(function* () {
+          const n = yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_outbox WHERE ${which}`
+          yield* sql`UPDATE a2a_push_outbox SET status = 'pending', attempts = 0, next_attempt_at = ${now}, updated_at = ${at}
           WHERE ${which}`
-        return Number(n[0]?.n ?? 0)
-      })
-    ))
+          return Number(n[0]?.n ?? 0)
+        })
+      )
+    )
   }
 
   const hasRoomFor = (taskId: string, id: string) =>

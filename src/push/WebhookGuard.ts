@@ -53,7 +53,10 @@ const family = (address: string) => (net.isIPv6(address) ? "ipv6" : "ipv4")
 export const makePolicy = (allow: ReadonlyArray<string>): Either.Either<WebhookPolicy, string> => {
   const names = new Set<string>()
   const addresses = new net.BlockList()
-  for (const raw of allow.flatMap((a) => a.split(",")).map((a) => a.trim()).filter((a) => a !== "")) {
+  for (const raw of allow
+    .flatMap((a) => a.split(","))
+    .map((a) => a.trim())
+    .filter((a) => a !== "")) {
     const [base, prefix, ...extra] = raw.split("/")
     if (prefix !== undefined) {
       const bits = Number(prefix)

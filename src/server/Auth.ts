@@ -106,7 +106,12 @@ export const make = (options: AuthOptions = {}) => {
         const tenantClaim = jwt!.tenantClaim
         if (tenantClaim === undefined) return Effect.succeed<Principal>({ name: principal })
         const bound = payload[tenantClaim]
-        const tenants = typeof bound === "string" ? [bound] : Array.isArray(bound) && bound.every((t) => typeof t === "string") ? (bound as Array<string>) : undefined
+        const tenants =
+          typeof bound === "string"
+            ? [bound]
+            : Array.isArray(bound) && bound.every((t) => typeof t === "string")
+              ? (bound as Array<string>)
+              : undefined
         return tenants !== undefined
           ? Effect.succeed<Principal>({ name: principal, tenants: new Set(tenants) })
           : Effect.fail(unauthenticated(`the bearer token has no "${tenantClaim}" claim naming the tenants it may address`))

@@ -133,7 +133,14 @@ const readyz = Effect.gen(function* () {
   const all = hosts.root !== undefined ? [hosts.root, ...hosts.named.values()] : [...hosts.named.values()]
   const checks = yield* Effect.forEach(
     all,
-    (h) => Effect.map(Effect.provide(Effect.flatMap(TaskEngine, (e) => e.readiness), h.context), (health) => ({ name: h.name, health })),
+    (h) =>
+      Effect.map(
+        Effect.provide(
+          Effect.flatMap(TaskEngine, (e) => e.readiness),
+          h.context
+        ),
+        (health) => ({ name: h.name, health })
+      ),
     { concurrency: "unbounded" }
   )
   const stores = Object.fromEntries(checks.map((c) => [c.name, c.health.ok ? "ok" : c.health.reason]))
@@ -149,7 +156,10 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", healthz),
   HttpRouter.get("/readyz", readyz),
   HttpRouter.post("/a2a", rootJsonRpc),
-  HttpRouter.get("/.well-known/agent-card.json", Effect.flatMap(AgentHosts, (hosts) => card(hosts.card))),
+  HttpRouter.get(
+    "/.well-known/agent-card.json",
+    Effect.flatMap(AgentHosts, (hosts) => card(hosts.card))
+  ),
   HttpRouter.get("/agents", catalog),
   HttpRouter.all("/agents/*", perAgent),
   // Everything else is the HTTP+JSON binding, which routes its own paths (and answers its own 404s).

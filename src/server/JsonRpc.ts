@@ -75,7 +75,12 @@ const parseEnvelope = (text: string): { id: RequestId; method: string; params: u
   if (!idOk) return { id: noId, error: invalidRequest('"id" must be a string, a number or null') }
   if (typeof env.method !== "string" || env.method === "") return { id, error: invalidRequest('"method" must be a non-empty string') }
   if (env.params !== undefined && (env.params === null || typeof env.params !== "object" || Array.isArray(env.params))) {
-    return { id, error: new A2AError(Errors.InvalidParams, "Invalid parameters: params must be an object", { field: "params" }, [{ field: "params", description: "must be an object" }]) }
+    return {
+      id,
+      error: new A2AError(Errors.InvalidParams, "Invalid parameters: params must be an object", { field: "params" }, [
+        { field: "params", description: "must be an object" }
+      ])
+    }
   }
   return { id, method: env.method, params: env.params ?? {} }
 }
@@ -142,7 +147,9 @@ export const handler = Effect.map(
   Effect.zip(ServerConfig, Auth.Authenticator),
   ([config, auth]) =>
     (request: RpcRequest) =>
-      respondTo(config, auth, request).pipe(Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error))))
+      respondTo(config, auth, request).pipe(
+        Effect.catchAllCause((cause) => Effect.map(Request.unexpected("request")(cause), (error) => respondError(noId, error)))
+      )
 )
 
 /** The binding on the platform's router. */

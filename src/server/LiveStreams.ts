@@ -330,7 +330,10 @@ export const make = Effect.gen(function* () {
   return LiveStreams.of({
     size: () => open.size,
     open: (caller, framing) => {
-      if (closing) return Either.left(new A2AError(Errors.ShuttingDown, "The server is shutting down; open the stream again on another instance or after the restart"))
+      if (closing)
+        return Either.left(
+          new A2AError(Errors.ShuttingDown, "The server is shutting down; open the stream again on another instance or after the restart")
+        )
       const n = perCaller.get(caller) ?? 0
       if (n >= limit) return Either.left(tooManyStreams(limit))
       perCaller.set(caller, n + 1)

@@ -108,54 +108,58 @@ const notFound = (verb: string, path: string) =>
   )
 
 /** The binding for paths under `prefix` segments (0 at the root; 2 for `/agents/{name}/…`). */
-export const handleAt = (prefix: number) => Effect.gen(function* () {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const config = yield* ServerConfig
-  const url = new URL(request.url, "http://localhost")
-  let segments: Array<string>
-  try {
-    segments = url.pathname.split("/").slice(1 + prefix).map(decodeURIComponent)
-  } catch {
-    return respondError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${url.pathname} is not valid percent-encoding`))
-  }
-  if (segments[segments.length - 1] === "") segments = segments.slice(0, -1)
-  const found = match(request.method, segments)
-  if (found === undefined) return respondError(notFound(request.method, url.pathname))
-  const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
-  if (principal._tag === "Left") return respondError(principal.left)
-  const versionError = Request.checkVersion(request)
-  if (versionError !== undefined) return respondError(versionError)
-
-  let body: Record<string, unknown> = {}
-  if (found.body) {
-    const contentTypeError = Request.checkContentType(request)
-    if (contentTypeError !== undefined) return respondError(contentTypeError, 415)
-    const text = yield* Effect.either(Request.readBody(request, NodeHttpServerRequest.toIncomingMessage(request), config.maxBodyBytes))
-    if (text._tag === "Left") return respondError(text.left)
-    if (text.right.trim() !== "") {
-      const parsed = Request.parseJson(text.right)
-      if (parsed._tag === "Left") return respondError(parsed.left)
-      if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
-        return respondError(new A2AError(Errors.InvalidRequest, "Invalid request: the body must be a JSON object"))
-      }
-      body = parsed.right as Record<string, unknown>
+export const handleAt = (prefix: number) =>
+  Effect.gen(function* () {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const config = yield* ServerConfig
+    const url = new URL(request.url, "http://localhost")
+    let segments: Array<string>
+    try {
+      segments = url.pathname
+        .split("/")
+        .slice(1 + prefix)
+        .map(decodeURIComponent)
+    } catch {
+      return respondError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${url.pathname} is not valid percent-encoding`))
     }
-  }
-  const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
-  const outcome = yield* invoke(found.method, params, request, principal.right)
-  if (outcome._tag === "Left") return respondError(outcome.left)
-  const result = outcome.right
-  if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
-  return yield* streamResponse(
-    result,
-    { res: nodeResponseOf(request), remoteAddress: Option.getOrUndefined(request.remoteAddress) },
-    principal.right,
-    { open: "", close: "", flavor: "v1.0", convert: (data) => data, errorJson: (error) => JSON.stringify(statusBody(error)) },
-    respondError
+    if (segments[segments.length - 1] === "") segments = segments.slice(0, -1)
+    const found = match(request.method, segments)
+    if (found === undefined) return respondError(notFound(request.method, url.pathname))
+    const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
+    if (principal._tag === "Left") return respondError(principal.left)
+    const versionError = Request.checkVersion(request)
+    if (versionError !== undefined) return respondError(versionError)
+
+    let body: Record<string, unknown> = {}
+    if (found.body) {
+      const contentTypeError = Request.checkContentType(request)
+      if (contentTypeError !== undefined) return respondError(contentTypeError, 415)
+      const text = yield* Effect.either(Request.readBody(request, NodeHttpServerRequest.toIncomingMessage(request), config.maxBodyBytes))
+      if (text._tag === "Left") return respondError(text.left)
+      if (text.right.trim() !== "") {
+        const parsed = Request.parseJson(text.right)
+        if (parsed._tag === "Left") return respondError(parsed.left)
+        if (parsed.right === null || typeof parsed.right !== "object" || Array.isArray(parsed.right)) {
+          return respondError(new A2AError(Errors.InvalidRequest, "Invalid request: the body must be a JSON object"))
+        }
+        body = parsed.right as Record<string, unknown>
+      }
+    }
+    const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
+    const outcome = yield* invoke(found.method, params, request, principal.right)
+    if (outcome._tag === "Left") return respondError(outcome.left)
+    const result = outcome.right
+    if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
+    return yield* streamResponse(
+      result,
+      { res: nodeResponseOf(request), remoteAddress: Option.getOrUndefined(request.remoteAddress) },
+      principal.right,
+      { open: "", close: "", flavor: "v1.0", convert: (data) => data, errorJson: (error) => JSON.stringify(statusBody(error)) },
+      respondError
+    )
+  }).pipe(
+    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
+    Effect.flatMap(answer)
   )
-}).pipe(
-  Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
-  Effect.flatMap(answer)
-)
 
 export const handle = handleAt(0)

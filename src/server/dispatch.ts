@@ -93,7 +93,10 @@ export const streamResponse = <A>(
       const stream = opened.right
       stream.closeWith(res)
       return Effect.map(
-        result.open(stream).pipe(Effect.either, Effect.onInterrupt(() => Effect.sync(() => stream.close()))),
+        result.open(stream).pipe(
+          Effect.either,
+          Effect.onInterrupt(() => Effect.sync(() => stream.close()))
+        ),
         (feed): A | StreamStart => {
           if (Either.isLeft(feed)) {
             stream.close()

@@ -100,7 +100,9 @@ const inlinePushConfig = (req: typeof P.SendMessageRequest.Type, ctx: CallContex
   if (inline === undefined) return Effect.succeed({})
   const { tenant: _tenant, taskId: _taskId, ...input } = inline
   return Effect.flatMap(PushConfigs, (push) =>
-    Effect.map(engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig.")), (pushConfig) => ({ pushConfig }))
+    Effect.map(engineCall(push.prepare({ ...input, format: ctx.protocol }, "configuration.taskPushNotificationConfig.")), (pushConfig) => ({
+      pushConfig
+    }))
   )
 }
 
@@ -167,7 +169,12 @@ const parseLastEventId = (raw: string | undefined) => {
   const n = Number(text)
   return /^\d+$/.test(text) && Number.isSafeInteger(n)
     ? Effect.succeed(n)
-    : Effect.fail(invalidParams("Last-Event-ID", `must be the id of an event this stream sent: a task version in decimal digits (got ${JSON.stringify(text.slice(0, 40))})`))
+    : Effect.fail(
+        invalidParams(
+          "Last-Event-ID",
+          `must be the id of an event this stream sent: a task version in decimal digits (got ${JSON.stringify(text.slice(0, 40))})`
+        )
+      )
 }
 
 const subscribeToTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) {
@@ -180,7 +187,10 @@ const subscribeToTask = Effect.fnUntraced(function* (params: unknown, ctx: CallC
   // what the client claims to have, or silently skip what it lacks.
   if (afterVersion !== undefined && afterVersion > current.version) {
     return yield* Effect.fail(
-      invalidParams("Last-Event-ID", `is ${afterVersion}, but task ${req.id} has only reached event ${current.version}; resume from an id this stream sent`)
+      invalidParams(
+        "Last-Event-ID",
+        `is ${afterVersion}, but task ${req.id} has only reached event ${current.version}; resume from an id this stream sent`
+      )
     )
   }
   // A terminal task has nothing more to stream (spec §3.1.6), unless a resuming client missed its last events.
@@ -196,7 +206,9 @@ const subscribeToTask = Effect.fnUntraced(function* (params: unknown, ctx: CallC
   const open = (sink: StreamSink) => {
     const from = known!
     known = undefined
-    return engineCall(engine.follow(req.id, { stopAt: isTerminal, known: from, ...(afterVersion !== undefined ? { afterVersion } : {}) }, followInto(sink)))
+    return engineCall(
+      engine.follow(req.id, { stopAt: isTerminal, known: from, ...(afterVersion !== undefined ? { afterVersion } : {}) }, followInto(sink))
+    )
   }
   return { _tag: "Stream", open } satisfies MethodResult
 })
@@ -301,5 +313,7 @@ export const methods: Readonly<Record<string, Method>> = {
   ListTaskPushNotificationConfigs: listPushConfigs,
   DeleteTaskPushNotificationConfig: deletePushConfig,
   GetExtendedAgentCard: () =>
-    Effect.fail(new A2AError(Errors.UnsupportedOperation, "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)"))
+    Effect.fail(
+      new A2AError(Errors.UnsupportedOperation, "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)")
+    )
 }

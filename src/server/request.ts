@@ -38,11 +38,10 @@ export const checkVersion = (request: RequestHead, speaks: "1.0" | "0.3" = "1.0"
   const version = (header(request.headers, "a2a-version") ?? fromQuery ?? "").trim()
   const accepted = speaks === "1.0" ? /^1\.0(\.\d+)?$/ : /^0\.3(\.\d+)?$/
   if (version === "" || accepted.test(version)) return undefined
-  return new A2AError(
-    Errors.VersionNotSupported,
-    `A2A-Version ${version} is not supported for this method; it is served as ${speaks}`,
-    { requestedVersion: version, supportedVersions: speaks }
-  )
+  return new A2AError(Errors.VersionNotSupported, `A2A-Version ${version} is not supported for this method; it is served as ${speaks}`, {
+    requestedVersion: version,
+    supportedVersions: speaks
+  })
 }
 
 /**
@@ -128,7 +127,9 @@ export const parseJson = (text: string): Either.Either<unknown, A2AError> => {
  * client as a bare internal error. An interruption (the client went away)
  * is not a failure and passes through.
  */
-export const unexpected = (what: string) => (cause: Cause.Cause<unknown>): Effect.Effect<A2AError> =>
-  Cause.isInterruptedOnly(cause)
-    ? Effect.failCause(cause as Cause.Cause<never>) // interruption only: no typed failure inside
-    : Effect.logError(`${what} failed`, cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))
+export const unexpected =
+  (what: string) =>
+  (cause: Cause.Cause<unknown>): Effect.Effect<A2AError> =>
+    Cause.isInterruptedOnly(cause)
+      ? Effect.failCause(cause as Cause.Cause<never>) // interruption only: no typed failure inside
+      : Effect.logError(`${what} failed`, cause).pipe(Effect.as(new A2AError(Errors.Internal, "Internal error")))

@@ -10,7 +10,8 @@ beforeAll(async () => {
 })
 afterAll(() => server.close())
 
-const send = (text: string, extra: Record<string, unknown> = {}) => call(server.url, "SendMessage", { message: userMessage(text, extra) }).then((r) => r.task)
+const send = (text: string, extra: Record<string, unknown> = {}) =>
+  call(server.url, "SendMessage", { message: userMessage(text, extra) }).then((r) => r.task)
 
 describe("mixed agent", () => {
   it("fast completes at once; so does anything it does not know", async () => {
@@ -24,7 +25,12 @@ describe("mixed agent", () => {
   it("slow reports four steps, then a result artifact", async () => {
     const t = await send("slow report please")
     expect(t.status.state).toBe("TASK_STATE_COMPLETED")
-    expect(t.history.filter((m: any) => m.role === "ROLE_AGENT").map((m: any) => m.parts[0].text)).toEqual(["Step 1/4", "Step 2/4", "Step 3/4", "Step 4/4"])
+    expect(t.history.filter((m: any) => m.role === "ROLE_AGENT").map((m: any) => m.parts[0].text)).toEqual([
+      "Step 1/4",
+      "Step 2/4",
+      "Step 3/4",
+      "Step 4/4"
+    ])
     expect(t.artifacts[0]).toMatchObject({ artifactId: "result", parts: [{ text: "Done: slow report please" }] })
   })
 

@@ -49,8 +49,7 @@ const kindOf = (r: number): Kind => (r < 0.4 ? "fast" : r < 0.65 ? "slow" : r < 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
 /** The store refused the request for now (a fault): a client sends it again later. */
-const isStoreUnavailable = (r: RpcResponse) =>
-  r.error?.code === -32603 && (r.error.data ?? []).some((d: any) => d.reason === "STORE_UNAVAILABLE")
+const isStoreUnavailable = (r: RpcResponse) => r.error?.code === -32603 && (r.error.data ?? []).some((d: any) => d.reason === "STORE_UNAVAILABLE")
 
 interface Counts {
   acknowledged: number
@@ -63,13 +62,26 @@ interface Counts {
 }
 
 const chaos = (kind: "sqlite" | "postgres") => async () => {
-  const store = kind === "sqlite" ? { db: path.join(tempDir(), "chaos.db"), drop: async () => {} } : await freshSchema().then((s) => ({ db: s.url, drop: s.drop }))
+  const store =
+    kind === "sqlite"
+      ? { db: path.join(tempDir(), "chaos.db"), drop: async () => {} }
+      : await freshSchema().then((s) => ({ db: s.url, drop: s.drop }))
   const db = store.db
   const next = random(seed)
   // The server's connections carry a name of their own, so a fault hits them and nothing else.
   const applicationName = `a2a-chaos-${seed}`
   const serverDb = kind === "postgres" ? `${db}&application_name=${applicationName}` : db
-  const args = ["--db", serverDb, "--agent", "mixed", "--step-delay-ms", "50", "--max-workers", "16", ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])]
+  const args = [
+    "--db",
+    serverDb,
+    "--agent",
+    "mixed",
+    "--step-delay-ms",
+    "50",
+    "--max-workers",
+    "16",
+    ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])
+  ]
   let server: ServerProcess = await spawnServer(args)
   const servers = [server]
   let restarting: Promise<void> | undefined
@@ -139,7 +151,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
       if (s === "TASK_STATE_WORKING") {
         const canceled = await reliably("CancelTask", { id: taskId })
         if (canceled.result?.status.state === "TASK_STATE_CANCELED") counts.cancels++
-        else if (canceled.error?.code === -32002) counts.cancelsTooLate++ // it finished first
+        else if (canceled.error?.code === -32002)
+          counts.cancelsTooLate++ // it finished first
         else throw new Error(`cancel of ${taskId}: ${JSON.stringify(canceled.error ?? canceled.result?.status)}`)
       } else counts.cancelsTooLate++
     }
@@ -147,7 +160,10 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
 
   const kinds = Array.from({ length: taskCount }, () => kindOf(next()))
   const killMoments = Array.from({ length: kills }, () => 800 + Math.floor(next() * 2500))
-  const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({ after: 200 + Math.floor(next() * 600), lasts: 2_000 + Math.floor(next() * 1_500) }))
+  const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({
+    after: 200 + Math.floor(next() * 600),
+    lasts: 2_000 + Math.floor(next() * 1_500)
+  }))
   let faultsInjected = 0
   const storeFault = async (fault: { readonly after: number; readonly lasts: number }) => {
     await sleep(fault.after)
@@ -191,7 +207,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     // Kills that did not happen while tasks were sent happen now, into whatever is still running.
     const unfinished = async () => {
       let n = 0
-      for (const status of ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"]) n += (await reliably("ListTasks", { status, pageSize: 1 })).result.totalSize
+      for (const status of ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"])
+        n += (await reliably("ListTasks", { status, pageSize: 1 })).result.totalSize
       return n
     }
     // No task is left SUBMITTED or WORKING without a worker: all of them reach a resting state.
@@ -222,7 +239,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     )
     const submittedPerMessage = new Map<string, number>()
     for (const e of events) {
-      if (e.event.type === "TaskSubmitted") submittedPerMessage.set(e.event.message.messageId, (submittedPerMessage.get(e.event.message.messageId) ?? 0) + 1)
+      if (e.event.type === "TaskSubmitted")
+        submittedPerMessage.set(e.event.message.messageId, (submittedPerMessage.get(e.event.message.messageId) ?? 0) + 1)
     }
     const duplicated = [...submittedPerMessage].filter(([, n]) => n > 1).map(([m]) => m)
     // A retried send whose task was submitted before the retry: the first send committed, its answer was lost.
@@ -255,7 +273,10 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
   } catch (error) {
     // What the servers said is the first thing to read when this fails.
     for (const [i, s] of servers.entries()) {
-      const lines = s.output().split("\n").filter((l) => /WARN|ERROR|FATAL|rror/.test(l))
+      const lines = s
+        .output()
+        .split("\n")
+        .filter((l) => /WARN|ERROR|FATAL|rror/.test(l))
       console.log(`server ${i + 1} of ${servers.length}, its warnings and errors:\n${lines.slice(-40).join("\n")}`)
     }
     throw error
@@ -271,5 +292,9 @@ describe("crash safety on SQLite", () => {
 })
 
 await describePg("crash safety on PostgreSQL", () => {
-  it(`${taskCount} mixed tasks, ${kills} kill -9s: nothing acknowledged is lost, the log stays legal, nothing is stranded`, chaos("postgres"), 300_000)
+  it(
+    `${taskCount} mixed tasks, ${kills} kill -9s: nothing acknowledged is lost, the log stays legal, nothing is stranded`,
+    chaos("postgres"),
+    300_000
+  )
 })

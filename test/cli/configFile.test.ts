@@ -31,7 +31,12 @@ describe("the config file", () => {
   })
 
   it("an API key may be bound to tenants, and a JWT issuer may name a tenant claim", () => {
-    const file = load(write("t.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1, tenants: [acme, ''] }\n  jwt:\n    jwksUrl: https://x/jwks\n    tenantClaim: tenants\n"))
+    const file = load(
+      write(
+        "t.yaml",
+        "auth:\n  apiKeys:\n    - { principal: a, key: k1, tenants: [acme, ''] }\n  jwt:\n    jwksUrl: https://x/jwks\n    tenantClaim: tenants\n"
+      )
+    )
     const auth = Either.getOrThrow(authOptions(Either.getOrThrow(file), {}))
     expect(auth.apiKeys).toEqual([{ principal: "a", key: "k1", tenants: ["acme", ""] }])
     expect(auth.jwt?.tenantClaim).toBe("tenants")
@@ -47,7 +52,9 @@ describe("the config file", () => {
   })
 
   it("keys from the file (inline or from the environment) and from A2A_API_KEYS are all accepted", () => {
-    const config = Either.getOrThrow(load(write("k.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1 }\n    - { principal: b, keyEnv: B_KEY }\n")))
+    const config = Either.getOrThrow(
+      load(write("k.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1 }\n    - { principal: b, keyEnv: B_KEY }\n"))
+    )
     const options = Either.getOrThrow(authOptions(config, { B_KEY: "k2", A2A_API_KEYS: "c=k3" }))
     expect(options.apiKeys).toEqual([
       { principal: "a", key: "k1" },

@@ -68,10 +68,18 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     const all = (await Promise.all(Object.values(tasks).map((t) => storedEvents(db, t.id)))).flat().sort((a, b) => a.position - b.position)
     const last3 = await cli("tail", "-n", "3", "--json")
     expect(last3.code).toBe(0)
-    const lines = last3.stdout.trim().split("\n").map((l) => JSON.parse(l))
+    const lines = last3.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
     expect(lines.map((l) => [l.taskId, l.version])).toEqual(all.slice(-3).map((e) => [e.taskId, e.version]))
     const one = await cli("tail", "--task", tasks.waiting.id, "--from-start")
-    expect(one.stdout.trim().split("\n").map((l) => l.split(/\s+/)[3])).toEqual(["TaskSubmitted", "TaskStarted", "InputRequested"])
+    expect(
+      one.stdout
+        .trim()
+        .split("\n")
+        .map((l) => l.split(/\s+/)[3])
+    ).toEqual(["TaskSubmitted", "TaskStarted", "InputRequested"])
   })
 
   it("tail --task with an unknown id stops at once, with or without --follow, instead of waiting forever", async () => {
@@ -107,7 +115,7 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     const d = await cli("doctor", asked.id)
     expect(d.code).toBe(0)
     expect(d.stdout).toContain("input-required at version 3")
-    expect(d.stdout).toContain('verdict    waiting for the client')
+    expect(d.stdout).toContain("verdict    waiting for the client")
     expect(d.stdout).toContain("Please provide more input.")
     const done = JSON.parse((await cli("doctor", tasks.completed.id, "--json")).stdout)
     expect(done).toMatchObject({ state: "TASK_STATE_COMPLETED", version: 4, lastEvent: { type: "TaskCompleted" }, turns: 1 })
@@ -119,7 +127,10 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     const busy = await startServer({ agent: slowWorker({ stepDelayMs: 3000 }), db: other.db, instanceId: "busy-instance" })
     try {
       const { task } = await call(busy.url, "SendMessage", { message: userMessage("long"), configuration: { returnImmediately: true } })
-      await eventually(() => call(busy.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+      await eventually(
+        () => call(busy.url, "GetTask", { id: task.id }),
+        (t) => t.status.state === "TASK_STATE_WORKING"
+      )
       const d = JSON.parse((await runCli(["doctor", task.id, "--db", other.db, "--json"])).stdout)
       expect(d).toMatchObject({ state: "TASK_STATE_WORKING", lastStart: { instanceId: "busy-instance" }, turns: 1 })
       if (other.db.startsWith("postgres")) {
@@ -138,7 +149,10 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
 
   it("verify finds a damaged read model and an illegal event; rebuild mends the first and reports the second", async () => {
     const row = tasks.completed.id
-    await onStore(db, (sql) => sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${row}`)
+    await onStore(
+      db,
+      (sql) => sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${row}`
+    )
     const damaged = await cli("verify")
     expect(damaged.code).toBe(1)
     expect(damaged.stdout).toContain(`${row}\tread model differs from the fold of the log`)
@@ -147,7 +161,9 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     const whileRunning = await cli("rebuild")
     expect(whileRunning.code).toBe(1)
     expect(whileRunning.stderr).toContain(
-      db.startsWith("postgres") ? "a2a-ledger servers are running on this database (they hold its maintenance lock); stop them first" : "another a2a-ledger process is running"
+      db.startsWith("postgres")
+        ? "a2a-ledger servers are running on this database (they hold its maintenance lock); stop them first"
+        : "another a2a-ledger process is running"
     )
     await server.close()
     const rebuilt = await cli("rebuild")
@@ -155,8 +171,10 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     expect((await cli("verify")).code).toBe(0)
     const canceled = tasks.canceled.id
     const next = (await storedEvents(db, canceled)).length + 1
-    await onStore(db, (sql) =>
-      sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
+    await onStore(
+      db,
+      (sql) =>
+        sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
         VALUES (${canceled}, ${next}, 'TaskCompleted', 1, '{"at":"2026-01-01T00:00:00.000Z"}', '{"instanceId":"x"}', '2026-01-01T00:00:00.000Z')`
     )
     const illegal = JSON.parse((await cli("verify", "--json")).stdout)
@@ -186,8 +204,14 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
   })
 }
 
-describe("event-log tools on SQLite", toolSuite(async () => ({ db: path.join(tempDir(), "tools.db"), drop: async () => {} })))
-await describePg("event-log tools on PostgreSQL", toolSuite(async () => {
-  const schema = await freshSchema()
-  return { db: schema.url, drop: schema.drop }
-}))
+describe(
+  "event-log tools on SQLite",
+  toolSuite(async () => ({ db: path.join(tempDir(), "tools.db"), drop: async () => {} }))
+)
+await describePg(
+  "event-log tools on PostgreSQL",
+  toolSuite(async () => {
+    const schema = await freshSchema()
+    return { db: schema.url, drop: schema.drop }
+  })
+)

@@ -22,7 +22,10 @@ import { startServer, tempDir } from "../support/server"
  * in the same order.
  */
 const chatty: Agent = {
-  name: "chatty", description: "", version: "1", skills: [],
+  name: "chatty",
+  description: "",
+  version: "1",
+  skills: [],
   run: (ctx) =>
     Effect.gen(function* () {
       for (let i = 1; i <= 2 * inlineVersions; i++) yield* ctx.progress(`step ${i}`)
@@ -56,7 +59,9 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
     bigTask = (await call(big.url, "SendMessage", { message: userMessage("go", { messageId: "big" }) })).task.id
     await big.close()
     // The tasks in the order the scan visits them.
-    ids = await onStore(db, (sql) => sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks ORDER BY task_id`.pipe(Effect.map((rows) => rows.map((r) => r.task_id))))
+    ids = await onStore(db, (sql) =>
+      sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks ORDER BY task_id`.pipe(Effect.map((rows) => rows.map((r) => r.task_id)))
+    )
     expect(ids).toHaveLength(count + 1)
   }, 120_000)
   afterAll(async () => {
@@ -112,7 +117,10 @@ const pagedSuite = (store: () => Promise<{ db: string; drop: () => Promise<unkno
   }
 }
 
-describe("verify and rebuild by pages on SQLite", pagedSuite(async () => ({ db: path.join(tempDir(), "pages.db"), drop: async () => {} }), [0, 2]))
+describe(
+  "verify and rebuild by pages on SQLite",
+  pagedSuite(async () => ({ db: path.join(tempDir(), "pages.db"), drop: async () => {} }), [0, 2])
+)
 await describePg(
   "verify and rebuild by pages on PostgreSQL",
   pagedSuite(async () => {

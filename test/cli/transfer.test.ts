@@ -25,11 +25,20 @@ await describePg("export and import", () => {
     const exported = await runCli(["export", "--db", source, "--out", file])
     expect(exported.code).toBe(0)
     expect(exported.stderr).toContain("exported 3 task(s)")
-    const lines = fs.readFileSync(file, "utf8").trim().split("\n").map((l) => JSON.parse(l))
+    const lines = fs
+      .readFileSync(file, "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l))
     expect(lines[0]).toMatchObject({ taskId: sent[0].id, version: 1, event: { type: "TaskSubmitted" } })
 
     const one = await runCli(["export", "--db", source, "--task", sent[2].id])
-    expect(one.stdout.trim().split("\n").every((l) => JSON.parse(l).taskId === sent[2].id)).toBe(true)
+    expect(
+      one.stdout
+        .trim()
+        .split("\n")
+        .every((l) => JSON.parse(l).taskId === sent[2].id)
+    ).toBe(true)
 
     const target = await freshSchema()
     try {

@@ -70,7 +70,10 @@ await describePg("many instances on one PostgreSQL database", () => {
       await Promise.all(Array.from({ length: 30 }, (_, k) => submit(servers[k % 3]!, wave * 30 + k)))
     }
     // C dies mid-run, with turns in flight and work queued.
-    await eventually(() => call(c.url, "ListTasks", { status: "TASK_STATE_WORKING" }), (p) => p.totalSize > 0)
+    await eventually(
+      () => call(c.url, "ListTasks", { status: "TASK_STATE_WORKING" }),
+      (p) => p.totalSize > 0
+    )
     await c.kill9()
     for (let wave = 4; wave < 10; wave++) {
       await Promise.all(Array.from({ length: 30 }, (_, k) => submit(k % 2 === 0 ? a : b, wave * 30 + k)))
@@ -100,7 +103,10 @@ await describePg("many instances on one PostgreSQL database", () => {
     const { db, servers } = await cluster(1, ["--agent", "slow-worker", "--step-delay-ms", "5000", "--lease-ms", "3000"])
     const runner = servers[0]!
     const { task } = await call(runner.url, "SendMessage", { message: userMessage("long"), configuration: { returnImmediately: true } })
-    await eventually(() => call(runner.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await eventually(
+      () => call(runner.url, "GetTask", { id: task.id }),
+      (t) => t.status.state === "TASK_STATE_WORKING"
+    )
     // Only now a second instance: the turn certainly runs on the first.
     const other = await spawnServer(["--db", db, "--agent", "slow-worker", "--lease-ms", "3000"])
     running.push(other)
@@ -111,9 +117,10 @@ await describePg("many instances on one PostgreSQL database", () => {
     const lease = () =>
       Effect.runPromise(
         Effect.scoped(
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ expires_at: string | number }>`SELECT expires_at FROM a2a_leases WHERE task_id = ${task.id}`).pipe(
-            Effect.provide(Store.layer(db))
-          )
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ expires_at: string | number }>`SELECT expires_at FROM a2a_leases WHERE task_id = ${task.id}`
+          ).pipe(Effect.provide(Store.layer(db)))
         )
       )
     await eventually(lease, (rows) => Number(rows[0]?.expires_at) === 0, 5_000)
@@ -131,7 +138,10 @@ await describePg("many instances on one PostgreSQL database", () => {
     const [first, second] = await Promise.all([spawnServer([...args, "--instance-id", "first"]), spawnServer([...args, "--instance-id", "second"])])
     running.push(first!, second!)
     const { task } = await call(first!.url, "SendMessage", { message: userMessage("watched"), configuration: { returnImmediately: true } })
-    await eventually(() => call(first!.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await eventually(
+      () => call(first!.url, "GetTask", { id: task.id }),
+      (t) => t.status.state === "TASK_STATE_WORKING"
+    )
     // Subscribe where the worker is not.
     const started = (await allEvents(db)).find((e) => e.taskId === task.id && e.event.type === "TaskStarted")!
     const runner = (started.event as { instanceId: string }).instanceId
@@ -173,7 +183,10 @@ await describePg("many instances on one PostgreSQL database", () => {
     const ids = new Set(sends.map((r) => r.task.id))
     expect(ids.size).toBe(1)
     const [id] = [...ids] as [string]
-    await eventually(() => call(a.url, "GetTask", { id }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await eventually(
+      () => call(a.url, "GetTask", { id }),
+      (t) => t.status.state === "TASK_STATE_WORKING"
+    )
     const cancels = await Promise.all([a, b, a, b].map((s) => call(s.url, "CancelTask", { id })))
     expect(cancels.map((t) => t.status.state)).toEqual(Array(4).fill("TASK_STATE_CANCELED"))
     const types = (await allEvents(db)).filter((e) => e.taskId === id).map((e) => e.event.type)

@@ -15,7 +15,13 @@ import { tempDir } from "../support/server"
  * the blocks fenced ```yaml file=NAME before it. `a2a-ledger` is on the PATH.
  */
 const root = path.resolve(__dirname, "../..")
-const files = ["README.md", ...fs.readdirSync(path.join(root, "docs")).filter((f) => f.endsWith(".md")).map((f) => `docs/${f}`)]
+const files = [
+  "README.md",
+  ...fs
+    .readdirSync(path.join(root, "docs"))
+    .filter((f) => f.endsWith(".md"))
+    .map((f) => `docs/${f}`)
+]
 
 interface Block {
   readonly file: string

@@ -33,20 +33,34 @@ const started: TaskEvent = { type: "TaskStarted", at: at(1), instanceId: "i1" }
 
 describe("decider", () => {
   it("Submit on an empty stream records TaskSubmitted and stamps the task and context ids on the message", () =>
-    given().when({ type: "Submit", taskId: "t9", contextId: "c9", tenant: "acme", owner: "alice", message: userMessage("go") }).then([
-      { type: "TaskSubmitted", taskId: "t9", contextId: "c9", tenant: "acme", owner: "alice", at: at(50), message: { ...userMessage("go"), taskId: "t9", contextId: "c9" } }
-    ]))
+    given()
+      .when({ type: "Submit", taskId: "t9", contextId: "c9", tenant: "acme", owner: "alice", message: userMessage("go") })
+      .then([
+        {
+          type: "TaskSubmitted",
+          taskId: "t9",
+          contextId: "c9",
+          tenant: "acme",
+          owner: "alice",
+          at: at(50),
+          message: { ...userMessage("go"), taskId: "t9", contextId: "c9" }
+        }
+      ]))
 
   it("Start moves a submitted task to work", () =>
-    given(submitted).when({ type: "Start", instanceId: "i2" }).then([{ type: "TaskStarted", instanceId: "i2" }]))
+    given(submitted)
+      .when({ type: "Start", instanceId: "i2" })
+      .then([{ type: "TaskStarted", instanceId: "i2" }]))
 
   it("Progress while working stamps the agent message with the task's ids", () =>
-    given(submitted, started).when({ type: "Progress", message: agentMessage("Step 1/4") }).then([
-      { type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1", contextId: "c1" } }
-    ]))
+    given(submitted, started)
+      .when({ type: "Progress", message: agentMessage("Step 1/4") })
+      .then([{ type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1", contextId: "c1" } }]))
 
   it("Progress before the task started is refused", () =>
-    given(submitted).when({ type: "Progress", message: agentMessage("early") }).thenRefused("IllegalTransition"))
+    given(submitted)
+      .when({ type: "Progress", message: agentMessage("early") })
+      .thenRefused("IllegalTransition"))
 
   it("ProvideInput answers an input-required task and queues it again", () =>
     given(submitted, started, { type: "InputRequested", at: at(2), message: agentMessage("which?") })
@@ -54,20 +68,33 @@ describe("decider", () => {
       .then([{ type: "InputProvided" }]))
 
   it("ProvideInput to a working task is refused (one worker per task)", () =>
-    given(submitted, started).when({ type: "ProvideInput", message: userMessage("again") }).thenRefused("IllegalTransition"))
+    given(submitted, started)
+      .when({ type: "ProvideInput", message: userMessage("again") })
+      .thenRefused("IllegalTransition"))
 
   it("Start with a first emission, decided as one: both facts, each judged on the state the one before leaves", () =>
     given(submitted)
-      .when([{ type: "Start", instanceId: "i2" }, { type: "Progress", message: agentMessage("Step 1/4") }])
-      .then([{ type: "TaskStarted", instanceId: "i2" }, { type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1" } }]))
+      .when([
+        { type: "Start", instanceId: "i2" },
+        { type: "Progress", message: agentMessage("Step 1/4") }
+      ])
+      .then([
+        { type: "TaskStarted", instanceId: "i2" },
+        { type: "StatusMessageAdded", message: { ...agentMessage("Step 1/4"), taskId: "t1" } }
+      ]))
 
   it("a refused command in a list refuses the whole list: none of its facts", () =>
     given(submitted)
-      .when([{ type: "Start", instanceId: "i2" }, { type: "EmitArtifact", artifact: { artifactId: "a", parts: [{ text: "x" }] }, append: true, lastChunk: false }])
+      .when([
+        { type: "Start", instanceId: "i2" },
+        { type: "EmitArtifact", artifact: { artifactId: "a", parts: [{ text: "x" }] }, append: true, lastChunk: false }
+      ])
       .thenRefused("IllegalTransition"))
 
   it("Cancel of a submitted task records TaskCanceled", () =>
-    given(submitted).when({ type: "Cancel" }).then([{ type: "TaskCanceled" }]))
+    given(submitted)
+      .when({ type: "Cancel" })
+      .then([{ type: "TaskCanceled" }]))
 
   for (const terminal of sampleEvents.filter((e) => ["TaskCompleted", "TaskFailed", "TaskCanceled", "TaskRejected"].includes(e.type))) {
     it(`nothing is decided after ${terminal.type} (terminal is final)`, () => {
@@ -78,7 +105,9 @@ describe("decider", () => {
         { type: "Progress", message: agentMessage("late") },
         { type: "ProvideInput", message: userMessage("late") }
       ] as const) {
-        given(...history).when(command).thenRefused("TaskIsTerminal")
+        given(...history)
+          .when(command)
+          .thenRefused("TaskIsTerminal")
       }
     })
   }

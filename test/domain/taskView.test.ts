@@ -13,7 +13,15 @@ const random = (seed: number) => () => {
 /** A legal life of many facts: each step a fact picked at random among those the machine accepts. */
 const life = (seed: number, length: number): ReadonlyArray<TaskEvent> => {
   const next = random(seed)
-  const submitted: TaskEvent = { type: "TaskSubmitted", at: at(0), taskId: `t${seed}`, contextId: "c", tenant: "", owner: "", message: userMessage("go") }
+  const submitted: TaskEvent = {
+    type: "TaskSubmitted",
+    at: at(0),
+    taskId: `t${seed}`,
+    contextId: "c",
+    tenant: "",
+    owner: "",
+    message: userMessage("go")
+  }
   const events: Array<TaskEvent> = [submitted]
   let s: TaskSnapshot = apply(initialState, submitted)!
   for (let n = 1; events.length < length && n < length * 20; n++) {
@@ -29,8 +37,15 @@ const life = (seed: number, length: number): ReadonlyArray<TaskEvent> => {
     // Mostly work (messages and chunks), now and then a pause or a requeue.
     const candidates: ReadonlyArray<TaskEvent> = [
       { type: "TaskStarted", at: at(n), instanceId: "i" },
-      progress, progress, progress, progress,
-      chunk, chunk, chunk, chunk, chunk,
+      progress,
+      progress,
+      progress,
+      progress,
+      chunk,
+      chunk,
+      chunk,
+      chunk,
+      chunk,
       { type: "InputRequested", at: at(n), message: agentMessage(`which ${n}?`) },
       { type: "AuthRequested", at: at(n), message: agentMessage(`sign in ${n}`) },
       { type: "InputProvided", at: at(n), message: userMessage(`answer ${n}`) },

@@ -46,7 +46,11 @@ describe("agent card (spec §8)", () => {
     const body: any = await res.json()
     expect(body.error).toMatchObject({ code: 404, status: "NOT_FOUND" })
     expect(body.error.message).toContain("POST /a2a")
-    for (const [method, path] of [["GET", "/"], ["GET", "/a2a"], ["DELETE", "/a2a"]] as const) {
+    for (const [method, path] of [
+      ["GET", "/"],
+      ["GET", "/a2a"],
+      ["DELETE", "/a2a"]
+    ] as const) {
       const r = await fetch(`${server.url}${path}`, { method })
       expect(r.status).toBe(404)
       expect(((await r.json()) as any).error.status).toBe("NOT_FOUND")

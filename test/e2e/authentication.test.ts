@@ -244,7 +244,9 @@ describe("credentials bound to tenants", () => {
   afterAll(() => bound.close())
 
   it("another tenant looks empty to a bound key: its task answers as a missing one, its list is empty, a new task there is refused", async () => {
-    const globex = (await rpc(bound.url, "SendMessage", { tenant: "globex", message: userMessage("g", { messageId: "tck-input-required-globex" }) }, anyKey)).result.task
+    const globex = (
+      await rpc(bound.url, "SendMessage", { tenant: "globex", message: userMessage("g", { messageId: "tck-input-required-globex" }) }, anyKey)
+    ).result.task
     const theirs = await rpc(bound.url, "GetTask", { tenant: "globex", id: globex.id }, acmeKey)
     const nobody = await rpc(bound.url, "GetTask", { tenant: "globex", id: "no-such-task" }, acmeKey)
     expect(theirs.error?.code).toBe(-32001)
@@ -267,14 +269,18 @@ describe("credentials bound to tenants", () => {
   })
 
   it("in its own tenant a bound key works as any other", async () => {
-    const mine = (await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("a", { messageId: "tck-complete-task-acme" }) }, acmeKey)).result.task
+    const mine = (
+      await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("a", { messageId: "tck-complete-task-acme" }) }, acmeKey)
+    ).result.task
     expect(mine.status.state).toBe("TASK_STATE_COMPLETED")
     expect((await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, acmeKey)).result.id).toBe(mine.id)
     expect((await rpc(bound.url, "ListTasks", { tenant: "acme" }, acmeKey)).result.tasks.map((t: any) => t.id)).toContain(mine.id)
   })
 
   it("a JWT's tenant claim binds it the same way; a token without the claim is refused", async () => {
-    const mine = (await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("j", { messageId: "tck-complete-task-jwt-acme" }) }, acmeKey)).result.task
+    const mine = (
+      await rpc(bound.url, "SendMessage", { tenant: "acme", message: userMessage("j", { messageId: "tck-complete-task-jwt-acme" }) }, acmeKey)
+    ).result.task
     const acmeJwt = { authorization: `Bearer ${await token({ sub: "carol", tenants: ["acme"] })}` }
     expect((await rpc(bound.url, "GetTask", { tenant: "acme", id: mine.id }, acmeJwt)).result.id).toBe(mine.id)
     const otherJwt = { authorization: `Bearer ${await token({ sub: "carol", tenants: "globex" })}` }

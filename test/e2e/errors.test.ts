@@ -24,8 +24,7 @@ const expectError = (r: any, code: number, reason: string, messagePattern?: RegE
   expect(r.error.message).not.toMatch(/\n\s+at /) // no stack trace
 }
 
-const completedTask = async () =>
-  (await call(server.url, "SendMessage", { message: userMessage("done", { messageId: "tck-complete-task-1" }) })).task
+const completedTask = async () => (await call(server.url, "SendMessage", { message: userMessage("done", { messageId: "tck-complete-task-1" }) })).task
 
 describe("JSON-RPC envelope errors", () => {
   it("-32700 for a body that is not JSON", async () => {
@@ -88,9 +87,19 @@ describe("-32602 invalid params name the field", () => {
     ["missing message", "SendMessage", {}, "message"],
     ["missing messageId", "SendMessage", { message: { role: "ROLE_USER", parts: [{ text: "x" }] } }, "message.messageId"],
     ["empty parts", "SendMessage", { message: { messageId: "m", role: "ROLE_USER", parts: [] } }, "message.parts"],
-    ["a part with two contents", "SendMessage", { message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "a", url: "u" }] } }, "message.parts[0]"],
+    [
+      "a part with two contents",
+      "SendMessage",
+      { message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "a", url: "u" }] } },
+      "message.parts[0]"
+    ],
     ["a bad role", "SendMessage", { message: { messageId: "m", role: "user", parts: [{ text: "a" }] } }, "message.role"],
-    ["negative historyLength on SendMessage", "SendMessage", { message: userMessage("x"), configuration: { historyLength: -1 } }, "configuration.historyLength"],
+    [
+      "negative historyLength on SendMessage",
+      "SendMessage",
+      { message: userMessage("x"), configuration: { historyLength: -1 } },
+      "configuration.historyLength"
+    ],
     ["missing id", "GetTask", {}, "id"],
     ["negative historyLength", "GetTask", { id: "t", historyLength: -1 }, "historyLength"],
     ["pageSize 0", "ListTasks", { pageSize: 0 }, "pageSize"],
@@ -152,7 +161,12 @@ describe("A2A errors", () => {
   })
 
   it("-32001 for the push configs of a task that does not exist", async () => {
-    for (const m of ["CreateTaskPushNotificationConfig", "GetTaskPushNotificationConfig", "ListTaskPushNotificationConfigs", "DeleteTaskPushNotificationConfig"]) {
+    for (const m of [
+      "CreateTaskPushNotificationConfig",
+      "GetTaskPushNotificationConfig",
+      "ListTaskPushNotificationConfigs",
+      "DeleteTaskPushNotificationConfig"
+    ]) {
       expectError(await rpc(server.url, m, { taskId: "nope", id: "c", url: "https://example.com/hook" }), -32001, "TASK_NOT_FOUND")
     }
   })
@@ -178,7 +192,9 @@ describe("enum errors list the accepted values", () => {
   it("a bad status names the field and the accepted names once", async () => {
     const r = await rpc(server.url, "ListTasks", { status: "UNRECOGNIZED" })
     expect(r.error!.code).toBe(-32602)
-    expect(r.error!.message).toMatch(/^Invalid parameters: status: must be one of TASK_STATE_UNSPECIFIED, TASK_STATE_SUBMITTED.* \(got "UNRECOGNIZED"\)$/)
+    expect(r.error!.message).toMatch(
+      /^Invalid parameters: status: must be one of TASK_STATE_UNSPECIFIED, TASK_STATE_SUBMITTED.* \(got "UNRECOGNIZED"\)$/
+    )
   })
 
   it("enum numbers are accepted as ProtoJSON allows", async () => {

@@ -32,7 +32,9 @@ const postChunked = (url: string, path: string, size: number) =>
       res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }))
     })
     // The server may stop reading and close once it has answered: that is the point.
-    req.on("error", (e) => (e as NodeJS.ErrnoException).code === "EPIPE" || (e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e))
+    req.on("error", (e) =>
+      (e as NodeJS.ErrnoException).code === "EPIPE" || (e as NodeJS.ErrnoException).code === "ECONNRESET" ? undefined : reject(e)
+    )
     const piece = "x".repeat(1024)
     let sent = 0
     const write = () => {
@@ -44,7 +46,6 @@ const postChunked = (url: string, path: string, size: number) =>
     }
     write()
   })
-
 
 describe("1. over-limit bodies without Content-Length", () => {
   it("JSON-RPC: a chunked body over --max-body-bytes gets 413 and -32600, not a reset connection", async () => {
@@ -123,7 +124,10 @@ describe("4. error messages for humans", () => {
       [{ message: "hello" }, 'Invalid parameters: message: must be an object (got the string "hello")'],
       [{ message: { ...userMessage("x"), parts: "x" } }, 'Invalid parameters: message.parts: must be an array (got the string "x")'],
       [{ message: { ...userMessage("x"), messageId: 7 } }, "Invalid parameters: message.messageId: must be a string (got the number 7)"],
-      [{ message: userMessage("x"), configuration: { returnImmediately: "yes" } }, 'Invalid parameters: configuration.returnImmediately: must be true or false (got the string "yes")']
+      [
+        { message: userMessage("x"), configuration: { returnImmediately: "yes" } },
+        'Invalid parameters: configuration.returnImmediately: must be true or false (got the string "yes")'
+      ]
     ]
     for (const [params, message] of cases) {
       const r = await rpc(server.url, "SendMessage", params)

@@ -52,7 +52,10 @@ describe("ListTasks (spec §3.7)", () => {
 
   it("pages newest first with an opaque cursor; nextPageToken is '' on the last page; totalSize counts all matches", async () => {
     const filter = { contextId: "ctx-a" }
-    const expected = created.filter((_, i) => i % 2 === 0).reverse().map((t) => t.id)
+    const expected = created
+      .filter((_, i) => i % 2 === 0)
+      .reverse()
+      .map((t) => t.id)
     const seen: Array<string> = []
     let token: string | undefined
     let pages = 0

@@ -42,7 +42,10 @@ describe("SendMessage with a messageId already accepted", () => {
   it("with returnImmediately, answers with the task as it is now", async () => {
     const message = userMessage("slow", { messageId: "idem-immediate" })
     const first = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
-    await eventually(() => call(slow.url, "GetTask", { id: first.task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
+    await eventually(
+      () => call(slow.url, "GetTask", { id: first.task.id }),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
     const again = await call(slow.url, "SendMessage", { message, configuration: { returnImmediately: true } })
     expect(again.task.id).toBe(first.task.id)
     expect(again.task.status.state).toBe("TASK_STATE_COMPLETED")

@@ -21,7 +21,12 @@ afterAll(async () => {
 })
 
 const newTask = async (tenant?: string) =>
-  (await call(server.url, "SendMessage", { message: userMessage("x", { messageId: `tck-complete-task-cfg-${Math.random().toString(36).slice(2)}` }), ...(tenant ? { tenant } : {}) })).task
+  (
+    await call(server.url, "SendMessage", {
+      message: userMessage("x", { messageId: `tck-complete-task-cfg-${Math.random().toString(36).slice(2)}` }),
+      ...(tenant ? { tenant } : {})
+    })
+  ).task
 
 const violation = (r: any) => r.error.data.find((d: any) => d["@type"] === "type.googleapis.com/google.rpc.BadRequest").fieldViolations[0]
 
@@ -40,7 +45,13 @@ describe("push-config methods", () => {
       token: "verify-me",
       authentication: { scheme: "Bearer", credentials: "never-shown" }
     })
-    expect(mine).toEqual({ id: "mine", taskId: task.id, url: "https://hooks.example.com/a2a", token: "verify-me", authentication: { scheme: "Bearer" } })
+    expect(mine).toEqual({
+      id: "mine",
+      taskId: task.id,
+      url: "https://hooks.example.com/a2a",
+      token: "verify-me",
+      authentication: { scheme: "Bearer" }
+    })
     const assigned = await call(server.url, "CreateTaskPushNotificationConfig", { taskId: task.id, url: "https://hooks.example.com/b" })
     expect(assigned.id).toMatch(/^[0-9a-f-]{36}$/)
     expect(await call(server.url, "GetTaskPushNotificationConfig", { taskId: task.id, id: "mine" })).toEqual(mine)
@@ -60,7 +71,8 @@ describe("push-config methods", () => {
 
   it("list pages with pageSize and nextPageToken; a foreign token is -32602", async () => {
     const task = await newTask()
-    for (const id of ["a", "b", "c"]) await call(server.url, "CreateTaskPushNotificationConfig", { taskId: task.id, id, url: `https://${id}.example.com/` })
+    for (const id of ["a", "b", "c"])
+      await call(server.url, "CreateTaskPushNotificationConfig", { taskId: task.id, id, url: `https://${id}.example.com/` })
     const seen: Array<string> = []
     let pageToken = ""
     do {
@@ -203,7 +215,10 @@ describe("push configs from v0.3 clients", () => {
     const task = await newTask()
     const config = { id: "v3", url: receiver.url, token: "tok", authentication: { schemes: ["Bearer"], credentials: "c" } }
     const set = await call(server.url, "tasks/pushNotificationConfig/set", { taskId: task.id, pushNotificationConfig: config })
-    const expected = { taskId: task.id, pushNotificationConfig: { id: "v3", url: receiver.url, token: "tok", authentication: { schemes: ["Bearer"] } } }
+    const expected = {
+      taskId: task.id,
+      pushNotificationConfig: { id: "v3", url: receiver.url, token: "tok", authentication: { schemes: ["Bearer"] } }
+    }
     expect(set).toEqual(expected)
     expect(await call(server.url, "tasks/pushNotificationConfig/get", { id: task.id, pushNotificationConfigId: "v3" })).toEqual(expected)
     expect(await call(server.url, "tasks/pushNotificationConfig/list", { id: task.id })).toEqual([expected])

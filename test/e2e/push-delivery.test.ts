@@ -60,10 +60,17 @@ describe("push delivery", () => {
     expect(got[0]!.body).toEqual({
       statusUpdate: { taskId: task.id, contextId: task.contextId, status: { state: "TASK_STATE_SUBMITTED", timestamp: expect.any(String) } }
     })
-    expect(got[2]!.body.artifactUpdate).toMatchObject({ taskId: task.id, contextId: task.contextId, artifact: { artifactId: "echo", parts: [{ text: "hello" }] } })
+    expect(got[2]!.body.artifactUpdate).toMatchObject({
+      taskId: task.id,
+      contextId: task.contextId,
+      artifact: { artifactId: "echo", parts: [{ text: "hello" }] }
+    })
     expect(got[3]!.body.statusUpdate.status.state).toBe(task.status.state)
     // Delivered rows leave the outbox (the last one just after its call was answered).
-    await eventually(() => withStore(s.db, (p) => p.due(Date.now() + 60_000, 10)), (due) => due.length === 0)
+    await eventually(
+      () => withStore(s.db, (p) => p.due(Date.now() + 60_000, 10)),
+      (due) => due.length === 0
+    )
     expect(await verifyStore(s.db)).toBe(1)
   })
 
@@ -177,6 +184,9 @@ describe("push delivery", () => {
     expect(states(got)).toEqual(["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_COMPLETED"])
     expect(deleted.calls.length).toBe(1)
     // Nothing is left queued (the kept webhook's last row goes just after its call was answered).
-    await eventually(() => withStore(s.db, (p) => Effect.map(p.due(Date.now() + 3_600_000, 100), (d) => d.length)), (n) => n === 0)
+    await eventually(
+      () => withStore(s.db, (p) => Effect.map(p.due(Date.now() + 3_600_000, 100), (d) => d.length)),
+      (n) => n === 0
+    )
   })
 })

@@ -65,10 +65,19 @@ describe("the reference session", () => {
     const snapshot = results[0].task
     const seenSteps = [
       ...(snapshot.history ?? []).filter((m: any) => m.role === "ROLE_AGENT").map(textOf),
-      ...results.slice(1).filter((r) => r.statusUpdate?.status.message).map((r) => textOf(r.statusUpdate.status.message))
+      ...results
+        .slice(1)
+        .filter((r) => r.statusUpdate?.status.message)
+        .map((r) => textOf(r.statusUpdate.status.message))
     ]
     expect(seenSteps).toEqual([...steps, "Analysis complete. See the attached report."])
-    const states = [snapshot.status.state, ...results.slice(1).filter((r) => r.statusUpdate).map((r) => r.statusUpdate.status.state)]
+    const states = [
+      snapshot.status.state,
+      ...results
+        .slice(1)
+        .filter((r) => r.statusUpdate)
+        .map((r) => r.statusUpdate.status.state)
+    ]
     expect(states).toContain("TASK_STATE_WORKING")
 
     const artifact = results.find((r) => r.artifactUpdate)
@@ -92,7 +101,10 @@ describe("the reference session", () => {
       configuration: { returnImmediately: true }
     })
     const taskId = sent.task.id
-    await eventually(() => call(slowSteps.url, "GetTask", { id: taskId }), (t) => t.status.state === "TASK_STATE_WORKING")
+    await eventually(
+      () => call(slowSteps.url, "GetTask", { id: taskId }),
+      (t) => t.status.state === "TASK_STATE_WORKING"
+    )
     const canceled = await call(slowSteps.url, "CancelTask", { id: taskId })
     expect(canceled.status.state).toBe("TASK_STATE_CANCELED")
     const historyAtCancel = canceled.history.length

@@ -153,7 +153,12 @@ describe("HTTP+JSON errors (google.rpc.Status, spec §4.1 / §11.6)", () => {
     const notJson = await rest("POST", "/message:send", "{oops")
     expect(notJson.status).toBe(400)
     expect(notJson.body.error.details[0].reason).toBe("PARSE_ERROR")
-    const a2aJson = await rest("POST", "/message:send", { message: userMessage("x", { messageId: "tck-complete-task-a2a-json" }) }, { "content-type": "application/a2a+json" })
+    const a2aJson = await rest(
+      "POST",
+      "/message:send",
+      { message: userMessage("x", { messageId: "tck-complete-task-a2a-json" }) },
+      { "content-type": "application/a2a+json" }
+    )
     expect(a2aJson.body.task.status.state).toBe("TASK_STATE_COMPLETED")
   })
 

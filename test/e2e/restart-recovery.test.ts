@@ -33,7 +33,10 @@ const killMidTask = async (name: string, text: string) => {
   const { db } = await store(`${name}.db`)
   const first = await start(["--db", db, "--step-delay-ms", "2000", "--lease-ms", "1000"])
   const { task } = await call(first.url, "SendMessage", { message: userMessage(text), configuration: { returnImmediately: true } })
-  await eventually(() => call(first.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_WORKING")
+  await eventually(
+    () => call(first.url, "GetTask", { id: task.id }),
+    (t) => t.status.state === "TASK_STATE_WORKING"
+  )
   await first.kill9()
   return { db, task }
 }
@@ -43,7 +46,10 @@ describe("restart recovery", () => {
     const { db, task } = await killMidTask("restart", "survive")
 
     const second = await start(["--db", db, "--step-delay-ms", "20", "--lease-ms", "1000"])
-    const done = await eventually(() => call(second.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
+    const done = await eventually(
+      () => call(second.url, "GetTask", { id: task.id }),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
     expect(done.artifacts[0].parts[0].text).toContain("Analysis Report for: survive")
     expect(done.history[0].parts[0].text).toBe("survive")
   }, 60_000)
@@ -53,7 +59,10 @@ describe("restart recovery", () => {
 
     const second = await start(["--db", db, "--recovery", "fail", "--lease-ms", "1000"])
     // On SQLite at start-up; on PostgreSQL once the dead process's lease has expired.
-    const failed = await eventually(() => call(second.url, "GetTask", { id: task.id }), (t) => t.status.state !== "TASK_STATE_WORKING")
+    const failed = await eventually(
+      () => call(second.url, "GetTask", { id: task.id }),
+      (t) => t.status.state !== "TASK_STATE_WORKING"
+    )
     expect(failed.status.state).toBe("TASK_STATE_FAILED")
     expect(failed.status.message.parts[0].text).toMatch(/restarted|stopped/)
   }, 60_000)

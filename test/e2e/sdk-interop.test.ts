@@ -29,7 +29,9 @@ const kindOf = (e: any): string => e.payload?.$case ?? Object.keys(e)[0]
 
 describe.each(["JSONRPC", "HTTP+JSON"] as const)("@a2a-js/sdk client against a2a-ledger over %s", (transport) => {
   const client = async (url: string) => {
-    const c = await new ClientFactory(ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { preferredTransports: [transport] })).createFromUrl(url)
+    const c = await new ClientFactory(
+      ClientFactoryOptions.createFrom(ClientFactoryOptions.default, { preferredTransports: [transport] })
+    ).createFromUrl(url)
     // The SDK really uses the transport under test.
     expect(c.transport.constructor.name).toMatch(transport === "JSONRPC" ? /JsonRpc/i : /Rest/i)
     return c
@@ -72,7 +74,10 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("@a2a-js/sdk client against a2a
     expect(kindOf(first.value)).toBe("task")
     await stream.return(undefined)
 
-    await eventually(() => c.getTask({ id: task.id } as any), (t: any) => t.status.state === TaskState.TASK_STATE_WORKING)
+    await eventually(
+      () => c.getTask({ id: task.id } as any),
+      (t: any) => t.status.state === TaskState.TASK_STATE_WORKING
+    )
     const canceled: any = await c.cancelTask({ id: task.id } as any)
     expect(canceled.status.state).toBe(TaskState.TASK_STATE_CANCELED)
     const got: any = await c.getTask({ id: task.id, historyLength: 1 } as any)
@@ -99,7 +104,14 @@ describe.each(["JSONRPC", "HTTP+JSON"] as const)("@a2a-js/sdk client against a2a
     const c = await client(tck.url)
     const result: any = await c.sendMessage({ message: message("done", "tck-complete-task-sdk-push") } as any)
     const taskId = (result.payload?.value ?? result).id
-    const config = { tenant: "", id: "sdk-hook", taskId, url: "https://example.com/hook", token: "t0k", authentication: { scheme: "Bearer", credentials: "secret" } }
+    const config = {
+      tenant: "",
+      id: "sdk-hook",
+      taskId,
+      url: "https://example.com/hook",
+      token: "t0k",
+      authentication: { scheme: "Bearer", credentials: "secret" }
+    }
     const created: any = await c.createTaskPushNotificationConfig(config as any)
     expect(created).toMatchObject({ id: "sdk-hook", taskId, url: "https://example.com/hook", token: "t0k" })
     expect(created.authentication?.scheme).toBe("Bearer")

@@ -40,8 +40,7 @@ afterAll(async () => {
 })
 
 const agentRpc = (name: string, method: string, params: unknown) => rpc(`${server.url}/agents/${name}`, method, params)
-const send = (name: string, extra: Record<string, unknown> = {}) =>
-  agentRpc(name, "SendMessage", { message: userMessage("hi"), ...extra })
+const send = (name: string, extra: Record<string, unknown> = {}) => agentRpc(name, "SendMessage", { message: userMessage("hi"), ...extra })
 
 describe("several agents on one server", () => {
   it("GET /agents lists every agent with its card and endpoints", async () => {
@@ -99,7 +98,10 @@ describe("several agents on one server", () => {
     const first = await send("gated", { configuration: { returnImmediately: true } })
     const second = await send("gated", { configuration: { returnImmediately: true } })
     const state = (id: string) => agentRpc("gated", "GetTask", { id }).then((r) => r.result.status.state)
-    await eventually(() => state(first.result.task.id), (s) => s === "TASK_STATE_WORKING")
+    await eventually(
+      () => state(first.result.task.id),
+      (s) => s === "TASK_STATE_WORKING"
+    )
     // The gated agent's one worker is busy; echo, with its own limit, is not held up.
     expect((await send("echo")).result.task.status.state).toBe("TASK_STATE_COMPLETED")
     expect(await state(second.result.task.id)).toBe("TASK_STATE_SUBMITTED")
@@ -108,7 +110,11 @@ describe("several agents on one server", () => {
   it("retention is per agent: finished tasks of the agent with retention go, the others stay", async () => {
     const short = (await send("short")).result.task
     const kept = (await send("echo")).result.task
-    const gone = await eventually(() => agentRpc("short", "GetTask", { id: short.id }), (r) => r.error?.code === -32001, 15_000)
+    const gone = await eventually(
+      () => agentRpc("short", "GetTask", { id: short.id }),
+      (r) => r.error?.code === -32001,
+      15_000
+    )
     expect(gone.error!.code).toBe(-32001)
     expect((await agentRpc("echo", "GetTask", { id: kept.id })).result.id).toBe(kept.id)
   })
@@ -132,7 +138,10 @@ describe("several agents from a config file", () => {
   it("serve --config with agents hosts each one on its own store beside --db", async () => {
     const d = tempDir()
     const config = path.join(d, "agents.yaml")
-    fs.writeFileSync(config, "agents:\n  - name: first\n    agent: echo\n    maxWorkers: 3\n  - name: second\n    agent: slow-worker\n    stepDelayMs: 1\n    retention: 7d\n")
+    fs.writeFileSync(
+      config,
+      "agents:\n  - name: first\n    agent: echo\n    maxWorkers: 3\n  - name: second\n    agent: slow-worker\n    stepDelayMs: 1\n    retention: 7d\n"
+    )
     const proc = await spawnServer(["--db", path.join(d, "data", "main.db"), "--config", config])
     try {
       expect(proc.output()).toContain("/agents/first: Echo")

@@ -28,7 +28,10 @@ describe("graceful shutdown", () => {
 
     const second = await spawnServer(["--db", db, "--step-delay-ms", "10"])
     running.push(second)
-    const done = await eventually(() => call(second.url, "GetTask", { id: task.id }), (t) => t.status.state === "TASK_STATE_COMPLETED")
+    const done = await eventually(
+      () => call(second.url, "GetTask", { id: task.id }),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
     expect(done.artifacts[0].artifactId).toBe("analysis-report")
   }, 60_000)
 })

@@ -35,7 +35,13 @@ const flooder = floodingAgent("Flooder", { count: flood, kib: 32, fill: "x", ans
 // so each is written to each stream in a later turn of the event loop), then completes with 100 KiB: the
 // stream ends once that last big event is written.
 const bigFlood = 12
-const bigFlooder = floodingAgent("BigFlooder", { count: bigFlood, kib: 100, fill: "y", delay: "800 millis", answer: `done ${"z".repeat(100 * 1024)}` })
+const bigFlooder = floodingAgent("BigFlooder", {
+  count: bigFlood,
+  kib: 100,
+  fill: "y",
+  delay: "800 millis",
+  answer: `done ${"z".repeat(100 * 1024)}`
+})
 
 let limited: RunningServer
 let flooding: RunningServer
@@ -44,7 +50,12 @@ beforeAll(async () => {
   limited = await startServer({
     agent: conformance,
     maxStreamsPerPrincipal: 2,
-    auth: { apiKeys: [{ principal: "alice", key: "alice-key-0123456789" }, { principal: "bob", key: "bob-key-9876543210" }] }
+    auth: {
+      apiKeys: [
+        { principal: "alice", key: "alice-key-0123456789" },
+        { principal: "bob", key: "bob-key-9876543210" }
+      ]
+    }
   })
   flooding = await startServer({ agent: flooder })
   bigFlooding = await startServer({ agent: bigFlooder })
@@ -94,7 +105,12 @@ describe("open streams per caller (--max-streams-per-principal)", () => {
     expect(((await rest.json()) as { error: { details: Array<{ reason: string }> } }).error.details[0]!.reason).toBe("TOO_MANY_STREAMS")
 
     // A streaming send counts too.
-    const send = await stream(limited.url, "SendStreamingMessage", { message: userMessage("q", { messageId: `tck-input-required-${Math.random()}` }) }, alice)
+    const send = await stream(
+      limited.url,
+      "SendStreamingMessage",
+      { message: userMessage("q", { messageId: `tck-input-required-${Math.random()}` }) },
+      alice
+    )
     expect(send.json?.error?.data?.[0]?.reason).toBe("TOO_MANY_STREAMS")
 
     // Bob has his own two.
@@ -167,7 +183,10 @@ describe("big events", () => {
     const readers = await Promise.all(Array.from({ length: 4 }, () => stream(bigFlooding.url, "SubscribeToTask", { id: taskId })))
     const stopped = rawStream(bigFlooding.url, JSON.stringify({ jsonrpc: "2.0", id: 1, method: "SubscribeToTask", params: { id: taskId } }))
     // The stopped reader reads nothing while the agent writes 1.2 MB to each stream.
-    const [events, text] = await Promise.all([Promise.all(readers.map((r) => r.rest())), new Promise((r) => setTimeout(r, 2500)).then(() => stopped.readAll())])
+    const [events, text] = await Promise.all([
+      Promise.all(readers.map((r) => r.rest())),
+      new Promise((r) => setTimeout(r, 2500)).then(() => stopped.readAll())
+    ])
     const seen = (ids: ReadonlyArray<number>, texts: string) => {
       // From the version the stream opened at, every later one once: no gap, no repeat.
       expect(ids).toEqual(Array.from({ length: ids.length }, (_, i) => ids[0]! + i))
@@ -175,7 +194,14 @@ describe("big events", () => {
       const numbers = new Set([...texts.matchAll(/"text":"(\d+) y/g)].map((m) => Number(m[1])))
       expect([...numbers].sort((a, b) => a - b)).toEqual(Array.from({ length: bigFlood }, (_, i) => i + 1))
     }
-    for (const e of events) seen(e.map((x) => Number(x.id)), JSON.stringify(e.map((x) => x.data)))
-    seen([...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])), text)
+    for (const e of events)
+      seen(
+        e.map((x) => Number(x.id)),
+        JSON.stringify(e.map((x) => x.data))
+      )
+    seen(
+      [...text.matchAll(/^id: (\d+)$/gm)].map((m) => Number(m[1])),
+      text
+    )
   })
 })

@@ -32,7 +32,9 @@ describe("SendStreamingMessage", () => {
   })
 
   it("closes at INPUT_REQUIRED; the answer on a new stream continues the same task", async () => {
-    const first = results(await (await stream(tck.url, "SendStreamingMessage", { message: userMessage("q", { messageId: "tck-input-required-s" }) })).rest())
+    const first = results(
+      await (await stream(tck.url, "SendStreamingMessage", { message: userMessage("q", { messageId: "tck-input-required-s" }) })).rest()
+    )
     expect(stateOf(first[first.length - 1])).toBe("TASK_STATE_INPUT_REQUIRED")
     const taskId = first[0].task.id
     const second = results(
@@ -43,7 +45,9 @@ describe("SendStreamingMessage", () => {
   })
 
   it("a Message answer is exactly one event, then the stream closes", async () => {
-    const events = await (await stream(tck.url, "SendStreamingMessage", { message: userMessage("hi", { messageId: "tck-message-response-1" }) })).rest()
+    const events = await (
+      await stream(tck.url, "SendStreamingMessage", { message: userMessage("hi", { messageId: "tck-message-response-1" }) })
+    ).rest()
     expect(events).toHaveLength(1)
     expect(events[0]!.data.result.message.parts[0].text).toBe("Direct message response")
     expect(events[0]!.data.result.message.role).toBe("ROLE_AGENT")
@@ -54,7 +58,10 @@ describe("SendStreamingMessage", () => {
     const first = await s.next()
     const taskId = first!.data.result.task.id
     s.abort()
-    const done = await eventually(() => call(slow.url, "GetTask", { id: taskId }), (t) => t.status.state === "TASK_STATE_COMPLETED")
+    const done = await eventually(
+      () => call(slow.url, "GetTask", { id: taskId }),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
     expect(done.artifacts[0].artifactId).toBe("analysis-report")
   })
 })

@@ -31,7 +31,10 @@ describe("Agent<R>: agents that require the application's services", () => {
   it("the engine layer requires what its agent requires, and nothing once that is provided", () => {
     const engine = Embedded.layer({ agent: greeting, db: ":memory:" })
     expectTypeOf<Layer.Layer.Context<typeof engine>>().toEqualTypeOf<Greeter | Calls>()
-    const provided = engine.pipe(Layer.provide(Layer.succeed(Greeter, { greet: (n) => Effect.succeed(n) })), Layer.provide(Layer.effect(Calls, Ref.make(0))))
+    const provided = engine.pipe(
+      Layer.provide(Layer.succeed(Greeter, { greet: (n) => Effect.succeed(n) })),
+      Layer.provide(Layer.effect(Calls, Ref.make(0)))
+    )
     expectTypeOf<Layer.Layer.Context<typeof provided>>().toEqualTypeOf<never>()
     // An agent that requires nothing makes a layer that requires nothing.
     const plain: Agent = { ...greeting, reply: undefined, run: () => Effect.succeed(Outcome.complete()) }

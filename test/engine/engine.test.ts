@@ -40,7 +40,12 @@ const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.rea
  * [version, event type, version of the snapshot it carries]: the hub hands the snapshot with the last
  * event of each commit only, so this shows how the events were grouped into commits.
  */
-const publishedWhenOpened = (taskId: string, gate: Deferred.Deferred<void>, count: number, before: Effect.Effect<void, unknown, TaskEngine> = Effect.void) =>
+const publishedWhenOpened = (
+  taskId: string,
+  gate: Deferred.Deferred<void>,
+  count: number,
+  before: Effect.Effect<void, unknown, TaskEngine> = Effect.void
+) =>
   Effect.scoped(
     Effect.gen(function* () {
       const live = yield* (yield* EventHub).subscribe(taskId)
@@ -57,7 +62,10 @@ const publishedWhenOpened = (taskId: string, gate: Deferred.Deferred<void>, coun
 
 describe("a worker turn's start", () => {
   const gated = (gate: Deferred.Deferred<void>): Agent => ({
-    name: "gated", description: "", version: "1", skills: [],
+    name: "gated",
+    description: "",
+    version: "1",
+    skills: [],
     run: (ctx) => Deferred.await(gate).pipe(Effect.zipRight(ctx.progress("first")), Effect.as(Outcome.complete()))
   })
 
@@ -97,7 +105,10 @@ describe("a worker turn's start", () => {
 
 describe("a completion with its artifacts", () => {
   const finishing = (gate: Deferred.Deferred<void>): Agent => ({
-    name: "finishing", description: "", version: "1", skills: [],
+    name: "finishing",
+    description: "",
+    version: "1",
+    skills: [],
     run: () =>
       Deferred.await(gate).pipe(
         Effect.as(
@@ -138,7 +149,10 @@ describe("a completion with its artifacts", () => {
 
 describe("a blocking send's new task, handed straight to a free worker", () => {
   const gated = (gate: Deferred.Deferred<void>, runs?: { n: number }): Agent => ({
-    name: "gated", description: "", version: "1", skills: [],
+    name: "gated",
+    description: "",
+    version: "1",
+    skills: [],
     run: () => Effect.sync(() => runs && runs.n++).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(Outcome.complete("done")))
   })
   const settle = (text: string, messageId = `m-${Math.random()}`) =>
@@ -183,7 +197,11 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
       await engine.run(watchedIds(1))
       const second = engine.run(settle("second"))
       await engine.run(
-        list.pipe(Effect.filterOrFail((page) => page.tasks.length === 1), Effect.retry(Schedule.spaced("5 millis")), Effect.timeout("5 seconds"))
+        list.pipe(
+          Effect.filterOrFail((page) => page.tasks.length === 1),
+          Effect.retry(Schedule.spaced("5 millis")),
+          Effect.timeout("5 seconds")
+        )
       )
       const shown = (await engine.run(list)).tasks.map((t) => [t.task!.history[0]!.parts[0]!.text, t.state])
       expect(shown).toEqual([["second", "TASK_STATE_SUBMITTED"]])
@@ -245,20 +263,31 @@ describe("a turn's logs", () => {
       lines.push({ message: Array.isArray(message) ? message[0] : message, taskId: HashMap.get(annotations, "taskId").pipe(Option.getOrUndefined) })
     })
     const talking: Agent = {
-      name: "talking", description: "", version: "1", skills: [],
+      name: "talking",
+      description: "",
+      version: "1",
+      skills: [],
       run: (ctx) => Effect.logInfo(`working on ${ctx.input.parts[0]!.text}`).pipe(Effect.zipRight(Effect.fail(new Error("gave up"))))
     }
     const scope = Effect.runSync(Scope.make())
-    const layer = Embedded.layerSqlite({ agent: talking, db: path.join(tempDir(), "engine.db") }).pipe(Layer.provide(Logger.replace(Logger.defaultLogger, capture)))
+    const layer = Embedded.layerSqlite({ agent: talking, db: path.join(tempDir(), "engine.db") }).pipe(
+      Layer.provide(Logger.replace(Logger.defaultLogger, capture))
+    )
     const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
     try {
       const queued = await Effect.runPromise(Effect.provide(send("queued"), context))
       const handed = await Effect.runPromise(
-        Effect.provide(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("handed", `m-${Math.random()}`) })), context)
+        Effect.provide(
+          Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("handed", `m-${Math.random()}`) })),
+          context
+        )
       )
       const queuedId = taskIdOf(queued)
       await Effect.runPromise(Effect.provide(waitFor(queuedId, settled), context))
-      for (const [text, taskId] of [["queued", queuedId], ["handed", taskIdOf(handed)]] as const) {
+      for (const [text, taskId] of [
+        ["queued", queuedId],
+        ["handed", taskIdOf(handed)]
+      ] as const) {
         expect(lines).toContainEqual({ message: `working on ${text}`, taskId })
         expect(lines).toContainEqual({ message: `task ${taskId} failed: gave up`, taskId })
       }
@@ -283,7 +312,9 @@ describe("ids the server makes", () => {
         // A millisecond apart at least: ids made within one millisecond are ordered too, but not by their time.
         await new Promise((r) => setTimeout(r, 2))
       }
-      const settledSend = await engine.run(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("s", `m-${Math.random()}`) })))
+      const settledSend = await engine.run(
+        Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("s", `m-${Math.random()}`) }))
+      )
       if (settledSend._tag !== "Task") throw new Error("expected a task")
       snapshots.push(settledSend.snapshot)
       const taskIds = snapshots.map((s) => s.task!.id)
@@ -302,7 +333,10 @@ describe("cancel stops the work (invariant 7)", () => {
     let resumed = false
     const started = Effect.runSync(Deferred.make<void>())
     const agent: Agent = {
-      name: "sleepy", description: "", version: "1", skills: [],
+      name: "sleepy",
+      description: "",
+      version: "1",
+      skills: [],
       run: (ctx) =>
         Effect.gen(function* () {
           yield* ctx.progress("before")
@@ -329,7 +363,13 @@ describe("cancel stops the work (invariant 7)", () => {
 
   it("cancels a task still waiting for a worker; it never starts", async () => {
     const gate = Effect.runSync(Deferred.make<void>())
-    const agent: Agent = { name: "gate", description: "", version: "1", skills: [], run: () => Deferred.await(gate).pipe(Effect.as(Outcome.complete())) }
+    const agent: Agent = {
+      name: "gate",
+      description: "",
+      version: "1",
+      skills: [],
+      run: () => Deferred.await(gate).pipe(Effect.as(Outcome.complete()))
+    }
     const engine = await startEngine(agent, { maxWorkers: 1 })
     try {
       const busy = taskIdOf(await engine.run(send("busy")))
@@ -355,11 +395,15 @@ describe("the worker limit", () => {
       return gates.get(text)!
     }
     const agent: Agent = {
-      name: "gated", description: "", version: "1", skills: [],
-      run: (ctx) => Effect.sync(() => order.push(ctx.input.parts[0]!.text!)).pipe(
-        Effect.zipRight(Deferred.await(gateOf(ctx.input.parts[0]!.text!))),
-        Effect.as(Outcome.complete())
-      )
+      name: "gated",
+      description: "",
+      version: "1",
+      skills: [],
+      run: (ctx) =>
+        Effect.sync(() => order.push(ctx.input.parts[0]!.text!)).pipe(
+          Effect.zipRight(Deferred.await(gateOf(ctx.input.parts[0]!.text!))),
+          Effect.as(Outcome.complete())
+        )
     }
     const engine = await startEngine(agent, { maxWorkers: 2 })
     try {
@@ -369,7 +413,11 @@ describe("the worker limit", () => {
       await engine.run(waitFor(ids[1]!, (s) => s === "TASK_STATE_WORKING"))
       await new Promise((r) => setTimeout(r, 100))
       expect(await engine.run(Effect.forEach(ids, stateOf))).toEqual([
-        "TASK_STATE_WORKING", "TASK_STATE_WORKING", "TASK_STATE_SUBMITTED", "TASK_STATE_SUBMITTED", "TASK_STATE_SUBMITTED"
+        "TASK_STATE_WORKING",
+        "TASK_STATE_WORKING",
+        "TASK_STATE_SUBMITTED",
+        "TASK_STATE_SUBMITTED",
+        "TASK_STATE_SUBMITTED"
       ])
       // Release in reverse of start: the queue still starts c, d, e in arrival order.
       for (const n of ["b", "a", "c", "d", "e"]) {
@@ -388,10 +436,21 @@ describe("failures become FAILED with the reason", () => {
   const cases: ReadonlyArray<readonly [string, Agent["run"], RegExp]> = [
     ["a typed failure", () => Effect.fail(new Error("disk full")), /disk full/],
     ["a defect", () => Effect.die(new Error("kaboom")), /kaboom/],
-    ["a throw inside the agent", () => Effect.sync(() => { throw new Error("thrown") }), /thrown/],
+    [
+      "a throw inside the agent",
+      () =>
+        Effect.sync(() => {
+          throw new Error("thrown")
+        }),
+      /thrown/
+    ],
     ["an outcome of failure", () => Effect.succeed(Outcome.fail("no data")), /no data/],
     ["the agent interrupting itself", () => Effect.interrupt, /interrupted its own turn/],
-    ["an illegal emission", (ctx) => ctx.artifact({ artifactId: "x", parts: [{ text: "y" }] }, { append: true }).pipe(Effect.as(Outcome.complete())), /illegal update.*no open artifact x/]
+    [
+      "an illegal emission",
+      (ctx) => ctx.artifact({ artifactId: "x", parts: [{ text: "y" }] }, { append: true }).pipe(Effect.as(Outcome.complete())),
+      /illegal update.*no open artifact x/
+    ]
   ]
   for (const [name, run, reason] of cases) {
     it(name, async () => {
@@ -411,7 +470,9 @@ describe("failures become FAILED with the reason", () => {
     it(`${name}, on a task handed straight to the worker (blocking send)`, async () => {
       const engine = await startEngine(failing(run))
       try {
-        const sent = await engine.run(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("x", `m-${Math.random()}`) })))
+        const sent = await engine.run(
+          Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("x", `m-${Math.random()}`) }))
+        )
         const taskId = taskIdOf(sent)
         expect(sent._tag === "Task" && sent.snapshot.task!.status.state).toBe("TASK_STATE_FAILED")
         const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
@@ -430,7 +491,10 @@ describe("one worker per task (invariant 6)", () => {
     let turns = 0
     const gate = Effect.runSync(Deferred.make<void>())
     const agent: Agent = {
-      name: "once", description: "", version: "1", skills: [],
+      name: "once",
+      description: "",
+      version: "1",
+      skills: [],
       run: () => Effect.sync(() => turns++).pipe(Effect.zipRight(Deferred.await(gate)), Effect.as(Outcome.complete()))
     }
     const engine = await startEngine(agent)
@@ -452,7 +516,13 @@ describe("one worker per task (invariant 6)", () => {
 
 describe("start-up recovery", () => {
   const stuck: Agent = { name: "stuck", description: "", version: "1", skills: [], run: () => Effect.never }
-  const quick: Agent = { name: "quick", description: "", version: "1", skills: [], run: (ctx) => Effect.succeed(Outcome.complete(`redo ${ctx.input.parts[0]!.text}`)) }
+  const quick: Agent = {
+    name: "quick",
+    description: "",
+    version: "1",
+    skills: [],
+    run: (ctx) => Effect.succeed(Outcome.complete(`redo ${ctx.input.parts[0]!.text}`))
+  }
 
   it("rerun: a task left WORKING by a stopped engine is run again from its last input", async () => {
     const first = await startEngine(stuck)
@@ -473,8 +543,15 @@ describe("start-up recovery", () => {
 
   it("rerun of a big task (its row a head only): the new turn and every read see its whole history", async () => {
     const chatty: Agent = {
-      name: "chatty", description: "", version: "1", skills: [],
-      run: (ctx) => Effect.forEach(Array.from({ length: 20 }, (_, i) => i + 1), (i) => ctx.progress(`step ${i}`)).pipe(Effect.zipRight(Effect.never))
+      name: "chatty",
+      description: "",
+      version: "1",
+      skills: [],
+      run: (ctx) =>
+        Effect.forEach(
+          Array.from({ length: 20 }, (_, i) => i + 1),
+          (i) => ctx.progress(`step ${i}`)
+        ).pipe(Effect.zipRight(Effect.never))
     }
     const first = await startEngine(chatty)
     const taskId = taskIdOf(await first.run(send("job")))
@@ -483,7 +560,10 @@ describe("start-up recovery", () => {
     await first.close()
     let seen: ReadonlyArray<string> = []
     const recorder: Agent = {
-      name: "recorder", description: "", version: "1", skills: [],
+      name: "recorder",
+      description: "",
+      version: "1",
+      skills: [],
       run: (ctx) => Effect.sync(() => (seen = ctx.task.history.map((m) => m.parts[0]!.text!))).pipe(Effect.as(Outcome.complete("again")))
     }
     const second = await startEngine(recorder, { db: first.db })
@@ -517,13 +597,16 @@ describe("a big task (more facts than its row inlines: its writer keeps its head
   it("every answer, every read and the agent's next turn show the whole task; its row is the one its events fold to", async () => {
     let seen: { history: ReadonlyArray<string>; artifacts: ReadonlyArray<string> } | undefined
     const interviewer: Agent = {
-      name: "interviewer", description: "", version: "1", skills: [],
+      name: "interviewer",
+      description: "",
+      version: "1",
+      skills: [],
       run: (ctx) =>
         ctx.input.parts[0]!.text === "job"
-          ? Effect.forEach(Array.from({ length: 20 }, (_, i) => i + 1), (i) => ctx.progress(`step ${i}`)).pipe(
-              Effect.zipRight(ctx.artifact({ artifactId: "draft", parts: [{ text: "draft" }] })),
-              Effect.as(Outcome.requireInput("which one?"))
-            )
+          ? Effect.forEach(
+              Array.from({ length: 20 }, (_, i) => i + 1),
+              (i) => ctx.progress(`step ${i}`)
+            ).pipe(Effect.zipRight(ctx.artifact({ artifactId: "draft", parts: [{ text: "draft" }] })), Effect.as(Outcome.requireInput("which one?")))
           : Effect.sync(() => {
               seen = { history: ctx.task.history.map((m) => m.parts[0]!.text!), artifacts: ctx.task.artifacts.map((a) => a.artifactId) }
             }).pipe(Effect.zipRight(ctx.progress("on it")), Effect.as(Outcome.requireInput("anything else?")))
@@ -542,7 +625,9 @@ describe("a big task (more facts than its row inlines: its writer keeps its head
       expect(texts(first.snapshot)).toEqual(["job", ...steps, "which one?"])
       expect(first.snapshot.task!.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
       // The answer to the message that continues it is the whole task too, as is the agent's view of it.
-      const answer = await engine.run(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { ...userMessage("the second", "m-2"), taskId } })))
+      const answer = await engine.run(
+        Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { ...userMessage("the second", "m-2"), taskId } }))
+      )
       if (answer._tag !== "Task") throw new Error("expected a task")
       expect(texts(answer.snapshot)).toEqual(["job", ...steps, "which one?", "the second"])
       await engine.run(waitFor(taskId, (s) => s === "TASK_STATE_INPUT_REQUIRED"))
@@ -565,7 +650,10 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
   it("drops the oldest unread events from memory and refills them from the log: every version arrives, in order", async () => {
     const gate = Effect.runSync(Deferred.make<void>())
     const agent: Agent = {
-      name: "burst", description: "", version: "1", skills: [],
+      name: "burst",
+      description: "",
+      version: "1",
+      skills: [],
       run: (ctx) =>
         Effect.gen(function* () {
           yield* Deferred.await(gate)
@@ -581,7 +669,9 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
         Effect.flatMap(TaskEngine, (e) =>
           e.watch(taskId, { stopAt: (s) => s === "TASK_STATE_COMPLETED" }).pipe(
             // Open the gate after the first item, then stall while the burst overflows the queue.
-            Stream.tap((item) => (item._tag === "Snapshot" ? Deferred.succeed(gate, undefined).pipe(Effect.zipRight(Effect.sleep("300 millis"))) : Effect.void)),
+            Stream.tap((item) =>
+              item._tag === "Snapshot" ? Deferred.succeed(gate, undefined).pipe(Effect.zipRight(Effect.sleep("300 millis"))) : Effect.void
+            ),
             Stream.map((item) => (item._tag === "Snapshot" ? item.version : item.committed.version)),
             Stream.runCollect
           )
@@ -599,7 +689,10 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
 
 describe("the streaming send (sendAndFollow)", () => {
   const twoSteps: Agent = {
-    name: "two steps", description: "", version: "1", skills: [],
+    name: "two steps",
+    description: "",
+    version: "1",
+    skills: [],
     run: (ctx) => Effect.zipRight(Effect.zipRight(ctx.progress("one"), ctx.progress("two")), Effect.succeed(Outcome.complete()))
   }
 
@@ -608,18 +701,20 @@ describe("the streaming send (sendAndFollow)", () => {
     const seen: Array<string> = []
     let sending: Promise<number | undefined> = Promise.resolve(undefined)
     await new Promise<void>((resolve, reject) => {
-      sending = engine.run(
-        Effect.flatMap(TaskEngine, (e) =>
-          e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
-            item: (i) => {
-              seen.push(i._tag === "Snapshot" ? `task v${i.version} ${i.task.status.state}` : `${i.committed.event.type} v${i.committed.version}`)
-              return true
-            },
-            end: resolve,
-            fail: reject
-          })
+      sending = engine
+        .run(
+          Effect.flatMap(TaskEngine, (e) =>
+            e.sendAndFollow({ caller: anonymous, message: userMessage("go", `m-${Math.random()}`) }, settled, {
+              item: (i) => {
+                seen.push(i._tag === "Snapshot" ? `task v${i.version} ${i.task.status.state}` : `${i.committed.event.type} v${i.committed.version}`)
+                return true
+              },
+              end: resolve,
+              fail: reject
+            })
+          )
         )
-      ).then((sent) => (sent.outcome._tag === "Task" ? sent.outcome.snapshot.version : undefined))
+        .then((sent) => (sent.outcome._tag === "Task" ? sent.outcome.snapshot.version : undefined))
       sending.catch(reject)
     })
     return { seen, answered: await sending }
@@ -637,7 +732,10 @@ describe("the streaming send (sendAndFollow)", () => {
 
   it("a task recorded in one commit with its outcome (handed to a free worker) still streams from its Submit", async () => {
     const quick: Agent = {
-      name: "quick", description: "", version: "1", skills: [],
+      name: "quick",
+      description: "",
+      version: "1",
+      skills: [],
       run: () => Effect.succeed(Outcome.complete("done", { artifacts: [{ artifactId: "a", parts: [{ text: "x" }] }] }))
     }
     const engine = await startEngine(quick)

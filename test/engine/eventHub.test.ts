@@ -18,7 +18,8 @@ describe("EventHub", () => {
       yield* hub.publish([committed("a", 1), committed("b", 1), committed("a", 2)])
       expect(Chunk.toArray(yield* Queue.takeAll(a)).map((c) => c.version)).toEqual([1, 2])
       expect(Chunk.toArray(yield* Queue.takeAll(b)).map((c) => c.taskId)).toEqual(["b"])
-    }))
+    })
+  )
 
   it.scoped("keeps at most `capacity` unread events per subscriber, dropping the oldest", () =>
     Effect.gen(function* () {
@@ -26,7 +27,8 @@ describe("EventHub", () => {
       const q = yield* hub.subscribe("a")
       yield* hub.publish([1, 2, 3, 4, 5].map((v) => committed("a", v)))
       expect(Chunk.toArray(yield* Queue.takeAll(q)).map((c) => c.version)).toEqual([4, 5])
-    }))
+    })
+  )
 
   it.effect("a closed subscription is forgotten", () =>
     Effect.gen(function* () {
@@ -34,5 +36,6 @@ describe("EventHub", () => {
       yield* Effect.scoped(hub.subscribe("a"))
       expect(yield* hub.subscriptions).toBe(0)
       yield* hub.publish([committed("a", 1)]) // nobody listening: nothing to do, no error
-    }))
+    })
+  )
 })

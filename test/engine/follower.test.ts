@@ -146,10 +146,8 @@ describe("Follower", () => {
   })
 
   it("a failed log read fails the stream", async () => {
-    const failing = new Follower(
-      { item: () => true, end: () => undefined, fail: (e) => (seen = e) },
-      isTerminal,
-      () => Promise.reject(new Error("disk gone"))
+    const failing = new Follower({ item: () => true, end: () => undefined, fail: (e) => (seen = e) }, isTerminal, () =>
+      Promise.reject(new Error("disk gone"))
     )
     let seen: unknown
     failing.start("c", [], 0, true)

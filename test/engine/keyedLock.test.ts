@@ -18,7 +18,8 @@ describe("KeyedLock", () => {
       yield* Effect.forEach(rest, Fiber.join)
       expect(order).toEqual([0, 1, 2, 3, 4])
       expect(lock.size()).toBe(0)
-    }))
+    })
+  )
 
   it.effect("different keys do not wait for each other", () =>
     Effect.gen(function* () {
@@ -28,7 +29,8 @@ describe("KeyedLock", () => {
       yield* Effect.yieldNow()
       expect(yield* lock.withLock("b")(Effect.succeed("b ran"))).toBe("b ran")
       yield* Deferred.succeed(gate, undefined)
-    }))
+    })
+  )
 
   it.effect("an interrupted waiter leaves the line; a failed holder releases the lock", () =>
     Effect.gen(function* () {
@@ -43,5 +45,6 @@ describe("KeyedLock", () => {
       expect(yield* Effect.flip(Fiber.join(holder))).toBe("boom")
       expect(yield* lock.withLock("k")(Effect.succeed("free again"))).toBe("free again")
       expect(lock.size()).toBe(0)
-    }))
+    })
+  )
 })

@@ -133,9 +133,13 @@ await describePg("a batch PostgreSQL aborts to break a deadlock", () => {
           const t2Locked = yield* Deferred.make<void>()
           const lockT1 = yield* Deferred.make<void>()
           // One transaction holds t0 until told; another holds t2, and later wants t1.
-          const holder0 = yield* Effect.fork(sql.withTransaction(Effect.zipRight(lock("t0"), Effect.zipRight(Deferred.succeed(t0Locked, undefined), Deferred.await(releaseT0)))))
+          const holder0 = yield* Effect.fork(
+            sql.withTransaction(Effect.zipRight(lock("t0"), Effect.zipRight(Deferred.succeed(t0Locked, undefined), Deferred.await(releaseT0))))
+          )
           const holder = yield* Effect.fork(
-            sql.withTransaction(Effect.zipRight(lock("t2"), Effect.zipRight(Deferred.succeed(t2Locked, undefined), Effect.zipRight(Deferred.await(lockT1), lock("t1")))))
+            sql.withTransaction(
+              Effect.zipRight(lock("t2"), Effect.zipRight(Deferred.succeed(t2Locked, undefined), Effect.zipRight(Deferred.await(lockT1), lock("t1"))))
+            )
           )
           yield* Deferred.await(t0Locked)
           yield* Deferred.await(t2Locked)
@@ -143,7 +147,9 @@ await describePg("a batch PostgreSQL aborts to break a deadlock", () => {
           const first = yield* Effect.fork(writer.commit("t0", { type: "Start", instanceId: "i" }))
           yield* Effect.sleep("200 millis")
           const pair = yield* Effect.fork(
-            Effect.all([writer.commit("t1", { type: "Start", instanceId: "i" }), writer.commit("t2", { type: "Start", instanceId: "i" })], { concurrency: 2 })
+            Effect.all([writer.commit("t1", { type: "Start", instanceId: "i" }), writer.commit("t2", { type: "Start", instanceId: "i" })], {
+              concurrency: 2
+            })
           )
           yield* Effect.sleep("200 millis")
           yield* Deferred.succeed(releaseT0, undefined)
@@ -189,7 +195,8 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
     Layer.provide(Layer.map(Store.layerPg(url, { maxConnections: 2 }), Context.omit(PgCommits)))
   )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E>) => Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
+  return <A, E>(f: (writer: typeof TaskWriter.Service) => Effect.Effect<A, E>) =>
+    Effect.runPromise(Effect.flatMap(TaskWriter, f).pipe(Effect.provide(context)))
 }
 
 const until = async (check: () => Promise<boolean>) => {
@@ -212,9 +219,7 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
       if (sent._tag !== "Task") throw new Error("expected a task")
       const taskId = sent.snapshot.task!.id
       const contextId = sent.snapshot.task!.contextId
-      const items = a(
-        Effect.flatMap(TaskEngine, (e) => Stream.runCollect(e.watch(taskId, { stopAt: isTerminal }))).pipe(Effect.map((c) => [...c]))
-      )
+      const items = a(Effect.flatMap(TaskEngine, (e) => Stream.runCollect(e.watch(taskId, { stopAt: isTerminal }))).pipe(Effect.map((c) => [...c])))
       const settled = a(Effect.flatMap(TaskEngine, (e) => e.awaitSettled(taskId, 1)))
       await until(() => a(Effect.flatMap(EventHub.EventHub, (h) => h.subscriptions)).then((n) => n === 2))
       await beforeCommit(applicationName)
@@ -278,10 +283,17 @@ await describePg("a process's own commits on a shared PostgreSQL store", () => {
       // The store's event log, counting reads of a task's events (what a notice not yet known would cost).
       const counting = Layer.map(Store.layerPg(schema.url, { maxConnections: 3 }), (context) => {
         const log = Context.get(context, EventLog)
-        return Context.add(context, EventLog, EventLog.of({ ...log, read: (taskId, options) => Effect.suspend(() => (reads++, log.read(taskId, options))) }))
+        return Context.add(
+          context,
+          EventLog,
+          EventLog.of({ ...log, read: (taskId, options) => Effect.suspend(() => (reads++, log.read(taskId, options))) })
+        )
       })
       const echo = {
-        name: "echo", description: "", version: "1", skills: [],
+        name: "echo",
+        description: "",
+        version: "1",
+        skills: [],
         run: (ctx: import("../../src/agent/Agent").AgentContext) =>
           ctx.artifact({ artifactId: "a", parts: [{ text: "x" }] }).pipe(Effect.as(Outcome.complete("done")))
       }
@@ -305,7 +317,10 @@ await describePg("the worker limit on a shared PostgreSQL store", () => {
       let running = 0
       let most = 0
       const counted = {
-        name: "counted", description: "", version: "1", skills: [],
+        name: "counted",
+        description: "",
+        version: "1",
+        skills: [],
         run: () =>
           Effect.acquireUseRelease(
             Effect.sync(() => (most = Math.max(most, ++running))),
@@ -320,7 +335,9 @@ await describePg("the worker limit on a shared PostgreSQL store", () => {
       const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
       const sent = await Promise.all(
         Array.from({ length: 12 }, (_, i) =>
-          Effect.runPromise(Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(`go ${i}`) })).pipe(Effect.provide(context)))
+          Effect.runPromise(
+            Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(`go ${i}`) })).pipe(Effect.provide(context))
+          )
         )
       )
       expect(sent.map((o) => (o._tag === "Task" ? o.snapshot.task!.status.state : o._tag))).toEqual(Array(12).fill("TASK_STATE_COMPLETED"))
@@ -331,13 +348,23 @@ await describePg("the worker limit on a shared PostgreSQL store", () => {
 
 await describePg("a blocking send on a shared PostgreSQL store", () => {
   const quick = {
-    name: "quick", description: "", version: "1", skills: [],
+    name: "quick",
+    description: "",
+    version: "1",
+    skills: [],
     run: () => Effect.succeed(Outcome.complete("done", { artifacts: [{ artifactId: "a", parts: [{ text: "x" }] }] }))
   }
   const gate = Effect.runSync(Deferred.make<void>())
   const gated = { name: "gated", description: "", version: "1", skills: [], run: () => Deferred.await(gate).pipe(Effect.as(Outcome.complete())) }
 
-  const instance = async (url: string, scope: Scope.CloseableScope, agent: typeof quick, instanceId: string, maxWorkers: number, startDelayMs = 60_000) => {
+  const instance = async (
+    url: string,
+    scope: Scope.CloseableScope,
+    agent: typeof quick,
+    instanceId: string,
+    maxWorkers: number,
+    startDelayMs = 60_000
+  ) => {
     const layer = Engine.layer({ agent, maxWorkers, instanceId, startDelayMs }).pipe(
       Layer.provideMerge(Store.layerPg(url, { maxConnections: 3 })),
       Layer.provide(Logger.minimumLogLevel(LogLevel.None))
@@ -345,11 +372,23 @@ await describePg("a blocking send on a shared PostgreSQL store", () => {
     const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
     return <A, E>(effect: Effect.Effect<A, E, TaskEngine | SqlClient.SqlClient | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
   }
-  const settle = (text: string) => Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(text, `m-${randomBytes(4).toString("hex")}`) }))
+  const settle = (text: string) =>
+    Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(text, `m-${randomBytes(4).toString("hex")}`) }))
   const leaseOf = (taskId: string) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ owner: string; epoch: string | number; expires_at: string | number }>`SELECT owner, epoch, expires_at FROM a2a_leases WHERE task_id = ${taskId}`)
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) =>
+        sql<{
+          owner: string
+          epoch: string | number
+          expires_at: string | number
+        }>`SELECT owner, epoch, expires_at FROM a2a_leases WHERE task_id = ${taskId}`
+    )
   const commitsOf = (taskId: string) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ type: string; tx: string }>`SELECT type, tx::text AS tx FROM a2a_events WHERE task_id = ${taskId} ORDER BY version`)
+    Effect.flatMap(
+      SqlClient.SqlClient,
+      (sql) => sql<{ type: string; tx: string }>`SELECT type, tx::text AS tx FROM a2a_events WHERE task_id = ${taskId} ORDER BY version`
+    )
 
   it("goes straight to a free worker: one commit records the task and makes its lease (epoch 1, this instance's), given up when the turn ends", async () => {
     await onFreshSchema(async (schema, scope) => {

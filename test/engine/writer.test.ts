@@ -21,15 +21,21 @@ describe("TaskWriter: group commit", () => {
       const writer = yield* TaskWriter
       const log = yield* EventLog
       const ids = Array.from({ length: 40 }, (_, i) => `task-${i}`)
-      yield* Effect.forEach(ids, (id) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", owner: "", message: userMessage(id) }), {
-        concurrency: "unbounded"
-      })
+      yield* Effect.forEach(
+        ids,
+        (id) => writer.commit(id, { type: "Submit", taskId: id, contextId: "c", tenant: "", owner: "", message: userMessage(id) }),
+        {
+          concurrency: "unbounded"
+        }
+      )
       // Every other task gets an illegal command (progress before start) in the same wave as legal ones.
       const results = yield* Effect.forEach(
         ids,
         (id, i) =>
           Effect.either(
-            i % 2 === 0 ? writer.commit(id, { type: "Start", instanceId: "x" }) : writer.commit(id, { type: "Progress", message: agentMessage("early") })
+            i % 2 === 0
+              ? writer.commit(id, { type: "Start", instanceId: "x" })
+              : writer.commit(id, { type: "Progress", message: agentMessage("early") })
           ),
         { concurrency: "unbounded" }
       )
@@ -38,7 +44,8 @@ describe("TaskWriter: group commit", () => {
         const events = yield* log.read(id)
         expect(events.map((e) => e.version)).toEqual(i % 2 === 0 ? [1, 2] : [1])
       }
-    }).pipe(Effect.provide(store())))
+    }).pipe(Effect.provide(store()))
+  )
 
   it.effect("a command for an unknown task is refused as not found and writes nothing", () =>
     Effect.gen(function* () {
@@ -46,13 +53,15 @@ describe("TaskWriter: group commit", () => {
       const error = yield* Effect.flip(writer.commit("ghost", { type: "Cancel" }))
       expect(error).toMatchObject({ _tag: "TaskNotFound", taskId: "ghost" })
       expect(yield* (yield* EventLog).version("ghost")).toBe(0)
-    }).pipe(Effect.provide(store())))
+    }).pipe(Effect.provide(store()))
+  )
 
   it.effect("a Submit for a task id already taken is refused and writes nothing, also once the writer no longer holds the task in memory", () =>
     Effect.gen(function* () {
       const writer = yield* TaskWriter
       const log = yield* EventLog
-      const submit = (text: string) => writer.commit("taken", { type: "Submit", taskId: "taken", contextId: "c", tenant: "", owner: "", message: userMessage(text) })
+      const submit = (text: string) =>
+        writer.commit("taken", { type: "Submit", taskId: "taken", contextId: "c", tenant: "", owner: "", message: userMessage(text) })
       yield* submit("first")
       // Held in memory (SUBMITTED): refused on it.
       expect(yield* Effect.flip(submit("second"))).toMatchObject({ _tag: "CommandRefused" })
@@ -61,7 +70,8 @@ describe("TaskWriter: group commit", () => {
       expect(yield* Effect.flip(submit("third"))).toMatchObject({ _tag: "CommandRefused", refusal: { _tag: "TaskIsTerminal" } })
       const events = yield* log.read("taken")
       expect(events.map((e) => e.event.type)).toEqual(["TaskSubmitted", "TaskCanceled"])
-    }).pipe(Effect.provide(store())))
+    }).pipe(Effect.provide(store()))
+  )
 
   it.effect("two tasks submitted with one message key, in one batch: the first is written, the second is a DuplicateMessage and writes nothing", () =>
     Effect.gen(function* () {
@@ -74,9 +84,14 @@ describe("TaskWriter: group commit", () => {
       expect(second).toMatchObject({ _tag: "Left", left: { _tag: "DuplicateMessage", taskId: "first", version: 1 } })
       expect(yield* log.version("second")).toBe(0)
       // With duplicates accepted (idempotency off), the same key goes through; the key stays the first task's.
-      const third = yield* writer.commit("third", { type: "Submit", taskId: "third", contextId: "c", tenant: "t", owner: "o", message }, { duplicates: "accept" })
+      const third = yield* writer.commit(
+        "third",
+        { type: "Submit", taskId: "third", contextId: "c", tenant: "t", owner: "o", message },
+        { duplicates: "accept" }
+      )
       expect(third.snapshot.version).toBe(1)
       const index = yield* MessageIndex
       expect(yield* index.find({ tenant: "t", owner: "o", messageId: "m-same" })).toEqual(Option.some({ taskId: "first", version: 1 }))
-    }).pipe(Effect.provide(store())))
+    }).pipe(Effect.provide(store()))
+  )
 })

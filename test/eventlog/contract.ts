@@ -34,8 +34,7 @@ const meta = { instanceId: "i-1" }
  */
 export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
   describe(`EventLog contract: ${name}`, () => {
-    const run = <A, E>(effect: Effect.Effect<A, E, Services>) =>
-      Effect.provide(effect, makeStore())
+    const run = <A, E>(effect: Effect.Effect<A, E, Services>) => Effect.provide(effect, makeStore())
 
     it.effect("appends a new stream from version 0 with gap-free versions 1, 2, 3", () =>
       run(
@@ -56,7 +55,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           // Each row records the schema its payload was written at: the current one of its type.
           expect(read.map((e) => e.schemaVersion)).toEqual([2, 1, 1])
         })
-      ))
+      )
+    )
 
     it.effect("refuses an append at a stale expected version, and writes nothing", () =>
       run(
@@ -69,7 +69,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(ahead).toMatchObject({ _tag: "VersionConflict", expectedVersion: 5, actualVersion: 1 })
           expect((yield* log.read("t1")).length).toBe(1)
         })
-      ))
+      )
+    )
 
     it.effect("UNIQUE(task_id, version) holds even for a writer that skips the version check", () =>
       run(
@@ -83,7 +84,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           )
           expect(Exit.isFailure(raw)).toBe(true)
         })
-      ))
+      )
+    )
 
     it.effect("reads a version range, and the global log in commit order across tasks", () =>
       run(
@@ -102,7 +104,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* log.version("nobody")).toBe(0)
           expect(yield* log.read("nobody")).toEqual([])
         })
-      ))
+      )
+    )
 
     it.effect("an append inside a failed transaction leaves no trace (log and read model commit together)", () =>
       run(
@@ -121,7 +124,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* log.version("t1")).toBe(0)
           expect(Option.isNone(yield* readModel.load("t1"))).toBe(true)
         })
-      ))
+      )
+    )
 
     it.effect("a row of an unknown type or a newer schema version is reported, not guessed at", () =>
       run(
@@ -135,7 +139,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* Effect.flip(log.read("t1"))).toMatchObject({ _tag: "UnreadableEvent", type: "TaskTeleported" })
           expect(yield* Effect.flip(log.read("t2"))).toMatchObject({ _tag: "UnreadableEvent", schemaVersion: 99 })
         })
-      ))
+      )
+    )
 
     it.effect("a TaskSubmitted written at schema 1 (before owners) is read as the current shape, owned by nobody", () =>
       run(
@@ -149,7 +154,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(e!.event).toMatchObject({ type: "TaskSubmitted", taskId: "old", tenant: "t", owner: "" })
           expect(fold([e!.event]).owner).toBe("")
         })
-      ))
+      )
+    )
 
     it.effect("the read model saves, loads, lists newest first and finds the tasks that need a worker", () =>
       run(
@@ -178,7 +184,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           yield* readModel.save(s1b)
           expect(Option.getOrThrow(yield* readModel.load("t1")).version).toBe(2)
         })
-      ))
+      )
+    )
 
     it.effect("a big task's row holds its head only; every read gives the whole task back from its events, as of the row's version", () =>
       run(
@@ -222,7 +229,12 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           yield* readModel.save(fold(events.slice(0, inlineVersions + 4)))
           expect(JSON.stringify(Option.getOrThrow(yield* readModel.get("big")))).toBe(JSON.stringify(fold(events.slice(0, inlineVersions + 4))))
           // A small task's row holds the whole task.
-          yield* log.append("small", 0, events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)), meta)
+          yield* log.append(
+            "small",
+            0,
+            events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)),
+            meta
+          )
           const smallTask = fold(events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)))
           yield* readModel.save(smallTask)
           const smallRow = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = 'small'`
@@ -232,7 +244,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const active = (yield* readModel.active).find((s) => s.task!.id === "big")
           expect(active?.task!.history.length).toBe(fold(events.slice(0, inlineVersions + 4)).task!.history.length)
         })
-      ))
+      )
+    )
 
     it.effect("a row of 64 KiB or more is parsed once per version: reads share it until the row moves on, and it stays its owner's", () =>
       run(
@@ -271,7 +284,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(a).toEqual(small)
           expect(Option.getOrThrow(yield* readModel.get("small"))).not.toBe(a)
         })
-      ))
+      )
+    )
 
     it.effect("several big tasks in one page are read whole, each as of its own row's version", () =>
       run(
@@ -290,14 +304,17 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             // The first task's row is behind its log (read between a commit of its events and its row).
             yield* readModel.save(fold(i === 0 ? events.slice(0, inlineVersions + 1) : events))
           }
-          const expected = new Map(ids.map((id, i) => [id, JSON.stringify(fold(eventsOf(id, inlineVersions + i).slice(0, i === 0 ? inlineVersions + 1 : undefined)))]))
+          const expected = new Map(
+            ids.map((id, i) => [id, JSON.stringify(fold(eventsOf(id, inlineVersions + i).slice(0, i === 0 ? inlineVersions + 1 : undefined)))])
+          )
           const page = yield* readModel.list({ tenant: "", owner: "", pageSize: 20 })
           expect(page.tasks.length).toBe(ids.length)
           for (const task of page.tasks) expect(JSON.stringify(task)).toBe(expected.get(task.task!.id))
           const all = yield* readModel.getAll(ids)
           for (const id of ids) expect(JSON.stringify(all.get(id))).toBe(expected.get(id))
         })
-      ))
+      )
+    )
 
     it.effect("ListTasks' totalSize is exact under every filter as tasks arrive, change state and are pruned", () =>
       run(
@@ -339,40 +356,44 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* total({ state: "TASK_STATE_CANCELED" })).toBe(0)
           expect(yield* total({ state: "TASK_STATE_WORKING" })).toBe(1)
         })
-      ))
+      )
+    )
 
-    it.effect("pruning removes whole finished tasks older than the cutoff (events, row, push configs, deliveries, message keys) and nothing else", () =>
-      run(
-        Effect.gen(function* () {
-          const log = yield* EventLog
-          const readModel = yield* TaskReadModel
-          const push = yield* PushStore
-          const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
-            Effect.gen(function* () {
-              const appended = yield* log.append(taskId, 0, events, meta)
-              yield* readModel.save(fold(events))
-              yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
-              yield* push.enqueue(taskId, "ctx", appended, 0)
-              yield* index.claim({ tenant: "", owner: "", messageId: `m-${taskId}` }, { taskId, version: 1 })
-            })
-          const index = yield* MessageIndex
-          yield* write("old-done", [submitted("old-done", 1), { type: "TaskCanceled", at: at(2) }])
-          yield* write("old-working", [submitted("old-working", 1), started])
-          yield* write("new-done", [submitted("new-done", 50), { type: "TaskCanceled", at: at(60) }])
-          const pruner = yield* Pruner
-          expect(yield* pruner.prune(at(30), 100)).toBe(1)
-          expect(yield* log.read("old-done")).toEqual([])
-          expect(Option.isNone(yield* readModel.load("old-done"))).toBe(true)
-          expect(Option.isNone(yield* push.getConfig("old-done", "c"))).toBe(true)
-          expect(Option.isNone(yield* index.find({ tenant: "", owner: "", messageId: "m-old-done" }))).toBe(true)
-          expect(Option.isSome(yield* index.find({ tenant: "", owner: "", messageId: "m-new-done" }))).toBe(true)
-          expect((yield* push.due(Number.MAX_SAFE_INTEGER, 100)).map((d) => d.taskId).sort()).toEqual(["new-done", "old-working"])
-          // Unfinished tasks are never pruned, however old; newer finished ones wait for their time.
-          expect((yield* log.read("old-working")).length).toBe(2)
-          expect((yield* log.read("new-done")).length).toBe(2)
-          expect(yield* pruner.prune(at(30), 100)).toBe(0)
-        })
-      ))
+    it.effect(
+      "pruning removes whole finished tasks older than the cutoff (events, row, push configs, deliveries, message keys) and nothing else",
+      () =>
+        run(
+          Effect.gen(function* () {
+            const log = yield* EventLog
+            const readModel = yield* TaskReadModel
+            const push = yield* PushStore
+            const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
+              Effect.gen(function* () {
+                const appended = yield* log.append(taskId, 0, events, meta)
+                yield* readModel.save(fold(events))
+                yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
+                yield* push.enqueue(taskId, "ctx", appended, 0)
+                yield* index.claim({ tenant: "", owner: "", messageId: `m-${taskId}` }, { taskId, version: 1 })
+              })
+            const index = yield* MessageIndex
+            yield* write("old-done", [submitted("old-done", 1), { type: "TaskCanceled", at: at(2) }])
+            yield* write("old-working", [submitted("old-working", 1), started])
+            yield* write("new-done", [submitted("new-done", 50), { type: "TaskCanceled", at: at(60) }])
+            const pruner = yield* Pruner
+            expect(yield* pruner.prune(at(30), 100)).toBe(1)
+            expect(yield* log.read("old-done")).toEqual([])
+            expect(Option.isNone(yield* readModel.load("old-done"))).toBe(true)
+            expect(Option.isNone(yield* push.getConfig("old-done", "c"))).toBe(true)
+            expect(Option.isNone(yield* index.find({ tenant: "", owner: "", messageId: "m-old-done" }))).toBe(true)
+            expect(Option.isSome(yield* index.find({ tenant: "", owner: "", messageId: "m-new-done" }))).toBe(true)
+            expect((yield* push.due(Number.MAX_SAFE_INTEGER, 100)).map((d) => d.taskId).sort()).toEqual(["new-done", "old-working"])
+            // Unfinished tasks are never pruned, however old; newer finished ones wait for their time.
+            expect((yield* log.read("old-working")).length).toBe(2)
+            expect((yield* log.read("new-done")).length).toBe(2)
+            expect(yield* pruner.prune(at(30), 100)).toBe(0)
+          })
+        )
+    )
 
     it.effect("pruning by state removes only terminal tasks in the states named", () =>
       run(
@@ -392,7 +413,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect((yield* log.read("canceled")).length).toBe(2)
           expect((yield* log.read("working")).length).toBe(2)
         })
-      ))
+      )
+    )
 
     // Live clock: the wait for PostgreSQL to show a commit sleeps between tries, which the test clock of
     // `it.effect` would never let end (the test hung whenever the first try came too early).
@@ -406,7 +428,10 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           // cluster (other tests run beside this one), so new events may take a moment to appear.
           const visible = (cursor: typeof tailStart, count: number) =>
             log.tail(cursor, 10).pipe(
-              Effect.filterOrFail((page) => page.events.length >= count, () => "not yet"),
+              Effect.filterOrFail(
+                (page) => page.events.length >= count,
+                () => "not yet"
+              ),
               Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("10 seconds"))),
               // Still short: the page as it is, for the assertion to show.
               Effect.orElse(() => log.tail(cursor, 10))
@@ -419,9 +444,13 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(next.events.map((e) => [e.taskId, e.version])).toEqual([["t1", 2]])
           const paged = yield* log.tail(tailStart, 1)
           expect(paged.events.map((e) => e.taskId)).toEqual(["t1"])
-          expect((yield* log.tail(paged.cursor, 10)).events.map((e) => [e.taskId, e.version])).toEqual([["t2", 1], ["t1", 2]])
+          expect((yield* log.tail(paged.cursor, 10)).events.map((e) => [e.taskId, e.version])).toEqual([
+            ["t2", 1],
+            ["t1", 2]
+          ])
         })
-      ))
+      )
+    )
 
     describe("message index (idempotency)", () => {
       const key = { tenant: "t", owner: "alice", messageId: "m-1" }
@@ -438,7 +467,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(yield* index.claim({ ...key, tenant: "u" }, { taskId: "d", version: 1 })).toBe(true)
             expect(Option.isNone(yield* index.find({ ...key, messageId: "m-2" }))).toBe(true)
           })
-        ))
+        )
+      )
 
       it.effect("a claim inside a rolled-back transaction leaves nothing behind", () =>
         run(
@@ -448,7 +478,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             yield* Effect.exit(sql.withTransaction(Effect.zipRight(index.claim(key, { taskId: "a", version: 1 }), Effect.fail("abort"))))
             expect(Option.isNone(yield* index.find(key))).toBe(true)
           })
-        ))
+        )
+      )
 
       it.effect("the migration fills the index from a log written before it existed", () =>
         run(
@@ -473,7 +504,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(yield* index.find({ ...owner, messageId: userMessage("hello old").messageId })).toEqual(Option.some({ taskId: "old", version: 1 }))
             expect(yield* index.find({ ...owner, messageId: "m-answer" })).toEqual(Option.some({ taskId: "old", version: 4 }))
           })
-        ))
+        )
+      )
     })
 
     describe("work leases", () => {
@@ -503,7 +535,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(yield* leases.claim("i2", 1_000, 100, 10)).toEqual([{ taskId: "new-submitted", epoch: 1 }])
             expect(yield* leases.claim("i2", 1_050, 100, 10)).toEqual([])
           })
-        ))
+        )
+      )
 
       it.effect("a claim's limit counts only tasks it can take: leased ones are passed over, the next oldest of either state taken", () =>
         run(
@@ -517,7 +550,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             // Once the first lease expires, that task is the oldest again, at its next epoch.
             expect(yield* leases.claim("i3", 1_101, 100, 3)).toEqual([{ taskId: "old-submitted", epoch: 2 }])
           })
-        ))
+        )
+      )
 
       it.effect("a live lease is renewed by its owner; an expired one is taken over at the next epoch, and the old owner is fenced off", () =>
         run(
@@ -537,7 +571,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_210)).toBe(true)
             expect(yield* leases.holds("i2", { taskId: "working", epoch: 2 }, 1_301)).toBe(false)
           })
-        ))
+        )
+      )
 
       it.effect("a released lease is claimable at once and keeps counting epochs", () =>
         run(
@@ -559,7 +594,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(yield* leases.holds("i2", { taskId: first!.taskId, epoch: 2 }, 1_004)).toBe(true)
             yield* leases.release("i1", [])
           })
-        ))
+        )
+      )
 
       it.effect("claimers racing for the same tasks never get the same task", () =>
         run(
@@ -570,13 +606,18 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             const leases = yield* LeaseStore
             const claims = yield* Effect.forEach(
               ["a", "b", "c"],
-              (owner) => Effect.map(Effect.forEach(Array.from({ length: 10 }), () => leases.claim(owner, 5_000, 60_000, 3)), (r) => r.flat()),
+              (owner) =>
+                Effect.map(
+                  Effect.forEach(Array.from({ length: 10 }), () => leases.claim(owner, 5_000, 60_000, 3)),
+                  (r) => r.flat()
+                ),
               { concurrency: "unbounded" }
             )
             const all = claims.flat().map((l) => l.taskId)
             expect(new Set(all).size).toBe(all.length)
             expect(all.length).toBe(60)
           })
-        ))
+        )
+      )
     })
   })

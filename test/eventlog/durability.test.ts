@@ -26,7 +26,8 @@ describe("Durability: the engine syncs SQLite's WAL itself, off the event loop",
         { concurrency: "unbounded", discard: true }
       )
       yield* durability.settled
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "syncs.db")))))
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "syncs.db"))))
+  )
 
   it.effect("a commit whose WAL cannot be synced is not acknowledged: the writer answers StoreFailure, naming the file gone", () => {
     const db = path.join(tempDir(), "unsynced.db")

@@ -45,9 +45,10 @@ await describePg("PostgreSQL store", () => {
       await Promise.all([start(), start(), start(), start()])
       const rows = await Effect.runPromise(
         Effect.scoped(
-          Effect.flatMap(SqlClient.SqlClient, (sql) => sql<{ migration_id: number }>`SELECT migration_id FROM a2a_migrations ORDER BY migration_id`).pipe(
-            Effect.provide(Store.layerPg(schema.url))
-          )
+          Effect.flatMap(
+            SqlClient.SqlClient,
+            (sql) => sql<{ migration_id: number }>`SELECT migration_id FROM a2a_migrations ORDER BY migration_id`
+          ).pipe(Effect.provide(Store.layerPg(schema.url)))
         )
       )
       expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9])

@@ -28,17 +28,20 @@ describe("SQLite store settings", () => {
       yield* sql`UPDATE a2a_migrations SET name = name`
       yield* durability.sync
       yield* durability.settled
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync.db")))))
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync.db"))))
+  )
 
   it.effect("a tool beside an engine (not the owner) leaves syncing to SQLite: synchronous FULL", () =>
     Effect.gen(function* () {
       expect(yield* pragma("synchronous")).toBe(2) // FULL
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-tool.db"), { exclusive: false }))))
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-tool.db"), { exclusive: false })))
+  )
 
   it.effect("synchronous NORMAL is an explicit choice", () =>
     Effect.gen(function* () {
       expect(yield* pragma("synchronous")).toBe(1) // NORMAL
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-normal.db"), { synchronous: "normal" }))))
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "sync-normal.db"), { synchronous: "normal" })))
+  )
 })
 
 describe("one engine per SQLite file", () => {
@@ -62,7 +65,15 @@ describe("the read-model check used by the end-to-end suites", () => {
   it("passes on a consistent store and catches a tampered row", async () => {
     const db = path.join(tempDir(), "verify.db")
     const events = [
-      { type: "TaskSubmitted", at: "2026-01-01T00:00:00.000Z", taskId: "t1", contextId: "c", tenant: "", owner: "", message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }] } },
+      {
+        type: "TaskSubmitted",
+        at: "2026-01-01T00:00:00.000Z",
+        taskId: "t1",
+        contextId: "c",
+        tenant: "",
+        owner: "",
+        message: { messageId: "m", role: "ROLE_USER", parts: [{ text: "x" }] }
+      },
       { type: "TaskStarted", at: "2026-01-01T00:00:01.000Z", instanceId: "i" }
     ] as const
     await Effect.runPromise(
@@ -76,16 +87,15 @@ describe("the read-model check used by the end-to-end suites", () => {
     expect(await verifyStore(db)).toBe(1)
     await Effect.runPromise(
       Effect.scoped(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`UPDATE a2a_tasks SET snapshot = replace(snapshot, 'TASK_STATE_WORKING', 'TASK_STATE_COMPLETED')`).pipe(
-          Effect.provide(Store.layerSqlite(db))
-        )
+        Effect.flatMap(
+          SqlClient.SqlClient,
+          (sql) => sql`UPDATE a2a_tasks SET snapshot = replace(snapshot, 'TASK_STATE_WORKING', 'TASK_STATE_COMPLETED')`
+        ).pipe(Effect.provide(Store.layerSqlite(db)))
       )
     )
     await expect(verifyStore(db)).rejects.toThrow(/read model differs/)
     await Effect.runPromise(
-      Effect.scoped(
-        Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM a2a_message_ids`).pipe(Effect.provide(Store.layerSqlite(db)))
-      )
+      Effect.scoped(Effect.flatMap(SqlClient.SqlClient, (sql) => sql`DELETE FROM a2a_message_ids`).pipe(Effect.provide(Store.layerSqlite(db))))
     )
     await expect(verifyStore(db)).rejects.toThrow(/message m \(version 1\) is not in the message index/)
   })
@@ -104,27 +114,32 @@ describe("ListTasks at scale on SQLite (counts kept by triggers)", () => {
         FROM t`)
     )
   const count = (where: string) =>
-    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`)).pipe(Effect.map((r) => r[0]!.n))
+    Effect.flatMap(SqlClient.SqlClient, (sql) => sql.unsafe<{ n: number }>(`SELECT COUNT(*) AS n FROM a2a_tasks WHERE ${where}`)).pipe(
+      Effect.map((r) => r[0]!.n)
+    )
   const second = (k: number) => new Date(Date.UTC(2026, 0, 1) + k * 1000).toISOString()
 
-  it.effect("totalSize matches a count of the rows for every filter, whether the time window holds few rows, few rows are before it, or neither", () =>
-    Effect.gen(function* () {
-      yield* bulk(25_000)
-      const readModel = yield* TaskReadModel
-      const total = (filter: Partial<Parameters<typeof readModel.list>[0]> = {}) =>
-        Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 1, ...filter }), (p) => p.totalSize)
-      expect(yield* total()).toBe(25_000)
-      expect(yield* total({ state: "TASK_STATE_FAILED" })).toBe(5_000)
-      expect(yield* total({ contextId: "ctx" })).toBe(25_000)
-      // few in the window; few before it; many on both sides
-      for (const k of [24_000, 3_000, 12_000]) {
-        expect(yield* total({ statusTimestampAfter: second(k) })).toBe(yield* count(`status_timestamp >= '${second(k)}'`))
-        expect(yield* total({ statusTimestampAfter: second(k), state: "TASK_STATE_FAILED" })).toBe(
-          yield* count(`status_timestamp >= '${second(k)}' AND state = 'TASK_STATE_FAILED'`)
-        )
-      }
-      expect(yield* total({ statusTimestampAfter: second(3_000) })).toBe(22_000)
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "scale.db")))))
+  it.effect(
+    "totalSize matches a count of the rows for every filter, whether the time window holds few rows, few rows are before it, or neither",
+    () =>
+      Effect.gen(function* () {
+        yield* bulk(25_000)
+        const readModel = yield* TaskReadModel
+        const total = (filter: Partial<Parameters<typeof readModel.list>[0]> = {}) =>
+          Effect.map(readModel.list({ tenant: "", owner: "", pageSize: 1, ...filter }), (p) => p.totalSize)
+        expect(yield* total()).toBe(25_000)
+        expect(yield* total({ state: "TASK_STATE_FAILED" })).toBe(5_000)
+        expect(yield* total({ contextId: "ctx" })).toBe(25_000)
+        // few in the window; few before it; many on both sides
+        for (const k of [24_000, 3_000, 12_000]) {
+          expect(yield* total({ statusTimestampAfter: second(k) })).toBe(yield* count(`status_timestamp >= '${second(k)}'`))
+          expect(yield* total({ statusTimestampAfter: second(k), state: "TASK_STATE_FAILED" })).toBe(
+            yield* count(`status_timestamp >= '${second(k)}' AND state = 'TASK_STATE_FAILED'`)
+          )
+        }
+        expect(yield* total({ statusTimestampAfter: second(3_000) })).toBe(22_000)
+      }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "scale.db"))))
+  )
 
   it.effect("the migration fills the counts from the tasks of a store that predates it", () =>
     Effect.gen(function* () {
@@ -136,5 +151,6 @@ describe("ListTasks at scale on SQLite (counts kept by triggers)", () => {
       yield* Migrations.run
       const page = yield* (yield* TaskReadModel).list({ tenant: "", owner: "", pageSize: 1, state: "TASK_STATE_COMPLETED" })
       expect(page.totalSize).toBe(40)
-    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "counts-migration.db")))))
+    }).pipe(Effect.provide(Store.layerSqlite(path.join(tempDir(), "counts-migration.db"))))
+  )
 })

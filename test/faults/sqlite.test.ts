@@ -147,7 +147,11 @@ describe("SQLite store faults", () => {
     expectStoreError(refused, /SQLite: the database file is locked by another process/)
     const rest = await answered(
       "POST /message:send",
-      fetch(`${server.url}/message:send`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ message: userMessage("rest") }) })
+      fetch(`${server.url}/message:send`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ message: userMessage("rest") })
+      })
     )
     expect(rest.status).toBe(503)
     const status = (await rest.json()) as { error: { code: number; status: string; message: string } }
@@ -159,7 +163,11 @@ describe("SQLite store faults", () => {
     expect((await rpc(server.url, "GetTask", { id: before.result.task.id })).result.status.state).toBe("TASK_STATE_COMPLETED")
 
     await lock.release()
-    await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
+    await eventually(
+      () => readyz(server.url),
+      (r) => r.status === 200,
+      15_000
+    )
     const after = await send(server.url, "after")
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
     await closeAndVerify(server)
@@ -195,7 +203,11 @@ describe("SQLite store faults", () => {
     expect(notReady.body.reason).toMatch(/removed or replaced/)
 
     fs.renameSync(`${db}.elsewhere`, db)
-    await eventually(() => readyz(server.url), (r) => r.status === 200, 15_000)
+    await eventually(
+      () => readyz(server.url),
+      (r) => r.status === 200,
+      15_000
+    )
     const after = await send(server.url, "after")
     expect(after.error).toBeUndefined()
     expect(after.result.task.status.state).toBe("TASK_STATE_COMPLETED")
@@ -207,13 +219,16 @@ describe("SQLite store faults", () => {
     const db = path.join(tempDir(), "tool.db")
     // The store exists (opening it creates it); then another process holds its write lock for 1.5 s.
     expect(await verifyStore(db)).toBe(0)
-    const holder = spawn(process.execPath, ["-e", `
+    const holder = spawn(process.execPath, [
+      "-e",
+      `
       const Database = require(${JSON.stringify(require.resolve("better-sqlite3"))})
       const db = new Database(${JSON.stringify(db)})
       db.exec("BEGIN IMMEDIATE")
       console.log("locked")
       setTimeout(() => { db.exec("ROLLBACK"); process.exit(0) }, 1500)
-    `])
+    `
+    ])
     await new Promise<void>((resolve) => holder.stdout.once("data", () => resolve()))
     const r = await cli(["prune", "--older-than", "0", "--db", db])
     expect(r.stderr).toBe("")

@@ -59,7 +59,10 @@ describe("layer: the engine for an Effect program", () => {
     fs.writeFileSync(file, "")
     const exit = await Effect.runPromiseExit(Effect.scoped(Layer.build(layer({ agent: echo, db: path.join(file, "ledger.db") }).pipe(quiet))))
     const error = Exit.isFailure(exit) ? Cause.failureOption(exit.cause) : Option.none()
-    expect(Option.getOrUndefined(error)).toMatchObject({ _tag: "EngineStartError", message: expect.stringMatching(/could not start on \/.*a-file\/ledger\.db: cannot create the directory/) })
+    expect(Option.getOrUndefined(error)).toMatchObject({
+      _tag: "EngineStartError",
+      message: expect.stringMatching(/could not start on \/.*a-file\/ledger\.db: cannot create the directory/)
+    })
   })
 })
 
@@ -93,9 +96,13 @@ describe("routesLayer and httpApp: A2A mounted in an application's own server", 
         supportedInterfaces: Array<{ url: string; protocolBinding: string }>
       }
       expect(card.name).toBe("Echo")
-      expect(card.supportedInterfaces.map((i) => i.url)).toEqual(expect.arrayContaining([`${server.base}/agents/echo/a2a`, `${server.base}/agents/echo`]))
+      expect(card.supportedInterfaces.map((i) => i.url)).toEqual(
+        expect.arrayContaining([`${server.base}/agents/echo/a2a`, `${server.base}/agents/echo`])
+      )
       const agent = `${server.base}/agents/echo`
-      const sent = (await call(agent, "SendMessage", { message: userMessage("mounted") })) as { task: { id: string; status: { state: string; message: { parts: Array<{ text: string }> } } } }
+      const sent = (await call(agent, "SendMessage", { message: userMessage("mounted") })) as {
+        task: { id: string; status: { state: string; message: { parts: Array<{ text: string }> } } }
+      }
       expect(sent.task.status.message.parts).toEqual([{ text: "echo: mounted" }])
       const got = (await (await fetch(`${agent}/tasks/${sent.task.id}`)).json()) as { id: string; status: { state: string } }
       expect(got).toMatchObject({ id: sent.task.id, status: { state: "TASK_STATE_COMPLETED" } })
@@ -115,7 +122,9 @@ describe("routesLayer and httpApp: A2A mounted in an application's own server", 
   /** The task as an engine on the same store finds it, with recovery "fail": FAILED if it was left WORKING. */
   const leftWorking = async (db: string, taskId: string) => {
     const state = await Effect.runPromise(
-      Effect.scoped(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)).pipe(Effect.provide(layer({ agent: echo, db, recovery: "fail" }).pipe(quiet))))
+      Effect.scoped(
+        Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)).pipe(Effect.provide(layer({ agent: echo, db, recovery: "fail" }).pipe(quiet)))
+      )
     )
     expect(state.task?.status.state).toBe("TASK_STATE_FAILED")
   }

@@ -58,7 +58,8 @@ const collect = async (items: AsyncIterable<StreamResponse>) => {
   return out
 }
 
-const stateOf = (item: StreamResponse) => ("task" in item ? item.task.status.state : "statusUpdate" in item ? item.statusUpdate.status.state : "artifact")
+const stateOf = (item: StreamResponse) =>
+  "task" in item ? item.task.status.state : "statusUpdate" in item ? item.statusUpdate.status.state : "artifact"
 
 describe("createLedger: send, get, list", () => {
   it("a send waits for the task to finish and answers it with its history and artifacts", async () => {
@@ -125,9 +126,19 @@ describe("createLedger: send, get, list", () => {
     await ledger.send("fail once")
     const first = await ledger.list({ state: "TASK_STATE_COMPLETED", pageSize: 3 })
     expect(first.totalSize).toBe(5)
-    expect(first.tasks.map((t) => t.id)).toEqual(done.slice(2).reverse().map((t) => t.id))
+    expect(first.tasks.map((t) => t.id)).toEqual(
+      done
+        .slice(2)
+        .reverse()
+        .map((t) => t.id)
+    )
     const second = await ledger.list({ state: "TASK_STATE_COMPLETED", pageSize: 3, pageToken: first.nextPageToken })
-    expect(second.tasks.map((t) => t.id)).toEqual(done.slice(0, 2).reverse().map((t) => t.id))
+    expect(second.tasks.map((t) => t.id)).toEqual(
+      done
+        .slice(0, 2)
+        .reverse()
+        .map((t) => t.id)
+    )
     expect(second.nextPageToken).toBe("")
     expect((await ledger.list()).totalSize).toBe(6)
     expect((await ledger.list({ state: "TASK_STATE_FAILED" })).tasks.map((t) => t.history[0]?.parts[0]?.text)).toEqual(["fail once"])
@@ -159,7 +170,9 @@ describe("createLedger: subscribe and cancel", () => {
     expect(updates).toEqual(["TASK_STATE_WORKING", "artifact", "TASK_STATE_COMPLETED"])
     expect(seen.some((i) => "statusUpdate" in i && i.statusUpdate.status.message?.parts[0]?.text === "step 1")).toBe(true)
     const artifact = seen.find((i) => "artifactUpdate" in i)
-    expect(artifact).toEqual({ artifactUpdate: { taskId: started.id, contextId: started.contextId, artifact: { artifactId: "out", parts: [{ text: "result" }] } } })
+    expect(artifact).toEqual({
+      artifactUpdate: { taskId: started.id, contextId: started.contextId, artifact: { artifactId: "out", parts: [{ text: "result" }] } }
+    })
     // A finished task: the task alone.
     expect((await collect(ledger.subscribe(started.id))).map(stateOf)).toEqual(["TASK_STATE_COMPLETED"])
   })

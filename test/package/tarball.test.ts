@@ -54,7 +54,10 @@ beforeAll(() => {
   fs.mkdirSync(checkout)
   copyCheckout(checkout)
   const tarball = run("npm", ["pack", "--silent", "--pack-destination", work], checkout).trim().split("\n").pop()!
-  files = run("tar", ["tzf", path.join(work, tarball)], work).trim().split("\n").map((f) => f.replace(/^package\//, ""))
+  files = run("tar", ["tzf", path.join(work, tarball)], work)
+    .trim()
+    .split("\n")
+    .map((f) => f.replace(/^package\//, ""))
 
   fs.mkdirSync(installed, { recursive: true })
   run("tar", ["xzf", path.join(work, tarball), "-C", installed, "--strip-components=1"], work)
@@ -88,7 +91,17 @@ const tsconfig = (moduleResolution: "NodeNext" | "Bundler", emit: boolean) => ({
 
 describe("the npm package", () => {
   it("holds the built library, its types, the command and the docs, and no tests, benches or sources", () => {
-    expect(files).toEqual(expect.arrayContaining(["dist/lib/index.js", "dist/lib/index.d.ts", "dist/lib/testing.js", "dist/lib/testing.d.ts", "dist/main.js", "bin/a2a-ledger.mjs", "README.md"]))
+    expect(files).toEqual(
+      expect.arrayContaining([
+        "dist/lib/index.js",
+        "dist/lib/index.d.ts",
+        "dist/lib/testing.js",
+        "dist/lib/testing.d.ts",
+        "dist/main.js",
+        "bin/a2a-ledger.mjs",
+        "README.md"
+      ])
+    )
     expect(files.filter((f) => /^(test|bench|src|scripts)\/|Dockerfile|docker-compose|\.ci\/|tsconfig/.test(f))).toEqual([])
     expect(Object.keys(manifest.exports).sort()).toEqual([".", "./testing"])
     expect(Object.keys(manifest.peerDependencies)).toContain("effect")
@@ -118,17 +131,29 @@ describe("the npm package", () => {
   it("the examples run against it (each type-checked above): the Effect program, the mounted routes, the Promise script", () => {
     // Each prints its result as JSON on its last line (the Effect ones log before it).
     const output = (name: string) =>
-      JSON.parse(run(process.execPath, [`out/examples/${name.replace(/\.ts$/, ".js")}`, path.join(consumer, `${name}.db`)], consumer).trim().split("\n").pop()!)
+      JSON.parse(
+        run(process.execPath, [`out/examples/${name.replace(/\.ts$/, ".js")}`, path.join(consumer, `${name}.db`)], consumer)
+          .trim()
+          .split("\n")
+          .pop()!
+      )
     expect(examples.sort()).toEqual(["effect-embed.ts", "mount-routes.ts", "promise.ts"])
     expect(output("effect-embed.ts")).toEqual({ state: "TASK_STATE_COMPLETED", translation: "bonjour" })
     expect(output("mount-routes.ts")).toEqual({ status: { app: "ok" }, jsonrpc: "/agents/echo/a2a", reply: "echo: hi" })
-    expect(output("promise.ts")).toEqual({ streamed: ["1…", "2…", "3…", "artifact count", "Counted."], canceled: "TASK_STATE_CANCELED", cancelFinished: -32002 })
+    expect(output("promise.ts")).toEqual({
+      streamed: ["1…", "2…", "3…", "artifact count", "Counted."],
+      canceled: "TASK_STATE_CANCELED",
+      cancelFinished: -32002
+    })
   }, 120_000)
 
   it("its a2a-ledger command runs from the install: help, and verify over the store the consumer wrote", () => {
     const bin = path.join(consumer, "node_modules/.bin/a2a-ledger")
     expect(run(bin, ["--help"], consumer)).toMatch(/USAGE/)
-    const report = JSON.parse(run(bin, ["verify", "--db", path.join(consumer, "tasks.db"), "--json"], consumer)) as { tasks: number; problems: Array<unknown> }
+    const report = JSON.parse(run(bin, ["verify", "--db", path.join(consumer, "tasks.db"), "--json"], consumer)) as {
+      tasks: number
+      problems: Array<unknown>
+    }
     expect(report).toMatchObject({ tasks: 1, problems: [] })
   }, 120_000)
 })

@@ -3,9 +3,9 @@ import { camelCaseKeys, jsonDepth } from "../../src/protocol/normalize"
 
 describe("camelCaseKeys (ProtoJSON accepts the original snake_case names)", () => {
   it("renames snake_case keys at every level, except inside free-form values", () => {
-    expect(
-      camelCaseKeys({ message: { message_id: "m", context_id: "c", metadata: { keep_me: 1 }, parts: [{ data: { raw_value: 2 } }] } })
-    ).toEqual({ message: { messageId: "m", contextId: "c", metadata: { keep_me: 1 }, parts: [{ data: { raw_value: 2 } }] } })
+    expect(camelCaseKeys({ message: { message_id: "m", context_id: "c", metadata: { keep_me: 1 }, parts: [{ data: { raw_value: 2 } }] } })).toEqual({
+      message: { messageId: "m", contextId: "c", metadata: { keep_me: 1 }, parts: [{ data: { raw_value: 2 } }] }
+    })
   })
 
   it("lets the camelCase spelling win when both are sent", () => {

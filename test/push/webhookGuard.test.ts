@@ -6,7 +6,14 @@ const policy = (...allow: Array<string>) => Either.getOrThrow(makePolicy(allow))
 
 describe("webhook SSRF guard", () => {
   it("without an allowlist, loopback names and internal addresses are refused at registration", () => {
-    for (const url of ["http://localhost/", "http://LOCALHOST:1/", "http://api.localhost/", "http://127.0.0.1/", "http://[::1]/", "http://100.64.0.1/"]) {
+    for (const url of [
+      "http://localhost/",
+      "http://LOCALHOST:1/",
+      "http://api.localhost/",
+      "http://127.0.0.1/",
+      "http://[::1]/",
+      "http://100.64.0.1/"
+    ]) {
       expect(Either.isLeft(checkUrl(policy(), url)), url).toBe(true)
     }
     expect(Either.isRight(checkUrl(policy(), "https://hooks.example.com/a2a"))).toBe(true)

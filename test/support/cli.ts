@@ -17,9 +17,11 @@ export interface CliRun {
 const capture = (args: ReadonlyArray<string>) => {
   const out = { stdout: "", stderr: "" }
   const program = Effect.flatMap(Effect.console, (base) => {
-    const write = (stream: "stdout" | "stderr") => (...a: ReadonlyArray<unknown>) => {
-      out[stream] += format(...a) + "\n"
-    }
+    const write =
+      (stream: "stdout" | "stderr") =>
+      (...a: ReadonlyArray<unknown>) => {
+        out[stream] += format(...a) + "\n"
+      }
     const console = {
       ...base,
       log: (...a: ReadonlyArray<unknown>) => Effect.sync(() => write("stdout")(...a)),

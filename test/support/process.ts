@@ -61,7 +61,10 @@ export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess>
   })
 
 /** One `a2a-ledger <args>` command run to its end: its exit code and output. */
-export const runCli = (args: ReadonlyArray<string>, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string }> =>
+export const runCli = (
+  args: ReadonlyArray<string>,
+  env: Record<string, string> = {}
+): Promise<{ code: number | null; stdout: string; stderr: string }> =>
   new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), ...args], {
       cwd: root,

@@ -82,7 +82,11 @@ export const stream = async (
           else if (line.startsWith("data: ")) event.data = (event.data ?? "") + line.slice(6)
         }
         if (event.data === undefined) continue
-        return { ...(event.id !== undefined ? { id: event.id } : {}), ...(event.event !== undefined ? { event: event.event } : {}), data: JSON.parse(event.data) }
+        return {
+          ...(event.id !== undefined ? { id: event.id } : {}),
+          ...(event.event !== undefined ? { event: event.event } : {}),
+          data: JSON.parse(event.data)
+        }
       }
       if (done) return undefined
       const chunk = await reader.read()

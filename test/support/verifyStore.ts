@@ -13,7 +13,12 @@ export const verifyStore = (db: string) =>
     Effect.scoped(verify.pipe(Effect.provide(Store.layer(db, { exclusive: false })))).pipe(
       Effect.map((report) => {
         if (report.problems.length > 0) {
-          throw new Error(`verify found ${report.problems.length} problem(s): ${report.problems.slice(0, 5).map((p) => `${p.taskId}: ${p.problem}`).join("; ")}`)
+          throw new Error(
+            `verify found ${report.problems.length} problem(s): ${report.problems
+              .slice(0, 5)
+              .map((p) => `${p.taskId}: ${p.problem}`)
+              .join("; ")}`
+          )
         }
         return report.tasks
       })
