@@ -84,7 +84,7 @@ const subscribe = (taskId: string) =>
     socket.on("data", (text: string) => {
       const now = Date.now()
       buffer += text
-      for (const m of buffer.matchAll(/"statusUpdate":\{[^]*?"timestamp":"([^"]+)"/g)) {
+      for (const m of buffer.matchAll(/"statusUpdate":\{[\s\S]*?"timestamp":"([^"]+)"/g)) {
         deliveries++
         latencies.push(now - Date.parse(m[1]!))
       }
@@ -111,7 +111,6 @@ const idleRss = rssMiB(pid)
 const cpu0 = cpuSeconds()
 const t0 = Date.now()
 // Start every task (returnImmediately) and subscribe to each at once; the first progress comes a step later.
-let started = 0
 const startOne = async (i: number) => {
   const answer = JSON.parse(
     await post(
@@ -126,7 +125,6 @@ const startOne = async (i: number) => {
       })
     )
   ) as { result: { task: { id: string } } }
-  started++
   await Promise.all(Array.from({ length: subscribers }, () => subscribe(answer.result.task.id)))
 }
 for (let i = 0; i < tasks; i += 200) await Promise.all(Array.from({ length: Math.min(200, tasks - i) }, (_, j) => startOne(i + j)))

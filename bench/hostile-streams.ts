@@ -135,7 +135,7 @@ await sleep(1000)
 await worstWait()
 
 if (neverRead > 0) {
-  const big = "ask " + "x".repeat(900 * 1024)
+  const big = `ask ${"x".repeat(900 * 1024)}`
   const task = await send(big)
   const before = serverRss()
   const sockets = await openAll(neverRead, task.id, false)

@@ -32,11 +32,11 @@ const ServerLive = HttpServer.serve(app).pipe(
 const client = Effect.gen(function* () {
   const server = yield* HttpServer.HttpServer
   const base = `http://127.0.0.1:${(server.address as HttpServer.TcpAddress).port}`
-  const get = (path: string) => Effect.promise(() => fetch(`${base}${path}`).then((r) => r.json() as Promise<Record<string, any>>))
-  const status = yield* get("/status")
-  const card = yield* get("/agents/echo/.well-known/agent-card.json")
+  const get = <A>(path: string) => Effect.promise(() => fetch(`${base}${path}`).then((r) => r.json() as Promise<A>))
+  const status = yield* get<{ app: string }>("/status")
+  const card = yield* get<{ supportedInterfaces: Array<{ url: string }> }>("/agents/echo/.well-known/agent-card.json")
   const sent = yield* Effect.promise(() =>
-    fetch(card.supportedInterfaces[0].url, {
+    fetch(card.supportedInterfaces[0]!.url, {
       method: "POST",
       headers: { "content-type": "application/json" },
       body: JSON.stringify({
@@ -45,9 +45,9 @@ const client = Effect.gen(function* () {
         method: "SendMessage",
         params: { message: { messageId: crypto.randomUUID(), role: "ROLE_USER", parts: [{ text: "hi" }] } }
       })
-    }).then((r) => r.json() as Promise<Record<string, any>>)
+    }).then((r) => r.json() as Promise<{ result: { task: { status: { message: { parts: Array<{ text: string }> } } } } }>)
   )
-  return { status, jsonrpc: card.supportedInterfaces[0].url.replace(base, ""), reply: sent.result.task.status.message.parts[0].text }
+  return { status, jsonrpc: card.supportedInterfaces[0]!.url.replace(base, ""), reply: sent.result.task.status.message.parts[0]!.text }
 })
 
 // Built, used, released: the routes, the server and the engine stop in order when the scope closes.

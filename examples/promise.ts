@@ -14,7 +14,11 @@ const ledger = await createLedger({
         // Waits 200 ms, or less if the task is canceled meanwhile.
         await new Promise((resolve) => {
           const timer = setTimeout(resolve, 200)
-          ctx.signal.addEventListener("abort", () => (clearTimeout(timer), resolve(undefined)), { once: true })
+          const stop = () => {
+            clearTimeout(timer)
+            resolve(undefined)
+          }
+          ctx.signal.addEventListener("abort", stop, { once: true })
         })
         if (ctx.signal.aborted) return { state: "failed", message: "canceled" } // ignored: the task is CANCELED
         await ctx.progress(`${i}…`)

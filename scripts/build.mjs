@@ -73,10 +73,11 @@ export const build = async ({ readable = false } = {}) => {
   // whole source as a two-byte string: 8 MiB of heap instead of 4, for as long as the process lives. In a
   // comment a placeholder does as well; one per UTF-16 unit keeps the source map's columns.
   const source = fs.readFileSync(out, "utf8")
-  // eslint-disable-next-line no-control-regex
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: the range of ASCII, NUL included, is the point
   if (/[^\x00-\x7f]/.test(source))
     fs.writeFileSync(
       out,
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: as above
       source.replace(/[^\x00-\x7f]/g, (c) => "?".repeat(c.length))
     )
 }

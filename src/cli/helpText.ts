@@ -1,4 +1,4 @@
-import { Console, Effect } from "effect"
+import { type Console, Effect } from "effect"
 
 /**
  * What @effect/cli prints, made fit to read: without ANSI escapes when the
@@ -9,6 +9,7 @@ import { Console, Effect } from "effect"
  * (`--allow-webhook-host text...`) may be left out, so it gets brackets as
  * every other optional flag does.
  */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the escape sequences this removes
 const ansi = /\x1b\[[0-9;]*m/g
 
 export const stripAnsi = (text: string) => text.replace(ansi, "")

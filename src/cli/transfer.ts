@@ -54,7 +54,7 @@ const exportCommand = Command.make("export", { db, task, context, since, out }, 
             const lines = (yield* log.read(task_id)).map((e) =>
               JSON.stringify({ taskId: e.taskId, version: e.version, event: e.event, metadata: e.metadata } satisfies Line)
             )
-            if (lines.length > 0) fs.writeSync(sink, lines.join("\n") + "\n")
+            if (lines.length > 0) fs.writeSync(sink, `${lines.join("\n")}\n`)
             events += lines.length
           }
         } finally {

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, Queue, Runtime, Stream } from "effect"
+import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, type Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
 import { extend } from "../domain/extend.js"

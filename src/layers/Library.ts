@@ -1,5 +1,5 @@
 import { Context, Data, Deferred, Effect, type Fiber, FiberId, Layer } from "effect"
-import { HttpServer, HttpServerError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpServer, HttpServerError, type HttpServerRequest, type HttpServerResponse } from "@effect/platform"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { TaskEngine } from "../engine/TaskEngine.js"
 import * as Store from "../eventlog/Store.js"
@@ -114,7 +114,9 @@ export const routesLayer = (options: RoutesOptions = {}): Layer.Layer<A2ARoutes,
           Effect.zipRight(
             Effect.forkDaemon(
               Effect.delay(
-                Effect.sync(() => running.forEach((fiber) => fiber.unsafeInterruptAsFork(FiberId.none))),
+                Effect.sync(() => {
+                  for (const fiber of running) fiber.unsafeInterruptAsFork(FiberId.none)
+                }),
                 graceMs
               )
             )

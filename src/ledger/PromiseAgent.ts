@@ -20,6 +20,7 @@ export interface PromiseAgent {
    * resolves to ends the turn (nothing: COMPLETED); what it throws or rejects with fails the task, with
    * the error's message as the reason.
    */
+  // biome-ignore lint/suspicious/noConfusingVoidType: an async function that returns nothing is a Promise<void>, and means COMPLETED
   readonly run: (ctx: PromiseAgentContext) => Promise<TurnResult | void>
 }
 
@@ -52,6 +53,7 @@ export class TurnAbortedError extends Error {
   override readonly name = "TurnAbortedError"
 }
 
+// biome-ignore lint/suspicious/noConfusingVoidType: what `run` resolves to, nothing included
 const outcomeOf = (result: TurnResult | void): TurnOutcome => {
   if (result === undefined) return Outcome.complete()
   switch (result.state) {

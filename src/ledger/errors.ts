@@ -1,4 +1,4 @@
-import { A2AError, Errors } from "../protocol/errors.js"
+import { type A2AError, Errors } from "../protocol/errors.js"
 
 /**
  * The errors `createLedger`'s methods reject with: `Error` subclasses carrying the A2A error code a client

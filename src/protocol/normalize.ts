@@ -16,7 +16,7 @@ export const camelCaseKeys = (value: unknown): unknown => {
   for (const [key, v] of Object.entries(value as Record<string, unknown>)) {
     const name = camel(key)
     // On conflict the camelCase spelling wins.
-    if (name !== key && Object.prototype.hasOwnProperty.call(value, name)) continue
+    if (name !== key && Object.hasOwn(value, name)) continue
     // defineProperty, not assignment: a "__proto__" key stays an ordinary key.
     Object.defineProperty(out, name, { value: freeForm.has(name) ? v : camelCaseKeys(v), enumerable: true, writable: true, configurable: true })
   }

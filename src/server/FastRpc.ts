@@ -1,12 +1,12 @@
 import { Context, Effect, Exit, Layer, Runtime } from "effect"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { AgentHosts } from "./AgentHosts.js"
-import { Authenticator } from "./Auth.js"
+import type { Authenticator } from "./Auth.js"
 import { StreamStart } from "./dispatch.js"
 import * as JsonRpc from "./JsonRpc.js"
 import { NodeServer } from "./Lifecycle.js"
-import { LiveStreams } from "./LiveStreams.js"
-import { ServerConfig } from "./ServerConfig.js"
+import type { LiveStreams } from "./LiveStreams.js"
+import type { ServerConfig } from "./ServerConfig.js"
 
 /**
  * `POST /a2a` on the single-agent server, taken straight from `node:http`:

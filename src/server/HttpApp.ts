@@ -14,7 +14,7 @@ const startedAt = new Date()
 startedAt.setMilliseconds(0)
 
 const baseUrl = (request: HttpServerRequest.HttpServerRequest, configured: string | undefined) =>
-  configured?.replace(/\/$/, "") ?? `http://${request.headers["host"] ?? "localhost"}`
+  configured?.replace(/\/$/, "") ?? `http://${request.headers.host ?? "localhost"}`
 
 /**
  * The path an application mounted these routes under (`HttpRouter.mountApp` strips it from the request's

@@ -281,7 +281,7 @@ export class LiveStream implements StreamSink {
  */
 const detach = (res: ServerResponse) => Object.defineProperty(res, "writableEnded", { configurable: true, get: () => true })
 const attach = (res: ServerResponse) => {
-  if (Object.prototype.hasOwnProperty.call(res, "writableEnded")) delete (res as { writableEnded?: boolean }).writableEnded
+  if (Object.hasOwn(res, "writableEnded")) delete (res as { writableEnded?: boolean }).writableEnded
 }
 
 export class LiveStreams extends Context.Tag("a2a-ledger/LiveStreams")<

@@ -1,6 +1,6 @@
 import { Cause, Effect, Either } from "effect"
-import { HttpServerResponse } from "@effect/platform"
-import { TaskEngine } from "../engine/TaskEngine.js"
+import type { HttpServerResponse } from "@effect/platform"
+import type { TaskEngine } from "../engine/TaskEngine.js"
 import { A2AError, Errors } from "../protocol/errors.js"
 import { type Framing, type LiveStream, LiveStreams } from "./LiveStreams.js"
 import type { ServerResponse } from "node:http"

@@ -39,6 +39,7 @@ describe("--help", () => {
   it("is plain text when not printed to a terminal, wrapped to 80 columns, with optional flags in brackets", async () => {
     for (const args of [["--help"], ["serve", "--help"], ["tasks", "send", "--help"]]) {
       const r = await cli(args)
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts an ANSI escape sequence
       expect(r.stdout, args.join(" ")).not.toMatch(/\x1b\[/)
       const widest = Math.max(...r.stdout.split("\n").map((l) => l.length))
       expect(widest, args.join(" ")).toBeLessThanOrEqual(80)
@@ -55,6 +56,7 @@ describe("--help", () => {
   it("a usage error is plain text too", async () => {
     const r = await cli(["serve", "--port", "nope"])
     expect(r.code).toBe(1)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts an ANSI escape sequence
     expect(r.stderr + r.stdout).not.toMatch(/\x1b\[/)
   })
 })

@@ -10,11 +10,12 @@ const given = (...events: ReadonlyArray<TaskEvent>) => {
     when: (command: Command | ReadonlyArray<Command>) => {
       const decision = Array.isArray(command) ? decideAll(state, command, at(50)) : decide(state, command as Command, at(50))
       return {
+        // biome-ignore lint/suspicious/noThenProperty: Given / When / Then; the object is never awaited
         then: (expected: ReadonlyArray<Partial<TaskEvent>>) => {
           expect(decision.ok).toBe(true)
           if (decision.ok) {
             expect(decision.events).toHaveLength(expected.length)
-            decision.events.forEach((e, i) => expect(e).toMatchObject(expected[i]!))
+            for (const [i, e] of decision.events.entries()) expect(e).toMatchObject(expected[i]!)
             // The state a decision hands back is the fold of its facts: the writer saves it as the task's row.
             expect(decision.state).toEqual(fold(decision.events, state))
           }

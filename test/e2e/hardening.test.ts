@@ -51,7 +51,7 @@ describe("1. over-limit bodies without Content-Length", () => {
   it("JSON-RPC: a chunked body over --max-body-bytes gets 413 and -32600, not a reset connection", async () => {
     const r = await postChunked(server.url, "/a2a", 64 * 1024)
     expect(r.status).toBe(413)
-    expect(r.headers["connection"]).toBe("close")
+    expect(r.headers.connection).toBe("close")
     const body = JSON.parse(r.body)
     expect(body.error.code).toBe(-32600)
     expect(body.error.message).toMatch(`exceeds the limit of ${limit} bytes`)

@@ -59,7 +59,7 @@ describe("the reference session", () => {
     // The first event is the Task; ids are consecutive task versions.
     expect(results[0]).toHaveProperty("task")
     const versions = events.map((e) => Number(e.id))
-    versions.forEach((v, i) => expect(v).toBe(versions[0]! + i))
+    for (const [i, v] of versions.entries()) expect(v).toBe(versions[0]! + i)
 
     // The snapshot may already include early steps; together with the updates, every step appears once, in order.
     const snapshot = results[0].task

@@ -103,7 +103,7 @@ describe("HTTP+JSON binding", () => {
     expect(events.some((e) => e.data.artifactUpdate)).toBe(true)
     expect(events.at(-1)!.data.statusUpdate.status.state).toBe("TASK_STATE_COMPLETED")
     const ids = events.map((e) => Number(e.id))
-    ids.forEach((v, i) => expect(v).toBe(ids[0]! + i))
+    for (const [i, v] of ids.entries()) expect(v).toBe(ids[0]! + i)
   })
 
   it("GET and POST /tasks/{id}:subscribe both stream a task; the answer to its question ends it", async () => {

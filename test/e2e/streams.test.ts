@@ -97,7 +97,7 @@ describe("SubscribeToTask", () => {
     const resumed = await stream(slow.url, "SubscribeToTask", { id: task.id }, { "Last-Event-ID": lastId })
     const after = await resumed.rest()
     const ids = [...before, ...after].map((e) => Number(e!.id))
-    ids.forEach((v, i) => expect(v).toBe(ids[0]! + i))
+    for (const [i, v] of ids.entries()) expect(v).toBe(ids[0]! + i)
     // The resumed stream replays facts, not a new snapshot.
     expect(after[0]!.data.result).not.toHaveProperty("task")
     expect(stateOf(after[after.length - 1]!.data.result)).toBe("TASK_STATE_COMPLETED")

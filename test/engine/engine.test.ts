@@ -678,7 +678,7 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
         )
       )
       const vs = [...versions]
-      vs.forEach((v, i) => expect(v).toBe(vs[0]! + i))
+      for (const [i, v] of vs.entries()) expect(v).toBe(vs[0]! + i)
       expect(vs[vs.length - 1]).toBe(await engine.run(Effect.flatMap(EventLog, (log) => log.version(taskId))))
       expect((await blocking).task!.status.state).toBe("TASK_STATE_COMPLETED")
     } finally {

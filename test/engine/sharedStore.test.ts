@@ -286,7 +286,14 @@ await describePg("a process's own commits on a shared PostgreSQL store", () => {
         return Context.add(
           context,
           EventLog,
-          EventLog.of({ ...log, read: (taskId, options) => Effect.suspend(() => (reads++, log.read(taskId, options))) })
+          EventLog.of({
+            ...log,
+            read: (taskId, options) =>
+              Effect.suspend(() => {
+                reads++
+                return log.read(taskId, options)
+              })
+          })
         )
       })
       const echo = {

@@ -39,7 +39,7 @@ describe("TaskWriter: group commit", () => {
           ),
         { concurrency: "unbounded" }
       )
-      results.forEach((r, i) => expect(r._tag).toBe(i % 2 === 0 ? "Right" : "Left"))
+      for (const [i, r] of results.entries()) expect(r._tag).toBe(i % 2 === 0 ? "Right" : "Left")
       for (const [i, id] of ids.entries()) {
         const events = yield* log.read(id)
         expect(events.map((e) => e.version)).toEqual(i % 2 === 0 ? [1, 2] : [1])

@@ -16,7 +16,7 @@ describe("camelCaseKeys (ProtoJSON accepts the original snake_case names)", () =
     const out = camelCaseKeys(JSON.parse('{"__proto__": {"message": "injected"}, "id": "t"}')) as Record<string, unknown>
     expect(Object.getPrototypeOf(out)).toBe(Object.prototype)
     expect((out as { message?: unknown }).message).toBeUndefined()
-    expect(Object.prototype.hasOwnProperty.call(out, "__proto__")).toBe(true)
+    expect(Object.hasOwn(out, "__proto__")).toBe(true)
   })
 })
 

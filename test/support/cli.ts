@@ -20,7 +20,7 @@ const capture = (args: ReadonlyArray<string>) => {
     const write =
       (stream: "stdout" | "stderr") =>
       (...a: ReadonlyArray<unknown>) => {
-        out[stream] += format(...a) + "\n"
+        out[stream] += `${format(...a)}\n`
       }
     const console = {
       ...base,

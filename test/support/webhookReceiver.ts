@@ -33,7 +33,9 @@ export const startReceiver = async (port = 0): Promise<WebhookReceiver> => {
   const delivered: Array<Received> = []
   const holding: Array<() => void> = []
   const waiters = new Set<() => void>()
-  const notify = () => waiters.forEach((w) => w())
+  const notify = () => {
+    for (const w of waiters) w()
+  }
   const server = http.createServer((req, res) => {
     const chunks: Array<Buffer> = []
     req.on("data", (c: Buffer) => chunks.push(c))
@@ -70,7 +72,9 @@ export const startReceiver = async (port = 0): Promise<WebhookReceiver> => {
     delivered,
     held: () => holding.length,
     respond: () => 200,
-    release: () => holding.splice(0).forEach((ok) => ok()),
+    release: () => {
+      for (const ok of holding.splice(0)) ok()
+    },
     waitFor: (check, timeoutMs = 15_000) =>
       new Promise((resolve, reject) => {
         const probe = () => {
