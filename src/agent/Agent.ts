@@ -1,4 +1,4 @@
-import { type Context, Effect } from "effect"
+import { type Context, Data, Effect } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
@@ -36,8 +36,10 @@ export interface AgentContext {
 }
 
 /** An emission the task's machine refused (e.g. appending to an unknown artifact). */
-export class AgentEmitError extends Error {
-  readonly _tag = "AgentEmitError"
+export class AgentEmitError extends Data.TaggedError("AgentEmitError")<{ readonly message: string }> {
+  constructor(message: string) {
+    super({ message })
+  }
 }
 
 export type TurnOutcome =

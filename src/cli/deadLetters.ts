@@ -1,7 +1,7 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Clock, Console, Effect, Option } from "effect"
 import { PushStore } from "../push/PushStore.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
 /**
@@ -40,7 +40,7 @@ const all = Options.boolean("all").pipe(Options.withDescription("redeliver every
 const redeliver = Command.make("redeliver", { db, ids, all }, (o) =>
   Effect.gen(function* () {
     if (o.all === o.ids.length > 0) {
-      return yield* new StartupFailure({ message: "name the dead letters to redeliver by id, or pass --all (not both)" })
+      return yield* new CommandFailed({ message: "name the dead letters to redeliver by id, or pass --all (not both)" })
     }
     const now = yield* Clock.currentTimeMillis
     const n = yield* withStore(

@@ -8,7 +8,7 @@ import * as SqliteOwnership from "../eventlog/SqliteOwnership.js"
 import * as Store from "../eventlog/Store.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { age, stateName, summary } from "./eventText.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
 /**
@@ -44,7 +44,7 @@ const diagnose = (file: string, id: string) =>
     const log = yield* EventLog
     const now = yield* Clock.currentTimeMillis
     const row = yield* readModel.get(id)
-    if (Option.isNone(row)) return yield* new StartupFailure({ message: `no task ${id} in this store` })
+    if (Option.isNone(row)) return yield* new CommandFailed({ message: `no task ${id} in this store` })
     const s = row.value
     const state = s.task!.status.state
     const events = yield* log.read(id)

@@ -10,7 +10,7 @@ import * as ScanThreads from "../projections/ScanThreads.js"
 import * as Store from "../eventlog/Store.js"
 import { presentTask } from "../protocol/present.js"
 import { stateName, summary } from "./eventText.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
 /**
@@ -31,9 +31,9 @@ const threads = Options.integer("threads").pipe(
 const judgeFor = (db: string, asked: Option.Option<number>) =>
   Effect.gen(function* () {
     const postgres = Store.isPostgresUrl(db)
-    if (Option.isSome(asked) && asked.value < 0) return yield* new StartupFailure({ message: "--threads must be 0 or more" })
+    if (Option.isSome(asked) && asked.value < 0) return yield* new CommandFailed({ message: "--threads must be 0 or more" })
     if (Option.isSome(asked) && asked.value > 0 && postgres) {
-      return yield* new StartupFailure({ message: "--threads: a PostgreSQL store is scanned in this thread only; leave --threads out" })
+      return yield* new CommandFailed({ message: "--threads: a PostgreSQL store is scanned in this thread only; leave --threads out" })
     }
     const count = Option.getOrElse(asked, () => (postgres ? 0 : ScanThreads.defaultThreads()))
     return count === 0 ? inThisThread : yield* ScanThreads.make(db, count)
@@ -48,7 +48,7 @@ const printProblems = (report: ScanReport, what: string) =>
   })
 
 const failOnProblems = (report: ScanReport) =>
-  report.problems.length === 0 ? Effect.void : Effect.fail(new StartupFailure({ message: `${report.problems.length} problem(s) found` }))
+  report.problems.length === 0 ? Effect.void : Effect.fail(new CommandFailed({ message: `${report.problems.length} problem(s) found` }))
 
 const verifyCommand = Command.make("verify", { db, json, threads }, (o) =>
   Effect.gen(function* () {
@@ -85,16 +85,16 @@ const toVersion = Options.integer("to-version").pipe(
 const replayCommand = Command.make("replay", { db, taskId, toVersion, json }, (o) =>
   Effect.gen(function* () {
     const upTo = Option.getOrUndefined(o.toVersion)
-    if (upTo !== undefined && upTo < 1) return yield* new StartupFailure({ message: "--to-version must be 1 or more" })
+    if (upTo !== undefined && upTo < 1) return yield* new CommandFailed({ message: "--to-version must be 1 or more" })
     const events = yield* withStore(
       o.db,
       Effect.flatMap(EventLog, (log) => log.read(o.taskId))
     )
-    if (events.length === 0) return yield* new StartupFailure({ message: `no task ${o.taskId} in this store` })
+    if (events.length === 0) return yield* new CommandFailed({ message: `no task ${o.taskId} in this store` })
     const shown = events.filter((e) => upTo === undefined || e.version <= upTo)
     const walked = walk(o.taskId, shown)
     if (walked.problem !== undefined) {
-      return yield* new StartupFailure({ message: `${walked.problem.problem}; the log is damaged (run \`a2a-ledger verify\`)` })
+      return yield* new CommandFailed({ message: `${walked.problem.problem}; the log is damaged (run \`a2a-ledger verify\`)` })
     }
     const steps = walked.snapshots.map((s, i) => {
       const e = shown[i]!
@@ -141,7 +141,7 @@ const tailCommand = Command.make("tail", { db, task, follow, lines, fromStart, p
         // Also with --follow: task ids come from the server when a task is submitted, so an id
         // that is not in the log now never will be (a typo, or another store); waiting would be forever.
         if (all.length === 0) {
-          return yield* new StartupFailure({
+          return yield* new CommandFailed({
             message: `no task ${id} in this store${o.follow ? " (a task is in the log from the moment SendMessage answers; check the id and --db)" : ""}`
           })
         }
@@ -201,7 +201,7 @@ const parseStates = (text: string) =>
       return state !== undefined
         ? Effect.succeed(state)
         : Effect.fail(
-            new StartupFailure({
+            new CommandFailed({
               message: `--states: ${name} is not a final state (one of ${TerminalStates.map(stateName).join(", ")}); unfinished tasks are never pruned`
             })
           )
@@ -211,8 +211,8 @@ const parseStates = (text: string) =>
 const pruneCommand = Command.make("prune", { db, olderThan, states, batch, dryRun, json }, (o) =>
   Effect.gen(function* () {
     const chosen: ReadonlyArray<TaskState> = yield* parseStates(o.states)
-    if (chosen.length === 0) return yield* new StartupFailure({ message: "--states names no state" })
-    if (o.batch < 1) return yield* new StartupFailure({ message: "--batch must be 1 or more" })
+    if (chosen.length === 0) return yield* new CommandFailed({ message: "--states names no state" })
+    if (o.batch < 1) return yield* new CommandFailed({ message: "--batch must be 1 or more" })
     const before = new Date((yield* Clock.currentTimeMillis) - o.olderThan).toISOString()
     const removed = yield* withStore(
       o.db,

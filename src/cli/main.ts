@@ -27,6 +27,6 @@ export const runToExitCode = (argv: ReadonlyArray<string>) =>
     run(argv).pipe(
       Effect.as(0),
       Effect.catchIf(ValidationError.isValidationError, () => Effect.succeed(1)),
-      Effect.catchTag("StartupFailure", (e) => Console.error(`a2a-ledger: ${e.message}`).pipe(Effect.as(1)))
+      Effect.catchTag("CommandFailed", (e) => Console.error(`a2a-ledger: ${e.message}`).pipe(Effect.as(1)))
     )
   )

@@ -7,7 +7,7 @@ import { parseDuration } from "../engine/Retention.js"
 import { defaultPushOptions } from "../push/PushConfig.js"
 import { makePolicy } from "../push/WebhookGuard.js"
 import * as ConfigFile from "./configFile.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 import { db } from "./storeOption.js"
 import { limitHeapGrowth } from "./heapGrowth.js"
 
@@ -215,12 +215,12 @@ export const serve = Command.make(
     Effect.gen(function* () {
       const allowHosts = [...o.allowWebhookHost, yield* allowWebhookHostsEnv]
       const policy = makePolicy(allowHosts)
-      if (policy._tag === "Left") return yield* new StartupFailure({ message: policy.left })
+      if (policy._tag === "Left") return yield* new CommandFailed({ message: policy.left })
       const file = yield* ConfigFile.loadEffect(Option.getOrUndefined(o.configFile)).pipe(
-        Effect.mapError((message) => new StartupFailure({ message }))
+        Effect.mapError((message) => new CommandFailed({ message }))
       )
       const auth = ConfigFile.authOptions(file, process.env)
-      if (auth._tag === "Left") return yield* new StartupFailure({ message: auth.left })
+      if (auth._tag === "Left") return yield* new CommandFailed({ message: auth.left })
       const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
       const authText = `authentication ${
         principals > 0 || auth.right.jwt !== undefined
@@ -268,7 +268,7 @@ export const serve = Command.make(
         leaseMs: o.leaseMs,
         storeTimeoutMs: o.storeTimeoutMs
       })
-      if (hosted._tag === "Left") return yield* new StartupFailure({ message: hosted.left })
+      if (hosted._tag === "Left") return yield* new CommandFailed({ message: hosted.left })
       for (const a of hosted.right) {
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)
       }
@@ -277,10 +277,10 @@ export const serve = Command.make(
     })
       .pipe(Effect.flatMap((layer) => Layer.launch(layer)))
       .pipe(
-        Effect.catchAll((e) => Effect.fail(e instanceof StartupFailure ? e : new StartupFailure({ message: describeStartupError(e, o) }))),
+        Effect.catchAll((e) => Effect.fail(e instanceof CommandFailed ? e : new CommandFailed({ message: describeStartupError(e, o) }))),
         Effect.catchAllDefect((d) =>
           Effect.fail(
-            new StartupFailure({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${Store.describe(o.db)}, port ${o.port})` })
+            new CommandFailed({ message: `stopped: ${(d as Error)?.message ?? String(d)} (store ${Store.describe(o.db)}, port ${o.port})` })
           )
         )
       )

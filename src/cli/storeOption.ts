@@ -3,7 +3,7 @@ import { Config, Effect } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Store from "../eventlog/Store.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 
 const defaultDbPath = "./data/a2a-ledger.db"
 
@@ -30,10 +30,10 @@ export const withStore = <A, E, R>(
         Effect.provide(Store.layer(file, { exclusive: options.exclusive ?? false })),
         Effect.scoped,
         Effect.mapError((e) =>
-          e instanceof StartupFailure ? e : new StartupFailure({ message: `${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
+          e instanceof CommandFailed ? e : new CommandFailed({ message: `${Store.describe(file)}: ${(e as Error)?.message ?? String(e)}` })
         )
       )
-    : Effect.fail(new StartupFailure({ message: missingStore(file) }))
+    : Effect.fail(new CommandFailed({ message: missingStore(file) }))
 
 /** Why there is no store, saying what was actually looked for. */
 const missingStore = (file: string) =>

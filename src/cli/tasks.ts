@@ -3,7 +3,7 @@ import { Config, Console, Effect, Option, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as A2AClient from "../client/A2AClient.js"
 import { age, stateName } from "./eventText.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 
 /**
  * `a2a-ledger tasks get | list | cancel | send | subscribe`: a client for any
@@ -32,7 +32,7 @@ const withTenant = (o: Common, params: Record<string, unknown>) => (Option.isSom
 const withClient = <A, R>(o: Common, f: (client: A2AClient.A2AClient) => Effect.Effect<A, A2AClient.ClientError | A2AClient.RemoteError, R>) =>
   A2AClient.make({ url: o.url, ...(Option.isSome(o.token) ? { token: o.token.value } : {}) }).pipe(
     Effect.flatMap(f),
-    Effect.mapError((e) => new StartupFailure({ message: e._tag === "RemoteError" ? `the server refused: ${e.code} ${e.message}` : e.message }))
+    Effect.mapError((e) => new CommandFailed({ message: e._tag === "RemoteError" ? `the server refused: ${e.code} ${e.message}` : e.message }))
   )
 
 const textOfParts = (parts: ReadonlyArray<any> | undefined) =>

@@ -6,7 +6,7 @@ import * as readline from "node:readline"
 import type { TaskEvent } from "../domain/TaskEvent.js"
 import { EventLog, type EventMetadata } from "../eventlog/EventLog.js"
 import { projectTask, refold } from "../projections/Refold.js"
-import { StartupFailure } from "./StartupFailure.js"
+import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
 /**
@@ -43,7 +43,7 @@ const exportCommand = Command.make("export", { db, task, context, since, out }, 
         if (Option.isSome(o.context)) filters.push(sql`context_id = ${o.context.value}`)
         if (Option.isSome(o.since)) {
           const t = Date.parse(o.since.value)
-          if (Number.isNaN(t)) return yield* new StartupFailure({ message: `--since ${o.since.value} is not an ISO-8601 time` })
+          if (Number.isNaN(t)) return yield* new CommandFailed({ message: `--since ${o.since.value} is not an ISO-8601 time` })
           filters.push(sql`status_timestamp >= ${new Date(t).toISOString()}`)
         }
         const ids = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks WHERE ${sql.and(filters)} ORDER BY created_at, task_id`
@@ -138,7 +138,7 @@ const importCommand = Command.make("import", { db, file }, (o) =>
     )
     yield* Console.log(`imported ${counts.imported} task(s), ${counts.events} event(s)`)
     if (counts.refused.length > 0) {
-      return yield* new StartupFailure({
+      return yield* new CommandFailed({
         message: `refused ${counts.refused.length} task(s) the store already has: ${counts.refused.slice(0, 5).join(", ")}${counts.refused.length > 5 ? ", …" : ""}`
       })
     }

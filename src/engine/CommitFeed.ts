@@ -1,6 +1,6 @@
 import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
-import { PgClient } from "@effect/sql-pg"
+import { StoreKind } from "../eventlog/StoreKind.js"
 import { EventLog } from "../eventlog/EventLog.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { EventHub } from "./EventHub.js"
@@ -59,9 +59,9 @@ const silenceLimit = Duration.seconds(3)
 
 export const make = (pollMs = defaultPollMs) =>
   Effect.gen(function* () {
-    const pg = yield* Effect.serviceOption(PgClient.PgClient)
-    if (Option.isNone(pg)) return CommitFeed.of({ announce: () => Effect.void, published: () => {}, landing: () => nothingLanding })
-    const sql = pg.value
+    const kind = yield* StoreKind
+    if (kind._tag !== "postgres") return CommitFeed.of({ announce: () => Effect.void, published: () => {}, landing: () => nothingLanding })
+    const sql = kind.client
     const hub = yield* EventHub
     const log = yield* EventLog
     const readModel = yield* TaskReadModel

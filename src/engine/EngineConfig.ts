@@ -1,7 +1,21 @@
 import { Context, Effect, Layer } from "effect"
-import { type Agent, provideAgent } from "../agent/Agent.js"
+import { type Agent, agentMessage, provideAgent } from "../agent/Agent.js"
+import type { Command } from "../domain/Task.js"
 
 export type RecoveryPolicy = "rerun" | "fail"
+
+/**
+ * How a task left WORKING is recovered, by either supervisor: its turn died (`why`: a process stopped, the
+ * store failed), so the policy runs it again from its last input (`rerun`) or fails it (`fail`).
+ */
+export const recoveryCommand = (policy: RecoveryPolicy, why: string): Command =>
+  policy === "rerun"
+    ? { type: "Requeue", reason: `${why}; running it again` }
+    : {
+        type: "Fail",
+        reason: `${why} (recovery policy: fail)`,
+        message: agentMessage(`${why.charAt(0).toUpperCase()}${why.slice(1)}; it was not resumed.`)
+      }
 
 export interface EngineOptions {
   /** Worker turns running at once; more tasks wait in SUBMITTED, oldest first. */

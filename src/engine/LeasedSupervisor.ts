@@ -1,11 +1,10 @@
 import { Clock, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { extend } from "../domain/extend.js"
-import { agentMessage } from "../agent/Agent.js"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task.js"
 import { isTerminal, stateAfter } from "../domain/TaskState.js"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
-import { CurrentAgent, EngineConfig } from "./EngineConfig.js"
+import { CurrentAgent, EngineConfig, recoveryCommand } from "./EngineConfig.js"
 import { EventHub } from "./EventHub.js"
 import { Answer } from "./Answer.js"
 import { InstanceId } from "./InstanceId.js"
@@ -164,16 +163,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (Option.isNone(current)) return
       let submitted = current.value
       if (submitted.state === "TASK_STATE_WORKING") {
-        if (config.recovery === "fail") {
-          const reason = "the process running this task stopped (recovery policy: fail)"
-          yield* state.commit({
-            type: "Fail",
-            reason,
-            message: agentMessage("The process running this task stopped; it was not resumed.")
-          })
-          return
-        }
-        submitted = (yield* state.commit({ type: "Requeue", reason: "the process running this turn stopped; running it again" })).snapshot
+        const recovered = yield* state.commit(recoveryCommand(config.recovery, "the process running this turn stopped"))
+        if (config.recovery === "fail") return
+        submitted = recovered.snapshot
       } else if (submitted.state !== "TASK_STATE_SUBMITTED") {
         return
       }

@@ -1,8 +1,7 @@
 import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
-import { randomUUID } from "node:crypto"
 import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
-import { CurrentAgent, EngineConfig } from "./EngineConfig.js"
+import { CurrentAgent, EngineConfig, recoveryCommand } from "./EngineConfig.js"
 import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter.js"
 import { Answer } from "./Answer.js"
 import { InstanceId } from "./InstanceId.js"
@@ -135,19 +134,7 @@ export const make = Effect.gen(function* () {
         if (Option.isNone(current) || (yield* FiberMap.has(workers, taskId))) return
         const state = current.value.state
         if (state === "TASK_STATE_WORKING") {
-          const command: Command =
-            config.recovery === "rerun"
-              ? { type: "Requeue", reason: `${why} during this turn; running it again` }
-              : {
-                  type: "Fail",
-                  reason: `${why} during this turn (recovery policy: fail)`,
-                  message: {
-                    messageId: randomUUID(),
-                    role: "ROLE_AGENT",
-                    parts: [{ text: `${why.charAt(0).toUpperCase()}${why.slice(1)} while this task was working; it was not resumed.` }]
-                  }
-                }
-          yield* writer.commitHeld(taskId, command)
+          yield* writer.commitHeld(taskId, recoveryCommand(config.recovery, `${why} during this turn`))
           if (config.recovery === "rerun") yield* queue(taskId)
         } else if (state === "TASK_STATE_SUBMITTED") {
           yield* queue(taskId)

@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend.js"
@@ -30,13 +30,13 @@ import { InstanceId } from "./InstanceId.js"
 import * as KeyedLock from "./KeyedLock.js"
 
 /** The machine refused the command; nothing was written. */
-export class CommandRefused extends Error {
-  readonly _tag = "CommandRefused"
-  constructor(
-    readonly taskId: string,
-    readonly refusal: Refusal
-  ) {
-    super(refusal._tag === "TaskIsTerminal" ? `task ${taskId} is already ${refusal.state}` : refusal.detail)
+export class CommandRefused extends Data.TaggedError("CommandRefused")<{
+  readonly taskId: string
+  readonly refusal: Refusal
+  readonly message: string
+}> {
+  constructor(taskId: string, refusal: Refusal) {
+    super({ taskId, refusal, message: refusal._tag === "TaskIsTerminal" ? `task ${taskId} is already ${refusal.state}` : refusal.detail })
   }
 }
 

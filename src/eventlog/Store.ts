@@ -21,6 +21,7 @@ import * as SqliteCommits from "./SqliteCommits.js"
 import * as SqliteRows from "./SqliteRows.js"
 import * as SqliteOwnership from "./SqliteOwnership.js"
 import * as StoreFile from "./StoreFile.js"
+import * as StoreKind from "./StoreKind.js"
 import * as Transactions from "./Transactions.js"
 
 /**
@@ -38,13 +39,14 @@ export type StoreServices =
   | MessageIndex.MessageIndex
   | StoreFile.StoreFile
   | Durability.Durability
+  | StoreKind.StoreKind
 
 const schema = Layer.effectDiscard(Migrations.run)
 
 const services = Layer.mergeAll(SqlEventLog.layer, TaskReadModel.layer, PushStore.layer, Pruner.layer, LeaseStore.layer, MessageIndex.layer)
 
 /** Log + read model over whatever SqlClient is provided; reads share that client. */
-export const layerFromClient = Layer.mergeAll(services.pipe(Layer.provide(schema)), StoreFile.layerNone, Durability.layerNone)
+export const layerFromClient = Layer.mergeAll(services.pipe(Layer.provide(schema)), StoreFile.layerNone, Durability.layerNone, StoreKind.layerSqlite)
 
 /** The driver's services, with its SqlClient replaced by one whose transactions fail cleanly (see Transactions). */
 const withRobustTransactions = <A, E, R>(driver: Layer.Layer<A, E, R>) =>
@@ -105,14 +107,19 @@ export const layerSqlite = (filename: string, options: SqliteOptions = {}): Laye
   const reader = Layer.merge(sqliteReader(filename), SqliteRows.layer(filename)).pipe(Layer.provide(schema))
   // An engine's writer gets a connection of its own, in a thread of its own (SqliteCommits); a tool has no writer.
   if (!owned)
-    return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Durability.layerNone).pipe(Layer.provideMerge(tuned))
+    return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Durability.layerNone, StoreKind.layerSqlite).pipe(
+      Layer.provideMerge(tuned)
+    )
   const commits = SqliteCommits.layer(filename, { sync: syncsItself ? "wal" : "none", timeoutMs: options.storeTimeoutMs ?? 10_000 }).pipe(
     Layer.provide(schema)
   )
   const durability = syncsItself ? Durability.layerThread : Durability.layerNone
-  return Layer.mergeAll(services.pipe(Layer.provide(reader)), StoreFile.layer(filename), Layer.provideMerge(durability, commits)).pipe(
-    Layer.provideMerge(tuned)
-  )
+  return Layer.mergeAll(
+    services.pipe(Layer.provide(reader)),
+    StoreFile.layer(filename),
+    Layer.provideMerge(durability, commits),
+    StoreKind.layerSqlite
+  ).pipe(Layer.provideMerge(tuned))
 }
 
 /** Any fixed number: the key of the advisory lock that serialises migrations across instances. */
@@ -170,7 +177,11 @@ export const layerPg = (url: string, options: PgOptions = {}): Layer.Layer<Store
     maintenance === "shared" ? PgMaintenanceLock.layerShared(url) : maintenance === "exclusive" ? PgMaintenanceLock.layerExclusive(url) : Layer.empty
   // The lock first: a server waits for a running rebuild, and a rebuild is refused before it migrates anything.
   // The writer's batches: one statement each (PgCommits, migration 0008).
-  return Layer.mergeAll(services, PgCommits.layer, StoreFile.layerNone, Durability.layerNone).pipe(
+  const kind = Layer.effect(
+    StoreKind.StoreKind,
+    Effect.map(PgClient.PgClient, (client): StoreKind.Kind => ({ _tag: "postgres", client }))
+  )
+  return Layer.mergeAll(services, PgCommits.layer, StoreFile.layerNone, Durability.layerNone, kind).pipe(
     Layer.provide(pgSchema),
     Layer.provideMerge(client),
     Layer.provide(lock)

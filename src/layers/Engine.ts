@@ -1,5 +1,4 @@
-import { Effect, Layer, Option } from "effect"
-import { PgClient } from "@effect/sql-pg"
+import { Effect, Layer } from "effect"
 import type { Agent } from "../agent/Agent.js"
 import * as CommitFeed from "../engine/CommitFeed.js"
 import * as EngineConfig from "../engine/EngineConfig.js"
@@ -13,6 +12,7 @@ import * as TaskWriter from "../engine/TaskWriter.js"
 import * as Deliverer from "../push/Deliverer.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import * as PushConfigs from "../push/PushConfigs.js"
+import * as StoreKind from "../eventlog/StoreKind.js"
 
 export interface EngineLayerOptions<R = never> {
   /** The agent; the layer requires what its turns require (`R`). */
@@ -48,7 +48,7 @@ export interface EngineLayerOptions<R = never> {
  * under leases, and unfinished tasks are recovered by lease expiry.
  */
 export const layer = <R = never>(options: EngineLayerOptions<R>) =>
-  Layer.unwrapEffect(Effect.map(Effect.serviceOption(PgClient.PgClient), (pg) => compose(options, Option.isSome(pg))))
+  Layer.unwrapEffect(Effect.map(StoreKind.StoreKind, (kind) => compose(options, StoreKind.isShared(kind))))
 
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   PushConfigs.layer.pipe(

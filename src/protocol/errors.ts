@@ -1,3 +1,4 @@
+import { Data } from "effect"
 /**
  * A2A and JSON-RPC error codes (A2A-v1.md §4), with the google.rpc.ErrorInfo
  * detail every error carries.
@@ -54,15 +55,19 @@ export const Errors = {
 } as const
 
 /** An error on its way to a client: which kind, what happened, and which field when known. */
-export class A2AError extends Error {
-  readonly _tag = "A2AError"
+export class A2AError extends Data.TaggedError("A2AError")<{
+  readonly spec: A2AErrorSpec
+  readonly message: string
+  readonly metadata: Readonly<Record<string, string>>
+  readonly fieldViolations: ReadonlyArray<{ readonly field: string; readonly description: string }>
+}> {
   constructor(
-    readonly spec: A2AErrorSpec,
+    spec: A2AErrorSpec,
     message: string,
-    readonly metadata: Readonly<Record<string, string>> = {},
-    readonly fieldViolations: ReadonlyArray<{ readonly field: string; readonly description: string }> = []
+    metadata: Readonly<Record<string, string>> = {},
+    fieldViolations: ReadonlyArray<{ readonly field: string; readonly description: string }> = []
   ) {
-    super(message)
+    super({ spec, message, metadata, fieldViolations })
   }
 }
 
