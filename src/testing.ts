@@ -48,8 +48,8 @@ export const runAgentOnce = <R>(agent: Agent<R>, message: string | Message): Eff
       const engine = yield* TaskEngine
       const outcome = yield* engine.sendAndSettle({ caller: anonymous, message: userMessage(message) })
       if (outcome._tag === "Message") return yield* Effect.dieMessage("the agent answered with a message (its reply), not a task")
-      const taskId = outcome.snapshot.task!.id
-      const task = (yield* engine.get(taskId, anonymous)).task!
+      const taskId = outcome.snapshot.task.id
+      const task = (yield* engine.get(taskId, anonymous)).task
       const events = yield* Effect.orDie((yield* EventLog).read(taskId))
       return { task, updates: events.map((e) => streamResponseFor(taskId, task.contextId, e.event) as StreamResponse) }
     }).pipe(

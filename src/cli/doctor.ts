@@ -46,7 +46,7 @@ const diagnose = (file: string, id: string) =>
     const row = yield* readModel.get(id)
     if (Option.isNone(row)) return yield* new CommandFailed({ message: `no task ${id} in this store` })
     const s = row.value
-    const state = s.task!.status.state
+    const state = s.task.status.state
     const events = yield* log.read(id)
     const last = events[events.length - 1]!
     const starts = events.flatMap((e) => (e.event.type === "TaskStarted" ? [e.event] : []))
@@ -58,7 +58,7 @@ const diagnose = (file: string, id: string) =>
       state === "TASK_STATE_SUBMITTED"
         ? Number(
             (yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks WHERE state = 'TASK_STATE_SUBMITTED'
-            AND (status_timestamp < ${s.task!.status.timestamp} OR (status_timestamp = ${s.task!.status.timestamp} AND task_id < ${id}))`)[0]?.n ?? 0
+            AND (status_timestamp < ${s.task.status.timestamp} OR (status_timestamp = ${s.task.status.timestamp} AND task_id < ${id}))`)[0]?.n ?? 0
           )
         : undefined
     const configs = Number((yield* sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_push_configs WHERE task_id = ${id}`)[0]?.n ?? 0)
@@ -106,7 +106,7 @@ const diagnose = (file: string, id: string) =>
     }
     return {
       ...diagnosis,
-      verdict: verdictOf(diagnosis, s.task!.status.message === undefined ? undefined : textOf(s.task!.status.message))
+      verdict: verdictOf(diagnosis, s.task.status.message === undefined ? undefined : textOf(s.task.status.message))
     } satisfies Diagnosis
   })
 

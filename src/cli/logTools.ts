@@ -101,7 +101,7 @@ const replayCommand = Command.make("replay", { db, taskId, toVersion, json }, (o
       return { version: e.version, at: e.event.at, type: e.event.type, event: e.event, state: s.state, next: nextEvents(s) }
     })
     const s = walked.snapshots[walked.snapshots.length - 1]!
-    const task = presentTask(s.task!)
+    const task = presentTask(s.task)
     const latest = events[events.length - 1]!.version
     if (o.json) return yield* Console.log(JSON.stringify({ taskId: o.taskId, version: s.version, latestVersion: latest, steps, task }, null, 2))
     for (const step of steps) {

@@ -11,11 +11,9 @@ import * as TaskView from "./TaskView.js"
  * Pure: the engine supplies time (`at`) and fresh ids inside the commands.
  */
 
-/** Everything the writer needs to decide the next facts of one task. */
-export interface TaskSnapshot {
+/** What every snapshot of a task has, before its first fact and after. */
+interface SnapshotFields {
   readonly version: number
-  /** "NEW" before the task's first fact, then its A2A state. */
-  readonly state: MachineStateName
   /** @internal What the task's machine keeps besides its state (open artifacts); the engine's own. */
   readonly machine: MachineContext
   readonly tenant: string
@@ -24,7 +22,6 @@ export interface TaskSnapshot {
   readonly createdAt: string
   /** The user message the next (or current) worker turn answers. */
   readonly turnInput: Message | undefined
-  readonly task: TaskView.Task | undefined
   /**
    * The task holds only its head: its history and artifacts are left out (they are in its events, in
    * order). A big task's writer keeps it so (see `detach`); whoever shows the task completes it first.
@@ -32,7 +29,23 @@ export interface TaskSnapshot {
   readonly detached?: true
 }
 
-export const initialState: TaskSnapshot = {
+/** A task before its first fact: what a decision to submit it starts from (`initialState`). */
+export interface NewTaskSnapshot extends SnapshotFields {
+  readonly version: 0
+  readonly state: "NEW"
+  readonly task: undefined
+}
+
+/** Everything the writer needs to decide the next facts of a task that has some: it always has its `task`. */
+export interface TaskSnapshot extends SnapshotFields {
+  readonly state: TaskState
+  readonly task: TaskView.Task
+}
+
+/** What the decider works on: a task before its first fact, or after. */
+export type AnySnapshot = NewTaskSnapshot | TaskSnapshot
+
+export const initialState: NewTaskSnapshot = {
   version: 0,
   state: "NEW",
   machine: { artifacts: {} },
@@ -79,9 +92,9 @@ let initialMachine: TaskMachineSnapshot | undefined
 
 // The machine snapshot each folded state came from: the next decision on it starts there (a memo; a
 // state read from the store is resolved from its state name and context instead).
-const machineOf = new WeakMap<TaskSnapshot, TaskMachineSnapshot>()
+const machineOf = new WeakMap<AnySnapshot, TaskMachineSnapshot>()
 
-const toSnapshot = (s: TaskSnapshot): TaskMachineSnapshot =>
+const toSnapshot = (s: AnySnapshot): TaskMachineSnapshot =>
   s.state === "NEW"
     ? (initialMachine ??= initialTransition(taskMachine)[0])
     : (machineOf.get(s) ?? taskMachine.resolveState({ value: s.state, context: s.machine }))
@@ -133,7 +146,7 @@ function plainKey(state: string, type: string): string {
  * The machine's judgement of a fact: the state after it, and the machine snapshot when the machine ran
  * (a guarded or assigning transition); undefined when it is refused.
  */
-const judge = (s: TaskSnapshot, event: TaskEvent): { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot } | undefined => {
+const judge = (s: AnySnapshot, event: TaskEvent): { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot } | undefined => {
   const plain = plainTransitions.get(plainKey(s.state, event.type))
   if (plain === null) return undefined
   if (plain !== undefined) return { state: plain }
@@ -144,7 +157,7 @@ const judge = (s: TaskSnapshot, event: TaskEvent): { readonly state: MachineStat
 }
 
 /** Is this fact legal now? The machine is the only judge (invariant 1). */
-export const canApply = (s: TaskSnapshot, event: TaskEvent): boolean => {
+export const canApply = (s: AnySnapshot, event: TaskEvent): boolean => {
   const plain = plainTransitions.get(plainKey(s.state, event.type))
   return plain !== undefined ? plain !== null : toSnapshot(s).can(event)
 }
@@ -153,17 +166,17 @@ export const canApply = (s: TaskSnapshot, event: TaskEvent): boolean => {
  * The event types the machine accepts next, by state (a guarded one, such as
  * an appended artifact chunk, may still be refused for its content).
  */
-export const nextEvents = (s: TaskSnapshot): ReadonlyArray<TaskEvent["type"]> =>
+export const nextEvents = (s: AnySnapshot): ReadonlyArray<TaskEvent["type"]> =>
   Object.keys((taskMachine.states as Record<string, { on?: object }>)[s.state]?.on ?? {}) as Array<TaskEvent["type"]>
 
 /** Fold one fact if the machine allows it now (one judgement, one transition); undefined if it does not. */
-export const apply = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot | undefined => {
+export const apply = (s: AnySnapshot, event: TaskEvent): TaskSnapshot | undefined => {
   const judged = judge(s, event)
   return judged === undefined ? undefined : step(s, judged, event)
 }
 
 /** Fold one fact. Throws on an illegal fact: callers check `canApply` first. */
-export const evolve = (s: TaskSnapshot, event: TaskEvent): TaskSnapshot => {
+export const evolve = (s: AnySnapshot, event: TaskEvent): TaskSnapshot => {
   const judged = judge(s, event)
   if (judged === undefined) {
     throw new Error(`illegal event ${event.type} in state ${s.state} at version ${s.version}`)
@@ -202,21 +215,20 @@ const inertScope = (): AnyActorScope => {
  * whole task copies its history at every fact, and a writer keeping many tasks holds their heads only.
  */
 export const detach = (s: TaskSnapshot): TaskSnapshot =>
-  s.detached === true || s.task === undefined ? s : extend(s, { task: TaskView.head(s.task), detached: true as const })
+  s.detached === true ? s : extend(s, { task: TaskView.head(s.task), detached: true as const })
 
 /** Fold one fact the machine allowed (`judged`: the state it moves to, and the machine's snapshot if it ran). */
-const step = (
-  s: TaskSnapshot,
-  judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot },
-  event: TaskEvent
-): TaskSnapshot => {
+const step = (s: AnySnapshot, judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot }, event: TaskEvent): TaskSnapshot => {
+  const task = s.detached === true ? TaskView.evolveHead(s.task, event) : TaskView.evolve(s.task, event)
+  // The machine judged the fact legal: only a submission starts a task, and every state after it is one of A2A's.
+  if (task === undefined || judged.state === "NEW") throw new Error(`a ${event.type} the machine allowed left no task`)
   const version = s.version + 1
-  const base: TaskSnapshot = extend(s, {
+  const base: TaskSnapshot = extend(s as TaskSnapshot, {
     version,
     state: judged.state,
     // A plain transition leaves the context as it was.
     machine: judged.after !== undefined ? judged.after.context : s.machine,
-    task: s.detached === true ? TaskView.evolveHead(s.task, event) : TaskView.evolve(s.task, event)
+    task
   })
   const next: TaskSnapshot =
     event.type === "TaskSubmitted"
@@ -228,17 +240,24 @@ const step = (
   return next
 }
 
-export const fold = (events: Iterable<TaskEvent>, from: TaskSnapshot = initialState): TaskSnapshot => {
-  let s = from
+export const fold = (events: Iterable<TaskEvent>, from: AnySnapshot = initialState): AnySnapshot => {
+  let s: AnySnapshot = from
   for (const e of events) s = evolve(s, e)
   return s
 }
 
+/** The task its facts fold to; it must have some (a task's log starts with its submission). */
+export const foldTask = (events: Iterable<TaskEvent>, from: AnySnapshot = initialState): TaskSnapshot => {
+  const s = fold(events, from)
+  if (s.state === "NEW") throw new Error("a task with no facts to fold")
+  return s
+}
+
 /** Messages recorded on a task name its task and context (the proto requires it of agent messages). */
-const stamp = (s: TaskSnapshot, message: Message): Message =>
+const stamp = (s: AnySnapshot, message: Message): Message =>
   s.task === undefined ? message : extend(message, { taskId: s.task.id, contextId: s.task.contextId })
 
-const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
+const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
   switch (command.type) {
     case "Submit": {
       const message = extend(command.message, { taskId: command.taskId, contextId: command.contextId })
@@ -272,7 +291,7 @@ const toEvent = (s: TaskSnapshot, command: Command, at: string): TaskEvent => {
   }
 }
 
-export const decide = (s: TaskSnapshot, command: Command, at: string): Decision => {
+export const decide = (s: AnySnapshot, command: Command, at: string): Decision => {
   if (s.state !== "NEW" && isTerminal(s.state)) {
     return { ok: false, refusal: { _tag: "TaskIsTerminal", state: s.state } }
   }
@@ -294,14 +313,15 @@ export const decide = (s: TaskSnapshot, command: Command, at: string): Decision 
  * it leave (a turn's start with its first emission): all their events, or
  * the first refusal and none.
  */
-export const decideAll = (s: TaskSnapshot, commands: ReadonlyArray<Command>, at: string): Decision => {
+export const decideAll = (s: AnySnapshot, commands: ReadonlyArray<Command>, at: string): Decision => {
   const events: Array<TaskEvent> = []
-  let current = s
+  let current: AnySnapshot = s
   for (const command of commands) {
     const decision = decide(current, command, at)
     if (!decision.ok) return decision
     events.push(...decision.events)
     current = decision.state
   }
+  if (current.state === "NEW") throw new Error("decideAll was given no command")
   return { ok: true, events, state: current }
 }

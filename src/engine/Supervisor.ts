@@ -185,7 +185,7 @@ export const make = Effect.gen(function* () {
   // Start-up: what a dead process left unfinished.
   const active = yield* readModel.active
   for (const s of active)
-    yield* recover(s.task!.id, "the server restarted").pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${s.task!.id} failed`, e)))
+    yield* recover(s.task.id, "the server restarted").pipe(Effect.catchAll((e) => Effect.logWarning(`recovery of ${s.task.id} failed`, e)))
   if (active.length > 0) yield* Effect.logInfo(`recovered ${active.length} unfinished task(s) (policy: ${config.recovery})`)
 
   // After a store fault: the turns it stopped, once the store takes commits again.

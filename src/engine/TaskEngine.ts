@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto"
 import type { SqlError } from "@effect/sql/SqlError"
 import { extend } from "../domain/extend.js"
 import type { Message } from "../domain/Message.js"
-import { fold, type TaskSnapshot } from "../domain/Task.js"
+import { evolve, foldTask, initialState, type TaskSnapshot } from "../domain/Task.js"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState.js"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 import type { Task } from "../domain/TaskView.js"
@@ -173,7 +173,7 @@ export const make = Effect.gen(function* () {
   const replayAccepted = Effect.fnUntraced(function* (accepted: AcceptedMessage, caller: Caller) {
     yield* get(accepted.taskId, caller)
     const events = yield* store(log.read(accepted.taskId, { toVersion: accepted.version }))
-    return { _tag: "Task", snapshot: fold(events.map((e) => e.event)), duplicate: true } as const
+    return { _tag: "Task", snapshot: foldTask(events.map((e) => e.event)), duplicate: true } as const
   })
 
   const keyOf = (caller: Caller, message: Message) => ({ tenant: caller.tenant, owner: caller.principal, messageId: message.messageId })
@@ -205,7 +205,7 @@ export const make = Effect.gen(function* () {
           }
           return yield* replayAccepted(accepted.value, caller)
         }
-        const task = current.task!
+        const task = current.task
         if (message.contextId !== undefined && message.contextId !== task.contextId) {
           return yield* new InvalidParams({
             field: "message.contextId",
@@ -313,7 +313,7 @@ export const make = Effect.gen(function* () {
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* get(taskId, caller)
-        const state = current.task!.status.state
+        const state = current.task.status.state
         // Cancel is idempotent (spec §3.3.1): a canceled task is returned as it is.
         if (state === "TASK_STATE_CANCELED") return current
         if (isTerminal(state)) return yield* new TaskNotCancelable({ taskId, state })
@@ -327,9 +327,9 @@ export const make = Effect.gen(function* () {
             (e): e is CommandRefused => e instanceof CommandRefused && e.refusal._tag === "TaskIsTerminal",
             () =>
               Effect.flatMap(get(taskId, caller), (now) =>
-                now.task!.status.state === "TASK_STATE_CANCELED"
+                now.task.status.state === "TASK_STATE_CANCELED"
                   ? Effect.succeed(now)
-                  : Effect.fail(new TaskNotCancelable({ taskId, state: now.task!.status.state }))
+                  : Effect.fail(new TaskNotCancelable({ taskId, state: now.task.status.state }))
               )
           ),
           mustCommit
@@ -375,7 +375,7 @@ export const make = Effect.gen(function* () {
         const snapshot = yield* store(readModel.get(taskId))
         if (Option.isNone(snapshot)) return Stream.empty
         const current = snapshot.value
-        const contextId = current.task!.contextId
+        const contextId = current.task.contextId
         const toItem = eventItem(contextId)
         const replayAfter = options.initial?.version ?? options.afterVersion
         const replayed =
@@ -385,10 +385,10 @@ export const make = Effect.gen(function* () {
             ? [{ _tag: "Snapshot", version: options.initial.version, task: options.initial.task }, ...replayed]
             : options.afterVersion !== undefined
               ? replayed
-              : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
+              : [{ _tag: "Snapshot", version: current.version, task: current.task }]
         const stops = stopsAt(options.stopAt)
         // Already at a stopping state: the head is all there is.
-        if (options.stopAt(current.task!.status.state)) return Stream.fromIterable(head).pipe(Stream.takeUntil(stops))
+        if (options.stopAt(current.task.status.state)) return Stream.fromIterable(head).pipe(Stream.takeUntil(stops))
         // Never below a resume point: whatever a client says it has is not sent again.
         const tail = tailFrom(live, taskId, contextId, Math.max(current.version, options.afterVersion ?? 0))
         return Stream.concat(Stream.fromIterable(head), tail).pipe(Stream.takeUntil(stops))
@@ -436,11 +436,11 @@ export const make = Effect.gen(function* () {
               ? [{ _tag: "Snapshot", version: options.initial.version, task: options.initial.task }]
               : options.afterVersion !== undefined
                 ? []
-                : [{ _tag: "Snapshot", version: current.version, task: current.task! }]
+                : [{ _tag: "Snapshot", version: current.version, task: current.task }]
           // Facts after the head (a replay, or what committed since `known` was read) come from the log,
           // a page at a time, as a catch-up does.
           const after = options.initial?.version ?? options.afterVersion ?? current.version
-          follower.start(current.task!.contextId, head, after, after < latest)
+          follower.start(current.task.contextId, head, after, after < latest)
           return follower
         }),
         Effect.onError(() => Effect.sync(() => follower.close()))
@@ -453,15 +453,15 @@ export const make = Effect.gen(function* () {
       const follower = listenWith(taskId, stopAt, sink)
       return sendTo(input, taskId, true).pipe(
         Effect.map((outcome): { readonly outcome: SendOutcome; readonly feed?: Feed } => {
-          if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task!.id !== taskId) {
+          if (outcome._tag === "Message" || outcome.duplicate || outcome.snapshot.task.id !== taskId) {
             follower.close()
             return { outcome }
           }
           // A task handed to a worker may have been recorded with more than its Submit: the stream still
           // starts with the task as submitted, and the rest of that commit follows as events.
           const submittedBy = (outcome as { readonly submittedBy?: TaskEvent }).submittedBy
-          const snapshot = submittedBy === undefined ? outcome.snapshot : fold([submittedBy])
-          follower.start(snapshot.task!.contextId, [{ _tag: "Snapshot", version: snapshot.version, task: snapshot.task! }], snapshot.version)
+          const snapshot = submittedBy === undefined ? outcome.snapshot : evolve(initialState, submittedBy)
+          follower.start(snapshot.task.contextId, [{ _tag: "Snapshot", version: snapshot.version, task: snapshot.task }], snapshot.version)
           return { outcome: { _tag: "Task", snapshot, duplicate: false }, feed: follower }
         }),
         Effect.onError(() => Effect.sync(() => follower.close()))
@@ -518,11 +518,11 @@ export const make = Effect.gen(function* () {
       return Effect.flatMap(sendTo(input, taskId, true), (outcome): Effect.Effect<SendOutcome, TaskNotFound | StoreFailure> => {
         if (outcome._tag === "Message") return Effect.succeed(outcome)
         const { snapshot, duplicate } = outcome
-        if (duplicate || snapshot.task!.id !== taskId) {
-          return Effect.map(awaitSettled(snapshot.task!.id, snapshot.version), (settled) => extend(outcome, { snapshot: settled }))
+        if (duplicate || snapshot.task.id !== taskId) {
+          return Effect.map(awaitSettled(snapshot.task.id, snapshot.version), (settled) => extend(outcome, { snapshot: settled }))
         }
         // A handed-off task's first commit may have settled it already (an agent that answers at once).
-        if (settled(snapshot.task!.status.state)) return Effect.succeed(outcome)
+        if (settled(snapshot.task.status.state)) return Effect.succeed(outcome)
         settler.after(snapshot.version)
         return Effect.map(settleWith(settler, taskId), (settled) => extend(outcome, { snapshot: settled }))
       }).pipe(Effect.ensuring(Effect.sync(unlisten)))

@@ -2,7 +2,7 @@ import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, L
 import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend.js"
-import { type Command, decide, decideAll, detach, initialState, type Refusal, type TaskSnapshot } from "../domain/Task.js"
+import { type AnySnapshot, type Command, decide, decideAll, detach, initialState, type Refusal, type TaskSnapshot } from "../domain/Task.js"
 import { isTerminal } from "../domain/TaskState.js"
 import type { VersionedEvent } from "../domain/TaskEvent.js"
 import { EventLog } from "../eventlog/EventLog.js"
@@ -53,7 +53,7 @@ export type CommitError = TaskNotFound | CommandRefused | LeaseLost | DuplicateM
  */
 export type Commands = Command | ReadonlyArray<Command>
 
-const decideCommands = (s: TaskSnapshot, commands: Commands, at: string) =>
+const decideCommands = (s: AnySnapshot, commands: Commands, at: string) =>
   isCommandList(commands) ? decideAll(s, commands, at) : decide(s, commands, at)
 
 const isCommandList = (commands: Commands): commands is ReadonlyArray<Command> => Array.isArray(commands)
@@ -64,7 +64,7 @@ const leading = (commands: Commands): Command | undefined => (isCommandList(comm
 const startsTask = (commands: Commands) => leading(commands)?.type === "Submit"
 
 /** The user message a commit records, keyed for idempotency: its leading Submit's, or ProvideInput's. */
-const messageKeyOf = (s: TaskSnapshot, commands: Commands): MessageKey | undefined => {
+const messageKeyOf = (s: AnySnapshot, commands: Commands): MessageKey | undefined => {
   const command = leading(commands)
   if (command === undefined) return undefined
   switch (command.type) {
@@ -218,9 +218,9 @@ export const make = Effect.gen(function* () {
   const cache = new Map<string, TaskSnapshot>()
   const maxCached = 10_000
   const remember = (s: TaskSnapshot) => {
-    const id = s.task!.id
+    const id = s.task.id
     cache.delete(id)
-    if (s.state !== "NEW" && isTerminal(s.state)) return
+    if (isTerminal(s.state)) return
     cache.set(id, s.version > inlineVersions ? detach(s) : s)
     if (cache.size > maxCached) cache.delete(cache.keys().next().value!)
   }
@@ -404,7 +404,7 @@ export const make = Effect.gen(function* () {
       yield* readModel.save(snapshot)
       const pushConfig = p.options?.pushConfig
       if (pushConfig !== undefined) yield* push.saveConfig({ ...pushConfig, taskId: p.taskId, tenant: snapshot.tenant })
-      const queued = yield* push.enqueue(p.taskId, snapshot.task!.contextId, events, now)
+      const queued = yield* push.enqueue(p.taskId, snapshot.task.contextId, events, now)
       return { snapshot, events, queued } satisfies WriteResult
     })
 
@@ -473,9 +473,7 @@ export const make = Effect.gen(function* () {
 
   const announced = (results: ReadonlyArray<Either.Either<WriteResult, CommitError>>) =>
     results.flatMap((r) =>
-      r._tag === "Right"
-        ? [{ taskId: r.right.snapshot.task!.id, contextId: r.right.snapshot.task!.contextId, version: r.right.snapshot.version }]
-        : []
+      r._tag === "Right" ? [{ taskId: r.right.snapshot.task.id, contextId: r.right.snapshot.task.contextId, version: r.right.snapshot.version }] : []
     )
 
   /** Answer a committed batch's callers when its commit is on disk (`synced`); a failed sync fails them all. */
@@ -505,7 +503,7 @@ export const make = Effect.gen(function* () {
               continue
             }
             const { snapshot, events } = result.right
-            const contextId = snapshot.task!.contextId
+            const contextId = snapshot.task.contextId
             const lastIndex = events.length - 1
             yield* hub.publish(events.map((e, i) => (i === lastIndex ? extend(e, { contextId, snapshot }) : extend(e, { contextId }))))
             p.done(Exit.succeed({ snapshot, events }))

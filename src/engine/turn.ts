@@ -76,7 +76,7 @@ type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
  */
 export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =>
   Effect.suspend(() => {
-    const task = snapshot.task!
+    const task = snapshot.task
     const emit = (command: Command) =>
       commit(command).pipe(
         Effect.asVoid,

@@ -207,7 +207,7 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         const outcome = yield* engineCall(sendOptions?.wait === false ? e.send(request) : e.sendAndSettle(request))
         // A Promise agent has no direct reply: every message makes or continues a task.
         if (outcome._tag === "Message") return yield* Effect.dieMessage("the agent answered with a message, not a task")
-        return outcome.snapshot.detached === true ? (yield* wholeTask(outcome.snapshot.task!.id)).task! : outcome.snapshot.task!
+        return outcome.snapshot.detached === true ? (yield* wholeTask(outcome.snapshot.task.id)).task : outcome.snapshot.task
       })
     )
 
@@ -226,16 +226,16 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         const page = yield* engineCall(e.list(yield* listQuery(req, anonymous)))
         // A big task's row holds its head only; the list answers whole tasks.
         const tasks = yield* Effect.forEach(page.tasks, (s) =>
-          s.detached === true ? Effect.map(wholeTask(s.task!.id), (w) => w.task!) : Effect.succeed(s.task!)
+          s.detached === true ? Effect.map(wholeTask(s.task.id), (w) => w.task) : Effect.succeed(s.task)
         )
         return { tasks, nextPageToken: nextPageToken(page), totalSize: page.totalSize }
       })
     )
 
-  const get: Ledger["get"] = (taskId) => run(Effect.map(wholeTask(taskId), (s) => s.task!))
+  const get: Ledger["get"] = (taskId) => run(Effect.map(wholeTask(taskId), (s) => s.task))
 
   const cancel: Ledger["cancel"] = (taskId) =>
-    run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.cancel(taskId, anonymous)), (s) => s.task!)))
+    run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.cancel(taskId, anonymous)), (s) => s.task)))
 
   const subscribe: Ledger["subscribe"] = (taskId) => ({
     [Symbol.asyncIterator]: () => {

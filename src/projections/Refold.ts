@@ -1,6 +1,6 @@
 import { Effect, Either, Option, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
-import { apply, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { type AnySnapshot, apply, initialState, type TaskSnapshot } from "../domain/Task.js"
 import type { VersionedEvent } from "../domain/TaskEvent.js"
 import { EventLog } from "../eventlog/EventLog.js"
 import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
@@ -27,7 +27,7 @@ export const walk = (
   events: ReadonlyArray<VersionedEvent>
 ): { readonly snapshots: ReadonlyArray<TaskSnapshot>; readonly problem?: Problem } => {
   const snapshots: Array<TaskSnapshot> = []
-  let s = initialState
+  let s: AnySnapshot = initialState
   for (const [i, e] of events.entries()) {
     if (e.version !== i + 1) return { snapshots, problem: { taskId, problem: `version ${e.version} where ${i + 1} was expected` } }
     const next = apply(s, e.event)
@@ -84,7 +84,7 @@ export const projectTask = (snapshot: TaskSnapshot, events: ReadonlyArray<Versio
   Effect.gen(function* () {
     yield* (yield* TaskReadModel).save(snapshot)
     const index = yield* MessageIndex
-    yield* index.forget(snapshot.task!.id)
+    yield* index.forget(snapshot.task.id)
     for (const { key, accepted } of acceptedIn(snapshot, events)) yield* index.claim(key, accepted)
   })
 

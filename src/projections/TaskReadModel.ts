@@ -95,7 +95,7 @@ const storedForm = (s: TaskSnapshot): TaskSnapshot => (s.version <= inlineVersio
 
 /** The read-model row of a snapshot: its columns for filters and order, and the snapshot itself. */
 export const taskRow = (s: TaskSnapshot): TaskRow => {
-  const task = s.task!
+  const task = s.task
   return {
     task_id: task.id,
     tenant: s.tenant,
@@ -126,7 +126,7 @@ export const attachEvents = (
   if (snapshot.detached !== true) return snapshot
   const upTo = events.filter((e) => e.version <= snapshot.version).map((e) => e.event)
   // (`undefined`, not a copy without the key: JSON leaves it out, and the object keeps its class.)
-  return extend(snapshot, { task: TaskView.assemble(snapshot.task!, upTo), detached: undefined })
+  return extend(snapshot, { task: TaskView.assemble(snapshot.task, upTo), detached: undefined })
 }
 
 export const make = Effect.gen(function* () {
@@ -164,7 +164,7 @@ export const make = Effect.gen(function* () {
     (client: SqlClient.SqlClient) =>
     (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
       if (snapshot.detached !== true) return Effect.succeed(snapshot)
-      const taskId = snapshot.task!.id
+      const taskId = snapshot.task.id
       return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
       WHERE task_id = ${taskId} AND version <= ${snapshot.version} ORDER BY version`.pipe(
         Effect.flatMap((rows) =>
@@ -181,12 +181,12 @@ export const make = Effect.gen(function* () {
       const detached = stored.filter((s) => s.detached === true)
       const events = new Map<string, Array<Versioned>>()
       for (let i = 0; i < detached.length; i += tasksPerRead) {
-        const upTo = new Map(detached.slice(i, i + tasksPerRead).map((s) => [s.task!.id, s.version]))
+        const upTo = new Map(detached.slice(i, i + tasksPerRead).map((s) => [s.task.id, s.version]))
         const rows = yield* reader<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
           WHERE ${reader.in("task_id", [...upTo.keys()])} ORDER BY task_id, version`
         for (const [taskId, read] of yield* eventsByTask(rows, upTo)) events.set(taskId, read)
       }
-      return stored.map((s) => (s.detached === true ? attachEvents(s, events.get(s.task!.id) ?? []) : s))
+      return stored.map((s) => (s.detached === true ? attachEvents(s, events.get(s.task.id) ?? []) : s))
     })
   const parseThen = (client: SqlClient.SqlClient) => (json: string | undefined) =>
     json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
@@ -301,7 +301,7 @@ export const make = Effect.gen(function* () {
       ? Effect.succeed(new Map<string, TaskSnapshot>())
       : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${reader.in("task_id", taskIds)}`.pipe(
           Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot)))),
-          Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task!.id, s])))
+          Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task.id, s])))
         )
 
   const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot`

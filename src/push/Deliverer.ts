@@ -111,7 +111,7 @@ export const run = Effect.gen(function* () {
       if (config.format === "0.3") {
         // v0.3 servers POSTed the whole Task; its state now is the freshest answer.
         const task = yield* readModel.get(d.taskId)
-        return Option.map(task, (s) => JSON.stringify(taskOut(presentTask(s.task!))))
+        return Option.map(task, (s) => JSON.stringify(taskOut(presentTask(s.task))))
       }
       const events = yield* log.read(d.taskId, { fromVersion: d.version, toVersion: d.version })
       return Option.map(Option.fromNullable(events[0]), (e) => JSON.stringify(streamResponseFor(d.taskId, d.contextId, e.event)))

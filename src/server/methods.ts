@@ -122,8 +122,8 @@ const sendMessage = Effect.fnUntraced(function* (params: unknown, ctx: CallConte
   if (outcome._tag === "Message") return json({ message: outcome.message })
   const historyLength = req.configuration?.historyLength
   // A repeated message sent with returnImmediately gets its task as it is now, as a GetTask would show it.
-  const now = returnImmediately && outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task!.id, callerOf(req, ctx))) : outcome.snapshot
-  const task = presentTask(now.task!, { historyLength })
+  const now = returnImmediately && outcome.duplicate ? yield* engineCall(engine.get(outcome.snapshot.task.id, callerOf(req, ctx))) : outcome.snapshot
+  const task = presentTask(now.task, { historyLength })
   return json({ task: outcome.duplicate ? markReplayed(task) : task })
 })
 
@@ -152,8 +152,8 @@ const sendStreamingMessage = Effect.fnUntraced(function* (params: unknown, ctx: 
         // A repeated message: its task from the first send on, from the log.
         return engineCall(
           engine.follow(
-            outcome.snapshot.task!.id,
-            { stopAt: streamStopsAt, initial: { version: outcome.snapshot.version, task: outcome.snapshot.task! } },
+            outcome.snapshot.task.id,
+            { stopAt: streamStopsAt, initial: { version: outcome.snapshot.version, task: outcome.snapshot.task } },
             followInto(sink, outcome.duplicate)
           )
         )
@@ -182,7 +182,7 @@ const subscribeToTask = Effect.fnUntraced(function* (params: unknown, ctx: CallC
   const req = yield* decode(P.SubscribeToTaskRequest, params)
   const afterVersion = yield* parseLastEventId(ctx.lastEventId)
   const current = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
-  const state = current.task!.status.state
+  const state = current.task.status.state
   // A cursor beyond the task's newest event was never sent by us: resuming from it would replay
   // what the client claims to have, or silently skip what it lacks.
   if (afterVersion !== undefined && afterVersion > current.version) {
@@ -217,7 +217,7 @@ const getTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContext) 
   const engine = yield* TaskEngine
   const req = yield* decode(P.GetTaskRequest, params)
   const s = yield* engineCall(engine.get(req.id, callerOf(req, ctx)))
-  return json(presentTask(s.task!, { historyLength: req.historyLength }))
+  return json(presentTask(s.task, { historyLength: req.historyLength }))
 })
 
 /** The engine's query for a ListTasks request by `caller`: its filters, and where its page token resumes. */
@@ -247,7 +247,7 @@ const listTasks = Effect.fnUntraced(function* (params: unknown, ctx: CallContext
   const page = yield* engineCall(engine.list(yield* listQuery(req, callerOf(req, ctx))))
   const view = { historyLength: req.historyLength, artifacts: req.includeArtifacts === true ? "always" : "omit" } as const
   return json({
-    tasks: page.tasks.map((s) => presentTask(s.task!, view)),
+    tasks: page.tasks.map((s) => presentTask(s.task, view)),
     nextPageToken: nextPageToken(page),
     pageSize: req.pageSize ?? defaultPageSize,
     totalSize: page.totalSize
@@ -258,7 +258,7 @@ const cancelTask = Effect.fnUntraced(function* (params: unknown, ctx: CallContex
   const engine = yield* TaskEngine
   const req = yield* decode(P.CancelTaskRequest, params)
   const s = yield* engineCall(engine.cancel(req.id, callerOf(req, ctx)))
-  return json(presentTask(s.task!))
+  return json(presentTask(s.task))
 })
 
 /** A stored config as the protocol shows it. The credentials are write-only: they never leave the server again. */

@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest"
-import { type Command, decide, decideAll, detach, fold, type TaskSnapshot } from "../../src/domain/Task"
+import { type AnySnapshot, type Command, decide, decideAll, detach, fold, foldTask } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures"
 
 /** Given past facts, When a command, Then these new facts (or this refusal). */
 const given = (...events: ReadonlyArray<TaskEvent>) => {
-  const state: TaskSnapshot = fold(events)
+  const state: AnySnapshot = fold(events)
   return {
     when: (command: Command | ReadonlyArray<Command>) => {
       const decision = Array.isArray(command) ? decideAll(state, command, at(50)) : decide(state, command as Command, at(50))
@@ -17,7 +17,7 @@ const given = (...events: ReadonlyArray<TaskEvent>) => {
             expect(decision.events).toHaveLength(expected.length)
             for (const [i, e] of decision.events.entries()) expect(e).toMatchObject(expected[i]!)
             // The state a decision hands back is the fold of its facts: the writer saves it as the task's row.
-            expect(decision.state).toEqual(fold(decision.events, state))
+            expect(decision.state).toEqual(foldTask(decision.events, state))
           }
         },
         thenRefused: (tag: string) => {
@@ -114,7 +114,7 @@ describe("decider", () => {
   }
 
   it("the folded view keeps every message in history and the latest status", () => {
-    const s = fold([
+    const s = foldTask([
       submitted,
       started,
       { type: "StatusMessageAdded", at: at(2), message: agentMessage("Step 1/4") },
@@ -122,9 +122,9 @@ describe("decider", () => {
       { type: "TaskCompleted", at: at(4), message: agentMessage("done") }
     ])
     expect(s.version).toBe(5)
-    expect(s.task!.status).toEqual({ state: "TASK_STATE_COMPLETED", timestamp: at(4), message: agentMessage("done") })
-    expect(s.task!.history.map((m) => m.parts[0]!.text)).toEqual(["hi", "Step 1/4", "done"])
-    expect(s.task!.artifacts.map((a) => a.name)).toEqual(["report"])
+    expect(s.task.status).toEqual({ state: "TASK_STATE_COMPLETED", timestamp: at(4), message: agentMessage("done") })
+    expect(s.task.history.map((m) => m.parts[0]!.text)).toEqual(["hi", "Step 1/4", "done"])
+    expect(s.task.artifacts.map((a) => a.name)).toEqual(["report"])
   })
 
   it("a detached snapshot (its head only) decides as the whole one does, and its states are the whole ones' heads", () => {
@@ -144,7 +144,7 @@ describe("decider", () => {
       { type: "Complete", message: agentMessage("done") },
       { type: "Cancel" }
     ]
-    let whole = fold([submitted, started])
+    let whole = foldTask([submitted, started])
     let head = detach(whole)
     let refused = 0
     for (const [i, command] of commands.entries()) {
@@ -158,15 +158,15 @@ describe("decider", () => {
       }
       expect(b.events).toEqual(a.events)
       expect(b.state.detached).toBe(true)
-      expect(b.state.task!.history).toEqual([])
-      expect(b.state.task!.artifacts).toEqual([])
+      expect(b.state.task.history).toEqual([])
+      expect(b.state.task.artifacts).toEqual([])
       // What the writer stores of either is the same text (TaskReadModel's row of a big task).
       expect(JSON.stringify(b.state)).toBe(JSON.stringify(detach(a.state)))
       whole = a.state
       head = b.state
     }
     expect(refused).toBe(3)
-    expect(whole.task!.history.length).toBe(6)
-    expect(whole.task!.artifacts.map((x) => x.parts.length)).toEqual([2, 1])
+    expect(whole.task.history.length).toBe(6)
+    expect(whole.task.artifacts.map((x) => x.parts.length)).toEqual([2, 1])
   })
 })

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { canApply, evolve, fold, initialState, type TaskSnapshot } from "../../src/domain/Task"
+import { type AnySnapshot, canApply, evolve, fold, initialState } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { TaskEventTypes } from "../../src/domain/TaskEvent"
 import { initialTransition, transition } from "xstate"
@@ -59,7 +59,7 @@ const legal: Record<MachineStateName, Partial<Record<TaskEvent["type"], MachineS
   TASK_STATE_REJECTED: {}
 }
 
-const reach = (state: MachineStateName): TaskSnapshot => fold(pathTo[state].map(ev))
+const reach = (state: MachineStateName): AnySnapshot => fold(pathTo[state].map(ev))
 
 describe("task machine: every (state × event) pair", () => {
   for (const state of Object.keys(legal) as Array<MachineStateName>) {
@@ -113,7 +113,7 @@ describe("task machine: artifact chunks", () => {
     const s1 = evolve(working, chunk(false, false))
     const s2 = evolve(s1, chunk(true, false))
     const s3 = evolve(s2, chunk(true, true))
-    expect(s3.task!.artifacts[0]!.parts.map((p) => p.text)).toEqual(["first", "more", "more"])
+    expect(s3.task.artifacts[0]!.parts.map((p) => p.text)).toEqual(["first", "more", "more"])
     expect(canApply(s3, chunk(true, false))).toBe(false)
     // a whole artifact of the same id replaces it
     expect(canApply(s3, chunk(false, true))).toBe(true)

@@ -28,9 +28,9 @@ const send = (text: string, messageId = `m-${Math.random()}`) =>
   Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage(text, messageId) }))
 const taskIdOf = (o: SendOutcome) => {
   if (o._tag !== "Task") throw new Error("expected a task, got a message")
-  return o.snapshot.task!.id
+  return o.snapshot.task.id
 }
-const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)).pipe(Effect.map((s) => s.task!.status.state))
+const stateOf = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)).pipe(Effect.map((s) => s.task.status.state))
 const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 const eventTypes = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event.type)))
@@ -134,7 +134,7 @@ describe("a completion with its artifacts", () => {
         [4, "ArtifactAdded", undefined],
         [5, "TaskCompleted", 5]
       ])
-      const task = (await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))).task!
+      const task = (await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))).task
       expect(task.status.state).toBe("TASK_STATE_COMPLETED")
       expect(task.status.message!.parts).toEqual([{ text: "done" }])
       expect(task.artifacts.map((a) => [a.artifactId, a.parts])).toEqual([
@@ -183,7 +183,7 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
       ])
       const sent = await sending
       if (sent._tag !== "Task") throw new Error("expected a task")
-      expect([sent.snapshot.task!.id, sent.snapshot.task!.status.state]).toEqual([taskId, "TASK_STATE_COMPLETED"])
+      expect([sent.snapshot.task.id, sent.snapshot.task.status.state]).toEqual([taskId, "TASK_STATE_COMPLETED"])
     } finally {
       await engine.close()
     }
@@ -203,12 +203,12 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
           Effect.timeout("5 seconds")
         )
       )
-      const shown = (await engine.run(list)).tasks.map((t) => [t.task!.history[0]!.parts[0]!.text, t.state])
+      const shown = (await engine.run(list)).tasks.map((t) => [t.task.history[0]!.parts[0]!.text, t.state])
       expect(shown).toEqual([["second", "TASK_STATE_SUBMITTED"]])
       await Effect.runPromise(Deferred.succeed(gate, undefined))
       for (const sent of await Promise.all([first, second])) {
         if (sent._tag !== "Task") throw new Error("expected a task")
-        expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+        expect(sent.snapshot.task.status.state).toBe("TASK_STATE_COMPLETED")
       }
       expect((await engine.run(list)).tasks.length).toBe(2)
     } finally {
@@ -226,11 +226,11 @@ describe("a blocking send's new task, handed straight to a free worker", () => {
       await Effect.runPromise(Deferred.succeed(gate, undefined))
       const ids = (await Promise.all(both)).map((sent) => {
         if (sent._tag !== "Task") throw new Error("expected a task")
-        return sent.snapshot.task!.id
+        return sent.snapshot.task.id
       })
       expect(ids[0]).toBe(ids[1])
       const tasks = (await engine.run(list)).tasks
-      expect(tasks.map((t) => [t.task!.id, t.state])).toEqual([[ids[0], "TASK_STATE_COMPLETED"]])
+      expect(tasks.map((t) => [t.task.id, t.state])).toEqual([[ids[0], "TASK_STATE_COMPLETED"]])
       // Both turns ran (neither was recorded while it worked): the cost of handing a task off unrecorded.
       expect(runs.n).toBe(2)
     } finally {
@@ -317,8 +317,8 @@ describe("ids the server makes", () => {
       )
       if (settledSend._tag !== "Task") throw new Error("expected a task")
       snapshots.push(settledSend.snapshot)
-      const taskIds = snapshots.map((s) => s.task!.id)
-      const contextIds = snapshots.map((s) => s.task!.contextId)
+      const taskIds = snapshots.map((s) => s.task.id)
+      const contextIds = snapshots.map((s) => s.task.contextId)
       for (const id of [...taskIds, ...contextIds]) expect(id).toMatch(uuidV7)
       expect([...taskIds].sort()).toEqual(taskIds)
       expect([...contextIds].sort()).toEqual(contextIds)
@@ -352,7 +352,7 @@ describe("cancel stops the work (invariant 7)", () => {
       const taskId = taskIdOf(await engine.run(send("work")))
       await Effect.runPromise(Deferred.await(started))
       const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
-      expect(canceled.task!.status.state).toBe("TASK_STATE_CANCELED")
+      expect(canceled.task.status.state).toBe("TASK_STATE_CANCELED")
       await new Promise((r) => setTimeout(r, 500))
       expect(resumed).toBe(false)
       expect(await engine.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "StatusMessageAdded", "TaskCanceled"])
@@ -459,8 +459,8 @@ describe("failures become FAILED with the reason", () => {
         const taskId = taskIdOf(await engine.run(send("x")))
         await engine.run(waitFor(taskId, settled))
         const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
-        expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
-        expect(s.task!.status.message!.parts[0]!.text).toMatch(reason)
+        expect(s.task.status.state).toBe("TASK_STATE_FAILED")
+        expect(s.task.status.message!.parts[0]!.text).toMatch(reason)
       } finally {
         await engine.close()
       }
@@ -474,10 +474,10 @@ describe("failures become FAILED with the reason", () => {
           Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage("x", `m-${Math.random()}`) }))
         )
         const taskId = taskIdOf(sent)
-        expect(sent._tag === "Task" && sent.snapshot.task!.status.state).toBe("TASK_STATE_FAILED")
+        expect(sent._tag === "Task" && sent.snapshot.task.status.state).toBe("TASK_STATE_FAILED")
         const s = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
-        expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
-        expect(s.task!.status.message!.parts[0]!.text).toMatch(reason)
+        expect(s.task.status.state).toBe("TASK_STATE_FAILED")
+        expect(s.task.status.message!.parts[0]!.text).toMatch(reason)
         expect((await engine.run(eventTypes(taskId)))[0]).toBe("TaskSubmitted")
       } finally {
         await engine.close()
@@ -533,8 +533,8 @@ describe("start-up recovery", () => {
     try {
       await second.run(waitFor(taskId, settled))
       const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
-      expect(s.task!.status.state).toBe("TASK_STATE_COMPLETED")
-      expect(s.task!.status.message!.parts[0]!.text).toBe("redo job")
+      expect(s.task.status.state).toBe("TASK_STATE_COMPLETED")
+      expect(s.task.status.message!.parts[0]!.text).toBe("redo job")
       expect(await second.run(eventTypes(taskId))).toEqual(["TaskSubmitted", "TaskStarted", "TaskRequeued", "TaskStarted", "TaskCompleted"])
     } finally {
       await second.close()
@@ -555,7 +555,7 @@ describe("start-up recovery", () => {
     }
     const first = await startEngine(chatty)
     const taskId = taskIdOf(await first.run(send("job")))
-    const historyOf = (engine: typeof first) => engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))).then((s) => s.task!.history)
+    const historyOf = (engine: typeof first) => engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))).then((s) => s.task.history)
     while ((await historyOf(first)).length < 21) await new Promise((r) => setTimeout(r, 20))
     await first.close()
     let seen: ReadonlyArray<string> = []
@@ -585,8 +585,8 @@ describe("start-up recovery", () => {
     const second = await startEngine(quick, { db: first.db, recovery: "fail" })
     try {
       const s = await second.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
-      expect(s.task!.status.state).toBe("TASK_STATE_FAILED")
-      expect(s.task!.status.message!.parts[0]!.text).toMatch(/restarted/)
+      expect(s.task.status.state).toBe("TASK_STATE_FAILED")
+      expect(s.task.status.message!.parts[0]!.text).toMatch(/restarted/)
     } finally {
       await second.close()
     }
@@ -612,8 +612,8 @@ describe("a big task (more facts than its row inlines: its writer keeps its head
             }).pipe(Effect.zipRight(ctx.progress("on it")), Effect.as(Outcome.requireInput("anything else?")))
     }
     const engine = await startEngine(interviewer)
-    const texts = (s: { readonly task?: { readonly history: ReadonlyArray<{ readonly parts: ReadonlyArray<{ readonly text?: string }> }> } }) =>
-      s.task!.history.map((m) => m.parts[0]!.text)
+    const texts = (s: { readonly task: { readonly history: ReadonlyArray<{ readonly parts: ReadonlyArray<{ readonly text?: string }> }> } }) =>
+      s.task.history.map((m) => m.parts[0]!.text)
     const steps = Array.from({ length: 20 }, (_, i) => `step ${i + 1}`)
     try {
       // A blocking send settles at the turn's last commit, the task's 24th fact.
@@ -623,7 +623,7 @@ describe("a big task (more facts than its row inlines: its writer keeps its head
       expect(first.snapshot.version).toBe(24)
       expect(first.snapshot.detached).toBeUndefined()
       expect(texts(first.snapshot)).toEqual(["job", ...steps, "which one?"])
-      expect(first.snapshot.task!.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
+      expect(first.snapshot.task.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
       // The answer to the message that continues it is the whole task too, as is the agent's view of it.
       const answer = await engine.run(
         Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { ...userMessage("the second", "m-2"), taskId } }))
@@ -635,7 +635,7 @@ describe("a big task (more facts than its row inlines: its writer keeps its head
       const canceled = await engine.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
       expect(canceled.detached).toBeUndefined()
       expect(texts(canceled)).toEqual(["job", ...steps, "which one?", "the second", "on it", "anything else?"])
-      expect(canceled.task!.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
+      expect(canceled.task.artifacts.map((a) => a.artifactId)).toEqual(["draft"])
       const read = await engine.run(Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous)))
       expect(read).toEqual(canceled)
     } finally {
@@ -680,7 +680,7 @@ describe("a stream whose reader falls behind (bounded hub queues)", () => {
       const vs = [...versions]
       for (const [i, v] of vs.entries()) expect(v).toBe(vs[0]! + i)
       expect(vs[vs.length - 1]).toBe(await engine.run(Effect.flatMap(EventLog, (log) => log.version(taskId))))
-      expect((await blocking).task!.status.state).toBe("TASK_STATE_COMPLETED")
+      expect((await blocking).task.status.state).toBe("TASK_STATE_COMPLETED")
     } finally {
       await engine.close()
     }

@@ -217,8 +217,8 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
       const a = await engineOn(`${schema.url}&application_name=${applicationName}`, scope, commitPollMs)
       const sent = await a(Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage("watch me") })))
       if (sent._tag !== "Task") throw new Error("expected a task")
-      const taskId = sent.snapshot.task!.id
-      const contextId = sent.snapshot.task!.contextId
+      const taskId = sent.snapshot.task.id
+      const contextId = sent.snapshot.task.contextId
       const items = a(Effect.flatMap(TaskEngine, (e) => Stream.runCollect(e.watch(taskId, { stopAt: isTerminal }))).pipe(Effect.map((c) => [...c])))
       const settled = a(Effect.flatMap(TaskEngine, (e) => e.awaitSettled(taskId, 1)))
       await until(() => a(Effect.flatMap(EventHub.EventHub, (h) => h.subscriptions)).then((n) => n === 2))
@@ -232,7 +232,7 @@ await describePg("streams across processes sharing a PostgreSQL store", () => {
         "TaskCompleted@4"
       ])
       expect(seen.every((i) => i._tag === "Snapshot" || i.committed.contextId === contextId)).toBe(true)
-      expect((await settled).task!.status.state).toBe("TASK_STATE_COMPLETED")
+      expect((await settled).task.status.state).toBe("TASK_STATE_COMPLETED")
     })
   }
 
@@ -311,7 +311,7 @@ await describePg("a process's own commits on a shared PostgreSQL store", () => {
           Effect.flatMap(TaskEngine, (e) => e.sendAndSettle({ caller: anonymous, message: userMessage(`go ${i}`) })).pipe(Effect.provide(context))
         )
         if (sent._tag !== "Task") throw new Error("expected a task")
-        expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+        expect(sent.snapshot.task.status.state).toBe("TASK_STATE_COMPLETED")
       }
       expect(reads).toBe(0)
     })
@@ -347,7 +347,7 @@ await describePg("the worker limit on a shared PostgreSQL store", () => {
           )
         )
       )
-      expect(sent.map((o) => (o._tag === "Task" ? o.snapshot.task!.status.state : o._tag))).toEqual(Array(12).fill("TASK_STATE_COMPLETED"))
+      expect(sent.map((o) => (o._tag === "Task" ? o.snapshot.task.status.state : o._tag))).toEqual(Array(12).fill("TASK_STATE_COMPLETED"))
       expect(most).toBe(3)
     })
   }, 60_000)
@@ -402,8 +402,8 @@ await describePg("a blocking send on a shared PostgreSQL store", () => {
       const run = await instance(schema.url, scope, quick, "hand", 2)
       const sent = await run(settle("go"))
       if (sent._tag !== "Task") throw new Error("expected a task")
-      const taskId = sent.snapshot.task!.id
-      expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
+      const taskId = sent.snapshot.task.id
+      expect(sent.snapshot.task.status.state).toBe("TASK_STATE_COMPLETED")
       const events = await run(commitsOf(taskId))
       expect(events.map((e) => e.type)).toEqual(["TaskSubmitted", "TaskStarted", "ArtifactAdded", "TaskCompleted"])
       // One transaction wrote them all.
@@ -426,8 +426,8 @@ await describePg("a blocking send on a shared PostgreSQL store", () => {
       await Effect.runPromise(Deferred.succeed(gate, undefined))
       const sent = await sending
       if (sent._tag !== "Task") throw new Error("expected a task")
-      expect(sent.snapshot.task!.status.state).toBe("TASK_STATE_COMPLETED")
-      const taskId = sent.snapshot.task!.id
+      expect(sent.snapshot.task.status.state).toBe("TASK_STATE_COMPLETED")
+      const taskId = sent.snapshot.task.id
       // Started once, by "a" (a turn's start names its instance); the lease never moved (epoch 1).
       const log = await a(Effect.flatMap(EventLog, (l) => l.read(taskId)))
       expect(log.flatMap((e) => (e.event.type === "TaskStarted" ? [e.event.instanceId] : []))).toEqual(["a"])

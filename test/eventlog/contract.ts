@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { SqlClient } from "@effect/sql"
 import { Effect, Exit, type Layer, Option, Schedule } from "effect"
-import { fold } from "../../src/domain/Task"
+import { foldTask } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { EventLog, tailStart } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
@@ -116,7 +116,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const attempt = sql.withTransaction(
             Effect.gen(function* () {
               yield* log.append("t1", 0, [submitted("t1")], meta)
-              yield* readModel.save(fold([submitted("t1")]))
+              yield* readModel.save(foldTask([submitted("t1")]))
               return yield* Effect.fail("boom")
             })
           )
@@ -152,7 +152,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
                 VALUES ('old', 1, 'TaskSubmitted', 1, ${payload}, '{}', ${at(0)})`
           const [e] = yield* log.read("old")
           expect(e!.event).toMatchObject({ type: "TaskSubmitted", taskId: "old", tenant: "t", owner: "" })
-          expect(fold([e!.event]).owner).toBe("")
+          expect(foldTask([e!.event]).owner).toBe("")
         })
       )
     )
@@ -161,26 +161,26 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
       run(
         Effect.gen(function* () {
           const readModel = yield* TaskReadModel
-          const s1 = fold([submitted("t1", 10)])
-          const s2 = fold([submitted("t2", 20), started])
-          const s3 = fold([submitted("t3", 30), { type: "TaskCanceled", at: at(31) }])
+          const s1 = foldTask([submitted("t1", 10)])
+          const s2 = foldTask([submitted("t2", 20), started])
+          const s3 = foldTask([submitted("t3", 30), { type: "TaskCanceled", at: at(31) }])
           for (const s of [s1, s2, s3]) yield* readModel.save(s)
           expect(Option.getOrThrow(yield* readModel.load("t2"))).toEqual(s2)
           // t2 started at at(1), earlier than t1's submission at(10)
           const page = yield* readModel.list({ tenant: "", owner: "", pageSize: 2 })
-          expect(page.tasks.map((s) => s.task!.id)).toEqual(["t3", "t1"])
+          expect(page.tasks.map((s) => s.task.id)).toEqual(["t3", "t1"])
           expect(page.totalSize).toBe(3)
           const next = yield* readModel.list({ tenant: "", owner: "", pageSize: 2, after: page.next! })
-          expect(next.tasks.map((s) => s.task!.id)).toEqual(["t2"])
+          expect(next.tasks.map((s) => s.task.id)).toEqual(["t2"])
           expect(next.next).toBeUndefined()
-          expect((yield* readModel.active).map((s) => s.task!.id)).toEqual(["t1", "t2"])
+          expect((yield* readModel.active).map((s) => s.task.id)).toEqual(["t1", "t2"])
           // Several at once: those that exist, by id.
           const some = yield* readModel.getAll(["t3", "t1", "nope"])
           expect([...some.keys()].sort()).toEqual(["t1", "t3"])
           expect(some.get("t3")).toEqual(s3)
           expect((yield* readModel.getAll([])).size).toBe(0)
           // saving again updates in place
-          const s1b = fold([started], s1)
+          const s1b = foldTask([started], s1)
           yield* readModel.save(s1b)
           expect(Option.getOrThrow(yield* readModel.load("t1")).version).toBe(2)
         })
@@ -204,8 +204,8 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const events: Array<TaskEvent> = [submitted("big"), started]
           for (let i = 0; i < 2 * inlineVersions; i++) events.push(i % 2 === 0 ? progress(`step ${i}`) : chunk((i - 1) / 2))
           events.push({ type: "TaskCompleted", at: at(4), message: agentMessage("all done") })
-          const small = fold(events.slice(0, inlineVersions))
-          const big = fold(events)
+          const small = foldTask(events.slice(0, inlineVersions))
+          const big = foldTask(events)
           yield* log.append("big", 0, events, meta)
           yield* readModel.save(big)
           const stored = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = 'big'`
@@ -222,12 +222,12 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             // The same task, down to the order of its keys (verify compares JSON).
             expect(JSON.stringify(Option.getOrThrow(yield* read))).toBe(whole)
           }
-          expect(big.task!.history.length).toBe(inlineVersions + 2)
-          expect(big.task!.artifacts.map((a) => a.parts.length)).toEqual([6, 5, 5])
+          expect(big.task.history.length).toBe(inlineVersions + 2)
+          expect(big.task.artifacts.map((a) => a.parts.length)).toEqual([6, 5, 5])
 
           // A row behind its log (read between the events' commit and a later row) shows the row's version.
-          yield* readModel.save(fold(events.slice(0, inlineVersions + 4)))
-          expect(JSON.stringify(Option.getOrThrow(yield* readModel.get("big")))).toBe(JSON.stringify(fold(events.slice(0, inlineVersions + 4))))
+          yield* readModel.save(foldTask(events.slice(0, inlineVersions + 4)))
+          expect(JSON.stringify(Option.getOrThrow(yield* readModel.get("big")))).toBe(JSON.stringify(foldTask(events.slice(0, inlineVersions + 4))))
           // A small task's row holds the whole task.
           yield* log.append(
             "small",
@@ -235,14 +235,14 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)),
             meta
           )
-          const smallTask = fold(events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)))
+          const smallTask = foldTask(events.slice(0, inlineVersions).map((e) => (e.type === "TaskSubmitted" ? submitted("small") : e)))
           yield* readModel.save(smallTask)
           const smallRow = yield* sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = 'small'`
           expect(smallRow[0]!.snapshot).toBe(JSON.stringify(smallTask))
           expect(small.version).toBe(inlineVersions)
           // The active tasks come whole too.
-          const active = (yield* readModel.active).find((s) => s.task!.id === "big")
-          expect(active?.task?.history.length).toBe(fold(events.slice(0, inlineVersions + 4)).task!.history.length)
+          const active = (yield* readModel.active).find((s) => s.task.id === "big")
+          expect(active?.task?.history.length).toBe(foldTask(events.slice(0, inlineVersions + 4)).task.history.length)
         })
       )
     )
@@ -260,7 +260,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             owner: "alice",
             message: userMessage("x".repeat(100 * 1024), "m-huge")
           }
-          const v1 = fold([huge])
+          const v1 = foldTask([huge])
           yield* readModel.save(v1)
           const first = Option.getOrThrow(yield* readModel.get("huge"))
           expect(first).toEqual(v1)
@@ -271,14 +271,14 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(Option.isNone(yield* readModel.getVisible("huge", { tenant: "", owner: "bob" }))).toBe(true)
           expect(Option.isNone(yield* readModel.getVisible("huge", { tenant: "other", owner: "alice" }))).toBe(true)
           // The row moves on: the next read is the new row, and that one is shared from then on.
-          const v2 = fold([started], v1)
+          const v2 = foldTask([started], v1)
           yield* readModel.save(v2)
           const second = Option.getOrThrow(yield* readModel.getVisible("huge", { tenant: "", owner: "alice" }))
           expect(second.version).toBe(2)
           expect(second).toEqual(v2)
           expect(Option.getOrThrow(yield* readModel.get("huge"))).toBe(second)
           // A small row is parsed at every read.
-          const small = fold([submitted("small")])
+          const small = foldTask([submitted("small")])
           yield* readModel.save(small)
           const a = Option.getOrThrow(yield* readModel.get("small"))
           expect(a).toEqual(small)
@@ -302,14 +302,14 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             const events = eventsOf(id, inlineVersions + i)
             yield* log.append(id, 0, events, meta)
             // The first task's row is behind its log (read between a commit of its events and its row).
-            yield* readModel.save(fold(i === 0 ? events.slice(0, inlineVersions + 1) : events))
+            yield* readModel.save(foldTask(i === 0 ? events.slice(0, inlineVersions + 1) : events))
           }
           const expected = new Map(
-            ids.map((id, i) => [id, JSON.stringify(fold(eventsOf(id, inlineVersions + i).slice(0, i === 0 ? inlineVersions + 1 : undefined)))])
+            ids.map((id, i) => [id, JSON.stringify(foldTask(eventsOf(id, inlineVersions + i).slice(0, i === 0 ? inlineVersions + 1 : undefined)))])
           )
           const page = yield* readModel.list({ tenant: "", owner: "", pageSize: 20 })
           expect(page.tasks.length).toBe(ids.length)
-          for (const task of page.tasks) expect(JSON.stringify(task)).toBe(expected.get(task.task!.id))
+          for (const task of page.tasks) expect(JSON.stringify(task)).toBe(expected.get(task.task.id))
           const all = yield* readModel.getAll(ids)
           for (const id of ids) expect(JSON.stringify(all.get(id))).toBe(expected.get(id))
         })
@@ -331,7 +331,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             message: userMessage(`hello ${taskId}`)
           })
           const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
-            Effect.zipRight(log.append(taskId, 0, events, meta), readModel.save(fold(events)))
+            Effect.zipRight(log.append(taskId, 0, events, meta), readModel.save(foldTask(events)))
           yield* write("a", [inContext("a", "x", 1)])
           yield* write("b", [inContext("b", "x", 2), started])
           yield* write("c", [inContext("c", "y", 3), { type: "TaskCanceled", at: at(4) }])
@@ -345,7 +345,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(yield* total({ statusTimestampAfter: at(2) })).toBe(1)
           expect(yield* total({ owner: "someone else" })).toBe(1)
           // A task moves from one state to another.
-          yield* readModel.save(fold([inContext("a", "x", 1), started, { type: "TaskCompleted", at: at(6) }]))
+          yield* readModel.save(foldTask([inContext("a", "x", 1), started, { type: "TaskCompleted", at: at(6) }]))
           expect(yield* total()).toBe(3)
           expect(yield* total({ state: "TASK_STATE_SUBMITTED" })).toBe(0)
           expect(yield* total({ state: "TASK_STATE_COMPLETED" })).toBe(1)
@@ -370,7 +370,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
               Effect.gen(function* () {
                 const appended = yield* log.append(taskId, 0, events, meta)
-                yield* readModel.save(fold(events))
+                yield* readModel.save(foldTask(events))
                 yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
                 yield* push.enqueue(taskId, "ctx", appended, 0)
                 yield* index.claim({ tenant: "", owner: "", messageId: `m-${taskId}` }, { taskId, version: 1 })
@@ -401,7 +401,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const log = yield* EventLog
           const readModel = yield* TaskReadModel
           const write = (taskId: string, events: ReadonlyArray<TaskEvent>) =>
-            Effect.zipRight(log.append(taskId, 0, events, meta), readModel.save(fold(events)))
+            Effect.zipRight(log.append(taskId, 0, events, meta), readModel.save(foldTask(events)))
           yield* write("canceled", [submitted("canceled", 1), { type: "TaskCanceled", at: at(2) }])
           yield* write("completed", [submitted("completed", 1), started, { type: "TaskCompleted", at: at(2) }])
           yield* write("working", [submitted("working", 1), started])
@@ -494,7 +494,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
               { type: "InputProvided", at: at(4), message: userMessage("answer", "m-answer") }
             ]
             yield* log.append("old", 0, events, meta)
-            yield* readModel.save(fold(events))
+            yield* readModel.save(foldTask(events))
             // As if the store predated migration 6: no index, no record of it (nor of the later ones).
             yield* sql`DROP TABLE a2a_message_ids`
             yield* sql`DELETE FROM a2a_migrations WHERE migration_id >= 6`
@@ -518,7 +518,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             ["done", [submitted("done", 5), { type: "TaskCanceled", at: at(6) }]],
             ["new-submitted", [submitted("new-submitted", 10)]]
           ] as const,
-          ([, events]) => readModel.save(fold(events as ReadonlyArray<TaskEvent>)),
+          ([, events]) => readModel.save(foldTask(events as ReadonlyArray<TaskEvent>)),
           { discard: true }
         )
 
@@ -602,7 +602,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           Effect.gen(function* () {
             const readModel = yield* TaskReadModel
             const ids = Array.from({ length: 60 }, (_, i) => `race-${String(i).padStart(2, "0")}`)
-            yield* Effect.forEach(ids, (id, i) => readModel.save(fold([submitted(id, i)])), { discard: true })
+            yield* Effect.forEach(ids, (id, i) => readModel.save(foldTask([submitted(id, i)])), { discard: true })
             const leases = yield* LeaseStore
             const claims = yield* Effect.forEach(
               ["a", "b", "c"],

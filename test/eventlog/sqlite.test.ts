@@ -6,7 +6,7 @@ import { Durability } from "../../src/eventlog/Durability"
 import * as Store from "../../src/eventlog/Store"
 import { tempDir } from "../support/server"
 import { eventLogContract } from "./contract"
-import { fold } from "../../src/domain/Task"
+import { foldTask } from "../../src/domain/Task"
 import { EventLog } from "../../src/eventlog/EventLog"
 import { projectTask } from "../../src/projections/Refold"
 import { verifyStore } from "../support/verifyStore"
@@ -80,7 +80,7 @@ describe("the read-model check used by the end-to-end suites", () => {
       Effect.scoped(
         Effect.gen(function* () {
           const appended = yield* (yield* EventLog).append("t1", 0, events, { instanceId: "i" })
-          yield* projectTask(fold(events), appended)
+          yield* projectTask(foldTask(events), appended)
         }).pipe(Effect.provide(Store.layerSqlite(db)))
       )
     )

@@ -1,10 +1,10 @@
 import { describe, expect, it } from "vitest"
-import { fold } from "../../src/domain/Task"
+import { foldTask } from "../../src/domain/Task"
 import { ParsedRows } from "../../src/projections/ParsedRows"
 import { at, userMessage } from "../support/fixtures"
 
 const snapshotOf = (taskId: string) =>
-  fold([{ type: "TaskSubmitted", at: at(0), taskId, contextId: "c", tenant: "", owner: "", message: userMessage("hi") }])
+  foldTask([{ type: "TaskSubmitted", at: at(0), taskId, contextId: "c", tenant: "", owner: "", message: userMessage("hi") }])
 
 describe("ParsedRows (big rows parsed once per version)", () => {
   it("keeps rows of at least the minimum size, and gives one back only at its version", () => {
