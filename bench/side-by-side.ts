@@ -24,7 +24,7 @@ import * as fs from "node:fs"
 import * as http from "node:http"
 import * as os from "node:os"
 import * as path from "node:path"
-import { root, spawnServer } from "./process"
+import { postRpc, root, spawnServer } from "./process"
 
 const runs = Number(process.env.BENCH_RUNS ?? 3)
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
@@ -40,27 +40,6 @@ interface Server {
 const start = (name: string, nodeArgs: ReadonlyArray<string>): Promise<Server> =>
   spawnServer(name, nodeArgs).then((server) => ({ name, url: server.url, stop: server.stop }))
 
-interface Answer {
-  readonly status: number
-  readonly body: string
-}
-
-const request = (agent: http.Agent, url: string, body: string) =>
-  new Promise<Answer>((resolve, reject) => {
-    const req = http.request(
-      `${url}/a2a`,
-      { method: "POST", agent, headers: { "content-type": "application/json", "a2a-version": "1.0", "content-length": Buffer.byteLength(body) } },
-      (res) => {
-        let data = ""
-        res.setEncoding("utf8")
-        res.on("data", (c: string) => (data += c))
-        res.on("end", () => resolve({ status: res.statusCode ?? 0, body: data }))
-      }
-    )
-    req.on("error", reject)
-    req.end(body)
-  })
-
 let ids = 0
 const rpc = (method: string, params: unknown) => JSON.stringify({ jsonrpc: "2.0", id: ++ids, method, params })
 const message = () => ({ messageId: `bench-${process.pid}-${++ids}`, role: "ROLE_USER", parts: [{ text: "hello" }] })
@@ -75,21 +54,21 @@ const stateOf = (body: string): string | undefined => {
 type Work = (agent: http.Agent, url: string) => Promise<number>
 
 const send: Work = async (agent, url) => {
-  const state = stateOf((await request(agent, url, rpc("SendMessage", { message: message() }))).body)
+  const state = stateOf(await postRpc(url, rpc("SendMessage", { message: message() }), agent))
   if (state !== "TASK_STATE_COMPLETED") throw new Error(`send ended ${state}`)
   return 1
 }
 
 const poll: Work = async (agent, url) => {
-  const sent = JSON.parse((await request(agent, url, rpc("SendMessage", { message: message(), configuration: { returnImmediately: true } }))).body)
+  const sent = JSON.parse(await postRpc(url, rpc("SendMessage", { message: message(), configuration: { returnImmediately: true } }), agent))
   const id = sent.result?.task?.id as string
   for (;;) {
-    if (stateOf((await request(agent, url, rpc("GetTask", { id, historyLength: 0 }))).body) === "TASK_STATE_COMPLETED") return 1
+    if (stateOf(await postRpc(url, rpc("GetTask", { id, historyLength: 0 }), agent)) === "TASK_STATE_COMPLETED") return 1
   }
 }
 
 const stream: Work = async (agent, url) => {
-  const { body } = await request(agent, url, rpc("SendStreamingMessage", { message: message() }))
+  const body = await postRpc(url, rpc("SendStreamingMessage", { message: message() }), agent)
   const events = body.split("\n").filter((l) => l.startsWith("data:")).length
   if (!body.includes("TASK_STATE_COMPLETED")) throw new Error(`stream did not complete: ${body.slice(0, 300)}`)
   return events

@@ -94,7 +94,7 @@ export interface Agent<R = never> {
 
 /**
  * The agent with the services it requires given: what the engine runs. A turn gets `services` as its
- * context, on top of the engine's own; an agent that requires nothing is returned as it is.
+ * context, on top of the engine's own; with no services at all, the agent is returned as it is.
  */
 export const provideAgent = <R>(agent: Agent<R>, services: Context.Context<R>): Agent => {
   if (services.unsafeMap.size === 0) return agent as Agent

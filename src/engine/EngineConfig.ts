@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Scope } from "effect"
 import { type Agent, agentMessage, provideAgent } from "../agent/Agent.js"
 import type { Command } from "../domain/Task.js"
 
@@ -61,9 +61,13 @@ export class CurrentAgent extends Context.Tag("a2a-ledger/CurrentAgent")<Current
 
 export const layerConfig = (options: Partial<EngineOptions> = {}) => Layer.succeed(EngineConfig, { ...defaultEngineOptions, ...options })
 
-/** The agent, with the services its turns require taken from the context this layer is built in (once). */
+/**
+ * The agent, with the services its turns require taken from the context this layer is built in (once).
+ * That context holds more than `R` (which has no keys at run time): the layer's own scope is left out, so
+ * that nothing a turn adds to a scope of its own outlives the turn.
+ */
 export const layerAgent = <R>(agent: Agent<R>): Layer.Layer<CurrentAgent, never, R> =>
   Layer.effect(
     CurrentAgent,
-    Effect.map(Effect.context<R>(), (services) => provideAgent(agent, services))
+    Effect.map(Effect.context<R>(), (services) => provideAgent(agent, Context.omit(Scope.Scope)(services) as Context.Context<R>))
   )
