@@ -82,6 +82,9 @@ export interface RoutesOptions {
   readonly shutdownGraceMs?: number
 }
 
+/** The server's options among the routes' (authentication has a layer of its own). */
+const serverOptions = ({ auth: _auth, ...server }: RoutesOptions): Partial<ServerConfig.ServerOptions> => server
+
 /** The A2A routes of an engine, ready to mount (`httpApp`). */
 export class A2ARoutes extends Context.Tag("a2a-ledger/A2ARoutes")<
   A2ARoutes,
@@ -139,7 +142,7 @@ export const routesLayer = (options: RoutesOptions = {}): Layer.Layer<A2ARoutes,
   ).pipe(
     Layer.provide(LiveStreams.layer),
     Layer.provide(Auth.layer(options.auth)),
-    Layer.provide(ServerConfig.layer({ ...options, ...(options.publicUrl !== undefined ? { publicUrl: options.publicUrl } : {}) })),
+    Layer.provide(ServerConfig.layer(serverOptions(options))),
     Layer.provide(Layer.effect(ShuttingDown, Deferred.make<void>()))
   )
 

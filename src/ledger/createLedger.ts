@@ -8,7 +8,7 @@ import type { RecoveryPolicy } from "../engine/EngineConfig.js"
 import type { EngineError } from "../engine/errors.js"
 import { anonymous, TaskEngine, type WatchItem } from "../engine/TaskEngine.js"
 import * as Store from "../eventlog/Store.js"
-import * as Engine from "../layers/Engine.js"
+import * as Embedded from "../layers/Embedded.js"
 import * as Server from "../layers/Server.js"
 import { A2AError } from "../protocol/errors.js"
 import { streamResponseFor } from "../protocol/present.js"
@@ -160,20 +160,10 @@ const toStreamResponse = (item: WatchItem): StreamResponse =>
 
 /** Open a ledger: the store is ready, unfinished tasks recovered and the agent's workers running when this resolves. */
 export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
-  const { db, agent, synchronous, maxWorkers, recovery, idempotency, retentionMs, storeTimeoutMs, leaseMs } = options
-  const engine = Engine.layer({
-    agent: fromPromiseAgent(agent),
-    ...(maxWorkers !== undefined ? { maxWorkers } : {}),
-    ...(recovery !== undefined ? { recovery } : {}),
-    ...(idempotency !== undefined ? { idempotency } : {}),
-    ...(retentionMs !== undefined ? { retentionMs } : {}),
-    ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}),
-    ...(leaseMs !== undefined ? { leaseMs } : {})
-  }).pipe(
-    Layer.provideMerge(
-      Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) })
-    ),
-    Layer.provide(Logger.minimumLogLevel(logLevels[options.logLevel ?? "warning"]))
+  const { agent, logLevel, ...engineOptions } = options
+  const { db } = engineOptions
+  const engine = Embedded.layer({ ...engineOptions, agent: fromPromiseAgent(agent) }).pipe(
+    Layer.provide(Logger.minimumLogLevel(logLevels[logLevel ?? "warning"]))
   )
   const runtime = ManagedRuntime.make(engine)
   const started = await runtime.runPromiseExit(Effect.void)
