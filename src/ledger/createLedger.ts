@@ -116,7 +116,10 @@ export interface Ledger {
   readonly list: (options?: ListOptions) => Promise<TaskList>
   /** Cancel the task: its turn is interrupted (its `signal` aborted) and nothing it reports after is recorded. */
   readonly cancel: (taskId: string) => Promise<Task>
-  /** The task now, then every update, ending after a terminal state. Breaking out of the loop ends the subscription. */
+  /**
+   * The task now, then every update, ending after a terminal state. Breaking out of the loop ends the
+   * subscription; so does `close`.
+   */
   readonly subscribe: (taskId: string) => AsyncIterable<StreamResponse>
   /** Serve this ledger's agent over A2A (JSON-RPC, HTTP+JSON, SSE) on a port. */
   readonly listen: (options?: ListenOptions) => Promise<Listening>
@@ -180,6 +183,11 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
 
   let closed = false
   const servers = new Set<Scope.CloseableScope>()
+  // Settles when `close` starts: every subscription still waiting for its next item ends then.
+  let markClosed!: () => void
+  const closing = new Promise<{ readonly done: true; readonly value: undefined }>((resolve) => {
+    markClosed = () => resolve({ done: true, value: undefined })
+  })
   const run = async <A>(effect: Effect.Effect<A, unknown, TaskEngine>): Promise<A> => {
     if (closed) throw new LedgerClosedError("the ledger is closed", -32603, "SHUTTING_DOWN")
     const exit = await runtime.runPromiseExit(effect)
@@ -245,9 +253,12 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
       }
       return {
         next: async () => {
+          if (closed) return { done: true, value: undefined }
           const iterator = (inner ??= await open())
           try {
-            return await iterator.next()
+            const next = await Promise.race([iterator.next(), closing])
+            if (next.done === true && closed) void iterator.return?.()
+            return next
           } catch (error) {
             throw error instanceof A2AError ? fromA2AError(error) : error
           }
@@ -288,6 +299,7 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
   const close: Ledger["close"] = async () => {
     if (closed) return
     closed = true
+    markClosed()
     for (const scope of [...servers]) {
       servers.delete(scope)
       await Effect.runPromise(Scope.close(scope, Exit.void))

@@ -14,7 +14,7 @@ import {
   UnsupportedOperationError
 } from "../../src/index"
 import { createTestLedger } from "../../src/testing"
-import { call, userMessage } from "../support/rpc"
+import { call, eventually, userMessage } from "../support/rpc"
 import { tempDir } from "../support/server"
 
 /**
@@ -251,6 +251,36 @@ describe("createLedger: listen and close", () => {
     await expect(fetch(`${url}/.well-known/agent-card.json`)).rejects.toThrow()
     // The ledger itself stays open.
     expect((await ledger.send("still here")).status.state).toBe("TASK_STATE_COMPLETED")
+  })
+
+  it("close ends a subscription that waits for its next update, instead of leaving its loop hanging", async () => {
+    const working = gate()
+    const ledger = await createTestLedger({
+      agent: {
+        ...card,
+        run: async (ctx) => {
+          await ctx.progress("started")
+          working.open()
+          await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()))
+          return { state: "completed" }
+        }
+      }
+    })
+    const started = await ledger.send("wait forever", { wait: false })
+    await working.opened
+    const seen: Array<string> = []
+    const loop = (async () => {
+      for await (const item of ledger.subscribe(started.id)) seen.push(stateOf(item))
+      return "ended"
+    })()
+    // The loop has the task (WORKING, "started") and waits for more.
+    await eventually(
+      async () => seen.length,
+      (n) => n >= 1
+    )
+    await ledger.close()
+    expect(await loop).toBe("ended")
+    expect(seen[0]).toBe("TASK_STATE_WORKING")
   })
 
   it("close interrupts running turns; the tasks are on disk and resume when the file is opened again", async () => {
