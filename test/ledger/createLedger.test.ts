@@ -15,6 +15,7 @@ import {
 } from "../../src/index"
 import { createTestLedger } from "../../src/testing"
 import { call, eventually, userMessage } from "../support/rpc"
+import { describePg, freshSchema } from "../support/pg"
 import { tempDir } from "../support/server"
 
 /**
@@ -312,4 +313,39 @@ describe("createLedger: listen and close", () => {
     expect(task.status.message?.parts).toEqual([{ text: "finished after the restart" }])
     expect(runs).toBe(2)
   })
+})
+
+await describePg("createLedger on PostgreSQL", () => {
+  it("the same Promise API on a postgres:// store: send, list, cancel, and a second ledger on the database sees the tasks", async () => {
+    const schema = await freshSchema()
+    try {
+      const working = gate()
+      const agent: PromiseAgent = {
+        ...card,
+        run: async (ctx) => {
+          if (ctx.input.parts[0]?.text !== "long") return { state: "completed", message: `done: ${ctx.input.parts[0]?.text}` }
+          working.open()
+          await new Promise<void>((resolve) => ctx.signal.addEventListener("abort", () => resolve()))
+          return { state: "completed" }
+        }
+      }
+      const first = await createLedger({ agent, db: schema.url, logLevel: "none" })
+      opened.push(first)
+      const done = await first.send("short")
+      expect(done.status.message?.parts).toEqual([{ text: "done: short" }])
+      const long = await first.send("long", { wait: false })
+      await working.opened
+      expect((await first.cancel(long.id)).status.state).toBe("TASK_STATE_CANCELED")
+
+      // Another process's ledger on the same database (leases, not a file lock, share the store).
+      const second = await createLedger({ agent, db: schema.url, logLevel: "none" })
+      opened.push(second)
+      expect((await second.get(done.id)).history.map((m) => m.parts[0]?.text)).toEqual(["short", "done: short"])
+      expect((await second.list()).totalSize).toBe(2)
+      expect((await second.list({ state: "TASK_STATE_CANCELED" })).tasks.map((t) => t.id)).toEqual([long.id])
+    } finally {
+      await Promise.all(opened.splice(0).map((l) => l.close()))
+      await schema.drop()
+    }
+  }, 60_000)
 })
