@@ -56,7 +56,6 @@ export {
   type WatchOptions
 } from "./engine/TaskEngine.js"
 export type { TaskSnapshot } from "./domain/Task.js"
-export type { MachineStateName } from "./domain/taskMachine.js"
 export type { TaskEvent } from "./domain/TaskEvent.js"
 export type { Committed } from "./engine/EventHub.js"
 export type { Feed, FollowSink } from "./engine/Follower.js"
