@@ -11,7 +11,7 @@
  */
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { randomUUID } from "node:crypto"
-import type { AgentContext, Agent } from "./agent/Agent.js"
+import { type Agent, type AgentContext, partsOf, userMessage } from "./agent/Agent.js"
 import type { Artifact, Message, Part } from "./domain/Message.js"
 import type { Task } from "./domain/TaskView.js"
 import type { EngineError } from "./engine/errors.js"
@@ -28,8 +28,7 @@ export const memoryStore = ":memory:"
 export const createTestLedger = (options: Omit<LedgerOptions, "db"> & { readonly db?: string }): Promise<Ledger> =>
   createLedger({ logLevel: "none", ...options, db: options.db ?? memoryStore })
 
-const userMessage = (input: string | Message): Message =>
-  typeof input === "string" ? { messageId: randomUUID(), role: "ROLE_USER", parts: [{ text: input }] } : input
+const messageOf = (input: string | Message): Message => (typeof input === "string" ? userMessage(input) : input)
 
 /** What `runAgentOnce` saw: the task as it settled, and every update of it, in order, as a stream shows them. */
 export interface AgentRun {
@@ -46,7 +45,7 @@ export const runAgentOnce = <R>(agent: Agent<R>, message: string | Message): Eff
   Effect.scoped(
     Effect.gen(function* () {
       const engine = yield* TaskEngine
-      const outcome = yield* engine.sendAndSettle({ caller: anonymous, message: userMessage(message) })
+      const outcome = yield* engine.sendAndSettle({ caller: anonymous, message: messageOf(message) })
       if (outcome._tag === "Message") return yield* Effect.dieMessage("the agent answered with a message (its reply), not a task")
       const taskId = outcome.snapshot.task.id
       const task = (yield* engine.get(taskId, anonymous)).task
@@ -72,7 +71,7 @@ export const makeTestContext = (
   input: string | Message,
   options: { readonly task?: Task } = {}
 ): { readonly ctx: AgentContext; readonly reports: ReadonlyArray<Report> } => {
-  const message = userMessage(input)
+  const message = messageOf(input)
   const task: Task = options.task ?? {
     id: message.taskId ?? randomUUID(),
     contextId: message.contextId ?? randomUUID(),
@@ -86,7 +85,7 @@ export const makeTestContext = (
     contextId: task.contextId,
     input: message,
     task,
-    progress: (m) => Effect.sync(() => void reports.push({ progress: typeof m === "string" ? [{ text: m }] : m })),
+    progress: (m) => Effect.sync(() => void reports.push({ progress: partsOf(m) })),
     artifact: (artifact, o) =>
       Effect.sync(
         () => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) })

@@ -49,7 +49,8 @@ export type TurnOutcome =
   | { readonly _tag: "AuthRequired"; readonly message: ReadonlyArray<Part> }
   | { readonly _tag: "Rejected"; readonly reason: string }
 
-const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> => (typeof message === "string" ? [{ text: message }] : message)
+/** Text as one text part; parts as they are. */
+export const partsOf = (message: string | ReadonlyArray<Part>): ReadonlyArray<Part> => (typeof message === "string" ? [{ text: message }] : message)
 
 /** Ways to end a turn. */
 export const Outcome = {
@@ -110,5 +111,12 @@ export const provideAgent = <R>(agent: Agent<R>, services: Context.Context<R>): 
 export const agentMessage = (parts: string | ReadonlyArray<Part>): Message => ({
   messageId: randomUUID(),
   role: "ROLE_AGENT",
+  parts: partsOf(parts)
+})
+
+/** A fresh user message (a client's, or a test's). */
+export const userMessage = (parts: string | ReadonlyArray<Part>): Message => ({
+  messageId: randomUUID(),
+  role: "ROLE_USER",
   parts: partsOf(parts)
 })

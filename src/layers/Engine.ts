@@ -17,10 +17,13 @@ import * as StoreKind from "../eventlog/StoreKind.js"
 export interface EngineLayerOptions<R = never> {
   /** The agent; the layer requires what its turns require (`R`). */
   readonly agent: Agent<R>
+  /** Turns that run at once (default 64); more tasks wait as SUBMITTED, oldest first. */
   readonly maxWorkers?: number
+  /** What happens to a task left WORKING by a process that stopped: its turn runs again (`"rerun"`, default), or it fails. */
   readonly recovery?: EngineConfig.RecoveryPolicy
   /** Repeated messageIds return the original task (default "on"). */
   readonly idempotency?: EngineConfig.Idempotency | undefined
+  /** Who this process is: recorded on every event it writes, and the owner of its leases on PostgreSQL (default: a fresh UUID). */
   readonly instanceId?: string
   /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
   readonly hubCapacity?: number

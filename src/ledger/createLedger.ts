@@ -1,11 +1,9 @@
-import { Cause, Effect, Either, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, type Schema, Scope, Stream } from "effect"
+import { Cause, Effect, Exit, Layer, Logger, LogLevel, ManagedRuntime, Option, Scope, Stream } from "effect"
 import { HttpServer } from "@effect/platform"
-import { randomUUID } from "node:crypto"
+import { userMessage } from "../agent/Agent.js"
 import type { Message, Metadata } from "../domain/Message.js"
 import { isTerminal, type TaskState } from "../domain/TaskState.js"
 import type { Task } from "../domain/TaskView.js"
-import type { RecoveryPolicy } from "../engine/EngineConfig.js"
-import type { EngineError } from "../engine/errors.js"
 import { anonymous, TaskEngine, type WatchItem } from "../engine/TaskEngine.js"
 import * as Store from "../eventlog/Store.js"
 import * as Embedded from "../layers/Embedded.js"
@@ -14,7 +12,7 @@ import { A2AError } from "../protocol/errors.js"
 import { streamResponseFor } from "../protocol/present.js"
 import * as P from "../protocol/schema.js"
 import { toA2AError } from "../server/engineErrors.js"
-import { listQuery, nextPageToken } from "../server/methods.js"
+import { decode, engineCall, listQuery, nextPageToken } from "../server/methods.js"
 import { fromA2AError, LedgerClosedError, LedgerError } from "./errors.js"
 import { fromPromiseAgent, type PromiseAgent } from "./PromiseAgent.js"
 
@@ -23,24 +21,8 @@ import { fromPromiseAgent, type PromiseAgent } from "./PromiseAgent.js"
  * unfinished tasks and starts the agent's workers in this process; its methods are Promises, and they
  * fail with `LedgerError`s carrying the A2A error code (docs/embedding.md).
  */
-export interface LedgerOptions {
-  /** The store: a SQLite file (created with its directory when missing), a `postgres://` URL, or `":memory:"`. */
-  readonly db: string
+export interface LedgerOptions extends Omit<Embedded.EmbeddedOptions, "agent"> {
   readonly agent: PromiseAgent
-  /** SQLite: `"full"` (default) puts every commit on disk before it is acknowledged; `"normal"` survives a crash of the process, not of the machine. */
-  readonly synchronous?: Store.SqliteSynchronous
-  /** Turns that run at once (default 64); more tasks wait as SUBMITTED. */
-  readonly maxWorkers?: number
-  /** What happens at start to a task a previous process left working: run its turn again (`"rerun"`, default) or fail it. */
-  readonly recovery?: RecoveryPolicy
-  /** A message whose messageId was already accepted returns the original task (`"on"`, default). */
-  readonly idempotency?: "on" | "off"
-  /** Delete finished tasks this long after their last change (default: keep them). */
-  readonly retentionMs?: number
-  /** The longest a call waits on the store before it fails with StoreUnavailableError (default 10 s). */
-  readonly storeTimeoutMs?: number
-  /** PostgreSQL: how long a work lease lasts without renewal (default 15 s). */
-  readonly leaseMs?: number
   /** What the engine logs to the console, through Effect's logger (default `"warning"`). */
   readonly logLevel?: "none" | "error" | "warning" | "info" | "debug"
 }
@@ -136,17 +118,11 @@ const logLevels = {
 } as const
 
 const messageOf = (input: SendInput): unknown => {
-  if (typeof input === "string") return { messageId: randomUUID(), role: "ROLE_USER", parts: [{ text: input }] }
+  if (typeof input === "string") return userMessage(input)
   if (typeof input === "object" && input !== null && "parts" in input) return input
-  const { text, ...rest } = input as { readonly text: unknown }
-  return { messageId: randomUUID(), role: "ROLE_USER", parts: [{ text }], ...rest }
+  const { text, ...rest } = input as { readonly text: string }
+  return { ...userMessage(text), ...rest }
 }
-
-/** Checked as the server checks a request's params: a wrong field is an InvalidParamsError naming it. */
-const decode = <A, I>(schema: Schema.Schema<A, I>, params: unknown) =>
-  Either.match(P.decodeParams(schema, params), { onLeft: Effect.fail, onRight: Effect.succeed })
-
-const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.mapError(effect, toA2AError)
 
 const rejection = (cause: Cause.Cause<unknown>): unknown => {
   const failure = Cause.failureOption(cause)
@@ -194,7 +170,6 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
     if (Exit.isSuccess(exit)) return exit.value
     throw rejection(exit.cause)
   }
-  const wholeTask = (taskId: string) => Effect.flatMap(TaskEngine, (e) => engineCall(e.get(taskId, anonymous)))
 
   const send: Ledger["send"] = (input, sendOptions) =>
     run(
@@ -205,7 +180,7 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         const outcome = yield* engineCall(sendOptions?.wait === false ? e.send(request) : e.sendAndSettle(request))
         // A Promise agent has no direct reply: every message makes or continues a task.
         if (outcome._tag === "Message") return yield* Effect.dieMessage("the agent answered with a message, not a task")
-        return outcome.snapshot.detached === true ? (yield* wholeTask(outcome.snapshot.task.id)).task : outcome.snapshot.task
+        return outcome.snapshot.task
       })
     )
 
@@ -222,15 +197,11 @@ export const createLedger = async (options: LedgerOptions): Promise<Ledger> => {
         })
         const e = yield* TaskEngine
         const page = yield* engineCall(e.list(yield* listQuery(req, anonymous)))
-        // A big task's row holds its head only; the list answers whole tasks.
-        const tasks = yield* Effect.forEach(page.tasks, (s) =>
-          s.detached === true ? Effect.map(wholeTask(s.task.id), (w) => w.task) : Effect.succeed(s.task)
-        )
-        return { tasks, nextPageToken: nextPageToken(page), totalSize: page.totalSize }
+        return { tasks: page.tasks.map((s) => s.task), nextPageToken: nextPageToken(page), totalSize: page.totalSize }
       })
     )
 
-  const get: Ledger["get"] = (taskId) => run(Effect.map(wholeTask(taskId), (s) => s.task))
+  const get: Ledger["get"] = (taskId) => run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.get(taskId, anonymous)), (s) => s.task)))
 
   const cancel: Ledger["cancel"] = (taskId) =>
     run(Effect.flatMap(TaskEngine, (e) => Effect.map(engineCall(e.cancel(taskId, anonymous)), (s) => s.task)))

@@ -54,10 +54,11 @@ const callerOf = (req: { readonly tenant?: string | undefined }, ctx: CallContex
   principal: ctx.principal
 })
 
-const decode = <A, I>(schema: Schema.Schema<A, I>, params: unknown) =>
+/** Params checked by `schema`: a wrong field is an A2AError naming it. */
+export const decode = <A, I>(schema: Schema.Schema<A, I>, params: unknown) =>
   Either.match(P.decodeParams(schema, params), { onLeft: Effect.fail, onRight: Effect.succeed })
 
-const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.mapError(effect, toA2AError)
+export const engineCall = <A, R>(effect: Effect.Effect<A, EngineError, R>) => Effect.mapError(effect, toA2AError)
 
 const json = (result: unknown): MethodResult => ({ _tag: "Json", result })
 

@@ -26,14 +26,11 @@ const ShoutLive = Layer.succeed(Shout, (text: string) => `${text.toUpperCase()}!
 
 describe("a2a-ledger/testing", () => {
   it("runAgentOnce runs one task through a real engine in memory: the settled task and its updates in order", async () => {
-    const started = performance.now()
     const run = await Effect.runPromise(runAgentOnce(shouter, "hello").pipe(Effect.provide(ShoutLive)))
     expect(run.task.status.state).toBe("TASK_STATE_COMPLETED")
     expect(run.task.artifacts).toEqual([{ artifactId: "loud", parts: [{ text: "HELLO!" }] }])
     const kinds = run.updates.map((u) => ("statusUpdate" in u ? u.statusUpdate.status.state : "artifactUpdate" in u ? "artifact" : "task"))
     expect(kinds).toEqual(["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_WORKING", "artifact", "TASK_STATE_COMPLETED"])
-    // Milliseconds, not seconds: well under the test's own timeout on a loaded machine.
-    expect(performance.now() - started).toBeLessThan(10_000)
 
     const asked = await Effect.runPromise(runAgentOnce(shouter, "").pipe(Effect.provide(ShoutLive)))
     expect(asked.task.status).toMatchObject({ state: "TASK_STATE_INPUT_REQUIRED", message: { parts: [{ text: "Say something" }] } })
