@@ -1,5 +1,5 @@
 import { Context, Duration, Effect, Exit, Layer, Option, Schedule, Stream } from "effect"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import { StoreKind } from "../eventlog/StoreKind.js"
 import { EventLog } from "../eventlog/EventLog.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
@@ -25,7 +25,7 @@ export class CommitFeed extends Context.Tag("a2a-ledger/CommitFeed")<
   {
     /** Inside the commit's transaction: this task now stands at `version`. */
     /** Announce a batch's new versions to every process (PostgreSQL: one `pg_notify` statement, in the batch's transaction). */
-    readonly announce: (commits: ReadonlyArray<Announced>) => Effect.Effect<void, SqlError>
+    readonly announce: (commits: ReadonlyArray<Announced>) => Effect.Effect<void, StoreFailure>
     /**
      * These versions were committed and published here by this process's writer: their notices, when they
      * come back, need no read of the log.
@@ -160,20 +160,22 @@ export const make = (pollMs = defaultPollMs) =>
       Effect.forkScoped
     )
 
-    return CommitFeed.of({
-      announce: (commits) =>
-        commits.length === 0
-          ? Effect.void
-          : Effect.asVoid(
-              sql`SELECT pg_notify(${channel}, n) FROM unnest(${commits.map((c) => `${c.taskId} ${c.version} ${c.contextId}`)}::text[]) AS n`
-            ),
-      // Only after the commit (not at announce): a batch that rolls back publishes nothing, and another
-      // process may then commit that version, whose notice must not be skipped.
-      published: (commits) => {
-        for (const c of commits) if ((seen.get(c.taskId) ?? 0) < c.version) seen.set(c.taskId, c.version)
-      },
-      landing
-    })
+    return CommitFeed.of(
+      storeService({
+        announce: (commits: ReadonlyArray<Announced>) =>
+          commits.length === 0
+            ? Effect.void
+            : Effect.asVoid(
+                sql`SELECT pg_notify(${channel}, n) FROM unnest(${commits.map((c: Announced) => `${c.taskId} ${c.version} ${c.contextId}`)}::text[]) AS n`
+              ),
+        // Only after the commit (not at announce): a batch that rolls back publishes nothing, and another
+        // process may then commit that version, whose notice must not be skipped.
+        published: (commits: ReadonlyArray<Announced>) => {
+          for (const c of commits) if ((seen.get(c.taskId) ?? 0) < c.version) seen.set(c.taskId, c.version)
+        },
+        landing
+      })
+    )
   })
 
 export const layer = (pollMs?: number) => Layer.scoped(CommitFeed, make(pollMs))

@@ -1,6 +1,5 @@
 import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, type Queue, Runtime, Stream } from "effect"
 import { randomUUID } from "node:crypto"
-import type { SqlError } from "@effect/sql/SqlError"
 import { extend } from "../domain/extend.js"
 import type { Message } from "../domain/Message.js"
 import { evolve, foldTask, initialState, type TaskSnapshot } from "../domain/Task.js"
@@ -275,7 +274,7 @@ export const make = Effect.gen(function* () {
     // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is
     // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
     // the send. The turn's own commits come after it in the log, and are shown after it.
-    let synced: Effect.Effect<void, SqlError> = Effect.void
+    let synced: Effect.Effect<void, StoreFailure> = Effect.void
     // A send with a push config commits first, so the config's task exists before any delivery is due.
     const handed = handOff && pushConfig === undefined ? yield* supervisor.handOff(taskId, submit, options) : Option.none()
     if (Option.isSome(handed)) {
@@ -293,7 +292,7 @@ export const make = Effect.gen(function* () {
               ? Effect.fail(new StoreFailure({ cause: e }))
               : Effect.fail(e)
       })
-      yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
+      yield* synced
       return result
     }
     const result = yield* writer.commit(taskId, submit, extend(options, { answerAtCommit: true })).pipe(
@@ -305,7 +304,7 @@ export const make = Effect.gen(function* () {
       mustCommit
     )
     if (!result.duplicate) yield* supervisor.startOrEnqueue(taskId)
-    yield* Effect.mapError(synced, (cause) => new StoreFailure({ cause }))
+    yield* synced
     return result
   })
 

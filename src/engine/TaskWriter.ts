@@ -1,18 +1,17 @@
 import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
-import type { SqlError } from "@effect/sql/SqlError"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend.js"
 import { type AnySnapshot, type Command, decide, decideAll, detach, initialState, type Refusal, type TaskSnapshot } from "../domain/Task.js"
 import { isTerminal } from "../domain/TaskState.js"
 import type { VersionedEvent } from "../domain/TaskEvent.js"
-import { EventLog } from "../eventlog/EventLog.js"
+import { EventLog, VersionConflict } from "../eventlog/EventLog.js"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore.js"
 import { OutboxSignal } from "../push/Deliverer.js"
 import type { PushConfig } from "../push/PushConfig.js"
 import { PushStore } from "../push/PushStore.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { MessageIndex, type MessageKey } from "../projections/MessageIndex.js"
-import { describeStoreFault } from "../eventlog/StoreFault.js"
+import { describeStoreFault, storeFailing } from "../eventlog/StoreFailure.js"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile.js"
 import { PgCommits } from "../eventlog/PgCommits.js"
 import { type CommitPlan, SqliteCommits, type Written } from "../eventlog/SqliteCommits.js"
@@ -115,7 +114,7 @@ export interface CommitResult {
    * Answered at commit (`answerAtCommit`) before the disk sync: succeeds once the commit is on disk, fails
    * if that sync failed. Absent when the answer came after the sync (or the store's commit is durable).
    */
-  readonly synced?: Effect.Effect<void, SqlError>
+  readonly synced?: Effect.Effect<void, StoreFailure>
 }
 
 /**
@@ -148,7 +147,7 @@ export class TaskWriter extends Context.Tag("a2a-ledger/TaskWriter")<
      * The task as last committed (from memory while it is unfinished, else read), for a decision under the
      * task's lock: detached for a big task. It may not be on disk yet: never show it to a client.
      */
-    readonly current: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    readonly current: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, StoreFailure>
     /** Whether the store takes commits (tried again now if it was failing): what readiness reports. */
     readonly health: Effect.Effect<StoreHealth>
   }
@@ -174,8 +173,8 @@ interface Pending {
 
 /** A store's one call per batch: the SQLite writer's thread, or PostgreSQL's batch function. */
 interface BatchCommits {
-  readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, SqlError>
-  readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
+  readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, StoreFailure>
+  readonly load: (taskId: string) => Effect.Effect<string | undefined, StoreFailure>
 }
 
 /** The most commands written in one transaction. */
@@ -190,6 +189,8 @@ const maxProbeInterval = Duration.seconds(10)
 
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  /** A transaction on the store's client, failing as the store services do. */
+  const transaction = <A, E, R>(effect: Effect.Effect<A, E, R>) => storeFailing(sql.withTransaction(effect))
   const log = yield* EventLog
   const readModel = yield* TaskReadModel
   const hub = yield* EventHub
@@ -236,7 +237,7 @@ export const make = Effect.gen(function* () {
    * committed state, a few times at most. The machine judges it again too,
    * and a refusal judged on the cache is confirmed on the committed state.
    */
-  const write = (p: Pending, at: string, now: number): Effect.Effect<Either.Either<WriteResult, CommitError>, SqlError> =>
+  const write = (p: Pending, at: string, now: number): Effect.Effect<Either.Either<WriteResult, CommitError>, StoreFailure> =>
     Effect.gen(function* () {
       let attempt = 0
       for (;;) {
@@ -266,7 +267,7 @@ export const make = Effect.gen(function* () {
         ).pipe(Effect.either)
         if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
         // Anything but a version conflict is the store failing: the transaction may be gone, so the whole batch fails.
-        if (Either.isLeft(appended) && appended.left._tag === "SqlError") return yield* Effect.fail(appended.left)
+        if (Either.isLeft(appended) && appended.left._tag === "StoreFailure") return yield* Effect.fail(appended.left)
         if (Either.isLeft(appended)) {
           cache.delete(p.taskId)
           if (++attempt < maxAttempts) continue
@@ -337,7 +338,7 @@ export const make = Effect.gen(function* () {
   const writeLean = Effect.fnUntraced(function* (commits: BatchCommits, pending: ReadonlyArray<Pending>, at: string, now: number) {
     const results: Array<Either.Either<WriteResult, CommitError>> = new Array(pending.length)
     // When each round's commit is on disk.
-    const synced: Array<Effect.Effect<void, SqlError>> = []
+    const synced: Array<Effect.Effect<void, StoreFailure>> = []
     let todo = pending.map((_, i) => i)
     for (let attempt = 0; todo.length > 0; attempt++) {
       const planned: Array<{
@@ -382,16 +383,17 @@ export const make = Effect.gen(function* () {
     key: MessageKey,
     taskId: string,
     version: number,
-    append: Effect.Effect<A, E | SqlError>,
+    append: Effect.Effect<A, E | StoreFailure>,
     duplicates: "refuse" | "accept"
   ) =>
-    sql.withTransaction(
+    transaction(
       Effect.gen(function* () {
         if (!(yield* messages.claim(key, { taskId, version })) && duplicates === "refuse") {
           const taken = yield* messages.find(key)
           return yield* Option.match(taken, {
-            // Claimed and gone again (pruned) between the two statements: the store moved under us.
-            onNone: () => Effect.fail(new StoreFailure({ cause: `message ${key.messageId} vanished while being claimed` })),
+            // Claimed and gone again (pruned) between the two statements: the store moved under us, as when
+            // another writer appended first. Decided again, as for that conflict.
+            onNone: () => Effect.fail(new VersionConflict({ taskId, expectedVersion: version - 1, actualVersion: version - 1 })),
             onSome: (accepted) => Effect.fail(new DuplicateMessage(accepted))
           })
         }
@@ -446,16 +448,16 @@ export const make = Effect.gen(function* () {
    * is a few synchronous calls that never wait for a lock (busy_timeout 0;
    * a busy lock is retried here, for about 1.3 s), so it needs neither.
    */
-  const retried = <A>(transaction: Effect.Effect<A, SqlError>) =>
+  const retried = <A>(transaction: Effect.Effect<A, StoreFailure>) =>
     // The file the store writes must still be the one at its path (StoreFile): else nothing is written.
     Effect.zipRight(
       file.check,
       // A deadlock, a serialization failure or a busy lock wrote nothing: the batch is decided and written again.
       retryTransient(transaction)
     )
-  const inFiber = <A>(transaction: Effect.Effect<A, SqlError>) =>
+  const inFiber = <A>(transaction: Effect.Effect<A, StoreFailure>) =>
     Effect.gen(function* () {
-      const result = new Answer<A, SqlError | StoreFailure | StoreFileGone>()
+      const result = new Answer<A, StoreFailure | StoreFileGone>()
       yield* retried(transaction).pipe(
         Effect.exit,
         Effect.flatMap((exit) => Effect.sync(() => result.complete(exit))),
@@ -467,7 +469,7 @@ export const make = Effect.gen(function* () {
       )
       return yield* result.await.pipe(Effect.ensuring(Effect.sync(() => clearTimeout(timer))), Effect.exit)
     })
-  const inPlace = <A>(transaction: Effect.Effect<A, SqlError>): Effect.Effect<Exit.Exit<A, SqlError | StoreFailure | StoreFileGone>> =>
+  const inPlace = <A>(transaction: Effect.Effect<A, StoreFailure>): Effect.Effect<Exit.Exit<A, StoreFailure | StoreFileGone>> =>
     Effect.exit(retried(transaction))
   const bounded = sql.onDialectOrElse({ sqlite: () => inPlace, orElse: () => inFiber })
 
@@ -480,7 +482,7 @@ export const make = Effect.gen(function* () {
   const answer = (
     pending: ReadonlyArray<Pending>,
     results: ReadonlyArray<Either.Either<WriteResult, CommitError>>,
-    synced: Effect.Effect<void, SqlError>
+    synced: Effect.Effect<void, StoreFailure>
   ) =>
     Effect.matchCauseEffect(synced, {
       onFailure: (cause) =>
@@ -544,7 +546,7 @@ export const make = Effect.gen(function* () {
       onNone: () =>
         Effect.map(
           bounded(
-            sql.withTransaction(
+            transaction(
               // Every process hears of the batch's new versions (CommitFeed), in one statement, when it commits.
               Effect.tap(
                 Effect.forEach(pending, (p) => write(p, at, now)),
@@ -588,7 +590,7 @@ export const make = Effect.gen(function* () {
     const now = yield* Clock.currentTimeMillis
     if (health.ok || now - lastProbe < Duration.toMillis(probeInterval) || (yield* Queue.size(queue)) > 0) return health
     lastProbe = now
-    const outcome = yield* bounded(sql.withTransaction(probeStatement))
+    const outcome = yield* bounded(transaction(probeStatement))
     if (Exit.isSuccess(outcome)) yield* recovered
     return health
   })

@@ -1,6 +1,8 @@
 import { Data } from "effect"
 import type { TaskState } from "../domain/TaskState.js"
-import { describeStoreFault } from "../eventlog/StoreFault.js"
+import { StoreFailure } from "../eventlog/StoreFailure.js"
+
+export { StoreFailure }
 
 /** Errors the engine reports to its callers; the server maps them to A2A codes. */
 export class TaskNotFound extends Data.TaggedError("TaskNotFound")<{ readonly taskId: string }> {}
@@ -28,13 +30,5 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly taskId: 
 
 /** The message (by tenant, owner and messageId) was already accepted, by this task at this version. */
 export class DuplicateMessage extends Data.TaggedError("DuplicateMessage")<{ readonly taskId: string; readonly version: number }> {}
-
-/** The store failed (disk, database) or did not answer in time: nothing was acknowledged. */
-export class StoreFailure extends Data.TaggedError("StoreFailure")<{ readonly cause: unknown; readonly reason?: string }> {
-  /** What went wrong, in a few words fit for a client: "SQLite: the disk is full". */
-  get description(): string {
-    return this.reason ?? describeStoreFault(this.cause)
-  }
-}
 
 export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | PushConfigNotFound | StoreFailure

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import type { SqlError } from "@effect/sql/SqlError"
+import type { StoreFailure } from "./StoreFailure.js"
 import { SqliteCommits } from "./SqliteCommits.js"
 
 /**
@@ -28,9 +28,9 @@ export class Durability extends Context.Tag("a2a-ledger/Durability")<
   Durability,
   {
     /** Everything committed before this call is on disk when it succeeds. */
-    readonly sync: Effect.Effect<void, SqlError>
+    readonly sync: Effect.Effect<void, StoreFailure>
     /** Like `sync`, but asks for nothing: it waits only for writes and syncs asked for before it that are not on disk yet. */
-    readonly settled: Effect.Effect<void, SqlError>
+    readonly settled: Effect.Effect<void, StoreFailure>
   }
 >() {}
 

@@ -1,5 +1,5 @@
 import { Context, Data, type Effect, type Either } from "effect"
-import type { SqlError } from "@effect/sql/SqlError"
+import type { StoreFailure } from "./StoreFailure.js"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 
 /** Another writer appended to this task first: re-read and decide again. */
@@ -30,7 +30,7 @@ export interface LoggedEvent extends VersionedEvent {
   readonly createdAt: string
 }
 
-export type LogError = SqlError | UnreadableEvent
+export type LogError = StoreFailure | UnreadableEvent
 
 /**
  * Where a tail of the whole log stands. On PostgreSQL positions come from a
@@ -59,7 +59,7 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
       expectedVersion: number,
       events: ReadonlyArray<TaskEvent>,
       metadata: EventMetadata
-    ) => Effect.Effect<ReadonlyArray<VersionedEvent>, VersionConflict | SqlError>
+    ) => Effect.Effect<ReadonlyArray<VersionedEvent>, VersionConflict | StoreFailure>
     /** A task's events with `fromVersion <= version <= toVersion`, in order. */
     readonly read: (
       taskId: string,
@@ -87,15 +87,15 @@ export class EventLog extends Context.Tag("a2a-ledger/EventLog")<
     readonly readTasks: (
       afterTaskId: string,
       lastTaskId: string
-    ) => Effect.Effect<ReadonlyMap<string, Either.Either<ReadonlyArray<VersionedEvent>, UnreadableEvent>>, SqlError>
+    ) => Effect.Effect<ReadonlyMap<string, Either.Either<ReadonlyArray<VersionedEvent>, UnreadableEvent>>, StoreFailure>
     /** The ids of tasks with events, after `afterTaskId` in id order, at most `limit`: a scan of the log task by task. */
-    readonly taskIds: (afterTaskId: string, limit: number) => Effect.Effect<ReadonlyArray<string>, SqlError>
+    readonly taskIds: (afterTaskId: string, limit: number) => Effect.Effect<ReadonlyArray<string>, StoreFailure>
     /**
      * The cursor from which `tail` returns the last `count` committed events (and then whatever
      * commits next): where a live feed that shows some history starts.
      */
-    readonly tailFromLast: (count: number) => Effect.Effect<TailCursor, SqlError>
+    readonly tailFromLast: (count: number) => Effect.Effect<TailCursor, StoreFailure>
     /** The task's current version (0 when it has no events). */
-    readonly version: (taskId: string) => Effect.Effect<number, SqlError>
+    readonly version: (taskId: string) => Effect.Effect<number, StoreFailure>
   }
 >() {}

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "./StoreFailure.js"
 
 /** A claim on a task's worker: held by `owner` at `epoch` until it expires or is released. */
 export interface Lease {
@@ -20,15 +20,15 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
   LeaseStore,
   {
     /** Claim up to `limit` tasks for `owner`, oldest first; each with its new epoch. */
-    readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
+    readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
     /** Extend `owner`'s live leases on these tasks; the ones still held (an expired or taken-over lease is lost for good). */
-    readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, SqlError>
+    readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
     /** Give leases up (each expires now, keeping its epoch); one that is not `owner`'s at that epoch is left as it is. */
-    readonly release: (owner: string, leases: ReadonlyArray<Lease>) => Effect.Effect<void, SqlError>
+    readonly release: (owner: string, leases: ReadonlyArray<Lease>) => Effect.Effect<void, StoreFailure>
     /** Whether `owner` still holds this lease at `now` (the fence for a worker's commits). */
-    readonly holds: (owner: string, lease: Lease, now: number) => Effect.Effect<boolean, SqlError>
+    readonly holds: (owner: string, lease: Lease, now: number) => Effect.Effect<boolean, StoreFailure>
     /** A handed-off task's lease, made with its first commit (its id is new: nobody holds it). */
-    readonly create: (owner: string, lease: Lease, expiresAt: number) => Effect.Effect<void, SqlError>
+    readonly create: (owner: string, lease: Lease, expiresAt: number) => Effect.Effect<void, StoreFailure>
   }
 >() {}
 
@@ -102,7 +102,7 @@ export const make = Effect.gen(function* () {
     sql`INSERT INTO a2a_leases (task_id, owner, epoch, expires_at) VALUES (${lease.taskId}, ${owner}, ${lease.epoch}, ${expiresAt})
       ON CONFLICT (task_id) DO NOTHING`.pipe(Effect.asVoid)
 
-  return LeaseStore.of({ claim, renew, release, holds, create })
+  return LeaseStore.of(storeService({ claim, renew, release, holds, create }))
 })
 
 export const layer = Layer.effect(LeaseStore, make)

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "./StoreFailure.js"
 import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits.js"
 
 /**
@@ -13,26 +13,29 @@ import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits.js"
 export class PgCommits extends Context.Tag("a2a-ledger/PgCommits")<
   PgCommits,
   {
-    /** Write a batch in one statement (atomic by itself); a SqlError means none of it was written. */
-    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, SqlError>
+    /** Write a batch in one statement (atomic by itself); a StoreFailure means none of it was written. */
+    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, StoreFailure>
     /** The task's committed snapshot JSON (the read-model row). */
-    readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
+    readonly load: (taskId: string) => Effect.Effect<string | undefined, StoreFailure>
   }
 >() {}
 
 export const layer = Layer.effect(
   PgCommits,
   Effect.map(SqlClient.SqlClient, (sql) =>
-    PgCommits.of({
-      write: (plans) =>
-        Effect.map(
-          sql<{ outcomes: ReadonlyArray<PlanOutcome> | string }>`SELECT a2a_commit_batch(${JSON.stringify(plans)}::jsonb) AS outcomes`,
-          (rows) => {
-            const outcomes = rows[0]?.outcomes ?? []
-            return { outcomes: typeof outcomes === "string" ? (JSON.parse(outcomes) as ReadonlyArray<PlanOutcome>) : outcomes, synced: Effect.void }
-          }
-        ),
-      load: (taskId) => Effect.map(sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`, (rows) => rows[0]?.snapshot)
-    })
+    PgCommits.of(
+      storeService({
+        write: (plans: ReadonlyArray<CommitPlan>) =>
+          Effect.map(
+            sql<{ outcomes: ReadonlyArray<PlanOutcome> | string }>`SELECT a2a_commit_batch(${JSON.stringify(plans)}::jsonb) AS outcomes`,
+            (rows) => {
+              const outcomes = rows[0]?.outcomes ?? []
+              return { outcomes: typeof outcomes === "string" ? (JSON.parse(outcomes) as ReadonlyArray<PlanOutcome>) : outcomes, synced: Effect.void }
+            }
+          ),
+        load: (taskId: string) =>
+          Effect.map(sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`, (rows) => rows[0]?.snapshot)
+      })
+    )
   )
 )

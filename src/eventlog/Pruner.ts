@@ -1,6 +1,6 @@
 import { Context, Effect, Layer } from "effect"
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "./StoreFailure.js"
 import { type TaskState, TerminalStates } from "../domain/TaskState.js"
 
 /**
@@ -17,9 +17,9 @@ export class Pruner extends Context.Tag("a2a-ledger/Pruner")<
      * Remove up to `limit` terminal tasks whose last change is before `before`
      * (ISO-8601), only of `states` when given (non-terminal ones are ignored); the number removed.
      */
-    readonly prune: (before: string, limit: number, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, SqlError>
+    readonly prune: (before: string, limit: number, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, StoreFailure>
     /** How many tasks `prune` would remove, in all. */
-    readonly count: (before: string, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, SqlError>
+    readonly count: (before: string, states?: ReadonlyArray<TaskState>) => Effect.Effect<number, StoreFailure>
   }
 >() {}
 
@@ -52,7 +52,7 @@ export const make = Effect.gen(function* () {
         return ids.length
       })
     )
-  return Pruner.of({ prune, count })
+  return Pruner.of(storeService({ prune, count }))
 })
 
 export const layer = Layer.effect(Pruner, make)

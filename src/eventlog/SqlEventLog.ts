@@ -6,6 +6,7 @@ import { EventSchemaVersions } from "../domain/TaskEvent.js"
 import { decodeEvent, encodePayload } from "./codec.js"
 import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, type UnreadableEvent, VersionConflict } from "./EventLog.js"
 import { SqlReader } from "./SqlReader.js"
+import { storeService } from "./StoreFailure.js"
 
 interface EventRow {
   readonly position: number | string
@@ -156,7 +157,7 @@ export const make = Effect.gen(function* () {
       })
       .pipe(Effect.map((rows): TailCursor => (rows[0] === undefined ? tailStart : { tx: String(rows[0].tx), position: Number(rows[0].position) })))
 
-  return EventLog.of({ append, read, readAll, readTasks, tail, taskIds, tailFromLast, version: (taskId) => version(taskId) })
+  return EventLog.of(storeService({ append, read, readAll, readTasks, tail, taskIds, tailFromLast, version: (taskId: string) => version(taskId) }))
 })
 
 /** The SQL event log; needs a SqlClient on which the migrations already ran (see `Store`). */

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { SqlError } from "@effect/sql/SqlError"
+import { StoreFailure } from "./StoreFailure.js"
 import { Worker } from "node:worker_threads"
 import { extend } from "../domain/extend.js"
 
@@ -107,25 +107,25 @@ export type PlanOutcome =
 /** A committed batch: one outcome per plan, and when it is on disk. */
 export interface Written {
   readonly outcomes: ReadonlyArray<PlanOutcome>
-  readonly synced: Effect.Effect<void, SqlError>
+  readonly synced: Effect.Effect<void, StoreFailure>
 }
 
 export class SqliteCommits extends Context.Tag("a2a-ledger/SqliteCommits")<
   SqliteCommits,
   {
     /**
-     * Write a batch in one transaction; a SqlError means none of it was written. Succeeds once the batch
+     * Write a batch in one transaction; a StoreFailure means none of it was written. Succeeds once the batch
      * is committed, with `synced`, which succeeds once it is on disk (or fails: then it may be lost).
      */
-    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, SqlError>
+    readonly write: (plans: ReadonlyArray<CommitPlan>) => Effect.Effect<Written, StoreFailure>
     /** The task's committed snapshot JSON (the read-model row), read on this connection. */
-    readonly load: (taskId: string) => Effect.Effect<string | undefined, SqlError>
+    readonly load: (taskId: string) => Effect.Effect<string | undefined, StoreFailure>
     /** A PRAGMA on this connection (some, like `max_page_count`, are per connection); returns its rows. */
-    readonly pragma: (statement: string) => Effect.Effect<unknown, SqlError>
+    readonly pragma: (statement: string) => Effect.Effect<unknown, StoreFailure>
     /** Everything committed before this call, by any connection to the file, is on disk when it succeeds. */
-    readonly sync: Effect.Effect<void, SqlError>
+    readonly sync: Effect.Effect<void, StoreFailure>
     /** Immediate unless a write or sync is not on disk yet; then it waits for it (a read never shows an unsynced commit). */
-    readonly settled: Effect.Effect<void, SqlError>
+    readonly settled: Effect.Effect<void, StoreFailure>
   }
 >() {}
 
@@ -149,28 +149,28 @@ interface Reply {
   readonly syncError?: { readonly message: string; readonly code?: string }
 }
 
-/** A driver-like error, so StoreFault and the transient retry read its code as better-sqlite3's. */
+/** A driver-like error, so describeStoreFault and the transient retry read its code as better-sqlite3's. */
 const driverError = (error: { readonly message: string; readonly code?: string }) =>
   Object.assign(new Error(error.message), error.code === undefined ? {} : { code: error.code })
 
-const sqlError = (cause: unknown, message: string) => new SqlError({ cause, message })
+const storeFailure = (cause: unknown, message: string) => new StoreFailure({ cause, message })
 
 const workerUrl = new URL("./sqliteWriter.worker.mjs", import.meta.url)
 
-type Resume = (effect: Effect.Effect<unknown, SqlError>) => void
+type Resume = (effect: Effect.Effect<unknown, StoreFailure>) => void
 
 /** An answer that comes once, awaited by any number of fibers, or none. */
 class Latch {
-  private result: Effect.Effect<void, SqlError> | undefined
+  private result: Effect.Effect<void, StoreFailure> | undefined
   private waiters: Array<Resume> = []
-  done(result: Effect.Effect<void, SqlError>) {
+  done(result: Effect.Effect<void, StoreFailure>) {
     if (this.result !== undefined) return
     this.result = result
     for (const w of this.waiters) w(result)
     this.waiters = []
   }
-  readonly await: Effect.Effect<void, SqlError> = Effect.suspend(() =>
-    this.result !== undefined ? this.result : Effect.async<void, SqlError>((resume) => void this.waiters.push(resume as Resume))
+  readonly await: Effect.Effect<void, StoreFailure> = Effect.suspend(() =>
+    this.result !== undefined ? this.result : Effect.async<void, StoreFailure>((resume) => void this.waiters.push(resume as Resume))
   )
 }
 
@@ -190,16 +190,16 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   // is committed; a sync request is bounded by its request's.
   const durable = new Map<number, { readonly latch: Latch; readonly op: "write" | "sync"; timer?: NodeJS.Timeout }>()
   const timedOut = (what: string) =>
-    sqlError(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`)
+    storeFailure(Object.assign(new Error(`the store did not answer within ${timeoutMs} ms`), { code: "SQLITE_IOERR" }), `${what}: timed out`)
 
-  const answer = (id: number, effect: Effect.Effect<unknown, SqlError>) => {
+  const answer = (id: number, effect: Effect.Effect<unknown, StoreFailure>) => {
     const waiting = pending.get(id)
     if (waiting === undefined) return
     pending.delete(id)
     clearTimeout(waiting.timer)
     waiting.resume(effect)
   }
-  const onDisk = (id: number, effect: Effect.Effect<void, SqlError>) => {
+  const onDisk = (id: number, effect: Effect.Effect<void, StoreFailure>) => {
     const waiting = durable.get(id)
     if (waiting === undefined) return
     durable.delete(id)
@@ -209,9 +209,9 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
 
   const receive = (reply: Reply) => {
     if (reply.synced === true) return onDisk(reply.id, Effect.void)
-    if (reply.syncError !== undefined) return onDisk(reply.id, Effect.fail(sqlError(driverError(reply.syncError), reply.syncError.message)))
+    if (reply.syncError !== undefined) return onDisk(reply.id, Effect.fail(storeFailure(driverError(reply.syncError), reply.syncError.message)))
     if (reply.error !== undefined) {
-      const failure = sqlError(driverError(reply.error), reply.error.message)
+      const failure = storeFailure(driverError(reply.error), reply.error.message)
       // A write that failed committed nothing: nothing of it to wait for. A sync that failed fails its waiters.
       onDisk(reply.id, durable.get(reply.id)?.op === "write" ? Effect.void : Effect.fail(failure))
       return answer(reply.id, Effect.fail(failure))
@@ -245,7 +245,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
     const stopped = (cause: unknown) => {
       if (worker !== started) return
       worker = undefined
-      const failure = sqlError(cause, "the writer's thread stopped")
+      const failure = storeFailure(cause, "the writer's thread stopped")
       for (const id of [...pending.keys()]) answer(id, Effect.fail(failure))
       for (const id of [...durable.keys()]) onDisk(id, Effect.fail(failure))
     }
@@ -258,12 +258,12 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
   }
 
   const request = (make: () => Request, what: string) =>
-    Effect.async<unknown, SqlError>((resume) => {
+    Effect.async<unknown, StoreFailure>((resume) => {
       let id: number
       try {
         id = post(make())
       } catch (cause) {
-        return resume(Effect.fail(sqlError(cause, `${what}: the writer's thread cannot be reached`)))
+        return resume(Effect.fail(storeFailure(cause, `${what}: the writer's thread cannot be reached`)))
       }
       pending.set(id, {
         resume,
@@ -279,7 +279,7 @@ const connect = (filename: string, sync: Sync, timeoutMs: number) => {
    * Immediate unless a write or sync asked for before it is not on disk yet; then it waits for those
    * (not for later ones: under a steady load a read is not held forever).
    */
-  const settledUpTo = (upTo: number): Effect.Effect<void, SqlError> => {
+  const settledUpTo = (upTo: number): Effect.Effect<void, StoreFailure> => {
     const first = durable.entries().next()
     if (first.done === true || first.value[0] > upTo) return Effect.void
     return Effect.flatMap(first.value[1].latch.await, () => settledUpTo(upTo))
@@ -317,7 +317,7 @@ export const layer = (filename: string, options: { readonly sync: Sync; readonly
       // Open it now: a file that cannot be opened fails the layer, not the first commit.
       yield* Effect.mapError(
         thread.request(() => ({ op: "ping" }), "open"),
-        (e) => sqlError(e.cause, `cannot open ${filename} for writing`)
+        (e) => storeFailure(e.cause, `cannot open ${filename} for writing`)
       )
       const write = (plans: ReadonlyArray<CommitPlan>) =>
         Effect.map(
@@ -327,7 +327,7 @@ export const layer = (filename: string, options: { readonly sync: Sync; readonly
             Array.isArray(value) ? { outcomes: value as ReadonlyArray<PlanOutcome>, synced: Effect.void } : (value as Written)
         )
       const load = (taskId: string) =>
-        thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, SqlError>
+        thread.request(() => ({ op: "load", taskId }), "cannot read a task's row") as Effect.Effect<string | undefined, StoreFailure>
       const pragma = (statement: string) => thread.request(() => ({ op: "pragma", statement }), `PRAGMA ${statement} failed`)
       const sync = Effect.asVoid(thread.request(() => ({ op: "sync" }), "cannot sync the store"))
       return SqliteCommits.of({ write, load, pragma, sync, settled: thread.settled })

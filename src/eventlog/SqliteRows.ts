@@ -1,6 +1,6 @@
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
-import { SqlError } from "@effect/sql/SqlError"
+import { StoreFailure } from "./StoreFailure.js"
 
 /**
  * The read model's hottest reads on a SQLite file (GetTask, a stream's start,
@@ -13,19 +13,22 @@ export class SqliteRows extends Context.Tag("a2a-ledger/SqliteRows")<
   SqliteRows,
   {
     /** The task's snapshot JSON, if it exists (and, with a scope, if it belongs to that tenant and owner). */
-    readonly snapshot: (taskId: string, scope?: { readonly tenant: string; readonly owner: string }) => Effect.Effect<string | undefined, SqlError>
-    readonly version: (taskId: string) => Effect.Effect<number | undefined, SqlError>
+    readonly snapshot: (
+      taskId: string,
+      scope?: { readonly tenant: string; readonly owner: string }
+    ) => Effect.Effect<string | undefined, StoreFailure>
+    readonly version: (taskId: string) => Effect.Effect<number | undefined, StoreFailure>
   }
 >() {}
 
-const sqlError = (cause: unknown) => new SqlError({ cause, message: "a read of the task's row failed" })
+const storeFailure = (cause: unknown) => new StoreFailure({ cause, message: "a read of the task's row failed" })
 
 /** The connection, opened on a store whose schema is in place. */
 export const layer = (filename: string) =>
   Layer.scoped(
     SqliteRows,
     Effect.gen(function* () {
-      const db = yield* Effect.acquireRelease(Effect.try({ try: () => new Database(filename, { readonly: true }), catch: sqlError }), (db) =>
+      const db = yield* Effect.acquireRelease(Effect.try({ try: () => new Database(filename, { readonly: true }), catch: storeFailure }), (db) =>
         Effect.sync(() => db.close())
       )
       const statements = yield* Effect.try({
@@ -36,15 +39,15 @@ export const layer = (filename: string) =>
           ),
           version: db.prepare<[string], { version: number }>("SELECT version FROM a2a_tasks WHERE task_id = ?")
         }),
-        catch: sqlError
+        catch: storeFailure
       })
       return SqliteRows.of({
         snapshot: (taskId, scope) =>
           Effect.try({
             try: () => (scope === undefined ? statements.snapshot.get(taskId) : statements.visible.get(taskId, scope.tenant, scope.owner))?.snapshot,
-            catch: sqlError
+            catch: storeFailure
           }),
-        version: (taskId) => Effect.try({ try: () => statements.version.get(taskId)?.version, catch: sqlError })
+        version: (taskId) => Effect.try({ try: () => statements.version.get(taskId)?.version, catch: storeFailure })
       })
     })
   )

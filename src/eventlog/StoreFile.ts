@@ -13,7 +13,7 @@ import * as fs from "node:fs"
  * this one guards the store's other writes, such as the writer's probe.)
  */
 export class StoreFileGone extends Data.TaggedError("StoreFileGone")<{ readonly filename: string; readonly message: string }> {
-  /** Read by StoreFault, like a driver's error code. */
+  /** Read by describeStoreFault, like a driver's error code. */
   readonly code = "A2A_SQLITE_FILE_GONE"
 }
 

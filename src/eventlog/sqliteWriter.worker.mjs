@@ -141,7 +141,7 @@ const syncNow = () => {
   for (const answer of due) answer(error)
 }
 
-/** A failed sync, with a code StoreFault reads like a driver's. @param {any} cause */
+/** A failed sync, with a code describeStoreFault reads like a driver's. @param {any} cause */
 const syncError = (cause) => {
   const code = cause?.code === "ENOSPC" ? "SQLITE_FULL" : cause?.code === "ENOENT" ? "A2A_SQLITE_FILE_GONE" : "SQLITE_IOERR"
   return Object.assign(new Error(`cannot sync ${wal}: ${cause?.message ?? cause}`), { code })

@@ -1,6 +1,6 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import type { TaskSnapshot } from "../domain/Task.js"
 import type { VersionedEvent } from "../domain/TaskEvent.js"
 import { SqlReader } from "../eventlog/SqlReader.js"
@@ -48,16 +48,16 @@ export class MessageIndex extends Context.Tag("a2a-ledger/MessageIndex")<
   MessageIndex,
   {
     /** Record the message for `taskId`; false (and nothing written) when the key is already taken. */
-    readonly claim: (key: MessageKey, accepted: AcceptedMessage) => Effect.Effect<boolean, SqlError>
-    readonly find: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, SqlError>
+    readonly claim: (key: MessageKey, accepted: AcceptedMessage) => Effect.Effect<boolean, StoreFailure>
+    readonly find: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, StoreFailure>
     /** The keys held by tasks with `afterTaskId < id <= lastTaskId` (a page of a scan), by `keyText`. */
-    readonly heldBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, AcceptedMessage>, SqlError>
+    readonly heldBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, AcceptedMessage>, StoreFailure>
     /** Record many messages in one statement; a key already taken stays with its task (a page of a rebuild). */
-    readonly claimAll: (claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>) => Effect.Effect<void, SqlError>
+    readonly claimAll: (claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>) => Effect.Effect<void, StoreFailure>
     /** Drop these tasks' keys (before a rebuild writes them again). */
-    readonly forgetAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<void, SqlError>
+    readonly forgetAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<void, StoreFailure>
     /** Drop a task's keys (before they are rebuilt from its log). */
-    readonly forget: (taskId: string) => Effect.Effect<void, SqlError>
+    readonly forget: (taskId: string) => Effect.Effect<void, StoreFailure>
   }
 >() {}
 
@@ -105,7 +105,7 @@ export const make = Effect.gen(function* () {
     taskIds.length === 0 ? Effect.void : sql`DELETE FROM a2a_message_ids WHERE ${sql.in("task_id", taskIds)}`.pipe(Effect.asVoid)
   const forget = (taskId: string) => sql`DELETE FROM a2a_message_ids WHERE task_id = ${taskId}`.pipe(Effect.asVoid)
 
-  return MessageIndex.of({ claim, find, forget, heldBetween, claimAll, forgetAll })
+  return MessageIndex.of(storeService({ claim, find, forget, heldBetween, claimAll, forgetAll }))
 })
 
 export const layer = Layer.effect(MessageIndex, make)

@@ -1,6 +1,7 @@
 import { Context, Effect, Either, Layer, Option } from "effect"
 import { SqlClient, type Statement } from "@effect/sql"
-import { SqlError } from "@effect/sql/SqlError"
+import type { SqlError } from "@effect/sql/SqlError"
+import { StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import { extend } from "../domain/extend.js"
 import { detach, type TaskSnapshot } from "../domain/Task.js"
 import type { TaskEvent } from "../domain/TaskEvent.js"
@@ -39,21 +40,21 @@ export interface ListPage {
 export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   TaskReadModel,
   {
-    readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, SqlError>
+    readonly save: (snapshot: TaskSnapshot) => Effect.Effect<void, StoreFailure>
     /** The writer's read, on the write connection (inside its transaction). */
-    readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    readonly load: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, StoreFailure>
     /**
      * A snapshot made whole: a detached one (a big task's row as stored, or its head as its writer keeps it)
      * completed with the history and artifacts its events hold, up to its version.
      */
-    readonly whole: (snapshot: TaskSnapshot) => Effect.Effect<TaskSnapshot, SqlError>
+    readonly whole: (snapshot: TaskSnapshot) => Effect.Effect<TaskSnapshot, StoreFailure>
     /** Several tasks in one read (those that exist), by id. */
-    readonly getAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, TaskSnapshot>, SqlError>
+    readonly getAll: (taskIds: ReadonlyArray<string>) => Effect.Effect<ReadonlyMap<string, TaskSnapshot>, StoreFailure>
     /** A read of the committed row, for everyone else. */
-    readonly get: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
-    readonly list: (query: ListQuery) => Effect.Effect<ListPage, SqlError>
+    readonly get: (taskId: string) => Effect.Effect<Option.Option<TaskSnapshot>, StoreFailure>
+    readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     /** Tasks that need a worker (SUBMITTED, WORKING), oldest first. */
-    readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, SqlError>
+    readonly active: Effect.Effect<ReadonlyArray<TaskSnapshot>, StoreFailure>
     /**
      * The task if it belongs to this tenant and owner; none otherwise. Someone
      * else's task costs the same query as a missing one, and is never parsed.
@@ -61,24 +62,24 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly getVisible: (
       taskId: string,
       scope: { readonly tenant: string; readonly owner: string }
-    ) => Effect.Effect<Option.Option<TaskSnapshot>, SqlError>
+    ) => Effect.Effect<Option.Option<TaskSnapshot>, StoreFailure>
     /** The stored row of every task with `afterTaskId < id <= lastTaskId` (a page of a scan), as it is stored. */
-    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, SqlError>
+    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, StoreFailure>
     /** The task's stored row, as it is stored. */
-    readonly row: (taskId: string) => Effect.Effect<Option.Option<TaskRow>, SqlError>
+    readonly row: (taskId: string) => Effect.Effect<Option.Option<TaskRow>, StoreFailure>
     /** Write many rows (each as `taskRow` makes it) in one statement: a page of a rebuild. */
-    readonly saveRows: (rows: ReadonlyArray<TaskRow>) => Effect.Effect<void, SqlError>
+    readonly saveRows: (rows: ReadonlyArray<TaskRow>) => Effect.Effect<void, StoreFailure>
     /** The task's version, without reading its snapshot. */
-    readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, SqlError>
+    readonly version: (taskId: string) => Effect.Effect<Option.Option<number>, StoreFailure>
     /** A trivial query on the read connection: does the store answer? */
-    readonly ping: Effect.Effect<void, SqlError>
+    readonly ping: Effect.Effect<void, StoreFailure>
     /**
      * Where the counts of tasks by tenant, owner and state (SQLite; kept by triggers for ListTasks'
      * `totalSize`) differ from the rows, one line each; none on PostgreSQL, which counts rows.
      */
-    readonly countsDrift: Effect.Effect<ReadonlyArray<string>, SqlError>
+    readonly countsDrift: Effect.Effect<ReadonlyArray<string>, StoreFailure>
     /** Count the rows again into those counts (rebuild). */
-    readonly recount: Effect.Effect<void, SqlError>
+    readonly recount: Effect.Effect<void, StoreFailure>
   }
 >() {}
 
@@ -129,6 +130,9 @@ export const attachEvents = (
   return extend(snapshot, { task: TaskView.assemble(snapshot.task, upTo), detached: undefined })
 }
 
+/** How the reads below fail before the service's boundary maps a SqlError into a StoreFailure. */
+type Failure = SqlError | StoreFailure
+
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
@@ -145,13 +149,17 @@ export const make = Effect.gen(function* () {
   type EventRow = { task_id: string; version: number; type: string; schema_version: number; payload: string }
   type Versioned = { readonly version: number; readonly event: TaskEvent }
   /** Events read for detached rows, by task, each task's up to its row's version (`upTo`). */
-  const eventsByTask = (rows: ReadonlyArray<EventRow>, upTo: ReadonlyMap<string, number>): Either.Either<Map<string, Array<Versioned>>, SqlError> => {
+  const eventsByTask = (
+    rows: ReadonlyArray<EventRow>,
+    upTo: ReadonlyMap<string, number>
+  ): Either.Either<Map<string, Array<Versioned>>, StoreFailure> => {
     const byTask = new Map<string, Array<Versioned>>()
     for (const row of rows) {
       const version = Number(row.version)
       if (version > (upTo.get(row.task_id) ?? 0)) continue
       const decoded = decodeEvent(row)
-      if (Either.isLeft(decoded)) return Either.left(new SqlError({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
+      if (Either.isLeft(decoded))
+        return Either.left(new StoreFailure({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
       const events = byTask.get(row.task_id) ?? []
       if (events.length === 0) byTask.set(row.task_id, events)
       events.push({ version, event: decoded.right })
@@ -162,7 +170,7 @@ export const make = Effect.gen(function* () {
   /** A detached snapshot's task completed from its events (read on `client`, up to its version). */
   const completeWith =
     (client: SqlClient.SqlClient) =>
-    (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, SqlError> => {
+    (snapshot: TaskSnapshot): Effect.Effect<TaskSnapshot, Failure> => {
       if (snapshot.detached !== true) return Effect.succeed(snapshot)
       const taskId = snapshot.task.id
       return client<EventRow>`SELECT task_id, version, type, schema_version, payload FROM a2a_events
@@ -176,7 +184,7 @@ export const make = Effect.gen(function* () {
 
   /** Detached tasks completed together per statement: a page of big tasks is not a query per task. */
   const tasksPerRead = 8
-  const completeAll = (stored: ReadonlyArray<TaskSnapshot>): Effect.Effect<Array<TaskSnapshot>, SqlError> =>
+  const completeAll = (stored: ReadonlyArray<TaskSnapshot>): Effect.Effect<Array<TaskSnapshot>, Failure> =>
     Effect.gen(function* () {
       const detached = stored.filter((s) => s.detached === true)
       const events = new Map<string, Array<Versioned>>()
@@ -258,7 +266,7 @@ export const make = Effect.gen(function* () {
   // Big rows are parsed once per version (ParsedRows): rows of 64 KiB and more, 8 MiB of them in all.
   const parsed = new ParsedRows(64 * 1024, 8 * 1024 * 1024)
   /** A row read for a client: parsed, completed when detached, and kept when big. */
-  const parseKeeping = (json: string | undefined): Effect.Effect<Option.Option<TaskSnapshot>, SqlError> => {
+  const parseKeeping = (json: string | undefined): Effect.Effect<Option.Option<TaskSnapshot>, Failure> => {
     if (json === undefined) return Effect.succeed(Option.none())
     const stored = parseStored(json)
     if (stored.detached === true) return Effect.map(whole(stored), Option.some)
@@ -271,9 +279,9 @@ export const make = Effect.gen(function* () {
    */
   const keptOr = (
     taskId: string,
-    read: Effect.Effect<Option.Option<TaskSnapshot>, SqlError>,
+    read: Effect.Effect<Option.Option<TaskSnapshot>, Failure>,
     scope?: { readonly tenant: string; readonly owner: string }
-  ): Effect.Effect<Option.Option<TaskSnapshot>, SqlError> =>
+  ): Effect.Effect<Option.Option<TaskSnapshot>, Failure> =>
     parsed.has(taskId)
       ? Effect.flatMap(version(taskId), (current) => {
           const kept = parsed.find(taskId, Option.getOrUndefined(current))
@@ -323,7 +331,8 @@ export const make = Effect.gen(function* () {
           ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
             status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
 
-  const version = (taskId: string) => (rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId))
+  const version = (taskId: string): Effect.Effect<Option.Option<number>, Failure> =>
+    rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId)
 
   const versionSql = (taskId: string) =>
     reader<{ version: number | string }>`SELECT version FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
@@ -366,23 +375,25 @@ export const make = Effect.gen(function* () {
     })
     .pipe(Effect.asVoid)
 
-  return TaskReadModel.of({
-    save,
-    saveRows,
-    load: loadWith(sql),
-    whole,
-    get,
-    getAll,
-    getVisible,
-    rowsBetween,
-    row,
-    version,
-    list,
-    active,
-    ping,
-    countsDrift,
-    recount
-  })
+  return TaskReadModel.of(
+    storeService({
+      save,
+      saveRows,
+      load: loadWith(sql),
+      whole,
+      get,
+      getAll,
+      getVisible,
+      rowsBetween,
+      row,
+      version,
+      list,
+      active,
+      ping,
+      countsDrift,
+      recount
+    })
+  )
 })
 
 export const layer = Layer.effect(TaskReadModel, make)

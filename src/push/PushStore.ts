@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option } from "effect"
 import { SqlClient } from "@effect/sql"
 import type { PushConfigRow } from "../eventlog/SqliteCommits.js"
 import { retryTransient } from "../eventlog/Transient.js"
-import type { SqlError } from "@effect/sql/SqlError"
+import { type StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import type { VersionedEvent } from "../domain/TaskEvent.js"
 import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig.js"
 
@@ -17,34 +17,34 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
   PushStore,
   {
     /** Insert or replace (same task and id) a config. */
-    readonly saveConfig: (config: PushConfig) => Effect.Effect<void, SqlError>
-    readonly getConfig: (taskId: string, id: string) => Effect.Effect<Option.Option<PushConfig>, SqlError>
+    readonly saveConfig: (config: PushConfig) => Effect.Effect<void, StoreFailure>
+    readonly getConfig: (taskId: string, id: string) => Effect.Effect<Option.Option<PushConfig>, StoreFailure>
     /** Configs of a task ordered by id, from after `afterId`. */
-    readonly listConfigs: (taskId: string, limit: number, afterId?: string) => Effect.Effect<ReadonlyArray<PushConfig>, SqlError>
-    readonly countConfigs: (taskId: string) => Effect.Effect<number, SqlError>
+    readonly listConfigs: (taskId: string, limit: number, afterId?: string) => Effect.Effect<ReadonlyArray<PushConfig>, StoreFailure>
+    readonly countConfigs: (taskId: string) => Effect.Effect<number, StoreFailure>
     /** Whether saving config `id` keeps the task within maxConfigsPerTask (replacing one always does). */
-    readonly hasRoomFor: (taskId: string, id: string) => Effect.Effect<boolean, SqlError>
+    readonly hasRoomFor: (taskId: string, id: string) => Effect.Effect<boolean, StoreFailure>
     /** Remove a config and every delivery still queued for it. True when it existed. */
-    readonly deleteConfig: (taskId: string, id: string) => Effect.Effect<boolean, SqlError>
+    readonly deleteConfig: (taskId: string, id: string) => Effect.Effect<boolean, StoreFailure>
     /** Queue one delivery per event per config of the task; the number queued. */
-    readonly enqueue: (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) => Effect.Effect<number, SqlError>
+    readonly enqueue: (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) => Effect.Effect<number, StoreFailure>
     /** Pending deliveries due at `now`, each the oldest of its (task, config). */
-    readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
     /**
      * Take due deliveries to send: each is held (not due again) until `now + holdMs`, so processes
      * sharing the store do not send the same one; a sender that dies leaves it to be sent after that.
      */
-    readonly take: (now: number, limit: number, holdMs: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    readonly take: (now: number, limit: number, holdMs: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
     /** A taken delivery that was not attempted after all: due again at `now`. */
-    readonly unhold: (id: number, now: number) => Effect.Effect<void, SqlError>
+    readonly unhold: (id: number, now: number) => Effect.Effect<void, StoreFailure>
     /** When the next head-of-line delivery falls due, if any is waiting. */
-    readonly nextDueAt: Effect.Effect<Option.Option<number>, SqlError>
-    readonly delivered: (id: number) => Effect.Effect<void, SqlError>
+    readonly nextDueAt: Effect.Effect<Option.Option<number>, StoreFailure>
+    readonly delivered: (id: number) => Effect.Effect<void, StoreFailure>
     /** Record a failed attempt: retry at `retryAt`, or (undefined) move it to the dead letters. */
-    readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, SqlError>
-    readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, SqlError>
+    readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, StoreFailure>
+    readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
     /** Put dead deliveries back in the queue (all of them when `ids` is undefined); the number requeued. */
-    readonly redeliver: (ids: ReadonlyArray<number> | undefined, now: number) => Effect.Effect<number, SqlError>
+    readonly redeliver: (ids: ReadonlyArray<number> | undefined, now: number) => Effect.Effect<number, StoreFailure>
   }
 >() {}
 
@@ -240,23 +240,25 @@ export const make = Effect.gen(function* () {
       Option.isSome(existing) ? Effect.succeed(true) : Effect.map(countConfigs(taskId), (n) => n < maxConfigsPerTask)
     )
 
-  return PushStore.of({
-    hasRoomFor,
-    saveConfig,
-    getConfig,
-    listConfigs,
-    countConfigs,
-    deleteConfig,
-    enqueue,
-    due,
-    take,
-    unhold,
-    nextDueAt,
-    delivered,
-    failed,
-    deadLetters,
-    redeliver
-  })
+  return PushStore.of(
+    storeService({
+      hasRoomFor,
+      saveConfig,
+      getConfig,
+      listConfigs,
+      countConfigs,
+      deleteConfig,
+      enqueue,
+      due,
+      take,
+      unhold,
+      nextDueAt,
+      delivered,
+      failed,
+      deadLetters,
+      redeliver
+    })
+  )
 })
 
 export const layer = Layer.effect(PushStore, make)

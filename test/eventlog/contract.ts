@@ -6,6 +6,7 @@ import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { EventLog, tailStart } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { Pruner } from "../../src/eventlog/Pruner"
+import { StoreFailure } from "../../src/eventlog/StoreFailure"
 import * as Migrations from "../../src/eventlog/migrations"
 import { MessageIndex } from "../../src/projections/MessageIndex"
 import { inlineVersions, TaskReadModel } from "../../src/projections/TaskReadModel"
@@ -123,6 +124,41 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           expect(Exit.isFailure(yield* Effect.exit(attempt))).toBe(true)
           expect(yield* log.version("t1")).toBe(0)
           expect(Option.isNone(yield* readModel.load("t1"))).toBe(true)
+        })
+      )
+    )
+
+    it.effect("every store service fails with StoreFailure, carrying the driver's error, never @effect/sql's SqlError", () =>
+      run(
+        Effect.gen(function* () {
+          const sql = yield* SqlClient.SqlClient
+          const log = yield* EventLog
+          const readModel = yield* TaskReadModel
+          const push = yield* PushStore
+          const leases = yield* LeaseStore
+          const messages = yield* MessageIndex
+          const pruner = yield* Pruner
+          // A store that lost its tables fails every statement.
+          for (const table of ["a2a_push_outbox", "a2a_push_configs", "a2a_leases", "a2a_message_ids", "a2a_events", "a2a_tasks"]) {
+            yield* sql.unsafe(`DROP TABLE ${table}`)
+          }
+          const failures = [
+            yield* Effect.flip(log.append("t1", 0, [submitted("t1")], meta)),
+            yield* Effect.flip(log.read("t1")),
+            yield* Effect.flip(log.version("t1")),
+            yield* Effect.flip(readModel.get("t1")),
+            yield* Effect.flip(readModel.list({ tenant: "", owner: "", pageSize: 10 })),
+            yield* Effect.flip(push.getConfig("t1", "c")),
+            yield* Effect.flip(leases.claim("me", 0, 1_000, 10)),
+            yield* Effect.flip(messages.find({ tenant: "", owner: "", messageId: "m" })),
+            yield* Effect.flip(pruner.count("2100-01-01T00:00:00.000Z"))
+          ]
+          for (const failure of failures) {
+            expect(failure._tag).toBe("StoreFailure")
+            expect(failure).toBeInstanceOf(StoreFailure)
+            // The driver's own error, with its code or message naming the missing table.
+            expect(String((failure as StoreFailure).cause)).toMatch(/a2a_|no such table|does not exist/)
+          }
         })
       )
     )

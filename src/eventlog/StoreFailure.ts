@@ -1,3 +1,63 @@
+import { Data, Effect } from "effect"
+import { SqlError } from "@effect/sql/SqlError"
+
+/**
+ * The store failed (disk, database, connection) or did not answer in time:
+ * nothing the failing call was to do is acknowledged. The one error the store
+ * interfaces (EventLog, TaskReadModel, PushStore, …) fail with, whatever the
+ * driver, and the engine's own error for it: a caller sees the same value the
+ * store raised. `cause` is the driver's error (its code tells the fault),
+ * `message` what the store was doing, for the logs.
+ */
+export class StoreFailure extends Data.TaggedError("StoreFailure")<{
+  readonly cause: unknown
+  /** What to tell a client instead of the fault's description (a timeout, a shutdown). */
+  readonly reason?: string
+  readonly message?: string
+}> {
+  /** What went wrong, in a few words fit for a client: "SQLite: the disk is full". */
+  get description(): string {
+    return this.reason ?? describeStoreFault(this.cause)
+  }
+}
+
+/** A SqlError as the store's failure: the driver's error is its cause. */
+export const fromSqlError = (error: SqlError): StoreFailure => new StoreFailure({ cause: error.cause, message: error.message })
+
+const sqlAsStore = (error: unknown) => (error instanceof SqlError ? fromSqlError(error) : error)
+
+/** `effect`, its SqlErrors as StoreFailures (its other errors as they are). */
+export const storeFailing = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, Exclude<E, SqlError> | StoreFailure, R> =>
+  Effect.mapError(effect, sqlAsStore) as Effect.Effect<A, Exclude<E, SqlError> | StoreFailure, R>
+
+type Failing<T> =
+  T extends Effect.Effect<infer A, infer E, infer R>
+    ? Effect.Effect<A, Exclude<E, SqlError> | StoreFailure, R>
+    : T extends (...args: infer P) => Effect.Effect<infer A, infer E, infer R>
+      ? (...args: P) => Effect.Effect<A, Exclude<E, SqlError> | StoreFailure, R>
+      : T
+
+type StoreFailing<S> = { readonly [K in keyof S]: Failing<S[K]> }
+
+/**
+ * A store service written on @effect/sql, failing with StoreFailure instead of SqlError: each effect and
+ * each method's effect is mapped at this boundary, so nothing of the driver's API leaks to the callers.
+ */
+export const storeService = <S extends object>(service: S): StoreFailing<NoInfer<S>> => {
+  const wrapped: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(service)) {
+    wrapped[key] = Effect.isEffect(value)
+      ? storeFailing(value)
+      : typeof value === "function"
+        ? (...args: Array<unknown>) => {
+            const result = value(...args)
+            return Effect.isEffect(result) ? storeFailing(result) : result
+          }
+        : value
+  }
+  return wrapped as StoreFailing<S>
+}
+
 /**
  * What went wrong with the store, in a few words a client or an operator can
  * act on: which store, and what kind of fault. Driver errors are recognised
@@ -5,7 +65,7 @@
  * socket errors), wherever they sit in the chain of causes. Nothing of the
  * query, the data or the host is repeated.
  */
-/** The error and its causes, outermost first (a SqlError wraps the driver's error). */
+/** The error and its causes, outermost first (a StoreFailure or a SqlError wraps the driver's error). */
 const chainOf = (cause: unknown): ReadonlyArray<{ readonly code?: unknown; readonly message?: unknown }> => {
   const chain: Array<{ readonly code?: unknown; readonly message?: unknown }> = []
   let current: unknown = cause
@@ -39,6 +99,7 @@ const network: Record<string, string> = {
 
 /** A short description of a store fault, e.g. "SQLite: the disk is full". */
 export const describeStoreFault = (cause: unknown): string => {
+  if (cause instanceof StoreFailure) return cause.description
   const chain = chainOf(cause)
   for (const { code } of chain) {
     if (typeof code !== "string") continue
