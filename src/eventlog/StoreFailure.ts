@@ -3,11 +3,10 @@ import { SqlError } from "@effect/sql/SqlError"
 
 /**
  * The store failed (disk, database, connection) or did not answer in time:
- * nothing the failing call was to do is acknowledged. The one error the store
- * interfaces (EventLog, TaskReadModel, PushStore, …) fail with, whatever the
- * driver, and the engine's own error for it: a caller sees the same value the
- * store raised. `cause` is the driver's error (its code tells the fault),
- * `message` what the store was doing, for the logs.
+ * nothing the failing call was to do is acknowledged. The one error the
+ * engine's store fails with, whatever the database: its `cause` is the
+ * driver's error (its code tells the fault), its `message` what the store was
+ * doing (for the logs), its `description` what went wrong in a few words.
  */
 export class StoreFailure extends Data.TaggedError("StoreFailure")<{
   readonly cause: unknown
