@@ -1,10 +1,10 @@
 import { Args, Command, Options } from "@effect/cli"
 import { SqlClient } from "@effect/sql"
-import { Console, Effect, Option } from "effect"
+import { Console, Effect, Either, Option, Schema } from "effect"
 import * as fs from "node:fs"
 import * as readline from "node:readline"
-import type { TaskEvent } from "../domain/TaskEvent.js"
-import { EventLog, type EventMetadata } from "../eventlog/EventLog.js"
+import { EventLog } from "../eventlog/EventLog.js"
+import { EventMetadataSchema, firstProblem, TaskEventSchema } from "../eventlog/StoredSchema.js"
 import { projectTask, refold } from "../projections/Refold.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
@@ -16,12 +16,15 @@ import { db, withStore } from "./storeOption.js"
  * through the machine, writes its events and its read-model row in one
  * transaction, and refuses tasks the target already has.
  */
-interface Line {
-  readonly taskId: string
-  readonly version: number
-  readonly event: TaskEvent
-  readonly metadata: EventMetadata
-}
+/** A line of the file: an event as the log holds it, checked on import like a row read back from the store. */
+const Line = Schema.Struct({
+  taskId: Schema.String,
+  version: Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1)),
+  event: TaskEventSchema,
+  metadata: EventMetadataSchema
+})
+type Line = typeof Line.Type
+const decodeLine = Schema.decodeUnknownEither(Line)
 
 const task = Options.text("task").pipe(Options.optional, Options.withDescription("only this task"))
 const context = Options.text("context").pipe(Options.optional, Options.withDescription("only the tasks of this context"))
@@ -77,15 +80,17 @@ async function* tasksOf(path: string): AsyncGenerator<{ taskId: string; lines: A
   for await (const text of rl) {
     n++
     if (text.trim() === "") continue
-    let line: Line
+    let parsed: unknown
     try {
-      line = JSON.parse(text) as Line
+      parsed = JSON.parse(text)
     } catch {
       throw new Error(`line ${n} is not JSON`)
     }
-    if (typeof line.taskId !== "string" || typeof line.version !== "number" || typeof line.event?.type !== "string") {
-      throw new Error(`line ${n} is not an exported event (taskId, version, event)`)
+    const decoded = decodeLine(parsed, { errors: "first" })
+    if (Either.isLeft(decoded)) {
+      throw new Error(`line ${n} is not an exported event (taskId, version, event, metadata): ${firstProblem(decoded.left.issue)}`)
     }
+    const line = decoded.right
     if (current !== undefined && current.taskId !== line.taskId) {
       yield current
       current = undefined

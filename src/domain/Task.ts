@@ -21,7 +21,7 @@ interface SnapshotFields {
   readonly owner: string
   readonly createdAt: string
   /** The user message the next (or current) worker turn answers. */
-  readonly turnInput: Message | undefined
+  readonly turnInput?: Message
   /**
    * The task holds only its head: its history and artifacts are left out (they are in its events, in
    * order). A big task's writer keeps it so (see `detach`); whoever shows the task completes it first.

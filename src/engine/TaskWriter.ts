@@ -281,7 +281,7 @@ export const make = Effect.gen(function* () {
   /** The committed task through a store's batch connection (a detached row completed from its events). */
   const loadFrom = (commits: BatchCommits, taskId: string) =>
     Effect.flatMap(commits.load(taskId), (json) =>
-      json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(readModel.whole(parseStored(json)), Option.some)
+      json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(Effect.flatMap(parseStored(json), readModel.whole), Option.some)
     )
 
   /**

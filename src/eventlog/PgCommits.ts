@@ -1,6 +1,6 @@
-import { Context, Effect, Layer } from "effect"
+import { Context, type Either, Effect, Layer, type ParseResult, Schema } from "effect"
 import { SqlClient } from "@effect/sql"
-import { type StoreFailure, storeService } from "./StoreFailure.js"
+import { StoreFailure, storeService } from "./StoreFailure.js"
 import type { CommitPlan, PlanOutcome, Written } from "./SqliteCommits.js"
 
 /**
@@ -20,18 +20,36 @@ export class PgCommits extends Context.Tag("a2a-ledger/PgCommits")<
   }
 >() {}
 
+/**
+ * One outcome per plan, in order (SqliteCommits' PlanOutcome), as the function returns them: jsonb, which
+ * the driver parses (or its text, should a driver not).
+ */
+const decodeOutcomes: (u: unknown) => Either.Either<ReadonlyArray<PlanOutcome>, ParseResult.ParseError> = Schema.decodeUnknownEither(
+  Schema.Union(Schema.parseJson(), Schema.Unknown).pipe(
+    Schema.compose(
+      Schema.Array(
+        Schema.Union(
+          Schema.Struct({ _tag: Schema.Literal("Written"), queued: Schema.Number }),
+          Schema.Struct({ _tag: Schema.Literal("Conflict") }),
+          Schema.Struct({ _tag: Schema.Literal("Duplicate"), taskId: Schema.String, version: Schema.Number }),
+          Schema.Struct({ _tag: Schema.Literal("LeaseLost") })
+        )
+      )
+    )
+  )
+)
+
 export const layer = Layer.effect(
   PgCommits,
   Effect.map(SqlClient.SqlClient, (sql) =>
     PgCommits.of(
       storeService({
         write: (plans: ReadonlyArray<CommitPlan>) =>
-          Effect.map(
-            sql<{ outcomes: ReadonlyArray<PlanOutcome> | string }>`SELECT a2a_commit_batch(${JSON.stringify(plans)}::jsonb) AS outcomes`,
-            (rows) => {
-              const outcomes = rows[0]?.outcomes ?? []
-              return { outcomes: typeof outcomes === "string" ? (JSON.parse(outcomes) as ReadonlyArray<PlanOutcome>) : outcomes, synced: Effect.void }
-            }
+          Effect.flatMap(sql<{ outcomes: unknown }>`SELECT a2a_commit_batch(${JSON.stringify(plans)}::jsonb) AS outcomes`, (rows) =>
+            Effect.mapBoth(decodeOutcomes(rows[0]?.outcomes), {
+              onFailure: (cause) => new StoreFailure({ cause, message: "a2a_commit_batch answered in an unknown shape" }),
+              onSuccess: (outcomes): Written => ({ outcomes, synced: Effect.void })
+            })
           ),
         load: (taskId: string) =>
           Effect.map(sql<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`, (rows) => rows[0]?.snapshot)

@@ -1,4 +1,5 @@
 import { Context, Effect, Layer } from "effect"
+import type { TaskState } from "../domain/TaskState.js"
 import { StoreFailure } from "./StoreFailure.js"
 import { Worker } from "node:worker_threads"
 import { extend } from "../domain/extend.js"
@@ -41,7 +42,7 @@ export type TaskRow = {
   readonly tenant: string
   readonly owner: string
   readonly context_id: string
-  readonly state: string
+  readonly state: TaskState
   readonly version: number
   readonly status_timestamp: string
   readonly created_at: string

@@ -1,13 +1,15 @@
-import { Either } from "effect"
+import { Either, Predicate } from "effect"
 import { EventSchemaVersions, type TaskEvent, type TaskEventType } from "../domain/TaskEvent.js"
 import { UnreadableEvent } from "./EventLog.js"
+import { checkEvent } from "./StoredSchema.js"
 
 /**
  * Payload (de)serialisation. The payload is the event without its `type`,
  * which has its own column. Reading checks the schema version: payloads
  * written at an older version are upcast here, step by step, so the domain
  * only ever sees the current shape; a newer version than this build knows
- * is refused rather than misread.
+ * is refused rather than misread. The result is checked against the event's
+ * schema (StoredSchema), never cast.
  */
 type Payload = Record<string, unknown>
 
@@ -40,12 +42,14 @@ export const decodeEvent = (row: {
   for (let v = written; v < current; v++) {
     if (steps[v] === undefined) return Either.left(fail(`no upcast from schema version ${v} of ${row.type}`))
   }
-  return Either.try({
-    try: () => {
-      let payload = JSON.parse(row.payload) as Payload
-      for (let v = written; v < current; v++) payload = steps[v]!(payload)
-      return { type: row.type, ...payload } as TaskEvent
-    },
-    catch: () => fail("payload is not valid JSON")
-  })
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(row.payload)
+  } catch {
+    return Either.left(fail("payload is not valid JSON"))
+  }
+  if (!Predicate.isRecord(parsed)) return Either.left(fail("payload is not a JSON object"))
+  let payload: Payload = parsed
+  for (let v = written; v < current; v++) payload = steps[v]!(payload)
+  return Either.mapLeft(checkEvent({ type: row.type, ...payload }), (problem) => fail(`payload does not match its schema: ${problem}`))
 }

@@ -5,7 +5,7 @@ import type { VersionedEvent } from "../domain/TaskEvent.js"
 import { EventLog } from "../eventlog/EventLog.js"
 import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
 import type { TaskRow } from "../eventlog/SqliteCommits.js"
-import { attachEvents, parseStored, TaskReadModel, taskRow } from "./TaskReadModel.js"
+import { attachEvents, parseStored, type StoredRow, TaskReadModel, taskRow } from "./TaskReadModel.js"
 
 /**
  * The projections, recomputed from the log: what `verify` compares and
@@ -71,12 +71,9 @@ export const rowMatches = (row: TaskRow, folded: TaskSnapshot, events: ReadonlyA
     row.created_at === expected.created_at
   if (!columns) return false
   if (row.snapshot === expected.snapshot) return true
-  try {
-    // Both through JSON.stringify: the row went through it when it was written.
-    return JSON.stringify(attachEvents(parseStored(row.snapshot), events)) === JSON.stringify(folded)
-  } catch {
-    return false
-  }
+  // Both through JSON.stringify: the row went through it when it was written.
+  const stored = parseStored(row.snapshot)
+  return Either.isRight(stored) && JSON.stringify(attachEvents(stored.right, events)) === JSON.stringify(folded)
 }
 
 /** Write a task's projections from its events (which must refold). */
@@ -206,7 +203,7 @@ const describe = (e: unknown) => {
 const checkAgainst = (
   taskId: string,
   events: ReadonlyArray<VersionedEvent>,
-  stored: TaskRow | undefined,
+  stored: StoredRow | undefined,
   held: ReadonlyMap<string, AcceptedMessage>,
   elsewhere: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, unknown, MessageIndex>
 ) => {
@@ -214,10 +211,11 @@ const checkAgainst = (
   if (Either.isLeft(folded)) return Effect.succeed([folded.left])
   const problems: Array<Problem> = []
   if (stored === undefined) problems.push({ taskId, problem: "has events but no read-model row" })
-  else if (!rowMatches(stored, folded.right, events)) {
+  else if (Either.isLeft(stored)) problems.push({ taskId, problem: `its read-model row cannot be read (${stored.left})` })
+  else if (!rowMatches(stored.right, folded.right, events)) {
     problems.push({
       taskId,
-      problem: `read model differs from the fold of the log (row: ${stored.state} v${stored.version}; log: ${folded.right.state} v${folded.right.version})`
+      problem: `read model differs from the fold of the log (row: ${stored.right.state} v${stored.right.version}; log: ${folded.right.state} v${folded.right.version})`
     })
   }
   const missing: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
@@ -290,7 +288,7 @@ export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
         continue
       }
       const row = rows.get(taskId)
-      if (row === undefined || !rowMatches(row, folded.right, events)) written.push(taskRow(folded.right))
+      if (row === undefined || Either.isLeft(row) || !rowMatches(row.right, folded.right, events)) written.push(taskRow(folded.right))
       // The task's keys are right when it holds exactly the keys its log accepted, each at its version.
       const accepted = acceptedIn(folded.right, events)
       const exact = accepted.every(({ key, accepted: a }) => {

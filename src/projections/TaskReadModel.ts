@@ -1,4 +1,4 @@
-import { Context, Effect, Either, Layer, Option } from "effect"
+import { Context, Effect, Either, Layer, Option, Predicate } from "effect"
 import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { StoreFailure, storeService } from "../eventlog/StoreFailure.js"
@@ -7,6 +7,7 @@ import { detach, type TaskSnapshot } from "../domain/Task.js"
 import type { TaskEvent } from "../domain/TaskEvent.js"
 import * as TaskView from "../domain/TaskView.js"
 import { decodeEvent } from "../eventlog/codec.js"
+import { checkSnapshot, decodeTaskRow } from "../eventlog/StoredSchema.js"
 import type { TaskState } from "../domain/TaskState.js"
 import { SqlReader } from "../eventlog/SqlReader.js"
 import { SqliteRows } from "../eventlog/SqliteRows.js"
@@ -37,6 +38,9 @@ export interface ListPage {
   readonly next?: { readonly timestamp: string; readonly taskId: string }
 }
 
+/** A row as read for a scan: its columns decoded, or why they cannot be (`verify` reports it, `rebuild` writes it again). */
+export type StoredRow = Either.Either<TaskRow, string>
+
 export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
   TaskReadModel,
   {
@@ -64,9 +68,9 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
       scope: { readonly tenant: string; readonly owner: string }
     ) => Effect.Effect<Option.Option<TaskSnapshot>, StoreFailure>
     /** The stored row of every task with `afterTaskId < id <= lastTaskId` (a page of a scan), as it is stored. */
-    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, TaskRow>, StoreFailure>
+    readonly rowsBetween: (afterTaskId: string, lastTaskId: string) => Effect.Effect<ReadonlyMap<string, StoredRow>, StoreFailure>
     /** The task's stored row, as it is stored. */
-    readonly row: (taskId: string) => Effect.Effect<Option.Option<TaskRow>, StoreFailure>
+    readonly row: (taskId: string) => Effect.Effect<Option.Option<StoredRow>, StoreFailure>
     /** Write many rows (each as `taskRow` makes it) in one statement: a page of a rebuild. */
     readonly saveRows: (rows: ReadonlyArray<TaskRow>) => Effect.Effect<void, StoreFailure>
     /** The task's version, without reading its snapshot. */
@@ -112,12 +116,26 @@ export const taskRow = (s: TaskSnapshot): TaskRow => {
 
 /**
  * A row's snapshot JSON as stored: whole, or detached (`detached: true`, its task's history and artifacts
- * left out), which needs its events (`attachEvents`, `TaskReadModel.whole`) before it is the task.
+ * left out), which needs its events (`attachEvents`, `TaskReadModel.whole`) before it is the task. Checked
+ * against its schema (StoredSchema): a row that is not a snapshot is a StoreFailure naming the problem.
  */
-export const parseStored = (json: string): TaskSnapshot => ownerOf(JSON.parse(json) as TaskSnapshot)
+export const parseStored = (json: string): Either.Either<TaskSnapshot, StoreFailure> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(json)
+  } catch {
+    return Either.left(unreadableRow("its snapshot is not valid JSON"))
+  }
+  return Either.mapLeft(checkSnapshot(parsed), (problem) =>
+    unreadableRow(
+      `${Predicate.hasProperty(parsed, "task") && Predicate.hasProperty(parsed.task, "id") ? `task ${String(parsed.task.id)}: ` : ""}${problem}`
+    )
+  )
+}
 
-// Rows written before owners existed have none: they belong to the anonymous principal.
-const ownerOf = (s: TaskSnapshot): TaskSnapshot => (s.owner === undefined ? extend(s, { owner: "" }) : s)
+/** Clients are told no more than that (the details are for the logs and `verify`); `rebuild` writes such a row again. */
+const unreadableRow = (problem: string) =>
+  new StoreFailure({ cause: problem, reason: "a stored task cannot be read", message: `a read-model row cannot be read: ${problem}` })
 
 /** The whole snapshot of a detached one, given its task's events (those after its version are left out). */
 export const attachEvents = (
@@ -196,8 +214,12 @@ export const make = Effect.gen(function* () {
       }
       return stored.map((s) => (s.detached === true ? attachEvents(s, events.get(s.task.id) ?? []) : s))
     })
+  /** Rows' snapshots, parsed and checked; the first that is not a snapshot fails them all. */
+  const parseAll = (rows: ReadonlyArray<{ readonly snapshot: string }>) => Either.all(rows.map((row) => parseStored(row.snapshot)))
   const parseThen = (client: SqlClient.SqlClient) => (json: string | undefined) =>
-    json === undefined ? Effect.succeed(Option.none<TaskSnapshot>()) : Effect.map(completeWith(client)(parseStored(json)), Option.some)
+    json === undefined
+      ? Effect.succeed(Option.none<TaskSnapshot>())
+      : Effect.map(Effect.flatMap(parseStored(json), completeWith(client)), Option.some)
 
   const loadWith = (client: SqlClient.SqlClient) => (taskId: string) =>
     client<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
@@ -252,7 +274,7 @@ export const make = Effect.gen(function* () {
             ])
       const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${page}
         ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
-      const tasks = yield* completeAll(rows.slice(0, q.pageSize).map((row) => parseStored(row.snapshot)))
+      const tasks = yield* completeAll(yield* parseAll(rows.slice(0, q.pageSize)))
       const last = tasks[tasks.length - 1]
       const next = rows.length > q.pageSize && last?.task ? { timestamp: last.task.status.timestamp, taskId: last.task.id } : undefined
       return { tasks, totalSize, ...(next ? { next } : {}) }
@@ -260,7 +282,8 @@ export const make = Effect.gen(function* () {
 
   const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
     WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
-    Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot))))
+    Effect.flatMap(parseAll),
+    Effect.flatMap(completeAll)
   )
 
   // Big rows are parsed once per version (ParsedRows): rows of 64 KiB and more, 8 MiB of them in all.
@@ -268,7 +291,9 @@ export const make = Effect.gen(function* () {
   /** A row read for a client: parsed, completed when detached, and kept when big. */
   const parseKeeping = (json: string | undefined): Effect.Effect<Option.Option<TaskSnapshot>, Failure> => {
     if (json === undefined) return Effect.succeed(Option.none())
-    const stored = parseStored(json)
+    const read = parseStored(json)
+    if (Either.isLeft(read)) return Effect.fail(read.left)
+    const stored = read.right
     if (stored.detached === true) return Effect.map(whole(stored), Option.some)
     parsed.keep(stored, json.length)
     return Effect.succeed(Option.some(stored))
@@ -308,20 +333,20 @@ export const make = Effect.gen(function* () {
     taskIds.length === 0
       ? Effect.succeed(new Map<string, TaskSnapshot>())
       : reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${reader.in("task_id", taskIds)}`.pipe(
-          Effect.flatMap((rows) => completeAll(rows.map((row) => parseStored(row.snapshot)))),
+          Effect.flatMap(parseAll),
+          Effect.flatMap(completeAll),
           Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task.id, s])))
         )
 
   const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot`
-  // PostgreSQL's driver may hand integers back as strings.
-  const asRow = (r: TaskRow): TaskRow => (typeof r.version === "number" ? r : { ...r, version: Number(r.version) })
+  // Decoded (StoredSchema): PostgreSQL's driver may hand integers back as strings, and a row may hold anything.
   const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
-    reader<TaskRow>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
-      Effect.map((rows) => new Map(rows.map((r) => [r.task_id, asRow(r)])))
+    reader<{ task_id: string }>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
+      Effect.map((rows) => new Map(rows.map((r) => [r.task_id, decodeTaskRow(r)])))
     )
   const row = (taskId: string) =>
-    reader<TaskRow>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
-      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), asRow))
+    reader`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id = ${taskId}`.pipe(
+      Effect.map((rows) => Option.map(Option.fromNullable(rows[0]), decodeTaskRow))
     )
 
   const saveRows = (written: ReadonlyArray<TaskRow>) =>

@@ -153,10 +153,16 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
       db,
       (sql) => sql`UPDATE a2a_tasks SET snapshot = REPLACE(snapshot, 'TASK_STATE_COMPLETED', 'TASK_STATE_WORKING') WHERE task_id = ${row}`
     )
+    // A column no build writes: the row is decoded with its schema, and cannot be.
+    const waiting = tasks.waiting.id
+    await onStore(db, (sql) => sql`UPDATE a2a_tasks SET state = 'TASK_STATE_ASLEEP' WHERE task_id = ${waiting}`)
     const damaged = await cli("verify")
     expect(damaged.code).toBe(1)
     expect(damaged.stdout).toContain(`${row}\tread model differs from the fold of the log`)
-    expect(damaged.stderr).toContain("1 problem(s) found")
+    expect(damaged.stdout).toContain(
+      `${waiting}\tits read-model row cannot be read (state: Expected "TASK_STATE_SUBMITTED", actual "TASK_STATE_ASLEEP")`
+    )
+    expect(damaged.stderr).toContain("2 problem(s) found")
     // While a server runs on the store, rebuild is refused: on SQLite it owns the file, on PostgreSQL it shares the maintenance lock.
     const whileRunning = await cli("rebuild")
     expect(whileRunning.code).toBe(1)

@@ -93,6 +93,21 @@ it("import into a SQLite file that does not exist yet creates it; tools on a mis
   expect(await verifyStore(target)).toBe(1)
   expect((await runCli(["tail", "--task", task.id, "--db", target])).stdout).toContain("TaskCompleted")
 
+  // Each line is checked against the event's schema before anything is stored: a part that is not a list is refused.
+  const [first] = fs.readFileSync(file, "utf8").split("\n")
+  const line = JSON.parse(first!)
+  const malformed = path.join(dir, "malformed.ndjson")
+  fs.writeFileSync(
+    malformed,
+    JSON.stringify({ ...line, taskId: "t-malformed", event: { ...line.event, message: { ...line.event.message, parts: "hi" } } })
+  )
+  const refused = await runCli(["import", malformed, "--db", target])
+  expect(refused.code).toBe(1)
+  expect(refused.stderr).toContain(
+    'line 1 is not an exported event (taskId, version, event, metadata): event.message.parts: Expected ReadonlyArray<Part>, actual "hi"'
+  )
+  expect(await verifyStore(target)).toBe(1)
+
   const missing = path.join(dir, "nowhere.db")
   const verify = await runCli(["verify", "--db", missing])
   expect(verify.code).toBe(1)

@@ -163,6 +163,32 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
       )
     )
 
+    it.effect("a read-model row that is not a snapshot fails its reads with a StoreFailure naming the problem, not a crash", () =>
+      run(
+        Effect.gen(function* () {
+          const readModel = yield* TaskReadModel
+          const sql = yield* SqlClient.SqlClient
+          yield* readModel.save(foldTask([submitted("t1")]))
+          yield* readModel.save(foldTask([submitted("t2")]))
+          yield* sql`UPDATE a2a_tasks SET snapshot = ${'{"version":"seven"}'} WHERE task_id = 't1'`
+          yield* sql`UPDATE a2a_tasks SET snapshot = ${"{not json"} WHERE task_id = 't2'`
+          const reads: ReadonlyArray<Effect.Effect<unknown, StoreFailure>> = [
+            readModel.get("t1"),
+            readModel.load("t1"),
+            readModel.list({ tenant: "", owner: "", pageSize: 10 }),
+            readModel.get("t2")
+          ]
+          for (const read of reads) {
+            const failure = yield* Effect.flip(read)
+            expect(failure._tag).toBe("StoreFailure")
+            expect(failure.description).toBe("a stored task cannot be read")
+          }
+          expect((yield* Effect.flip(readModel.get("t1"))).message).toBe('a read-model row cannot be read: version: Expected number, actual "seven"')
+          expect((yield* Effect.flip(readModel.get("t2"))).message).toBe("a read-model row cannot be read: its snapshot is not valid JSON")
+        })
+      )
+    )
+
     it.effect("a row of an unknown type or a newer schema version is reported, not guessed at", () =>
       run(
         Effect.gen(function* () {
@@ -185,7 +211,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           const sql = yield* SqlClient.SqlClient
           const payload = JSON.stringify({ at: at(0), taskId: "old", contextId: "c", tenant: "t", message: userMessage("hi") })
           yield* sql`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
-                VALUES ('old', 1, 'TaskSubmitted', 1, ${payload}, '{}', ${at(0)})`
+                VALUES ('old', 1, 'TaskSubmitted', 1, ${payload}, '{"instanceId":"i-0"}', ${at(0)})`
           const [e] = yield* log.read("old")
           expect(e!.event).toMatchObject({ type: "TaskSubmitted", taskId: "old", tenant: "t", owner: "" })
           expect(foldTask([e!.event]).owner).toBe("")

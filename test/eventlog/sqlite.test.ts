@@ -110,7 +110,8 @@ describe("ListTasks at scale on SQLite (counts kept by triggers)", () => {
           strftime('%Y-%m-%dT%H:%M:%S.000Z', '2026-01-01', '+' || k || ' seconds') AS ts FROM i)
         INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
         SELECT id, '', '', 'ctx', state, 2, ts, ts, json_object('version', 2, 'state', state, 'machine', json_object('artifacts', json_object()),
-          'tenant', '', 'owner', '', 'createdAt', ts, 'task', json_object('id', id, 'contextId', 'ctx', 'status', json_object('state', state, 'timestamp', ts)))
+          'tenant', '', 'owner', '', 'createdAt', ts, 'task', json_object('id', id, 'contextId', 'ctx', 'status', json_object('state', state, 'timestamp', ts),
+            'artifacts', json_array(), 'history', json_array()))
         FROM t`)
     )
   const count = (where: string) =>
