@@ -42,7 +42,17 @@ export type { Task, TaskStatus } from "./domain/TaskView.js"
 export { isInterrupted, isTerminal, type TaskState, TaskStates } from "./domain/TaskState.js"
 
 // Agents written as Effects.
-export { type Agent, type AgentContext, AgentEmitError, agentMessage, type AgentSkill, Outcome, type TurnOutcome } from "./agent/Agent.js"
+export {
+  type Agent,
+  type AgentContext,
+  AgentEmitError,
+  agentMessage,
+  type AgentSkill,
+  Outcome,
+  StepFailed,
+  type StepOptions,
+  type TurnOutcome
+} from "./agent/Agent.js"
 
 // The engine for Effect programs.
 export {

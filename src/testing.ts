@@ -12,9 +12,10 @@
 import { Effect, Layer, Logger, LogLevel } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Agent, type AgentContext, partsOf, userMessage } from "./agent/Agent.js"
-import type { Artifact, Message, Part } from "./domain/Message.js"
+import type { Artifact, JsonValue, Message, Part } from "./domain/Message.js"
 import type { Task } from "./domain/TaskView.js"
 import type { EngineError } from "./engine/errors.js"
+import { emptyJournal, stepRunner } from "./engine/steps.js"
 import { anonymous, TaskEngine } from "./engine/TaskEngine.js"
 import { EventLog } from "./eventlog/EventLog.js"
 import * as Embedded from "./layers/Embedded.js"
@@ -50,7 +51,12 @@ export const runAgentOnce = <R>(agent: Agent<R>, message: string | Message): Eff
       const taskId = outcome.snapshot.task.id
       const task = (yield* engine.get(taskId, anonymous)).task
       const events = yield* Effect.orDie((yield* EventLog).read(taskId))
-      return { task, updates: events.map((e) => streamResponseFor(taskId, task.contextId, e.event) as StreamResponse) }
+      // As a client sees them: the step journal is not among them.
+      const updates = events.flatMap((e) => {
+        const update = streamResponseFor(taskId, task.contextId, e.event)
+        return update === undefined ? [] : [update as StreamResponse]
+      })
+      return { task, updates }
     }).pipe(
       // A store in memory that cannot be opened is a defect of the test's machine, not an error of the agent.
       Effect.provide(Embedded.layer({ agent, db: memoryStore }).pipe(Layer.orDie, Layer.provide(Logger.minimumLogLevel(LogLevel.None))))
@@ -61,6 +67,10 @@ export const runAgentOnce = <R>(agent: Agent<R>, message: string | Message): Eff
 export type Report =
   | { readonly progress: ReadonlyArray<Part> }
   | { readonly artifact: Artifact; readonly append?: boolean; readonly lastChunk?: boolean }
+  /** A step's record: its result as the journal keeps it. */
+  | { readonly step: string; readonly result?: JsonValue }
+  /** A step's failed attempt (`retryAt` when another follows). */
+  | { readonly step: string; readonly attempt: number; readonly error: string; readonly retryAt?: string }
 
 /**
  * An `AgentContext` for one turn without an engine: `reports` receives every `progress` and `artifact`
@@ -89,7 +99,22 @@ export const makeTestContext = (
     artifact: (artifact, o) =>
       Effect.sync(
         () => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) })
-      )
+      ),
+    // The engine's own steps, recording into `reports` instead of a log: a first run of the turn.
+    step: stepRunner({
+      turn: 1,
+      journal: emptyJournal,
+      onMismatch: "fail",
+      commit: (command) =>
+        Effect.sync(() => {
+          if (command.type === "RecordStep")
+            reports.push(command.result === undefined ? { step: command.name } : { step: command.name, result: command.result })
+          else if (command.type === "RecordStepAttempt") {
+            const { name, attempt, error, retryAt } = command
+            reports.push(retryAt === undefined ? { step: name, attempt, error } : { step: name, attempt, error, retryAt })
+          }
+        })
+    })
   }
   return { ctx, reports }
 }

@@ -1,4 +1,4 @@
-import { type Context, Data, Effect } from "effect"
+import { type Context, Data, Effect, type Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
@@ -33,7 +33,55 @@ export interface AgentContext {
     artifact: Artifact,
     options?: { readonly append?: boolean; readonly lastChunk?: boolean }
   ) => Effect.Effect<void, AgentEmitError>
+  /**
+   * Run `effect` as a durable step: its result is recorded in the task's log before `step` returns. When
+   * the turn runs again (after a crash, a lost lease, a restart), a step already recorded returns its
+   * result without running, so neither its effect nor the emissions made inside it are repeated. Steps are
+   * matched by their order in the turn and checked by name; call them in the same order every time.
+   * A failing effect is tried again by the step's policy (`options.retry`); each failed attempt is
+   * recorded; the last one fails the step with `StepFailed`. The effect runs at least once (a crash
+   * between it and its record runs it again); its result is recorded at most once.
+   */
+  readonly step: <A, E, R, I = unknown>(
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    options?: StepOptions<A, E, I>
+  ) => Effect.Effect<A, StepFailed, R>
 }
+
+/** How a step (`AgentContext.step`) keeps its result and tries again. */
+export interface StepOptions<A, E, I = unknown> {
+  /**
+   * The result as this schema encodes it (its encoded side must be JSON), decoded again on replay. Without
+   * one, the result must be JSON itself (no Date, Map or class instance inside): a clear error at the step.
+   */
+  readonly schema?: Schema.Schema<A, I>
+  /** Retries of a step whose effect fails (a defect or an interruption is never retried). Default: 3 attempts. */
+  readonly retry?: {
+    /** Attempts in all, the first included (1: no retry). Default 3. */
+    readonly attempts?: number
+    /** The wait before the second attempt; it doubles for each next one. Default 500 ms. */
+    readonly initialDelayMs?: number
+    /** The longest wait between attempts. Default 30 s. */
+    readonly maxDelayMs?: number
+    /** Each wait is drawn between half and all of it, so retries of many tasks spread out. Default true. */
+    readonly jitter?: boolean
+    /** Whether this error is worth another attempt. Default: every error is. */
+    readonly retryable?: (error: E) => boolean
+  }
+}
+
+/** A step failed on its last attempt (or, replayed, had failed so before the turn ran again). */
+export class StepFailed extends Data.TaggedError("StepFailed")<{
+  readonly name: string
+  /** Its place in the turn, from 1. */
+  readonly sequence: number
+  readonly attempts: number
+  /** The last attempt's error, in words. */
+  readonly message: string
+  /** The last attempt's error itself (absent on replay: only its words were recorded). */
+  readonly cause?: unknown
+}> {}
 
 /** An emission the task's machine refused (e.g. appending to an unknown artifact). */
 export class AgentEmitError extends Data.TaggedError("AgentEmitError")<{ readonly message: string }> {
@@ -91,6 +139,12 @@ export interface Agent<R = never> {
   readonly reply?: (message: Message) => Effect.Effect<ReadonlyArray<Part> | undefined, never, R>
   /** One worker turn. Failures and defects become FAILED with their message. */
   readonly run: (ctx: AgentContext) => Effect.Effect<TurnOutcome, unknown, R>
+  /**
+   * When a turn runs again and its steps no longer match what was recorded (the agent's code changed
+   * under a running task): fail the task with a reason saying so ("fail", the default), or set the
+   * recorded steps aside and run the turn's steps again ("rerun").
+   */
+  readonly onStepMismatch?: "fail" | "rerun"
 }
 
 /**

@@ -24,14 +24,17 @@ export const slowWorker = (options: { readonly stepDelayMs?: number } = {}): Age
         examples: ["Analyze Q3 sales figures"]
       }
     ],
+    // Durable steps (docs/agents.md): each stage's announcement and its work are steps of their own, so a
+    // turn that runs again after a crash neither repeats a finished stage nor says "Step 2/4" twice; only
+    // the stage it was in runs again. The report rides with the completion: delivered once.
     run: (ctx) =>
       Effect.gen(function* () {
-        for (const [text, ms] of steps) {
-          yield* ctx.progress(text)
-          yield* Effect.sleep(Duration.millis(options.stepDelayMs ?? ms))
+        for (const [i, [text, ms]] of steps.entries()) {
+          yield* ctx.step(`announce ${i + 1}`, ctx.progress(text))
+          yield* ctx.step(`stage ${i + 1}`, Effect.sleep(Duration.millis(options.stepDelayMs ?? ms)))
         }
         const input = textOf(ctx.input)
-        yield* ctx.artifact({
+        const report = {
           artifactId: "analysis-report",
           name: "analysis-report",
           description: "The analysis report",
@@ -43,8 +46,8 @@ export const slowWorker = (options: { readonly stepDelayMs?: number } = {}): Age
                 "- Confidence is moderate; more data would help.\n"
             }
           ]
-        })
-        return Outcome.complete("Analysis complete. See the attached report.")
+        }
+        return Outcome.complete("Analysis complete. See the attached report.", { artifacts: [report] })
       })
   }
 }
@@ -113,9 +116,9 @@ export const conformance: Agent = {
 /**
  * `mixed`: a different kind of work by the first word of the message, so one
  * server sees them all at once (the crash-safety test drives it):
- * `fast` completes at once; `slow` reports four steps (each `stepDelayMs`,
- * default 200 ms; `slow 60` reports sixty, up to 1,000) and delivers an
- * artifact; `ask` asks for input, and the answer completes it; `fail` fails.
+ * `fast` completes at once; `slow` runs four durable steps, each reporting
+ * its start (each `stepDelayMs`, default 200 ms; `slow 60` runs sixty, up to
+ * 1,000) and delivers an artifact; `ask` asks for input, and the answer completes it; `fail` fails.
  * Anything else is `fast`.
  */
 export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent => ({
@@ -133,9 +136,13 @@ export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent =>
         case "slow": {
           const asked = Number(words[1])
           const steps = Number.isInteger(asked) && asked >= 1 ? Math.min(asked, 1000) : 4
+          // Durable steps, each saying it started: a stage recorded before a crash is not run again (the
+          // crash-safety test checks that no "Step k/n" follows stage k's record).
           for (let step = 1; step <= steps; step++) {
-            yield* ctx.progress(`Step ${step}/${steps}`)
-            yield* Effect.sleep(Duration.millis(options.stepDelayMs ?? 200))
+            yield* ctx.step(
+              `stage ${step}`,
+              Effect.zipRight(ctx.progress(`Step ${step}/${steps}`), Effect.sleep(Duration.millis(options.stepDelayMs ?? 200)))
+            )
           }
           yield* ctx.artifact({ artifactId: "result", name: "result", parts: [{ text: `Done: ${textOf(ctx.input)}` }] })
           return Outcome.complete()

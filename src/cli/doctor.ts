@@ -8,6 +8,7 @@ import * as SqliteOwnership from "../eventlog/SqliteOwnership.js"
 import * as Store from "../eventlog/Store.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { age, stateName, summary } from "./eventText.js"
+import { journalOf } from "../engine/steps.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
@@ -27,6 +28,12 @@ interface Diagnosis {
   readonly lastEvent: { readonly version: number; readonly type: string; readonly at: string; readonly ageMs: number; readonly summary: string }
   readonly lastStart?: { readonly instanceId: string; readonly at: string; readonly leaseEpoch?: number }
   readonly turns: number
+  /** The current turn's step journal, when the agent keeps one. */
+  readonly steps?: {
+    readonly recorded: number
+    readonly last?: string
+    readonly retrying?: { readonly name: string; readonly failedAttempts: number; readonly nextAttemptAt?: string }
+  }
   readonly lease?: { readonly holder: string; readonly epoch: number; readonly expiresAt: string; readonly expiresInMs: number }
   readonly server?: SqliteOwnership.Owner
   readonly queue?: { readonly olderWaiting: number }
@@ -54,6 +61,23 @@ const diagnose = (file: string, id: string) =>
     const leases = yield* sql<{ owner: string; epoch: number | string; expires_at: number | string }>`SELECT owner, epoch, expires_at
       FROM a2a_leases WHERE task_id = ${id}`
     const lease = leases[0]
+    const journal = s.machine.steps === undefined ? undefined : journalOf(events.map((e) => e.event))
+    const steps =
+      journal === undefined
+        ? undefined
+        : {
+            recorded: journal.steps.length,
+            ...(journal.steps.length > 0 ? { last: journal.steps[journal.steps.length - 1]!.name } : {}),
+            ...(journal.pending !== undefined
+              ? {
+                  retrying: {
+                    name: journal.pending.name,
+                    failedAttempts: journal.pending.attempts,
+                    ...(journal.pending.retryAt !== undefined ? { nextAttemptAt: journal.pending.retryAt } : {})
+                  }
+                }
+              : {})
+          }
     const olderWaiting =
       state === "TASK_STATE_SUBMITTED"
         ? Number(
@@ -90,6 +114,7 @@ const diagnose = (file: string, id: string) =>
           }
         : {}),
       turns: starts.length,
+      ...(steps !== undefined ? { steps } : {}),
       ...(lease !== undefined
         ? {
             lease: {
@@ -128,14 +153,21 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
     }
     case "TASK_STATE_WORKING": {
       const started = d.lastStart !== undefined ? ` since ${d.lastStart.at}` : ""
+      const retry = d.steps?.retrying
+      const stepping =
+        retry !== undefined
+          ? `; step "${retry.name}" failed ${retry.failedAttempts} time(s)${retry.nextAttemptAt !== undefined ? `, next attempt at ${retry.nextAttemptAt}` : ""}`
+          : d.steps !== undefined && d.steps.recorded > 0
+            ? `; ${d.steps.recorded} step(s) recorded in this turn, the last "${d.steps.last}"`
+            : ""
       if (d.lease !== undefined) {
         return d.lease.expiresInMs > 0
-          ? `running on ${d.lease.holder}${started}; its lease (epoch ${d.lease.epoch}) is renewed and runs for another ${age(d.lease.expiresInMs)}`
+          ? `running on ${d.lease.holder}${started}; its lease (epoch ${d.lease.epoch}) is renewed and runs for another ${age(d.lease.expiresInMs)}${stepping}`
           : `its worker on ${d.lease.holder} stopped renewing ${age(-d.lease.expiresInMs)} ago: another instance takes the turn over under the recovery policy`
       }
       if (noServer(d))
-        return `no server runs on this store: the turn${started} died with its process; the next start reruns it or fails it (--recovery)`
-      return `running in the server that holds this store${started}, by ${d.lastStart?.instanceId ?? "?"}`
+        return `no server runs on this store: the turn${started} died with its process; the next start reruns it${d.steps !== undefined && d.steps.recorded > 0 ? ` (its ${d.steps.recorded} recorded step(s) are not run again)` : ""} or fails it (--recovery)`
+      return `running in the server that holds this store${started}, by ${d.lastStart?.instanceId ?? "?"}${stepping}`
     }
     default:
       return stateName(d.state)
@@ -164,6 +196,11 @@ const print = (d: Diagnosis) =>
           ]
         : []),
       ...(d.queue !== undefined ? [`  queue      ${d.queue.olderWaiting} older submitted task(s) ahead`] : []),
+      ...(d.steps !== undefined
+        ? [
+            `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s)${d.steps.retrying.nextAttemptAt !== undefined ? `, next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}` : ""}`
+          ]
+        : []),
       `  cancel     none pending (CancelTask commits CANCELED at once and stops the worker)`,
       `  webhooks   ${d.webhooks.configs} config(s), ${d.webhooks.pending} delivery(ies) pending, ${d.webhooks.dead} dead`,
       `  verdict    ${d.verdict}`

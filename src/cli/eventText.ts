@@ -32,6 +32,12 @@ export const summary = (event: TaskEvent): string => {
       return `${event.reason}${said(event.message)}`
     case "TaskCanceled":
       return event.reason ?? ""
+    case "StepCompleted":
+      return `turn ${event.turn} step ${event.sequence} "${event.name}"${event.result === undefined ? "" : ` → ${clip(JSON.stringify(event.result))}`}`
+    case "StepAttemptFailed":
+      return `turn ${event.turn} step ${event.sequence} "${event.name}" attempt ${event.attempt} failed: ${clip(event.error)}${event.retryAt === undefined ? "; no more attempts" : `; next at ${event.retryAt}`}`
+    case "StepsReset":
+      return `turn ${event.turn}: steps run again (${event.reason})`
   }
 }
 

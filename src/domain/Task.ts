@@ -1,6 +1,6 @@
 import { type AnyActorScope, createActor, initialTransition } from "xstate"
 import { extend } from "./extend.js"
-import type { Artifact, Message } from "./Message.js"
+import type { Artifact, JsonValue, Message } from "./Message.js"
 import { type TaskEvent, TaskEventTypes } from "./TaskEvent.js"
 import { taskMachine, type MachineContext, type MachineStateName, type TaskMachineSnapshot } from "./taskMachine.js"
 import { isTerminal, type TaskState } from "./TaskState.js"
@@ -76,6 +76,18 @@ export type Command =
   | { readonly type: "Fail"; readonly reason: string; readonly message: Message }
   | { readonly type: "Cancel"; readonly reason?: string }
   | { readonly type: "Reject"; readonly reason: string; readonly message: Message }
+  // The step journal (`ctx.step`): the worker says which turn and step; the machine checks the order.
+  | { readonly type: "RecordStep"; readonly turn: number; readonly sequence: number; readonly name: string; readonly result?: JsonValue }
+  | {
+      readonly type: "RecordStepAttempt"
+      readonly turn: number
+      readonly sequence: number
+      readonly name: string
+      readonly attempt: number
+      readonly error: string
+      readonly retryAt?: string
+    }
+  | { readonly type: "ResetSteps"; readonly turn: number; readonly reason: string }
 
 /** Why a command was refused. `state` is where the task stood. */
 export type Refusal =
@@ -288,6 +300,18 @@ const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
       return command.reason === undefined ? { type: "TaskCanceled", at } : { type: "TaskCanceled", at, reason: command.reason }
     case "Reject":
       return { type: "TaskRejected", at, reason: command.reason, message: stamp(s, command.message) }
+    case "RecordStep": {
+      const { turn, sequence, name, result } = command
+      return result === undefined ? { type: "StepCompleted", at, turn, sequence, name } : { type: "StepCompleted", at, turn, sequence, name, result }
+    }
+    case "RecordStepAttempt": {
+      const { turn, sequence, name, attempt, error, retryAt } = command
+      return retryAt === undefined
+        ? { type: "StepAttemptFailed", at, turn, sequence, name, attempt, error }
+        : { type: "StepAttemptFailed", at, turn, sequence, name, attempt, error, retryAt }
+    }
+    case "ResetSteps":
+      return { type: "StepsReset", at, turn: command.turn, reason: command.reason }
   }
 }
 
@@ -302,7 +326,9 @@ export const decide = (s: AnySnapshot, command: Command, at: string): Decision =
     const detail =
       event.type === "ArtifactAdded" && event.append
         ? `no open artifact ${event.artifact.artifactId} to append to`
-        : `${event.type} is not allowed in ${s.state}`
+        : (event.type === "StepCompleted" || event.type === "StepAttemptFailed") && s.state === "TASK_STATE_WORKING"
+          ? `step ${event.sequence} is not the turn's next (it has recorded ${s.machine.steps ?? 0})`
+          : `${event.type} is not allowed in ${s.state}`
     return { ok: false, refusal: { _tag: "IllegalTransition", state: s.state, event: event.type, detail } }
   }
   return { ok: true, events: [event], state: step(s, judged, event) }

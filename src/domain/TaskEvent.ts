@@ -1,4 +1,4 @@
-import type { Artifact, Message } from "./Message.js"
+import type { Artifact, JsonValue, Message } from "./Message.js"
 
 /**
  * The persisted facts of a task's life, past tense. Each is stored with a
@@ -36,6 +36,31 @@ export type TaskEvent =
   | { readonly type: "TaskFailed"; readonly at: string; readonly reason: string; readonly message: Message }
   | { readonly type: "TaskCanceled"; readonly at: string; readonly reason?: string }
   | { readonly type: "TaskRejected"; readonly at: string; readonly reason: string; readonly message: Message }
+  // The step journal of a turn (`ctx.step`): facts about the agent's own work, kept for the turn that runs
+  // again after a crash, never shown to clients. `turn` counts the task's turns (its submission is 1, each
+  // answer to a question adds one); `sequence` is the step's place in its turn, from 1.
+  | {
+      readonly type: "StepCompleted"
+      readonly at: string
+      readonly turn: number
+      readonly sequence: number
+      readonly name: string
+      /** What the step returned, as JSON; absent when it returned nothing. */
+      readonly result?: JsonValue
+    }
+  | {
+      readonly type: "StepAttemptFailed"
+      readonly at: string
+      readonly turn: number
+      readonly sequence: number
+      readonly name: string
+      readonly attempt: number
+      readonly error: string
+      /** When the next attempt runs; absent when there is none (the turn fails). */
+      readonly retryAt?: string
+    }
+  /** The turn's journal is set aside: its steps run again (the agent's code changed under it, and it asked for that). */
+  | { readonly type: "StepsReset"; readonly at: string; readonly turn: number; readonly reason: string }
 
 export type TaskEventType = TaskEvent["type"]
 
@@ -51,8 +76,15 @@ export const EventSchemaVersions: { readonly [K in TaskEventType]: number } = {
   TaskCompleted: 1,
   TaskFailed: 1,
   TaskCanceled: 1,
-  TaskRejected: 1
+  TaskRejected: 1,
+  StepCompleted: 1,
+  StepAttemptFailed: 1,
+  StepsReset: 1
 }
+
+/** The step journal's events: the agent's own bookkeeping, not a change a client sees. */
+export const isJournalEvent = (event: TaskEvent): boolean =>
+  event.type === "StepCompleted" || event.type === "StepAttemptFailed" || event.type === "StepsReset"
 
 export const TaskEventTypes = Object.keys(EventSchemaVersions) as ReadonlyArray<TaskEventType>
 

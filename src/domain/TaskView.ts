@@ -104,6 +104,9 @@ const evolveStatus = (task: Task, event: TaskEvent): Task => {
       return withStatus(task, "TASK_STATE_REJECTED", event.at, event.message)
     case "TaskSubmitted":
     case "ArtifactAdded":
+    case "StepCompleted":
+    case "StepAttemptFailed":
+    case "StepsReset":
       return task
   }
 }

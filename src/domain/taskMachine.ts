@@ -13,6 +13,8 @@ import type { TaskEvent } from "./TaskEvent.js"
 export interface MachineContext {
   /** artifactId -> true once its last chunk arrived (no more appends). */
   readonly artifacts: Readonly<Record<string, boolean>>
+  /** Steps the current turn has recorded (its journal); absent before the first (and in rows from before steps). */
+  readonly steps?: number
 }
 
 export const taskMachine = setup({
@@ -25,14 +27,28 @@ export const taskMachine = setup({
     artifactAcceptable: ({ context, event }) => {
       if (event.type !== "ArtifactAdded" || !event.append) return true
       return context.artifacts[event.artifact.artifactId] === false
-    }
+    },
+    /** A step's record (or failed attempt) is the next step of the turn's journal: none skipped, none twice. */
+    nextStep: ({ context, event }) =>
+      (event.type !== "StepCompleted" && event.type !== "StepAttemptFailed") || event.sequence === (context.steps ?? 0) + 1
   },
   actions: {
     /** Remember which artifacts are still open for appended chunks. */
     trackArtifact: assign({
       artifacts: ({ context, event }) =>
         event.type === "ArtifactAdded" ? { ...context.artifacts, [event.artifact.artifactId]: event.lastChunk } : context.artifacts
-    })
+    }),
+    /** One more step in the turn's journal. */
+    countStep: assign({ steps: ({ context }) => (context.steps ?? 0) + 1 }),
+    /** A failed attempt: the step's place is taken only when no attempt follows (and the count exists from now on). */
+    countFinalFailure: assign({
+      steps: ({ context, event }) => (context.steps ?? 0) + (event.type === "StepAttemptFailed" && event.retryAt === undefined ? 1 : 0)
+    }),
+    /**
+     * A new turn (an answer to a question), or a journal set aside: no steps recorded. A task that never
+     * recorded one keeps no count (its snapshot stays as it was before steps existed).
+     */
+    clearSteps: assign({ steps: ({ context }) => (context.steps === undefined ? undefined : 0) })
   }
 }).createMachine({
   id: "task",
@@ -60,12 +76,16 @@ export const taskMachine = setup({
         TaskCompleted: "TASK_STATE_COMPLETED",
         TaskFailed: "TASK_STATE_FAILED",
         TaskCanceled: "TASK_STATE_CANCELED",
-        TaskRejected: "TASK_STATE_REJECTED"
+        TaskRejected: "TASK_STATE_REJECTED",
+        StepCompleted: { guard: "nextStep", actions: "countStep" },
+        // A final failure (no next attempt) takes its step's place in the journal, as a completion does.
+        StepAttemptFailed: { guard: "nextStep", actions: "countFinalFailure" },
+        StepsReset: { actions: "clearSteps" }
       }
     },
     TASK_STATE_INPUT_REQUIRED: {
       on: {
-        InputProvided: "TASK_STATE_SUBMITTED",
+        InputProvided: { target: "TASK_STATE_SUBMITTED", actions: "clearSteps" },
         TaskFailed: "TASK_STATE_FAILED",
         TaskCanceled: "TASK_STATE_CANCELED",
         TaskRejected: "TASK_STATE_REJECTED"
@@ -73,7 +93,7 @@ export const taskMachine = setup({
     },
     TASK_STATE_AUTH_REQUIRED: {
       on: {
-        InputProvided: "TASK_STATE_SUBMITTED",
+        InputProvided: { target: "TASK_STATE_SUBMITTED", actions: "clearSteps" },
         TaskFailed: "TASK_STATE_FAILED",
         TaskCanceled: "TASK_STATE_CANCELED",
         TaskRejected: "TASK_STATE_REJECTED"

@@ -1,5 +1,5 @@
 import { stateAfter, type TaskState } from "../domain/TaskState.js"
-import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { isJournalEvent, type VersionedEvent } from "../domain/TaskEvent.js"
 import type { Committed } from "./EventHub.js"
 import type { WatchItem } from "./TaskEngine.js"
 
@@ -109,7 +109,11 @@ export class Follower implements Feed {
 
   /** Hand one item on; false when the stream stopped or the reader is full. */
   private deliver(item: WatchItem): boolean {
-    if (item._tag === "Event") this.last = item.committed.version
+    if (item._tag === "Event") {
+      this.last = item.committed.version
+      // The step journal is the agent's bookkeeping: no reader is shown it.
+      if (isJournalEvent(item.committed.event)) return true
+    }
     const state = item._tag === "Snapshot" ? item.task.status.state : stateAfter(item.committed.event)
     const more = this.sink.item(item)
     if (state !== undefined && this.stopAt(state)) {

@@ -10,6 +10,7 @@ import { Answer } from "./Answer.js"
 import { InstanceId } from "./InstanceId.js"
 import { Supervisor } from "./Supervisor.js"
 import * as WorkerSlots from "./WorkerSlots.js"
+import { type Journal, journalLoader } from "./steps.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
@@ -45,6 +46,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const leases = yield* LeaseStore
     const hub = yield* EventHub
     const instanceId = yield* InstanceId
+    const loadJournal = yield* journalLoader
 
     // Leases given up by turns that ended, released together: one statement for all the turns that ended
     // while the one before it ran. (Started before the workers, so it is stopped after them.)
@@ -125,7 +127,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
       use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void,
-      fresh: HandedOff | undefined
+      fresh: HandedOff | undefined,
+      journal: Journal
     ) {
       const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
       // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
@@ -133,7 +136,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (!decision.ok) return
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       use(starting.commit)
-      const exit = yield* Effect.ensuring(untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit)), Effect.sync(starting.end))
+      const exit = yield* Effect.ensuring(
+        untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit, journal)),
+        Effect.sync(starting.end)
+      )
       // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
       if (lost.done) return yield* Effect.interrupt
       yield* finish(exit, starting.commit)
@@ -173,7 +179,9 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (submitted.detached === true) {
         submitted = yield* readModel.whole(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       }
-      yield* runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh)
+      // What the turn's steps recorded before it ran again (none without a read for a task that never kept any).
+      const journal = yield* loadJournal(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
+      yield* runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh, journal)
     })
 
     /**

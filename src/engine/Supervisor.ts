@@ -7,6 +7,7 @@ import { Answer } from "./Answer.js"
 import { InstanceId } from "./InstanceId.js"
 import { TaskWriter } from "./TaskWriter.js"
 import * as WorkerSlots from "./WorkerSlots.js"
+import { journalLoader } from "./steps.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 
 /**
@@ -51,6 +52,7 @@ export const make = Effect.gen(function* () {
   const readModel = yield* TaskReadModel
   const instanceId = yield* InstanceId
 
+  const loadJournal = yield* journalLoader
   const workers = yield* FiberMap.make<string>()
   const startWorker = yield* workerStarter(workers)
   const runtime = yield* Effect.runtime<never>()
@@ -97,7 +99,10 @@ export const make = Effect.gen(function* () {
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       commit = starting.commit
       end = starting.end
-      return Effect.flatMap(runAgent(agent, decision.state, commit), (exit) => finish(exit, commit))
+      return Effect.flatMap(
+        Effect.tapError(loadJournal(decision.state), () => Effect.sync(() => (storeFailed = true))),
+        (journal) => Effect.flatMap(runAgent(agent, decision.state, commit, journal), (exit) => finish(exit, commit))
+      )
     }
     // (No generator: a generator function made per turn costs V8 a hidden class per turn.)
     return Effect.flatMap(Clock.currentTimeMillis, (now): Effect.Effect<unknown, unknown> => {

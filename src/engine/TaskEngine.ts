@@ -4,7 +4,7 @@ import { extend } from "../domain/extend.js"
 import type { Message } from "../domain/Message.js"
 import { evolve, foldTask, initialState, type TaskSnapshot } from "../domain/Task.js"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState.js"
-import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
+import { isJournalEvent, type TaskEvent, type VersionedEvent } from "../domain/TaskEvent.js"
 import type { Task } from "../domain/TaskView.js"
 import { Durability } from "../eventlog/Durability.js"
 import { EventLog } from "../eventlog/EventLog.js"
@@ -344,6 +344,9 @@ export const make = Effect.gen(function* () {
       committed: { taskId: e.taskId, contextId, version: e.version, event: e.event }
     })
 
+  /** The step journal is the agent's bookkeeping: no reader is shown it. */
+  const shown = (item: WatchItem) => item._tag !== "Event" || !isJournalEvent(item.committed.event)
+
   const stopsAt = (stopAt: WatchOptions["stopAt"]) => (item: WatchItem) => {
     const s = itemState(item)
     return s !== undefined && stopAt(s)
@@ -387,10 +390,10 @@ export const make = Effect.gen(function* () {
               : [{ _tag: "Snapshot", version: current.version, task: current.task }]
         const stops = stopsAt(options.stopAt)
         // Already at a stopping state: the head is all there is.
-        if (options.stopAt(current.task.status.state)) return Stream.fromIterable(head).pipe(Stream.takeUntil(stops))
+        if (options.stopAt(current.task.status.state)) return Stream.fromIterable(head).pipe(Stream.filter(shown), Stream.takeUntil(stops))
         // Never below a resume point: whatever a client says it has is not sent again.
         const tail = tailFrom(live, taskId, contextId, Math.max(current.version, options.afterVersion ?? 0))
-        return Stream.concat(Stream.fromIterable(head), tail).pipe(Stream.takeUntil(stops))
+        return Stream.concat(Stream.fromIterable(head), tail).pipe(Stream.filter(shown), Stream.takeUntil(stops))
       })
     )
 

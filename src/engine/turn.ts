@@ -2,6 +2,10 @@ import { Cause, Effect, Exit, FiberMap, FiberRef, FiberRefs, HashMap, Option, Ru
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent.js"
 import type { Command, TaskSnapshot } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
+import { describeCause } from "./describeCause.js"
+import { emptyJournal, type Journal, RestartSteps, stepRunner, turnOf } from "./steps.js"
+
+export { describeCause }
 import { StoreFailure } from "./errors.js"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter.js"
 
@@ -11,21 +15,6 @@ import { CommandRefused, type CommitError, type CommitOptions, type CommitResult
  * closing command. How commands are committed (fenced by a lease or not)
  * is the caller's.
  */
-export const describeCause = (cause: Cause.Cause<unknown>): string => {
-  const failure = Cause.failureOption(cause)
-  const error = Option.isSome(failure) ? failure.value : Option.getOrUndefined(Cause.dieOption(cause))
-  if (error instanceof Error) return error.message || error.name
-  if (typeof error === "string") return error
-  if (error !== undefined) {
-    try {
-      return JSON.stringify(error)
-    } catch {
-      return String(error)
-    }
-  }
-  return Cause.pretty(cause).split("\n")[0] ?? "unknown failure"
-}
-
 /**
  * How a supervisor starts a worker: `start(taskId, turn)` forks the turn into `workers`, keyed by its task,
  * with the supervisor's own runtime (its logger, its services) whoever asks (a hand-off asks from the
@@ -73,10 +62,12 @@ type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
 /**
  * Run the agent on the snapshot its Start produced, then commit its outcome.
  * An emission the machine refuses is the agent's mistake and fails the turn.
+ * `journal`: what the turn's steps recorded before it ran again (steps.ts).
  */
-export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =>
+export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, journal: Journal = emptyJournal) =>
   Effect.suspend(() => {
     const task = snapshot.task
+    const turn = turnOf(task.history)
     const emit = (command: Command) =>
       commit(command).pipe(
         Effect.asVoid,
@@ -84,19 +75,28 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit) =
           Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e)))
         )
       )
-    const ctx: AgentContext = {
-      taskId: task.id,
-      contextId: task.contextId,
-      input: snapshot.turnInput!,
-      task,
-      progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
-      artifact: (artifact, options) =>
-        emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false })
+    const runWith = (journal: Journal): Effect.Effect<Exit.Exit<TurnOutcome, unknown>> => {
+      const ctx: AgentContext = {
+        taskId: task.id,
+        contextId: task.contextId,
+        input: snapshot.turnInput!,
+        task,
+        progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
+        artifact: (artifact, options) =>
+          emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false }),
+        step: stepRunner({ turn, journal, commit, onMismatch: agent.onStepMismatch ?? "fail" })
+      }
+      // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
+      // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
+      // task rather than leaving it WORKING.
+      return Effect.flatMap(Effect.exit(agent.run(ctx)), (exit) => {
+        // The steps changed under the task and the agent asked to run them again: the journal is set aside, once.
+        const restart = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
+        if (!(restart instanceof RestartSteps) || journal.steps.length === 0) return Effect.succeed(exit)
+        return Effect.zipRight(Effect.orDie(commit({ type: "ResetSteps", turn, reason: restart.reason })), runWith(emptyJournal))
+      })
     }
-    // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
-    // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
-    // task rather than leaving it WORKING.
-    return Effect.exit(agent.run(ctx))
+    return runWith(journal)
   })
 
 /** The outcome of `runAgent` as the closing command, or the failure that fails the task. */

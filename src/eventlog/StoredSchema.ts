@@ -76,7 +76,10 @@ const TaskSchema = Schema.Struct({
   metadata: Schema.optional(Metadata)
 }).annotations({ identifier: "Task" })
 
-const MachineSchema = Schema.Struct({ artifacts: Schema.Record({ key: Schema.String, value: Schema.Boolean }) }).annotations({
+const MachineSchema = Schema.Struct({
+  artifacts: Schema.Record({ key: Schema.String, value: Schema.Boolean }),
+  steps: Schema.optional(Schema.Number)
+}).annotations({
   identifier: "MachineContext"
 })
 
@@ -114,7 +117,17 @@ export const TaskEventSchema = Schema.Union(
   event("TaskCompleted", { message: Schema.optional(MessageSchema) }),
   event("TaskFailed", { reason: Schema.String, message: MessageSchema }),
   event("TaskCanceled", { reason: Schema.optional(Schema.String) }),
-  event("TaskRejected", { reason: Schema.String, message: MessageSchema })
+  event("TaskRejected", { reason: Schema.String, message: MessageSchema }),
+  event("StepCompleted", { turn: Schema.Number, sequence: Schema.Number, name: Schema.String, result: Schema.optional(Json) }),
+  event("StepAttemptFailed", {
+    turn: Schema.Number,
+    sequence: Schema.Number,
+    name: Schema.String,
+    attempt: Schema.Number,
+    error: Schema.String,
+    retryAt: Schema.optional(Schema.String)
+  }),
+  event("StepsReset", { turn: Schema.Number, reason: Schema.String })
 )
 
 export const EventMetadataSchema = Schema.Struct({ instanceId: Schema.String })

@@ -1,5 +1,5 @@
-import { Effect, Runtime } from "effect"
-import { type Agent, type AgentContext, type AgentSkill, Outcome, type TurnOutcome } from "../agent/Agent.js"
+import { Cause, Effect, Exit, Runtime } from "effect"
+import { type Agent, type AgentContext, type AgentSkill, Outcome, type StepOptions, type TurnOutcome } from "../agent/Agent.js"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
 
@@ -40,6 +40,14 @@ export interface PromiseAgentContext {
   readonly progress: (message: string | ReadonlyArray<Part>) => Promise<void>
   /** An artifact whole, or one chunk of it (`append` to extend, `lastChunk` to close it); resolves once committed. */
   readonly artifact: (artifact: Artifact, options?: { readonly append?: boolean; readonly lastChunk?: boolean }) => Promise<void>
+  /**
+   * A durable step (`AgentContext.step`): `run` is called and its result recorded in the task's log before
+   * this resolves; when the turn runs again after a crash, a recorded step resolves with its result without
+   * calling `run`. Call steps in the same order every time. A `run` that rejects is tried again by
+   * `options.retry` (default: 3 attempts); the last rejection rejects with `StepFailed`. Let errors from
+   * `step` itself propagate: a step order that no longer matches the record is reported through them.
+   */
+  readonly step: <T>(name: string, run: () => Promise<T>, options?: StepOptions<T, unknown>) => Promise<T>
 }
 
 /** How a Promise agent ends its turn; each state is the A2A state of that name. */
@@ -85,15 +93,21 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
   run: (ctx: AgentContext) =>
     Effect.flatMap(Effect.runtime<never>(), (runtime) => {
       const runPromise = Runtime.runPromise(runtime)
+      const runPromiseExit = Runtime.runPromiseExit(runtime)
       return Effect.map(
         // Interrupting the turn (a cancel) aborts `signal`; the Promise may still run on, but what it
         // reports after that is refused here, and by the task's machine once the task is CANCELED.
         Effect.tryPromise({
           try: (signal) => {
-            const report = (emit: Effect.Effect<void, unknown>) =>
+            const aborted = () => new TurnAbortedError(`task ${ctx.taskId}: the turn was aborted (canceled or shut down); nothing more is recorded`)
+            const report = (emit: Effect.Effect<void, unknown>) => (signal.aborted ? Promise.reject(aborted()) : runPromise(emit))
+            // A step's own failure (StepFailed, or the defect naming a changed step order) rejects as itself.
+            const step = <T>(name: string, run: () => Promise<T>, options?: StepOptions<T, unknown>): Promise<T> =>
               signal.aborted
-                ? Promise.reject(new TurnAbortedError(`task ${ctx.taskId}: the turn was aborted (canceled or shut down); nothing more is recorded`))
-                : runPromise(emit)
+                ? Promise.reject(aborted())
+                : runPromiseExit(ctx.step(name, Effect.tryPromise({ try: () => run(), catch: (error) => error }), options)).then((exit) =>
+                    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+                  )
             return agent.run({
               taskId: ctx.taskId,
               contextId: ctx.contextId,
@@ -101,7 +115,8 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
               task: ctx.task,
               signal,
               progress: (message) => report(ctx.progress(message)),
-              artifact: (artifact, options) => report(ctx.artifact(artifact, options))
+              artifact: (artifact, options) => report(ctx.artifact(artifact, options)),
+              step
             })
           },
           // The failure itself, so the task's reason is its message (not "An unknown error occurred").

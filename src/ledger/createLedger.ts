@@ -132,6 +132,7 @@ const rejection = (cause: Cause.Cause<unknown>): unknown => {
     : Cause.squash(cause)
 }
 
+// (The engine's watch shows no step-journal event: every event item has an update.)
 const toStreamResponse = (item: WatchItem): StreamResponse =>
   item._tag === "Snapshot"
     ? { task: item.task }

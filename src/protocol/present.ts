@@ -24,8 +24,8 @@ export const presentTask = (task: Task, view: Presentation = {}): Record<string,
   return out
 }
 
-/** The StreamResponse for one committed fact. */
-export const streamResponseFor = (taskId: string, contextId: string, event: TaskEvent): Record<string, unknown> => {
+/** The StreamResponse for one committed fact; none for the step journal's, which clients never see. */
+export const streamResponseFor = (taskId: string, contextId: string, event: TaskEvent): Record<string, unknown> | undefined => {
   const status = (state: string, message?: Message) => ({
     statusUpdate: { taskId, contextId, status: message === undefined ? { state, timestamp: event.at } : { state, message, timestamp: event.at } }
   })
@@ -60,5 +60,9 @@ export const streamResponseFor = (taskId: string, contextId: string, event: Task
       return status("TASK_STATE_CANCELED")
     case "TaskRejected":
       return status("TASK_STATE_REJECTED", event.message)
+    case "StepCompleted":
+    case "StepAttemptFailed":
+    case "StepsReset":
+      return undefined
   }
 }

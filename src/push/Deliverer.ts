@@ -106,15 +106,18 @@ export const run = Effect.gen(function* () {
   // Taken rows wait for a permit here; one that waits longer than its hold could be taken again.
   const inFlight = new Set<number>()
 
+  /** What to POST for a delivery; none for an event no client is shown (the step journal), or one gone. */
   const bodyFor = (d: Delivery, config: PushConfig) =>
     Effect.gen(function* () {
+      const [event] = yield* log.read(d.taskId, { fromVersion: d.version, toVersion: d.version })
+      const update = event === undefined ? undefined : streamResponseFor(d.taskId, d.contextId, event.event)
+      if (update === undefined) return Option.none()
       if (config.format === "0.3") {
         // v0.3 servers POSTed the whole Task; its state now is the freshest answer.
         const task = yield* readModel.get(d.taskId)
         return Option.map(task, (s) => JSON.stringify(taskOut(presentTask(s.task))))
       }
-      const events = yield* log.read(d.taskId, { fromVersion: d.version, toVersion: d.version })
-      return Option.map(Option.fromNullable(events[0]), (e) => JSON.stringify(streamResponseFor(d.taskId, d.contextId, e.event)))
+      return Option.some(JSON.stringify(update))
     })
 
   const deliver = (d: Delivery) =>

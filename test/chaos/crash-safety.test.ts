@@ -249,6 +249,19 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     ).length
     const requeued = events.filter((e) => e.event.type === "TaskRequeued").length
     const overlapping = overlaps(events, { epochs: kind === "postgres" })
+    // Durable steps (the slow tasks'): once stage k is recorded, its effect never runs again, so no
+    // "Step k/n" progress follows the record (a stage a kill interrupted says it started again, before its record).
+    const rerunSteps: Array<string> = []
+    const recordedAt = new Map<string, number>()
+    for (const e of events) {
+      if (e.event.type === "StepCompleted") recordedAt.set(`${e.taskId} ${e.event.name}`, e.version)
+      if (e.event.type === "StatusMessageAdded") {
+        const k = /^Step (\d+)\//.exec(e.event.message.parts[0]?.text ?? "")?.[1]
+        const recorded = k === undefined ? undefined : recordedAt.get(`${e.taskId} stage ${k}`)
+        if (recorded !== undefined && e.version > recorded) rerunSteps.push(`${e.taskId} stage ${k}`)
+      }
+    }
+    const stepsRecorded = events.filter((e) => e.event.type === "StepCompleted").length
     console.log(
       [
         `crash safety on ${kind} (seed ${seed}): ${taskCount} tasks at concurrency ${concurrency}, ${kills} kill -9s, ${seconds} s`,
@@ -258,7 +271,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         `  questions answered ${counts.answered}; cancels ${counts.cancels} (${counts.cancelsTooLate} too late: the task had finished)`,
         `  store faults ${faultsInjected} (${kind === "postgres" ? "connections terminated" : "write lock held by another process"}); requests refused by them and sent again ${counts.storeRefusals}`,
         `  requests lost to a kill ${counts.failedRequests}; turns rerun because their worker died (a kill; on PostgreSQL also a lease that lapsed under load) ${requeued}`,
-        `  events ${events.length}; illegal transitions or read-model mismatches ${report.problems.length}; stranded SUBMITTED/WORKING ${stranded}; overlapping workers ${overlapping.length}`
+        `  events ${events.length}; illegal transitions or read-model mismatches ${report.problems.length}; stranded SUBMITTED/WORKING ${stranded}; overlapping workers ${overlapping.length}`,
+        `  steps recorded ${stepsRecorded}; recorded steps run again ${rerunSteps.length}`
       ].join("\n")
     )
     expect(missing).toEqual([])
@@ -267,6 +281,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     expect(stranded).toBe(0)
     expect(duplicated).toEqual([])
     expect(overlapping).toEqual([])
+    expect(stepsRecorded).toBeGreaterThan(0)
+    expect(rerunSteps).toEqual([])
     expect(states.get("TASK_STATE_SUBMITTED") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_WORKING") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_INPUT_REQUIRED") ?? 0).toBe(0)

@@ -170,3 +170,78 @@ describe("decider", () => {
     expect(whole.task.artifacts.map((x) => x.parts.length)).toEqual([2, 1])
   })
 })
+
+describe("decider: the step journal", () => {
+  const step = (sequence: number, name = `s${sequence}`): Command => ({ type: "RecordStep", turn: 1, sequence, name, result: sequence })
+  const completed = (sequence: number): TaskEvent => ({
+    type: "StepCompleted",
+    at: at(20 + sequence),
+    turn: 1,
+    sequence,
+    name: `s${sequence}`,
+    result: sequence
+  })
+
+  it("RecordStep in a working turn records StepCompleted, the next step in order", () =>
+    given(submitted, started, completed(1))
+      .when(step(2))
+      .then([{ type: "StepCompleted", turn: 1, sequence: 2, name: "s2", result: 2 }]))
+
+  it("a step out of order (skipped or recorded twice) is refused, naming the turn's count", () => {
+    given(submitted, started, completed(1)).when(step(3)).thenRefused("IllegalTransition")
+    given(submitted, started, completed(1)).when(step(1)).thenRefused("IllegalTransition")
+    const decision = decide(fold([submitted, started, completed(1)]), step(1), at(50))
+    expect(!decision.ok && decision.refusal._tag === "IllegalTransition" && decision.refusal.detail).toBe(
+      "step 1 is not the turn's next (it has recorded 1)"
+    )
+  })
+
+  it("a failed attempt with a next one keeps the step's place; the final failure takes it", () => {
+    const attempt = (retryAt?: string): Command => ({
+      type: "RecordStepAttempt",
+      turn: 1,
+      sequence: 1,
+      name: "s1",
+      attempt: 1,
+      error: "boom",
+      ...(retryAt === undefined ? {} : { retryAt })
+    })
+    given(submitted, started)
+      .when([attempt(at(30)), step(1)])
+      .then([
+        { type: "StepAttemptFailed", retryAt: at(30) },
+        { type: "StepCompleted", sequence: 1 }
+      ])
+    given(submitted, started)
+      .when([attempt(), step(2)])
+      .then([{ type: "StepAttemptFailed" }, { type: "StepCompleted", sequence: 2 }])
+  })
+
+  it("steps are recorded only while WORKING", () => {
+    given(submitted).when(step(1)).thenRefused("IllegalTransition")
+    given(submitted, started, { type: "InputRequested", at: at(3), message: agentMessage("which?") })
+      .when(step(1))
+      .thenRefused("IllegalTransition")
+  })
+
+  it("an answer to a question starts a new turn: its journal starts at step 1 again; so does a reset", () => {
+    const asked: TaskEvent = { type: "InputRequested", at: at(30), message: agentMessage("which?") }
+    const answered: TaskEvent = { type: "InputProvided", at: at(31), message: userMessage("that") }
+    given(submitted, started, completed(1), asked, answered, started)
+      .when(step(1))
+      .then([{ type: "StepCompleted", sequence: 1 }])
+    given(submitted, started, completed(1))
+      .when([{ type: "ResetSteps", turn: 1, reason: "changed" }, step(1)])
+      .then([
+        { type: "StepsReset", reason: "changed" },
+        { type: "StepCompleted", sequence: 1 }
+      ])
+  })
+
+  it("a task that never kept a journal folds as it did before steps existed (its rows stay as they were)", () => {
+    const asked: TaskEvent = { type: "InputRequested", at: at(30), message: agentMessage("which?") }
+    const answered: TaskEvent = { type: "InputProvided", at: at(31), message: userMessage("that") }
+    const s = foldTask([submitted, started, asked, answered])
+    expect(JSON.stringify(s.machine)).toBe(JSON.stringify({ artifacts: {} }))
+  })
+})

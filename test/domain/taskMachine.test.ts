@@ -39,7 +39,10 @@ const legal: Record<MachineStateName, Partial<Record<TaskEvent["type"], MachineS
     TaskCompleted: "TASK_STATE_COMPLETED",
     TaskFailed: "TASK_STATE_FAILED",
     TaskCanceled: "TASK_STATE_CANCELED",
-    TaskRejected: "TASK_STATE_REJECTED"
+    TaskRejected: "TASK_STATE_REJECTED",
+    StepCompleted: "TASK_STATE_WORKING",
+    StepAttemptFailed: "TASK_STATE_WORKING",
+    StepsReset: "TASK_STATE_WORKING"
   },
   TASK_STATE_INPUT_REQUIRED: {
     InputProvided: "TASK_STATE_SUBMITTED",

@@ -54,6 +54,34 @@ describe("restart recovery", () => {
     expect(done.history[0].parts[0].text).toBe("survive")
   }, 60_000)
 
+  it('a task killed during step 3 finishes from step 3: each "Step n/4" once in its history, the report once', async () => {
+    const { db } = await store("restart-steps.db")
+    const first = await start(["--db", db, "--step-delay-ms", "1500", "--lease-ms", "1000"])
+    const { task } = await call(first.url, "SendMessage", { message: userMessage("resume me"), configuration: { returnImmediately: true } })
+    const said = (t: any): Array<string> => t.history.map((m: any) => m.parts[0].text)
+    await eventually(
+      () => call(first.url, "GetTask", { id: task.id }),
+      (t) => said(t).some((text) => text.startsWith("Step 3/4"))
+    )
+    await first.kill9()
+
+    // Another process (on PostgreSQL, once the dead one's lease has expired) runs the turn again.
+    const second = await start(["--db", db, "--step-delay-ms", "20", "--lease-ms", "1000"])
+    const done = await eventually(
+      () => call(second.url, "GetTask", { id: task.id }),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
+    const progress = said(done).filter((text) => text.startsWith("Step "))
+    expect(progress).toEqual([
+      "Step 1/4: Loading data...",
+      "Step 2/4: Running analysis...",
+      "Step 3/4: Generating insights...",
+      "Step 4/4: Compiling report..."
+    ])
+    expect(done.artifacts.map((a: any) => a.artifactId)).toEqual(["analysis-report"])
+    expect(done.artifacts[0].parts[0].text).toContain("Analysis Report for: resume me")
+  }, 60_000)
+
   it("--recovery fail marks such a task FAILED with a clear reason", async () => {
     const { db, task } = await killMidTask("restart-fail", "doomed")
 

@@ -284,6 +284,43 @@ describe("createLedger: listen and close", () => {
     expect(seen[0]).toBe("TASK_STATE_WORKING")
   })
 
+  it("a Promise agent's steps survive the close: the turn runs again and resolves recorded steps without calling them", async () => {
+    const db = path.join(tempDir(), "steps.db")
+    const calls: Array<string> = []
+    let release: () => void = () => {}
+    const stepper = (hold: boolean): PromiseAgent => ({
+      ...card,
+      run: async (ctx) => {
+        const rows = await ctx.step("load", async () => {
+          calls.push("load")
+          return [1, 2, 3]
+        })
+        const sum = await ctx.step("sum", async () => {
+          calls.push("sum")
+          if (hold) await new Promise<void>((resolve) => (release = resolve))
+          return rows.reduce((a, b) => a + b, 0)
+        })
+        return { state: "completed", message: `sum ${sum}` }
+      }
+    })
+    const first = await createLedger({ agent: stepper(true), db, logLevel: "none" })
+    const started = await first.send("go", { wait: false })
+    await eventually(
+      async () => calls,
+      (c) => c.includes("sum")
+    )
+    await first.close()
+    release()
+    const second = await open(stepper(false), db)
+    const done = await eventually(
+      () => second.get(started.id),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
+    expect(done.status.message?.parts[0]?.text).toBe("sum 6")
+    // "load" ran once (recorded before the close); "sum" had no record, so it ran again.
+    expect(calls).toEqual(["load", "sum", "sum"])
+  })
+
   it("close interrupts running turns; the tasks are on disk and resume when the file is opened again", async () => {
     const db = path.join(tempDir(), "ledger.db")
     const firstRun = gate()

@@ -19,5 +19,8 @@ export const sampleEvents: ReadonlyArray<TaskEvent> = [
   { type: "TaskCompleted", at: at(8) },
   { type: "TaskFailed", at: at(9), reason: "boom", message: agentMessage("boom") },
   { type: "TaskCanceled", at: at(10) },
-  { type: "TaskRejected", at: at(11), reason: "no", message: agentMessage("no") }
+  { type: "TaskRejected", at: at(11), reason: "no", message: agentMessage("no") },
+  { type: "StepCompleted", at: at(12), turn: 1, sequence: 1, name: "load", result: { rows: 3 } },
+  { type: "StepAttemptFailed", at: at(13), turn: 1, sequence: 1, name: "load", attempt: 1, error: "boom", retryAt: at(14) },
+  { type: "StepsReset", at: at(15), turn: 1, reason: "code changed" }
 ]

@@ -1,4 +1,5 @@
 import { Effect } from "effect"
+import { isJournalEvent } from "../../src/domain/TaskEvent"
 import { EventLog, type LoggedEvent } from "../../src/eventlog/EventLog"
 import * as Store from "../../src/eventlog/Store"
 
@@ -7,6 +8,13 @@ export const storedEvents = (db: string, taskId: string) =>
   Effect.runPromise(Effect.scoped(Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
 
 export const storedTypes = async (db: string, taskId: string) => (await storedEvents(db, taskId)).map((e) => e.event.type)
+
+/**
+ * The versions of a task's events a client is shown (all but the step journal's), after `after`: what a
+ * stream's event ids must be, once each and in order.
+ */
+export const shownVersions = async (db: string, taskId: string, after = 0) =>
+  (await storedEvents(db, taskId)).filter((e) => e.version > after && !isJournalEvent(e.event)).map((e) => e.version)
 
 /** The whole log in position order (for a store nobody writes to any more). */
 export const allEvents = (db: string) =>

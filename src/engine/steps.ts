@@ -1,0 +1,218 @@
+import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, FiberId, Option, ParseResult, Schema } from "effect"
+import { StepFailed, type StepOptions } from "../agent/Agent.js"
+import type { JsonValue } from "../domain/Message.js"
+import type { Command, TaskSnapshot } from "../domain/Task.js"
+import { EventLog, type UnreadableEvent } from "../eventlog/EventLog.js"
+import type { StoreFailure } from "../eventlog/StoreFailure.js"
+import type { TaskEvent } from "../domain/TaskEvent.js"
+import { describeCause } from "./describeCause.js"
+
+/**
+ * The step journal (`ctx.step`): a turn's steps are recorded as events of their task (StepCompleted, or
+ * the final StepAttemptFailed), in the order the agent calls them. A turn that runs again (after a crash,
+ * a lost lease, a restart) is given what its steps recorded: a step whose record exists returns it without
+ * running, so its effect and its emissions are not repeated. Steps are matched by their place in the turn
+ * and checked by name; failed attempts are recorded too, so a retry resumes where it was.
+ */
+
+/** One recorded step: its result (JSON, absent when it returned nothing), or how it finally failed. */
+export type RecordedStep =
+  | { readonly name: string; readonly _tag: "Completed"; readonly result?: JsonValue }
+  | { readonly name: string; readonly _tag: "Failed"; readonly error: string; readonly attempts: number }
+
+/** What a turn's journal holds when the turn starts. */
+export interface Journal {
+  readonly steps: ReadonlyArray<RecordedStep>
+  /** The next step's failed attempts, when it has some and may try again. */
+  readonly pending?: { readonly sequence: number; readonly name: string; readonly attempts: number; readonly retryAt?: string }
+}
+
+export const emptyJournal: Journal = { steps: [] }
+
+/**
+ * How a supervisor reads a turn's journal as the turn starts: from the task's log when the task has ever
+ * kept one (its machine counts steps), else none without a read (every turn of an agent without steps).
+ */
+export const journalLoader = Effect.map(
+  EventLog,
+  (log) =>
+    (snapshot: TaskSnapshot): Effect.Effect<Journal, StoreFailure | UnreadableEvent> =>
+      snapshot.machine.steps === undefined
+        ? Effect.succeed(emptyJournal)
+        : Effect.map(log.read(snapshot.task.id, { toVersion: snapshot.version }), (events) => journalOf(events.map((e) => e.event)))
+)
+
+/** The current turn's journal, from the task's events (a new turn, or a reset, starts an empty one). */
+export const journalOf = (events: Iterable<TaskEvent>): Journal => {
+  let steps: Array<RecordedStep> = []
+  let pending: Journal["pending"]
+  for (const event of events) {
+    switch (event.type) {
+      case "TaskSubmitted":
+      case "InputProvided":
+      case "StepsReset":
+        steps = []
+        pending = undefined
+        break
+      case "StepCompleted":
+        steps.push(
+          event.result === undefined ? { name: event.name, _tag: "Completed" } : { name: event.name, _tag: "Completed", result: event.result }
+        )
+        pending = undefined
+        break
+      case "StepAttemptFailed":
+        if (event.retryAt === undefined) {
+          steps.push({ name: event.name, _tag: "Failed", error: event.error, attempts: event.attempt })
+          pending = undefined
+        } else pending = { sequence: event.sequence, name: event.name, attempts: event.attempt, retryAt: event.retryAt }
+        break
+    }
+  }
+  return pending === undefined ? { steps } : { steps, pending }
+}
+
+/** The turn, in the task's count: its submission is turn 1, each answer to a question one more. */
+export const turnOf = (history: ReadonlyArray<{ readonly role: string }>): number => Math.max(1, history.filter((m) => m.role === "ROLE_USER").length)
+
+/** The agent's code changed under a running task and it asked to run the turn's steps again: the turn restarts. */
+export class RestartSteps {
+  readonly _tag = "RestartSteps"
+  constructor(readonly reason: string) {}
+}
+
+/** Is `value` JSON that reads back as itself (no Date, Map, class instance, function, bigint, undefined or NaN inside)? */
+const isJson = (value: unknown): value is JsonValue => {
+  if (value === null || typeof value === "string" || typeof value === "boolean") return true
+  if (typeof value === "number") return Number.isFinite(value)
+  if (Array.isArray(value)) return value.every(isJson)
+  if (typeof value !== "object") return false
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) return false
+  return Object.values(value).every(isJson)
+}
+
+const defaults = { attempts: 3, initialDelayMs: 500, maxDelayMs: 30_000 }
+
+/** The wait before attempt `attempt + 1`: exponential from the initial delay, capped, with full jitter when asked. */
+const backoff = (attempt: number, retry: Omit<NonNullable<StepOptions<unknown, never>["retry"]>, "retryable"> | undefined): number => {
+  const initial = retry?.initialDelayMs ?? defaults.initialDelayMs
+  const capped = Math.min(retry?.maxDelayMs ?? defaults.maxDelayMs, initial * 2 ** (attempt - 1))
+  return retry?.jitter === false ? capped : Math.round(capped / 2 + (Math.random() * capped) / 2)
+}
+
+/**
+ * The `step` of one run of a turn. `commit` records (the turn's own commit: fenced by its lease on a shared
+ * store); a record that cannot be committed ends the turn (a defect: the store failed, the lease was lost).
+ */
+export const stepRunner = (options: {
+  readonly turn: number
+  readonly journal: Journal
+  readonly commit: (command: Command) => Effect.Effect<unknown, unknown>
+  readonly onMismatch: "fail" | "rerun"
+}) => {
+  const { turn, journal, commit } = options
+  let calls = 0
+  // When the step before the next one has its final record: records go in call order, whatever order
+  // concurrent steps finish in.
+  let recordedBefore: Effect.Effect<void> = Effect.void
+  const record = (command: Command) => Effect.orDie(commit(command))
+
+  return <A, E, R, I = unknown>(name: string, effect: Effect.Effect<A, E, R>, stepOptions?: StepOptions<A, E, I>): Effect.Effect<A, StepFailed, R> =>
+    Effect.suspend((): Effect.Effect<A, StepFailed, R> => {
+      const sequence = ++calls
+      const recorded = journal.steps[sequence - 1]
+      if (recorded !== undefined) return replay(sequence, name, recorded, stepOptions)
+      const previous = recordedBefore
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      recordedBefore = Deferred.await(done)
+      return Effect.ensuring(run(sequence, name, effect, stepOptions, previous), Deferred.succeed(done, undefined))
+    })
+
+  function replay<A, E, I>(sequence: number, name: string, recorded: RecordedStep, stepOptions?: StepOptions<A, E, I>): Effect.Effect<A, StepFailed> {
+    if (recorded.name !== name) {
+      const reason = `step ${sequence} of turn ${turn} was recorded as "${recorded.name}", and the agent now runs "${name}" there: its code changed under a running task`
+      return options.onMismatch === "rerun"
+        ? Effect.die(new RestartSteps(reason))
+        : Effect.die(new Error(`${reason} (an agent with onStepMismatch: "rerun" runs the turn's steps again instead)`))
+    }
+    if (recorded._tag === "Failed") {
+      return Effect.fail(new StepFailed({ name, sequence, attempts: recorded.attempts, message: recorded.error }))
+    }
+    return decodeResult(name, recorded.result, stepOptions?.schema)
+  }
+
+  function run<A, E, R, I>(
+    sequence: number,
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    stepOptions: StepOptions<A, E, I> | undefined,
+    previous: Effect.Effect<void>
+  ): Effect.Effect<A, StepFailed, R> {
+    const retry = stepOptions?.retry
+    const maxAttempts = Math.max(1, retry?.attempts ?? defaults.attempts)
+    const resumed = journal.pending?.sequence === sequence && journal.pending.name === name ? journal.pending : undefined
+    return Effect.gen(function* () {
+      let attempt = resumed?.attempts ?? 0
+      // A retry that was waiting when the turn stopped waits only for what is left.
+      if (resumed?.retryAt !== undefined)
+        yield* Effect.sleep(Duration.millis(Math.max(0, Date.parse(resumed.retryAt) - (yield* Clock.currentTimeMillis))))
+      for (;;) {
+        attempt++
+        const exit = yield* Effect.exit(effect)
+        if (Exit.isSuccess(exit)) {
+          const result = encodeResult(name, exit.value, stepOptions?.schema)
+          yield* previous
+          yield* record(result === undefined ? { type: "RecordStep", turn, sequence, name } : { type: "RecordStep", turn, sequence, name, result })
+          return exit.value
+        }
+        // Interruption (a cancel, a shutdown) and defects (a bug) are not the step's failure to retry.
+        const failure = Cause.failureOption(exit.cause)
+        if (Option.isNone(failure)) return yield* Effect.failCause(exit.cause as Cause.Cause<never>)
+        const error = failure.value
+        const message = describeCause(Cause.fail(error))
+        const final = attempt >= maxAttempts || retry?.retryable?.(error) === false
+        const delay = final ? 0 : backoff(attempt, retry)
+        const now = yield* Clock.currentTimeMillis
+        yield* previous
+        yield* record(
+          final
+            ? { type: "RecordStepAttempt", turn, sequence, name, attempt, error: message }
+            : { type: "RecordStepAttempt", turn, sequence, name, attempt, error: message, retryAt: new Date(now + delay).toISOString() }
+        )
+        if (final) return yield* Effect.fail(new StepFailed({ name, sequence, attempts: attempt, message, cause: error }))
+        yield* Effect.logInfo(`step "${name}" failed (attempt ${attempt} of ${maxAttempts}): ${message}; trying again in ${delay} ms`)
+        yield* Effect.sleep(Duration.millis(delay))
+      }
+    })
+  }
+}
+
+/** A result as the journal keeps it: through the step's schema, or as it is when it is JSON; a clear defect otherwise. */
+const encodeResult = <A, I>(name: string, value: A, schema: Schema.Schema<A, I> | undefined): JsonValue | undefined => {
+  if (schema !== undefined) {
+    const encoded = Schema.encodeEither(schema)(value)
+    if (Either.isLeft(encoded)) {
+      throw new Error(`step "${name}": its result does not encode with its schema: ${ParseResult.TreeFormatter.formatErrorSync(encoded.left)}`)
+    }
+    if (!isJson(encoded.right)) throw new Error(`step "${name}": its schema encodes the result as something that is not JSON`)
+    return encoded.right
+  }
+  if (value === undefined) return undefined
+  if (!isJson(value)) {
+    throw new Error(
+      `step "${name}" returned a value that is not JSON (a Date, Map, class instance, function, bigint, undefined or NaN inside): give the step a schema to encode it`
+    )
+  }
+  return value
+}
+
+/** A recorded result, as the step returns it: decoded by its schema, or the JSON itself (the step's own type says what it holds). */
+const decodeResult = <A, I>(name: string, recorded: JsonValue | undefined, schema: Schema.Schema<A, I> | undefined): Effect.Effect<A> => {
+  if (schema === undefined) return Effect.succeed(recorded as A)
+  const decoded = Schema.decodeUnknownEither(schema)(recorded)
+  return Either.isRight(decoded)
+    ? Effect.succeed(decoded.right)
+    : Effect.die(
+        new Error(`step "${name}": its recorded result no longer decodes with its schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`)
+      )
+}
