@@ -93,7 +93,7 @@ const isJson = (value: unknown): value is JsonValue => {
 
 const defaults = { attempts: 3, initialDelayMs: 500, maxDelayMs: 30_000 }
 
-/** The wait before attempt `attempt + 1`: exponential from the initial delay, capped, with full jitter when asked. */
+/** The wait before attempt `attempt + 1`: exponential from the initial delay, capped, drawn between half and all of it (jitter) unless asked not to. */
 const backoff = (attempt: number, retry: Omit<NonNullable<StepOptions<unknown, never>["retry"]>, "retryable"> | undefined): number => {
   const initial = retry?.initialDelayMs ?? defaults.initialDelayMs
   const capped = Math.min(retry?.maxDelayMs ?? defaults.maxDelayMs, initial * 2 ** (attempt - 1))

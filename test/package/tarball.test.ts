@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process"
+import { execFile } from "node:child_process"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { beforeAll, describe, expect, it } from "vitest"
@@ -26,14 +26,19 @@ let manifest: {
   readonly exports: Record<string, unknown>
 }
 
-const run = (command: string, args: ReadonlyArray<string>, cwd: string) => {
-  try {
-    return execFileSync(command, args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"], timeout: 240_000 })
-  } catch (e) {
-    const failed = e as { stdout?: string; stderr?: string; message: string }
-    throw new Error(`${path.basename(command)} ${args.join(" ")} failed: ${failed.message}\n${failed.stdout ?? ""}\n${failed.stderr ?? ""}`)
-  }
-}
+/**
+ * A command's output. Asynchronous on purpose: `npm pack` builds for half a minute or more, and a test
+ * worker whose event loop is blocked that long misses vitest's own 60 s RPC deadline ("Timeout calling
+ * onTaskUpdate"), which fails the run although every test passed.
+ */
+const run = (command: string, args: ReadonlyArray<string>, cwd: string) =>
+  new Promise<string>((resolve, reject) => {
+    execFile(command, args, { cwd, encoding: "utf8", timeout: 240_000, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) =>
+      error === null
+        ? resolve(stdout)
+        : reject(new Error(`${path.basename(command)} ${args.join(" ")} failed: ${error.message}\n${stdout ?? ""}\n${stderr ?? ""}`))
+    )
+  })
 
 /** The checkout's files a pack reads (what git tracks, not dist/ or data), with the workspace's node_modules. */
 const copyCheckout = (to: string) => {
@@ -49,18 +54,18 @@ const link = (name: string, into: string) => {
   fs.symlinkSync(path.join(root, "node_modules", name), target)
 }
 
-beforeAll(() => {
+beforeAll(async () => {
   const checkout = path.join(work, "checkout")
   fs.mkdirSync(checkout)
   copyCheckout(checkout)
-  const tarball = run("npm", ["pack", "--silent", "--pack-destination", work], checkout).trim().split("\n").pop()!
-  files = run("tar", ["tzf", path.join(work, tarball)], work)
+  const tarball = (await run("npm", ["pack", "--silent", "--pack-destination", work], checkout)).trim().split("\n").pop()!
+  files = (await run("tar", ["tzf", path.join(work, tarball)], work))
     .trim()
     .split("\n")
     .map((f) => f.replace(/^package\//, ""))
 
   fs.mkdirSync(installed, { recursive: true })
-  run("tar", ["xzf", path.join(work, tarball), "-C", installed, "--strip-components=1"], work)
+  await run("tar", ["xzf", path.join(work, tarball), "-C", installed, "--strip-components=1"], work)
   manifest = JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8"))
   const modules = path.join(consumer, "node_modules")
   for (const name of [...Object.keys(manifest.dependencies), ...Object.keys(manifest.peerDependencies), "@types/node"]) link(name, modules)
@@ -108,17 +113,17 @@ describe("the npm package", () => {
     expect(Object.keys(manifest.dependencies).filter((d) => d === "effect" || d.startsWith("@effect/"))).toEqual([])
   })
 
-  it("a consumer type-checks against it under NodeNext and under Bundler resolution", () => {
+  it("a consumer type-checks against it under NodeNext and under Bundler resolution", async () => {
     for (const resolution of ["NodeNext", "Bundler"] as const) {
       fs.writeFileSync(path.join(consumer, `tsconfig.${resolution}.json`), JSON.stringify(tsconfig(resolution, false)))
-      run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], consumer)
+      await run(process.execPath, [tsc, "-p", `tsconfig.${resolution}.json`], consumer)
     }
   }, 120_000)
 
-  it("a consumer runs: the Promise API, the testing helpers and an Effect program with the app's own effect", () => {
+  it("a consumer runs: the Promise API, the testing helpers and an Effect program with the app's own effect", async () => {
     fs.writeFileSync(path.join(consumer, "tsconfig.json"), JSON.stringify(tsconfig("NodeNext", true)))
-    run(process.execPath, [tsc, "-p", "tsconfig.json"], consumer)
-    const out = JSON.parse(run(process.execPath, ["out/consumer.js", path.join(consumer, "tasks.db")], consumer)) as Record<string, unknown>
+    await run(process.execPath, [tsc, "-p", "tsconfig.json"], consumer)
+    const out = JSON.parse(await run(process.execPath, ["out/consumer.js", path.join(consumer, "tasks.db")], consumer)) as Record<string, unknown>
     expect(out).toEqual({
       promise: { state: "TASK_STATE_COMPLETED", artifact: "echo: from a consumer", history: ["from a consumer", "thinking"] },
       testing: "TASK_STATE_COMPLETED",
@@ -128,29 +133,29 @@ describe("the npm package", () => {
     })
   }, 120_000)
 
-  it("the examples run against it (each type-checked above): the Effect program, the mounted routes, the Promise script", () => {
+  it("the examples run against it (each type-checked above): the Effect program, the mounted routes, the Promise script", async () => {
     // Each prints its result as JSON on its last line (the Effect ones log before it).
-    const output = (name: string) =>
+    const output = async (name: string) =>
       JSON.parse(
-        run(process.execPath, [`out/examples/${name.replace(/\.ts$/, ".js")}`, path.join(consumer, `${name}.db`)], consumer)
+        (await run(process.execPath, [`out/examples/${name.replace(/\.ts$/, ".js")}`, path.join(consumer, `${name}.db`)], consumer))
           .trim()
           .split("\n")
           .pop()!
       )
     expect(examples.sort()).toEqual(["effect-embed.ts", "mount-routes.ts", "promise.ts"])
-    expect(output("effect-embed.ts")).toEqual({ state: "TASK_STATE_COMPLETED", translation: "bonjour" })
-    expect(output("mount-routes.ts")).toEqual({ status: { app: "ok" }, jsonrpc: "/agents/echo/a2a", reply: "echo: hi" })
-    expect(output("promise.ts")).toEqual({
+    expect(await output("effect-embed.ts")).toEqual({ state: "TASK_STATE_COMPLETED", translation: "bonjour" })
+    expect(await output("mount-routes.ts")).toEqual({ status: { app: "ok" }, jsonrpc: "/agents/echo/a2a", reply: "echo: hi" })
+    expect(await output("promise.ts")).toEqual({
       streamed: ["1…", "2…", "3…", "artifact count", "Counted."],
       canceled: "TASK_STATE_CANCELED",
       cancelFinished: -32002
     })
   }, 120_000)
 
-  it("its a2a-ledger command runs from the install: help, and verify over the store the consumer wrote", () => {
+  it("its a2a-ledger command runs from the install: help, and verify over the store the consumer wrote", async () => {
     const bin = path.join(consumer, "node_modules/.bin/a2a-ledger")
-    expect(run(bin, ["--help"], consumer)).toMatch(/USAGE/)
-    const report = JSON.parse(run(bin, ["verify", "--db", path.join(consumer, "tasks.db"), "--json"], consumer)) as {
+    expect(await run(bin, ["--help"], consumer)).toMatch(/USAGE/)
+    const report = JSON.parse(await run(bin, ["verify", "--db", path.join(consumer, "tasks.db"), "--json"], consumer)) as {
       tasks: number
       problems: Array<unknown>
     }
