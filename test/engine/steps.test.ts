@@ -28,6 +28,15 @@ const taskIdOf = (o: SendOutcome) => {
 const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
   Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 const events = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event)))
+/** Until the stepper has said "Step 3/3": its first two steps are recorded, the third is under way. */
+const inThirdStep = (taskId: string) =>
+  Effect.flatMap(TaskEngine, (e) =>
+    e.watch(taskId, { afterVersion: 0, stopAt: () => false }).pipe(
+      Stream.filter((item) => item._tag === "Event" && item.committed.event.type === "StatusMessageAdded"),
+      Stream.take(3),
+      Stream.runDrain
+    )
+  )
 const getTask = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))
 
 /**
@@ -67,15 +76,7 @@ describe("durable steps (ctx.step)", () => {
     const first = await startEngine(stepper(ran, hold))
     const taskId = taskIdOf(await first.run(send("go")))
     // The first two steps recorded, the third under way: the process stops.
-    await first.run(
-      Effect.flatMap(TaskEngine, (e) =>
-        e.watch(taskId, { afterVersion: 0, stopAt: () => false }).pipe(
-          Stream.filter((item) => item._tag === "Event" && item.committed.event.type === "StatusMessageAdded"),
-          Stream.take(3),
-          Stream.runDrain
-        )
-      )
-    )
+    await first.run(inThirdStep(taskId))
     await first.close()
     expect(ran).toEqual({ load: 1, analyse: 1 })
 
@@ -116,15 +117,7 @@ describe("durable steps (ctx.step)", () => {
     const hold = Deferred.unsafeMake<void>(FiberId.none)
     const first = await startEngine(stepper(ran, hold))
     const taskId = taskIdOf(await first.run(send("go")))
-    await first.run(
-      Effect.flatMap(TaskEngine, (e) =>
-        e.watch(taskId, { afterVersion: 0, stopAt: () => false }).pipe(
-          Stream.filter((item) => item._tag === "Event" && item.committed.event.type === "StatusMessageAdded"),
-          Stream.take(3),
-          Stream.runDrain
-        )
-      )
-    )
+    await first.run(inThirdStep(taskId))
     await first.close()
     const renamed = (onStepMismatch?: "rerun"): Agent => ({
       ...stepper(ran),
