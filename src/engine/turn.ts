@@ -4,17 +4,16 @@ import type { Command, TaskSnapshot } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
 import { describeCause } from "./describeCause.js"
 import { emptyJournal, type Journal, RestartSteps, stepRunner, turnOf } from "./steps.js"
-
-export { describeCause }
 import { StoreFailure } from "./errors.js"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter.js"
 
-/**
+/*
  * One worker turn, the part both supervisors share: the agent runs with a
  * context whose emissions become commands, and its outcome becomes the
  * closing command. How commands are committed (fenced by a lease or not)
  * is the caller's.
  */
+
 /**
  * How a supervisor starts a worker: `start(taskId, turn)` forks the turn into `workers`, keyed by its task,
  * with the supervisor's own runtime (its logger, its services) whoever asks (a hand-off asks from the
