@@ -2,6 +2,7 @@ import { SqlClient } from "@effect/sql"
 import { Effect } from "effect"
 import * as path from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { type Agent, Outcome } from "../../src/agent/Agent"
 import { conformance, slowWorker } from "../../src/agent/builtins"
 import * as Store from "../../src/eventlog/Store"
 import { describePg, freshSchema } from "../support/pg"
@@ -144,6 +145,38 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
         expect(d.server).toEqual({ running: true })
         expect(d.verdict).toMatch(new RegExp(`^running in the server that holds this store since .*, by busy-instance${stepping}`))
       }
+    } finally {
+      await busy.close()
+      await other.drop()
+    }
+  })
+
+  it("doctor names a step that failed and when its next attempt runs", async () => {
+    const other = await store()
+    const retrying: Agent = {
+      name: "retrying",
+      description: "",
+      version: "1",
+      skills: [],
+      run: (ctx) =>
+        Effect.zipRight(
+          ctx.step("fetch quotes", Effect.fail(new Error("upstream 503")), { retry: { attempts: 5, initialDelayMs: 20_000, jitter: false } }),
+          Effect.succeed(Outcome.complete())
+        )
+    }
+    const busy = await startServer({ agent: retrying, db: other.db })
+    try {
+      const { task } = await call(busy.url, "SendMessage", { message: userMessage("quotes"), configuration: { returnImmediately: true } })
+      const d = await eventually(
+        async () => JSON.parse((await runCli(["doctor", task.id, "--db", other.db, "--json"])).stdout),
+        (d) => d.steps?.retrying !== undefined
+      )
+      expect(d.steps).toMatchObject({ recorded: 0, retrying: { name: "fetch quotes", failedAttempts: 1 } })
+      // The wait before the second attempt: twenty seconds after the first failed (no jitter).
+      expect(Date.parse(d.steps.retrying.nextAttemptAt) - Date.parse(d.lastEvent.at)).toBe(20_000)
+      expect(d.verdict).toMatch(/; step "fetch quotes" failed 1 time\(s\), next attempt at \d{4}-\d\d-\d\dT/)
+      const text = (await runCli(["doctor", task.id, "--db", other.db])).stdout
+      expect(text).toContain(`steps      0 recorded in this turn; "fetch quotes" failed 1 time(s), next attempt at ${d.steps.retrying.nextAttemptAt}`)
     } finally {
       await busy.close()
       await other.drop()
