@@ -346,6 +346,39 @@ const m0009 = Effect.gen(function* () {
   })
 })
 
+/**
+ * PostgreSQL: the batch function again (0009's, one change): the step journal's events (StepCompleted,
+ * StepAttemptFailed, StepsReset) get no outbox rows, as no webhook is told of them. (Rows queued for them
+ * before this migration are marked delivered by the deliverer without a POST.)
+ */
+const outboxRows = `      INSERT INTO a2a_push_outbox (task_id, config_id, context_id, version, status, attempts, next_attempt_at, last_error, created_at, updated_at)
+        SELECT task_id, config_id, r->>'context_id', v, 'pending', 0, (plan->>'now')::bigint, NULL, at_text, at_text
+        FROM a2a_push_configs WHERE task_id = plan->>'taskId' ORDER BY config_id;
+      GET DIAGNOSTICS added = ROW_COUNT;
+      queued := queued + added;
+`
+const commitBatch0010 = (() => {
+  if (!commitBatch0009.includes(outboxRows)) throw new Error("migration 0010: 0009's function text changed")
+  const indented = outboxRows
+    .split("\n")
+    .map((line) => (line === "" ? line : `  ${line}`))
+    .join("\n")
+  return commitBatch0009.replace(
+    outboxRows,
+    `      IF e->>'type' NOT IN ('StepCompleted', 'StepAttemptFailed', 'StepsReset') THEN
+${indented}      END IF;
+`
+  )
+})()
+
+const m0010 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(commitBatch0010),
+    orElse: () => Effect.void
+  })
+})
+
 export const run = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_event_log_and_tasks": m0001,
@@ -356,7 +389,8 @@ export const run = Migrator.make({})({
     "0006_message_ids": m0006,
     "0007_list_at_scale": m0007,
     "0008_pg_commit_batch": m0008,
-    "0009_pg_commit_batch_hand_off": m0009
+    "0009_pg_commit_batch_hand_off": m0009,
+    "0010_pg_commit_batch_no_journal_outbox": m0010
   }),
   table: "a2a_migrations"
 })

@@ -68,6 +68,12 @@ const prepare = (db) => ({
 const extend = (base, extra) => Object.assign(Object.assign({}, base), extra)
 
 /**
+ * The step journal's event types (TaskEvent's `isJournalEvent`): no webhook is told of them, so they get no
+ * outbox rows (test/eventlog/outbox.test.ts checks it on every store).
+ */
+const journalTypes = new Set(["StepCompleted", "StepAttemptFailed", "StepsReset"])
+
+/**
  * One plan inside the batch's transaction: refused by its message key or its
  * expected version (then it writes nothing), or written whole.
  * @param {ReturnType<typeof prepare>} s
@@ -91,7 +97,7 @@ const writePlan = (s, plan) => {
     const version = plan.expectedVersion + i + 1
     s.insertEvent.run(plan.taskId, version, e.type, e.schema_version, e.payload, plan.metadata, e.created_at)
     if (i === 0 && plan.pushConfig !== undefined) s.saveConfig.run(extend(plan.pushConfig, { task_id: plan.taskId }))
-    if (pushes) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
+    if (pushes && !journalTypes.has(e.type)) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
   }
   if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1)
   return { _tag: "Written", queued }

@@ -3,7 +3,7 @@ import { SqlClient } from "@effect/sql"
 import type { PushConfigRow } from "../eventlog/SqliteCommits.js"
 import { retryTransient } from "../eventlog/Transient.js"
 import { type StoreFailure, storeService } from "../eventlog/StoreFailure.js"
-import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { isJournalEvent, type VersionedEvent } from "../domain/TaskEvent.js"
 import { type Delivery, maxConfigsPerTask, type PushConfig } from "./PushConfig.js"
 
 /**
@@ -26,7 +26,7 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     readonly hasRoomFor: (taskId: string, id: string) => Effect.Effect<boolean, StoreFailure>
     /** Remove a config and every delivery still queued for it. True when it existed. */
     readonly deleteConfig: (taskId: string, id: string) => Effect.Effect<boolean, StoreFailure>
-    /** Queue one delivery per event per config of the task; the number queued. */
+    /** Queue one delivery per event per config of the task (none for the step journal's events); the number queued. */
     readonly enqueue: (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) => Effect.Effect<number, StoreFailure>
     /** Pending deliveries due at `now`, each the oldest of its (task, config). */
     readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
@@ -151,10 +151,13 @@ export const make = Effect.gen(function* () {
       )
     )
 
-  const enqueue = (taskId: string, contextId: string, events: ReadonlyArray<VersionedEvent>, now: number) =>
+  const enqueue = (taskId: string, contextId: string, committed: ReadonlyArray<VersionedEvent>, now: number) =>
     Effect.gen(function* () {
+      // The step journal is told to no webhook: its events get no rows.
+      const events = committed.filter((e) => !isJournalEvent(e.event))
+      if (events.length === 0) return 0
       const configs = yield* sql<{ config_id: string }>`SELECT config_id FROM a2a_push_configs WHERE task_id = ${taskId}`
-      if (configs.length === 0 || events.length === 0) return 0
+      if (configs.length === 0) return 0
       const at = iso(now)
       const rows = configs.flatMap((c) =>
         events.map((e) => ({
