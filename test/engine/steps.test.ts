@@ -69,15 +69,21 @@ const stepper = (ran: Record<string, number>, hold?: Deferred.Deferred<void>): A
     })
 })
 
+/** A stepper's task whose engine stopped while its third step ran (the first two recorded): its store and task. */
+const crashedInThirdStep = async (ran: Record<string, number>) => {
+  const hold = Deferred.unsafeMake<void>(FiberId.none)
+  const first = await startEngine(stepper(ran, hold))
+  const taskId = taskIdOf(await first.run(send("go")))
+  await first.run(inThirdStep(taskId))
+  await first.close()
+  return { db: first.db, taskId }
+}
+
 describe("durable steps (ctx.step)", () => {
   it("a turn run again after a crash returns the recorded steps without running them, and finishes from the step it was in", async () => {
     const ran: Record<string, number> = {}
-    const hold = Deferred.unsafeMake<void>(FiberId.none)
-    const first = await startEngine(stepper(ran, hold))
-    const taskId = taskIdOf(await first.run(send("go")))
-    // The first two steps recorded, the third under way: the process stops.
-    await first.run(inThirdStep(taskId))
-    await first.close()
+    const first = await crashedInThirdStep(ran)
+    const taskId = first.taskId
     expect(ran).toEqual({ load: 1, analyse: 1 })
 
     const second = await startEngine(stepper(ran), first.db)
@@ -114,11 +120,8 @@ describe("durable steps (ctx.step)", () => {
 
   it("a changed step order fails the task with a clear reason; with onStepMismatch: rerun, the steps run again", async () => {
     const ran: Record<string, number> = {}
-    const hold = Deferred.unsafeMake<void>(FiberId.none)
-    const first = await startEngine(stepper(ran, hold))
-    const taskId = taskIdOf(await first.run(send("go")))
-    await first.run(inThirdStep(taskId))
-    await first.close()
+    const first = await crashedInThirdStep(ran)
+    const taskId = first.taskId
     const renamed = (onStepMismatch?: "rerun"): Agent => ({
       ...stepper(ran),
       ...(onStepMismatch === undefined ? {} : { onStepMismatch }),
