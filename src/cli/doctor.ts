@@ -32,7 +32,7 @@ interface Diagnosis {
   readonly steps?: {
     readonly recorded: number
     readonly last?: string
-    readonly retrying?: { readonly name: string; readonly failedAttempts: number; readonly nextAttemptAt?: string }
+    readonly retrying?: { readonly name: string; readonly failedAttempts: number; readonly nextAttemptAt: string }
   }
   readonly lease?: { readonly holder: string; readonly epoch: number; readonly expiresAt: string; readonly expiresInMs: number }
   readonly server?: SqliteOwnership.Owner
@@ -73,7 +73,7 @@ const diagnose = (file: string, id: string) =>
                   retrying: {
                     name: journal.pending.name,
                     failedAttempts: journal.pending.attempts,
-                    ...(journal.pending.retryAt !== undefined ? { nextAttemptAt: journal.pending.retryAt } : {})
+                    nextAttemptAt: journal.pending.retryAt
                   }
                 }
               : {})
@@ -156,7 +156,7 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
       const retry = d.steps?.retrying
       const stepping =
         retry !== undefined
-          ? `; step "${retry.name}" failed ${retry.failedAttempts} time(s)${retry.nextAttemptAt !== undefined ? `, next attempt at ${retry.nextAttemptAt}` : ""}`
+          ? `; step "${retry.name}" failed ${retry.failedAttempts} time(s), next attempt at ${retry.nextAttemptAt}`
           : d.steps !== undefined && d.steps.recorded > 0
             ? `; ${d.steps.recorded} step(s) recorded in this turn, the last "${d.steps.last}"`
             : ""
@@ -198,7 +198,7 @@ const print = (d: Diagnosis) =>
       ...(d.queue !== undefined ? [`  queue      ${d.queue.olderWaiting} older submitted task(s) ahead`] : []),
       ...(d.steps !== undefined
         ? [
-            `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s)${d.steps.retrying.nextAttemptAt !== undefined ? `, next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}` : ""}`
+            `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s), next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}`
           ]
         : []),
       `  cancel     none pending (CancelTask commits CANCELED at once and stops the worker)`,

@@ -24,7 +24,7 @@ export type RecordedStep =
 export interface Journal {
   readonly steps: ReadonlyArray<RecordedStep>
   /** The next step's failed attempts, when it has some and may try again. */
-  readonly pending?: { readonly sequence: number; readonly name: string; readonly attempts: number; readonly retryAt?: string }
+  readonly pending?: { readonly sequence: number; readonly name: string; readonly attempts: number; readonly retryAt: string }
 }
 
 export const emptyJournal: Journal = { steps: [] }
@@ -154,8 +154,7 @@ export const stepRunner = (options: {
     return Effect.gen(function* () {
       let attempt = resumed?.attempts ?? 0
       // A retry that was waiting when the turn stopped waits only for what is left.
-      if (resumed?.retryAt !== undefined)
-        yield* Effect.sleep(Duration.millis(Math.max(0, Date.parse(resumed.retryAt) - (yield* Clock.currentTimeMillis))))
+      if (resumed !== undefined) yield* Effect.sleep(Duration.millis(Math.max(0, Date.parse(resumed.retryAt) - (yield* Clock.currentTimeMillis))))
       for (;;) {
         attempt++
         const exit = yield* Effect.exit(effect)

@@ -90,8 +90,11 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, j
       // task rather than leaving it WORKING.
       return Effect.flatMap(Effect.exit(agent.run(ctx)), (exit) => {
         // The steps changed under the task and the agent asked to run them again: the journal is set aside, once.
-        const restart = Exit.isFailure(exit) ? Option.getOrUndefined(Cause.dieOption(exit.cause)) : undefined
-        if (!(restart instanceof RestartSteps) || journal.steps.length === 0) return Effect.succeed(exit)
+        // (A defect of the step; a Promise agent that lets it propagate makes it the turn's failure.)
+        const restart = Exit.isFailure(exit)
+          ? [...Cause.defects(exit.cause), ...Cause.failures(exit.cause)].find((e): e is RestartSteps => e instanceof RestartSteps)
+          : undefined
+        if (restart === undefined || journal.steps.length === 0) return Effect.succeed(exit)
         return Effect.zipRight(Effect.orDie(commit({ type: "ResetSteps", turn, reason: restart.reason })), runWith(emptyJournal))
       })
     }

@@ -22,6 +22,8 @@ export interface PromiseAgent {
    */
   // biome-ignore lint/suspicious/noConfusingVoidType: an async function that returns nothing is a Promise<void>, and means COMPLETED
   readonly run: (ctx: PromiseAgentContext) => Promise<TurnResult | void>
+  /** As an Effect agent's (`Agent.onStepMismatch`): when a turn's steps no longer match their records. */
+  readonly onStepMismatch?: "fail" | "rerun"
 }
 
 export interface PromiseAgentContext {
@@ -90,6 +92,7 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
   skills: agent.skills ?? [],
   ...(agent.defaultInputModes !== undefined ? { defaultInputModes: agent.defaultInputModes } : {}),
   ...(agent.defaultOutputModes !== undefined ? { defaultOutputModes: agent.defaultOutputModes } : {}),
+  ...(agent.onStepMismatch !== undefined ? { onStepMismatch: agent.onStepMismatch } : {}),
   run: (ctx: AgentContext) =>
     Effect.flatMap(Effect.runtime<never>(), (runtime) => {
       const runPromise = Runtime.runPromise(runtime)

@@ -177,7 +177,9 @@ export const make = Effect.gen(function* () {
       if (version > (upTo.get(row.task_id) ?? 0)) continue
       const decoded = decodeEvent(row)
       if (Either.isLeft(decoded))
-        return Either.left(new StoreFailure({ cause: decoded.left, message: `an event of task ${row.task_id} cannot be read` }))
+        return Either.left(
+          new StoreFailure({ cause: decoded.left, reason: "a stored task cannot be read", message: `an event of task ${row.task_id} cannot be read` })
+        )
       const events = byTask.get(row.task_id) ?? []
       if (events.length === 0) byTask.set(row.task_id, events)
       events.push({ version, event: decoded.right })

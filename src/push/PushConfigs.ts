@@ -1,6 +1,6 @@
 import { Clock, Context, Effect, Either, Layer, Option } from "effect"
 import { randomUUID } from "node:crypto"
-import { InvalidParams, PushConfigNotFound, StoreFailure, type TaskNotFound } from "../engine/errors.js"
+import { InvalidParams, PushConfigNotFound, type StoreFailure, type TaskNotFound } from "../engine/errors.js"
 import { TaskWriter } from "../engine/TaskWriter.js"
 import { type Caller, TaskEngine } from "../engine/TaskEngine.js"
 import { Durability } from "../eventlog/Durability.js"
@@ -46,8 +46,6 @@ export class PushConfigs extends Context.Tag("a2a-ledger/PushConfigs")<
   }
 >() {}
 
-const store = <A, E, R>(effect: Effect.Effect<A, E, R>) => Effect.mapError(effect, (cause) => new StoreFailure({ cause }))
-
 export const make = Effect.gen(function* () {
   const engine = yield* TaskEngine
   const writer = yield* TaskWriter
@@ -69,7 +67,7 @@ export const make = Effect.gen(function* () {
   const create = (caller: Caller, taskId: string, config: PreparedConfig) =>
     Effect.gen(function* () {
       yield* visible(caller, taskId)
-      if (!(yield* store(configs.hasRoomFor(taskId, config.id)))) {
+      if (!(yield* configs.hasRoomFor(taskId, config.id))) {
         return yield* new InvalidParams({
           field: "id",
           message: `task ${taskId} already has ${maxConfigsPerTask} push notification configs; delete one first`
@@ -77,26 +75,26 @@ export const make = Effect.gen(function* () {
       }
       const saved: PushConfig = { ...config, taskId, tenant: caller.tenant }
       // Acknowledged means on disk: the write waits for its sync, as the writer's commits do.
-      yield* store(Effect.zipRight(retryTransient(configs.saveConfig(saved)), durability.sync))
+      yield* Effect.zipRight(retryTransient(configs.saveConfig(saved)), durability.sync)
       return saved
     }).pipe(writer.withTaskLock(taskId))
 
   const get = (caller: Caller, taskId: string, id: string) =>
     visible(caller, taskId).pipe(
-      Effect.zipRight(store(configs.getConfig(taskId, id))),
+      Effect.zipRight(configs.getConfig(taskId, id)),
       Effect.flatMap(Option.match({ onNone: () => Effect.fail(new PushConfigNotFound({ taskId, id })), onSome: Effect.succeed }))
     )
 
   const list = (caller: Caller, taskId: string, pageSize: number, after?: string) =>
     Effect.gen(function* () {
       yield* visible(caller, taskId)
-      const rows = yield* store(configs.listConfigs(taskId, pageSize + 1, after))
+      const rows = yield* configs.listConfigs(taskId, pageSize + 1, after)
       const page = rows.slice(0, pageSize)
       return rows.length > pageSize ? { configs: page, nextAfter: page[page.length - 1]!.id } : { configs: page }
     })
 
   const remove = (caller: Caller, taskId: string, id: string) =>
-    visible(caller, taskId).pipe(Effect.zipRight(store(Effect.zipRight(configs.deleteConfig(taskId, id), durability.sync))), Effect.asVoid)
+    visible(caller, taskId).pipe(Effect.zipRight(Effect.zipRight(configs.deleteConfig(taskId, id), durability.sync)), Effect.asVoid)
 
   return PushConfigs.of({ prepare, create, get, list, remove })
 })

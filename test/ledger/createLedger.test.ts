@@ -321,6 +321,53 @@ describe("createLedger: listen and close", () => {
     expect(calls).toEqual(["load", "sum", "sum"])
   })
 
+  it("a Promise agent with onStepMismatch: rerun runs its steps again when their order changed under the task", async () => {
+    const db = path.join(tempDir(), "rerun.db")
+    const calls: Array<string> = []
+    let release: () => void = () => {}
+    const first = await createLedger({
+      ...{ logLevel: "none" as const, db },
+      agent: {
+        ...card,
+        run: async (ctx) => {
+          await ctx.step("load", async () => void calls.push("load"))
+          await ctx.step("sum", async () => void calls.push("sum"))
+          await ctx.step("report", () => new Promise<void>((resolve) => (release = resolve)))
+          return { state: "completed" }
+        }
+      }
+    })
+    const started = await first.send("go", { wait: false })
+    await eventually(
+      async () => calls,
+      (c) => c.includes("sum")
+    )
+    await first.close()
+    release()
+    // The new code's second step has another name: its records are set aside and every step runs again.
+    const second = await open(
+      {
+        ...card,
+        onStepMismatch: "rerun",
+        run: async (ctx) => {
+          await ctx.step("load", async () => void calls.push("load"))
+          const total = await ctx.step("total", async () => {
+            calls.push("total")
+            return 6
+          })
+          return { state: "completed", message: `total ${total}` }
+        }
+      },
+      db
+    )
+    const done = await eventually(
+      () => second.get(started.id),
+      (t) => t.status.state === "TASK_STATE_COMPLETED"
+    )
+    expect(done.status.message?.parts[0]?.text).toBe("total 6")
+    expect(calls).toEqual(["load", "sum", "load", "total"])
+  })
+
   it("close interrupts running turns; the tasks are on disk and resume when the file is opened again", async () => {
     const db = path.join(tempDir(), "ledger.db")
     const firstRun = gate()
