@@ -3,10 +3,9 @@ import { SqlClient } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 import { EventSchemaVersions } from "../domain/TaskEvent.js"
-import { decodeEvent, encodePayload } from "./codec.js"
-import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, UnreadableEvent, VersionConflict } from "./EventLog.js"
+import { decodeEvent, decodeMetadata, encodePayload } from "./codec.js"
+import { EventLog, type EventMetadata, type LoggedEvent, type TailCursor, tailStart, type UnreadableEvent, VersionConflict } from "./EventLog.js"
 import { SqlReader } from "./SqlReader.js"
-import { checkMetadata } from "./StoredSchema.js"
 import { storeService } from "./StoreFailure.js"
 
 interface EventRow {
@@ -28,17 +27,6 @@ const isUniqueViolation = (error: SqlError): boolean => {
   return cause?.code === "23505" || cause?.code === "SQLITE_CONSTRAINT_UNIQUE" || /UNIQUE constraint/i.test(cause?.message ?? "")
 }
 
-/** A row's metadata column, checked (StoredSchema); a row whose metadata cannot be read is unreadable as a whole. */
-const metadataOf = (row: EventRow): Either.Either<EventMetadata, UnreadableEvent> => {
-  const unreadable = (reason: string) =>
-    new UnreadableEvent({ taskId: row.task_id, version: Number(row.version), type: row.type, schemaVersion: Number(row.schema_version), reason })
-  try {
-    return Either.mapLeft(checkMetadata(JSON.parse(row.metadata)), (problem) => unreadable(`metadata does not match its schema: ${problem}`))
-  } catch {
-    return Either.left(unreadable("metadata is not valid JSON"))
-  }
-}
-
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const reader = Option.getOrElse(yield* Effect.serviceOption(SqlReader), () => sql)
@@ -46,7 +34,7 @@ export const make = Effect.gen(function* () {
   const toLogged = (row: EventRow) =>
     Either.flatMap(decodeEvent(row), (event) =>
       Either.map(
-        metadataOf(row),
+        decodeMetadata(row),
         (metadata): LoggedEvent => ({
           position: Number(row.position),
           taskId: row.task_id,

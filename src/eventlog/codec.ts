@@ -1,7 +1,7 @@
 import { Either, Predicate } from "effect"
 import { EventSchemaVersions, type TaskEvent, type TaskEventType } from "../domain/TaskEvent.js"
-import { UnreadableEvent } from "./EventLog.js"
-import { checkEvent } from "./StoredSchema.js"
+import { type EventMetadata, UnreadableEvent } from "./EventLog.js"
+import { checkEvent, checkMetadata } from "./StoredSchema.js"
 
 /**
  * Payload (de)serialisation. The payload is the event without its `type`,
@@ -23,15 +23,30 @@ export const encodePayload = (event: TaskEvent): string => {
   return JSON.stringify(payload)
 }
 
-export const decodeEvent = (row: {
+/** The columns that name a stored event: where an unreadable one is reported. */
+interface EventKey {
   readonly task_id: string
   readonly version: number
   readonly type: string
   readonly schema_version: number
-  readonly payload: string
-}): Either.Either<TaskEvent, UnreadableEvent> => {
-  const fail = (reason: string) =>
-    new UnreadableEvent({ taskId: row.task_id, version: Number(row.version), type: row.type, schemaVersion: Number(row.schema_version), reason })
+}
+
+const unreadable = (row: EventKey, reason: string) =>
+  new UnreadableEvent({ taskId: row.task_id, version: Number(row.version), type: row.type, schemaVersion: Number(row.schema_version), reason })
+
+/** A row's metadata column, checked (StoredSchema); a row whose metadata cannot be read is unreadable as a whole. */
+export const decodeMetadata = (row: EventKey & { readonly metadata: string }): Either.Either<EventMetadata, UnreadableEvent> => {
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(row.metadata)
+  } catch {
+    return Either.left(unreadable(row, "metadata is not valid JSON"))
+  }
+  return Either.mapLeft(checkMetadata(parsed), (problem) => unreadable(row, `metadata does not match its schema: ${problem}`))
+}
+
+export const decodeEvent = (row: EventKey & { readonly payload: string }): Either.Either<TaskEvent, UnreadableEvent> => {
+  const fail = (reason: string) => unreadable(row, reason)
   const current = EventSchemaVersions[row.type as TaskEventType]
   if (current === undefined) return Either.left(fail("unknown event type"))
   const written = Number(row.schema_version)

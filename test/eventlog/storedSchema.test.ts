@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest"
 import { Arbitrary, Either, FastCheck as fc, Schema } from "effect"
 import { compiledGuard } from "../../src/eventlog/compiledGuard"
-import { decodeEvent } from "../../src/eventlog/codec"
+import { decodeEvent, decodeMetadata } from "../../src/eventlog/codec"
 import { checkSnapshot, EventMetadataSchema, StoredSnapshot, TaskEventSchema } from "../../src/eventlog/StoredSchema"
 import { parseStored } from "../../src/projections/TaskReadModel"
 import { foldTask } from "../../src/domain/Task"
@@ -104,6 +104,15 @@ describe("rows read back are decoded with their schemas, not cast", () => {
     expect(Either.isLeft(missing) && missing.left.reason).toBe("payload does not match its schema: at: is missing")
     expect(Either.isLeft(decodeEvent({ ...row({}), payload: "[1, 2]" }))).toBe(true)
     expect(Either.isLeft(decodeEvent({ ...row({}), payload: "{oops" }))).toBe(true)
+  })
+
+  it("an event's metadata of the wrong shape, or not JSON, makes the event unreadable, saying why", () => {
+    const key = { task_id: "t-1", version: 3, type: "TaskStarted", schema_version: 1 }
+    expect(Either.getOrThrow(decodeMetadata({ ...key, metadata: '{"instanceId":"i-1"}' }))).toEqual({ instanceId: "i-1" })
+    const wrong = decodeMetadata({ ...key, metadata: '{"instance":"i-1"}' })
+    expect(Either.isLeft(wrong) && wrong.left.reason).toBe("metadata does not match its schema: instanceId: is missing")
+    const broken = decodeMetadata({ ...key, metadata: "{" })
+    expect(Either.isLeft(broken) && [broken.left.reason, broken.left.taskId, broken.left.version]).toEqual(["metadata is not valid JSON", "t-1", 3])
   })
 
   it("a schema-1 TaskSubmitted is upcast, then checked as the current shape", () => {
