@@ -16,7 +16,7 @@ import { describeCause } from "./describeCause.js"
  */
 
 /** One recorded step: its result (JSON, absent when it returned nothing), or how it finally failed. */
-export type RecordedStep =
+type RecordedStep =
   | { readonly name: string; readonly _tag: "Completed"; readonly result?: JsonValue }
   | { readonly name: string; readonly _tag: "Failed"; readonly error: string; readonly attempts: number }
 

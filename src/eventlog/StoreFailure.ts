@@ -21,7 +21,7 @@ export class StoreFailure extends Data.TaggedError("StoreFailure")<{
 }
 
 /** A SqlError as the store's failure: the driver's error is its cause. */
-export const fromSqlError = (error: SqlError): StoreFailure => new StoreFailure({ cause: error.cause, message: error.message })
+const fromSqlError = (error: SqlError): StoreFailure => new StoreFailure({ cause: error.cause, message: error.message })
 
 const sqlAsStore = (error: unknown) => (error instanceof SqlError ? fromSqlError(error) : error)
 

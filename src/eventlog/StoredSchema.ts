@@ -136,7 +136,7 @@ export const EventMetadataSchema = Schema.Struct({ instanceId: Schema.String })
 const IntColumn = Schema.Union(Schema.Number, Schema.NumberFromString).pipe(Schema.compose(Schema.Int))
 
 /** A read-model row with its columns (a scan's page, `verify`'s comparison). */
-export const TaskRowSchema = Schema.Struct({
+const TaskRowSchema = Schema.Struct({
   task_id: Schema.String,
   tenant: Schema.String,
   owner: Schema.String,
