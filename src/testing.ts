@@ -71,6 +71,8 @@ export type Report =
   | { readonly step: string; readonly result?: JsonValue }
   /** A step's failed attempt (`retryAt` when another follows). */
   | { readonly step: string; readonly attempt: number; readonly error: string; readonly retryAt?: string }
+  /** A durable timer (`ctx.sleep`) and when it was due (it waits in the test's fiber: a TestClock moves it on). */
+  | { readonly sleepUntil: string }
 
 /**
  * An `AgentContext` for one turn without an engine: `reports` receives every `progress` and `artifact`
@@ -100,8 +102,8 @@ export const makeTestContext = (
       Effect.sync(
         () => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) })
       ),
-    // The engine's own steps, recording into `reports` instead of a log: a first run of the turn.
-    step: stepRunner({
+    // The engine's own steps and timers, recording into `reports` instead of a log: a first run of the turn.
+    ...stepRunner({
       turn: 1,
       journal: emptyJournal,
       onMismatch: "fail",
@@ -112,7 +114,7 @@ export const makeTestContext = (
           else if (command.type === "RecordStepAttempt") {
             const { name, attempt, error, retryAt } = command
             reports.push(retryAt === undefined ? { step: name, attempt, error } : { step: name, attempt, error, retryAt })
-          }
+          } else if (command.type === "StartTimer") reports.push({ sleepUntil: command.dueAt })
         })
     })
   }

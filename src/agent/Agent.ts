@@ -1,4 +1,4 @@
-import { type Context, Data, Effect, type Schema } from "effect"
+import { type Context, Data, type Duration, Effect, type Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
@@ -47,6 +47,16 @@ export interface AgentContext {
     effect: Effect.Effect<A, E, R>,
     options?: StepOptions<A, E, I>
   ) => Effect.Effect<A, StepFailed, R>
+  /**
+   * A durable timer: wait `duration`, recorded in the task's log with its due time before the wait. It
+   * takes the turn's next place, as a step does. A long sleep (5 seconds or more by default,
+   * `parkSleepsFromMs`) gives its worker up: the turn stops, holding no worker and no fiber, and runs again
+   * from its start when the timer is due, its recorded steps and this sleep passing at once. So put the work
+   * before a sleep in steps, and do not race a long sleep against work that is not a step: the sleep parks
+   * the whole turn (a step running beside it keeps the sleep in its worker instead). After a restart the
+   * turn waits only for what is left. A cancel during a sleep records CANCELED at once.
+   */
+  readonly sleep: (duration: Duration.DurationInput) => Effect.Effect<void>
 }
 
 /** How a step (`AgentContext.step`) keeps its result and tries again. */

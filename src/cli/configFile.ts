@@ -141,6 +141,7 @@ export const hostedAgents = (
     readonly push: Partial<PushOptions>
     readonly leaseMs: number
     readonly storeTimeoutMs?: number
+    readonly parkSleepsFromMs?: number
   }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
@@ -160,7 +161,8 @@ export const hostedAgents = (
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
       push: defaults.push,
       leaseMs: defaults.leaseMs,
-      storeTimeoutMs: defaults.storeTimeoutMs
+      storeTimeoutMs: defaults.storeTimeoutMs,
+      parkSleepsFromMs: defaults.parkSleepsFromMs
     }
   })
   const dbs = hosted.map((h) => h.db)

@@ -38,6 +38,10 @@ export const summary = (event: TaskEvent): string => {
       return `turn ${event.turn} step ${event.sequence} "${event.name}" attempt ${event.attempt} failed: ${clip(event.error)}${event.retryAt === undefined ? "; no more attempts" : `; next at ${event.retryAt}`}`
     case "StepsReset":
       return `turn ${event.turn}: steps run again (${event.reason})`
+    case "TimerStarted":
+      return `turn ${event.turn} step ${event.sequence}: sleep until ${event.dueAt}`
+    case "TimerFired":
+      return `step ${event.sequence}: timer fired${event.instanceId !== undefined ? `, woken by ${event.instanceId}${event.leaseEpoch !== undefined ? ` (lease epoch ${event.leaseEpoch})` : ""}` : ""}`
   }
 }
 

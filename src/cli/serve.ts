@@ -132,6 +132,15 @@ const leaseMs = Options.integer("lease-ms").pipe(
   Options.withDescription("PostgreSQL: how long a work lease lasts without renewal; a dead instance's tasks move on after it (env A2A_LEASE_MS)")
 )
 
+const parkSleepsFromMs = Options.integer("park-sleeps-from-ms").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_PARK_SLEEPS_FROM_MS")),
+  Options.withDefault(5_000),
+  Options.filterMap(atLeast(0), "--park-sleeps-from-ms must be 0 or more"),
+  Options.withDescription(
+    "an agent's durable sleep (ctx.sleep) this long or longer gives its worker up until it is due; a shorter one waits in its worker (env A2A_PARK_SLEEPS_FROM_MS)"
+  )
+)
+
 const storeTimeoutMs = Options.integer("store-timeout-ms").pipe(
   Options.withFallbackConfig(Config.integer("A2A_STORE_TIMEOUT_MS")),
   Options.withDefault(10_000),
@@ -207,6 +216,7 @@ export const serve = Command.make(
     retention,
     leaseMs,
     storeTimeoutMs,
+    parkSleepsFromMs,
     shutdownGraceMs,
     instanceId,
     configFile
@@ -255,6 +265,7 @@ export const serve = Command.make(
           retentionMs,
           leaseMs: o.leaseMs,
           storeTimeoutMs: o.storeTimeoutMs,
+          parkSleepsFromMs: o.parkSleepsFromMs,
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
@@ -266,7 +277,8 @@ export const serve = Command.make(
         retentionMs,
         push,
         leaseMs: o.leaseMs,
-        storeTimeoutMs: o.storeTimeoutMs
+        storeTimeoutMs: o.storeTimeoutMs,
+        parkSleepsFromMs: o.parkSleepsFromMs
       })
       if (hosted._tag === "Left") return yield* new CommandFailed({ message: hosted.left })
       for (const a of hosted.right) {

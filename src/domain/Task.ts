@@ -88,6 +88,20 @@ export type Command =
       readonly retryAt?: string
     }
   | { readonly type: "ResetSteps"; readonly turn: number; readonly reason: string }
+  // Durable timers (`ctx.sleep`): a timer takes the turn's next place; firing it goes on with the pending one.
+  | { readonly type: "StartTimer"; readonly turn: number; readonly sequence: number; readonly dueAt: string }
+  // `sequence`: the sleep that fires it in its worker names its own place; a supervisor waking the task fires the pending one.
+  | { readonly type: "FireTimer"; readonly sequence?: number; readonly instanceId?: string; readonly leaseEpoch?: number }
+
+/**
+ * When a task sleeping on a durable timer is due: its turn stopped at `ctx.sleep` (WORKING, its timer
+ * pending and the last place of its journal: nothing recorded since), so no worker runs it until then.
+ * Undefined for any other task, a turn whose timer was passed by later steps (one that raced it) included.
+ */
+export const sleepingUntil = (s: TaskSnapshot): string | undefined => {
+  const timer = s.machine.timer
+  return timer !== undefined && s.state === "TASK_STATE_WORKING" && s.machine.steps === timer.sequence ? timer.dueAt : undefined
+}
 
 /** Why a command was refused. `state` is where the task stood. */
 export type Refusal =
@@ -312,6 +326,17 @@ const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
     }
     case "ResetSteps":
       return { type: "StepsReset", at, turn: command.turn, reason: command.reason }
+    case "StartTimer":
+      return { type: "TimerStarted", at, turn: command.turn, sequence: command.sequence, dueAt: command.dueAt }
+    case "FireTimer": {
+      // The pending timer's place (0 when none is pending: the machine refuses it).
+      const sequence = command.sequence ?? s.machine.timer?.sequence ?? 0
+      const { instanceId, leaseEpoch } = command
+      if (instanceId === undefined) return { type: "TimerFired", at, sequence }
+      return leaseEpoch === undefined
+        ? { type: "TimerFired", at, sequence, instanceId }
+        : { type: "TimerFired", at, sequence, instanceId, leaseEpoch }
+    }
   }
 }
 
@@ -326,9 +351,11 @@ export const decide = (s: AnySnapshot, command: Command, at: string): Decision =
     const detail =
       event.type === "ArtifactAdded" && event.append
         ? `no open artifact ${event.artifact.artifactId} to append to`
-        : (event.type === "StepCompleted" || event.type === "StepAttemptFailed") && s.state === "TASK_STATE_WORKING"
+        : (event.type === "StepCompleted" || event.type === "StepAttemptFailed" || event.type === "TimerStarted") && s.state === "TASK_STATE_WORKING"
           ? `step ${event.sequence} is not the turn's next (it has recorded ${s.machine.steps ?? 0})`
-          : `${event.type} is not allowed in ${s.state}`
+          : event.type === "TimerFired" && s.state === "TASK_STATE_WORKING"
+            ? "the turn has no pending timer"
+            : `${event.type} is not allowed in ${s.state}`
     return { ok: false, refusal: { _tag: "IllegalTransition", state: s.state, event: event.type, detail } }
   }
   return { ok: true, events: [event], state: step(s, judged, event) }

@@ -61,6 +61,22 @@ export type TaskEvent =
     }
   /** The turn's journal is set aside: its steps run again (the agent's code changed under it, and it asked for that). */
   | { readonly type: "StepsReset"; readonly at: string; readonly turn: number; readonly reason: string }
+  /**
+   * A durable timer (`ctx.sleep`) took the turn's next place: the turn goes on when `dueAt` has come. A
+   * long sleep's turn stops meanwhile, holding no worker; any process may wake it once it is due.
+   */
+  | { readonly type: "TimerStarted"; readonly at: string; readonly turn: number; readonly sequence: number; readonly dueAt: string }
+  /**
+   * The turn's pending timer came due and the turn goes on: in the worker that slept (a short sleep), or in
+   * a worker that woke it, which names itself as a start does.
+   */
+  | {
+      readonly type: "TimerFired"
+      readonly at: string
+      readonly sequence: number
+      readonly instanceId?: string
+      readonly leaseEpoch?: number
+    }
 
 export type TaskEventType = TaskEvent["type"]
 
@@ -79,12 +95,22 @@ export const EventSchemaVersions: { readonly [K in TaskEventType]: number } = {
   TaskRejected: 1,
   StepCompleted: 1,
   StepAttemptFailed: 1,
-  StepsReset: 1
+  StepsReset: 1,
+  TimerStarted: 1,
+  TimerFired: 1
 }
 
-/** The step journal's events: the agent's own bookkeeping, not a change a client sees. */
-export const isJournalEvent = (event: TaskEvent): boolean =>
-  event.type === "StepCompleted" || event.type === "StepAttemptFailed" || event.type === "StepsReset"
+/** The step journal's event types: the agent's own bookkeeping, not a change a client sees. */
+export const journalEventTypes: ReadonlySet<TaskEventType> = new Set([
+  "StepCompleted",
+  "StepAttemptFailed",
+  "StepsReset",
+  "TimerStarted",
+  "TimerFired"
+])
+
+/** Is this one of the step journal's events (`journalEventTypes`)? */
+export const isJournalEvent = (event: TaskEvent): boolean => journalEventTypes.has(event.type)
 
 export const TaskEventTypes = Object.keys(EventSchemaVersions) as ReadonlyArray<TaskEventType>
 

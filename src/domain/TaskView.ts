@@ -107,6 +107,8 @@ const evolveStatus = (task: Task, event: TaskEvent): Task => {
     case "StepCompleted":
     case "StepAttemptFailed":
     case "StepsReset":
+    case "TimerStarted":
+    case "TimerFired":
       return task
   }
 }

@@ -15,6 +15,8 @@ export interface MachineContext {
   readonly artifacts: Readonly<Record<string, boolean>>
   /** Steps the current turn has recorded (its journal); absent before the first (and in rows from before steps). */
   readonly steps?: number
+  /** The turn's pending durable timer (`ctx.sleep`): its place in the journal and when it is due. */
+  readonly timer?: { readonly sequence: number; readonly dueAt: string }
 }
 
 export const taskMachine = setup({
@@ -30,7 +32,10 @@ export const taskMachine = setup({
     },
     /** A step's record (or failed attempt) is the next step of the turn's journal: none skipped, none twice. */
     nextStep: ({ context, event }) =>
-      (event.type !== "StepCompleted" && event.type !== "StepAttemptFailed") || event.sequence === (context.steps ?? 0) + 1
+      (event.type !== "StepCompleted" && event.type !== "StepAttemptFailed" && event.type !== "TimerStarted") ||
+      event.sequence === (context.steps ?? 0) + 1,
+    /** A timer fires only when one is pending, at its own place. */
+    timerPending: ({ context, event }) => event.type === "TimerFired" && context.timer !== undefined && context.timer.sequence === event.sequence
   },
   actions: {
     /** Remember which artifacts are still open for appended chunks. */
@@ -48,7 +53,16 @@ export const taskMachine = setup({
      * A new turn (an answer to a question), or a journal set aside: no steps recorded. A task that never
      * recorded one keeps no count (its snapshot stays as it was before steps existed).
      */
-    clearSteps: assign({ steps: ({ context }) => (context.steps === undefined ? undefined : 0) })
+    clearSteps: assign({ steps: ({ context }) => (context.steps === undefined ? undefined : 0), timer: () => undefined }),
+    /**
+     * A timer takes the turn's next place and is the pending one (a turn sleeps on one timer at a time: a
+     * later one replaces a timer the agent's own code stopped waiting for, as in a race).
+     */
+    startTimer: assign({
+      steps: ({ context }) => (context.steps ?? 0) + 1,
+      timer: ({ event }) => (event.type === "TimerStarted" ? { sequence: event.sequence, dueAt: event.dueAt } : undefined)
+    }),
+    fireTimer: assign({ timer: () => undefined })
   }
 }).createMachine({
   id: "task",
@@ -80,7 +94,9 @@ export const taskMachine = setup({
         StepCompleted: { guard: "nextStep", actions: "countStep" },
         // A final failure (no next attempt) takes its step's place in the journal, as a completion does.
         StepAttemptFailed: { guard: "nextStep", actions: "countFinalFailure" },
-        StepsReset: { actions: "clearSteps" }
+        StepsReset: { actions: "clearSteps" },
+        TimerStarted: { guard: "nextStep", actions: "startTimer" },
+        TimerFired: { guard: "timerPending", actions: "fireTimer" }
       }
     },
     TASK_STATE_INPUT_REQUIRED: {

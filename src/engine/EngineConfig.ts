@@ -41,6 +41,11 @@ export interface EngineOptions {
    * fewer per turn); an agent quiet for longer has its start committed alone, so its task shows WORKING.
    */
   readonly startDelayMs: number
+  /**
+   * A durable sleep (`ctx.sleep`) this long or longer gives its worker up: the turn stops and its task is
+   * woken when the timer is due. A shorter one waits in its worker (waking a turn costs a commit and a replay).
+   */
+  readonly parkSleepsFromMs: number
 }
 
 export type Idempotency = "on" | "off"
@@ -51,7 +56,8 @@ export const defaultEngineOptions: EngineOptions = {
   sharedStore: false,
   idempotency: "on",
   storeTimeoutMs: 10_000,
-  startDelayMs: 50
+  startDelayMs: 50,
+  parkSleepsFromMs: 5_000
 }
 
 export class EngineConfig extends Context.Tag("a2a-ledger/EngineConfig")<EngineConfig, EngineOptions>() {}

@@ -1,6 +1,6 @@
 import { Clock, Duration, Effect, Exit, FiberId, FiberMap, Layer, Option, Queue, Schedule } from "effect"
 import { extend } from "../domain/extend.js"
-import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { type Command, decide, initialState, sleepingUntil, type TaskSnapshot } from "../domain/Task.js"
 import { isTerminal, stateAfter } from "../domain/TaskState.js"
 import { type Lease, LeaseStore } from "../eventlog/LeaseStore.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
@@ -10,7 +10,8 @@ import { Answer } from "./Answer.js"
 import { InstanceId } from "./InstanceId.js"
 import { Supervisor } from "./Supervisor.js"
 import * as WorkerSlots from "./WorkerSlots.js"
-import { type Journal, journalLoader } from "./steps.js"
+import { journalLoader } from "./steps.js"
+import * as TimerQueue from "./TimerQueue.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
@@ -36,6 +37,10 @@ const maxClaim = 16
  * handled by the recovery policy. A running turn listens to its task: when
  * another process cancels it, the turn stops within the time a commit notice
  * takes to arrive.
+ *
+ * Durable timers: a turn that parks on a long sleep ends and gives its lease up; its task (WORKING,
+ * sleeping) carries its due time in its row, and the first process to claim it once it is due wakes it
+ * (its timer fired, its turn run again). The process that parked it wakes its own claim loop then.
  */
 export const make = (leaseMs: number = defaultLeaseMs) =>
   Effect.gen(function* () {
@@ -76,6 +81,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
     const creating = new Set<string>()
     const wake = yield* Queue.sliding<void>(1)
+    // Turns parked here: the claim loop is woken when each is due (any process may claim it then).
+    const timers = yield* TimerQueue.make(() => Queue.offer(wake, undefined))
     // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
     // here, so a claim skipped them): those are claimed again as soon as the lease is released.
     const releasing = new Set<string>()
@@ -126,18 +133,24 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       lost: Lost,
       current: TaskSnapshot,
       commitNow: (commands: Commands) => Effect.Effect<CommitResult, CommitError>,
-      use: (commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>) => void,
-      fresh: HandedOff | undefined,
-      journal: Journal
+      state: TurnState,
+      fresh: HandedOff | undefined
     ) {
-      const start: Command = { type: "Start", instanceId, leaseEpoch: lease.epoch }
+      // A new turn starts; a sleeping task's turn goes on, its timer fired.
+      const start: Command =
+        current.state === "TASK_STATE_WORKING"
+          ? { type: "FireTimer", instanceId, leaseEpoch: lease.epoch }
+          : { type: "Start", instanceId, leaseEpoch: lease.epoch }
       // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
       const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
       if (!decision.ok) return
+      // What the turn's steps recorded before it ran again (none without a read for a task that never kept any).
+      const journal = yield* loadJournal(decision.state, decision.events).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
-      use(starting.commit)
+      state.commit = starting.commit
+      const parking = { fromMs: config.parkSleepsFromMs, onPark: (dueAt: number) => void (state.parkedUntil = dueAt) }
       const exit = yield* Effect.ensuring(
-        untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit, journal)),
+        untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit, journal, parking)),
         Effect.sync(starting.end)
       )
       // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.
@@ -150,6 +163,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       storeFailed: boolean
       /** The agent's turn commits through its start (runTurn) once it began; before, as they are. */
       commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError>
+      /** Set when the turn parks on a sleep: this process wakes its claim loop then. */
+      parkedUntil?: number
     }
 
     const turnBody = Effect.fnUntraced(function* (
@@ -168,7 +183,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           : yield* readModel.get(lease.taskId).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       if (Option.isNone(current)) return
       let submitted = current.value
-      if (submitted.state === "TASK_STATE_WORKING") {
+      const due = sleepingUntil(submitted)
+      if (due !== undefined) {
+        // Sleeping: claimed once its timer is due (its row says when), and woken.
+        if (Date.parse(due) > (yield* now)) return
+      } else if (submitted.state === "TASK_STATE_WORKING") {
         const recovered = yield* state.commit(recoveryCommand(config.recovery, "the process running this turn stopped"))
         if (config.recovery === "fail") return
         submitted = recovered.snapshot
@@ -179,9 +198,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       if (submitted.detached === true) {
         submitted = yield* readModel.whole(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       }
-      // What the turn's steps recorded before it ran again (none without a read for a task that never kept any).
-      const journal = yield* loadJournal(submitted).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
-      yield* runTurn(lease, lost, submitted, commitNow, (c) => (state.commit = c), fresh, journal)
+      yield* runTurn(lease, lost, submitted, commitNow, state, fresh)
     })
 
     /**
@@ -212,6 +229,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         Effect.ensuring(
           Effect.suspend(() => {
             commits.unanswered()
+            if (state.parkedUntil !== undefined) timers.add(lease.taskId, state.parkedUntil)
             // A newer claim of the same task (a next turn) may already be registered: leave that one.
             if (held.get(lease.taskId)?.epoch === lease.epoch) held.delete(lease.taskId)
             // A handed-off task never recorded has no lease to give up.

@@ -1,5 +1,5 @@
 import { Clock, Context, Duration, Effect, Fiber, FiberMap, Layer, Option, Queue, Schedule } from "effect"
-import { type Command, decide, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { type Command, decide, initialState, sleepingUntil, type TaskSnapshot } from "../domain/Task.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { CurrentAgent, EngineConfig, recoveryCommand } from "./EngineConfig.js"
 import type { CommitError, CommitOptions, CommitResult, Commands } from "./TaskWriter.js"
@@ -8,6 +8,7 @@ import { InstanceId } from "./InstanceId.js"
 import { TaskWriter } from "./TaskWriter.js"
 import * as WorkerSlots from "./WorkerSlots.js"
 import { journalLoader } from "./steps.js"
+import * as TimerQueue from "./TimerQueue.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 
 /**
@@ -21,6 +22,11 @@ import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWith
  * fault stopped (its commits failed, so it could not even record FAILED) is
  * recovered the same way once the store takes commits again: it is tried
  * every second until then.
+ *
+ * Durable timers: a turn that parks on a long sleep (`ctx.sleep`) ends, and its task (WORKING, sleeping)
+ * is kept in a timer queue, not a worker; when the timer is due the task is queued for a worker like a
+ * new one, and its turn runs again (the timer fired, its journal replayed). At start-up a sleeping task is
+ * put back in the timer queue, waiting only for what is left.
  */
 export class Supervisor extends Context.Tag("a2a-ledger/Supervisor")<
   Supervisor,
@@ -65,12 +71,20 @@ export const make = Effect.gen(function* () {
       return Queue.offer(pending, taskId)
     }).pipe(Effect.asVoid)
   const slots = yield* WorkerSlots.make(config.maxWorkers)
+  // Parked turns' tasks, woken when due (recover queues a due one; it looks at the task again first).
+  const timers: TimerQueue.TimerQueue = yield* TimerQueue.make((taskId) =>
+    // (A wake the store fails is tried again with the turns a store fault stranded.)
+    recover(taskId, "its process lost the turn").pipe(Effect.catchAllCause(() => Effect.sync(() => stranded.add(taskId))))
+  )
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
   /** A task's turn, in a worker fiber of its own (`workers`). */
   const turn = (taskId: string, fresh?: HandedOff) => {
     let storeFailed = false
+    // Set when the turn parks on a sleep: its task is woken then.
+    let parkedUntil: number | undefined
+    const parking = { fromMs: config.parkSleepsFromMs, onPark: (dueAt: number) => void (parkedUntil = dueAt) }
     const commits = handedOffCommits(fresh, (commands, first) =>
       // The agent goes on as soon as its emission is committed; clients see it once it is on disk.
       writer
@@ -78,7 +92,9 @@ export const make = Effect.gen(function* () {
         .pipe(Effect.tapError((e: CommitError) => Effect.sync(() => (storeFailed ||= e._tag === "StoreFailure"))))
     )
     const commitNow = commits.commitNow
-    const start: Command = { type: "Start", instanceId }
+    // A new turn starts; a sleeping task's turn goes on, its timer fired.
+    const startOf = (current: TaskSnapshot): Command =>
+      current.state === "TASK_STATE_WORKING" ? { type: "FireTimer", instanceId } : { type: "Start", instanceId }
     // The agent's commits, the first of them with the turn's start (turn.ts); the failure of a turn that
     // never began is committed as it is.
     let commit: (commands: Commands) => Effect.Effect<CommitResult, CommitError> = commitNow
@@ -93,15 +109,16 @@ export const make = Effect.gen(function* () {
           (whole) => begin(Option.some(whole), at)
         )
       }
+      const start = startOf(current.value)
       const decision = decide(current.value, start, at)
-      // Not SUBMITTED any more (canceled just before the turn began): nothing to do.
+      // Not SUBMITTED (or sleeping) any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return Effect.void
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       commit = starting.commit
       end = starting.end
       return Effect.flatMap(
-        Effect.tapError(loadJournal(decision.state), () => Effect.sync(() => (storeFailed = true))),
-        (journal) => Effect.flatMap(runAgent(agent, decision.state, commit, journal), (exit) => finish(exit, commit))
+        Effect.tapError(loadJournal(decision.state, decision.events), () => Effect.sync(() => (storeFailed = true))),
+        (journal) => Effect.flatMap(runAgent(agent, decision.state, commit, journal, parking), (exit) => finish(exit, commit))
       )
     }
     // (No generator: a generator function made per turn costs V8 a hidden class per turn.)
@@ -122,23 +139,28 @@ export const make = Effect.gen(function* () {
           end()
           commits.unanswered()
           slots.release(1)
+          if (parkedUntil !== undefined) timers.add(taskId, parkedUntil)
         })
       )
     )
   }
 
   /**
-   * Bring a task with no worker back to work: SUBMITTED is queued; WORKING
-   * (its turn died with a process or a store fault) is requeued and run
-   * again, or failed, by the recovery policy. Fails when the store does.
+   * Bring a task with no worker back to work: SUBMITTED is queued; a sleeping task is queued when its
+   * timer is due, else put back in the timer queue; WORKING otherwise (its turn died with a process or a
+   * store fault) is requeued and run again, or failed, by the recovery policy. Fails when the store does.
    */
-  const recover = (taskId: string, why: string) =>
+  const recover = (taskId: string, why: string): Effect.Effect<void, unknown> =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* readModel.get(taskId)
         if (Option.isNone(current) || (yield* FiberMap.has(workers, taskId))) return
         const state = current.value.state
-        if (state === "TASK_STATE_WORKING") {
+        const due = sleepingUntil(current.value)
+        if (due !== undefined) {
+          if (Date.parse(due) <= (yield* Clock.currentTimeMillis)) yield* queue(taskId)
+          else timers.add(taskId, Date.parse(due))
+        } else if (state === "TASK_STATE_WORKING") {
           yield* writer.commitHeld(taskId, recoveryCommand(config.recovery, `${why} during this turn`))
           if (config.recovery === "rerun") yield* queue(taskId)
         } else if (state === "TASK_STATE_SUBMITTED") {
@@ -147,12 +169,25 @@ export const make = Effect.gen(function* () {
       })
     )
 
+  /**
+   * Whether a task wants a turn now: SUBMITTED, or sleeping with its timer due. A sleeping task whose
+   * timer is not due yet goes back to the timer queue.
+   */
+  const wantsTurn = (current: TaskSnapshot, now: number) => {
+    if (current.state === "TASK_STATE_SUBMITTED") return true
+    const due = sleepingUntil(current)
+    if (due === undefined) return false
+    if (Date.parse(due) <= now) return true
+    timers.add(current.task.id, Date.parse(due))
+    return false
+  }
+
   /** Start the task's turn if it still wants one; false when it does not (canceled meanwhile, say). */
   const startTurn = (taskId: string) =>
     Effect.suspend(() => {
       const start = writer.withTaskLock(taskId)(
-        Effect.map(writer.current(taskId), (current) => {
-          if (Option.isNone(current) || current.value.state !== "TASK_STATE_SUBMITTED" || FiberMap.unsafeHas(workers, taskId)) return false
+        Effect.map(Effect.zip(writer.current(taskId), Clock.currentTimeMillis), ([current, now]) => {
+          if (Option.isNone(current) || !wantsTurn(current.value, now) || FiberMap.unsafeHas(workers, taskId)) return false
           startWorker(taskId, turn(taskId))
           return true
         })

@@ -14,10 +14,8 @@ import { MessageIndex, type MessageKey } from "../projections/MessageIndex.js"
 import { describeStoreFault, storeFailing } from "../eventlog/StoreFailure.js"
 import { StoreFile, type StoreFileGone } from "../eventlog/StoreFile.js"
 import { PgCommits } from "../eventlog/PgCommits.js"
-import { type CommitPlan, SqliteCommits, type Written } from "../eventlog/SqliteCommits.js"
+import { type CommitPlan, eventRow, SqliteCommits, type Written } from "../eventlog/SqliteCommits.js"
 import { retryTransient } from "../eventlog/Transient.js"
-import { encodePayload } from "../eventlog/codec.js"
-import { EventSchemaVersions } from "../domain/TaskEvent.js"
 import { inlineVersions, parseStored, taskRow } from "../projections/TaskReadModel.js"
 import { configRow } from "../push/PushStore.js"
 import { Answer } from "./Answer.js"
@@ -310,12 +308,7 @@ export const make = Effect.gen(function* () {
       const plan: CommitPlan = {
         taskId: p.taskId,
         expectedVersion: current.version,
-        events: decision.events.map((event) => ({
-          type: event.type,
-          schema_version: EventSchemaVersions[event.type],
-          payload: encodePayload(event),
-          created_at: event.at
-        })),
+        events: decision.events.map(eventRow),
         metadata,
         row: taskRow(snapshot),
         now,

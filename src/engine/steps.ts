@@ -15,10 +15,17 @@ import { describeCause } from "./describeCause.js"
  * and checked by name; failed attempts are recorded too, so a retry resumes where it was.
  */
 
-/** One recorded step: its result (JSON, absent when it returned nothing), or how it finally failed. */
+/**
+ * One recorded step: its result (JSON, absent when it returned nothing), or how it finally failed; or a
+ * durable timer (`ctx.sleep`) and whether it has fired.
+ */
 type RecordedStep =
   | { readonly name: string; readonly _tag: "Completed"; readonly result?: JsonValue }
   | { readonly name: string; readonly _tag: "Failed"; readonly error: string; readonly attempts: number }
+  | { readonly name: typeof sleepName; readonly _tag: "Timer"; readonly dueAt: string; readonly fired: boolean }
+
+/** How a timer's place in the journal is named (mismatches name it so). */
+const sleepName = "(sleep)"
 
 /** What a turn's journal holds when the turn starts. */
 export interface Journal {
@@ -36,10 +43,13 @@ export const emptyJournal: Journal = { steps: [] }
 export const journalLoader = Effect.map(
   EventLog,
   (log) =>
-    (snapshot: TaskSnapshot): Effect.Effect<Journal, StoreFailure | UnreadableEvent> =>
+    /** `snapshot` as the turn's start leaves it; `starting`: the start's own events, not committed yet. */
+    (snapshot: TaskSnapshot, starting: ReadonlyArray<TaskEvent>): Effect.Effect<Journal, StoreFailure | UnreadableEvent> =>
       snapshot.machine.steps === undefined
         ? Effect.succeed(emptyJournal)
-        : Effect.map(log.read(snapshot.task.id, { toVersion: snapshot.version }), (events) => journalOf(events.map((e) => e.event)))
+        : Effect.map(log.read(snapshot.task.id, { toVersion: snapshot.version - starting.length }), (events) =>
+            journalOf([...events.map((e) => e.event), ...starting])
+          )
 )
 
 /** The current turn's journal, from the task's events (a new turn, or a reset, starts an empty one). */
@@ -66,6 +76,14 @@ export const journalOf = (events: Iterable<TaskEvent>): Journal => {
           pending = undefined
         } else pending = { sequence: event.sequence, name: event.name, attempts: event.attempt, retryAt: event.retryAt }
         break
+      case "TimerStarted":
+        steps.push({ name: sleepName, _tag: "Timer", dueAt: event.dueAt, fired: false })
+        break
+      case "TimerFired": {
+        const timer = steps[event.sequence - 1]
+        if (timer?._tag === "Timer") steps[event.sequence - 1] = { ...timer, fired: true }
+        break
+      }
     }
   }
   return pending === undefined ? { steps } : { steps, pending }
@@ -101,40 +119,112 @@ const backoff = (attempt: number, retry: Omit<NonNullable<StepOptions<unknown, n
 }
 
 /**
- * The `step` of one run of a turn. `commit` records (the turn's own commit: fenced by its lease on a shared
- * store); a record that cannot be committed ends the turn (a defect: the store failed, the lease was lost).
+ * The `step` and `sleep` of one run of a turn. `commit` records (the turn's own commit: fenced by its lease
+ * on a shared store); a record that cannot be committed ends the turn (a defect: the store failed, the
+ * lease was lost). `park` stops the turn until a timer is due (the supervisor wakes it then; it never
+ * returns). A sleep of `park.fromMs` or longer parks when it is the turn's last place: no step runs beside
+ * it, and none was recorded or called after it (the task is then sleeping, Task.sleepingUntil, and is
+ * woken by its timer); otherwise it waits in its worker.
  */
 export const stepRunner = (options: {
   readonly turn: number
   readonly journal: Journal
   readonly commit: (command: Command) => Effect.Effect<unknown, unknown>
   readonly onMismatch: "fail" | "rerun"
+  readonly park?: { readonly fromMs: number; readonly until: (dueAt: number) => Effect.Effect<never> }
 }) => {
   const { turn, journal, commit } = options
   let calls = 0
+  // Steps of this run whose effect is running now: a sleep beside one waits in its worker (parking would stop it).
+  let running = 0
+  // Set once the turn parks: nothing more of it runs (the supervisor is stopping its fiber).
+  let parked = false
   // When the step before the next one has its final record: records go in call order, whatever order
   // concurrent steps finish in.
   let recordedBefore: Effect.Effect<void> = Effect.void
   const record = (command: Command) => Effect.orDie(commit(command))
+  /** The next place in the turn: what its record is to wait for, and what tells the next one it is recorded. */
+  const nextPlace = () => {
+    const previous = recordedBefore
+    const done = Deferred.unsafeMake<void>(FiberId.none)
+    recordedBefore = Deferred.await(done)
+    return { previous, recorded: Deferred.succeed(done, undefined) }
+  }
 
-  return <A, E, R, I = unknown>(name: string, effect: Effect.Effect<A, E, R>, stepOptions?: StepOptions<A, E, I>): Effect.Effect<A, StepFailed, R> =>
+  const step = <A, E, R, I = unknown>(
+    name: string,
+    effect: Effect.Effect<A, E, R>,
+    stepOptions?: StepOptions<A, E, I>
+  ): Effect.Effect<A, StepFailed, R> =>
     Effect.suspend((): Effect.Effect<A, StepFailed, R> => {
+      if (parked) return Effect.never
       const sequence = ++calls
       const recorded = journal.steps[sequence - 1]
       if (recorded !== undefined) return replay(sequence, name, recorded, stepOptions)
-      const previous = recordedBefore
-      const done = Deferred.unsafeMake<void>(FiberId.none)
-      recordedBefore = Deferred.await(done)
-      return Effect.ensuring(run(sequence, name, effect, stepOptions, previous), Deferred.succeed(done, undefined))
+      const place = nextPlace()
+      running++
+      return Effect.ensuring(
+        run(sequence, name, effect, stepOptions, place.previous),
+        Effect.zipRight(
+          Effect.sync(() => running--),
+          place.recorded
+        )
+      )
     })
 
+  /**
+   * A durable timer: recorded with its due time before the wait, so a turn that runs again waits only for
+   * what is left; once it has fired, the turn's next run passes it at once.
+   */
+  const sleep = (duration: Duration.DurationInput): Effect.Effect<void> =>
+    Effect.suspend((): Effect.Effect<void> => {
+      if (parked) return Effect.never
+      const sequence = ++calls
+      const recorded = journal.steps[sequence - 1]
+      if (recorded !== undefined) {
+        if (recorded._tag !== "Timer") return mismatch(sequence, sleepName, recorded)
+        return recorded.fired ? Effect.void : wait(sequence, Date.parse(recorded.dueAt))
+      }
+      const place = nextPlace()
+      return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const dueAt = now + Duration.toMillis(Duration.decode(duration))
+        return Effect.zipRight(
+          Effect.ensuring(
+            Effect.zipRight(place.previous, record({ type: "StartTimer", turn, sequence, dueAt: new Date(dueAt).toISOString() })),
+            place.recorded
+          ),
+          wait(sequence, dueAt)
+        )
+      })
+    })
+
+  /** Until the timer at `sequence` is due: parked when long enough and nothing else runs, else in this worker; then fired. */
+  const wait = (sequence: number, dueAt: number): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      const left = dueAt - now
+      const last = calls === sequence && sequence >= journal.steps.length && running === 0
+      if (options.park !== undefined && left >= options.park.fromMs && last && !parked) {
+        parked = true
+        return options.park.until(dueAt)
+      }
+      return Effect.zipRight(
+        Effect.sleep(Duration.millis(Math.max(0, left))),
+        // Refused when it is no longer the turn's pending timer (a later sleep replaced it): nothing to fire.
+        Effect.ignore(commit({ type: "FireTimer", sequence }))
+      )
+    })
+
+  const mismatch = (sequence: number, name: string, recorded: RecordedStep): Effect.Effect<never> => {
+    const reason = `step ${sequence} of turn ${turn} was recorded as "${recorded.name}", and the agent now runs "${name}" there: its code changed under a running task`
+    return options.onMismatch === "rerun"
+      ? Effect.die(new RestartSteps(reason))
+      : Effect.die(new Error(`${reason} (an agent with onStepMismatch: "rerun" runs the turn's steps again instead)`))
+  }
+
+  return { step, sleep }
+
   function replay<A, E, I>(sequence: number, name: string, recorded: RecordedStep, stepOptions?: StepOptions<A, E, I>): Effect.Effect<A, StepFailed> {
-    if (recorded.name !== name) {
-      const reason = `step ${sequence} of turn ${turn} was recorded as "${recorded.name}", and the agent now runs "${name}" there: its code changed under a running task`
-      return options.onMismatch === "rerun"
-        ? Effect.die(new RestartSteps(reason))
-        : Effect.die(new Error(`${reason} (an agent with onStepMismatch: "rerun" runs the turn's steps again instead)`))
-    }
+    if (recorded.name !== name || recorded._tag === "Timer") return mismatch(sequence, name, recorded)
     if (recorded._tag === "Failed") {
       return Effect.fail(new StepFailed({ name, sequence, attempts: recorded.attempts, message: recorded.error }))
     }

@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
+import { Cause, Effect, Exit, FiberId, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent.js"
 import type { Command, TaskSnapshot } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
@@ -59,12 +59,37 @@ const listOf = (commands: Commands): ReadonlyArray<Command> => (Array.isArray(co
 type Commit = (commands: Commands) => Effect.Effect<unknown, CommitError>
 
 /**
+ * How a turn parks on a long sleep (steps.ts): sleeps of `fromMs` or longer may; `onPark` is told the due
+ * time as the turn's fiber is stopped, so its supervisor wakes the task then.
+ */
+export interface Parking {
+  readonly fromMs: number
+  readonly onPark: (dueAt: number) => void
+}
+
+/**
  * Run the agent on the snapshot its Start produced, then commit its outcome.
  * An emission the machine refuses is the agent's mistake and fails the turn.
  * `journal`: what the turn's steps recorded before it ran again (steps.ts).
+ * A turn that parks on a sleep (`parking`) is interrupted, as a cancel interrupts it: it records nothing more.
  */
-export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, journal: Journal = emptyJournal) =>
-  Effect.suspend(() => {
+export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, journal: Journal = emptyJournal, parking?: Parking) =>
+  Effect.withFiberRuntime<Exit.Exit<TurnOutcome, unknown>>((worker) => {
+    // The sleep's own fiber may be another (a Promise agent's): it waits for the worker's interruption.
+    const park =
+      parking === undefined
+        ? undefined
+        : {
+            fromMs: parking.fromMs,
+            until: (dueAt: number): Effect.Effect<never> =>
+              Effect.zipRight(
+                Effect.sync(() => {
+                  parking.onPark(dueAt)
+                  worker.unsafeInterruptAsFork(FiberId.none)
+                }),
+                Effect.never
+              )
+          }
     const task = snapshot.task
     const turn = turnOf(task.history)
     const emit = (command: Command) =>
@@ -83,7 +108,7 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, j
         progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
         artifact: (artifact, options) =>
           emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false }),
-        step: stepRunner({ turn, journal, commit, onMismatch: agent.onStepMismatch ?? "fail" })
+        ...stepRunner({ turn, journal, commit, onMismatch: agent.onStepMismatch ?? "fail", ...(park !== undefined ? { park } : {}) })
       }
       // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
       // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the

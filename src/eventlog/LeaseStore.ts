@@ -11,8 +11,9 @@ export interface Lease {
 /**
  * Work leases in the store, the ground for several processes sharing one
  * database: a task's worker may run only where its lease is held. Claims
- * take the oldest tasks needing a worker (SUBMITTED, or WORKING whose owner
- * stopped renewing) that no live lease covers; on PostgreSQL concurrent
+ * take the oldest tasks needing a worker (SUBMITTED, WORKING whose owner
+ * stopped renewing, or sleeping on a timer that is due) that no live lease
+ * covers; on PostgreSQL concurrent
  * claimers skip each other's rows (`FOR UPDATE SKIP LOCKED`), so a task is
  * never handed to two of them.
  */
@@ -51,9 +52,17 @@ export const make = Effect.gen(function* () {
     // gather and sort every entry of both, dead row versions included until a vacuum, and joined them
     // with the whole leases table, which keeps a row for every task ever run: a claim's cost grew with
     // the store's history.)
+    // Sleeping tasks (durable timers) are left out of it (its index holds no row with a wake time), and
+    // claimed from their own index once due, soonest first.
+    const unleased = sql`NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= ${now})`
     const oldest = (state: string) => sql`SELECT t.task_id, t.status_timestamp FROM a2a_tasks t
-        WHERE t.state = ${state} AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= ${now})
+        WHERE t.state = ${state} AND t.wake_at IS NULL AND ${unleased}
         ORDER BY t.status_timestamp, t.task_id
+        LIMIT ${limit}
+        ${lock}`
+    const due = sql`SELECT t.task_id, t.status_timestamp FROM a2a_tasks t
+        WHERE t.wake_at IS NOT NULL AND t.wake_at <= ${now} AND ${unleased}
+        ORDER BY t.wake_at, t.task_id
         LIMIT ${limit}
         ${lock}`
     return sql<LeaseRow>`WITH candidates AS (
@@ -61,6 +70,8 @@ export const make = Effect.gen(function* () {
           SELECT s.task_id, s.status_timestamp FROM (${oldest("TASK_STATE_SUBMITTED")}) s
           UNION ALL
           SELECT k.task_id, k.status_timestamp FROM (${oldest("TASK_STATE_WORKING")}) k
+          UNION ALL
+          SELECT d.task_id, d.status_timestamp FROM (${due}) d
         ) w
         ORDER BY w.status_timestamp, w.task_id
         LIMIT ${limit}

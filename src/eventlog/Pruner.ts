@@ -26,12 +26,13 @@ export class Pruner extends Context.Tag("a2a-ledger/Pruner")<
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const eligibleOf = (states?: ReadonlyArray<TaskState>) => TerminalStates.filter((s) => states === undefined || states.includes(s))
+  // (`wake_at IS NULL` holds for every finished task: it lets the waiting index, migration 0011, serve.)
   const count = (before: string, states?: ReadonlyArray<TaskState>) => {
     const eligible = eligibleOf(states)
     return eligible.length === 0
       ? Effect.succeed(0)
       : sql<{ n: number | string }>`SELECT COUNT(*) AS n FROM a2a_tasks
-          WHERE ${sql.in("state", eligible)} AND status_timestamp < ${before}`.pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
+          WHERE ${sql.in("state", eligible)} AND wake_at IS NULL AND status_timestamp < ${before}`.pipe(Effect.map((rows) => Number(rows[0]?.n ?? 0)))
   }
   const prune = (before: string, limit: number, states?: ReadonlyArray<TaskState>) =>
     sql.withTransaction(
@@ -39,7 +40,7 @@ export const make = Effect.gen(function* () {
         const eligible = eligibleOf(states)
         if (eligible.length === 0) return 0
         const rows = yield* sql<{ task_id: string }>`SELECT task_id FROM a2a_tasks
-          WHERE ${sql.in("state", eligible)} AND status_timestamp < ${before}
+          WHERE ${sql.in("state", eligible)} AND wake_at IS NULL AND status_timestamp < ${before}
           ORDER BY status_timestamp LIMIT ${limit}`
         const ids = rows.map((r) => r.task_id)
         if (ids.length === 0) return 0

@@ -3,6 +3,8 @@ import type { TaskState } from "../domain/TaskState.js"
 import { StoreFailure } from "./StoreFailure.js"
 import { Worker } from "node:worker_threads"
 import { extend } from "../domain/extend.js"
+import { EventSchemaVersions, isJournalEvent, type TaskEvent } from "../domain/TaskEvent.js"
+import { encodePayload } from "./codec.js"
 
 /**
  * The writer's own connection to a SQLite store, in a thread of its own
@@ -47,14 +49,24 @@ export type TaskRow = {
   readonly status_timestamp: string
   readonly created_at: string
   readonly snapshot: string
+  /** When a sleeping task's timer is due (ms since the epoch): a WORKING task whose turn waits on `ctx.sleep`; else null. */
+  readonly wake_at: number | null
 }
 
 export interface EventRow {
+  /** One of the step journal's events (`isJournalEvent`): no webhook is told of it, so it gets no outbox rows. */
+  readonly journal?: true
   readonly type: string
   readonly schema_version: number
   readonly payload: string
   readonly created_at: string
 }
+
+/** An event as a plan writes it (the journal's marked, so neither write path needs to know their types). */
+export const eventRow = (event: TaskEvent): EventRow =>
+  isJournalEvent(event)
+    ? { journal: true, type: event.type, schema_version: EventSchemaVersions[event.type], payload: encodePayload(event), created_at: event.at }
+    : { type: event.type, schema_version: EventSchemaVersions[event.type], payload: encodePayload(event), created_at: event.at }
 
 /** A push config row (`a2a_push_configs`), sent with a message. */
 export interface PushConfigRow {

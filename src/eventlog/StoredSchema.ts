@@ -78,7 +78,8 @@ const TaskSchema = Schema.Struct({
 
 const MachineSchema = Schema.Struct({
   artifacts: Schema.Record({ key: Schema.String, value: Schema.Boolean }),
-  steps: Schema.optional(Schema.Number)
+  steps: Schema.optional(Schema.Number),
+  timer: Schema.optional(Schema.Struct({ sequence: Schema.Number, dueAt: Schema.String }))
 }).annotations({
   identifier: "MachineContext"
 })
@@ -127,7 +128,9 @@ export const TaskEventSchema = Schema.Union(
     error: Schema.String,
     retryAt: Schema.optional(Schema.String)
   }),
-  event("StepsReset", { turn: Schema.Number, reason: Schema.String })
+  event("StepsReset", { turn: Schema.Number, reason: Schema.String }),
+  event("TimerStarted", { turn: Schema.Number, sequence: Schema.Number, dueAt: Schema.String }),
+  event("TimerFired", { sequence: Schema.Number, instanceId: Schema.optional(Schema.String), leaseEpoch: Schema.optional(Schema.Number) })
 )
 
 export const EventMetadataSchema = Schema.Struct({ instanceId: Schema.String })
@@ -145,7 +148,8 @@ const TaskRowSchema = Schema.Struct({
   version: IntColumn,
   status_timestamp: Schema.String,
   created_at: Schema.String,
-  snapshot: Schema.String
+  snapshot: Schema.String,
+  wake_at: Schema.NullOr(IntColumn)
 })
 
 // The schemas describe the domain's own types: a change to either that the other does not follow fails here.

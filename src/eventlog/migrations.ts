@@ -379,6 +379,66 @@ const m0010 = Effect.gen(function* () {
   })
 })
 
+/**
+ * Durable timers (`ctx.sleep`, issue 13).
+ *   - `wake_at`: when a task sleeping on a timer is due (ms), else NULL; the writer sets it with the row.
+ *   - Sleeping tasks get an index of their own, by due time; the waiting index (claims: the oldest task in a
+ *     state with no live lease) leaves them out, so a claim does not walk past every sleeping task.
+ *   - PostgreSQL: the batch function again (0010's, two changes): it writes `wake_at`, and it leaves out of the
+ *     outbox every event the plan marks as the journal's (where 0010 named the step events), so the journal
+ *     can grow without another migration.
+ */
+const journalByType = "      IF e->>'type' NOT IN ('StepCompleted', 'StepAttemptFailed', 'StepsReset') THEN\n"
+const insertRow = `    IF expected = 0 THEN
+      INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
+        VALUES (r->>'task_id', r->>'tenant', r->>'owner', r->>'context_id', r->>'state', (r->>'version')::integer,
+          r->>'status_timestamp', r->>'created_at', r->>'snapshot')
+        ON CONFLICT (task_id) DO NOTHING;
+    ELSE
+      UPDATE a2a_tasks SET state = r->>'state', version = (r->>'version')::integer, status_timestamp = r->>'status_timestamp',
+          snapshot = r->>'snapshot'
+        WHERE task_id = r->>'task_id' AND version = expected;
+    END IF;
+`
+const commitBatch0011 = (() => {
+  if (!commitBatch0010.includes(journalByType) || !commitBatch0010.includes(insertRow))
+    throw new Error("migration 0011: 0010's function text changed")
+  return commitBatch0010.replace(journalByType, "      IF (e->>'journal') IS NULL THEN\n").replace(
+    insertRow,
+    `    IF expected = 0 THEN
+      INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at)
+        VALUES (r->>'task_id', r->>'tenant', r->>'owner', r->>'context_id', r->>'state', (r->>'version')::integer,
+          r->>'status_timestamp', r->>'created_at', r->>'snapshot', (r->>'wake_at')::bigint)
+        ON CONFLICT (task_id) DO NOTHING;
+    ELSE
+      UPDATE a2a_tasks SET state = r->>'state', version = (r->>'version')::integer, status_timestamp = r->>'status_timestamp',
+          snapshot = r->>'snapshot', wake_at = (r->>'wake_at')::bigint
+        WHERE task_id = r->>'task_id' AND version = expected;
+    END IF;
+`
+  )
+})()
+
+const m0011 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // (A store whose record of migrations was cut back, as tests do, may have the column already.)
+  const columns = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{
+        name: string
+      }>`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'a2a_tasks'`,
+    orElse: () => sql<{ name: string }>`SELECT name FROM pragma_table_info('a2a_tasks')`
+  })
+  if (!columns.some((c) => c.name === "wake_at")) yield* sql`ALTER TABLE a2a_tasks ADD COLUMN wake_at BIGINT`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_sleeping ON a2a_tasks (wake_at, task_id) WHERE wake_at IS NOT NULL`
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_waiting_awake ON a2a_tasks (state, status_timestamp, task_id) WHERE wake_at IS NULL`
+  yield* sql`DROP INDEX IF EXISTS a2a_tasks_waiting`
+  yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(commitBatch0011),
+    orElse: () => Effect.void
+  })
+})
+
 export const run = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_event_log_and_tasks": m0001,
@@ -390,7 +450,8 @@ export const run = Migrator.make({})({
     "0007_list_at_scale": m0007,
     "0008_pg_commit_batch": m0008,
     "0009_pg_commit_batch_hand_off": m0009,
-    "0010_pg_commit_batch_no_journal_outbox": m0010
+    "0010_pg_commit_batch_no_journal_outbox": m0010,
+    "0011_durable_timers": m0011
   }),
   table: "a2a_migrations"
 })

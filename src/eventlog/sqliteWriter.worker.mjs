@@ -38,11 +38,11 @@ const prepare = (db) => ({
   begin: db.prepare("BEGIN IMMEDIATE"),
   commit: db.prepare("COMMIT"),
   rollback: db.prepare("ROLLBACK"),
-  insertTask: db.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot)
-    VALUES (@task_id, @tenant, @owner, @context_id, @state, @version, @status_timestamp, @created_at, @snapshot)
+  insertTask: db.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at)
+    VALUES (@task_id, @tenant, @owner, @context_id, @state, @version, @status_timestamp, @created_at, @snapshot, @wake_at)
     ON CONFLICT (task_id) DO NOTHING`),
-  updateTask: db.prepare(`UPDATE a2a_tasks SET state = @state, version = @version, status_timestamp = @status_timestamp, snapshot = @snapshot
-    WHERE task_id = @task_id AND version = @expected`),
+  updateTask: db.prepare(`UPDATE a2a_tasks SET state = @state, version = @version, status_timestamp = @status_timestamp, snapshot = @snapshot,
+    wake_at = @wake_at WHERE task_id = @task_id AND version = @expected`),
   insertEvent: db.prepare(`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)`),
   findKey: db.prepare("SELECT task_id, version FROM a2a_message_ids WHERE tenant = ? AND owner = ? AND message_id = ?"),
@@ -68,12 +68,6 @@ const prepare = (db) => ({
 const extend = (base, extra) => Object.assign(Object.assign({}, base), extra)
 
 /**
- * The step journal's event types (TaskEvent's `isJournalEvent`): no webhook is told of them, so they get no
- * outbox rows (test/eventlog/outbox.test.ts checks it on every store).
- */
-const journalTypes = new Set(["StepCompleted", "StepAttemptFailed", "StepsReset"])
-
-/**
  * One plan inside the batch's transaction: refused by its message key or its
  * expected version (then it writes nothing), or written whole.
  * @param {ReturnType<typeof prepare>} s
@@ -97,7 +91,9 @@ const writePlan = (s, plan) => {
     const version = plan.expectedVersion + i + 1
     s.insertEvent.run(plan.taskId, version, e.type, e.schema_version, e.payload, plan.metadata, e.created_at)
     if (i === 0 && plan.pushConfig !== undefined) s.saveConfig.run(extend(plan.pushConfig, { task_id: plan.taskId }))
-    if (pushes && !journalTypes.has(e.type)) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
+    // The step journal's events (marked by the plan) get no outbox rows: no webhook is told of them
+    // (test/eventlog/outbox.test.ts checks it on every store).
+    if (pushes && e.journal !== true) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
   }
   if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1)
   return { _tag: "Written", queued }

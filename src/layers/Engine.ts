@@ -39,6 +39,8 @@ export interface EngineLayerOptions<R = never> {
   readonly storeTimeoutMs?: number | undefined
   /** How long a turn's start waits to be committed with the agent's first emission (default 50 ms). */
   readonly startDelayMs?: number | undefined
+  /** A durable sleep (`ctx.sleep`) this long or longer gives its worker up until it is due (default 5 s). */
+  readonly parkSleepsFromMs?: number | undefined
 }
 
 /**
@@ -72,6 +74,7 @@ const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
           ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
           ...(options.storeTimeoutMs !== undefined ? { storeTimeoutMs: options.storeTimeoutMs } : {}),
           ...(options.startDelayMs !== undefined ? { startDelayMs: options.startDelayMs } : {}),
+          ...(options.parkSleepsFromMs !== undefined ? { parkSleepsFromMs: options.parkSleepsFromMs } : {}),
           sharedStore: shared
         })
       )

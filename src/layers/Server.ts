@@ -77,12 +77,26 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     leaseMs,
     commitPollMs,
     storeTimeoutMs,
+    parkSleepsFromMs,
     ...server
   } = options
   return http(server).pipe(
     Layer.provideMerge(AgentHosts.layerRoot),
     Layer.provideMerge(
-      Engine.layer({ agent, maxWorkers, recovery, idempotency, instanceId, hubCapacity, push, retentionMs, leaseMs, commitPollMs, storeTimeoutMs })
+      Engine.layer({
+        agent,
+        maxWorkers,
+        recovery,
+        idempotency,
+        instanceId,
+        hubCapacity,
+        push,
+        retentionMs,
+        leaseMs,
+        commitPollMs,
+        storeTimeoutMs,
+        parkSleepsFromMs
+      })
     ),
     Layer.provideMerge(
       Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) })

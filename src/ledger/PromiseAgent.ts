@@ -1,4 +1,4 @@
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, type Duration, Effect, Exit, Runtime } from "effect"
 import { type Agent, type AgentContext, type AgentSkill, Outcome, type StepOptions, type TurnOutcome } from "../agent/Agent.js"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
@@ -50,6 +50,13 @@ export interface PromiseAgentContext {
    * `step` itself propagate: a step order that no longer matches the record is reported through them.
    */
   readonly step: <T>(name: string, run: () => Promise<T>, options?: StepOptions<T, unknown>) => Promise<T>
+  /**
+   * A durable timer (`AgentContext.sleep`): milliseconds, or a duration such as `"2 hours"`. A long one
+   * stops the turn (its Promise never resolves and `signal` is aborted) and runs the turn again from its
+   * start when the timer is due, its recorded steps and this sleep resolving at once: put the work before
+   * a sleep in steps.
+   */
+  readonly sleep: (duration: Duration.DurationInput) => Promise<void>
 }
 
 /** How a Promise agent ends its turn; each state is the A2A state of that name. */
@@ -111,6 +118,8 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
                 : runPromiseExit(ctx.step(name, Effect.tryPromise({ try: () => run(), catch: (error) => error }), options)).then((exit) =>
                     Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
                   )
+            const sleep = (duration: Duration.DurationInput): Promise<void> =>
+              signal.aborted ? Promise.reject(aborted()) : runPromise(ctx.sleep(duration), { signal })
             return agent.run({
               taskId: ctx.taskId,
               contextId: ctx.contextId,
@@ -119,7 +128,8 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
               signal,
               progress: (message) => report(ctx.progress(message)),
               artifact: (artifact, options) => report(ctx.artifact(artifact, options)),
-              step
+              step,
+              sleep
             })
           },
           // The failure itself, so the task's reason is its message (not "An unknown error occurred").

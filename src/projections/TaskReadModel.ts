@@ -3,7 +3,7 @@ import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import { extend } from "../domain/extend.js"
-import { detach, type TaskSnapshot } from "../domain/Task.js"
+import { detach, sleepingUntil, type TaskSnapshot } from "../domain/Task.js"
 import type { TaskEvent } from "../domain/TaskEvent.js"
 import * as TaskView from "../domain/TaskView.js"
 import { decodeEvent } from "../eventlog/codec.js"
@@ -110,8 +110,15 @@ export const taskRow = (s: TaskSnapshot): TaskRow => {
     version: s.version,
     status_timestamp: task.status.timestamp,
     created_at: s.createdAt,
-    snapshot: JSON.stringify(storedForm(s))
+    snapshot: JSON.stringify(storedForm(s)),
+    wake_at: wakeAt(s)
   }
+}
+
+/** When a task sleeping on a durable timer is to be woken (ms), for claims to find it (LeaseStore); null for any other. */
+const wakeAt = (s: TaskSnapshot): number | null => {
+  const due = sleepingUntil(s)
+  return due === undefined ? null : Date.parse(due)
 }
 
 /**
@@ -161,7 +168,7 @@ export const make = Effect.gen(function* () {
     const row = taskRow(s)
     return sql`INSERT INTO a2a_tasks ${sql.insert(row)}
       ON CONFLICT (task_id) DO UPDATE SET state = ${row.state}, version = ${row.version},
-        status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}`.pipe(Effect.asVoid)
+        status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}, wake_at = ${row.wake_at}`.pipe(Effect.asVoid)
   }
 
   type EventRow = { task_id: string; version: number; type: string; schema_version: number; payload: string }
@@ -282,11 +289,11 @@ export const make = Effect.gen(function* () {
       return { tasks, totalSize, ...(next ? { next } : {}) }
     })
 
-  const active = reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks
-    WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') ORDER BY created_at, task_id`.pipe(
-    Effect.flatMap(parseAll),
-    Effect.flatMap(completeAll)
-  )
+  // Each half by its own index (migration 0011): the tasks waiting for a worker or running, and the sleeping.
+  const active = reader<{ snapshot: string }>`SELECT snapshot, created_at, task_id FROM a2a_tasks
+    WHERE state IN ('TASK_STATE_SUBMITTED', 'TASK_STATE_WORKING') AND wake_at IS NULL
+    UNION ALL SELECT snapshot, created_at, task_id FROM a2a_tasks WHERE wake_at IS NOT NULL
+    ORDER BY created_at, task_id`.pipe(Effect.flatMap(parseAll), Effect.flatMap(completeAll))
 
   // Big rows are parsed once per version (ParsedRows): rows of 64 KiB and more, 8 MiB of them in all.
   const parsed = new ParsedRows(64 * 1024, 8 * 1024 * 1024)
@@ -340,7 +347,7 @@ export const make = Effect.gen(function* () {
           Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task.id, s])))
         )
 
-  const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot`
+  const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at`
   // Decoded (StoredSchema): PostgreSQL's driver may hand integers back as strings, and a row may hold anything.
   const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
     reader<{ task_id: string }>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
@@ -356,7 +363,7 @@ export const make = Effect.gen(function* () {
       ? Effect.void
       : sql`INSERT INTO a2a_tasks ${sql.insert(written)}
           ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
-            status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot`.pipe(Effect.asVoid)
+            status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot, wake_at = excluded.wake_at`.pipe(Effect.asVoid)
 
   const version = (taskId: string): Effect.Effect<Option.Option<number>, Failure> =>
     rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { type AnySnapshot, type Command, decide, decideAll, detach, fold, foldTask } from "../../src/domain/Task"
+import { type AnySnapshot, type Command, decide, decideAll, detach, fold, foldTask, sleepingUntil } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { agentMessage, at, sampleEvents, userMessage } from "../support/fixtures"
 
@@ -243,5 +243,62 @@ describe("decider: the step journal", () => {
     const answered: TaskEvent = { type: "InputProvided", at: at(31), message: userMessage("that") }
     const s = foldTask([submitted, started, asked, answered])
     expect(JSON.stringify(s.machine)).toBe(JSON.stringify({ artifacts: {} }))
+  })
+})
+
+describe("decider: durable timers", () => {
+  const startTimer = (sequence: number, dueAt = at(40)): Command => ({ type: "StartTimer", turn: 1, sequence, dueAt })
+  const timerStarted = (sequence: number, dueAt = at(40)): TaskEvent => ({ type: "TimerStarted", at: at(20 + sequence), turn: 1, sequence, dueAt })
+  const completed = (sequence: number): TaskEvent => ({ type: "StepCompleted", at: at(20 + sequence), turn: 1, sequence, name: `s${sequence}` })
+
+  it("StartTimer records TimerStarted at the turn's next place, and the task sleeps until it is due", () => {
+    given(submitted, started, completed(1))
+      .when(startTimer(2))
+      .then([{ type: "TimerStarted", turn: 1, sequence: 2, dueAt: at(40) }])
+    const sleeping = foldTask([submitted, started, completed(1), timerStarted(2)])
+    expect(sleeping.machine.timer).toEqual({ sequence: 2, dueAt: at(40) })
+    expect(sleepingUntil(sleeping)).toBe(at(40))
+    given(submitted, started).when(startTimer(2)).thenRefused("IllegalTransition")
+  })
+
+  it("FireTimer fires the pending timer (a supervisor waking the task names itself); the task no longer sleeps", () => {
+    given(submitted, started, timerStarted(1))
+      .when({ type: "FireTimer", instanceId: "i-9", leaseEpoch: 3 })
+      .then([{ type: "TimerFired", sequence: 1, instanceId: "i-9", leaseEpoch: 3 }])
+    const woken = foldTask([submitted, started, timerStarted(1), { type: "TimerFired", at: at(40), sequence: 1 }])
+    expect(woken.machine.timer).toBeUndefined()
+    expect(sleepingUntil(woken)).toBeUndefined()
+  })
+
+  it("a timer fires once, and only the pending one: a sleep naming another place, or none pending, is refused", () => {
+    const decision = decide(fold([submitted, started]), { type: "FireTimer" }, at(50))
+    expect(!decision.ok && decision.refusal._tag === "IllegalTransition" && decision.refusal.detail).toBe("the turn has no pending timer")
+    given(submitted, started, timerStarted(1), { type: "TimerFired", at: at(40), sequence: 1 })
+      .when({ type: "FireTimer", sequence: 1 })
+      .thenRefused("IllegalTransition")
+    // A later timer replaced the first (the agent's code stopped waiting for it): the first cannot fire.
+    given(submitted, started, timerStarted(1), timerStarted(2, at(45)))
+      .when({ type: "FireTimer", sequence: 1 })
+      .thenRefused("IllegalTransition")
+    given(submitted, started, timerStarted(1), timerStarted(2, at(45)))
+      .when({ type: "FireTimer", sequence: 2 })
+      .then([{ type: "TimerFired", sequence: 2 }])
+  })
+
+  it("a turn whose journal moved past its timer (a step recorded after it) is running, not sleeping", () => {
+    const s = foldTask([submitted, started, timerStarted(1), completed(2)])
+    expect(s.machine.timer).toEqual({ sequence: 1, dueAt: at(40) })
+    expect(sleepingUntil(s)).toBeUndefined()
+  })
+
+  it("only a WORKING task sleeps: a cancel ends the sleep, and a reset sets the timer aside", () => {
+    expect(sleepingUntil(foldTask([submitted, started, timerStarted(1), { type: "TaskCanceled", at: at(30) }]))).toBeUndefined()
+    given(submitted, started, { type: "TaskCanceled", at: at(30) })
+      .when(startTimer(1))
+      .thenRefused("TaskIsTerminal")
+    given(submitted).when(startTimer(1)).thenRefused("IllegalTransition")
+    const reset = foldTask([submitted, started, timerStarted(1), { type: "StepsReset", at: at(30), turn: 1, reason: "changed" }])
+    expect(sleepingUntil(reset)).toBeUndefined()
+    expect(reset.machine.timer).toBeUndefined()
   })
 })

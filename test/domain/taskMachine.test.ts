@@ -42,7 +42,9 @@ const legal: Record<MachineStateName, Partial<Record<TaskEvent["type"], MachineS
     TaskRejected: "TASK_STATE_REJECTED",
     StepCompleted: "TASK_STATE_WORKING",
     StepAttemptFailed: "TASK_STATE_WORKING",
-    StepsReset: "TASK_STATE_WORKING"
+    StepsReset: "TASK_STATE_WORKING",
+    // (TimerFired only with a timer pending: below.)
+    TimerStarted: "TASK_STATE_WORKING"
   },
   TASK_STATE_INPUT_REQUIRED: {
     InputProvided: "TASK_STATE_SUBMITTED",

@@ -3,10 +3,9 @@ import { SqlClient } from "@effect/sql"
 import { Effect, type Layer, Option } from "effect"
 import * as path from "node:path"
 import { foldTask } from "../../src/domain/Task"
-import { EventSchemaVersions, isJournalEvent, type TaskEvent, type VersionedEvent } from "../../src/domain/TaskEvent"
-import { encodePayload } from "../../src/eventlog/codec"
+import { isJournalEvent, type TaskEvent, type VersionedEvent } from "../../src/domain/TaskEvent"
 import { PgCommits } from "../../src/eventlog/PgCommits"
-import { type CommitPlan, SqliteCommits } from "../../src/eventlog/SqliteCommits"
+import { type CommitPlan, eventRow, SqliteCommits } from "../../src/eventlog/SqliteCommits"
 import * as Store from "../../src/eventlog/Store"
 import type { StoreServices } from "../../src/eventlog/Store"
 import { taskRow } from "../../src/projections/TaskReadModel"
@@ -18,8 +17,8 @@ import { tempDir } from "../support/server"
 
 /**
  * The step journal is told to no webhook (docs/events.md): a commit of a task with push configs queues
- * one delivery per event a client is shown, and none for StepCompleted, StepAttemptFailed or StepsReset,
- * on every write path: the SQLite writer's thread, PostgreSQL's batch function (migration 0010) and the
+ * one delivery per event a client is shown, and none for the journal's (steps and timers), on every write
+ * path: the SQLite writer's thread, PostgreSQL's batch function (migration 0011) and the
  * store's own `enqueue`.
  */
 const events: ReadonlyArray<TaskEvent> = [
@@ -29,6 +28,8 @@ const events: ReadonlyArray<TaskEvent> = [
   { type: "StepCompleted", at: at(3), turn: 1, sequence: 1, name: "announce 1" },
   { type: "StepAttemptFailed", at: at(4), turn: 1, sequence: 2, name: "load", attempt: 1, error: "boom", retryAt: at(5) },
   { type: "StepCompleted", at: at(5), turn: 1, sequence: 2, name: "load", result: [1, 2] },
+  { type: "TimerStarted", at: at(5), turn: 1, sequence: 3, dueAt: at(6) },
+  { type: "TimerFired", at: at(6), sequence: 3, instanceId: "i-2" },
   { type: "TaskCompleted", at: at(6) }
 ]
 const shown = events.flatMap((e, i) => (isJournalEvent(e) ? [] : [i + 1]))
@@ -40,7 +41,7 @@ const plan = (taskId: string): CommitPlan => {
   return {
     taskId,
     expectedVersion: 0,
-    events: stamped.map((e) => ({ type: e.type, schema_version: EventSchemaVersions[e.type], payload: encodePayload(e), created_at: e.at })),
+    events: stamped.map(eventRow),
     metadata: JSON.stringify({ instanceId: "i-1" }),
     row: taskRow(foldTask(stamped)),
     pushConfig: configRow(config(taskId)),

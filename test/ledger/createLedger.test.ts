@@ -321,6 +321,31 @@ describe("createLedger: listen and close", () => {
     expect(calls).toEqual(["load", "sum", "sum"])
   })
 
+  it("a Promise agent's long sleep parks its turn: the turn runs again when due, recorded steps resolving at once", async () => {
+    const db = path.join(tempDir(), "sleep.db")
+    const calls: Array<string> = []
+    let afterSleep = 0
+    const agent: PromiseAgent = {
+      ...card,
+      run: async (ctx) => {
+        const n = await ctx.step("load", async () => {
+          calls.push("load")
+          return 21
+        })
+        await ctx.sleep("400 millis")
+        afterSleep++
+        return { state: "completed", message: `doubled ${n * 2}` }
+      }
+    }
+    const ledger = await createLedger({ agent, db, logLevel: "none", parkSleepsFromMs: 0 })
+    opened.push(ledger)
+    const done = await ledger.send("go")
+    expect(done.status.message?.parts[0]?.text).toBe("doubled 42")
+    expect(calls).toEqual(["load"])
+    // The code after the sleep ran once: in the turn run again when the timer was due.
+    expect(afterSleep).toBe(1)
+  })
+
   it("a Promise agent with onStepMismatch: rerun runs its steps again when their order changed under the task", async () => {
     const db = path.join(tempDir(), "rerun.db")
     const calls: Array<string> = []

@@ -22,5 +22,7 @@ export const sampleEvents: ReadonlyArray<TaskEvent> = [
   { type: "TaskRejected", at: at(11), reason: "no", message: agentMessage("no") },
   { type: "StepCompleted", at: at(12), turn: 1, sequence: 1, name: "load", result: { rows: 3 } },
   { type: "StepAttemptFailed", at: at(13), turn: 1, sequence: 1, name: "load", attempt: 1, error: "boom", retryAt: at(14) },
-  { type: "StepsReset", at: at(15), turn: 1, reason: "code changed" }
+  { type: "StepsReset", at: at(15), turn: 1, reason: "code changed" },
+  { type: "TimerStarted", at: at(16), turn: 1, sequence: 1, dueAt: at(20) },
+  { type: "TimerFired", at: at(20), sequence: 1, instanceId: "i-2" }
 ]
