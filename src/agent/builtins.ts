@@ -118,12 +118,13 @@ export const conformance: Agent = {
  * server sees them all at once (the crash-safety test drives it):
  * `fast` completes at once; `slow` runs four durable steps, each reporting
  * its start (each `stepDelayMs`, default 200 ms; `slow 60` runs sixty, up to
- * 1,000) and delivers an artifact; `ask` asks for input, and the answer completes it; `fail` fails.
- * Anything else is `fast`.
+ * 1,000) and delivers an artifact; `nap` records a step, sleeps on a durable timer (`nap 800` for 800 ms,
+ * default 1 s, up to an hour), records another step and completes; `ask` asks for input, and the answer
+ * completes it; `fail` fails. Anything else is `fast`.
  */
 export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent => ({
   name: "Mixed Workload",
-  description: "Fast, slow, input-asking or failing work, chosen by the first word of the message (fast, slow, ask, fail).",
+  description: "Fast, slow, napping, input-asking or failing work, chosen by the first word of the message (fast, slow, nap, ask, fail).",
   version: "1.0.0",
   skills: [{ id: "mixed", name: "Mixed workload", description: "Does the kind of work its message names.", tags: ["test", "demo"] }],
   run: (ctx) =>
@@ -146,6 +147,14 @@ export const mixed = (options: { readonly stepDelayMs?: number } = {}): Agent =>
           }
           yield* ctx.artifact({ artifactId: "result", name: "result", parts: [{ text: `Done: ${textOf(ctx.input)}` }] })
           return Outcome.complete()
+        }
+        case "nap": {
+          const asked = Number(words[1])
+          const napMs = Number.isInteger(asked) && asked >= 0 ? Math.min(asked, 3_600_000) : 1_000
+          yield* ctx.step("before the nap", ctx.progress("Napping"))
+          yield* ctx.sleep(Duration.millis(napMs))
+          yield* ctx.step("after the nap", ctx.progress("Awake"))
+          return Outcome.complete("Rested.")
         }
         case "ask":
           return Outcome.requireInput("Which one?")

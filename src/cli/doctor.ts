@@ -9,6 +9,7 @@ import * as Store from "../eventlog/Store.js"
 import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { age, stateName, summary } from "./eventText.js"
 import { journalOf } from "../engine/steps.js"
+import { sleepingUntil } from "../domain/Task.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
@@ -26,7 +27,8 @@ interface Diagnosis {
   readonly owner: string
   readonly createdAt: string
   readonly lastEvent: { readonly version: number; readonly type: string; readonly at: string; readonly ageMs: number; readonly summary: string }
-  readonly lastStart?: { readonly instanceId: string; readonly at: string; readonly leaseEpoch?: number }
+  /** The last worker to take the turn up: its start, or its waking from a durable timer (`woken`). */
+  readonly lastStart?: { readonly instanceId: string; readonly at: string; readonly leaseEpoch?: number; readonly woken?: true }
   readonly turns: number
   /** The current turn's step journal, when the agent keeps one. */
   readonly steps?: {
@@ -34,6 +36,8 @@ interface Diagnosis {
     readonly last?: string
     readonly retrying?: { readonly name: string; readonly failedAttempts: number; readonly nextAttemptAt: string }
   }
+  /** The durable timer a sleeping task waits on (its turn parked; no worker holds it). */
+  readonly sleeping?: { readonly until: string; readonly dueInMs: number }
   readonly lease?: { readonly holder: string; readonly epoch: number; readonly expiresAt: string; readonly expiresInMs: number }
   readonly server?: SqliteOwnership.Owner
   readonly queue?: { readonly olderWaiting: number }
@@ -57,7 +61,16 @@ const diagnose = (file: string, id: string) =>
     const events = yield* log.read(id)
     const last = events[events.length - 1]!
     const starts = events.flatMap((e) => (e.event.type === "TaskStarted" ? [e.event] : []))
-    const lastStart = starts[starts.length - 1]
+    const takenUp = events.flatMap(
+      (e): Array<{ instanceId: string; at: string; leaseEpoch: number | undefined; woken?: true }> =>
+        e.event.type === "TaskStarted"
+          ? [{ instanceId: e.event.instanceId, at: e.event.at, leaseEpoch: e.event.leaseEpoch }]
+          : e.event.type === "TimerFired" && e.event.instanceId !== undefined
+            ? [{ instanceId: e.event.instanceId, at: e.event.at, leaseEpoch: e.event.leaseEpoch, woken: true as const }]
+            : []
+    )
+    const lastStart = takenUp[takenUp.length - 1]
+    const sleepsUntil = sleepingUntil(s)
     const leases = yield* sql<{ owner: string; epoch: number | string; expires_at: number | string }>`SELECT owner, epoch, expires_at
       FROM a2a_leases WHERE task_id = ${id}`
     const lease = leases[0]
@@ -109,12 +122,14 @@ const diagnose = (file: string, id: string) =>
             lastStart: {
               instanceId: lastStart.instanceId,
               at: lastStart.at,
-              ...(lastStart.leaseEpoch !== undefined ? { leaseEpoch: lastStart.leaseEpoch } : {})
+              ...(lastStart.leaseEpoch !== undefined ? { leaseEpoch: lastStart.leaseEpoch } : {}),
+              ...(lastStart.woken === true ? { woken: true as const } : {})
             }
           }
         : {}),
       turns: starts.length,
       ...(steps !== undefined ? { steps } : {}),
+      ...(sleepsUntil !== undefined ? { sleeping: { until: sleepsUntil, dueInMs: Date.parse(sleepsUntil) - now } } : {}),
       ...(lease !== undefined
         ? {
             lease: {
@@ -152,6 +167,7 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
       return `${queue}; the next free worker takes it, oldest first`
     }
     case "TASK_STATE_WORKING": {
+      if (d.sleeping !== undefined) return sleepingVerdict(d, d.sleeping)
       const started = d.lastStart !== undefined ? ` since ${d.lastStart.at}` : ""
       const retry = d.steps?.retrying
       const stepping =
@@ -174,6 +190,18 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
   }
 }
 
+/** A task whose turn parked on a durable timer: no worker holds it until the timer is due. */
+const sleepingVerdict = (d: Omit<Diagnosis, "verdict">, sleeping: NonNullable<Diagnosis["sleeping"]>): string => {
+  const waiting = `waiting on a durable timer until ${sleeping.until}`
+  const recorded = d.steps !== undefined && d.steps.recorded > 1 ? ` (${d.steps.recorded - 1} step(s) recorded before it are not run again)` : ""
+  if (noServer(d))
+    return `${waiting}; no server runs on this store: the next start wakes it${sleeping.dueInMs <= 0 ? " at once" : " when it is due"}${recorded}`
+  const who = d.lease !== undefined ? "the first instance to claim it then wakes it" : "the server wakes it then"
+  return sleeping.dueInMs > 0
+    ? `${waiting} (in ${age(sleeping.dueInMs)}); no worker holds it meanwhile: ${who} and its turn goes on${recorded}`
+    : `${waiting}, due ${age(-sleeping.dueInMs)} ago: the next free worker wakes it${recorded}`
+}
+
 const print = (d: Diagnosis) =>
   Effect.forEach(
     [
@@ -182,7 +210,7 @@ const print = (d: Diagnosis) =>
       `  last event v${d.lastEvent.version} ${d.lastEvent.type} ${age(d.lastEvent.ageMs)} ago${d.lastEvent.summary ? `: ${d.lastEvent.summary}` : ""}`,
       ...(d.lastStart !== undefined
         ? [
-            `  worker     ${d.lastStart.instanceId} started its turn at ${d.lastStart.at}${d.lastStart.leaseEpoch !== undefined ? ` (lease epoch ${d.lastStart.leaseEpoch})` : ""}`
+            `  worker     ${d.lastStart.instanceId} ${d.lastStart.woken === true ? "woke" : "started"} its turn at ${d.lastStart.at}${d.lastStart.leaseEpoch !== undefined ? ` (lease epoch ${d.lastStart.leaseEpoch})` : ""}`
           ]
         : []),
       ...(d.lease !== undefined
@@ -199,6 +227,11 @@ const print = (d: Diagnosis) =>
       ...(d.steps !== undefined
         ? [
             `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s), next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}`
+          ]
+        : []),
+      ...(d.sleeping !== undefined
+        ? [
+            `  timer      sleeping until ${d.sleeping.until} (${d.sleeping.dueInMs > 0 ? `due in ${age(d.sleeping.dueInMs)}` : `due ${age(-d.sleeping.dueInMs)} ago`})`
           ]
         : []),
       `  cancel     none pending (CancelTask commits CANCELED at once and stops the worker)`,

@@ -93,6 +93,9 @@ export type Command =
   // `sequence`: the sleep that fires it in its worker names its own place; a supervisor waking the task fires the pending one.
   | { readonly type: "FireTimer"; readonly sequence?: number; readonly instanceId?: string; readonly leaseEpoch?: number }
 
+/** The turn, in the task's count: its submission is turn 1, each answer to a question one more. */
+export const turnOf = (history: ReadonlyArray<{ readonly role: string }>): number => Math.max(1, history.filter((m) => m.role === "ROLE_USER").length)
+
 /**
  * When a task sleeping on a durable timer is due: its turn stopped at `ctx.sleep` (WORKING, its timer
  * pending and the last place of its journal: nothing recorded since), so no worker runs it until then.

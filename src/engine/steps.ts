@@ -89,9 +89,6 @@ export const journalOf = (events: Iterable<TaskEvent>): Journal => {
   return pending === undefined ? { steps } : { steps, pending }
 }
 
-/** The turn, in the task's count: its submission is turn 1, each answer to a question one more. */
-export const turnOf = (history: ReadonlyArray<{ readonly role: string }>): number => Math.max(1, history.filter((m) => m.role === "ROLE_USER").length)
-
 /** The agent's code changed under a running task and it asked to run the turn's steps again: the turn restarts. */
 export class RestartSteps {
   readonly _tag = "RestartSteps"
@@ -207,11 +204,10 @@ export const stepRunner = (options: {
         parked = true
         return options.park.until(dueAt)
       }
-      return Effect.zipRight(
-        Effect.sleep(Duration.millis(Math.max(0, left))),
-        // Refused when it is no longer the turn's pending timer (a later sleep replaced it): nothing to fire.
-        Effect.ignore(commit({ type: "FireTimer", sequence }))
-      )
+      // A timer may fire a moment early by the wall clock: look again, so a timer never fires before it is due.
+      if (left > 0) return Effect.zipRight(Effect.sleep(Duration.millis(left)), wait(sequence, dueAt))
+      // Refused when it is no longer the turn's pending timer (a later sleep replaced it): nothing to fire.
+      return Effect.ignore(commit({ type: "FireTimer", sequence }))
     })
 
   const mismatch = (sequence: number, name: string, recorded: RecordedStep): Effect.Effect<never> => {

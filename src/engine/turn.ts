@@ -1,9 +1,9 @@
 import { Cause, Effect, Exit, FiberId, FiberMap, FiberRef, FiberRefs, HashMap, Option, Runtime } from "effect"
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent.js"
-import type { Command, TaskSnapshot } from "../domain/Task.js"
+import { type Command, type TaskSnapshot, turnOf } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
 import { describeCause } from "./describeCause.js"
-import { emptyJournal, type Journal, RestartSteps, stepRunner, turnOf } from "./steps.js"
+import { emptyJournal, type Journal, RestartSteps, stepRunner } from "./steps.js"
 import { StoreFailure } from "./errors.js"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter.js"
 

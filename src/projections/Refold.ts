@@ -1,7 +1,7 @@
 import { Effect, Either, Option, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
-import { type AnySnapshot, apply, initialState, type TaskSnapshot } from "../domain/Task.js"
-import type { VersionedEvent } from "../domain/TaskEvent.js"
+import { type AnySnapshot, apply, initialState, type TaskSnapshot, turnOf } from "../domain/Task.js"
+import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 import { EventLog } from "../eventlog/EventLog.js"
 import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
 import type { TaskRow } from "../eventlog/SqliteCommits.js"
@@ -32,10 +32,36 @@ export const walk = (
     if (e.version !== i + 1) return { snapshots, problem: { taskId, problem: `version ${e.version} where ${i + 1} was expected` } }
     const next = apply(s, e.event)
     if (next === undefined) return { snapshots, problem: { taskId, problem: `version ${e.version}: ${e.event.type} is not legal in ${s.state}` } }
+    const fault = journalFault(s, e.event)
+    if (fault !== undefined) return { snapshots, problem: { taskId, problem: `version ${e.version}: ${fault}` } }
     s = next
     snapshots.push(s)
   }
   return { snapshots }
+}
+
+/**
+ * What the step journal's own law says of an event the machine allowed (the machine checks the places'
+ * order): a record names the turn it was made in, and a timer never fires before it is due.
+ */
+const journalFault = (s: AnySnapshot, event: TaskEvent): string | undefined => {
+  switch (event.type) {
+    case "StepCompleted":
+    case "StepAttemptFailed":
+    case "StepsReset":
+    case "TimerStarted": {
+      const turn = s.task === undefined ? 1 : turnOf(s.task.history)
+      return event.turn === turn ? undefined : `${event.type} names turn ${event.turn}, recorded in turn ${turn}`
+    }
+    case "TimerFired": {
+      const due = s.machine.timer?.dueAt
+      return due !== undefined && Date.parse(event.at) < Date.parse(due)
+        ? `the timer of step ${event.sequence} fired at ${event.at}, before it was due (${due})`
+        : undefined
+    }
+    default:
+      return undefined
+  }
 }
 
 /** The task its events fold to, or the first fault. */

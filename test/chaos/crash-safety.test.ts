@@ -43,8 +43,8 @@ const random = (s: number) => () => {
   return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
 }
 
-type Kind = "fast" | "slow" | "ask" | "cancel"
-const kindOf = (r: number): Kind => (r < 0.4 ? "fast" : r < 0.65 ? "slow" : r < 0.85 ? "ask" : "cancel")
+type Kind = "fast" | "slow" | "nap" | "ask" | "cancel"
+const kindOf = (r: number): Kind => (r < 0.35 ? "fast" : r < 0.55 ? "slow" : r < 0.65 ? "nap" : r < 0.85 ? "ask" : "cancel")
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 
@@ -80,6 +80,9 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     "50",
     "--max-workers",
     "16",
+    // Naps (durable timers) of 200 to 1,200 ms: most park their turn, and some are due while no server runs.
+    "--park-sleeps-from-ms",
+    "300",
     ...(kind === "postgres" ? ["--lease-ms", "2000"] : [])
   ]
   let server: ServerProcess = await spawnServer(args)
@@ -122,7 +125,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
 
   const runTask = async (i: number, kind: Kind) => {
     const messageId = `chaos-${seed}-${i}`
-    const text = kind === "cancel" ? "slow job to be canceled" : kind === "ask" ? "ask me" : `${kind} job ${i}`
+    const text = kind === "cancel" ? "slow job to be canceled" : kind === "ask" ? "ask me" : kind === "nap" ? `nap ${napMs[i]}` : `${kind} job ${i}`
     const sent = await reliably(
       "SendMessage",
       { message: { messageId, role: "ROLE_USER", parts: [{ text }] }, configuration: { returnImmediately: true } },
@@ -159,6 +162,7 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
   }
 
   const kinds = Array.from({ length: taskCount }, () => kindOf(next()))
+  const napMs = kinds.map(() => 200 + Math.floor(next() * 1_000))
   const killMoments = Array.from({ length: kills }, () => 800 + Math.floor(next() * 2500))
   const faultMoments = Array.from({ length: Math.min(faults, kills) }, () => ({
     after: 200 + Math.floor(next() * 600),
@@ -262,6 +266,18 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
       }
     }
     const stepsRecorded = events.filter((e) => e.event.type === "StepCompleted").length
+    // Durable timers (the naps'): every timer started fired, none before it was due (verify checks that),
+    // and its task went on to finish; "Napping" is said once (its step was recorded before the sleep).
+    const timers = new Map<string, { fired: boolean; finished: boolean; napping: number }>()
+    for (const e of events) {
+      const t = timers.get(e.taskId)
+      if (e.event.type === "TimerStarted") timers.set(e.taskId, { fired: false, finished: false, napping: 1 })
+      else if (t !== undefined && e.event.type === "TimerFired") t.fired = true
+      else if (t !== undefined && e.event.type === "TaskCompleted") t.finished = true
+      else if (t !== undefined && e.event.type === "StatusMessageAdded" && e.event.message.parts[0]?.text === "Napping") t.napping++
+    }
+    const strandedTimers = [...timers].filter(([, t]) => !t.fired || !t.finished).map(([id]) => id)
+    const napsRepeated = [...timers].filter(([, t]) => t.napping > 1).map(([id]) => id)
     console.log(
       [
         `crash safety on ${kind} (seed ${seed}): ${taskCount} tasks at concurrency ${concurrency}, ${kills} kill -9s, ${seconds} s`,
@@ -272,7 +288,8 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
         `  store faults ${faultsInjected} (${kind === "postgres" ? "connections terminated" : "write lock held by another process"}); requests refused by them and sent again ${counts.storeRefusals}`,
         `  requests lost to a kill ${counts.failedRequests}; turns rerun because their worker died (a kill; on PostgreSQL also a lease that lapsed under load) ${requeued}`,
         `  events ${events.length}; illegal transitions or read-model mismatches ${report.problems.length}; stranded SUBMITTED/WORKING ${stranded}; overlapping workers ${overlapping.length}`,
-        `  steps recorded ${stepsRecorded}; recorded steps run again ${rerunSteps.length}`
+        `  steps recorded ${stepsRecorded}; recorded steps run again ${rerunSteps.length}`,
+        `  durable timers ${timers.size} (${events.filter((e) => e.event.type === "TimerFired" && e.event.instanceId !== undefined).length} woken after parking); stranded in a timer ${strandedTimers.length}`
       ].join("\n")
     )
     expect(missing).toEqual([])
@@ -283,6 +300,9 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     expect(overlapping).toEqual([])
     expect(stepsRecorded).toBeGreaterThan(0)
     expect(rerunSteps).toEqual([])
+    expect(timers.size).toBeGreaterThan(0)
+    expect(strandedTimers).toEqual([])
+    expect(napsRepeated).toEqual([])
     expect(states.get("TASK_STATE_SUBMITTED") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_WORKING") ?? 0).toBe(0)
     expect(states.get("TASK_STATE_INPUT_REQUIRED") ?? 0).toBe(0)

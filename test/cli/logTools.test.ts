@@ -186,6 +186,39 @@ const toolSuite = (store: () => Promise<{ db: string; drop: () => Promise<unknow
     }
   })
 
+  it("doctor says a sleeping task waits on its durable timer, until when, and that no worker holds it", async () => {
+    const other = await store()
+    const napper: Agent = {
+      name: "napper",
+      description: "",
+      version: "1",
+      skills: [],
+      run: (ctx) => Effect.zipRight(ctx.sleep("1 hour"), Effect.succeed(Outcome.complete()))
+    }
+    const busy = await startServer({ agent: napper, db: other.db, parkSleepsFromMs: 0 })
+    try {
+      const { task } = await call(busy.url, "SendMessage", { message: userMessage("later"), configuration: { returnImmediately: true } })
+      const d = await eventually(
+        async () => JSON.parse((await runCli(["doctor", task.id, "--db", other.db, "--json"])).stdout),
+        (d) => d.sleeping !== undefined
+      )
+      expect(d.state).toBe("TASK_STATE_WORKING")
+      expect(d.sleeping.dueInMs).toBeGreaterThan(50 * 60_000)
+      expect(d.verdict).toMatch(
+        new RegExp(`^waiting on a durable timer until ${d.sleeping.until.replace(/[.]/g, "\\.")} \\(in \\d+ min\\); no worker holds it meanwhile`)
+      )
+      expect(d.verdict).toContain(other.db.startsWith("postgres") ? "the first instance to claim it then wakes it" : "the server wakes it then")
+      const text = (await runCli(["doctor", task.id, "--db", other.db])).stdout
+      expect(text).toContain(`timer      sleeping until ${d.sleeping.until} (due in `)
+      // replay shows the timer among the task's events.
+      const replayed = (await runCli(["replay", task.id, "--db", other.db])).stdout
+      expect(replayed).toContain(`step 1: sleep until ${d.sleeping.until}`)
+    } finally {
+      await busy.close()
+      await other.drop()
+    }
+  })
+
   it("verify finds a damaged read model and an illegal event; rebuild mends the first and reports the second", async () => {
     const row = tasks.completed.id
     await onStore(

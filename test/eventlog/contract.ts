@@ -659,6 +659,43 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
         )
       )
 
+      it.effect("a sleeping task (durable timer) is claimed only once its timer is due, soonest first, and never as an orphan before", () =>
+        run(
+          Effect.gen(function* () {
+            const readModel = yield* TaskReadModel
+            const sleeping = (id: string, n: number, dueAt: string): ReadonlyArray<TaskEvent> => [
+              submitted(id, n),
+              started,
+              { type: "TimerStarted", at: at(2), turn: 1, sequence: 1, dueAt }
+            ]
+            yield* readModel.save(foldTask(sleeping("sleeps-late", 1, at(40))))
+            yield* readModel.save(foldTask(sleeping("sleeps-early", 2, at(30))))
+            // A turn that moved past its timer (a step recorded after it) is running, not sleeping: an orphan when unleased.
+            yield* readModel.save(
+              foldTask([...sleeping("moved-on", 3, at(50)), { type: "StepCompleted", at: at(3), turn: 1, sequence: 2, name: "s" }])
+            )
+            const sql = yield* SqlClient.SqlClient
+            const wakeAt = yield* sql<{ task_id: string; wake_at: number | string | null }>`SELECT task_id, wake_at FROM a2a_tasks ORDER BY task_id`
+            expect(wakeAt.map((r) => [r.task_id, r.wake_at === null ? null : Number(r.wake_at)])).toEqual([
+              ["moved-on", null],
+              ["sleeps-early", Date.parse(at(30))],
+              ["sleeps-late", Date.parse(at(40))]
+            ])
+            const leases = yield* LeaseStore
+            expect(yield* leases.claim("i1", Date.parse(at(20)), 60_000, 10)).toEqual([{ taskId: "moved-on", epoch: 1 }])
+            expect(yield* leases.claim("i1", Date.parse(at(29)), 60_000, 10)).toEqual([])
+            expect(yield* leases.claim("i1", Date.parse(at(45)), 100, 1)).toEqual([{ taskId: "sleeps-early", epoch: 1 }])
+            expect(yield* leases.claim("i2", Date.parse(at(45)), 100, 10)).toEqual([{ taskId: "sleeps-late", epoch: 1 }])
+            // Woken (its timer fired), the task is an ordinary running one: wake_at is cleared.
+            yield* readModel.save(
+              foldTask([...sleeping("sleeps-late", 1, at(40)), { type: "TimerFired", at: at(45), sequence: 1, instanceId: "i2" }])
+            )
+            const after = yield* sql<{ wake_at: number | string | null }>`SELECT wake_at FROM a2a_tasks WHERE task_id = 'sleeps-late'`
+            expect(after[0]?.wake_at).toBeNull()
+          })
+        )
+      )
+
       it.effect("claimers racing for the same tasks never get the same task", () =>
         run(
           Effect.gen(function* () {
