@@ -6,6 +6,7 @@ import { EventLog, type UnreadableEvent } from "../eventlog/EventLog.js"
 import type { StoreFailure } from "../eventlog/StoreFailure.js"
 import type { TaskEvent } from "../domain/TaskEvent.js"
 import { describeCause } from "./describeCause.js"
+import { CommandRefused } from "./TaskWriter.js"
 
 /**
  * The step journal (`ctx.step`): a turn's steps are recorded as events of their task (StepCompleted, or
@@ -207,7 +208,8 @@ export const stepRunner = (options: {
       // A timer may fire a moment early by the wall clock: look again, so a timer never fires before it is due.
       if (left > 0) return Effect.zipRight(Effect.sleep(Duration.millis(left)), wait(sequence, dueAt))
       // Refused when it is no longer the turn's pending timer (a later sleep replaced it): nothing to fire.
-      return Effect.ignore(commit({ type: "FireTimer", sequence }))
+      // Any other failure ends the turn, as a record's does.
+      return Effect.orDie(Effect.catchIf(commit({ type: "FireTimer", sequence }), (e) => e instanceof CommandRefused, () => Effect.void))
     })
 
   const mismatch = (sequence: number, name: string, recorded: RecordedStep): Effect.Effect<never> => {

@@ -1,8 +1,9 @@
 import type { LoggedEvent } from "../../src/eventlog/EventLog"
 
 /**
- * Every worker event comes from the instance whose TaskStarted began the turn,
- * and (on a shared store, `epochs`) lease epochs only grow.
+ * Every worker event comes from the instance whose TaskStarted began the turn
+ * (or whose TimerFired woke it after it parked on a durable timer), and (on a
+ * shared store, `epochs`) lease epochs only grow.
  */
 export const overlaps = (events: ReadonlyArray<LoggedEvent>, options: { readonly epochs: boolean } = { epochs: true }) => {
   const problems: Array<string> = []
@@ -13,7 +14,7 @@ export const overlaps = (events: ReadonlyArray<LoggedEvent>, options: { readonly
     let epoch = 0
     for (const e of [...stream].sort((a, b) => a.version - b.version)) {
       const ev = e.event
-      if (ev.type === "TaskStarted") {
+      if (ev.type === "TaskStarted" || (ev.type === "TimerFired" && ev.instanceId !== undefined)) {
         if (options.epochs && (ev.leaseEpoch ?? 0) <= epoch) problems.push(`${taskId}: epoch ${ev.leaseEpoch} after ${epoch}`)
         epoch = ev.leaseEpoch ?? 0
         turnOwner = ev.instanceId
