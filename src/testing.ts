@@ -9,18 +9,28 @@
  *
  * @packageDocumentation
  */
-import { Effect, Layer, Logger, LogLevel } from "effect"
+import { Effect, Layer, Logger, LogLevel, Scope } from "effect"
 import { randomUUID } from "node:crypto"
 import { type Agent, type AgentContext, partsOf, userMessage } from "./agent/Agent.js"
 import type { Artifact, JsonValue, Message, Part } from "./domain/Message.js"
 import type { Task } from "./domain/TaskView.js"
 import type { EngineError } from "./engine/errors.js"
 import { emptyJournal, stepRunner } from "./engine/steps.js"
+import { delegator } from "./engine/delegation.js"
+import * as RemoteAgents from "./engine/RemoteAgents.js"
+import type { Command } from "./domain/Task.js"
 import { anonymous, TaskEngine } from "./engine/TaskEngine.js"
 import { EventLog } from "./eventlog/EventLog.js"
 import * as Embedded from "./layers/Embedded.js"
 import { createLedger, type Ledger, type LedgerOptions, type StreamResponse } from "./ledger/createLedger.js"
 import { streamResponseFor } from "./protocol/present.js"
+
+/** The remote agents test contexts delegate to: made once, for the process (its background cancels included). */
+let remoteAgents: typeof RemoteAgents.RemoteAgents.Service | undefined
+const testRemoteAgents = () => {
+  remoteAgents ??= Effect.runSync(Effect.flatMap(Scope.make(), (scope) => Scope.extend(RemoteAgents.make(), scope)))
+  return remoteAgents
+}
 
 /** The store that lives in memory and is gone when the ledger closes: fast, for tests. */
 export const memoryStore = ":memory:"
@@ -73,6 +83,8 @@ export type Report =
   | { readonly step: string; readonly attempt: number; readonly error: string; readonly retryAt?: string }
   /** A durable timer (`ctx.sleep`) and when it was due (it waits in the test's fiber: a TestClock moves it on). */
   | { readonly sleepUntil: string }
+  /** A delegation's remote task (`ctx.delegate`), once it exists. */
+  | { readonly delegated: string; readonly remoteTaskId: string }
 
 /**
  * An `AgentContext` for one turn without an engine: `reports` receives every `progress` and `artifact`
@@ -92,6 +104,18 @@ export const makeTestContext = (
     history: [message]
   }
   const reports: Array<Report> = []
+  // The engine's own steps and timers, recording into `reports` instead of a log: a first run of the turn.
+  const commit = (command: Command) =>
+    Effect.sync(() => {
+      if (command.type === "RecordStep")
+        reports.push(command.result === undefined ? { step: command.name } : { step: command.name, result: command.result })
+      else if (command.type === "RecordStepAttempt") {
+        const { name, attempt, error, retryAt } = command
+        reports.push(retryAt === undefined ? { step: name, attempt, error } : { step: name, attempt, error, retryAt })
+      } else if (command.type === "StartTimer") reports.push({ sleepUntil: command.dueAt })
+      else if (command.type === "RecordDelegation") reports.push({ delegated: command.url, remoteTaskId: command.remoteTaskId })
+    })
+  const runner = stepRunner({ turn: 1, journal: emptyJournal, onMismatch: "fail", commit })
   const ctx: AgentContext = {
     taskId: task.id,
     contextId: task.contextId,
@@ -102,20 +126,17 @@ export const makeTestContext = (
       Effect.sync(
         () => void reports.push({ artifact, ...(o?.append === true ? { append: true } : {}), ...(o?.lastChunk === true ? { lastChunk: true } : {}) })
       ),
-    // The engine's own steps and timers, recording into `reports` instead of a log: a first run of the turn.
-    ...stepRunner({
+    step: runner.step,
+    sleep: runner.sleep,
+    // A real remote agent is asked (the URL given), with no credentials.
+    delegate: delegator({
+      taskId: task.id,
       turn: 1,
       journal: emptyJournal,
-      onMismatch: "fail",
-      commit: (command) =>
-        Effect.sync(() => {
-          if (command.type === "RecordStep")
-            reports.push(command.result === undefined ? { step: command.name } : { step: command.name, result: command.result })
-          else if (command.type === "RecordStepAttempt") {
-            const { name, attempt, error, retryAt } = command
-            reports.push(retryAt === undefined ? { step: name, attempt, error } : { step: name, attempt, error, retryAt })
-          } else if (command.type === "StartTimer") reports.push({ sleepUntil: command.dueAt })
-        })
+      remote: testRemoteAgents(),
+      record: commit,
+      progress: (text) => Effect.sync(() => void reports.push({ progress: [{ text }] })),
+      stepWith: runner.stepWith
     })
   }
   return { ctx, reports }

@@ -1,6 +1,7 @@
 import { type Context, Data, type Duration, Effect, type Schema } from "effect"
 import { randomUUID } from "node:crypto"
 import type { Artifact, Message, Part } from "../domain/Message.js"
+import type { TaskState } from "../domain/TaskState.js"
 import type { Task } from "../domain/TaskView.js"
 
 /**
@@ -57,7 +58,51 @@ export interface AgentContext {
    * turn waits only for what is left. A cancel during a sleep records CANCELED at once.
    */
   readonly sleep: (duration: Duration.DurationInput) => Effect.Effect<void>
+  /**
+   * Delegate work to another A2A agent (v1.0, JSON-RPC): send it `message` and wait until its task is
+   * finished or asks for input, as a durable step of its own. The remote task is recorded as soon as it
+   * exists (`DelegationStarted`), so a turn that runs again (after a crash, on another instance) watches
+   * that task again instead of sending the message again. The result is recorded like a step's. A remote
+   * task that ends FAILED, REJECTED or CANCELED fails the attempt with `DelegationFailed`, and the step's
+   * retry policy applies (each attempt a new remote task); so does a remote that cannot be reached.
+   * Canceling this task cancels the remote task it waits on. Credentials for the remote host come from the
+   * engine's configuration (`delegation.credentials`), never from the message.
+   */
+  readonly delegate: (url: string, message: string | ReadonlyArray<Part>, options?: DelegateOptions) => Effect.Effect<DelegationResult, StepFailed>
 }
+
+/** How `ctx.delegate` names its step, forwards progress and tries again. */
+export interface DelegateOptions {
+  /** The step's name (default: "delegate to" and the URL). */
+  readonly name?: string
+  /** Report each status message of the remote task as this task's progress (its text). Default false. */
+  readonly forwardProgress?: boolean
+  /** Continue a context the remote agent knows (its `contextId`). */
+  readonly contextId?: string
+  /** As a step's (`StepOptions.retry`): a failed remote task or an unreachable remote is tried again. */
+  readonly retry?: StepOptions<DelegationResult, DelegationFailed>["retry"]
+}
+
+/** Where a delegated task ended (or paused: `TASK_STATE_INPUT_REQUIRED`, `TASK_STATE_AUTH_REQUIRED`). */
+export interface DelegationResult {
+  readonly url: string
+  /** The remote task (absent when the remote agent answered with a message and made no task). */
+  readonly taskId?: string
+  readonly contextId?: string
+  readonly state: TaskState
+  /** The remote's last status message (or its direct answer), if any, and its text. */
+  readonly message?: Message
+  readonly text: string
+  readonly artifacts: ReadonlyArray<Artifact>
+}
+
+/** A delegation's remote task ended FAILED, REJECTED or CANCELED, or the remote agent could not be asked. */
+export class DelegationFailed extends Data.TaggedError("DelegationFailed")<{
+  readonly url: string
+  readonly taskId?: string
+  readonly state?: TaskState
+  readonly message: string
+}> {}
 
 /** How a step (`AgentContext.step`) keeps its result and tries again. */
 export interface StepOptions<A, E, I = unknown> {

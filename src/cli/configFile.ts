@@ -8,6 +8,7 @@ import { isPostgresUrl } from "../eventlog/Store.js"
 import type { HostedAgent } from "../layers/Server.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import type { ApiKey, AuthOptions } from "../server/Auth.js"
+import type { DelegationCredential, DelegationOptions } from "../engine/RemoteAgents.js"
 
 /**
  * The server's configuration file (`--config`, YAML or JSON): what does not
@@ -33,6 +34,22 @@ const Jwt = Schema.Struct({
   algorithms: Schema.optional(Schema.Array(NonEmpty)),
   tenantClaim: Schema.optional(NonEmpty)
 })
+
+/** The credential this server sends to a remote agent its agents delegate to (`ctx.delegate`), by host. */
+const DelegationCredentialEntry = Schema.Struct({
+  /** The remote's host, as in its URL: `agents.example.com`, or `host:port`. */
+  host: NonEmpty,
+  bearer: Schema.optional(NonEmpty),
+  bearerEnv: Schema.optional(NonEmpty),
+  apiKey: Schema.optional(NonEmpty),
+  apiKeyEnv: Schema.optional(NonEmpty)
+}).pipe(
+  Schema.filter(
+    (c) =>
+      [c.bearer, c.bearerEnv, c.apiKey, c.apiKeyEnv].filter((v) => v !== undefined).length === 1 ||
+      "give exactly one of bearer, bearerEnv, apiKey and apiKeyEnv"
+  )
+)
 
 const Duration = Schema.String.pipe(Schema.filter((d) => parseDuration(d) !== undefined || "must be a duration such as 30d, 12h, 90m or 45s"))
 
@@ -67,7 +84,8 @@ export const FileConfig = Schema.Struct({
       apiKeys: Schema.optional(Schema.Array(ApiKeyEntry)),
       jwt: Schema.optional(Jwt)
     })
-  )
+  ),
+  delegation: Schema.optional(Schema.Struct({ credentials: Schema.optional(Schema.Array(DelegationCredentialEntry)) }))
 })
 export type FileConfig = typeof FileConfig.Type
 
@@ -126,6 +144,22 @@ export const authOptions = (config: FileConfig, env: Record<string, string | und
   return Either.right({ apiKeys: keys, ...(jwt !== undefined ? { jwt } : {}) })
 }
 
+/** The file's delegation credentials, their secrets read from the environment where it names a variable. */
+export const delegationOptions = (config: FileConfig, env: Record<string, string | undefined>): Either.Either<DelegationOptions, string> => {
+  const credentials: Array<DelegationCredential> = []
+  for (const [i, c] of (config.delegation?.credentials ?? []).entries()) {
+    const named = c.bearerEnv ?? c.apiKeyEnv
+    const secret = named !== undefined ? env[named] : (c.bearer ?? c.apiKey)
+    if (secret === undefined || secret === "") {
+      return Either.left(
+        `delegation.credentials[${i}].${c.bearerEnv !== undefined ? "bearerEnv" : "apiKeyEnv"}: the environment variable ${named} is not set`
+      )
+    }
+    credentials.push(c.bearer !== undefined || c.bearerEnv !== undefined ? { host: c.host, bearer: secret } : { host: c.host, apiKey: secret })
+  }
+  return Either.right({ credentials })
+}
+
 export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, string> =>
   file === undefined ? Effect.succeed({}) : Either.match(load(file), { onLeft: Effect.fail, onRight: Effect.succeed })
 
@@ -142,6 +176,7 @@ export const hostedAgents = (
     readonly leaseMs: number
     readonly storeTimeoutMs?: number
     readonly parkSleepsFromMs?: number
+    readonly delegation?: DelegationOptions
   }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
@@ -162,7 +197,8 @@ export const hostedAgents = (
       push: defaults.push,
       leaseMs: defaults.leaseMs,
       storeTimeoutMs: defaults.storeTimeoutMs,
-      parkSleepsFromMs: defaults.parkSleepsFromMs
+      parkSleepsFromMs: defaults.parkSleepsFromMs,
+      delegation: defaults.delegation
     }
   })
   const dbs = hosted.map((h) => h.db)

@@ -40,6 +40,8 @@ export const summary = (event: TaskEvent): string => {
       return `turn ${event.turn}: steps run again (${event.reason})`
     case "TimerStarted":
       return `turn ${event.turn} step ${event.sequence}: sleep until ${event.dueAt}`
+    case "DelegationStarted":
+      return `turn ${event.turn} step ${event.sequence} attempt ${event.attempt}: delegated to ${event.url}, remote task ${event.remoteTaskId}`
     case "TimerFired":
       return `step ${event.sequence}: timer fired${event.instanceId !== undefined ? `, woken by ${event.instanceId}${event.leaseEpoch !== undefined ? ` (lease epoch ${event.leaseEpoch})` : ""}` : ""}`
   }

@@ -231,6 +231,8 @@ export const serve = Command.make(
       )
       const auth = ConfigFile.authOptions(file, process.env)
       if (auth._tag === "Left") return yield* new CommandFailed({ message: auth.left })
+      const delegation = ConfigFile.delegationOptions(file, process.env)
+      if (delegation._tag === "Left") return yield* new CommandFailed({ message: delegation.left })
       const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
       const authText = `authentication ${
         principals > 0 || auth.right.jwt !== undefined
@@ -266,6 +268,7 @@ export const serve = Command.make(
           leaseMs: o.leaseMs,
           storeTimeoutMs: o.storeTimeoutMs,
           parkSleepsFromMs: o.parkSleepsFromMs,
+          delegation: delegation.right,
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
@@ -278,7 +281,8 @@ export const serve = Command.make(
         push,
         leaseMs: o.leaseMs,
         storeTimeoutMs: o.storeTimeoutMs,
-        parkSleepsFromMs: o.parkSleepsFromMs
+        parkSleepsFromMs: o.parkSleepsFromMs,
+        delegation: delegation.right
       })
       if (hosted._tag === "Left") return yield* new CommandFailed({ message: hosted.left })
       for (const a of hosted.right) {

@@ -14,6 +14,8 @@ export class RemoteError extends Data.TaggedError("RemoteError")<{ readonly code
 export interface ClientOptions {
   readonly url: string
   readonly token?: string
+  /** An API key, sent as `X-API-Key`. */
+  readonly apiKey?: string
 }
 
 export interface A2AClient {
@@ -32,8 +34,8 @@ const failure = (what: string, e: unknown) =>
 /** The JSON-RPC v1.x interface the card names, or the URL itself when there is no usable card. */
 const discover = (url: string, headers: Record<string, string>) =>
   Effect.tryPromise({
-    try: async () => {
-      const res = await fetch(`${trimSlash(url)}/.well-known/agent-card.json`, { headers })
+    try: async (signal) => {
+      const res = await fetch(`${trimSlash(url)}/.well-known/agent-card.json`, { headers, signal })
       if (!res.ok) return url
       const card = (await res.json()) as { supportedInterfaces?: ReadonlyArray<{ url?: string; protocolBinding?: string; protocolVersion?: string }> }
       const rpc = card.supportedInterfaces?.find((i) => i.protocolBinding === "JSONRPC" && (i.protocolVersion ?? "").startsWith("1."))
@@ -46,12 +48,15 @@ export const make = (options: ClientOptions) =>
   Effect.gen(function* () {
     const headers: Record<string, string> = { "A2A-Version": "1.0" }
     if (options.token !== undefined && options.token !== "") headers.authorization = `Bearer ${options.token}`
+    if (options.apiKey !== undefined && options.apiKey !== "") headers["x-api-key"] = options.apiKey
     const endpoint = yield* discover(options.url, headers)
     let id = 0
     const post = (method: string, params: unknown, accept: string) =>
       Effect.tryPromise({
-        try: () =>
+        // An interrupted call aborts its request.
+        try: (signal) =>
           fetch(endpoint, {
+            signal,
             method: "POST",
             headers: { ...headers, "content-type": "application/json", accept },
             body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params })
@@ -89,7 +94,14 @@ export const make = (options: ClientOptions) =>
           }
           const body = res.body
           if (body === null) return Stream.empty
-          return Stream.fromAsyncIterable(sseData(body), (e) => failure("the stream broke", e)).pipe(
+          // (A reader, not an async iterator: an interrupted stream cancels its pending read at once, where an
+          // iterator's return waits for the next chunk, which an idle stream may not send for a long while.)
+          return sseData(
+            Stream.fromReadableStream(
+              () => body,
+              (e) => failure("the stream broke", e)
+            )
+          ).pipe(
             Stream.mapEffect((data) =>
               Effect.try({ try: () => JSON.parse(data), catch: () => new ClientError({ message: `an event was not JSON: ${data.slice(0, 200)}` }) })
             ),
@@ -102,21 +114,14 @@ export const make = (options: ClientOptions) =>
   })
 
 /** The `data` of each server-sent event (multi-line data joined by newlines, as the SSE rules say). */
-async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const decoder = new TextDecoder()
-  let buffer = ""
-  let data: Array<string> = []
-  for await (const chunk of body as unknown as AsyncIterable<Uint8Array>) {
-    buffer += decoder.decode(chunk, { stream: true })
-    let nl: number
-    while ((nl = buffer.indexOf("\n")) >= 0) {
-      const line = buffer.slice(0, nl).replace(/\r$/, "")
-      buffer = buffer.slice(nl + 1)
-      if (line === "") {
-        if (data.length > 0) yield data.join("\n")
-        data = []
-      } else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""))
-    }
-  }
-  if (data.length > 0) yield data.join("\n")
-}
+const sseData = <E>(bytes: Stream.Stream<Uint8Array, E>): Stream.Stream<string, E> =>
+  bytes.pipe(
+    Stream.decodeText(),
+    Stream.splitLines,
+    Stream.mapAccum([] as ReadonlyArray<string>, (data, line): readonly [ReadonlyArray<string>, ReadonlyArray<string>] => {
+      if (line === "") return [[], data.length > 0 ? [data.join("\n")] : []]
+      if (line.startsWith("data:")) return [[...data, line.slice(5).replace(/^ /, "")], []]
+      return [data, []]
+    }),
+    Stream.flattenIterables
+  )

@@ -92,6 +92,16 @@ export type Command =
   | { readonly type: "StartTimer"; readonly turn: number; readonly sequence: number; readonly dueAt: string }
   // `sequence`: the sleep that fires it in its worker names its own place; a supervisor waking the task fires the pending one.
   | { readonly type: "FireTimer"; readonly sequence?: number; readonly instanceId?: string; readonly leaseEpoch?: number }
+  // A delegation's remote task, recorded within its step (the step's place is taken by its final record).
+  | {
+      readonly type: "RecordDelegation"
+      readonly turn: number
+      readonly sequence: number
+      readonly attempt: number
+      readonly url: string
+      readonly remoteTaskId: string
+      readonly remoteContextId: string
+    }
 
 /** The turn, in the task's count: its submission is turn 1, each answer to a question one more. */
 export const turnOf = (history: ReadonlyArray<{ readonly role: string }>): number => Math.max(1, history.filter((m) => m.role === "ROLE_USER").length)
@@ -331,6 +341,10 @@ const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
       return { type: "StepsReset", at, turn: command.turn, reason: command.reason }
     case "StartTimer":
       return { type: "TimerStarted", at, turn: command.turn, sequence: command.sequence, dueAt: command.dueAt }
+    case "RecordDelegation": {
+      const { turn, sequence, attempt, url, remoteTaskId, remoteContextId } = command
+      return { type: "DelegationStarted", at, turn, sequence, attempt, url, remoteTaskId, remoteContextId }
+    }
     case "FireTimer": {
       // The pending timer's place (0 when none is pending: the machine refuses it).
       const sequence = command.sequence ?? s.machine.timer?.sequence ?? 0
@@ -354,7 +368,11 @@ export const decide = (s: AnySnapshot, command: Command, at: string): Decision =
     const detail =
       event.type === "ArtifactAdded" && event.append
         ? `no open artifact ${event.artifact.artifactId} to append to`
-        : (event.type === "StepCompleted" || event.type === "StepAttemptFailed" || event.type === "TimerStarted") && s.state === "TASK_STATE_WORKING"
+        : (event.type === "StepCompleted" ||
+              event.type === "StepAttemptFailed" ||
+              event.type === "TimerStarted" ||
+              event.type === "DelegationStarted") &&
+            s.state === "TASK_STATE_WORKING"
           ? `step ${event.sequence} is not the turn's next (it has recorded ${s.machine.steps ?? 0})`
           : event.type === "TimerFired" && s.state === "TASK_STATE_WORKING"
             ? "the turn has no pending timer"

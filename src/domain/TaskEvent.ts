@@ -70,6 +70,21 @@ export type TaskEvent =
    * The turn's pending timer came due and the turn goes on: in the worker that slept (a short sleep), or in
    * a worker that woke it, which names itself as a start does.
    */
+  /**
+   * A delegation (`ctx.delegate`, a step of its own) made its remote task: the step's attempt and where the
+   * task lives. A turn that runs again watches that task again instead of sending the message again.
+   */
+  | {
+      readonly type: "DelegationStarted"
+      readonly at: string
+      readonly turn: number
+      readonly sequence: number
+      readonly attempt: number
+      /** The remote agent's URL, as the agent named it. */
+      readonly url: string
+      readonly remoteTaskId: string
+      readonly remoteContextId: string
+    }
   | {
       readonly type: "TimerFired"
       readonly at: string
@@ -97,7 +112,8 @@ export const EventSchemaVersions: { readonly [K in TaskEventType]: number } = {
   StepAttemptFailed: 1,
   StepsReset: 1,
   TimerStarted: 1,
-  TimerFired: 1
+  TimerFired: 1,
+  DelegationStarted: 1
 }
 
 /** The step journal's event types: the agent's own bookkeeping, not a change a client sees. */
@@ -106,7 +122,8 @@ export const journalEventTypes: ReadonlySet<TaskEventType> = new Set([
   "StepAttemptFailed",
   "StepsReset",
   "TimerStarted",
-  "TimerFired"
+  "TimerFired",
+  "DelegationStarted"
 ])
 
 /** Is this one of the step journal's events (`journalEventTypes`)? */

@@ -109,6 +109,7 @@ const evolveStatus = (task: Task, event: TaskEvent): Task => {
     case "StepsReset":
     case "TimerStarted":
     case "TimerFired":
+    case "DelegationStarted":
       return task
   }
 }

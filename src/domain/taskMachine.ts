@@ -32,7 +32,7 @@ export const taskMachine = setup({
     },
     /** A step's record (or failed attempt) is the next step of the turn's journal: none skipped, none twice. */
     nextStep: ({ context, event }) =>
-      (event.type !== "StepCompleted" && event.type !== "StepAttemptFailed" && event.type !== "TimerStarted") ||
+      (event.type !== "StepCompleted" && event.type !== "StepAttemptFailed" && event.type !== "TimerStarted" && event.type !== "DelegationStarted") ||
       event.sequence === (context.steps ?? 0) + 1,
     /** A timer fires only when one is pending, at its own place. */
     timerPending: ({ context, event }) => event.type === "TimerFired" && context.timer !== undefined && context.timer.sequence === event.sequence
@@ -62,7 +62,9 @@ export const taskMachine = setup({
       steps: ({ context }) => (context.steps ?? 0) + 1,
       timer: ({ event }) => (event.type === "TimerStarted" ? { sequence: event.sequence, dueAt: event.dueAt } : undefined)
     }),
-    fireTimer: assign({ timer: () => undefined })
+    fireTimer: assign({ timer: () => undefined }),
+    /** The journal's count exists from the first of its events on (so the turn's journal is read). */
+    keepCount: assign({ steps: ({ context }) => context.steps ?? 0 })
   }
 }).createMachine({
   id: "task",
@@ -96,7 +98,9 @@ export const taskMachine = setup({
         StepAttemptFailed: { guard: "nextStep", actions: "countFinalFailure" },
         StepsReset: { actions: "clearSteps" },
         TimerStarted: { guard: "nextStep", actions: "startTimer" },
-        TimerFired: { guard: "timerPending", actions: "fireTimer" }
+        TimerFired: { guard: "timerPending", actions: "fireTimer" },
+        // Within its step, at the step's place, which its final record takes (a count exists from now on).
+        DelegationStarted: { guard: "nextStep", actions: "keepCount" }
       }
     },
     TASK_STATE_INPUT_REQUIRED: {

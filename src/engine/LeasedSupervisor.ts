@@ -12,6 +12,7 @@ import { Supervisor } from "./Supervisor.js"
 import * as WorkerSlots from "./WorkerSlots.js"
 import { journalLoader } from "./steps.js"
 import * as TimerQueue from "./TimerQueue.js"
+import { RemoteAgents } from "./RemoteAgents.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
@@ -52,6 +53,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const hub = yield* EventHub
     const instanceId = yield* InstanceId
     const loadJournal = yield* journalLoader
+    const remote = yield* RemoteAgents
 
     // Leases given up by turns that ended, released together: one statement for all the turns that ended
     // while the one before it ran. (Started before the workers, so it is stopped after them.)
@@ -150,7 +152,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       state.commit = starting.commit
       const parking = { fromMs: config.parkSleepsFromMs, onPark: (dueAt: number) => void (state.parkedUntil = dueAt) }
       const exit = yield* Effect.ensuring(
-        untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit, journal, parking)),
+        untilTerminal(lease.taskId, runAgent(agent, decision.state, starting.commit, { journal, parking, remote })),
         Effect.sync(starting.end)
       )
       // The lease went while the agent ran: whatever the agent made of that, the turn records nothing.

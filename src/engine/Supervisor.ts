@@ -9,6 +9,7 @@ import { TaskWriter } from "./TaskWriter.js"
 import * as WorkerSlots from "./WorkerSlots.js"
 import { journalLoader } from "./steps.js"
 import * as TimerQueue from "./TimerQueue.js"
+import { RemoteAgents } from "./RemoteAgents.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 
 /**
@@ -59,6 +60,7 @@ export const make = Effect.gen(function* () {
   const instanceId = yield* InstanceId
 
   const loadJournal = yield* journalLoader
+  const remote = yield* RemoteAgents
   const workers = yield* FiberMap.make<string>()
   const startWorker = yield* workerStarter(workers)
   const runtime = yield* Effect.runtime<never>()
@@ -118,7 +120,7 @@ export const make = Effect.gen(function* () {
       end = starting.end
       return Effect.flatMap(
         Effect.tapError(loadJournal(decision.state, decision.events), () => Effect.sync(() => (storeFailed = true))),
-        (journal) => Effect.flatMap(runAgent(agent, decision.state, commit, journal, parking), (exit) => finish(exit, commit))
+        (journal) => Effect.flatMap(runAgent(agent, decision.state, commit, { journal, parking, remote }), (exit) => finish(exit, commit))
       )
     }
     // (No generator: a generator function made per turn costs V8 a hidden class per turn.)

@@ -18,6 +18,8 @@ import { type Committed, EventHub } from "./EventHub.js"
 import { type Feed, Follower, type FollowSink } from "./Follower.js"
 import { Settler } from "./Settler.js"
 import { Supervisor } from "./Supervisor.js"
+import { RemoteAgents } from "./RemoteAgents.js"
+import { journalOf } from "./steps.js"
 import { timeOrderedId } from "./timeOrderedId.js"
 import { CommandRefused, type CommitOptions, type StoreHealth, TaskWriter } from "./TaskWriter.js"
 
@@ -133,6 +135,7 @@ export const make = Effect.gen(function* () {
   const log = yield* EventLog
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
+  const remote = yield* RemoteAgents
   const messages = yield* MessageIndex
   const push = yield* PushStore
   const durability = yield* Durability
@@ -308,6 +311,21 @@ export const make = Effect.gen(function* () {
     return result
   })
 
+  /**
+   * A canceled task's delegation that was still waiting (its remote task recorded, the step not) is
+   * canceled too (A2A proposal #2119), in the background: the cancel's answer does not wait on a remote.
+   */
+  const cascade = (canceled: TaskSnapshot) =>
+    canceled.machine.steps === undefined
+      ? Effect.void
+      : log.read(canceled.task.id).pipe(
+          Effect.flatMap((events) => {
+            const open = journalOf(events.map((e) => e.event)).delegation
+            return open === undefined ? Effect.void : remote.cancelLater(open.url, open.remoteTaskId)
+          }),
+          Effect.catchAll((e) => Effect.logWarning(`task ${canceled.task.id}: its delegations could not be looked up to cancel them`, e))
+        )
+
   const cancel = (taskId: string, caller: Caller) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
@@ -320,6 +338,7 @@ export const make = Effect.gen(function* () {
         yield* supervisor.stop(taskId)
         const result = yield* writer.commitHeld(taskId, { type: "Cancel" }).pipe(
           Effect.map((r) => r.snapshot),
+          Effect.tap(cascade),
           Effect.flatMap(whole),
           // On a shared store another instance's cancel (or finish) may have landed first.
           Effect.catchIf(

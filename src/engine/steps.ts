@@ -33,6 +33,14 @@ export interface Journal {
   readonly steps: ReadonlyArray<RecordedStep>
   /** The next step's failed attempts, when it has some and may try again. */
   readonly pending?: { readonly sequence: number; readonly name: string; readonly attempts: number; readonly retryAt: string }
+  /** The remote task the next step (a delegation) made in its latest attempt, when that step has no final record yet. */
+  readonly delegation?: {
+    readonly sequence: number
+    readonly attempt: number
+    readonly url: string
+    readonly remoteTaskId: string
+    readonly remoteContextId: string
+  }
 }
 
 export const emptyJournal: Journal = { steps: [] }
@@ -57,6 +65,7 @@ export const journalLoader = Effect.map(
 export const journalOf = (events: Iterable<TaskEvent>): Journal => {
   let steps: Array<RecordedStep> = []
   let pending: Journal["pending"]
+  let delegation: Journal["delegation"]
   for (const event of events) {
     switch (event.type) {
       case "TaskSubmitted":
@@ -64,19 +73,27 @@ export const journalOf = (events: Iterable<TaskEvent>): Journal => {
       case "StepsReset":
         steps = []
         pending = undefined
+        delegation = undefined
         break
       case "StepCompleted":
         steps.push(
           event.result === undefined ? { name: event.name, _tag: "Completed" } : { name: event.name, _tag: "Completed", result: event.result }
         )
         pending = undefined
+        delegation = undefined
         break
       case "StepAttemptFailed":
         if (event.retryAt === undefined) {
           steps.push({ name: event.name, _tag: "Failed", error: event.error, attempts: event.attempt })
           pending = undefined
+          delegation = undefined
         } else pending = { sequence: event.sequence, name: event.name, attempts: event.attempt, retryAt: event.retryAt }
         break
+      case "DelegationStarted": {
+        const { sequence, attempt, url, remoteTaskId, remoteContextId } = event
+        delegation = { sequence, attempt, url, remoteTaskId, remoteContextId }
+        break
+      }
       case "TimerStarted":
         steps.push({ name: sleepName, _tag: "Timer", dueAt: event.dueAt, fired: false })
         break
@@ -87,7 +104,15 @@ export const journalOf = (events: Iterable<TaskEvent>): Journal => {
       }
     }
   }
-  return pending === undefined ? { steps } : { steps, pending }
+  return { steps, ...(pending !== undefined ? { pending } : {}), ...(delegation !== undefined ? { delegation } : {}) }
+}
+
+/** Where a step's attempt stands (`stepWith`). */
+export interface StepPlace {
+  readonly sequence: number
+  readonly attempt: number
+  /** Until the places before this one are recorded. */
+  readonly previous: Effect.Effect<void>
 }
 
 /** The agent's code changed under a running task and it asked to run the turn's steps again: the turn restarts. */
@@ -153,6 +178,16 @@ export const stepRunner = (options: {
     name: string,
     effect: Effect.Effect<A, E, R>,
     stepOptions?: StepOptions<A, E, I>
+  ): Effect.Effect<A, StepFailed, R> => stepWith(name, () => effect, stepOptions)
+
+  /**
+   * A step whose effect is made per attempt, knowing its place (`sequence`), its attempt (from 1), and
+   * `previous`: until the places before it are recorded (a record of its own within the step waits for it).
+   */
+  const stepWith = <A, E, R, I = unknown>(
+    name: string,
+    effect: (place: StepPlace) => Effect.Effect<A, E, R>,
+    stepOptions?: StepOptions<A, E, I>
   ): Effect.Effect<A, StepFailed, R> =>
     Effect.suspend((): Effect.Effect<A, StepFailed, R> => {
       if (parked) return Effect.never
@@ -209,7 +244,13 @@ export const stepRunner = (options: {
       if (left > 0) return Effect.zipRight(Effect.sleep(Duration.millis(left)), wait(sequence, dueAt))
       // Refused when it is no longer the turn's pending timer (a later sleep replaced it): nothing to fire.
       // Any other failure ends the turn, as a record's does.
-      return Effect.orDie(Effect.catchIf(commit({ type: "FireTimer", sequence }), (e) => e instanceof CommandRefused, () => Effect.void))
+      return Effect.orDie(
+        Effect.catchIf(
+          commit({ type: "FireTimer", sequence }),
+          (e) => e instanceof CommandRefused,
+          () => Effect.void
+        )
+      )
     })
 
   const mismatch = (sequence: number, name: string, recorded: RecordedStep): Effect.Effect<never> => {
@@ -219,7 +260,7 @@ export const stepRunner = (options: {
       : Effect.die(new Error(`${reason} (an agent with onStepMismatch: "rerun" runs the turn's steps again instead)`))
   }
 
-  return { step, sleep }
+  return { step, stepWith, sleep }
 
   function replay<A, E, I>(sequence: number, name: string, recorded: RecordedStep, stepOptions?: StepOptions<A, E, I>): Effect.Effect<A, StepFailed> {
     if (recorded.name !== name || recorded._tag === "Timer") return mismatch(sequence, name, recorded)
@@ -232,7 +273,7 @@ export const stepRunner = (options: {
   function run<A, E, R, I>(
     sequence: number,
     name: string,
-    effect: Effect.Effect<A, E, R>,
+    effect: (place: StepPlace) => Effect.Effect<A, E, R>,
     stepOptions: StepOptions<A, E, I> | undefined,
     previous: Effect.Effect<void>
   ): Effect.Effect<A, StepFailed, R> {
@@ -245,7 +286,7 @@ export const stepRunner = (options: {
       if (resumed !== undefined) yield* Effect.sleep(Duration.millis(Math.max(0, Date.parse(resumed.retryAt) - (yield* Clock.currentTimeMillis))))
       for (;;) {
         attempt++
-        const exit = yield* Effect.exit(effect)
+        const exit = yield* Effect.exit(effect({ sequence, attempt, previous }))
         if (Exit.isSuccess(exit)) {
           const result = encodeResult(name, exit.value, stepOptions?.schema)
           yield* previous

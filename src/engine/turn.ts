@@ -4,6 +4,8 @@ import { type Command, type TaskSnapshot, turnOf } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
 import { describeCause } from "./describeCause.js"
 import { emptyJournal, type Journal, RestartSteps, stepRunner } from "./steps.js"
+import { delegator } from "./delegation.js"
+import type { RemoteAgents } from "./RemoteAgents.js"
 import { StoreFailure } from "./errors.js"
 import { CommandRefused, type CommitError, type CommitOptions, type CommitResult, type Commands } from "./TaskWriter.js"
 
@@ -73,8 +75,14 @@ export interface Parking {
  * `journal`: what the turn's steps recorded before it ran again (steps.ts).
  * A turn that parks on a sleep (`parking`) is interrupted, as a cancel interrupts it: it records nothing more.
  */
-export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, journal: Journal = emptyJournal, parking?: Parking) =>
+export const runAgent = (
+  agent: Agent,
+  snapshot: TaskSnapshot,
+  commit: Commit,
+  options: { readonly journal?: Journal; readonly parking?: Parking; readonly remote?: typeof RemoteAgents.Service } = {}
+) =>
   Effect.withFiberRuntime<Exit.Exit<TurnOutcome, unknown>>((worker) => {
+    const { parking, remote } = options
     // The sleep's own fiber may be another (a Promise agent's): it waits for the worker's interruption.
     const park =
       parking === undefined
@@ -99,6 +107,27 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, j
           Effect.fail(new AgentEmitError(e instanceof CommandRefused ? `agent emitted an illegal update: ${e.message}` : String(e)))
         )
       )
+    /** The context's durable parts (steps.ts, delegation.ts), over one run's journal. */
+    const journaled = (journal: Journal): Pick<AgentContext, "step" | "sleep" | "delegate"> => {
+      const runner = stepRunner({ turn, journal, commit, onMismatch: agent.onStepMismatch ?? "fail", ...(park !== undefined ? { park } : {}) })
+      return {
+        step: runner.step,
+        sleep: runner.sleep,
+        delegate:
+          remote === undefined
+            ? () => Effect.dieMessage("delegation is not available here: the engine was built without RemoteAgents")
+            : delegator({
+                taskId: task.id,
+                turn,
+                journal,
+                remote,
+                record: (command) => Effect.asVoid(Effect.orDie(commit(command))),
+                // A forwarded message the task cannot take (it was canceled meanwhile) is not the delegation's failure.
+                progress: (text) => Effect.ignore(emit({ type: "Progress", message: agentMessage(text) })),
+                stepWith: runner.stepWith
+              })
+      }
+    }
     const runWith = (journal: Journal): Effect.Effect<Exit.Exit<TurnOutcome, unknown>> => {
       const ctx: AgentContext = {
         taskId: task.id,
@@ -108,7 +137,7 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, j
         progress: (message) => emit({ type: "Progress", message: agentMessage(message) }),
         artifact: (artifact, options) =>
           emit({ type: "EmitArtifact", artifact, append: options?.append ?? false, lastChunk: options?.lastChunk ?? false }),
-        ...stepRunner({ turn, journal, commit, onMismatch: agent.onStepMismatch ?? "fail", ...(park !== undefined ? { park } : {}) })
+        ...journaled(journal)
       }
       // Under Effect.exit, an interruption raised by the agent itself comes back as a value (a
       // cancel or shutdown interrupts this whole fiber instead and never gets here): it fails the
@@ -123,7 +152,7 @@ export const runAgent = (agent: Agent, snapshot: TaskSnapshot, commit: Commit, j
         return Effect.zipRight(Effect.orDie(commit({ type: "ResetSteps", turn, reason: restart.reason })), runWith(emptyJournal))
       })
     }
-    return runWith(journal)
+    return runWith(options.journal ?? emptyJournal)
   })
 
 /** The outcome of `runAgent` as the closing command, or the failure that fails the task. */

@@ -44,7 +44,7 @@ const PartSchema = Schema.Struct({
   metadata: Schema.optional(Metadata)
 }).annotations({ identifier: "Part" })
 
-const MessageSchema = Schema.Struct({
+export const MessageSchema = Schema.Struct({
   messageId: Schema.String,
   contextId: Schema.optional(Schema.String),
   taskId: Schema.optional(Schema.String),
@@ -55,7 +55,7 @@ const MessageSchema = Schema.Struct({
   referenceTaskIds: Schema.optional(Schema.Array(Schema.String))
 }).annotations({ identifier: "Message" })
 
-const ArtifactSchema = Schema.Struct({
+export const ArtifactSchema = Schema.Struct({
   artifactId: Schema.String,
   name: Schema.optional(Schema.String),
   description: Schema.optional(Schema.String),
@@ -64,7 +64,7 @@ const ArtifactSchema = Schema.Struct({
   extensions: Schema.optional(Schema.Array(Schema.String))
 }).annotations({ identifier: "Artifact" })
 
-const State = Schema.Literal(...TaskStates)
+export const State = Schema.Literal(...TaskStates)
 const Version = Schema.Number.pipe(Schema.int(), Schema.greaterThanOrEqualTo(1))
 
 const TaskSchema = Schema.Struct({
@@ -130,7 +130,15 @@ export const TaskEventSchema = Schema.Union(
   }),
   event("StepsReset", { turn: Schema.Number, reason: Schema.String }),
   event("TimerStarted", { turn: Schema.Number, sequence: Schema.Number, dueAt: Schema.String }),
-  event("TimerFired", { sequence: Schema.Number, instanceId: Schema.optional(Schema.String), leaseEpoch: Schema.optional(Schema.Number) })
+  event("TimerFired", { sequence: Schema.Number, instanceId: Schema.optional(Schema.String), leaseEpoch: Schema.optional(Schema.Number) }),
+  event("DelegationStarted", {
+    turn: Schema.Number,
+    sequence: Schema.Number,
+    attempt: Schema.Number,
+    url: Schema.String,
+    remoteTaskId: Schema.String,
+    remoteContextId: Schema.String
+  })
 )
 
 export const EventMetadataSchema = Schema.Struct({ instanceId: Schema.String })

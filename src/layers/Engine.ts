@@ -1,3 +1,4 @@
+import * as RemoteAgents from "../engine/RemoteAgents.js"
 import { Effect, Layer } from "effect"
 import type { Agent } from "../agent/Agent.js"
 import * as CommitFeed from "../engine/CommitFeed.js"
@@ -39,6 +40,8 @@ export interface EngineLayerOptions<R = never> {
   readonly storeTimeoutMs?: number | undefined
   /** How long a turn's start waits to be committed with the agent's first emission (default 50 ms). */
   readonly startDelayMs?: number | undefined
+  /** Delegation to other A2A agents (`ctx.delegate`): the credentials for each remote host. */
+  readonly delegation?: RemoteAgents.DelegationOptions | undefined
   /** A durable sleep (`ctx.sleep`) this long or longer gives its worker up until it is due (default 5 s). */
   readonly parkSleepsFromMs?: number | undefined
 }
@@ -66,6 +69,7 @@ const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
         Deliverer.layerSignal,
         Deliverer.layerSettings(options.push),
         EventHub.layer(options.hubCapacity),
+        RemoteAgents.layer(options.delegation),
         InstanceId.layer(options.instanceId),
         EngineConfig.layerAgent(options.agent),
         EngineConfig.layerConfig({

@@ -78,6 +78,7 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     commitPollMs,
     storeTimeoutMs,
     parkSleepsFromMs,
+    delegation,
     ...server
   } = options
   return http(server).pipe(
@@ -95,7 +96,8 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
         leaseMs,
         commitPollMs,
         storeTimeoutMs,
-        parkSleepsFromMs
+        parkSleepsFromMs,
+        delegation
       })
     ),
     Layer.provideMerge(

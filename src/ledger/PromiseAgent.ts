@@ -1,5 +1,14 @@
 import { Cause, type Duration, Effect, Exit, Runtime } from "effect"
-import { type Agent, type AgentContext, type AgentSkill, Outcome, type StepOptions, type TurnOutcome } from "../agent/Agent.js"
+import {
+  type Agent,
+  type AgentContext,
+  type AgentSkill,
+  type DelegateOptions,
+  type DelegationResult,
+  Outcome,
+  type StepOptions,
+  type TurnOutcome
+} from "../agent/Agent.js"
 import type { Artifact, Message, Part } from "../domain/Message.js"
 import type { Task } from "../domain/TaskView.js"
 
@@ -57,6 +66,11 @@ export interface PromiseAgentContext {
    * a sleep in steps.
    */
   readonly sleep: (duration: Duration.DurationInput) => Promise<void>
+  /**
+   * Delegate to another A2A agent (`AgentContext.delegate`): resolves with where its task ended (or asks
+   * for input); a remote task that failed, after the retries, rejects with `StepFailed`.
+   */
+  readonly delegate: (url: string, message: string | ReadonlyArray<Part>, options?: DelegateOptions) => Promise<DelegationResult>
 }
 
 /** How a Promise agent ends its turn; each state is the A2A state of that name. */
@@ -118,6 +132,12 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
                 : runPromiseExit(ctx.step(name, Effect.tryPromise({ try: () => run(), catch: (error) => error }), options)).then((exit) =>
                     Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
                   )
+            const delegate = (url: string, message: string | ReadonlyArray<Part>, options?: DelegateOptions): Promise<DelegationResult> =>
+              signal.aborted
+                ? Promise.reject(aborted())
+                : runPromiseExit(ctx.delegate(url, message, options)).then((exit) =>
+                    Exit.isSuccess(exit) ? exit.value : Promise.reject(Cause.squash(exit.cause))
+                  )
             const sleep = (duration: Duration.DurationInput): Promise<void> =>
               signal.aborted ? Promise.reject(aborted()) : runPromise(ctx.sleep(duration), { signal })
             return agent.run({
@@ -129,7 +149,8 @@ export const fromPromiseAgent = (agent: PromiseAgent): Agent => ({
               progress: (message) => report(ctx.progress(message)),
               artifact: (artifact, options) => report(ctx.artifact(artifact, options)),
               step,
-              sleep
+              sleep,
+              delegate
             })
           },
           // The failure itself, so the task's reason is its message (not "An unknown error occurred").

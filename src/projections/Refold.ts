@@ -49,7 +49,8 @@ const journalFault = (s: AnySnapshot, event: TaskEvent): string | undefined => {
     case "StepCompleted":
     case "StepAttemptFailed":
     case "StepsReset":
-    case "TimerStarted": {
+    case "TimerStarted":
+    case "DelegationStarted": {
       const turn = s.task === undefined ? 1 : turnOf(s.task.history)
       return event.turn === turn ? undefined : `${event.type} names turn ${event.turn}, recorded in turn ${turn}`
     }

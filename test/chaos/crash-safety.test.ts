@@ -279,7 +279,9 @@ const chaos = (kind: "sqlite" | "postgres") => async () => {
     const strandedTimers = [...timers].filter(([, t]) => !t.fired || !t.finished).map(([id]) => id)
     const napsRepeated = [...timers].filter(([, t]) => t.napping > 1).map(([id]) => id)
     for (const id of strandedTimers.slice(0, 3)) {
-      const log = events.filter((e) => e.taskId === id).map((e) => `v${e.version} ${e.event.type} ${e.event.at} by ${e.metadata.instanceId} ${JSON.stringify(e.event).slice(0, 160)}`)
+      const log = events
+        .filter((e) => e.taskId === id)
+        .map((e) => `v${e.version} ${e.event.type} ${e.event.at} by ${e.metadata.instanceId} ${JSON.stringify(e.event).slice(0, 160)}`)
       console.log(`stranded in a timer: ${id}\n  ${log.join("\n  ")}`)
     }
     console.log(

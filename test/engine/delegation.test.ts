@@ -1,0 +1,267 @@
+import { describe, expect, it } from "vitest"
+import type { AgentExecutor } from "@a2a-js/sdk/server"
+import { Deferred, Effect, Exit, FiberId, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import * as path from "node:path"
+import { type Agent, type DelegateOptions, Outcome } from "../../src/agent/Agent"
+import { textOf } from "../../src/domain/Message"
+import type { TaskEvent } from "../../src/domain/TaskEvent"
+import type { TaskState } from "../../src/domain/TaskState"
+import { EventLog } from "../../src/eventlog/EventLog"
+import { anonymous, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
+import * as Embedded from "../../src/layers/Embedded"
+import { call, eventually } from "../support/rpc"
+import { sdkEvents, sdkTextOf, startSdkServer } from "../support/sdkServer"
+import { startServer, tempDir } from "../support/server"
+import { verifyStore } from "../support/verifyStore"
+
+/** The parent: an embedded engine on a SQLite file whose agent delegates; `close` stops it as a shutdown does. */
+const startParent = async (agent: Agent, db = path.join(tempDir(), "parent.db"), delegation?: Embedded.EmbeddedOptions["delegation"]) => {
+  const scope = Effect.runSync(Scope.make())
+  const layer = Embedded.layer({ agent, db, ...(delegation !== undefined ? { delegation } : {}) }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+  )
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
+  return { db, run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const send = (text: string) =>
+  Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { messageId: `m-${Math.random()}`, role: "ROLE_USER", parts: [{ text }] } }))
+const taskIdOf = (o: SendOutcome) => {
+  if (o._tag !== "Task") throw new Error("expected a task")
+  return o.snapshot.task.id
+}
+const events = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event)))
+const getTask = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))
+const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
+  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
+const delegations = (es: ReadonlyArray<TaskEvent>) =>
+  es.filter((e): e is Extract<TaskEvent, { type: "DelegationStarted" }> => e.type === "DelegationStarted")
+
+/** A parent agent that delegates its input's text to `url` and completes with the remote's answer. */
+const delegating = (url: () => string, options?: DelegateOptions): Agent => ({
+  name: "parent",
+  description: "",
+  version: "1",
+  skills: [],
+  run: (ctx) =>
+    Effect.map(ctx.delegate(url(), textOf(ctx.input), options), (r) =>
+      Outcome.complete(`${r.state.replace("TASK_STATE_", "")}: ${r.text}${r.artifacts.map((a) => ` [${a.parts[0]?.text}]`).join("")}`)
+    )
+})
+
+/** The remote a2a-ledger agent: says it works, then (once `release` is done, if given) completes with the text upper-cased, or fails on "fail". */
+const child = (release?: Deferred.Deferred<void>): Agent => ({
+  name: "child",
+  description: "",
+  version: "1",
+  skills: [],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      const text = textOf(ctx.input)
+      yield* ctx.progress(`working on ${text}`)
+      if (release !== undefined) yield* Deferred.await(release)
+      if (text === "fail") return Outcome.fail("the child cannot")
+      return Outcome.complete(text.toUpperCase(), { artifacts: [{ artifactId: "a", parts: [{ text: `${text}!` }] }] })
+    })
+})
+
+const remoteTasks = async (url: string) => (await call(url, "ListTasks", {})).tasks as ReadonlyArray<{ id: string; status: { state: string } }>
+
+describe("delegation to another a2a-ledger server (ctx.delegate)", () => {
+  it("sends the message, waits for the remote task, and returns its result; the remote task is recorded; progress is forwarded", async () => {
+    const remote = await startServer({ agent: child() })
+    const parent = await startParent(delegating(() => remote.url, { forwardProgress: true }))
+    try {
+      const taskId = taskIdOf(await parent.run(send("hello")))
+      await parent.run(waitFor(taskId, settled))
+      const task = await parent.run(getTask(taskId))
+      expect(task.task.status.state).toBe("TASK_STATE_COMPLETED")
+      expect(textOf(task.task.status.message!)).toBe("COMPLETED: HELLO [hello!]")
+      // The remote's progress, as this task's.
+      expect(task.task.history.map((m) => textOf(m))).toContain("working on hello")
+      const started = delegations(await parent.run(events(taskId)))
+      const [remoteTask] = await remoteTasks(remote.url)
+      expect(started).toHaveLength(1)
+      expect(started[0]).toMatchObject({ url: remote.url, remoteTaskId: remoteTask!.id, attempt: 1, sequence: 1 })
+    } finally {
+      await parent.close()
+      await remote.close()
+    }
+    expect(await verifyStore(parent.db)).toBe(1)
+  })
+
+  it("a restart of the parent mid-delegation watches the same remote task again: the message is not sent twice", async () => {
+    const release = Deferred.unsafeMake<void>(FiberId.none)
+    const remote = await startServer({ agent: child(release) })
+    const db = path.join(tempDir(), "parent.db")
+    try {
+      const first = await startParent(
+        delegating(() => remote.url),
+        db
+      )
+      const taskId = taskIdOf(await first.run(send("again")))
+      await eventually(
+        async () => delegations(await first.run(events(taskId))).length,
+        (n) => n === 1
+      )
+      await first.close()
+      // The remote task finishes while no parent runs.
+      Deferred.unsafeDone(release, Exit.void)
+      const second = await startParent(
+        delegating(() => remote.url),
+        db
+      )
+      try {
+        await second.run(waitFor(taskId, settled))
+        expect(textOf((await second.run(getTask(taskId))).task.status.message!)).toBe("COMPLETED: AGAIN [again!]")
+        expect(await remoteTasks(remote.url)).toHaveLength(1)
+        expect(delegations(await second.run(events(taskId)))).toHaveLength(1)
+      } finally {
+        await second.close()
+      }
+    } finally {
+      await remote.close()
+    }
+  })
+
+  it("canceling the parent cancels the remote task it waits on", async () => {
+    const never = Deferred.unsafeMake<void>(FiberId.none)
+    const remote = await startServer({ agent: child(never) })
+    const parent = await startParent(delegating(() => remote.url))
+    try {
+      const taskId = taskIdOf(await parent.run(send("stop me")))
+      const started = await eventually(
+        async () => delegations(await parent.run(events(taskId))),
+        (d) => d.length === 1
+      )
+      const canceled = await parent.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
+      expect(canceled.task.status.state).toBe("TASK_STATE_CANCELED")
+      const remoteTask = await eventually(
+        async () => (await call(remote.url, "GetTask", { id: started[0]!.remoteTaskId })).status.state,
+        (s) => s === "TASK_STATE_CANCELED"
+      )
+      expect(remoteTask).toBe("TASK_STATE_CANCELED")
+    } finally {
+      await parent.close()
+      await remote.close()
+    }
+  })
+
+  it("a failing remote fails the attempt: the retry policy sends a new remote task, and the last failure fails the parent", async () => {
+    const remote = await startServer({ agent: child() })
+    const parent = await startParent(delegating(() => remote.url, { retry: { attempts: 2, initialDelayMs: 10, jitter: false } }))
+    try {
+      const taskId = taskIdOf(await parent.run(send("fail")))
+      await parent.run(waitFor(taskId, settled))
+      const task = await parent.run(getTask(taskId))
+      expect(task.task.status.state).toBe("TASK_STATE_FAILED")
+      expect(textOf(task.task.status.message!)).toMatch(/ended FAILED: the child cannot/)
+      const log = await parent.run(events(taskId))
+      expect(delegations(log).map((d) => d.attempt)).toEqual([1, 2])
+      expect(log.filter((e) => e.type === "StepAttemptFailed")).toHaveLength(2)
+      expect((await remoteTasks(remote.url)).map((t) => t.status.state)).toEqual(["TASK_STATE_FAILED", "TASK_STATE_FAILED"])
+    } finally {
+      await parent.close()
+      await remote.close()
+    }
+  })
+
+  it("credentials for the remote's host come from the configuration", async () => {
+    const remote = await startServer({ agent: child(), auth: { apiKeys: [{ principal: "parent", key: "s3cret" }] } })
+    const host = new URL(remote.url).host
+    const noRetry = { retry: { attempts: 1 } }
+    const without = await startParent(delegating(() => remote.url, noRetry))
+    const withKey = await startParent(
+      delegating(() => remote.url, noRetry),
+      path.join(tempDir(), "parent.db"),
+      { credentials: [{ host, apiKey: "s3cret" }] }
+    )
+    try {
+      const refused = taskIdOf(await without.run(send("who")))
+      await without.run(waitFor(refused, settled))
+      expect((await without.run(getTask(refused))).task.status.state).toBe("TASK_STATE_FAILED")
+      const allowed = taskIdOf(await withKey.run(send("who")))
+      await withKey.run(waitFor(allowed, settled))
+      expect(textOf((await withKey.run(getTask(allowed))).task.status.message!)).toBe("COMPLETED: WHO [who!]")
+    } finally {
+      await without.close()
+      await withKey.close()
+      await remote.close()
+    }
+  })
+})
+
+describe("delegation to the official SDK's server", () => {
+  /** Completes with an artifact; "fail" fails; "wait" works until canceled. */
+  const executor = (): AgentExecutor & { readonly waiting: Map<string, () => void> } => {
+    const waiting = new Map<string, () => void>()
+    return {
+      waiting,
+      execute: async (context: any, bus) => {
+        const { taskId, contextId } = context
+        const text = sdkTextOf(context.userMessage)
+        bus.publish(sdkEvents.task(taskId, contextId, context.userMessage))
+        bus.publish(sdkEvents.status(taskId, contextId, 2))
+        if (text === "wait") {
+          await new Promise<void>((resolve) => waiting.set(taskId, resolve))
+          return
+        }
+        if (text === "fail") {
+          bus.publish(sdkEvents.status(taskId, contextId, 4))
+          return
+        }
+        bus.publish(sdkEvents.artifact(taskId, contextId, text.toUpperCase()))
+        bus.publish(sdkEvents.status(taskId, contextId, 3))
+      },
+      cancelTask: async (taskId, bus) => {
+        bus.publish(sdkEvents.status(taskId, "", 5))
+        waiting.get(taskId)?.()
+      }
+    }
+  }
+
+  it("delegates to it and returns its result", async () => {
+    const sdk = await startSdkServer(executor())
+    const parent = await startParent(delegating(() => sdk.url))
+    try {
+      const taskId = taskIdOf(await parent.run(send("sdk")))
+      await parent.run(waitFor(taskId, settled))
+      expect(textOf((await parent.run(getTask(taskId))).task.status.message!)).toBe("COMPLETED:  [SDK]")
+    } finally {
+      await parent.close()
+      await sdk.close()
+    }
+  })
+
+  it("a failing SDK task fails the parent after the retries; canceling the parent cancels the SDK task", async () => {
+    const running = executor()
+    const sdk = await startSdkServer(running)
+    const failing = await startParent(delegating(() => sdk.url, { retry: { attempts: 2, initialDelayMs: 10 } }))
+    const waiting = await startParent(
+      delegating(() => sdk.url),
+      path.join(tempDir(), "parent.db")
+    )
+    try {
+      const failed = taskIdOf(await failing.run(send("fail")))
+      await failing.run(waitFor(failed, settled))
+      expect((await failing.run(getTask(failed))).task.status.state).toBe("TASK_STATE_FAILED")
+      expect(delegations(await failing.run(events(failed)))).toHaveLength(2)
+
+      const taskId = taskIdOf(await waiting.run(send("wait")))
+      const started = await eventually(
+        async () => delegations(await waiting.run(events(taskId))),
+        (d) => d.length === 1
+      )
+      await waiting.run(Effect.flatMap(TaskEngine, (e) => e.cancel(taskId, anonymous)))
+      await eventually(
+        async () => (await call(sdk.url, "GetTask", { id: started[0]!.remoteTaskId }, { "A2A-Version": "1.0" })).status.state,
+        (s) => s === "TASK_STATE_CANCELED"
+      )
+    } finally {
+      await failing.close()
+      await waiting.close()
+      await sdk.close()
+    }
+  })
+})
