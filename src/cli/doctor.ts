@@ -10,6 +10,7 @@ import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { age, stateName, summary } from "./eventText.js"
 import { journalOf } from "../engine/steps.js"
 import { sleepingUntil } from "../domain/Task.js"
+import type { TaskEvent } from "../domain/TaskEvent.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 
@@ -35,6 +36,8 @@ interface Diagnosis {
     readonly recorded: number
     readonly last?: string
     readonly retrying?: { readonly name: string; readonly failedAttempts: number; readonly nextAttemptAt: string }
+    /** A delegation waiting on its remote task (`ctx.delegate`). */
+    readonly delegating?: { readonly url: string; readonly remoteTaskId: string; readonly attempt: number; readonly since: string }
   }
   /** The durable timer a sleeping task waits on (its turn parked; no worker holds it). */
   readonly sleeping?: { readonly until: string; readonly dueInMs: number }
@@ -81,6 +84,16 @@ const diagnose = (file: string, id: string) =>
         : {
             recorded: journal.steps.length,
             ...(journal.steps.length > 0 ? { last: journal.steps[journal.steps.length - 1]!.name } : {}),
+            ...(journal.delegation !== undefined
+              ? {
+                  delegating: {
+                    url: journal.delegation.url,
+                    remoteTaskId: journal.delegation.remoteTaskId,
+                    attempt: journal.delegation.attempt,
+                    since: delegatedAt(events, journal.delegation.remoteTaskId)
+                  }
+                }
+              : {}),
             ...(journal.pending !== undefined
               ? {
                   retrying: {
@@ -150,6 +163,10 @@ const diagnose = (file: string, id: string) =>
     } satisfies Diagnosis
   })
 
+/** When the delegation to this remote task was recorded. */
+const delegatedAt = (events: ReadonlyArray<{ readonly event: TaskEvent }>, remoteTaskId: string) =>
+  events.find((e) => e.event.type === "DelegationStarted" && e.event.remoteTaskId === remoteTaskId)?.event.at ?? ""
+
 const noServer = (d: Omit<Diagnosis, "verdict">) => d.server !== undefined && !d.server.running
 
 const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): string => {
@@ -170,12 +187,15 @@ const verdictOf = (d: Omit<Diagnosis, "verdict">, said: string | undefined): str
       if (d.sleeping !== undefined) return sleepingVerdict(d, d.sleeping)
       const started = d.lastStart !== undefined ? ` since ${d.lastStart.at}` : ""
       const retry = d.steps?.retrying
+      const remote = d.steps?.delegating
       const stepping =
-        retry !== undefined
-          ? `; step "${retry.name}" failed ${retry.failedAttempts} time(s), next attempt at ${retry.nextAttemptAt}`
-          : d.steps !== undefined && d.steps.recorded > 0
-            ? `; ${d.steps.recorded} step(s) recorded in this turn, the last "${d.steps.last}"`
-            : ""
+        remote !== undefined
+          ? `; waiting on remote task ${remote.remoteTaskId} at ${remote.url} since ${remote.since}${remote.attempt > 1 ? ` (attempt ${remote.attempt})` : ""}`
+          : retry !== undefined
+            ? `; step "${retry.name}" failed ${retry.failedAttempts} time(s), next attempt at ${retry.nextAttemptAt}`
+            : d.steps !== undefined && d.steps.recorded > 0
+              ? `; ${d.steps.recorded} step(s) recorded in this turn, the last "${d.steps.last}"`
+              : ""
       if (d.lease !== undefined) {
         return d.lease.expiresInMs > 0
           ? `running on ${d.lease.holder}${started}; its lease (epoch ${d.lease.epoch}) is renewed and runs for another ${age(d.lease.expiresInMs)}${stepping}`
@@ -226,7 +246,10 @@ const print = (d: Diagnosis) =>
       ...(d.queue !== undefined ? [`  queue      ${d.queue.olderWaiting} older submitted task(s) ahead`] : []),
       ...(d.steps !== undefined
         ? [
-            `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s), next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}`
+            `  steps      ${d.steps.recorded} recorded in this turn${d.steps.last !== undefined ? ` (last "${d.steps.last}")` : ""}${d.steps.retrying !== undefined ? `; "${d.steps.retrying.name}" failed ${d.steps.retrying.failedAttempts} time(s), next attempt at ${d.steps.retrying.nextAttemptAt}` : ""}`,
+            ...(d.steps.delegating !== undefined
+              ? [`  remote     waiting on task ${d.steps.delegating.remoteTaskId} at ${d.steps.delegating.url}, since ${d.steps.delegating.since}`]
+              : [])
           ]
         : []),
       ...(d.sleeping !== undefined

@@ -120,7 +120,7 @@ export const make = (options: DelegationOptions = {}) =>
     const send = (url: string, message: Message) =>
       Effect.gen(function* () {
         const c = yield* client(url)
-        const answer: any = yield* c
+        const answer: { readonly task?: unknown; readonly message?: unknown } | undefined = yield* c
           .call("SendMessage", { message, configuration: { returnImmediately: true } })
           .pipe(Effect.mapError((e) => unreachable(url, undefined, e)))
         if (answer?.task !== undefined) {
@@ -165,7 +165,10 @@ export const make = (options: DelegationOptions = {}) =>
           primed = true
           const final = settled(task.status.state) ? task.status.message?.messageId : undefined
           const messages = (task.history ?? []).flatMap((m) => Either.getOrUndefined(Either.map(decodeMessage(m), (d) => [d])) ?? [])
-          if (quiet) return Effect.sync(() => void messages.forEach((m) => seen.add(m.messageId)))
+          if (quiet)
+            return Effect.sync(() => {
+              for (const m of messages) seen.add(m.messageId)
+            })
           return Effect.forEach(messages, (m) => said(m, m.messageId === final), { discard: true })
         })
       return { said, snapshot, wanted: forward !== undefined }
@@ -177,6 +180,7 @@ export const make = (options: DelegationOptions = {}) =>
      */
     const subscribeOnce = (c: A2AClient.A2AClient, taskId: string, forwarding: ReturnType<typeof forwarder>) =>
       c.stream("SubscribeToTask", { id: taskId }).pipe(
+        // biome-ignore lint/suspicious/noExplicitAny: a remote's stream event, checked field by field below
         Stream.mapEffect((event: any) => {
           if (event?.task !== undefined) {
             const task = Either.getOrUndefined(decodeTask(event.task))

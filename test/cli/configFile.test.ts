@@ -2,7 +2,7 @@ import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { apiKeysFromEnv, authOptions, load } from "../../src/cli/configFile"
+import { apiKeysFromEnv, authOptions, delegationOptions, load } from "../../src/cli/configFile"
 import { tempDir } from "../support/server"
 
 const write = (name: string, text: string) => {
@@ -23,11 +23,28 @@ describe("the config file", () => {
     ["auth:\n  apiKeys:\n    - principal: a\n      key: k\n      keyEnv: K", "exactly one of key and keyEnv"],
     ["auth:\n  jwt:\n    issuer: x", "auth.jwt.jwksUrl: is required"],
     ["auth:\n  apikeys: []", "auth.apikeys"],
-    ["auth: [", "not valid YAML or JSON"]
+    ["auth: [", "not valid YAML or JSON"],
+    ["delegation:\n  credentials:\n    - { host: a.example, bearer: t, apiKey: k }", "exactly one of bearer, bearerEnv, apiKey and apiKeyEnv"],
+    ["delegation:\n  credentials:\n    - { bearer: t }", "delegation.credentials[0].host: is required"]
   ])("names what is wrong in %j", (text, expected) => {
     const r = load(write("bad.yaml", text))
     expect(Either.isLeft(r)).toBe(true)
     if (Either.isLeft(r)) expect(r.left).toContain(expected)
+  })
+
+  it("delegation credentials name a host and a bearer token or API key, inline or from the environment", () => {
+    const config = Either.getOrThrow(
+      load(
+        write("d.yaml", "delegation:\n  credentials:\n    - { host: a.example, bearer: t1 }\n    - { host: 'b.example:8443', apiKeyEnv: B_KEY }\n")
+      )
+    )
+    expect(Either.getOrThrow(delegationOptions(config, { B_KEY: "k2" }))).toEqual({
+      credentials: [
+        { host: "a.example", bearer: "t1" },
+        { host: "b.example:8443", apiKey: "k2" }
+      ]
+    })
+    expect(delegationOptions(config, {})).toEqual(Either.left("delegation.credentials[1].apiKeyEnv: the environment variable B_KEY is not set"))
   })
 
   it("an API key may be bound to tenants, and a JWT issuer may name a tenant claim", () => {

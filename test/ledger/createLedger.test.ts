@@ -346,6 +346,24 @@ describe("createLedger: listen and close", () => {
     expect(afterSleep).toBe(1)
   })
 
+  it("a Promise agent delegates to another A2A agent and gets its result", async () => {
+    const remote = await open({ ...card, run: async (ctx) => ({ state: "completed", message: `remote says ${ctx.input.parts[0]?.text}` }) })
+    const served = await remote.listen({ port: 0 })
+    try {
+      const ledger = await open({
+        ...card,
+        run: async (ctx) => {
+          const result = await ctx.delegate(`http://127.0.0.1:${served.port}`, "hi", { name: "ask the remote" })
+          return { state: "completed", message: `${result.state}: ${result.text}` }
+        }
+      })
+      const done = await ledger.send("go")
+      expect(done.status.message?.parts[0]?.text).toBe("TASK_STATE_COMPLETED: remote says hi")
+    } finally {
+      await served.close()
+    }
+  })
+
   it("a Promise agent with onStepMismatch: rerun runs its steps again when their order changed under the task", async () => {
     const db = path.join(tempDir(), "rerun.db")
     const calls: Array<string> = []
