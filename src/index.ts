@@ -48,11 +48,15 @@ export {
   AgentEmitError,
   agentMessage,
   type AgentSkill,
+  type DelegateOptions,
+  DelegationFailed,
+  type DelegationResult,
   Outcome,
   StepFailed,
   type StepOptions,
   type TurnOutcome
 } from "./agent/Agent.js"
+export type { DelegationCredential, DelegationOptions } from "./engine/RemoteAgents.js"
 
 // The engine for Effect programs.
 export {
