@@ -9,6 +9,7 @@ import type { HostedAgent } from "../layers/Server.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import type { ApiKey, AuthOptions } from "../server/Auth.js"
 import type { DelegationCredential, DelegationOptions } from "../engine/RemoteAgents.js"
+import type { FlowControlOptions, Limits } from "../engine/FlowControl.js"
 
 /**
  * The server's configuration file (`--config`, YAML or JSON): what does not
@@ -53,6 +54,20 @@ const DelegationCredentialEntry = Schema.Struct({
 
 const Duration = Schema.String.pipe(Schema.filter((d) => parseDuration(d) !== undefined || "must be a duration such as 30d, 12h, 90m or 45s"))
 
+const Count = Schema.Int.pipe(Schema.between(1, 1_000_000))
+
+/** Flow-control limits (FlowControl.ts): for a server's agent, and for each tenant apart. */
+const LimitsEntry = Schema.Struct({
+  /** Tasks a principal may create per window: `{ limit: 60, per: 1m }`. */
+  creations: Schema.optional(Schema.Struct({ limit: Count, per: Duration })),
+  maxRunning: Schema.optional(Count),
+  maxRunningPerPrincipal: Schema.optional(Count)
+})
+const FlowControlEntry = Schema.Struct({
+  ...LimitsEntry.fields,
+  tenants: Schema.optional(Schema.Record({ key: Schema.String, value: LimitsEntry }))
+})
+
 const AgentEntry = Schema.Struct({
   /** Route name: /agents/{name}/… */
   name: Schema.String.pipe(
@@ -66,7 +81,9 @@ const AgentEntry = Schema.Struct({
   retention: Schema.optional(Duration),
   /** Its SQLite file (default: `<name>.db` beside the --db file). */
   db: Schema.optional(NonEmpty),
-  stepDelayMs: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0)))
+  stepDelayMs: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
+  /** This agent's flow control (the file's top-level `flowControl` is the root agent's). */
+  flowControl: Schema.optional(FlowControlEntry)
 })
 
 export const FileConfig = Schema.Struct({
@@ -85,7 +102,9 @@ export const FileConfig = Schema.Struct({
       jwt: Schema.optional(Jwt)
     })
   ),
-  delegation: Schema.optional(Schema.Struct({ credentials: Schema.optional(Schema.Array(DelegationCredentialEntry)) }))
+  delegation: Schema.optional(Schema.Struct({ credentials: Schema.optional(Schema.Array(DelegationCredentialEntry)) })),
+  /** The single agent's flow control (`serve` without `agents`), and the default of agents without their own. */
+  flowControl: Schema.optional(FlowControlEntry)
 })
 export type FileConfig = typeof FileConfig.Type
 
@@ -160,6 +179,21 @@ export const delegationOptions = (config: FileConfig, env: Record<string, string
   return Either.right({ credentials })
 }
 
+const limitsOf = (l: typeof LimitsEntry.Type): Limits => ({
+  ...(l.creations !== undefined ? { creations: { limit: l.creations.limit, window: parseDuration(l.creations.per)! } } : {}),
+  ...(l.maxRunning !== undefined ? { maxRunning: l.maxRunning } : {}),
+  ...(l.maxRunningPerPrincipal !== undefined ? { maxRunningPerPrincipal: l.maxRunningPerPrincipal } : {})
+})
+
+/** A `flowControl` entry of the file as the engine's options (durations in ms). */
+export const flowControlOptions = (entry: typeof FlowControlEntry.Type | undefined): FlowControlOptions | undefined =>
+  entry === undefined
+    ? undefined
+    : {
+        ...limitsOf(entry),
+        ...(entry.tenants !== undefined ? { tenants: Object.fromEntries(Object.entries(entry.tenants).map(([t, l]) => [t, limitsOf(l)])) } : {})
+      }
+
 export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, string> =>
   file === undefined ? Effect.succeed({}) : Either.match(load(file), { onLeft: Effect.fail, onRight: Effect.succeed })
 
@@ -177,6 +211,8 @@ export const hostedAgents = (
     readonly storeTimeoutMs?: number
     readonly parkSleepsFromMs?: number
     readonly delegation?: DelegationOptions
+    /** The file's top-level flow control: for agents without their own. */
+    readonly flowControl?: FlowControlOptions | undefined
   }
 ): Either.Either<ReadonlyArray<HostedAgent & { readonly maxWorkers: number }>, string> => {
   const onPostgres = isPostgresUrl(db)
@@ -198,7 +234,8 @@ export const hostedAgents = (
       leaseMs: defaults.leaseMs,
       storeTimeoutMs: defaults.storeTimeoutMs,
       parkSleepsFromMs: defaults.parkSleepsFromMs,
-      delegation: defaults.delegation
+      delegation: defaults.delegation,
+      flowControl: flowControlOptions(a.flowControl) ?? defaults.flowControl
     }
   })
   const dbs = hosted.map((h) => h.db)

@@ -269,6 +269,7 @@ export const serve = Command.make(
           storeTimeoutMs: o.storeTimeoutMs,
           parkSleepsFromMs: o.parkSleepsFromMs,
           delegation: delegation.right,
+          flowControl: ConfigFile.flowControlOptions(file.flowControl),
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
@@ -282,7 +283,8 @@ export const serve = Command.make(
         leaseMs: o.leaseMs,
         storeTimeoutMs: o.storeTimeoutMs,
         parkSleepsFromMs: o.parkSleepsFromMs,
-        delegation: delegation.right
+        delegation: delegation.right,
+        flowControl: ConfigFile.flowControlOptions(file.flowControl)
       })
       if (hosted._tag === "Left") return yield* new CommandFailed({ message: hosted.left })
       for (const a of hosted.right) {

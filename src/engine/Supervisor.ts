@@ -8,6 +8,9 @@ import { InstanceId } from "./InstanceId.js"
 import { TaskWriter } from "./TaskWriter.js"
 import * as WorkerSlots from "./WorkerSlots.js"
 import { journalLoader } from "./steps.js"
+import { FairQueue, type Waiting } from "./FairQueue.js"
+import { FlowControl, priorityOf, runningCounter } from "./FlowControl.js"
+import type { StoreFailure } from "./errors.js"
 import * as TimerQueue from "./TimerQueue.js"
 import { RemoteAgents } from "./RemoteAgents.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
@@ -64,14 +67,20 @@ export const make = Effect.gen(function* () {
   const workers = yield* FiberMap.make<string>()
   const startWorker = yield* workerStarter(workers)
   const runtime = yield* Effect.runtime<never>()
-  const pending = yield* Queue.unbounded<string>()
-  // Tasks queued and not yet given a worker by the dispatcher (in the queue, or in its hand).
-  let waiting = 0
-  const queue = (taskId: string) =>
-    Effect.suspend(() => {
-      waiting++
-      return Queue.offer(pending, taskId)
-    }).pipe(Effect.asVoid)
+  const flow = yield* FlowControl
+  const counts = runningCounter(flow)
+  // Tasks waiting for a worker, taken fairly across tenants and principals (FairQueue); the dispatcher is
+  // woken when one is queued or a turn ends (a running limit may allow one more).
+  const waiting = new FairQueue()
+  const changed = yield* Queue.sliding<void>(1)
+  const whoOf = (s: TaskSnapshot): Waiting => ({ taskId: s.task.id, tenant: s.tenant, principal: s.owner, priority: priorityOf(s.turnInput) })
+  /** Queue a task for a worker (as it stands, `known`, or as the writer has it). */
+  const queue = (taskId: string, known?: TaskSnapshot): Effect.Effect<void, StoreFailure> =>
+    Effect.map(known !== undefined ? Effect.succeed(Option.some(known)) : writer.current(taskId), (current) => {
+      if (Option.isNone(current)) return
+      waiting.offer(whoOf(current.value))
+      Queue.unsafeOffer(changed, undefined)
+    })
   const slots = yield* WorkerSlots.make(config.maxWorkers)
   // Parked turns' tasks, woken when due (recover queues a due one; it looks at the task again first).
   const timers: TimerQueue.TimerQueue = yield* TimerQueue.make((taskId) =>
@@ -81,8 +90,9 @@ export const make = Effect.gen(function* () {
   // Tasks a store fault left without a worker, to recover when the store is back.
   const stranded = new Set<string>()
 
-  /** A task's turn, in a worker fiber of its own (`workers`). */
-  const turn = (taskId: string, fresh?: HandedOff) => {
+  /** A task's turn, in a worker fiber of its own (`workers`), counted against `who`'s running limits. */
+  const turn = (taskId: string, who: { readonly tenant: string; readonly principal: string }, fresh?: HandedOff) => {
+    counts.began(who.tenant, who.principal)
     let storeFailed = false
     // Set when the turn parks on a sleep: its task is woken then.
     let parkedUntil: number | undefined
@@ -141,6 +151,8 @@ export const make = Effect.gen(function* () {
           end()
           commits.unanswered()
           slots.release(1)
+          counts.ended(who.tenant, who.principal)
+          if (flow.capsRunning) Queue.unsafeOffer(changed, undefined)
           if (parkedUntil !== undefined) timers.add(taskId, parkedUntil)
         })
       )
@@ -160,13 +172,13 @@ export const make = Effect.gen(function* () {
         const state = current.value.state
         const due = sleepingUntil(current.value)
         if (due !== undefined) {
-          if (Date.parse(due) <= (yield* Clock.currentTimeMillis)) yield* queue(taskId)
+          if (Date.parse(due) <= (yield* Clock.currentTimeMillis)) yield* queue(taskId, current.value)
           else timers.add(taskId, Date.parse(due))
         } else if (state === "TASK_STATE_WORKING") {
-          yield* writer.commitHeld(taskId, recoveryCommand(config.recovery, `${why} during this turn`))
-          if (config.recovery === "rerun") yield* queue(taskId)
+          const requeued = yield* writer.commitHeld(taskId, recoveryCommand(config.recovery, `${why} during this turn`))
+          if (config.recovery === "rerun") yield* queue(taskId, requeued.snapshot)
         } else if (state === "TASK_STATE_SUBMITTED") {
-          yield* queue(taskId)
+          yield* queue(taskId, current.value)
         }
       })
     )
@@ -190,7 +202,7 @@ export const make = Effect.gen(function* () {
       const start = writer.withTaskLock(taskId)(
         Effect.map(Effect.zip(writer.current(taskId), Clock.currentTimeMillis), ([current, now]) => {
           if (Option.isNone(current) || !wantsTurn(current.value, now) || FiberMap.unsafeHas(workers, taskId)) return false
-          startWorker(taskId, turn(taskId))
+          startWorker(taskId, turn(taskId, { tenant: current.value.tenant, principal: current.value.owner }))
           return true
         })
       )
@@ -213,15 +225,20 @@ export const make = Effect.gen(function* () {
       if (!started) slots.release(1)
     })
 
-  /** A worker is free for a task that was never queued: one is free, and no queued task waits for one (FIFO). */
-  const freeForNew = () => slots.free() > 0 && waiting === 0
+  /**
+   * A worker is free for a task that was never queued: one is free, no queued task waits for one (they go
+   * first), and its tenant and principal are under their running limits.
+   */
+  const freeForNew = (tenant: string, principal: string) =>
+    slots.free() > 0 && waiting.size === 0 && counts.tenantMay(tenant) && counts.principalMay(tenant, principal)
 
+  // The dispatcher: the next waiting task that may start, on the next free worker.
   yield* Effect.gen(function* () {
-    const taskId = yield* Queue.take(pending)
     yield* slots.whenFree
+    const next = waiting.take(counts.tenantMay, counts.principalMay)
+    if (next === undefined) return yield* Queue.take(changed)
     slots.take(1)
-    waiting--
-    yield* startOnTaken(taskId)
+    yield* startOnTaken(next.taskId)
   }).pipe(Effect.forever, Effect.forkScoped)
 
   // Start-up: what a dead process left unfinished.
@@ -243,22 +260,27 @@ export const make = Effect.gen(function* () {
   }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))), Effect.forkScoped)
 
   return Supervisor.of({
-    enqueue: queue,
+    enqueue: (taskId) => queue(taskId).pipe(Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not be queued`, e))),
     startOrEnqueue: (taskId) =>
-      Effect.suspend(() => {
-        if (!freeForNew()) return queue(taskId)
+      Effect.flatMap(writer.current(taskId), (current) => {
+        if (Option.isNone(current)) return Effect.void
+        if (!freeForNew(current.value.tenant, current.value.owner)) return queue(taskId, current.value)
         slots.take(1)
         return startOnTaken(taskId)
+      }).pipe(
+        Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not be queued`, e)),
         // Uninterruptible: a sender that goes away (a dropped connection) must not leave the worker taken.
-      }).pipe(Effect.uninterruptible),
+        Effect.uninterruptible
+      ),
     stop: (taskId) => FiberMap.remove(workers, taskId),
     handOff: (taskId, submit, options) =>
       // A task that would wait for a worker is committed first instead, so it is shown meanwhile.
       Effect.sync(() => {
-        if (!freeForNew()) return Option.none()
+        const who = submit.type === "Submit" ? { tenant: submit.tenant, principal: submit.owner } : { tenant: "", principal: "" }
+        if (!freeForNew(who.tenant, who.principal)) return Option.none()
         slots.take(1)
         const first = new Answer<CommitResult, CommitError>()
-        startWorker(taskId, turn(taskId, { submit, options, first }))
+        startWorker(taskId, turn(taskId, who, { submit, options, first }))
         return Option.some(first)
       })
   })

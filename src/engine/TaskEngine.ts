@@ -13,7 +13,17 @@ import { PushStore } from "../push/PushStore.js"
 import { type AcceptedMessage, MessageIndex } from "../projections/MessageIndex.js"
 import { type ListPage, type ListQuery, TaskReadModel } from "../projections/TaskReadModel.js"
 import { CurrentAgent, EngineConfig } from "./EngineConfig.js"
-import { DuplicateMessage, InvalidParams, type LeaseLost, StoreFailure, TaskNotCancelable, TaskNotFound, UnsupportedOperation } from "./errors.js"
+import {
+  DuplicateMessage,
+  InvalidParams,
+  type LeaseLost,
+  type RateLimited,
+  StoreFailure,
+  TaskNotCancelable,
+  TaskNotFound,
+  UnsupportedOperation
+} from "./errors.js"
+import { FlowControl, priorityKey } from "./FlowControl.js"
 import { type Committed, EventHub } from "./EventHub.js"
 import { type Feed, Follower, type FollowSink } from "./Follower.js"
 import { Settler } from "./Settler.js"
@@ -86,12 +96,14 @@ const itemState = (item: WatchItem): TaskState | undefined => (item._tag === "Sn
 export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
   TaskEngine,
   {
-    readonly send: (input: SendInput) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
+    readonly send: (input: SendInput) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure | RateLimited>
     /**
      * A blocking send: the outcome of `send`, with the task as it settled (terminal or interrupted)
      * after the message, instead of as the message left it.
      */
-    readonly sendAndSettle: (input: SendInput) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
+    readonly sendAndSettle: (
+      input: SendInput
+    ) => Effect.Effect<SendOutcome, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure | RateLimited>
     readonly get: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     readonly list: (query: ListQuery) => Effect.Effect<ListPage, StoreFailure>
     readonly cancel: (taskId: string, caller: Caller) => Effect.Effect<TaskSnapshot, TaskNotFound | TaskNotCancelable | StoreFailure>
@@ -110,7 +122,10 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
       input: SendInput,
       stopAt: WatchOptions["stopAt"],
       sink: FollowSink
-    ) => Effect.Effect<{ readonly outcome: SendOutcome; readonly feed?: Feed }, TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure>
+    ) => Effect.Effect<
+      { readonly outcome: SendOutcome; readonly feed?: Feed },
+      TaskNotFound | UnsupportedOperation | InvalidParams | StoreFailure | RateLimited
+    >
     /** Wait until the task is terminal or interrupted after `afterVersion`, then return it. */
     readonly awaitSettled: (taskId: string, afterVersion: number) => Effect.Effect<TaskSnapshot, TaskNotFound | StoreFailure>
     /** Whether the store takes commits (as the writer last found it) and answers a query now: readiness. */
@@ -136,6 +151,7 @@ export const make = Effect.gen(function* () {
   const hub = yield* EventHub
   const supervisor = yield* Supervisor
   const remote = yield* RemoteAgents
+  const flow = yield* FlowControl
   const messages = yield* MessageIndex
   const push = yield* PushStore
   const durability = yield* Durability
@@ -255,6 +271,13 @@ export const make = Effect.gen(function* () {
    * task goes straight to a free worker, and its Submit is committed with the turn's first commit.
    */
   const sendTo = Effect.fnUntraced(function* ({ caller, message, pushConfig }: SendInput, newTaskId: string, handOff = false) {
+    const priority = message.metadata?.[priorityKey]
+    if (priority !== undefined && !(typeof priority === "number" && Number.isInteger(priority) && Math.abs(priority) <= 1000)) {
+      return yield* new InvalidParams({
+        field: `message.metadata.${priorityKey}`,
+        message: "must be an integer from -1000 to 1000 (higher runs first)"
+      })
+    }
     const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
     if (message.taskId !== undefined && message.taskId !== "") {
       return yield* continueTask(caller, message, message.taskId, options)
@@ -272,6 +295,8 @@ export const make = Effect.gen(function* () {
         return { _tag: "Message", message: reply } as const
       }
     }
+    // Flow control: the caller may create only so many tasks in a window.
+    yield* flow.admitCreation(caller.tenant, caller.principal)
     const taskId = newTaskId
     const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
     // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is

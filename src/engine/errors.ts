@@ -31,4 +31,11 @@ export class LeaseLost extends Data.TaggedError("LeaseLost")<{ readonly taskId: 
 /** The message (by tenant, owner and messageId) was already accepted, by this task at this version. */
 export class DuplicateMessage extends Data.TaggedError("DuplicateMessage")<{ readonly taskId: string; readonly version: number }> {}
 
-export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | PushConfigNotFound | StoreFailure
+/** A flow-control limit refused the request for now (FlowControl.ts): which, and when to try again. */
+export class RateLimited extends Data.TaggedError("RateLimited")<{
+  readonly limit: string
+  readonly retryAfterMs: number
+  readonly message: string
+}> {}
+
+export type EngineError = TaskNotFound | TaskNotCancelable | UnsupportedOperation | InvalidParams | PushConfigNotFound | StoreFailure | RateLimited

@@ -1,3 +1,4 @@
+import * as FlowControl from "../engine/FlowControl.js"
 import * as RemoteAgents from "../engine/RemoteAgents.js"
 import { Effect, Layer } from "effect"
 import type { Agent } from "../agent/Agent.js"
@@ -40,6 +41,8 @@ export interface EngineLayerOptions<R = never> {
   readonly storeTimeoutMs?: number | undefined
   /** How long a turn's start waits to be committed with the agent's first emission (default 50 ms). */
   readonly startDelayMs?: number | undefined
+  /** Flow control: task creations per principal, turns running per tenant and per principal (FlowControl.ts). */
+  readonly flowControl?: FlowControl.FlowControlOptions | undefined
   /** Delegation to other A2A agents (`ctx.delegate`): the credentials for each remote host. */
   readonly delegation?: RemoteAgents.DelegationOptions | undefined
   /** A durable sleep (`ctx.sleep`) this long or longer gives its worker up until it is due (default 5 s). */
@@ -58,10 +61,18 @@ export interface EngineLayerOptions<R = never> {
 export const layer = <R = never>(options: EngineLayerOptions<R>) =>
   Layer.unwrapEffect(Effect.map(StoreKind.StoreKind, (kind) => compose(options, StoreKind.isShared(kind))))
 
+type SupervisorLayer = Layer.Layer<
+  Layer.Layer.Success<typeof Supervisor.layer>,
+  Layer.Layer.Error<typeof Supervisor.layer> | Layer.Layer.Error<ReturnType<typeof LeasedSupervisor.layer>>,
+  Layer.Layer.Context<typeof Supervisor.layer> | Layer.Layer.Context<ReturnType<typeof LeasedSupervisor.layer>>
+>
+const supervisorLayer = (layer: SupervisorLayer): SupervisorLayer => layer
+
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   PushConfigs.layer.pipe(
     Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
-    Layer.provideMerge(shared ? LeasedSupervisor.layer(options.leaseMs) : Supervisor.layer),
+    // (Each supervisor as the union of both: the ternary's two layer types do not unify by themselves.)
+    Layer.provideMerge(shared ? supervisorLayer(LeasedSupervisor.layer(options.leaseMs)) : supervisorLayer(Supervisor.layer)),
     Layer.provideMerge(TaskWriter.layer),
     Layer.provideMerge(CommitFeed.layer(options.commitPollMs)),
     Layer.provideMerge(
@@ -70,6 +81,7 @@ const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
         Deliverer.layerSettings(options.push),
         EventHub.layer(options.hubCapacity),
         RemoteAgents.layer(options.delegation),
+        FlowControl.layer(options.flowControl),
         InstanceId.layer(options.instanceId),
         EngineConfig.layerAgent(options.agent),
         EngineConfig.layerConfig({

@@ -79,6 +79,7 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     storeTimeoutMs,
     parkSleepsFromMs,
     delegation,
+    flowControl,
     ...server
   } = options
   return http(server).pipe(
@@ -97,7 +98,8 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
         commitPollMs,
         storeTimeoutMs,
         parkSleepsFromMs,
-        delegation
+        delegation,
+        flowControl
       })
     ),
     Layer.provideMerge(

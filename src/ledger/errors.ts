@@ -53,6 +53,11 @@ export class StoreUnavailableError extends LedgerError {
   override readonly name = "StoreUnavailableError"
 }
 
+/** A flow-control limit refused the call for now (-32603, RATE_LIMITED): `metadata.retryAfterSeconds` says when to try again. */
+export class RateLimitedError extends LedgerError {
+  override readonly name = "RateLimitedError"
+}
+
 /** The ledger is closed, or closing (-32603). */
 export class LedgerClosedError extends LedgerError {
   override readonly name = "LedgerClosedError"
@@ -72,6 +77,8 @@ export const fromA2AError = (error: A2AError): LedgerError => {
       return new InvalidParamsError(error.message, code, reason, error.metadata, error.fieldViolations)
     case Errors.StoreUnavailable:
       return new StoreUnavailableError(error.message, code, reason, error.metadata)
+    case Errors.RateLimited:
+      return new RateLimitedError(error.message, code, reason, error.metadata)
     case Errors.ShuttingDown:
       return new LedgerClosedError(error.message, code, reason, error.metadata)
     default:

@@ -49,6 +49,8 @@ export const Errors = {
   // A limit of this server, not a fault: -32603 as StoreUnavailable is, answered with HTTP 429 / RESOURCE_EXHAUSTED on REST.
   ShuttingDown: spec(-32603, "SHUTTING_DOWN", 503, "UNAVAILABLE", "The server is shutting down"),
   TooManyStreams: spec(-32603, "TOO_MANY_STREAMS", 429, "RESOURCE_EXHAUSTED", "Too many open streams"),
+  // As TooManyStreams: a limit of this server (flow control), with when to try again (Retry-After on REST).
+  RateLimited: spec(-32603, "RATE_LIMITED", 429, "RESOURCE_EXHAUSTED", "Too many requests"),
   // A2A defines no JSON-RPC code for authentication (spec §3.3.2 gives only HTTP 401 / UNAUTHENTICATED);
   // -32000 is JSON-RPC's first server-error code and outside A2A's own -32001…-32099.
   Unauthenticated: spec(-32000, "UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required")

@@ -96,6 +96,7 @@ const respondError = (error: A2AError, status = error.spec.httpStatus) =>
     status,
     headers: {
       ...(error.spec === Errors.Unauthenticated ? { "www-authenticate": Auth.challenge } : {}),
+      ...(error.metadata.retryAfterSeconds !== undefined ? { "retry-after": error.metadata.retryAfterSeconds } : {}),
       // The rest of an oversized body is never read: the connection cannot carry another request.
       ...(status === 413 ? { connection: "close" } : {})
     }

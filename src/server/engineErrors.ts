@@ -21,6 +21,11 @@ export const toA2AError = (error: EngineError): A2AError => {
       })
     case "InvalidParams":
       return invalidParams(error.field, error.message)
+    case "RateLimited":
+      return new A2AError(Errors.RateLimited, error.message, {
+        limit: error.limit,
+        retryAfterSeconds: String(Math.max(1, Math.ceil(error.retryAfterMs / 1000)))
+      })
     case "StoreFailure":
       return new A2AError(
         Errors.StoreUnavailable,

@@ -2,7 +2,7 @@ import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { apiKeysFromEnv, authOptions, delegationOptions, load } from "../../src/cli/configFile"
+import { apiKeysFromEnv, authOptions, delegationOptions, flowControlOptions, hostedAgents, load } from "../../src/cli/configFile"
 import { tempDir } from "../support/server"
 
 const write = (name: string, text: string) => {
@@ -45,6 +45,42 @@ describe("the config file", () => {
       ]
     })
     expect(delegationOptions(config, {})).toEqual(Either.left("delegation.credentials[1].apiKeyEnv: the environment variable B_KEY is not set"))
+  })
+
+  it("flow control: defaults, tenants of their own, and an agent's own limits", () => {
+    const config = Either.getOrThrow(
+      load(
+        write(
+          "f.yaml",
+          [
+            "flowControl:",
+            "  creations: { limit: 60, per: 1m }",
+            "  maxRunningPerPrincipal: 2",
+            "  tenants:",
+            "    acme: { maxRunning: 4 }",
+            "agents:",
+            "  - { name: a, agent: echo }",
+            "  - { name: b, agent: echo, flowControl: { maxRunning: 1 } }"
+          ].join("\n")
+        )
+      )
+    )
+    const defaults = flowControlOptions(config.flowControl)
+    expect(defaults).toEqual({ creations: { limit: 60, window: 60_000 }, maxRunningPerPrincipal: 2, tenants: { acme: { maxRunning: 4 } } })
+    const hosted = Either.getOrThrow(
+      hostedAgents(config.agents!, path.join(tempDir(), "x.db"), {
+        maxWorkers: 8,
+        recovery: "rerun",
+        idempotency: "on",
+        retentionMs: undefined,
+        push: {},
+        leaseMs: 15_000,
+        flowControl: defaults
+      })
+    )
+    expect(hosted.map((h) => h.flowControl)).toEqual([defaults, { maxRunning: 1 }])
+    const bad = load(write("g.yaml", "flowControl:\n  creations: { limit: 0, per: 1m }\n"))
+    expect(Either.isLeft(bad) && bad.left).toContain("flowControl.creations.limit")
   })
 
   it("an API key may be bound to tenants, and a JWT issuer may name a tenant claim", () => {

@@ -302,3 +302,36 @@ describe("decider: durable timers", () => {
     expect(reset.machine.timer).toBeUndefined()
   })
 })
+
+describe("decider: delegations", () => {
+  const record = (sequence: number, attempt = 1): Command => ({
+    type: "RecordDelegation",
+    turn: 1,
+    sequence,
+    attempt,
+    url: "https://remote.example",
+    remoteTaskId: `r-${attempt}`,
+    remoteContextId: "rc"
+  })
+
+  it("RecordDelegation records DelegationStarted at its step's place, which the step's own record then takes", () => {
+    given(submitted, started)
+      .when([
+        record(1),
+        { type: "RecordStepAttempt", turn: 1, sequence: 1, name: "ask", attempt: 1, error: "FAILED", retryAt: at(30) },
+        record(1, 2),
+        { type: "RecordStep", turn: 1, sequence: 1, name: "ask" }
+      ])
+      .then([
+        { type: "DelegationStarted", sequence: 1, attempt: 1, remoteTaskId: "r-1" },
+        { type: "StepAttemptFailed", sequence: 1 },
+        { type: "DelegationStarted", sequence: 1, attempt: 2, remoteTaskId: "r-2" },
+        { type: "StepCompleted", sequence: 1 }
+      ])
+  })
+
+  it("a delegation at another place than the turn's next is refused", () => {
+    given(submitted, started).when(record(2)).thenRefused("IllegalTransition")
+    given(submitted).when(record(1)).thenRefused("IllegalTransition")
+  })
+})

@@ -44,7 +44,8 @@ const legal: Record<MachineStateName, Partial<Record<TaskEvent["type"], MachineS
     StepAttemptFailed: "TASK_STATE_WORKING",
     StepsReset: "TASK_STATE_WORKING",
     // (TimerFired only with a timer pending: below.)
-    TimerStarted: "TASK_STATE_WORKING"
+    TimerStarted: "TASK_STATE_WORKING",
+    DelegationStarted: "TASK_STATE_WORKING"
   },
   TASK_STATE_INPUT_REQUIRED: {
     InputProvided: "TASK_STATE_SUBMITTED",

@@ -24,5 +24,15 @@ export const sampleEvents: ReadonlyArray<TaskEvent> = [
   { type: "StepAttemptFailed", at: at(13), turn: 1, sequence: 1, name: "load", attempt: 1, error: "boom", retryAt: at(14) },
   { type: "StepsReset", at: at(15), turn: 1, reason: "code changed" },
   { type: "TimerStarted", at: at(16), turn: 1, sequence: 1, dueAt: at(20) },
-  { type: "TimerFired", at: at(20), sequence: 1, instanceId: "i-2" }
+  { type: "TimerFired", at: at(20), sequence: 1, instanceId: "i-2" },
+  {
+    type: "DelegationStarted",
+    at: at(21),
+    turn: 1,
+    sequence: 1,
+    attempt: 1,
+    url: "https://remote.example",
+    remoteTaskId: "r-1",
+    remoteContextId: "rc-1"
+  }
 ]

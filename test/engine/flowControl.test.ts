@@ -1,0 +1,148 @@
+import { describe, expect, it } from "vitest"
+import { Deferred, Effect, Exit, FiberId, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import * as path from "node:path"
+import { type Agent, Outcome } from "../../src/agent/Agent"
+import { textOf } from "../../src/domain/Message"
+import type { TaskState } from "../../src/domain/TaskState"
+import type { EventLog } from "../../src/eventlog/EventLog"
+import type { FlowControlOptions } from "../../src/engine/FlowControl"
+import { type Caller, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
+import * as Embedded from "../../src/layers/Embedded"
+import { tempDir } from "../support/server"
+
+const startEngine = async (agent: Agent, options: { readonly maxWorkers: number; readonly flowControl?: FlowControlOptions }) => {
+  const scope = Effect.runSync(Scope.make())
+  const layer = Embedded.layer({ agent, db: path.join(tempDir(), "flow.db"), ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
+  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
+  return { run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
+}
+
+const send = (caller: Caller, text: string, metadata?: Record<string, number>) =>
+  Effect.flatMap(TaskEngine, (e) =>
+    e.send({
+      caller,
+      message: { messageId: `m-${Math.random()}`, role: "ROLE_USER", parts: [{ text }], ...(metadata !== undefined ? { metadata } : {}) }
+    })
+  )
+const taskIdOf = (o: SendOutcome) => {
+  if (o._tag !== "Task") throw new Error("expected a task")
+  return o.snapshot.task.id
+}
+const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
+  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
+const stateOf = (caller: Caller, taskId: string) =>
+  Effect.map(
+    Effect.flatMap(TaskEngine, (e) => e.get(taskId, caller)),
+    (s) => s.task.status.state
+  )
+
+/** Records the order turns start in (their input's text), and holds each turn until `release` when given. */
+const recorder = (started: Array<string>, release?: Deferred.Deferred<void>, ms = 15): Agent => ({
+  name: "recorder",
+  description: "",
+  version: "1",
+  skills: [],
+  run: (ctx) =>
+    Effect.gen(function* () {
+      started.push(textOf(ctx.input))
+      if (release !== undefined) yield* Deferred.await(release)
+      else yield* Effect.sleep(`${ms} millis`)
+      return Outcome.complete()
+    })
+})
+
+const acme: Caller = { tenant: "acme", principal: "alice" }
+const globex: Caller = { tenant: "globex", principal: "bob" }
+
+describe("flow control: fair starts, running limits, priority, creation rate", () => {
+  it("tasks waiting for a worker start fairly across tenants: a flooding tenant's backlog does not hold back another's tasks", async () => {
+    const started: Array<string> = []
+    const engine = await startEngine(recorder(started), { maxWorkers: 1 })
+    try {
+      // acme floods the only worker with 40 tasks; then globex sends five, one at a time, as acme's run.
+      for (let i = 0; i < 40; i++) await engine.run(send(acme, `acme ${i}`))
+      const globexTasks: Array<string> = []
+      for (let i = 0; i < 5; i++) {
+        const before = started.length
+        const id = taskIdOf(await engine.run(send(globex, `globex ${i}`)))
+        globexTasks.push(id)
+        await engine.run(waitFor(id, settled))
+        // Between its send and its start, at most the turn that was running and one more of acme's started.
+        const at = started.indexOf(`globex ${i}`)
+        expect(at - before).toBeLessThanOrEqual(2)
+      }
+      // Meanwhile acme's backlog went on too.
+      expect(started.filter((t) => t.startsWith("acme")).length).toBeLessThan(40)
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("a tenant at its running limit waits while other tenants' tasks take the free workers", async () => {
+    const started: Array<string> = []
+    const release = Deferred.unsafeMake<void>(FiberId.none)
+    const engine = await startEngine(recorder(started, release), { maxWorkers: 4, flowControl: { tenants: { acme: { maxRunning: 1 } } } })
+    try {
+      const a = [taskIdOf(await engine.run(send(acme, "acme 0"))), taskIdOf(await engine.run(send(acme, "acme 1")))]
+      const g = [taskIdOf(await engine.run(send(globex, "globex 0"))), taskIdOf(await engine.run(send(globex, "globex 1")))]
+      for (const id of [a[0]!, ...g]) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
+      // Three of four workers are busy; acme's second task waits for its first, not for a worker.
+      expect(await engine.run(stateOf(acme, a[1]!))).toBe("TASK_STATE_SUBMITTED")
+      expect(started.sort()).toEqual(["acme 0", "globex 0", "globex 1"])
+      Deferred.unsafeDone(release, Exit.void)
+      await engine.run(waitFor(a[1]!, settled))
+      expect(await engine.run(stateOf(acme, a[1]!))).toBe("TASK_STATE_COMPLETED")
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("a principal at its running limit waits; another principal of the same tenant does not", async () => {
+    const started: Array<string> = []
+    const release = Deferred.unsafeMake<void>(FiberId.none)
+    const engine = await startEngine(recorder(started, release), { maxWorkers: 4, flowControl: { maxRunningPerPrincipal: 1 } })
+    const carol: Caller = { tenant: "acme", principal: "carol" }
+    try {
+      const alices = [taskIdOf(await engine.run(send(acme, "alice 0"))), taskIdOf(await engine.run(send(acme, "alice 1")))]
+      const carols = taskIdOf(await engine.run(send(carol, "carol 0")))
+      for (const id of [alices[0]!, carols]) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
+      expect(await engine.run(stateOf(acme, alices[1]!))).toBe("TASK_STATE_SUBMITTED")
+      Deferred.unsafeDone(release, Exit.void)
+      await engine.run(waitFor(alices[1]!, settled))
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("a principal's waiting task with a higher priority (message metadata a2a-ledger/priority) starts before its older ones", async () => {
+    const started: Array<string> = []
+    const engine = await startEngine(recorder(started, undefined, 30), { maxWorkers: 1 })
+    try {
+      for (let i = 0; i < 5; i++) await engine.run(send(acme, `routine ${i}`))
+      const urgent = taskIdOf(await engine.run(send(acme, "urgent", { "a2a-ledger/priority": 10 })))
+      await engine.run(waitFor(urgent, settled))
+      // Only the turn already running when it came started before it.
+      expect(started.indexOf("urgent")).toBeLessThanOrEqual(1)
+      const refused = await engine.run(Effect.flip(send(acme, "bad", { "a2a-ledger/priority": 1.5 })))
+      expect(refused).toMatchObject({ _tag: "InvalidParams", field: "message.metadata.a2a-ledger/priority" })
+    } finally {
+      await engine.close()
+    }
+  })
+
+  it("a principal may create only so many tasks per window; another principal has a bucket of its own", async () => {
+    const started: Array<string> = []
+    const engine = await startEngine(recorder(started), { maxWorkers: 2, flowControl: { creations: { limit: 3, window: "1 minute" } } })
+    try {
+      for (let i = 0; i < 3; i++) await engine.run(send(acme, `ok ${i}`))
+      const refused = await engine.run(Effect.flip(send(acme, "one too many")))
+      expect(refused).toMatchObject({ _tag: "RateLimited", limit: "creations" })
+      expect(refused._tag === "RateLimited" && refused.retryAfterMs).toBeGreaterThan(0)
+      expect(refused.message).toMatch(/at most 3 per 1m for each principal/)
+      expect(taskIdOf(await engine.run(send(globex, "another principal")))).toBeDefined()
+    } finally {
+      await engine.close()
+    }
+  })
+})
