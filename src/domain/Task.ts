@@ -103,6 +103,15 @@ export type Command =
       readonly remoteContextId: string
     }
 
+/** The metadata key of a message that starts a turn, for its priority (an integer, higher first; default 0). */
+export const priorityKey = "a2a-ledger/priority"
+
+/** The priority a task's current turn asks for: its input message's (0 when it asks for none). */
+export const priorityOf = (message: { readonly metadata?: Readonly<Record<string, unknown>> } | undefined): number => {
+  const p = message?.metadata?.[priorityKey]
+  return typeof p === "number" && Number.isInteger(p) ? p : 0
+}
+
 /** The turn, in the task's count: its submission is turn 1, each answer to a question one more. */
 export const turnOf = (history: ReadonlyArray<{ readonly role: string }>): number => Math.max(1, history.filter((m) => m.role === "ROLE_USER").length)
 

@@ -22,14 +22,7 @@ export interface FlowControlOptions extends Limits {
   readonly tenants?: Readonly<Record<string, Limits>>
 }
 
-/** The metadata key of a message that starts a turn, for its priority (an integer, higher first; default 0). */
-export const priorityKey = "a2a-ledger/priority"
-
-/** The priority a turn's input message asks for (0 when it asks for none). */
-export const priorityOf = (message: { readonly metadata?: Readonly<Record<string, unknown>> } | undefined): number => {
-  const p = message?.metadata?.[priorityKey]
-  return typeof p === "number" && Number.isInteger(p) ? p : 0
-}
+export { priorityKey, priorityOf } from "../domain/Task.js"
 
 /**
  * Who runs how many turns now, against the limits: counted only when some running limit is set. A

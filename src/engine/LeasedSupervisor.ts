@@ -13,6 +13,7 @@ import * as WorkerSlots from "./WorkerSlots.js"
 import { journalLoader } from "./steps.js"
 import * as TimerQueue from "./TimerQueue.js"
 import { RemoteAgents } from "./RemoteAgents.js"
+import { FlowControl } from "./FlowControl.js"
 import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
@@ -83,6 +84,45 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
     const creating = new Set<string>()
     const wake = yield* Queue.sliding<void>(1)
+    const flow = yield* FlowControl
+    /**
+     * The running limits as they stand: tenants and principals at theirs (a claim passes them over), and
+     * `admit`, which counts each task let in against what its tenant and principal have room for.
+     */
+    const runningLimits = Effect.flatMap(Clock.currentTimeMillis, (t) => leases.running(t)).pipe(
+      Effect.map((running) => {
+        const byTenant = new Map<string, number>()
+        const byPrincipal = new Map<string, number>()
+        const key = (tenant: string, principal: string) => `${tenant}\u0000${principal}`
+        for (const r of running) {
+          byTenant.set(r.tenant, (byTenant.get(r.tenant) ?? 0) + r.running)
+          byPrincipal.set(key(r.tenant, r.principal), r.running)
+        }
+        const tenantFull = (tenant: string) => (byTenant.get(tenant) ?? 0) >= (flow.limitsOf(tenant).maxRunning ?? Number.POSITIVE_INFINITY)
+        const principalFull = (tenant: string, principal: string) =>
+          (byPrincipal.get(key(tenant, principal)) ?? 0) >= (flow.limitsOf(tenant).maxRunningPerPrincipal ?? Number.POSITIVE_INFINITY)
+        return {
+          exclude: {
+            tenants: [...byTenant.keys()].filter(tenantFull),
+            principals: running.filter((r) => principalFull(r.tenant, r.principal)).map((r) => ({ tenant: r.tenant, principal: r.principal }))
+          },
+          admit: (tenant: string, principal: string) => {
+            if (tenantFull(tenant) || principalFull(tenant, principal)) return false
+            byTenant.set(tenant, (byTenant.get(tenant) ?? 0) + 1)
+            byPrincipal.set(key(tenant, principal), (byPrincipal.get(key(tenant, principal)) ?? 0) + 1)
+            return true
+          }
+        }
+      })
+    )
+    // The tenants whose tasks this process started lately, the latest last: claims take the others first.
+    const served: Array<string> = []
+    const servedTenant = (tenant: string) => {
+      const at = served.indexOf(tenant)
+      if (at >= 0) served.splice(at, 1)
+      served.push(tenant)
+      if (served.length > 64) served.shift()
+    }
     // Turns parked here: the claim loop is woken when each is due (any process may claim it then).
     const timers = yield* TimerQueue.make(() => Queue.offer(wake, undefined))
     // Tasks whose lease is being given up, and tasks sent work meanwhile (while their lease was held
@@ -257,19 +297,32 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       yield* slots.whenFree
       // As many as there are free workers (a few at most); each claimed task runs on one.
       const asked = Math.min(maxClaim, slots.free())
+      // Running limits (flow control): what runs now, across every process, and who is at a limit.
+      const limits = flow.capsRunning ? yield* runningLimits.pipe(Effect.orElseSucceed(() => undefined)) : undefined
       const claimed = yield* leases
-        .claim(instanceId, yield* now, leaseMs, asked)
+        .claim(instanceId, yield* now, leaseMs, asked, limits?.exclude, served)
         .pipe(Effect.catchAllCause((cause) => Effect.logWarning("claiming work failed", cause).pipe(Effect.as([] as ReadonlyArray<Lease>))))
       // Hand-offs may have taken workers while the claim ran (it holds none meanwhile, so they need not
       // wait for it): what no longer fits is given back at once, for any process to claim.
-      const fits = claimed.slice(0, slots.free())
+      let fits = claimed.slice(0, slots.free())
       const extra = claimed.slice(fits.length)
-      slots.take(fits.length)
-      if (extra.length > 0) yield* leases.release(instanceId, extra).pipe(Effect.ignore)
       // The claimed tasks, read in one statement once the claim holds them (a read inside the claim could
       // be older than a commit the claim waited for); a task this read missed is read by its turn.
       const rows = yield* readModel.getAll(fits.map((l) => l.taskId)).pipe(Effect.orElseSucceed(() => new Map<string, TaskSnapshot>()))
+      // A claim may take more of a tenant's (or principal's) tasks than its limit has room for: the rest wait.
+      if (limits !== undefined) {
+        const over = fits.filter((l) => {
+          const s = rows.get(l.taskId)
+          return s !== undefined && s.state === "TASK_STATE_SUBMITTED" && !limits.admit(s.tenant, s.owner)
+        })
+        fits = fits.filter((l) => !over.includes(l))
+        extra.push(...over)
+      }
+      slots.take(fits.length)
+      if (extra.length > 0) yield* leases.release(instanceId, extra).pipe(Effect.ignore)
       for (const lease of fits) {
+        const row = rows.get(lease.taskId)
+        if (row !== undefined) servedTenant(row.tenant)
         held.set(lease.taskId, lease)
         startWorker(
           lease.taskId,
@@ -322,7 +375,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       // no other process can claim it, and none needs to.
       handOff: (taskId, submit, options) =>
         Effect.suspend(() => {
-          if (slots.free() === 0) return Effect.succeed(Option.none())
+          // Under running limits every task goes through a claim, which counts what runs on every process.
+          if (slots.free() === 0 || flow.capsRunning) return Effect.succeed(Option.none())
           slots.take(1)
           const lease: Lease = { taskId, epoch: 1 }
           held.set(taskId, lease)

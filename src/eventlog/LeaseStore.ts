@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { SqlClient } from "@effect/sql"
+import { SqlClient, type Statement } from "@effect/sql"
 import { type StoreFailure, storeService } from "./StoreFailure.js"
 
 /** A claim on a task's worker: held by `owner` at `epoch` until it expires or is released. */
@@ -20,8 +20,24 @@ export interface Lease {
 export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
   LeaseStore,
   {
-    /** Claim up to `limit` tasks for `owner`, oldest first; each with its new epoch. */
-    readonly claim: (owner: string, now: number, ttlMs: number, limit: number) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
+    /**
+     * Claim up to `limit` tasks for `owner`, each with its new epoch: lost turns and due timers first, then
+     * submitted tasks fairly across tenants (each tenant's by priority, then age). `exclude`: tenants and
+     * principals at their running limits, whose tasks are not started now. `served`: the tenants this
+     * claimer started tasks of lately, the latest last: they come after the others (round robin).
+     */
+    readonly claim: (
+      owner: string,
+      now: number,
+      ttlMs: number,
+      limit: number,
+      exclude?: ClaimExclusions,
+      served?: ReadonlyArray<string>
+    ) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
+    /** Turns held now (live leases: running, or claimed and starting), by tenant and principal: what running limits count. */
+    readonly running: (
+      now: number
+    ) => Effect.Effect<ReadonlyArray<{ readonly tenant: string; readonly principal: string; readonly running: number }>, StoreFailure>
     /** Extend `owner`'s live leases on these tasks; the ones still held (an expired or taken-over lease is lost for good). */
     readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
     /** Give leases up (each expires now, keeping its epoch); one that is not `owner`'s at that epoch is left as it is. */
@@ -33,6 +49,14 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
   }
 >() {}
 
+/** Tenants and principals a claim passes over (at their running limits). */
+export interface ClaimExclusions {
+  readonly tenants: ReadonlyArray<string>
+  readonly principals: ReadonlyArray<{ readonly tenant: string; readonly principal: string }>
+}
+
+const noExclusions: ClaimExclusions = { tenants: [], principals: [] }
+
 interface LeaseRow {
   readonly task_id: string
   readonly epoch: number | string
@@ -43,7 +67,14 @@ const toLease = (r: LeaseRow): Lease => ({ taskId: r.task_id, epoch: Number(r.ep
 export const make = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
 
-  const claim = (owner: string, now: number, ttlMs: number, limit: number) => {
+  const claim = (
+    owner: string,
+    now: number,
+    ttlMs: number,
+    limit: number,
+    exclude: ClaimExclusions = noExclusions,
+    served: ReadonlyArray<string> = []
+  ) => {
     const expires = now + ttlMs
     // PostgreSQL: lock the chosen task rows and skip the ones another claimer holds. SQLite has one writer.
     const lock = sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF t SKIP LOCKED`, orElse: () => sql`` })
@@ -55,25 +86,82 @@ export const make = Effect.gen(function* () {
     // Sleeping tasks (durable timers) are left out of it (its index holds no row with a wake time), and
     // claimed from their own index once due, soonest first.
     const unleased = sql`NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= ${now})`
-    const oldest = (state: string) => sql`SELECT t.task_id, t.status_timestamp FROM a2a_tasks t
-        WHERE t.state = ${state} AND t.wake_at IS NULL AND ${unleased}
+    // Tenants and principals at their running limits (flow control) start nothing more for now.
+    const allowed = sql.and([
+      sql`true`,
+      ...exclude.tenants.map((tenant) => sql`t.tenant <> ${tenant}`),
+      ...exclude.principals.map((p) => sql`NOT (t.tenant = ${p.tenant} AND t.owner = ${p.principal})`)
+    ])
+    const submitted = sql`t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL`
+    // A tenant's turn: 0 for one not served lately, else its place among those served (the latest last).
+    const turnOf = (column: Statement.Fragment) =>
+      served.length === 0 ? sql`0` : sql`CASE ${column} ${sql.join(" ", false)(served.map((t, i) => sql`WHEN ${t} THEN ${i + 1}`))} ELSE 0 END`
+    const orphans = sql`SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
+        WHERE t.state = 'TASK_STATE_WORKING' AND t.wake_at IS NULL AND ${unleased}
         ORDER BY t.status_timestamp, t.task_id
         LIMIT ${limit}
         ${lock}`
-    const due = sql`SELECT t.task_id, t.status_timestamp FROM a2a_tasks t
-        WHERE t.wake_at IS NOT NULL AND t.wake_at <= ${now} AND ${unleased}
+    const due = sql`SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
+        WHERE t.wake_at IS NOT NULL AND t.wake_at <= ${now} AND ${unleased} AND ${allowed}
         ORDER BY t.wake_at, t.task_id
+        LIMIT ${limit}
+        ${lock}`
+    // Fair starts: tenants take turns. PostgreSQL walks the tenants with submitted tasks through their
+    // index (one probe each), ranks them by how long their next task has waited, and gives each a share of
+    // \`limit\` (the first ones one more), taking each tenant's share by priority, then age. What shares leave
+    // unused (a tenant with fewer tasks than its share) is filled with the oldest of any tenant. SQLite
+    // (leases are for shared PostgreSQL stores; its tests use them too) ranks every submitted task within its
+    // tenant instead.
+    const fair = sql.onDialectOrElse({
+      pg: () => sql`SELECT f.task_id, f.status_timestamp, 1 AS tier, f.rn FROM (
+          WITH RECURSIVE tenants(tenant) AS (
+            SELECT MIN(t.tenant) FROM a2a_tasks t WHERE ${submitted}
+            UNION ALL
+            SELECT (SELECT MIN(t.tenant) FROM a2a_tasks t WHERE ${submitted} AND t.tenant > w.tenant) FROM tenants w WHERE w.tenant IS NOT NULL
+          ),
+          heads AS (
+            SELECT w.tenant, (SELECT t.status_timestamp FROM a2a_tasks t WHERE ${submitted} AND t.tenant = w.tenant
+                ORDER BY t.priority DESC, t.status_timestamp, t.task_id LIMIT 1) AS head
+            FROM tenants w WHERE w.tenant IS NOT NULL
+          ),
+          shares AS (
+            SELECT h.tenant, (${limit} + COUNT(*) OVER () - ROW_NUMBER() OVER (ORDER BY ${turnOf(sql`h.tenant`)}, h.head, h.tenant)) / COUNT(*) OVER () AS share FROM heads h
+          )
+          SELECT q.task_id, q.status_timestamp, q.rn * 1000000 + ${turnOf(sql`s.tenant`)} AS rn FROM shares s CROSS JOIN LATERAL (
+            SELECT c.task_id, c.status_timestamp, ROW_NUMBER() OVER (ORDER BY c.priority DESC, c.status_timestamp, c.task_id) AS rn FROM (
+              SELECT t.task_id, t.status_timestamp, t.priority FROM a2a_tasks t
+              WHERE ${submitted} AND t.tenant = s.tenant AND ${unleased} AND ${allowed}
+              ORDER BY t.priority DESC, t.status_timestamp, t.task_id
+              LIMIT s.share
+              ${lock}
+            ) c
+          ) q WHERE s.share > 0
+        ) f`,
+      orElse: () => sql`SELECT f.task_id, f.status_timestamp, 1 AS tier, f.rn FROM (
+          SELECT t.task_id, t.status_timestamp,
+            ROW_NUMBER() OVER (PARTITION BY t.tenant ORDER BY t.priority DESC, t.status_timestamp, t.task_id) * 1000000 + ${turnOf(sql`t.tenant`)} AS rn
+          FROM a2a_tasks t WHERE ${submitted} AND ${unleased} AND ${allowed}
+        ) f`
+    })
+    // (Its rank is past any share's: a task in both keeps its share's rank.)
+    const rest = sql`SELECT t.task_id, t.status_timestamp, 2 AS tier, 1000000000000 AS rn FROM a2a_tasks t
+        WHERE ${submitted} AND ${unleased} AND ${allowed}
+        ORDER BY t.priority DESC, t.status_timestamp, t.task_id
         LIMIT ${limit}
         ${lock}`
     return sql<LeaseRow>`WITH candidates AS (
         SELECT w.task_id FROM (
-          SELECT s.task_id, s.status_timestamp FROM (${oldest("TASK_STATE_SUBMITTED")}) s
-          UNION ALL
-          SELECT k.task_id, k.status_timestamp FROM (${oldest("TASK_STATE_WORKING")}) k
-          UNION ALL
-          SELECT d.task_id, d.status_timestamp FROM (${due}) d
+          SELECT c.task_id, MIN(c.tier) AS tier, MIN(c.rn) AS rn, MIN(c.status_timestamp) AS status_timestamp FROM (
+            SELECT k.task_id, k.status_timestamp, k.tier, k.rn FROM (${orphans}) k
+            UNION ALL
+            SELECT d.task_id, d.status_timestamp, d.tier, d.rn FROM (${due}) d
+            UNION ALL
+            SELECT f.task_id, f.status_timestamp, f.tier, f.rn FROM (${fair}) f
+            UNION ALL
+            SELECT r.task_id, r.status_timestamp, r.tier, r.rn FROM (${rest}) r
+          ) c GROUP BY c.task_id
         ) w
-        ORDER BY w.status_timestamp, w.task_id
+        ORDER BY w.tier, w.rn, w.status_timestamp, w.task_id
         LIMIT ${limit}
       )
       INSERT INTO a2a_leases (task_id, owner, epoch, expires_at)
@@ -82,6 +170,14 @@ export const make = Effect.gen(function* () {
         WHERE a2a_leases.expires_at < ${now}
       RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))
   }
+
+  // Live leases, through their own index (migration 0011): a turn claimed but not yet started counts too.
+  const running = (now: number) =>
+    sql<{ tenant: string; owner: string; n: number | string }>`SELECT t.tenant, t.owner, COUNT(*) AS n
+      FROM a2a_leases l JOIN a2a_tasks t ON t.task_id = l.task_id
+      WHERE l.expires_at >= ${now} GROUP BY t.tenant, t.owner`.pipe(
+      Effect.map((rows) => rows.map((r) => ({ tenant: r.tenant, principal: r.owner, running: Number(r.n) })))
+    )
 
   // One row per statement: a renewal that locked several rows could wait for a commit that holds one
   // of them (FOR SHARE, below) while that commit waits for another it locked: a deadlock, which
@@ -113,7 +209,7 @@ export const make = Effect.gen(function* () {
     sql`INSERT INTO a2a_leases (task_id, owner, epoch, expires_at) VALUES (${lease.taskId}, ${owner}, ${lease.epoch}, ${expiresAt})
       ON CONFLICT (task_id) DO NOTHING`.pipe(Effect.asVoid)
 
-  return LeaseStore.of(storeService({ claim, renew, release, holds, create }))
+  return LeaseStore.of(storeService({ claim, renew, release, holds, create, running }))
 })
 
 export const layer = Layer.effect(LeaseStore, make)

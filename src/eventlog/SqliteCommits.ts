@@ -51,6 +51,8 @@ export type TaskRow = {
   readonly snapshot: string
   /** When a sleeping task's timer is due (ms since the epoch): a WORKING task whose turn waits on `ctx.sleep`; else null. */
   readonly wake_at: number | null
+  /** The priority of a task's current turn (its input message's `a2a-ledger/priority`), for fair claims. */
+  readonly priority: number
 }
 
 export interface EventRow {

@@ -157,7 +157,8 @@ const TaskRowSchema = Schema.Struct({
   status_timestamp: Schema.String,
   created_at: Schema.String,
   snapshot: Schema.String,
-  wake_at: Schema.NullOr(IntColumn)
+  wake_at: Schema.NullOr(IntColumn),
+  priority: IntColumn
 })
 
 // The schemas describe the domain's own types: a change to either that the other does not follow fails here.

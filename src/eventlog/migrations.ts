@@ -380,11 +380,13 @@ const m0010 = Effect.gen(function* () {
 })
 
 /**
- * Durable timers (`ctx.sleep`, issue 13).
+ * Durable timers and flow control (`ctx.sleep`, fair starts; issue 13).
  *   - `wake_at`: when a task sleeping on a timer is due (ms), else NULL; the writer sets it with the row.
+ *   - `priority`: the priority of a task's current turn (its input message's `a2a-ledger/priority`); the
+ *     submitted tasks get an index by tenant, priority and age, for claims that take turns across tenants.
  *   - Sleeping tasks get an index of their own, by due time; the waiting index (claims: the oldest task in a
  *     state with no live lease) leaves them out, so a claim does not walk past every sleeping task.
- *   - PostgreSQL: the batch function again (0010's, two changes): it writes `wake_at`, and it leaves out of the
+ *   - PostgreSQL: the batch function again (0010's, two changes): it writes `wake_at` and `priority`, and it leaves out of the
  *     outbox every event the plan marks as the journal's (where 0010 named the step events), so the journal
  *     can grow without another migration.
  */
@@ -406,13 +408,13 @@ const commitBatch0011 = (() => {
   return commitBatch0010.replace(journalByType, "      IF (e->>'journal') IS NULL THEN\n").replace(
     insertRow,
     `    IF expected = 0 THEN
-      INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at)
+      INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at, priority)
         VALUES (r->>'task_id', r->>'tenant', r->>'owner', r->>'context_id', r->>'state', (r->>'version')::integer,
-          r->>'status_timestamp', r->>'created_at', r->>'snapshot', (r->>'wake_at')::bigint)
+          r->>'status_timestamp', r->>'created_at', r->>'snapshot', (r->>'wake_at')::bigint, (r->>'priority')::integer)
         ON CONFLICT (task_id) DO NOTHING;
     ELSE
       UPDATE a2a_tasks SET state = r->>'state', version = (r->>'version')::integer, status_timestamp = r->>'status_timestamp',
-          snapshot = r->>'snapshot', wake_at = (r->>'wake_at')::bigint
+          snapshot = r->>'snapshot', wake_at = (r->>'wake_at')::bigint, priority = (r->>'priority')::integer
         WHERE task_id = r->>'task_id' AND version = expected;
     END IF;
 `
@@ -430,6 +432,12 @@ const m0011 = Effect.gen(function* () {
     orElse: () => sql<{ name: string }>`SELECT name FROM pragma_table_info('a2a_tasks')`
   })
   if (!columns.some((c) => c.name === "wake_at")) yield* sql`ALTER TABLE a2a_tasks ADD COLUMN wake_at BIGINT`
+  if (!columns.some((c) => c.name === "priority")) yield* sql`ALTER TABLE a2a_tasks ADD COLUMN priority INTEGER NOT NULL DEFAULT 0`
+  // Live leases, for what running limits count (a released or lapsed lease is past them).
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_leases_live ON a2a_leases (expires_at)`
+  // The queue of one process and of claims, tenant by tenant (fair starts), each by priority then age.
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_submitted_fair ON a2a_tasks (tenant, priority DESC, status_timestamp, task_id)
+    WHERE state = 'TASK_STATE_SUBMITTED' AND wake_at IS NULL`
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_sleeping ON a2a_tasks (wake_at, task_id) WHERE wake_at IS NOT NULL`
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_waiting_awake ON a2a_tasks (state, status_timestamp, task_id) WHERE wake_at IS NULL`
   yield* sql`DROP INDEX IF EXISTS a2a_tasks_waiting`

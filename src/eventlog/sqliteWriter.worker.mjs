@@ -38,11 +38,12 @@ const prepare = (db) => ({
   begin: db.prepare("BEGIN IMMEDIATE"),
   commit: db.prepare("COMMIT"),
   rollback: db.prepare("ROLLBACK"),
-  insertTask: db.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at)
-    VALUES (@task_id, @tenant, @owner, @context_id, @state, @version, @status_timestamp, @created_at, @snapshot, @wake_at)
+  insertTask:
+    db.prepare(`INSERT INTO a2a_tasks (task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at, priority)
+    VALUES (@task_id, @tenant, @owner, @context_id, @state, @version, @status_timestamp, @created_at, @snapshot, @wake_at, @priority)
     ON CONFLICT (task_id) DO NOTHING`),
   updateTask: db.prepare(`UPDATE a2a_tasks SET state = @state, version = @version, status_timestamp = @status_timestamp, snapshot = @snapshot,
-    wake_at = @wake_at WHERE task_id = @task_id AND version = @expected`),
+    wake_at = @wake_at, priority = @priority WHERE task_id = @task_id AND version = @expected`),
   insertEvent: db.prepare(`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)`),
   findKey: db.prepare("SELECT task_id, version FROM a2a_message_ids WHERE tenant = ? AND owner = ? AND message_id = ?"),

@@ -96,7 +96,8 @@ export const rowMatches = (row: TaskRow, folded: TaskSnapshot, events: ReadonlyA
     row.version === expected.version &&
     row.status_timestamp === expected.status_timestamp &&
     row.created_at === expected.created_at &&
-    row.wake_at === expected.wake_at
+    row.wake_at === expected.wake_at &&
+    row.priority === expected.priority
   if (!columns) return false
   if (row.snapshot === expected.snapshot) return true
   // Both through JSON.stringify: the row went through it when it was written.

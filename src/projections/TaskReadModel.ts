@@ -3,7 +3,7 @@ import { SqlClient, type Statement } from "@effect/sql"
 import type { SqlError } from "@effect/sql/SqlError"
 import { StoreFailure, storeService } from "../eventlog/StoreFailure.js"
 import { extend } from "../domain/extend.js"
-import { detach, sleepingUntil, type TaskSnapshot } from "../domain/Task.js"
+import { detach, priorityOf, sleepingUntil, type TaskSnapshot } from "../domain/Task.js"
 import type { TaskEvent } from "../domain/TaskEvent.js"
 import * as TaskView from "../domain/TaskView.js"
 import { decodeEvent } from "../eventlog/codec.js"
@@ -111,7 +111,8 @@ export const taskRow = (s: TaskSnapshot): TaskRow => {
     status_timestamp: task.status.timestamp,
     created_at: s.createdAt,
     snapshot: JSON.stringify(storedForm(s)),
-    wake_at: wakeAt(s)
+    wake_at: wakeAt(s),
+    priority: priorityOf(s.turnInput)
   }
 }
 
@@ -168,7 +169,9 @@ export const make = Effect.gen(function* () {
     const row = taskRow(s)
     return sql`INSERT INTO a2a_tasks ${sql.insert(row)}
       ON CONFLICT (task_id) DO UPDATE SET state = ${row.state}, version = ${row.version},
-        status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}, wake_at = ${row.wake_at}`.pipe(Effect.asVoid)
+        status_timestamp = ${row.status_timestamp}, snapshot = ${row.snapshot}, wake_at = ${row.wake_at}, priority = ${row.priority}`.pipe(
+      Effect.asVoid
+    )
   }
 
   type EventRow = { task_id: string; version: number; type: string; schema_version: number; payload: string }
@@ -347,7 +350,7 @@ export const make = Effect.gen(function* () {
           Effect.map((snapshots) => new Map(snapshots.map((s) => [s.task.id, s])))
         )
 
-  const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at`
+  const rowColumns = reader`task_id, tenant, owner, context_id, state, version, status_timestamp, created_at, snapshot, wake_at, priority`
   // Decoded (StoredSchema): PostgreSQL's driver may hand integers back as strings, and a row may hold anything.
   const rowsBetween = (afterTaskId: string, lastTaskId: string) =>
     reader<{ task_id: string }>`SELECT ${rowColumns} FROM a2a_tasks WHERE task_id > ${afterTaskId} AND task_id <= ${lastTaskId}`.pipe(
@@ -363,7 +366,9 @@ export const make = Effect.gen(function* () {
       ? Effect.void
       : sql`INSERT INTO a2a_tasks ${sql.insert(written)}
           ON CONFLICT (task_id) DO UPDATE SET state = excluded.state, version = excluded.version,
-            status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot, wake_at = excluded.wake_at`.pipe(Effect.asVoid)
+            status_timestamp = excluded.status_timestamp, snapshot = excluded.snapshot, wake_at = excluded.wake_at, priority = excluded.priority`.pipe(
+          Effect.asVoid
+        )
 
   const version = (taskId: string): Effect.Effect<Option.Option<number>, Failure> =>
     rows !== undefined ? Effect.map(rows.version(taskId), Option.fromNullable) : versionSql(taskId)

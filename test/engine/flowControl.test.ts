@@ -8,11 +8,18 @@ import type { EventLog } from "../../src/eventlog/EventLog"
 import type { FlowControlOptions } from "../../src/engine/FlowControl"
 import { type Caller, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
 import * as Embedded from "../../src/layers/Embedded"
+import { describePg, freshSchema } from "../support/pg"
+import { eventually } from "../support/rpc"
 import { tempDir } from "../support/server"
 
-const startEngine = async (agent: Agent, options: { readonly maxWorkers: number; readonly flowControl?: FlowControlOptions }) => {
+const startEngine = async (
+  agent: Agent,
+  options: { readonly maxWorkers: number; readonly flowControl?: FlowControlOptions; readonly db?: string }
+) => {
   const scope = Effect.runSync(Scope.make())
-  const layer = Embedded.layer({ agent, db: path.join(tempDir(), "flow.db"), ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  const layer = Embedded.layer({ agent, ...options, db: options.db ?? path.join(tempDir(), "flow.db") }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
+  )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
   const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
   return { run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
@@ -143,6 +150,55 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
       expect(taskIdOf(await engine.run(send(globex, "another principal")))).toBeDefined()
     } finally {
       await engine.close()
+    }
+  })
+})
+
+await describePg("flow control on a shared PostgreSQL store (claims)", () => {
+  it("claims take turns across tenants: a flooding tenant's backlog does not hold back another's tasks", async () => {
+    const schema = await freshSchema()
+    const started: Array<string> = []
+    const engine = await startEngine(recorder(started, undefined, 20), { maxWorkers: 1, db: schema.url })
+    try {
+      for (let i = 0; i < 30; i++) await engine.run(send(acme, `acme ${i}`))
+      for (let i = 0; i < 3; i++) {
+        const before = started.length
+        const id = taskIdOf(await engine.run(send(globex, `globex ${i}`)))
+        await engine.run(waitFor(id, settled))
+        expect(started.indexOf(`globex ${i}`) - before).toBeLessThanOrEqual(2)
+      }
+    } finally {
+      await engine.close()
+      await schema.drop()
+    }
+  })
+
+  it("a tenant at its running limit waits while other tenants' tasks take the free workers", async () => {
+    const schema = await freshSchema()
+    const started: Array<string> = []
+    const release = Deferred.unsafeMake<void>(FiberId.none)
+    const engine = await startEngine(recorder(started, release), {
+      maxWorkers: 4,
+      db: schema.url,
+      flowControl: { tenants: { acme: { maxRunning: 1 } } }
+    })
+    try {
+      const a = [taskIdOf(await engine.run(send(acme, "acme 0"))), taskIdOf(await engine.run(send(acme, "acme 1")))]
+      const g = [taskIdOf(await engine.run(send(globex, "globex 0"))), taskIdOf(await engine.run(send(globex, "globex 1")))]
+      for (const id of g) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
+      await eventually(
+        async () => [await engine.run(stateOf(acme, a[0]!)), await engine.run(stateOf(acme, a[1]!))].filter((s) => s === "TASK_STATE_WORKING").length,
+        (n) => n === 1
+      )
+      // Give the claim loop more rounds: acme's second task still waits for its first.
+      await new Promise((r) => setTimeout(r, 1_500))
+      const states = [await engine.run(stateOf(acme, a[0]!)), await engine.run(stateOf(acme, a[1]!))]
+      expect(states.sort()).toEqual(["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"])
+      Deferred.unsafeDone(release, Exit.void)
+      for (const id of a) await engine.run(waitFor(id, settled))
+    } finally {
+      await engine.close()
+      await schema.drop()
     }
   })
 })

@@ -584,13 +584,13 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           { discard: true }
         )
 
-      it.effect("claims take the oldest tasks that need a worker (SUBMITTED or WORKING), each once, from epoch 1", () =>
+      it.effect("claims take the tasks that need a worker (a lost turn first, then SUBMITTED), each once, from epoch 1", () =>
         run(
           Effect.gen(function* () {
             yield* states(yield* TaskReadModel)
             const leases = yield* LeaseStore
-            // "working" changed last at at(1) (its start), "old-submitted" at at(1): ties go by id.
-            expect(yield* leases.claim("i1", 1_000, 100, 2)).toEqual([
+            // The WORKING task whose worker is gone goes first: its turn was admitted before any waiting one.
+            expect([...(yield* leases.claim("i1", 1_000, 100, 2))].sort((a, b) => a.taskId.localeCompare(b.taskId))).toEqual([
               { taskId: "old-submitted", epoch: 1 },
               { taskId: "working", epoch: 1 }
             ])
@@ -600,17 +600,17 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
         )
       )
 
-      it.effect("a claim's limit counts only tasks it can take: leased ones are passed over, the next oldest of either state taken", () =>
+      it.effect("a claim's limit counts only tasks it can take: leased ones are passed over, the next in line taken", () =>
         run(
           Effect.gen(function* () {
             yield* states(yield* TaskReadModel)
             const leases = yield* LeaseStore
-            expect(yield* leases.claim("i1", 1_000, 100, 1)).toEqual([{ taskId: "old-submitted", epoch: 1 }])
-            // The oldest SUBMITTED is leased now: a claim of one takes the oldest WORKING, then the next SUBMITTED.
-            expect(yield* leases.claim("i2", 1_010, 100, 1)).toEqual([{ taskId: "working", epoch: 1 }])
+            expect(yield* leases.claim("i1", 1_000, 100, 1)).toEqual([{ taskId: "working", epoch: 1 }])
+            // The lost turn is leased now: a claim of one takes the oldest SUBMITTED, then the next.
+            expect(yield* leases.claim("i2", 1_010, 100, 1)).toEqual([{ taskId: "old-submitted", epoch: 1 }])
             expect(yield* leases.claim("i2", 1_020, 100, 1)).toEqual([{ taskId: "new-submitted", epoch: 1 }])
-            // Once the first lease expires, that task is the oldest again, at its next epoch.
-            expect(yield* leases.claim("i3", 1_101, 100, 3)).toEqual([{ taskId: "old-submitted", epoch: 2 }])
+            // Once the first lease expires, that task is claimable again, at its next epoch.
+            expect(yield* leases.claim("i3", 1_101, 100, 3)).toEqual([{ taskId: "working", epoch: 2 }])
           })
         )
       )
@@ -694,6 +694,45 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             expect(after[0]?.wake_at).toBeNull()
           })
         )
+      )
+
+      it.effect(
+        "claims take turns across tenants: a tenant's backlog does not hold back another's task; each tenant's go by priority, then age",
+        () =>
+          run(
+            Effect.gen(function* () {
+              const readModel = yield* TaskReadModel
+              const ofTenant = (id: string, tenant: string, n: number, priority?: number): TaskEvent => ({
+                type: "TaskSubmitted",
+                at: at(n),
+                taskId: id,
+                contextId: `c-${id}`,
+                tenant,
+                owner: "",
+                message: { ...userMessage(`hello ${id}`), ...(priority !== undefined ? { metadata: { "a2a-ledger/priority": priority } } : {}) }
+              })
+              // acme's ten tasks are all older than globex's one; acme's last asks for a higher priority.
+              for (let i = 0; i < 10; i++) yield* readModel.save(foldTask([ofTenant(`acme-${i}`, "acme", i, i === 9 ? 5 : undefined)]))
+              yield* readModel.save(foldTask([ofTenant("globex-0", "globex", 20)]))
+              const leases = yield* LeaseStore
+              const first = (yield* leases.claim("i1", 1_000, 60_000, 2)).map((l) => l.taskId).sort()
+              expect(first).toEqual(["acme-9", "globex-0"])
+              // With globex's done, the rest of acme's come oldest first; a claim fills all it asks for.
+              expect((yield* leases.claim("i1", 1_000, 60_000, 3)).map((l) => l.taskId).sort()).toEqual(["acme-0", "acme-1", "acme-2"])
+              // A tenant at its running limit is passed over (its tasks wait); another is not.
+              yield* readModel.save(foldTask([ofTenant("globex-1", "globex", 21)]))
+              const passed = yield* leases.claim("i1", 1_000, 60_000, 10, { tenants: ["acme"], principals: [] })
+              expect(passed.map((l) => l.taskId)).toEqual(["globex-1"])
+              yield* readModel.save(foldTask([ofTenant("globex-2", "globex", 22)]))
+              expect(yield* leases.claim("i1", 1_000, 60_000, 10, { tenants: [], principals: [{ tenant: "globex", principal: "" }] })).toHaveLength(6)
+              // What runs: the live leases, by tenant and principal.
+              const running = [...(yield* leases.running(1_000))].sort((a, b) => a.tenant.localeCompare(b.tenant))
+              expect(running).toEqual([
+                { tenant: "acme", principal: "", running: 10 },
+                { tenant: "globex", principal: "", running: 2 }
+              ])
+            })
+          )
       )
 
       it.effect("claimers racing for the same tasks never get the same task", () =>
