@@ -30,6 +30,7 @@ export {
   InvalidParamsError,
   LedgerClosedError,
   LedgerError,
+  RateLimitedError,
   StoreUnavailableError,
   TaskNotCancelableError,
   TaskNotFoundError,
@@ -79,12 +80,14 @@ export {
   type EngineError,
   InvalidParams,
   PushConfigNotFound,
+  RateLimited,
   StoreFailure,
   TaskNotCancelable,
   TaskNotFound,
   UnsupportedOperation
 } from "./engine/errors.js"
 export type { Idempotency, RecoveryPolicy } from "./engine/EngineConfig.js"
+export { type FlowControlOptions, type Limits as FlowControlLimits, priorityKey } from "./engine/FlowControl.js"
 export type { PushConfig, PushFormat, PushOptions } from "./push/PushConfig.js"
 export type { EmbeddedOptions } from "./layers/Embedded.js"
 export type { ServeOptions } from "./layers/Server.js"
