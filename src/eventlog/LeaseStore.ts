@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { SqlClient, type Statement } from "@effect/sql"
+import { SqlClient } from "@effect/sql"
 import { type StoreFailure, storeService } from "./StoreFailure.js"
 
 /** A claim on a task's worker: held by `owner` at `epoch` until it expires or is released. */
@@ -74,98 +74,53 @@ export const make = Effect.gen(function* () {
     limit: number,
     exclude: ClaimExclusions = noExclusions,
     served: ReadonlyArray<string> = []
-  ) => {
-    const expires = now + ttlMs
-    // PostgreSQL: lock the chosen task rows and skip the ones another claimer holds. SQLite has one writer.
-    const lock = sql.onDialectOrElse({ pg: () => sql`FOR UPDATE OF t SKIP LOCKED`, orElse: () => sql`` })
-    // The oldest tasks in one state with no live lease, in the waiting index's own order: an index scan
-    // that stops at \`limit\` and looks a lease up by its key per task. (One scan over both states had to
-    // gather and sort every entry of both, dead row versions included until a vacuum, and joined them
-    // with the whole leases table, which keeps a row for every task ever run: a claim's cost grew with
-    // the store's history.)
-    // Sleeping tasks (durable timers) are left out of it (its index holds no row with a wake time), and
-    // claimed from their own index once due, soonest first.
+  ) =>
+    sql.onDialectOrElse({
+      // One function (migration 0011), whose plans are made once per connection.
+      pg: () =>
+        sql<{
+          claimed_task: string
+          claimed_epoch: number | string
+        }>`SELECT claimed_task, claimed_epoch FROM a2a_claim(${owner}, ${now}, ${ttlMs}, ${limit},
+          ${[...exclude.tenants]}::text[], ${exclude.principals.map((p) => `${p.tenant}\u0001${p.principal}`)}::text[], ${[...served]}::text[])`.pipe(
+          Effect.map((rows) => rows.map((r) => ({ taskId: r.claimed_task, epoch: Number(r.claimed_epoch) })))
+        ),
+      orElse: () => claimSqlite(owner, now, ttlMs, limit, exclude, served)
+    })
+
+  /**
+   * The same claim on SQLite (its tests use leases; a SQLite store has one process): every submitted task
+   * ranked within its tenant, the tenants served lately after the others.
+   */
+  const claimSqlite = (owner: string, now: number, ttlMs: number, limit: number, exclude: ClaimExclusions, served: ReadonlyArray<string>) => {
     const unleased = sql`NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= ${now})`
-    // Tenants and principals at their running limits (flow control) start nothing more for now.
     const allowed = sql.and([
       sql`true`,
       ...exclude.tenants.map((tenant) => sql`t.tenant <> ${tenant}`),
       ...exclude.principals.map((p) => sql`NOT (t.tenant = ${p.tenant} AND t.owner = ${p.principal})`)
     ])
     const submitted = sql`t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL`
-    // A tenant's turn: 0 for one not served lately, else its place among those served (the latest last).
-    const turnOf = (column: Statement.Fragment) =>
-      served.length === 0 ? sql`0` : sql`CASE ${column} ${sql.join(" ", false)(served.map((t, i) => sql`WHEN ${t} THEN ${i + 1}`))} ELSE 0 END`
-    const orphans = sql`SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
-        WHERE t.state = 'TASK_STATE_WORKING' AND t.wake_at IS NULL AND ${unleased}
-        ORDER BY t.status_timestamp, t.task_id
-        LIMIT ${limit}
-        ${lock}`
-    const due = sql`SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
-        WHERE t.wake_at IS NOT NULL AND t.wake_at <= ${now} AND ${unleased} AND ${allowed}
-        ORDER BY t.wake_at, t.task_id
-        LIMIT ${limit}
-        ${lock}`
-    // Fair starts: tenants take turns. PostgreSQL walks the tenants with submitted tasks through their
-    // index (one probe each), ranks them by how long their next task has waited, and gives each a share of
-    // \`limit\` (the first ones one more), taking each tenant's share by priority, then age. What shares leave
-    // unused (a tenant with fewer tasks than its share) is filled with the oldest of any tenant. SQLite
-    // (leases are for shared PostgreSQL stores; its tests use them too) ranks every submitted task within its
-    // tenant instead.
-    const fair = sql.onDialectOrElse({
-      pg: () => sql`SELECT f.task_id, f.status_timestamp, 1 AS tier, f.rn FROM (
-          WITH RECURSIVE tenants(tenant) AS (
-            SELECT MIN(t.tenant) FROM a2a_tasks t WHERE ${submitted}
-            UNION ALL
-            SELECT (SELECT MIN(t.tenant) FROM a2a_tasks t WHERE ${submitted} AND t.tenant > w.tenant) FROM tenants w WHERE w.tenant IS NOT NULL
-          ),
-          heads AS (
-            SELECT w.tenant, (SELECT t.status_timestamp FROM a2a_tasks t WHERE ${submitted} AND t.tenant = w.tenant
-                ORDER BY t.priority DESC, t.status_timestamp, t.task_id LIMIT 1) AS head
-            FROM tenants w WHERE w.tenant IS NOT NULL
-          ),
-          shares AS (
-            SELECT h.tenant, (${limit} + COUNT(*) OVER () - ROW_NUMBER() OVER (ORDER BY ${turnOf(sql`h.tenant`)}, h.head, h.tenant)) / COUNT(*) OVER () AS share FROM heads h
-          )
-          SELECT q.task_id, q.status_timestamp, q.rn * 1000000 + ${turnOf(sql`s.tenant`)} AS rn FROM shares s CROSS JOIN LATERAL (
-            SELECT c.task_id, c.status_timestamp, ROW_NUMBER() OVER (ORDER BY c.priority DESC, c.status_timestamp, c.task_id) AS rn FROM (
-              SELECT t.task_id, t.status_timestamp, t.priority FROM a2a_tasks t
-              WHERE ${submitted} AND t.tenant = s.tenant AND ${unleased} AND ${allowed}
-              ORDER BY t.priority DESC, t.status_timestamp, t.task_id
-              LIMIT s.share
-              ${lock}
-            ) c
-          ) q WHERE s.share > 0
-        ) f`,
-      orElse: () => sql`SELECT f.task_id, f.status_timestamp, 1 AS tier, f.rn FROM (
-          SELECT t.task_id, t.status_timestamp,
-            ROW_NUMBER() OVER (PARTITION BY t.tenant ORDER BY t.priority DESC, t.status_timestamp, t.task_id) * 1000000 + ${turnOf(sql`t.tenant`)} AS rn
-          FROM a2a_tasks t WHERE ${submitted} AND ${unleased} AND ${allowed}
-        ) f`
-    })
-    // (Its rank is past any share's: a task in both keeps its share's rank.)
-    const rest = sql`SELECT t.task_id, t.status_timestamp, 2 AS tier, 1000000000000 AS rn FROM a2a_tasks t
-        WHERE ${submitted} AND ${unleased} AND ${allowed}
-        ORDER BY t.priority DESC, t.status_timestamp, t.task_id
-        LIMIT ${limit}
-        ${lock}`
+    const turn =
+      served.length === 0 ? sql`0` : sql`CASE t.tenant ${sql.join(" ", false)(served.map((t, i) => sql`WHEN ${t} THEN ${i + 1}`))} ELSE 0 END`
     return sql<LeaseRow>`WITH candidates AS (
         SELECT w.task_id FROM (
           SELECT c.task_id, MIN(c.tier) AS tier, MIN(c.rn) AS rn, MIN(c.status_timestamp) AS status_timestamp FROM (
-            SELECT k.task_id, k.status_timestamp, k.tier, k.rn FROM (${orphans}) k
+            SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
+              WHERE t.state = 'TASK_STATE_WORKING' AND t.wake_at IS NULL AND ${unleased}
             UNION ALL
-            SELECT d.task_id, d.status_timestamp, d.tier, d.rn FROM (${due}) d
+            SELECT t.task_id, t.status_timestamp, 0 AS tier, 0 AS rn FROM a2a_tasks t
+              WHERE t.wake_at IS NOT NULL AND t.wake_at <= ${now} AND ${unleased} AND ${allowed}
             UNION ALL
-            SELECT f.task_id, f.status_timestamp, f.tier, f.rn FROM (${fair}) f
-            UNION ALL
-            SELECT r.task_id, r.status_timestamp, r.tier, r.rn FROM (${rest}) r
+            SELECT t.task_id, t.status_timestamp, 1 AS tier,
+              ROW_NUMBER() OVER (PARTITION BY t.tenant ORDER BY t.priority DESC, t.status_timestamp, t.task_id) * 1000000 + ${turn} AS rn
+              FROM a2a_tasks t WHERE ${submitted} AND ${unleased} AND ${allowed}
           ) c GROUP BY c.task_id
         ) w
         ORDER BY w.tier, w.rn, w.status_timestamp, w.task_id
         LIMIT ${limit}
       )
       INSERT INTO a2a_leases (task_id, owner, epoch, expires_at)
-      SELECT task_id, ${owner}, 1, ${expires} FROM candidates WHERE true
+      SELECT task_id, ${owner}, 1, ${now + ttlMs} FROM candidates WHERE true
       ON CONFLICT (task_id) DO UPDATE SET owner = excluded.owner, epoch = a2a_leases.epoch + 1, expires_at = excluded.expires_at
         WHERE a2a_leases.expires_at < ${now}
       RETURNING task_id, epoch`.pipe(Effect.map((rows) => rows.map(toLease)))

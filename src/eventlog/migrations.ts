@@ -421,6 +421,94 @@ const commitBatch0011 = (() => {
   )
 })()
 
+/**
+ * PostgreSQL: a claim (LeaseStore.claim) as one function, so its plans are made once per connection (a
+ * statement sent as text is planned at every call, and this one, with its walk over tenants, took longer
+ * to plan than to run). Lost turns and due timers first; then submitted tasks fairly across tenants: each
+ * tenant with waiting tasks gets a share of the claim, the tenants this claimer served least lately
+ * (`p_served`, the latest last) first, each share taken by priority then age; what the shares leave is
+ * filled with the oldest waiting tasks. Tenants and principals (`tenant || chr(1) || owner`) at their
+ * running limits are passed over.
+ */
+const claim0011 = `CREATE OR REPLACE FUNCTION a2a_claim(p_owner text, p_now bigint, p_ttl bigint, p_limit integer,
+  p_excluded_tenants text[], p_excluded_principals text[], p_served text[])
+RETURNS TABLE(claimed_task text, claimed_epoch bigint) LANGUAGE plpgsql AS $fn$
+DECLARE
+  r record;
+BEGIN
+  FOR r IN
+    WITH RECURSIVE tenants(tenant) AS (
+      SELECT MIN(t.tenant) FROM a2a_tasks t WHERE t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL
+      UNION ALL
+      SELECT (SELECT MIN(t.tenant) FROM a2a_tasks t WHERE t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL AND t.tenant > w.tenant)
+      FROM tenants w WHERE w.tenant IS NOT NULL
+    ),
+    heads AS (
+      SELECT w.tenant, (SELECT t.status_timestamp FROM a2a_tasks t WHERE t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL
+          AND t.tenant = w.tenant ORDER BY t.priority DESC, t.status_timestamp, t.task_id LIMIT 1) AS head
+      FROM tenants w WHERE w.tenant IS NOT NULL AND w.tenant <> ALL (p_excluded_tenants)
+    ),
+    shares AS (
+      SELECT h.tenant, COALESCE(array_position(p_served, h.tenant), 0) AS turn,
+        (p_limit + COUNT(*) OVER () - ROW_NUMBER() OVER (ORDER BY COALESCE(array_position(p_served, h.tenant), 0), h.head, h.tenant)) / COUNT(*) OVER () AS share
+      FROM heads h
+    ),
+    fair AS (
+      SELECT q.task_id, q.status_timestamp, 1 AS tier, q.rn * 1000000 + s.turn AS rn FROM shares s CROSS JOIN LATERAL (
+        SELECT c.task_id, c.status_timestamp, ROW_NUMBER() OVER (ORDER BY c.priority DESC, c.status_timestamp, c.task_id) AS rn FROM (
+          SELECT t.task_id, t.status_timestamp, t.priority FROM a2a_tasks t
+          WHERE t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL AND t.tenant = s.tenant
+            AND (t.tenant || chr(1) || t.owner) <> ALL (p_excluded_principals)
+            AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= p_now)
+          ORDER BY t.priority DESC, t.status_timestamp, t.task_id
+          LIMIT p_limit
+          FOR UPDATE OF t SKIP LOCKED
+        ) c
+      ) q WHERE s.share > 0 AND q.rn <= s.share
+    ),
+    orphans AS (
+      SELECT t.task_id, t.status_timestamp, 0 AS tier, 0::bigint AS rn FROM a2a_tasks t
+      WHERE t.state = 'TASK_STATE_WORKING' AND t.wake_at IS NULL
+        AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= p_now)
+      ORDER BY t.status_timestamp, t.task_id LIMIT p_limit
+      FOR UPDATE OF t SKIP LOCKED
+    ),
+    due AS (
+      SELECT t.task_id, t.status_timestamp, 0 AS tier, 0::bigint AS rn FROM a2a_tasks t
+      WHERE t.wake_at IS NOT NULL AND t.wake_at <= p_now AND t.tenant <> ALL (p_excluded_tenants)
+        AND (t.tenant || chr(1) || t.owner) <> ALL (p_excluded_principals)
+        AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= p_now)
+      ORDER BY t.wake_at, t.task_id LIMIT p_limit
+      FOR UPDATE OF t SKIP LOCKED
+    ),
+    rest AS (
+      SELECT t.task_id, t.status_timestamp, 2 AS tier, 1000000000000::bigint AS rn FROM a2a_tasks t
+      WHERE t.state = 'TASK_STATE_SUBMITTED' AND t.wake_at IS NULL AND t.tenant <> ALL (p_excluded_tenants)
+        AND (t.tenant || chr(1) || t.owner) <> ALL (p_excluded_principals)
+        AND NOT EXISTS (SELECT 1 FROM a2a_leases l WHERE l.task_id = t.task_id AND l.expires_at >= p_now)
+      ORDER BY t.status_timestamp, t.task_id LIMIT p_limit
+      FOR UPDATE OF t SKIP LOCKED
+    ),
+    candidates AS (
+      SELECT c.task_id FROM (
+        SELECT u.task_id, MIN(u.tier) AS tier, MIN(u.rn) AS rn, MIN(u.status_timestamp) AS status_timestamp FROM (
+          SELECT * FROM orphans UNION ALL SELECT * FROM due UNION ALL SELECT * FROM fair UNION ALL SELECT * FROM rest
+        ) u GROUP BY u.task_id
+      ) c ORDER BY c.tier, c.rn, c.status_timestamp, c.task_id LIMIT p_limit
+    )
+    INSERT INTO a2a_leases AS l (task_id, owner, epoch, expires_at)
+    SELECT c.task_id, p_owner, 1, p_now + p_ttl FROM candidates c
+    ON CONFLICT (task_id) DO UPDATE SET owner = excluded.owner, epoch = l.epoch + 1, expires_at = excluded.expires_at
+      WHERE l.expires_at < p_now
+    RETURNING l.task_id, l.epoch
+  LOOP
+    claimed_task := r.task_id;
+    claimed_epoch := r.epoch;
+    RETURN NEXT;
+  END LOOP;
+END
+$fn$`
+
 const m0011 = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   // (A store whose record of migrations was cut back, as tests do, may have the column already.)
@@ -442,7 +530,7 @@ const m0011 = Effect.gen(function* () {
   yield* sql`CREATE INDEX IF NOT EXISTS a2a_tasks_waiting_awake ON a2a_tasks (state, status_timestamp, task_id) WHERE wake_at IS NULL`
   yield* sql`DROP INDEX IF EXISTS a2a_tasks_waiting`
   yield* sql.onDialectOrElse({
-    pg: () => sql.unsafe(commitBatch0011),
+    pg: () => Effect.zipRight(sql.unsafe(commitBatch0011), sql.unsafe(claim0011)),
     orElse: () => Effect.void
   })
 })
