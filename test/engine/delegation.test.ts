@@ -203,8 +203,13 @@ describe("delegation to the official SDK's server", () => {
         const text = sdkTextOf(context.userMessage)
         bus.publish(sdkEvents.task(taskId, contextId, context.userMessage))
         bus.publish(sdkEvents.status(taskId, contextId, 2))
-        if (text === "wait") {
+        if (text === "wait" || text === "hold") {
           await new Promise<void>((resolve) => waiting.set(taskId, resolve))
+          // A held task is let go to finish; a waiting one only ends by a cancel.
+          if (text === "hold") {
+            bus.publish(sdkEvents.artifact(taskId, contextId, "HELD"))
+            bus.publish(sdkEvents.status(taskId, contextId, 3))
+          }
           return
         }
         if (text === "fail") {
@@ -230,6 +235,40 @@ describe("delegation to the official SDK's server", () => {
       expect(textOf((await parent.run(getTask(taskId))).task.status.message!)).toBe("COMPLETED:  [SDK]")
     } finally {
       await parent.close()
+      await sdk.close()
+    }
+  })
+
+  it("a restart of the parent mid-delegation watches the same SDK task again", async () => {
+    const running = executor()
+    const sdk = await startSdkServer(running)
+    const db = path.join(tempDir(), "parent.db")
+    try {
+      const first = await startParent(
+        delegating(() => sdk.url),
+        db
+      )
+      const taskId = taskIdOf(await first.run(send("hold")))
+      const started = await eventually(
+        async () => delegations(await first.run(events(taskId))),
+        (d) => d.length === 1
+      )
+      await first.close()
+      // The SDK's task finishes while no parent runs; the restarted parent finds it done.
+      running.waiting.get(started[0]!.remoteTaskId)?.()
+      const second = await startParent(
+        delegating(() => sdk.url),
+        db
+      )
+      try {
+        await second.run(waitFor(taskId, settled))
+        expect(textOf((await second.run(getTask(taskId))).task.status.message!)).toBe("COMPLETED:  [HELD]")
+        expect(delegations(await second.run(events(taskId)))).toHaveLength(1)
+        expect(running.waiting.size).toBe(1)
+      } finally {
+        await second.close()
+      }
+    } finally {
       await sdk.close()
     }
   })
