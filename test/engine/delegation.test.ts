@@ -1,40 +1,21 @@
 import { describe, expect, it } from "vitest"
 import type { AgentExecutor } from "@a2a-js/sdk/server"
-import { Deferred, Effect, Exit, FiberId, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import { Deferred, Effect, Exit, FiberId } from "effect"
 import * as path from "node:path"
 import { type Agent, type DelegateOptions, Outcome } from "../../src/agent/Agent"
 import { textOf } from "../../src/domain/Message"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
-import type { TaskState } from "../../src/domain/TaskState"
-import { EventLog } from "../../src/eventlog/EventLog"
-import { anonymous, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
-import * as Embedded from "../../src/layers/Embedded"
+import { anonymous, settled, TaskEngine } from "../../src/engine/TaskEngine"
+import type * as Embedded from "../../src/layers/Embedded"
+import { events, getTask, send, startEngine, taskIdOf, waitFor } from "../support/embeddedEngine"
 import { call, eventually } from "../support/rpc"
 import { sdkEvents, sdkTextOf, startSdkServer } from "../support/sdkServer"
 import { startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 
-/** The parent: an embedded engine on a SQLite file whose agent delegates; `close` stops it as a shutdown does. */
-const startParent = async (agent: Agent, db = path.join(tempDir(), "parent.db"), delegation?: Embedded.EmbeddedOptions["delegation"]) => {
-  const scope = Effect.runSync(Scope.make())
-  const layer = Embedded.layer({ agent, db, ...(delegation !== undefined ? { delegation } : {}) }).pipe(
-    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
-  )
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
-  return { db, run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
-const send = (text: string) =>
-  Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: { messageId: `m-${Math.random()}`, role: "ROLE_USER", parts: [{ text }] } }))
-const taskIdOf = (o: SendOutcome) => {
-  if (o._tag !== "Task") throw new Error("expected a task")
-  return o.snapshot.task.id
-}
-const events = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event)))
-const getTask = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))
-const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
-  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
+/** The parent: an embedded engine on a SQLite file whose agent delegates. */
+const startParent = (agent: Agent, db = path.join(tempDir(), "parent.db"), delegation?: Embedded.EmbeddedOptions["delegation"]) =>
+  startEngine(agent, { db, ...(delegation !== undefined ? { delegation } : {}) })
 const delegations = (es: ReadonlyArray<TaskEvent>) =>
   es.filter((e): e is Extract<TaskEvent, { type: "DelegationStarted" }> => e.type === "DelegationStarted")
 

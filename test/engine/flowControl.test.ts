@@ -1,48 +1,13 @@
 import { describe, expect, it } from "vitest"
-import { Deferred, Effect, Exit, FiberId, Layer, Logger, LogLevel, Scope, Stream } from "effect"
-import * as path from "node:path"
+import { Deferred, Effect, Exit, FiberId } from "effect"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { textOf } from "../../src/domain/Message"
-import type { TaskState } from "../../src/domain/TaskState"
-import type { EventLog } from "../../src/eventlog/EventLog"
-import type { FlowControlOptions } from "../../src/engine/FlowControl"
-import { type Caller, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
-import * as Embedded from "../../src/layers/Embedded"
+import { type Caller, settled } from "../../src/engine/TaskEngine"
+import { getTask, send, startEngine, taskIdOf, waitFor } from "../support/embeddedEngine"
 import { describePg, freshSchema } from "../support/pg"
 import { eventually } from "../support/rpc"
-import { tempDir } from "../support/server"
 
-const startEngine = async (
-  agent: Agent,
-  options: { readonly maxWorkers: number; readonly flowControl?: FlowControlOptions; readonly db?: string }
-) => {
-  const scope = Effect.runSync(Scope.make())
-  const layer = Embedded.layer({ agent, ...options, db: options.db ?? path.join(tempDir(), "flow.db") }).pipe(
-    Layer.provide(Logger.minimumLogLevel(LogLevel.None))
-  )
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
-  return { run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
-const send = (caller: Caller, text: string, metadata?: Record<string, number>) =>
-  Effect.flatMap(TaskEngine, (e) =>
-    e.send({
-      caller,
-      message: { messageId: `m-${Math.random()}`, role: "ROLE_USER", parts: [{ text }], ...(metadata !== undefined ? { metadata } : {}) }
-    })
-  )
-const taskIdOf = (o: SendOutcome) => {
-  if (o._tag !== "Task") throw new Error("expected a task")
-  return o.snapshot.task.id
-}
-const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
-  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
-const stateOf = (caller: Caller, taskId: string) =>
-  Effect.map(
-    Effect.flatMap(TaskEngine, (e) => e.get(taskId, caller)),
-    (s) => s.task.status.state
-  )
+const stateOf = (caller: Caller, taskId: string) => Effect.map(getTask(taskId, caller), (s) => s.task.status.state)
 
 /** Records the order turns start in (their input's text), and holds each turn until `release` when given. */
 const recorder = (started: Array<string>, release?: Deferred.Deferred<void>, ms = 15): Agent => ({
@@ -68,11 +33,11 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
     const engine = await startEngine(recorder(started), { maxWorkers: 1 })
     try {
       // acme floods the only worker with 40 tasks; then globex sends five, one at a time, as acme's run.
-      for (let i = 0; i < 40; i++) await engine.run(send(acme, `acme ${i}`))
+      for (let i = 0; i < 40; i++) await engine.run(send(`acme ${i}`, acme))
       const globexTasks: Array<string> = []
       for (let i = 0; i < 5; i++) {
         const before = started.length
-        const id = taskIdOf(await engine.run(send(globex, `globex ${i}`)))
+        const id = taskIdOf(await engine.run(send(`globex ${i}`, globex)))
         globexTasks.push(id)
         await engine.run(waitFor(id, settled))
         // Between its send and its start, at most the turn that was running and one more of acme's started.
@@ -91,8 +56,8 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
     const release = Deferred.unsafeMake<void>(FiberId.none)
     const engine = await startEngine(recorder(started, release), { maxWorkers: 4, flowControl: { tenants: { acme: { maxRunning: 1 } } } })
     try {
-      const a = [taskIdOf(await engine.run(send(acme, "acme 0"))), taskIdOf(await engine.run(send(acme, "acme 1")))]
-      const g = [taskIdOf(await engine.run(send(globex, "globex 0"))), taskIdOf(await engine.run(send(globex, "globex 1")))]
+      const a = [taskIdOf(await engine.run(send("acme 0", acme))), taskIdOf(await engine.run(send("acme 1", acme)))]
+      const g = [taskIdOf(await engine.run(send("globex 0", globex))), taskIdOf(await engine.run(send("globex 1", globex)))]
       for (const id of [a[0]!, ...g]) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
       // Three of four workers are busy; acme's second task waits for its first, not for a worker.
       expect(await engine.run(stateOf(acme, a[1]!))).toBe("TASK_STATE_SUBMITTED")
@@ -111,8 +76,8 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
     const engine = await startEngine(recorder(started, release), { maxWorkers: 4, flowControl: { maxRunningPerPrincipal: 1 } })
     const carol: Caller = { tenant: "acme", principal: "carol" }
     try {
-      const alices = [taskIdOf(await engine.run(send(acme, "alice 0"))), taskIdOf(await engine.run(send(acme, "alice 1")))]
-      const carols = taskIdOf(await engine.run(send(carol, "carol 0")))
+      const alices = [taskIdOf(await engine.run(send("alice 0", acme))), taskIdOf(await engine.run(send("alice 1", acme)))]
+      const carols = taskIdOf(await engine.run(send("carol 0", carol)))
       for (const id of [alices[0]!, carols]) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
       expect(await engine.run(stateOf(acme, alices[1]!))).toBe("TASK_STATE_SUBMITTED")
       Deferred.unsafeDone(release, Exit.void)
@@ -126,12 +91,12 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
     const started: Array<string> = []
     const engine = await startEngine(recorder(started, undefined, 30), { maxWorkers: 1 })
     try {
-      for (let i = 0; i < 5; i++) await engine.run(send(acme, `routine ${i}`))
-      const urgent = taskIdOf(await engine.run(send(acme, "urgent", { "a2a-ledger/priority": 10 })))
+      for (let i = 0; i < 5; i++) await engine.run(send(`routine ${i}`, acme))
+      const urgent = taskIdOf(await engine.run(send("urgent", acme, { "a2a-ledger/priority": 10 })))
       await engine.run(waitFor(urgent, settled))
       // Only the turn already running when it came started before it.
       expect(started.indexOf("urgent")).toBeLessThanOrEqual(1)
-      const refused = await engine.run(Effect.flip(send(acme, "bad", { "a2a-ledger/priority": 1.5 })))
+      const refused = await engine.run(Effect.flip(send("bad", acme, { "a2a-ledger/priority": 1.5 })))
       expect(refused).toMatchObject({ _tag: "InvalidParams", field: "message.metadata.a2a-ledger/priority" })
     } finally {
       await engine.close()
@@ -142,12 +107,12 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
     const started: Array<string> = []
     const engine = await startEngine(recorder(started), { maxWorkers: 2, flowControl: { creations: { limit: 3, window: "1 minute" } } })
     try {
-      for (let i = 0; i < 3; i++) await engine.run(send(acme, `ok ${i}`))
-      const refused = await engine.run(Effect.flip(send(acme, "one too many")))
+      for (let i = 0; i < 3; i++) await engine.run(send(`ok ${i}`, acme))
+      const refused = await engine.run(Effect.flip(send("one too many", acme)))
       expect(refused).toMatchObject({ _tag: "RateLimited", limit: "creations" })
       expect(refused._tag === "RateLimited" && refused.retryAfterMs).toBeGreaterThan(0)
       expect(refused.message).toMatch(/at most 3 per 1m for each principal/)
-      expect(taskIdOf(await engine.run(send(globex, "another principal")))).toBeDefined()
+      expect(taskIdOf(await engine.run(send("another principal", globex)))).toBeDefined()
     } finally {
       await engine.close()
     }
@@ -160,10 +125,10 @@ await describePg("flow control on a shared PostgreSQL store (claims)", () => {
     const started: Array<string> = []
     const engine = await startEngine(recorder(started, undefined, 20), { maxWorkers: 1, db: schema.url })
     try {
-      for (let i = 0; i < 30; i++) await engine.run(send(acme, `acme ${i}`))
+      for (let i = 0; i < 30; i++) await engine.run(send(`acme ${i}`, acme))
       for (let i = 0; i < 3; i++) {
         const before = started.length
-        const id = taskIdOf(await engine.run(send(globex, `globex ${i}`)))
+        const id = taskIdOf(await engine.run(send(`globex ${i}`, globex)))
         await engine.run(waitFor(id, settled))
         expect(started.indexOf(`globex ${i}`) - before).toBeLessThanOrEqual(2)
       }
@@ -183,8 +148,8 @@ await describePg("flow control on a shared PostgreSQL store (claims)", () => {
       flowControl: { tenants: { acme: { maxRunning: 1 } } }
     })
     try {
-      const a = [taskIdOf(await engine.run(send(acme, "acme 0"))), taskIdOf(await engine.run(send(acme, "acme 1")))]
-      const g = [taskIdOf(await engine.run(send(globex, "globex 0"))), taskIdOf(await engine.run(send(globex, "globex 1")))]
+      const a = [taskIdOf(await engine.run(send("acme 0", acme))), taskIdOf(await engine.run(send("acme 1", acme)))]
+      const g = [taskIdOf(await engine.run(send("globex 0", globex))), taskIdOf(await engine.run(send("globex 1", globex)))]
       for (const id of g) await engine.run(waitFor(id, (s) => s === "TASK_STATE_WORKING"))
       await eventually(
         async () => [await engine.run(stateOf(acme, a[0]!)), await engine.run(stateOf(acme, a[1]!))].filter((s) => s === "TASK_STATE_WORKING").length,

@@ -1,40 +1,16 @@
 import { describe, expect, it } from "vitest"
-import { Effect, Exit, Layer, Logger, LogLevel, Option, Scope, Stream } from "effect"
+import { Effect, Option } from "effect"
 import * as path from "node:path"
 import { type Agent, Outcome } from "../../src/agent/Agent"
 import { sleepingUntil } from "../../src/domain/Task"
 import type { TaskEvent } from "../../src/domain/TaskEvent"
-import type { TaskState } from "../../src/domain/TaskState"
-import { EventLog } from "../../src/eventlog/EventLog"
-import { anonymous, type SendOutcome, settled, TaskEngine } from "../../src/engine/TaskEngine"
-import * as Embedded from "../../src/layers/Embedded"
+import { anonymous, settled, TaskEngine } from "../../src/engine/TaskEngine"
 import { makeTestContext } from "../../src/testing"
-import { userMessage } from "../support/fixtures"
+import { events, getTask, send, startEngine, taskIdOf, waitFor } from "../support/embeddedEngine"
 import { describePg, freshSchema } from "../support/pg"
 import { tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 
-/** The embedded engine on `db`; `close` stops it as a shutdown does. */
-const startEngine = async (
-  agent: Agent,
-  options: { readonly db: string; readonly maxWorkers?: number; readonly parkSleepsFromMs?: number; readonly instanceId?: string }
-) => {
-  const scope = Effect.runSync(Scope.make())
-  const layer = Embedded.layer({ agent, ...options }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
-  const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
-  const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
-  return { run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
-}
-
-const send = (text: string) => Effect.flatMap(TaskEngine, (e) => e.send({ caller: anonymous, message: userMessage(text, `m-${Math.random()}`) }))
-const taskIdOf = (o: SendOutcome) => {
-  if (o._tag !== "Task") throw new Error("expected a task")
-  return o.snapshot.task.id
-}
-const events = (taskId: string) => Effect.flatMap(EventLog, (log) => log.read(taskId)).pipe(Effect.map((es) => es.map((e) => e.event)))
-const getTask = (taskId: string) => Effect.flatMap(TaskEngine, (e) => e.get(taskId, anonymous))
-const waitFor = (taskId: string, predicate: (state: TaskState) => boolean) =>
-  Effect.flatMap(TaskEngine, (e) => e.watch(taskId, { stopAt: predicate }).pipe(Stream.runDrain))
 /** Until the task's log holds an event of this type (the journal's included: watch does not show it). */
 const untilLogged = (taskId: string, type: TaskEvent["type"]) =>
   Effect.gen(function* () {
