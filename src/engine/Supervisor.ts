@@ -241,6 +241,13 @@ export const make = Effect.gen(function* () {
     yield* startOnTaken(next.taskId)
   }).pipe(Effect.forever, Effect.forkScoped)
 
+  /** A task that could not be read to queue it (the store failed): recovered with the turns a fault stranded. */
+  const notQueued = (taskId: string, e: StoreFailure) =>
+    Effect.zipRight(
+      Effect.logWarning(`task ${taskId}: could not be queued; trying again when the store answers`, e),
+      Effect.sync(() => stranded.add(taskId))
+    )
+
   // Start-up: what a dead process left unfinished.
   const active = yield* readModel.active
   for (const s of active)
@@ -260,7 +267,7 @@ export const make = Effect.gen(function* () {
   }).pipe(Effect.repeat(Schedule.spaced(Duration.seconds(1))), Effect.forkScoped)
 
   return Supervisor.of({
-    enqueue: (taskId) => queue(taskId).pipe(Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not be queued`, e))),
+    enqueue: (taskId) => queue(taskId).pipe(Effect.catchAll((e) => notQueued(taskId, e))),
     startOrEnqueue: (taskId) =>
       Effect.flatMap(writer.current(taskId), (current) => {
         if (Option.isNone(current)) return Effect.void
@@ -268,7 +275,7 @@ export const make = Effect.gen(function* () {
         slots.take(1)
         return startOnTaken(taskId)
       }).pipe(
-        Effect.catchAll((e) => Effect.logWarning(`task ${taskId}: could not be queued`, e)),
+        Effect.catchAll((e) => notQueued(taskId, e)),
         // Uninterruptible: a sender that goes away (a dropped connection) must not leave the worker taken.
         Effect.uninterruptible
       ),
