@@ -8,9 +8,10 @@ import type { TaskEvent } from "../../src/domain/TaskEvent"
 import { anonymous, settled, TaskEngine } from "../../src/engine/TaskEngine"
 import type * as Embedded from "../../src/layers/Embedded"
 import { events, getTask, send, startEngine, taskIdOf, waitFor } from "../support/embeddedEngine"
-import { call, eventually } from "../support/rpc"
+import { call, eventually, userMessage } from "../support/rpc"
 import { sdkEvents, sdkTextOf, startSdkServer } from "../support/sdkServer"
-import { startServer, tempDir } from "../support/server"
+import { startAgentsServer, startServer, tempDir } from "../support/server"
+import { storedEvents } from "../support/storeEvents"
 import { verifyStore } from "../support/verifyStore"
 
 /** The parent: an embedded engine on a SQLite file whose agent delegates. */
@@ -169,6 +170,32 @@ describe("delegation to another a2a-ledger server (ctx.delegate)", () => {
       await without.close()
       await withKey.close()
       await remote.close()
+    }
+  })
+
+  it("an agent hosted on the same several-agent server is delegated to by its URL", async () => {
+    const dir = tempDir()
+    let url = ""
+    const server = await startAgentsServer({
+      agents: [
+        { name: "parent", agent: delegating(() => `${url}/agents/child`), db: path.join(dir, "parent.db") },
+        { name: "child", agent: child(), db: path.join(dir, "child.db") }
+      ]
+    })
+    url = server.url
+    try {
+      const sent = await call(`${url}/agents/parent`, "SendMessage", { message: userMessage("local") })
+      const done = await eventually(
+        () => call(`${url}/agents/parent`, "GetTask", { id: sent.task.id }),
+        (t) => t.status.state === "TASK_STATE_COMPLETED"
+      )
+      expect(done.status.message.parts[0].text).toBe("COMPLETED: LOCAL [local!]")
+      // The child's own store has the task the parent's journal names.
+      const [childTask] = await remoteTasks(`${url}/agents/child`)
+      const started = delegations((await storedEvents(path.join(dir, "parent.db"), sent.task.id)).map((e) => e.event))
+      expect(started).toMatchObject([{ url: `${url}/agents/child`, remoteTaskId: childTask!.id }])
+    } finally {
+      await server.close()
     }
   })
 })
