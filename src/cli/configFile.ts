@@ -99,7 +99,9 @@ export const FileConfig = Schema.Struct({
   auth: Schema.optional(
     Schema.Struct({
       apiKeys: Schema.optional(Schema.Array(ApiKeyEntry)),
-      jwt: Schema.optional(Jwt)
+      jwt: Schema.optional(Jwt),
+      /** Principals who may read the operator's endpoints (`/metrics`). */
+      admins: Schema.optional(Schema.Array(Schema.NonEmptyString))
     })
   ),
   delegation: Schema.optional(Schema.Struct({ credentials: Schema.optional(Schema.Array(DelegationCredentialEntry)) })),
@@ -160,7 +162,14 @@ export const authOptions = (config: FileConfig, env: Record<string, string | und
   if (Either.isLeft(fromEnv)) return Either.left(fromEnv.left)
   keys.push(...fromEnv.right)
   const jwt = config.auth?.jwt
-  return Either.right({ apiKeys: keys, ...(jwt !== undefined ? { jwt } : {}) })
+  const admins = [
+    ...(config.auth?.admins ?? []),
+    ...(env.A2A_ADMINS ?? "")
+      .split(",")
+      .map((a) => a.trim())
+      .filter((a) => a !== "")
+  ]
+  return Either.right({ apiKeys: keys, ...(jwt !== undefined ? { jwt } : {}), ...(admins.length > 0 ? { admins } : {}) })
 }
 
 /** The file's delegation credentials, their secrets read from the environment where it names a variable. */

@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Effect, Layer, Option } from "effect"
+import { Config, Effect, Layer, Logger, LogLevel, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins.js"
 import * as Store from "../eventlog/Store.js"
 import * as Server from "../layers/Server.js"
@@ -185,6 +185,41 @@ const instanceId = Options.text("instance-id").pipe(
   )
 )
 
+const metrics = Options.choice("metrics", ["on", "off"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("on", "off")("A2A_METRICS")),
+  Options.withDefault("on" as const),
+  Options.withDescription(
+    "Prometheus metrics at GET /metrics (env A2A_METRICS); with authentication on, only principals listed in auth.admins may read them"
+  )
+)
+
+const logFormat = Options.choice("log-format", ["pretty", "json", "logfmt"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("pretty", "json", "logfmt")("A2A_LOG_FORMAT")),
+  Options.withDefault("pretty" as const),
+  Options.withDescription(
+    "how logs are written: pretty (for a terminal), json (one object per line, with taskId, agent and instance fields) or logfmt (env A2A_LOG_FORMAT)"
+  )
+)
+
+const logLevel = Options.choice("log-level", ["trace", "debug", "info", "warning", "error", "none"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("trace", "debug", "info", "warning", "error", "none")("A2A_LOG_LEVEL")),
+  Options.withDefault("info" as const),
+  Options.withDescription("the least severe log level written (env A2A_LOG_LEVEL)")
+)
+
+const levels = {
+  trace: LogLevel.Trace,
+  debug: LogLevel.Debug,
+  info: LogLevel.Info,
+  warning: LogLevel.Warning,
+  error: LogLevel.Error,
+  none: LogLevel.None
+} as const
+
+/** The logger the flags ask for: `pretty` is the platform's own default (NodeRuntime.runMain's). */
+const logging = (format: "pretty" | "json" | "logfmt", level: keyof typeof levels) =>
+  Layer.merge(format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty, Logger.minimumLogLevel(levels[level]))
+
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
@@ -219,6 +254,9 @@ export const serve = Command.make(
     parkSleepsFromMs,
     shutdownGraceMs,
     instanceId,
+    metrics,
+    logFormat,
+    logLevel,
     configFile
   },
   (o) =>
@@ -250,7 +288,8 @@ export const serve = Command.make(
         ...(Option.isSome(o.publicUrl) ? { publicUrl: o.publicUrl.value } : {}),
         auth: auth.right,
         synchronous: o.synchronous,
-        shutdownGraceMs: o.shutdownGraceMs
+        shutdownGraceMs: o.shutdownGraceMs,
+        metrics: o.metrics === "on"
       }
       yield* exitAfterGrace(o.shutdownGraceMs)
       yield* limitHeapGrowth
@@ -293,7 +332,10 @@ export const serve = Command.make(
       yield* Effect.logInfo(`a2a-ledger: ${hosted.right.length} agents, ${authText}`)
       return Server.layerAgents({ ...server, agents: hosted.right })
     })
-      .pipe(Effect.flatMap((layer) => Layer.launch(layer)))
+      .pipe(
+        Effect.flatMap((layer) => Layer.launch(layer)),
+        Effect.provide(logging(o.logFormat, o.logLevel))
+      )
       .pipe(
         Effect.catchAll((e) => Effect.fail(e instanceof CommandFailed ? e : new CommandFailed({ message: describeStartupError(e, o) }))),
         Effect.catchAllDefect((d) =>

@@ -14,7 +14,8 @@ import { journalLoader } from "./steps.js"
 import * as TimerQueue from "./TimerQueue.js"
 import { RemoteAgents } from "./RemoteAgents.js"
 import { FlowControl } from "./FlowControl.js"
-import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
+import { failTask, finish, type HandedOff, handedOffCommits, queueWait, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
+import { EngineMetrics } from "../observability/Metrics.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
 /** How long a claim lasts without renewal; renewed every third of it. */
@@ -80,6 +81,11 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
     const startWorker = yield* workerStarter(workers)
     const runtime = yield* Effect.runtime<never>()
     const held = new Map<string, Lease>()
+    const metrics = yield* EngineMetrics
+    yield* metrics.read(
+      "leasesHeld",
+      Effect.sync(() => [[{}, held.size]] as const)
+    )
     const slots = yield* WorkerSlots.make(config.maxWorkers)
     // Handed-off tasks whose first commit (which makes their lease) has not landed: not renewed yet.
     const creating = new Set<string>()
@@ -184,8 +190,10 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
           ? { type: "FireTimer", instanceId, leaseEpoch: lease.epoch }
           : { type: "Start", instanceId, leaseEpoch: lease.epoch }
       // What the agent sees: the task as its start leaves it (the writer decides it again on commit).
-      const decision = decide(current, start, new Date(yield* Clock.currentTimeMillis).toISOString())
+      const at = new Date(yield* Clock.currentTimeMillis).toISOString()
+      const decision = decide(current, start, at)
       if (!decision.ok) return
+      if (start.type === "Start") metrics.turnStarted(queueWait(current, at))
       // What the turn's steps recorded before it ran again (none without a read for a task that never kept any).
       const journal = yield* loadJournal(decision.state, decision.events).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
@@ -230,6 +238,8 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
         // Sleeping: claimed once its timer is due (its row says when), and woken.
         if (Date.parse(due) > (yield* now)) return
       } else if (submitted.state === "TASK_STATE_WORKING") {
+        // Its lease lapsed with the turn unfinished (a process died, or lost its lease): taken over here.
+        metrics.leaseTakeover()
         const recovered = yield* state.commit(recoveryCommand(config.recovery, "the process running this turn stopped"))
         if (config.recovery === "fail") return
         submitted = recovered.snapshot

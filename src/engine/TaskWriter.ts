@@ -25,6 +25,7 @@ import { CommitFeed } from "./CommitFeed.js"
 import { EventHub } from "./EventHub.js"
 import { InstanceId } from "./InstanceId.js"
 import * as KeyedLock from "./KeyedLock.js"
+import { EngineMetrics } from "../observability/Metrics.js"
 
 /** The machine refused the command; nothing was written. */
 export class CommandRefused extends Data.TaggedError("CommandRefused")<{
@@ -196,6 +197,7 @@ export const make = Effect.gen(function* () {
   const push = yield* PushStore
   const outbox = yield* OutboxSignal
   const feed = yield* CommitFeed
+  const metrics = yield* EngineMetrics
   const leases = yield* LeaseStore
   const messages = yield* MessageIndex
   const { storeTimeoutMs } = yield* EngineConfig
@@ -475,7 +477,8 @@ export const make = Effect.gen(function* () {
   const answer = (
     pending: ReadonlyArray<Pending>,
     results: ReadonlyArray<Either.Either<WriteResult, CommitError>>,
-    synced: Effect.Effect<void, StoreFailure>
+    synced: Effect.Effect<void, StoreFailure>,
+    began: number
   ) =>
     Effect.matchCauseEffect(synced, {
       onFailure: (cause) =>
@@ -488,6 +491,7 @@ export const make = Effect.gen(function* () {
       onSuccess: () =>
         Effect.gen(function* () {
           yield* recovered
+          if (metrics.enabled) metrics.batch((performance.now() - began) / 1000, pending.length)
           if (results.some((r) => r._tag === "Right" && r.right.queued > 0)) yield* outbox.wake
           // Published here below: the notices of these versions need no read when they come back.
           feed.published(announced(results))
@@ -498,6 +502,7 @@ export const make = Effect.gen(function* () {
               continue
             }
             const { snapshot, events } = result.right
+            metrics.committed(events, snapshot)
             const contextId = snapshot.task.contextId
             const lastIndex = events.length - 1
             yield* hub.publish(events.map((e, i) => (i === lastIndex ? extend(e, { contextId, snapshot }) : extend(e, { contextId }))))
@@ -531,6 +536,7 @@ export const make = Effect.gen(function* () {
     )
 
   const writeAndAnswer = Effect.fnUntraced(function* (pending: ReadonlyArray<Pending>, at: string, now: number) {
+    const began = metrics.enabled ? performance.now() : 0
     const outcome = yield* Option.match(lean, {
       // One call per batch (its transient retry is per write, inside). SQLite: the writer's thread, which
       // checks the file (StoreFile) before each; PostgreSQL: bounded by the store timeout like any batch.
@@ -561,7 +567,7 @@ export const make = Effect.gen(function* () {
     const { results, synced } = outcome.value
     // The next batch is decided on these states, so the cache takes them now.
     for (const result of results) if (result._tag === "Right") remember(result.right.snapshot)
-    if (synced === Effect.void) return yield* answer(pending, results, synced)
+    if (synced === Effect.void) return yield* answer(pending, results, synced, began)
     // The callers are answered (and the events published) once the commit is on disk, while the
     // committer goes on with the next batch; a worker's emissions are answered at commit.
     for (const [i, result] of results.entries()) {
@@ -570,7 +576,7 @@ export const make = Effect.gen(function* () {
         p.done(Exit.succeed({ snapshot: result.right.snapshot, events: result.right.events, synced }))
       }
     }
-    yield* Effect.forkDaemon(answer(pending, results, synced))
+    yield* Effect.forkDaemon(answer(pending, results, synced, began))
   })
 
   // While the store is failing and nobody commits, try it now and then (every second, backing off to

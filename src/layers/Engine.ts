@@ -1,6 +1,7 @@
 import * as FlowControl from "../engine/FlowControl.js"
 import * as RemoteAgents from "../engine/RemoteAgents.js"
 import { Effect, Layer } from "effect"
+import { randomUUID } from "node:crypto"
 import type { Agent } from "../agent/Agent.js"
 import * as CommitFeed from "../engine/CommitFeed.js"
 import * as EngineConfig from "../engine/EngineConfig.js"
@@ -15,6 +16,8 @@ import * as Deliverer from "../push/Deliverer.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import * as PushConfigs from "../push/PushConfigs.js"
 import * as StoreKind from "../eventlog/StoreKind.js"
+import * as Metrics from "../observability/Metrics.js"
+import * as StoreGauges from "../observability/StoreGauges.js"
 
 export interface EngineLayerOptions<R = never> {
   /** The agent; the layer requires what its turns require (`R`). */
@@ -47,6 +50,11 @@ export interface EngineLayerOptions<R = never> {
   readonly delegation?: RemoteAgents.DelegationOptions | undefined
   /** A durable sleep (`ctx.sleep`) this long or longer gives its worker up until it is due (default 5 s). */
   readonly parkSleepsFromMs?: number | undefined
+  /**
+   * The `agent` label of this engine's metrics (default: the agent's name). Metrics are recorded when the
+   * context has a `MetricsRegistry` (the server provides one); otherwise nothing is.
+   */
+  readonly metricsLabel?: string | undefined
 }
 
 /**
@@ -59,7 +67,15 @@ export interface EngineLayerOptions<R = never> {
  * under leases, and unfinished tasks are recovered by lease expiry.
  */
 export const layer = <R = never>(options: EngineLayerOptions<R>) =>
-  Layer.unwrapEffect(Effect.map(StoreKind.StoreKind, (kind) => compose(options, StoreKind.isShared(kind))))
+  Layer.unwrapEffect(
+    Effect.map(StoreKind.StoreKind, (kind) => {
+      const instanceId = options.instanceId ?? randomUUID()
+      // Every log of this engine names its agent and this process (JSON logs carry them as fields).
+      return compose({ ...options, instanceId }, StoreKind.isShared(kind)).pipe(
+        Layer.annotateLogs({ agent: options.metricsLabel ?? options.agent.name, instance: instanceId })
+      )
+    })
+  )
 
 type SupervisorLayer = Layer.Layer<
   Layer.Layer.Success<typeof Supervisor.layer>,
@@ -70,7 +86,7 @@ const supervisorLayer = (layer: SupervisorLayer): SupervisorLayer => layer
 
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   PushConfigs.layer.pipe(
-    Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs))),
+    Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs), StoreGauges.layer)),
     // (Each supervisor as the union of both: the ternary's two layer types do not unify by themselves.)
     Layer.provideMerge(shared ? supervisorLayer(LeasedSupervisor.layer(options.leaseMs)) : supervisorLayer(Supervisor.layer)),
     Layer.provideMerge(TaskWriter.layer),
@@ -81,6 +97,7 @@ const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
         Deliverer.layerSettings(options.push),
         EventHub.layer(options.hubCapacity),
         RemoteAgents.layer(options.delegation),
+        Metrics.layerEngine(options.metricsLabel ?? options.agent.name),
         FlowControl.layer(options.flowControl),
         InstanceId.layer(options.instanceId),
         EngineConfig.layerAgent(options.agent),

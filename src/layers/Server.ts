@@ -9,6 +9,8 @@ import * as Lifecycle from "../server/Lifecycle.js"
 import * as LiveStreams from "../server/LiveStreams.js"
 import * as ServerConfig from "../server/ServerConfig.js"
 import * as Engine from "./Engine.js"
+import * as HttpMetrics from "../observability/HttpMetrics.js"
+import * as Metrics from "../observability/Metrics.js"
 
 export interface ServeOptions<R = never> extends Engine.EngineLayerOptions<R>, Partial<ServerConfig.ServerOptions> {
   /** The store: a SQLite file, or a PostgreSQL URL (postgres://…). */
@@ -39,7 +41,9 @@ export type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?
 const http = ({ auth, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
   // `POST /a2a` is taken from node:http directly (FastRpc); everything else goes through the platform.
-  return Layer.merge(HttpServer.serve(HttpApp.app), FastRpc.layer).pipe(
+  // HttpMetrics wraps the Node server's requests after FastRpc has, so it sees every request first.
+  return HttpMetrics.layer.pipe(
+    Layer.provideMerge(Layer.merge(HttpServer.serve(HttpApp.app), FastRpc.layer)),
     // No span per request while nothing records spans (no tracer is configured): the platform's span
     // parses the URL, copies the headers to redact them and reads a trace context, for every request.
     HttpMiddleware.withTracerDisabledWhen(() => true),
@@ -104,7 +108,8 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     ),
     Layer.provideMerge(
       Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) })
-    )
+    ),
+    Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true))
   )
 }
 
@@ -140,7 +145,7 @@ export const layerAgents = (options: AgentsServeOptions) => {
       const named = new Map<string, AgentHosts.AgentHost>()
       for (const { name, db, ...engine } of agents) {
         const context = yield* Layer.build(
-          Engine.layer(engine).pipe(
+          Engine.layer({ metricsLabel: name, ...engine }).pipe(
             Layer.provideMerge(
               Store.layer(db, {
                 ...(synchronous !== undefined ? { synchronous } : {}),
@@ -156,5 +161,5 @@ export const layerAgents = (options: AgentsServeOptions) => {
       return { root: undefined, named, card: first }
     })
   )
-  return http(server).pipe(Layer.provideMerge(hosts))
+  return http(server).pipe(Layer.provideMerge(hosts), Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true)))
 }

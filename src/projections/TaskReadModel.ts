@@ -84,6 +84,8 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly countsDrift: Effect.Effect<ReadonlyArray<string>, StoreFailure>
     /** Count the rows again into those counts (rebuild). */
     readonly recount: Effect.Effect<void, StoreFailure>
+    /** How many tasks are in each non-terminal state (SQLite: from those counts; PostgreSQL: counted). */
+    readonly activeCounts: Effect.Effect<ReadonlyArray<{ readonly state: string; readonly n: number }>, StoreFailure>
   }
 >() {}
 
@@ -414,6 +416,23 @@ export const make = Effect.gen(function* () {
     })
     .pipe(Effect.asVoid)
 
+  const activeStates = ["TASK_STATE_SUBMITTED", "TASK_STATE_WORKING", "TASK_STATE_INPUT_REQUIRED", "TASK_STATE_AUTH_REQUIRED"]
+  const activeCounts = Effect.map(
+    reader.onDialectOrElse({
+      sqlite: () =>
+        reader<{
+          state: string
+          n: number | string
+        }>`SELECT state, SUM(n) AS n FROM a2a_task_counts WHERE ${reader.in("state", activeStates)} GROUP BY state`,
+      orElse: () =>
+        reader<{
+          state: string
+          n: number | string
+        }>`SELECT state, COUNT(*) AS n FROM a2a_tasks WHERE ${reader.in("state", activeStates)} GROUP BY state`
+    }),
+    (rows) => rows.map((r) => ({ state: r.state, n: Number(r.n) }))
+  )
+
   return TaskReadModel.of(
     storeService({
       save,
@@ -430,7 +449,8 @@ export const make = Effect.gen(function* () {
       active,
       ping,
       countsDrift,
-      recount
+      recount,
+      activeCounts
     })
   )
 })

@@ -53,7 +53,9 @@ export const Errors = {
   RateLimited: spec(-32603, "RATE_LIMITED", 429, "RESOURCE_EXHAUSTED", "Too many requests"),
   // A2A defines no JSON-RPC code for authentication (spec §3.3.2 gives only HTTP 401 / UNAUTHENTICATED);
   // -32000 is JSON-RPC's first server-error code and outside A2A's own -32001…-32099.
-  Unauthenticated: spec(-32000, "UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required")
+  Unauthenticated: spec(-32000, "UNAUTHENTICATED", 401, "UNAUTHENTICATED", "Authentication required"),
+  // The operator's endpoints (metrics, the board) for a caller who is not an admin: HTTP only.
+  PermissionDenied: spec(-32000, "PERMISSION_DENIED", 403, "PERMISSION_DENIED", "Permission denied")
 } as const
 
 /** An error on its way to a client: which kind, what happened, and which field when known. */

@@ -8,6 +8,7 @@ import { TaskReadModel } from "../projections/TaskReadModel.js"
 import { defaultPushOptions, type Delivery, type PushConfig, type PushOptions, retryDelay } from "./PushConfig.js"
 import { PushStore } from "./PushStore.js"
 import { checkUrl, guardedLookup, makePolicy, type WebhookPolicy } from "./WebhookGuard.js"
+import { EngineMetrics } from "../observability/Metrics.js"
 
 /** Wakes the deliverer when the committer queued deliveries, so they leave at once instead of at the next poll. */
 export class OutboxSignal extends Context.Tag("a2a-ledger/OutboxSignal")<
@@ -101,6 +102,7 @@ export const run = Effect.gen(function* () {
   const readModel = yield* TaskReadModel
   const signal = yield* OutboxSignal
   const { options, policy } = yield* PushSettings
+  const metrics = yield* EngineMetrics
   const permits = yield* Effect.makeSemaphore(options.concurrency)
   const running = yield* FiberSet.make()
   // Taken rows wait for a permit here; one that waits longer than its hold could be taken again.
@@ -129,15 +131,20 @@ export const run = Effect.gen(function* () {
       if (Option.isNone(body)) return yield* store.delivered(d.id)
       const attempt = yield* post(config.value, body.value, policy, options.timeoutMs)
       const now = yield* Clock.currentTimeMillis
-      if (Either.isRight(attempt)) return yield* store.delivered(d.id)
+      if (Either.isRight(attempt)) {
+        metrics.delivery("delivered")
+        return yield* store.delivered(d.id)
+      }
       const attempts = d.attempts + 1
       if (attempts >= options.maxAttempts) {
+        metrics.delivery("dead")
         yield* Effect.logWarning(
           `webhook delivery ${d.id} (task ${d.taskId}, config ${d.configId}, version ${d.version}) failed ${attempts} times; moved to the dead letters: ${attempt.left}`
         )
         return yield* store.failed(d.id, attempt.left, now, undefined)
       }
       const random = yield* Random.next
+      metrics.delivery("retry")
       yield* store.failed(d.id, attempt.left, now, now + retryDelay(options, attempts, random))
     }).pipe(
       Effect.catchAllCause((cause) =>

@@ -43,6 +43,8 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     /** Record a failed attempt: retry at `retryAt`, or (undefined) move it to the dead letters. */
     readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, StoreFailure>
     readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
+    /** How many deliveries wait to be made, and how many failed for good. */
+    readonly depth: Effect.Effect<{ readonly pending: number; readonly dead: number }, StoreFailure>
     /** Put dead deliveries back in the queue (all of them when `ids` is undefined); the number requeued. */
     readonly redeliver: (ids: ReadonlyArray<number> | undefined, now: number) => Effect.Effect<number, StoreFailure>
   }
@@ -243,8 +245,17 @@ export const make = Effect.gen(function* () {
       Option.isSome(existing) ? Effect.succeed(true) : Effect.map(countConfigs(taskId), (n) => n < maxConfigsPerTask)
     )
 
+  const depth = Effect.map(
+    sql<{ status: string; n: number | string }>`SELECT status, COUNT(*) AS n FROM a2a_push_outbox GROUP BY status`,
+    (rows) => ({
+      pending: Number(rows.find((r) => r.status === "pending")?.n ?? 0),
+      dead: Number(rows.find((r) => r.status === "dead")?.n ?? 0)
+    })
+  )
+
   return PushStore.of(
     storeService({
+      depth,
       hasRoomFor,
       saveConfig,
       getConfig,

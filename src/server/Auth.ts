@@ -38,6 +38,8 @@ export interface JwtOptions {
 export interface AuthOptions {
   readonly apiKeys?: ReadonlyArray<ApiKey>
   readonly jwt?: JwtOptions
+  /** The principals who may use the operator's endpoints (`/metrics`): API-key principals or JWT subjects. */
+  readonly admins?: ReadonlyArray<string>
 }
 
 /**
@@ -63,6 +65,11 @@ export class Authenticator extends Context.Tag("a2a-ledger/Authenticator")<
     readonly authenticate: (headers: RequestHeaders) => Effect.Effect<Principal, A2AError>
     /** What the agent card declares: `securitySchemes` and `securityRequirements`. */
     readonly cardSecurity: Readonly<Record<string, unknown>>
+    /**
+     * The caller of an operator's endpoint (`/metrics`): with authentication on, an admin (else
+     * PERMISSION_DENIED); with it off, anyone.
+     */
+    readonly authenticateAdmin: (headers: RequestHeaders) => Effect.Effect<Principal, A2AError>
   }
 >() {}
 
@@ -157,7 +164,20 @@ export const make = (options: AuthOptions = {}) => {
     ? { securitySchemes: schemes, securityRequirements: Object.keys(schemes).map((name) => ({ schemes: { [name]: { list: [] } } })) }
     : {}
 
-  return Authenticator.of({ enabled, authenticate, cardSecurity })
+  const admins = new Set(options.admins ?? [])
+  const authenticateAdmin = (headers: RequestHeaders) =>
+    Effect.flatMap(authenticate(headers), (principal) =>
+      !enabled || admins.has(principal.name)
+        ? Effect.succeed(principal)
+        : Effect.fail(
+            new A2AError(
+              Errors.PermissionDenied,
+              `${principal.name} is not an admin: the operator's endpoints need a principal listed in auth.admins`
+            )
+          )
+    )
+
+  return Authenticator.of({ enabled, authenticate, cardSecurity, authenticateAdmin })
 }
 
 export const layer = (options: AuthOptions = {}) => Layer.sync(Authenticator, () => make(options))

@@ -9,6 +9,7 @@ import { ShuttingDown } from "./Lifecycle.js"
 import * as JsonRpc from "./JsonRpc.js"
 import * as Rest from "./Rest.js"
 import { ServerConfig } from "./ServerConfig.js"
+import { exposition, MetricsRegistry } from "../observability/Metrics.js"
 
 const startedAt = new Date()
 startedAt.setMilliseconds(0)
@@ -118,6 +119,23 @@ const rootRest = Effect.flatMap(AgentHosts, (hosts) =>
   hosts.root !== undefined ? Effect.provide(Rest.handle, hosts.root.context) : Effect.succeed(restNotFound(noAgent("No agent at the root")))
 )
 
+/**
+ * `GET /metrics`: the Prometheus text format (Metrics.ts). With authentication on, for admins only
+ * (`auth.admins`); 404 where the server runs without metrics.
+ */
+const metrics = Effect.gen(function* () {
+  const registry = yield* Effect.serviceOption(MetricsRegistry)
+  if (registry._tag === "None") return restNotFound(notFound("Metrics are off on this server"))
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const admin = yield* Effect.either((yield* Authenticator).authenticateAdmin(request.headers))
+  if (admin._tag === "Left") {
+    const error = admin.left
+    return statusError(error, error.spec.httpStatus, error.spec === Errors.Unauthenticated ? { "www-authenticate": challenge } : {})
+  }
+  const { body, contentType } = yield* exposition(registry.value.registry)
+  return HttpServerResponse.text(body, { contentType, headers: { "cache-control": "no-store" } })
+})
+
 /** `GET /healthz`: the process is up and answers HTTP (liveness). */
 const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
 
@@ -155,6 +173,7 @@ const readyz = Effect.gen(function* () {
 export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", healthz),
   HttpRouter.get("/readyz", readyz),
+  HttpRouter.get("/metrics", metrics),
   HttpRouter.post("/a2a", rootJsonRpc),
   HttpRouter.get(
     "/.well-known/agent-card.json",

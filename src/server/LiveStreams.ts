@@ -288,7 +288,7 @@ export class LiveStreams extends Context.Tag("a2a-ledger/LiveStreams")<
   LiveStreams,
   {
     /** A new stream for `caller` (a principal, or a client address), unless it has as many open as allowed. */
-    readonly open: (caller: string, framing: Framing) => Either.Either<LiveStream, A2AError>
+    readonly open: (caller: string, framing: Framing, ended?: () => void) => Either.Either<LiveStream, A2AError>
     /** Streams open now. */
     readonly size: () => number
   }
@@ -329,7 +329,7 @@ export const make = Effect.gen(function* () {
 
   return LiveStreams.of({
     size: () => open.size,
-    open: (caller, framing) => {
+    open: (caller, framing, ended) => {
       if (closing)
         return Either.left(
           new A2AError(Errors.ShuttingDown, "The server is shutting down; open the stream again on another instance or after the restart")
@@ -342,6 +342,7 @@ export const make = Effect.gen(function* () {
         const left = (perCaller.get(caller) ?? 1) - 1
         if (left <= 0) perCaller.delete(caller)
         else perCaller.set(caller, left)
+        ended?.()
       })
       open.add(stream)
       return Either.right(stream)

@@ -13,6 +13,8 @@ export interface ServerOptions {
   readonly maxStreamsPerPrincipal: number
   /** At shutdown, how long in-flight requests may take before their connections are cut. */
   readonly shutdownGraceMs: number
+  /** Prometheus metrics at `GET /metrics` (default on). */
+  readonly metrics: boolean
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -21,7 +23,8 @@ export const defaultServerOptions: ServerOptions = {
   maxBodyBytes: 1024 * 1024,
   keepAliveMs: 15_000,
   maxStreamsPerPrincipal: 1000,
-  shutdownGraceMs: 2_000
+  shutdownGraceMs: 2_000,
+  metrics: true
 }
 
 export class ServerConfig extends Context.Tag("a2a-ledger/ServerConfig")<ServerConfig, ServerOptions>() {}

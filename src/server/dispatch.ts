@@ -1,4 +1,5 @@
 import { Cause, Effect, Either } from "effect"
+import { EngineMetrics } from "../observability/Metrics.js"
 import type { HttpServerResponse } from "@effect/platform"
 import type { TaskEngine } from "../engine/TaskEngine.js"
 import { A2AError, Errors } from "../protocol/errors.js"
@@ -80,16 +81,17 @@ export const streamResponse = <A>(
   principal: Principal,
   framing: Framing,
   respondError: (error: A2AError) => A
-): Effect.Effect<A | StreamStart, never, LiveStreams | TaskEngine> =>
+): Effect.Effect<A | StreamStart, never, LiveStreams | TaskEngine | EngineMetrics> =>
   // (No generator: a generator function made per request costs V8 a hidden class per request.)
   Effect.suspend(() => {
     const res = target.res
     if (res === undefined) return Effect.succeed<A | StreamStart>(respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server")))
-    return Effect.flatMap(LiveStreams, (streams) => {
+    return Effect.flatMap(Effect.zip(LiveStreams, EngineMetrics), ([streams, metrics]) => {
       // Authenticated callers are counted by principal; anonymous ones by where they connect from.
       const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${target.remoteAddress ?? ""}`
-      const opened = streams.open(caller, framing)
+      const opened = streams.open(caller, framing, () => metrics.stream(-1))
       if (Either.isLeft(opened)) return Effect.succeed<A | StreamStart>(respondError(opened.left))
+      metrics.stream(1)
       const stream = opened.right
       stream.closeWith(res)
       return Effect.map(

@@ -14,6 +14,7 @@ import * as Deliverer from "../../src/push/Deliverer"
 import { EventLog } from "../../src/eventlog/EventLog"
 import { LeaseStore } from "../../src/eventlog/LeaseStore"
 import { PgCommits } from "../../src/eventlog/PgCommits"
+import * as Metrics from "../../src/observability/Metrics"
 import * as Store from "../../src/eventlog/Store"
 import * as Engine from "../../src/layers/Engine"
 import * as EngineConfig from "../../src/engine/EngineConfig"
@@ -187,6 +188,7 @@ const silentWriterOn = async (url: string, scope: Scope.CloseableScope) => {
         InstanceId.layer("silent"),
         EngineConfig.layerConfig(),
         Deliverer.layerSignal,
+        Metrics.layerEngine("silent"),
         Layer.succeed(CommitFeed.CommitFeed, { announce: () => Effect.void, published: () => {}, landing: () => ({ landed: () => {} }) })
       )
     ),
