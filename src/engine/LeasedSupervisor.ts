@@ -14,7 +14,7 @@ import { journalLoader } from "./steps.js"
 import * as TimerQueue from "./TimerQueue.js"
 import { RemoteAgents } from "./RemoteAgents.js"
 import { FlowControl } from "./FlowControl.js"
-import { failTask, finish, type HandedOff, handedOffCommits, queueWait, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { EngineMetrics } from "../observability/Metrics.js"
 import { type CommitError, type CommitOptions, type CommitResult, type Commands, TaskWriter } from "./TaskWriter.js"
 
@@ -193,7 +193,7 @@ export const make = (leaseMs: number = defaultLeaseMs) =>
       const at = new Date(yield* Clock.currentTimeMillis).toISOString()
       const decision = decide(current, start, at)
       if (!decision.ok) return
-      if (start.type === "Start") metrics.turnStarted(queueWait(current, at))
+      if (start.type === "Start") metrics.turnStarted(current, at)
       // What the turn's steps recorded before it ran again (none without a read for a task that never kept any).
       const journal = yield* loadJournal(decision.state, decision.events).pipe(Effect.tapError(() => Effect.sync(() => (state.storeFailed = true))))
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)

@@ -13,7 +13,7 @@ import { FlowControl, priorityOf, runningCounter } from "./FlowControl.js"
 import type { StoreFailure } from "./errors.js"
 import * as TimerQueue from "./TimerQueue.js"
 import { RemoteAgents } from "./RemoteAgents.js"
-import { failTask, finish, type HandedOff, handedOffCommits, queueWait, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
+import { failTask, finish, type HandedOff, handedOffCommits, runAgent, startWithFirstEmission, workerStarter } from "./turn.js"
 import { EngineMetrics } from "../observability/Metrics.js"
 
 /**
@@ -127,7 +127,7 @@ export const make = Effect.gen(function* () {
       const decision = decide(current.value, start, at)
       // Not SUBMITTED (or sleeping) any more (canceled just before the turn began): nothing to do.
       if (!decision.ok) return Effect.void
-      if (start.type === "Start") metrics.turnStarted(queueWait(current.value, at))
+      if (start.type === "Start") metrics.turnStarted(current.value, at)
       const starting = startWithFirstEmission(fresh === undefined ? start : [fresh.submit, start], commitNow, config.startDelayMs, runtime)
       commit = starting.commit
       end = starting.end

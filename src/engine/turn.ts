@@ -16,9 +16,6 @@ import { CommandRefused, type CommitError, type CommitOptions, type CommitResult
  * is the caller's.
  */
 
-/** Seconds a SUBMITTED task waited for its turn: since its status last changed (created, answered, requeued). */
-export const queueWait = (submitted: TaskSnapshot, at: string) => (Date.parse(at) - Date.parse(submitted.task.status.timestamp)) / 1000
-
 /**
  * How a supervisor starts a worker: `start(taskId, turn)` forks the turn into `workers`, keyed by its task,
  * with the supervisor's own runtime (its logger, its services) whoever asks (a hand-off asks from the

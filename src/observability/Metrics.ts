@@ -41,18 +41,27 @@ const seconds = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 
 const makeFamilies = (registry: Prom.Registry) => {
   const registers = [registry]
+  // Counts kept as plain numbers on the hot path (a prom-client `inc` hashes its labels every call) and
+  // added to their counters when Prometheus scrapes: each engine's `flush`.
+  const flushes = new Set<() => void>()
+  const collect = () => {
+    for (const flush of flushes) flush()
+  }
   return {
+    flushes,
     tasksCreated: new Prom.Counter({
       name: "a2a_ledger_tasks_created_total",
       help: "Tasks created.",
       labelNames: ["agent"],
-      registers
+      registers,
+      collect
     }),
     tasksFinished: new Prom.Counter({
       name: "a2a_ledger_tasks_finished_total",
       help: "Tasks that reached a terminal state, by that state.",
       labelNames: ["agent", "state"],
-      registers
+      registers,
+      collect
     }),
     tasksActive: new ReadGauge(registry, "a2a_ledger_tasks_active", "Tasks in a non-terminal state, by state (read from the store).", [
       "agent",
@@ -76,7 +85,8 @@ const makeFamilies = (registry: Prom.Registry) => {
       name: "a2a_ledger_events_appended_total",
       help: "Events this process appended to the log, by type.",
       labelNames: ["agent", "type"],
-      registers
+      registers,
+      collect
     }),
     commitSeconds: new Prom.Histogram({
       name: "a2a_ledger_commit_seconds",
@@ -168,8 +178,8 @@ export interface EngineMetricsShape {
   readonly committed: (events: ReadonlyArray<VersionedEvent>, snapshot: TaskSnapshot) => void
   /** One commit batch: how long it took and how many commands it wrote. */
   readonly batch: (seconds: number, size: number) => void
-  /** A turn started, this long after its task became SUBMITTED. */
-  readonly turnStarted: (waitSeconds: number) => void
+  /** A turn started (at `at`) on this SUBMITTED task: how long it waited since it became SUBMITTED. */
+  readonly turnStarted: (submitted: TaskSnapshot, at: string) => void
   readonly delivery: (outcome: "delivered" | "retry" | "dead") => void
   readonly leaseTakeover: () => void
   /** An SSE stream on this agent opened (1) or ended (-1). */
@@ -177,6 +187,8 @@ export interface EngineMetricsShape {
   /** Read a gauge from this agent at scrape time, as long as the calling scope lasts (label `agent` added). */
   readonly read: <R>(gauge: ReadGaugeName, read: Effect.Effect<Reading, unknown, R>) => Effect.Effect<void, never, R | Scope.Scope>
   readonly enabled: boolean
+  /** Add what is counted but not yet in the registry, and stop counting (the engine is going). */
+  readonly close: () => void
 }
 
 export class EngineMetrics extends Context.Tag("a2a-ledger/EngineMetrics")<EngineMetrics, EngineMetricsShape>() {}
@@ -189,7 +201,8 @@ const noop: EngineMetricsShape = {
   leaseTakeover: () => {},
   stream: () => {},
   read: () => Effect.void,
-  enabled: false
+  enabled: false,
+  close: () => {}
 }
 
 /** One agent's metrics, labelled `agent`, in the registry the context has (none: nothing is recorded). */
@@ -225,18 +238,33 @@ export const makeEngineMetrics = (agent: string, registry: typeof MetricsRegistr
     if (c === undefined) finished.set(state, (c = { count: f.tasksFinished.labels(agent, state), duration: f.taskDuration.labels(agent, state) }))
     return c
   }
+  let createdNow = 0
+  const appendedNow = new Map<string, number>()
+  const finishedNow = new Map<string, number>()
+  const flush = () => {
+    if (createdNow > 0) created.inc(createdNow)
+    createdNow = 0
+    for (const [type, n] of appendedNow) appendedOf(type).inc(n)
+    appendedNow.clear()
+    for (const [state, n] of finishedNow) finishedOf(state).count.inc(n)
+    finishedNow.clear()
+  }
+  f.flushes.add(flush)
   return {
     enabled: true,
+    close: () => {
+      flush()
+      f.flushes.delete(flush)
+    },
     committed: (events, snapshot) => {
       for (const { event: e } of events) {
-        appendedOf(e.type).inc()
-        if (e.type === "TaskSubmitted") created.inc()
+        appendedNow.set(e.type, (appendedNow.get(e.type) ?? 0) + 1)
+        if (e.type === "TaskSubmitted") createdNow++
         const state = terminal[e.type]
         if (state !== undefined) {
-          const c = finishedOf(state)
-          c.count.inc()
+          finishedNow.set(state, (finishedNow.get(state) ?? 0) + 1)
           const took = (Date.parse((e as { readonly at: string }).at) - Date.parse(snapshot.createdAt)) / 1000
-          if (took >= 0) c.duration.observe(took)
+          if (took >= 0) finishedOf(state).duration.observe(took)
         }
       }
     },
@@ -244,7 +272,8 @@ export const makeEngineMetrics = (agent: string, registry: typeof MetricsRegistr
       commitSeconds.observe(s)
       batchSize.observe(size)
     },
-    turnStarted: (wait) => {
+    turnStarted: (submitted, at) => {
+      const wait = (Date.parse(at) - Date.parse(submitted.task.status.timestamp)) / 1000
       if (Number.isFinite(wait)) queueWait.observe(Math.max(0, wait))
     },
     delivery: (outcome) => {
@@ -267,7 +296,14 @@ export const makeEngineMetrics = (agent: string, registry: typeof MetricsRegistr
 
 /** Bound to `agent` when the context has a registry (the server); a no-op otherwise. */
 export const layerEngine = (agent: string) =>
-  Layer.effect(
+  Layer.scoped(
     EngineMetrics,
-    Effect.map(Effect.serviceOption(MetricsRegistry), (registry) => (Option.isSome(registry) ? makeEngineMetrics(agent, registry.value) : noop))
+    Effect.flatMap(Effect.serviceOption(MetricsRegistry), (registry) =>
+      Option.isSome(registry)
+        ? Effect.acquireRelease(
+            Effect.sync(() => makeEngineMetrics(agent, registry.value)),
+            (m) => Effect.sync(m.close)
+          )
+        : Effect.succeed(noop)
+    )
   )
