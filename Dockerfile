@@ -10,6 +10,9 @@ COPY tsconfig.json ./
 RUN node scripts/build.mjs --cli
 ENV HOST=0.0.0.0 PORT=9292
 EXPOSE 9292
+# Ready: the store takes commits and the server is not shutting down (GET /readyz; /healthz is liveness only).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+  CMD ["node", "-e", "fetch(`http://127.0.0.1:${process.env.PORT||9292}/readyz`).then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # SIGTERM is a clean stop (streams end, workers are interrupted, leases given back).
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["node", "dist/main.js"]

@@ -1,5 +1,5 @@
 import { Command, Options } from "@effect/cli"
-import { Config, Effect, Layer, Logger, LogLevel, Option } from "effect"
+import { Config, Effect, FiberRef, HashSet, Layer, Logger, LogLevel, Option } from "effect"
 import { builtin, builtinNames } from "../agent/builtins.js"
 import * as Store from "../eventlog/Store.js"
 import * as Server from "../layers/Server.js"
@@ -216,9 +216,16 @@ const levels = {
   none: LogLevel.None
 } as const
 
+/** Only `logger` writes logs: NodeRuntime.runMain installs its pretty logger beside the default one's slot. */
+const only = (logger: Logger.Logger<unknown, void>) =>
+  Layer.scopedDiscard(Effect.locallyScopedWith(FiberRef.currentLoggers, () => HashSet.make(logger)))
+
 /** The logger the flags ask for: `pretty` is the platform's own default (NodeRuntime.runMain's). */
-const logging = (format: "pretty" | "json" | "logfmt", level: keyof typeof levels) =>
-  Layer.merge(format === "json" ? Logger.json : format === "logfmt" ? Logger.logFmt : Logger.pretty, Logger.minimumLogLevel(levels[level]))
+const logging = (format: "pretty" | "json" | "logfmt", level: keyof typeof levels) => {
+  const minimum = Logger.minimumLogLevel(levels[level])
+  if (format === "pretty") return minimum
+  return Layer.merge(only(Logger.withConsoleLog(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)), minimum)
+}
 
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
