@@ -70,6 +70,8 @@ export const make = Effect.gen(function* () {
   const runtime = yield* Effect.runtime<never>()
   const flow = yield* FlowControl
   const metrics = yield* EngineMetrics
+  // One process per SQLite file: no leases (the series is there, at 0, as on PostgreSQL between turns).
+  yield* metrics.read("leasesHeld", Effect.succeed([[{}, 0]] as const))
   const counts = runningCounter(flow)
   // Tasks waiting for a worker, taken fairly across tenants and principals (FairQueue); the dispatcher is
   // woken when one is queued or a turn ends (a running limit may allow one more).

@@ -115,4 +115,12 @@ describe("the config file", () => {
       { principal: "c", key: "k3" }
     ])
   })
+
+  it("admins come from auth.admins and A2A_ADMINS (comma-separated); an empty name is refused", () => {
+    const config = Either.getOrThrow(load(write("admins.yaml", "auth:\n  apiKeys:\n    - { principal: ops, key: k1 }\n  admins: [ops]\n")))
+    expect(Either.getOrThrow(authOptions(config, { A2A_ADMINS: "sre, oncall" })).admins).toEqual(["ops", "sre", "oncall"])
+    expect(Either.getOrThrow(authOptions(config, {})).admins).toEqual(["ops"])
+    const empty = load(write("empty-admin.yaml", 'auth:\n  admins: [""]\n'))
+    expect(Either.isLeft(empty) && empty.left).toContain("auth.admins")
+  })
 })

@@ -1,4 +1,5 @@
 import { Deferred, Effect } from "effect"
+import * as fs from "node:fs"
 import * as path from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
 import { type Agent, Outcome } from "../../src/agent/Agent"
@@ -110,7 +111,10 @@ describe("GET /metrics", () => {
     // Echo's four updates per task: each delivered once to the working hook; each tried twice, then dead, on the failing one.
     const m = await eventually(
       () => scrape(s.url),
-      (m) => sampleValue(m, "a2a_ledger_push_dead_letters", { agent: echo.name }) === 4
+      // (The receiver counts a call before the server has its answer: wait for the server's count too.)
+      (m) =>
+        sampleValue(m, "a2a_ledger_push_dead_letters", { agent: echo.name }) === 4 &&
+        sampleValue(m, "a2a_ledger_push_deliveries_total", { agent: echo.name, outcome: "delivered" }) === 4
     )
     const a = { agent: echo.name }
     expect(sampleValue(m, "a2a_ledger_push_deliveries_total", { ...a, outcome: "delivered" })).toBe(4)
@@ -143,6 +147,21 @@ describe("GET /metrics", () => {
     expect(ops.status).toBe(200)
     expect(ops.headers.get("content-type")).toContain("text/plain")
     expect(await ops.text()).toContain("a2a_ledger_tasks_created_total")
+  })
+
+  it("serves every metric the example Grafana dashboard and the documented alerts use", async () => {
+    const s = track(await startServer({ agent: echo }))
+    await call(s.url, "SendMessage", { message: userMessage("hi") })
+    const served = new Set((await scrape(s.url)).map((sample) => sample.name))
+    const root = path.resolve(__dirname, "../..")
+    const dashboard = JSON.parse(fs.readFileSync(path.join(root, "docs/grafana-dashboard.json"), "utf8"))
+    const exprs: Array<string> = dashboard.panels.flatMap((p: any) => p.targets.map((t: any) => t.expr))
+    const alerts = /```yaml\ngroups:[\s\S]*?```/.exec(fs.readFileSync(path.join(root, "docs/operations.md"), "utf8"))![0]
+    const used = new Set(
+      [...exprs, alerts].flatMap((text) => [...text.matchAll(/\b(?:a2a_ledger|http_server|process|nodejs)_[a-z0-9_]+/g)].map((m) => m[0]))
+    )
+    expect(used.size).toBeGreaterThan(15)
+    expect([...used].filter((name) => !served.has(name))).toEqual([])
   })
 
   it("is 404 when metrics are off", async () => {
