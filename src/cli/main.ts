@@ -1,3 +1,4 @@
+import { version } from "../version.js"
 import { Command, ValidationError } from "@effect/cli"
 import { Console, Effect } from "effect"
 import { deadLetters } from "./deadLetters.js"
@@ -13,7 +14,7 @@ export const root = Command.make("a2a-ledger").pipe(
   Command.withSubcommands([serve, tasks, ...logTools, doctor, ...transfer, deadLetters])
 )
 
-export const run = Command.run(root, { name: "a2a-ledger", version: "0.1.0" })
+export const run = Command.run(root, { name: "a2a-ledger", version })
 
 /**
  * Run one command line to its exit code: 0, or 1 for a usage error (the CLI

@@ -7,6 +7,8 @@ import { parseDuration } from "../engine/Retention.js"
 import { defaultPushOptions } from "../push/PushConfig.js"
 import { makePolicy } from "../push/WebhookGuard.js"
 import * as ConfigFile from "./configFile.js"
+import * as Tracing from "../observability/Tracing.js"
+import { version } from "../version.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db } from "./storeOption.js"
 import { limitHeapGrowth } from "./heapGrowth.js"
@@ -276,6 +278,8 @@ export const serve = Command.make(
       )
       const auth = ConfigFile.authOptions(file, process.env)
       if (auth._tag === "Left") return yield* new CommandFailed({ message: auth.left })
+      const tracing = Tracing.fromEnv(process.env)
+      if (typeof tracing === "string") return yield* new CommandFailed({ message: tracing })
       const delegation = ConfigFile.delegationOptions(file, process.env)
       if (delegation._tag === "Left") return yield* new CommandFailed({ message: delegation.left })
       const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
@@ -296,14 +300,15 @@ export const serve = Command.make(
         auth: auth.right,
         synchronous: o.synchronous,
         shutdownGraceMs: o.shutdownGraceMs,
-        metrics: o.metrics === "on"
+        metrics: o.metrics === "on",
+        tracing: Option.isSome(tracing)
       }
       yield* exitAfterGrace(o.shutdownGraceMs)
       yield* limitHeapGrowth
       const agents = file.agents ?? []
       if (agents.length === 0) {
         yield* Effect.logInfo(`a2a-ledger: agent ${o.agent}, store ${Store.describe(o.db)}, up to ${o.maxWorkers} workers, ${authText}`)
-        return Server.layer({
+        const layer = Server.layer({
           ...server,
           db: o.db,
           agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
@@ -319,6 +324,7 @@ export const serve = Command.make(
           push,
           ...(Option.isSome(o.instanceId) ? { instanceId: o.instanceId.value } : {})
         })
+        return { layer, tracing }
       }
       const hosted = ConfigFile.hostedAgents(agents, o.db, {
         maxWorkers: o.maxWorkers,
@@ -337,10 +343,20 @@ export const serve = Command.make(
         yield* Effect.logInfo(`a2a-ledger: /agents/${a.name}: ${a.agent.name}, store ${Store.describe(a.db)}, up to ${a.maxWorkers} workers`)
       }
       yield* Effect.logInfo(`a2a-ledger: ${hosted.right.length} agents, ${authText}`)
-      return Server.layerAgents({ ...server, agents: hosted.right })
+      return { layer: Server.layerAgents({ ...server, agents: hosted.right }), tracing }
     })
       .pipe(
-        Effect.flatMap((layer) => Layer.launch(layer)),
+        Effect.flatMap(({ layer, tracing }) =>
+          Option.match(tracing, {
+            onNone: () => Layer.launch(layer),
+            // Traces (OTEL_* variables): every fiber of the server records its spans to the OTLP endpoint.
+            onSome: (config) =>
+              Effect.zipRight(
+                Effect.logInfo(`tracing: spans go to ${config.url} (${config.protocol})`),
+                Layer.launch(layer).pipe(Effect.provide(Tracing.layer(config, version)), Effect.withTracerEnabled(true))
+              )
+          })
+        ),
         Effect.provide(logging(o.logFormat, o.logLevel))
       )
       .pipe(

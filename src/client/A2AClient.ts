@@ -1,4 +1,5 @@
 import { Data, Effect, Stream } from "effect"
+import { traceHeaders, traced } from "../observability/Tracing.js"
 
 /**
  * A small A2A v1.0 client over the JSON-RPC binding, for the `tasks`
@@ -22,6 +23,14 @@ export interface A2AClient {
   readonly endpoint: string
   readonly call: (method: string, params: unknown) => Effect.Effect<any, ClientError | RemoteError>
   readonly stream: (method: string, params: unknown) => Stream.Stream<any, ClientError | RemoteError>
+}
+
+const hostOf = (url: string) => {
+  try {
+    return new URL(url).host
+  } catch {
+    return url
+  }
 }
 
 const trimSlash = (url: string) => url.replace(/\/+$/, "")
@@ -51,18 +60,21 @@ export const make = (options: ClientOptions) =>
     if (options.apiKey !== undefined && options.apiKey !== "") headers["x-api-key"] = options.apiKey
     const endpoint = yield* discover(options.url, headers)
     let id = 0
+    // Traced: each call is a client span, and the remote is sent its trace context (`traceparent`).
     const post = (method: string, params: unknown, accept: string) =>
-      Effect.tryPromise({
-        // An interrupted call aborts its request.
-        try: (signal) =>
-          fetch(endpoint, {
-            signal,
-            method: "POST",
-            headers: { ...headers, "content-type": "application/json", accept },
-            body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params })
-          }),
-        catch: (e) => failure(`cannot reach ${endpoint}`, e)
-      })
+      Effect.flatMap(traceHeaders, (trace) =>
+        Effect.tryPromise({
+          // An interrupted call aborts its request.
+          try: (signal) =>
+            fetch(endpoint, {
+              signal,
+              method: "POST",
+              headers: { ...headers, ...trace, "content-type": "application/json", accept },
+              body: JSON.stringify({ jsonrpc: "2.0", id: ++id, method, params })
+            }),
+          catch: (e) => failure(`cannot reach ${endpoint}`, e)
+        })
+      ).pipe(traced(`A2A ${method}`, () => ({ kind: "client", attributes: { "a2a.method": method, "server.address": hostOf(endpoint) } })))
 
     const answer = (body: any) =>
       body?.error !== undefined

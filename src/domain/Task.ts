@@ -22,6 +22,8 @@ interface SnapshotFields {
   readonly createdAt: string
   /** The user message the next (or current) worker turn answers. */
   readonly turnInput?: Message
+  /** The W3C trace context the message that began the next (or current) turn came with: its turn's spans join that trace. */
+  readonly traceparent?: string
   /**
    * The task holds only its head: its history and artifacts are left out (they are in its events, in
    * order). A big task's writer keeps it so (see `detach`); whoever shows the task completes it first.
@@ -64,13 +66,15 @@ export type Command =
       readonly tenant: string
       readonly owner: string
       readonly message: Message
+      /** The trace the sending request was part of (tracing on). */
+      readonly traceparent?: string
     }
   | { readonly type: "Start"; readonly instanceId: string; readonly leaseEpoch?: number }
   | { readonly type: "Progress"; readonly message: Message }
   | { readonly type: "EmitArtifact"; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
   | { readonly type: "RequestInput"; readonly message: Message }
   | { readonly type: "RequestAuth"; readonly message: Message }
-  | { readonly type: "ProvideInput"; readonly message: Message }
+  | { readonly type: "ProvideInput"; readonly message: Message; readonly traceparent?: string }
   | { readonly type: "Requeue"; readonly reason: string }
   | { readonly type: "Complete"; readonly message?: Message }
   | { readonly type: "Fail"; readonly reason: string; readonly message: Message }
@@ -265,6 +269,14 @@ const inertScope = (): AnyActorScope => {
 export const detach = (s: TaskSnapshot): TaskSnapshot =>
   s.detached === true ? s : extend(s, { task: TaskView.head(s.task), detached: true as const })
 
+/** The next turn's trace context: the new message's, or none (never the previous turn's). */
+const withTrace = (s: TaskSnapshot, traceparent: string | undefined): TaskSnapshot => {
+  if (traceparent !== undefined) return extend(s, { traceparent })
+  if (s.traceparent === undefined) return s
+  const { traceparent: _previous, ...rest } = s
+  return rest
+}
+
 /** Fold one fact the machine allowed (`judged`: the state it moves to, and the machine's snapshot if it ran). */
 const step = (s: AnySnapshot, judged: { readonly state: MachineStateName; readonly after?: TaskMachineSnapshot }, event: TaskEvent): TaskSnapshot => {
   const task = s.detached === true ? TaskView.evolveHead(s.task, event) : TaskView.evolve(s.task, event)
@@ -280,9 +292,14 @@ const step = (s: AnySnapshot, judged: { readonly state: MachineStateName; readon
   })
   const next: TaskSnapshot =
     event.type === "TaskSubmitted"
-      ? extend(base, { tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message })
+      ? extend(
+          base,
+          event.traceparent === undefined
+            ? { tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message }
+            : { tenant: event.tenant, owner: event.owner, createdAt: event.at, turnInput: event.message, traceparent: event.traceparent }
+        )
       : event.type === "InputProvided"
-        ? extend(base, { turnInput: event.message })
+        ? withTrace(extend(base, { turnInput: event.message }), event.traceparent)
         : base
   if (judged.after !== undefined) machineOf.set(next, judged.after)
   return next
@@ -309,8 +326,10 @@ const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
   switch (command.type) {
     case "Submit": {
       const message = extend(command.message, { taskId: command.taskId, contextId: command.contextId })
-      const { taskId, contextId, tenant, owner } = command
-      return { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message }
+      const { taskId, contextId, tenant, owner, traceparent } = command
+      return traceparent === undefined
+        ? { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message }
+        : { type: "TaskSubmitted", at, taskId, contextId, tenant, owner, message, traceparent }
     }
     case "Start":
       return command.leaseEpoch === undefined
@@ -325,7 +344,9 @@ const toEvent = (s: AnySnapshot, command: Command, at: string): TaskEvent => {
     case "RequestAuth":
       return { type: "AuthRequested", at, message: stamp(s, command.message) }
     case "ProvideInput":
-      return { type: "InputProvided", at, message: stamp(s, command.message) }
+      return command.traceparent === undefined
+        ? { type: "InputProvided", at, message: stamp(s, command.message) }
+        : { type: "InputProvided", at, message: stamp(s, command.message), traceparent: command.traceparent }
     case "Requeue":
       return { type: "TaskRequeued", at, reason: command.reason }
     case "Complete":

@@ -18,6 +18,8 @@ export type TaskEvent =
       /** The principal the task belongs to ("" when the server runs without authentication). Since schema 2. */
       readonly owner: string
       readonly message: Message
+      /** The W3C trace context of the request that sent it, when tracing was on (docs/operations.md#traces). */
+      readonly traceparent?: string
     }
   | {
       readonly type: "TaskStarted"
@@ -30,7 +32,7 @@ export type TaskEvent =
   | { readonly type: "ArtifactAdded"; readonly at: string; readonly artifact: Artifact; readonly append: boolean; readonly lastChunk: boolean }
   | { readonly type: "InputRequested"; readonly at: string; readonly message: Message }
   | { readonly type: "AuthRequested"; readonly at: string; readonly message: Message }
-  | { readonly type: "InputProvided"; readonly at: string; readonly message: Message }
+  | { readonly type: "InputProvided"; readonly at: string; readonly message: Message; readonly traceparent?: string }
   | { readonly type: "TaskRequeued"; readonly at: string; readonly reason: string }
   | { readonly type: "TaskCompleted"; readonly at: string; readonly message?: Message }
   | { readonly type: "TaskFailed"; readonly at: string; readonly reason: string; readonly message: Message }

@@ -2,7 +2,8 @@ import { Cause, Clock, Context, Duration, Effect, Exit, Layer, Option, type Queu
 import { randomUUID } from "node:crypto"
 import { extend } from "../domain/extend.js"
 import type { Message } from "../domain/Message.js"
-import { evolve, foldTask, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { type Command, evolve, foldTask, initialState, type TaskSnapshot } from "../domain/Task.js"
+import { currentTraceparent } from "../observability/Tracing.js"
 import { isInterrupted, isTerminal, stateAfter, type TaskState } from "../domain/TaskState.js"
 import { isJournalEvent, type TaskEvent, type VersionedEvent } from "../domain/TaskEvent.js"
 import type { Task } from "../domain/TaskView.js"
@@ -209,7 +210,7 @@ export const make = Effect.gen(function* () {
       (e) => replayAccepted(e, caller)
     )
 
-  const continueTask = (caller: Caller, message: Message, taskId: string, options: CommitOptions) =>
+  const continueTask = (caller: Caller, message: Message, taskId: string, options: CommitOptions, traceparent: string | undefined) =>
     writer.withTaskLock(taskId)(
       Effect.gen(function* () {
         const current = yield* get(taskId, caller)
@@ -250,7 +251,8 @@ export const make = Effect.gen(function* () {
             message: `Task ${taskId} is ${state}: it accepts a message only when it asks for one (TASK_STATE_INPUT_REQUIRED or TASK_STATE_AUTH_REQUIRED)`
           })
         }
-        const result = yield* writer.commitHeld(taskId, { type: "ProvideInput", message }, options).pipe(
+        const provide: Command = { type: "ProvideInput", message, ...(traceparent !== undefined ? { traceparent } : {}) }
+        const result = yield* writer.commitHeld(taskId, provide, options).pipe(
           Effect.catchIf(
             (e): e is CommandRefused => e instanceof CommandRefused,
             (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
@@ -279,8 +281,10 @@ export const make = Effect.gen(function* () {
       })
     }
     const options: CommitOptions = { duplicates: idempotent ? "refuse" : "accept", ...(pushConfig !== undefined ? { pushConfig } : {}) }
+    // The trace this send is part of (tracing on), kept with the task: its turn's spans join it, after a restart too.
+    const traceparent = yield* currentTraceparent
     if (message.taskId !== undefined && message.taskId !== "") {
-      return yield* continueTask(caller, message, message.taskId, options)
+      return yield* continueTask(caller, message, message.taskId, options, traceparent)
     }
     // Idempotency: a message this caller already sent gets its task back, and nothing new is written.
     // The writer refuses a taken key in the commit itself (DuplicateMessage, answered as a repeat), so
@@ -298,7 +302,15 @@ export const make = Effect.gen(function* () {
     // Flow control: the caller may create only so many tasks in a window.
     yield* flow.admitCreation(caller.tenant, caller.principal)
     const taskId = newTaskId
-    const submit = { type: "Submit", taskId, contextId, tenant: caller.tenant, owner: caller.principal, message } as const
+    const submit: Command = {
+      type: "Submit",
+      taskId,
+      contextId,
+      tenant: caller.tenant,
+      owner: caller.principal,
+      message,
+      ...(traceparent !== undefined ? { traceparent } : {})
+    }
     // The worker's turn starts as soon as the task is committed, while the commit syncs: the caller is
     // answered (and anyone else shown the task) only once it is on disk, and a sync that fails fails
     // the send. The turn's own commits come after it in the log, and are shown after it.

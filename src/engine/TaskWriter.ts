@@ -1,4 +1,4 @@
-import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue } from "effect"
+import { Cause, Clock, Context, Data, Duration, Effect, Either, Exit, FiberId, Layer, Option, Queue, type Tracer } from "effect"
 import { SqlClient } from "@effect/sql"
 import { extend } from "../domain/extend.js"
 import { type AnySnapshot, type Command, decide, decideAll, detach, initialState, type Refusal, type TaskSnapshot } from "../domain/Task.js"
@@ -26,6 +26,7 @@ import { EventHub } from "./EventHub.js"
 import { InstanceId } from "./InstanceId.js"
 import * as KeyedLock from "./KeyedLock.js"
 import { EngineMetrics } from "../observability/Metrics.js"
+import { isTracing, traced } from "../observability/Tracing.js"
 
 /** The machine refused the command; nothing was written. */
 export class CommandRefused extends Data.TaggedError("CommandRefused")<{
@@ -168,7 +169,12 @@ interface Pending {
   readonly done: (answer: Exit.Exit<CommitResult, CommitError>) => void
   /** When the caller stops waiting for a batch to take it (epoch ms): past it, it is refused unwritten. */
   readonly deadline: number
+  /** The caller's span (tracing on): the batch's span links to it. */
+  readonly span?: Tracer.AnySpan | undefined
 }
+
+/** A command's types, for its span. */
+const commandTypes = (commands: Commands) => (Array.isArray(commands) ? commands.map((c: Command) => c.type).join(",") : (commands as Command).type)
 
 /** A store's one call per batch: the SQLite writer's thread, or PostgreSQL's batch function. */
 interface BatchCommits {
@@ -528,7 +534,17 @@ export const make = Effect.gen(function* () {
       // A notice of this batch's commits that comes back before the batch's answer waits for it (CommitFeed):
       // it lands once the batch is answered (on a store that syncs, once its answer is on its way).
       const flight = feed.landing(pending.map((p) => p.taskId))
-      return Effect.ensuring(writeAndAnswer(pending, at, now), Effect.sync(flight.landed))
+      const written = Effect.ensuring(writeAndAnswer(pending, at, now), Effect.sync(flight.landed))
+      // Traced: the batch is a span of its own, linked to each command's (a batch serves many traces).
+      const links = pending.flatMap((p): Array<Tracer.SpanLink> => (p.span !== undefined ? [{ _tag: "SpanLink", span: p.span, attributes: {} }] : []))
+      return links.length === 0
+        ? written
+        : Effect.withSpan(written, "a2a_ledger.commit_batch", {
+            root: true,
+            links,
+            captureStackTrace: false,
+            attributes: { "a2a_ledger.batch.size": pending.length }
+          })
     }).pipe(
       // Whatever happens in a batch, the committer lives on to take the next one.
       Effect.catchAllDefect((defect) => Effect.logError("the committer failed on a batch", defect)),
@@ -616,9 +632,11 @@ export const make = Effect.gen(function* () {
 
   const commitHeld = (taskId: string, command: Commands, options?: CommitOptions) =>
     Effect.uninterruptible(
-      Effect.flatMap(Clock.currentTimeMillis, (now) =>
+      Effect.withFiberRuntime<CommitResult, CommitError>((fiber) => {
+        const now = Context.get(fiber.currentDefaultServices, Clock.Clock).unsafeCurrentTimeMillis()
+        const span = isTracing(fiber) ? fiber.currentSpan : undefined
         // Uninterruptible, so it needs no canceler: the committer answers through the fiber's own resume.
-        Effect.async<CommitResult, CommitError>((resume) => {
+        return Effect.async<CommitResult, CommitError>((resume) => {
           let answered = false
           const done = (answer: Exit.Exit<CommitResult, CommitError>) => {
             if (answered) return
@@ -626,10 +644,10 @@ export const make = Effect.gen(function* () {
             resume(answer)
           }
           // Refused once the queue is shut down (the engine is stopping), as `Queue.offer` would be.
-          if (!Queue.unsafeOffer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs })) done(Exit.interrupt(FiberId.none))
+          if (!Queue.unsafeOffer(queue, { taskId, command, options, done, deadline: now + storeTimeoutMs, span })) done(Exit.interrupt(FiberId.none))
         })
-      )
-    )
+      })
+    ).pipe(traced("a2a_ledger.commit", () => ({ attributes: { "a2a.task.id": taskId, "a2a_ledger.commands": commandTypes(command) } })))
 
   const current = (taskId: string) => {
     const cached = cache.get(taskId)

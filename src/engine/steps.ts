@@ -1,3 +1,4 @@
+import { traced } from "../observability/Tracing.js"
 import { Cause, Clock, Deferred, Duration, Effect, Either, Exit, FiberId, Option, ParseResult, Schema } from "effect"
 import { StepFailed, type StepOptions } from "../agent/Agent.js"
 import type { JsonValue } from "../domain/Message.js"
@@ -202,6 +203,11 @@ export const stepRunner = (options: {
           Effect.sync(() => running--),
           place.recorded
         )
+      ).pipe(
+        // A step run (not one replayed from the journal) is a span of the turn's, all its attempts in it.
+        traced(`step ${name}`, () => ({
+          attributes: { "a2a_ledger.step.name": name, "a2a_ledger.step.sequence": sequence, "a2a_ledger.turn": turn }
+        }))
       )
     })
 

@@ -2,6 +2,7 @@ import { Cause, Effect, Exit, FiberId, FiberMap, FiberRef, FiberRefs, HashMap, O
 import { type Agent, AgentEmitError, agentMessage, type AgentContext, type TurnOutcome } from "../agent/Agent.js"
 import { type Command, type TaskSnapshot, turnOf } from "../domain/Task.js"
 import { Answer } from "./Answer.js"
+import { parentOf, traced } from "../observability/Tracing.js"
 import { describeCause } from "./describeCause.js"
 import { emptyJournal, type Journal, RestartSteps, stepRunner } from "./steps.js"
 import { delegator } from "./delegation.js"
@@ -152,7 +153,24 @@ export const runAgent = (
         return Effect.zipRight(Effect.orDie(commit({ type: "ResetSteps", turn, reason: restart.reason })), runWith(emptyJournal))
       })
     }
-    return runWith(options.journal ?? emptyJournal)
+    // The turn's span joins the trace of the message that began it (stored with the task: after a restart too).
+    return runWith(options.journal ?? emptyJournal).pipe(
+      traced(`invoke_agent ${agent.name}`, () => {
+        const parent = parentOf(snapshot.traceparent)
+        return {
+          kind: "internal",
+          ...(parent !== undefined ? { parent } : { root: true }),
+          attributes: {
+            "gen_ai.operation.name": "invoke_agent",
+            "gen_ai.agent.name": agent.name,
+            "gen_ai.conversation.id": task.contextId,
+            "a2a.task.id": task.id,
+            "a2a.context.id": task.contextId,
+            "a2a_ledger.turn": turn
+          }
+        }
+      })
+    )
   })
 
 /** The outcome of `runAgent` as the closing command, or the failure that fails the task. */

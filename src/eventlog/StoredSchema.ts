@@ -91,6 +91,7 @@ const snapshotFields = {
   owner: Schema.String,
   createdAt: Schema.String,
   turnInput: Schema.optional(MessageSchema),
+  traceparent: Schema.optional(Schema.String),
   detached: Schema.optional(Schema.Literal(true)),
   state: State,
   task: TaskSchema
@@ -107,13 +108,20 @@ const event = <K extends TaskEventType, F extends Schema.Struct.Fields>(type: K,
 
 /** An event (its payload, with `type` from its own column) in its type's current schema version. */
 export const TaskEventSchema = Schema.Union(
-  event("TaskSubmitted", { taskId: Schema.String, contextId: Schema.String, tenant: Schema.String, owner: Schema.String, message: MessageSchema }),
+  event("TaskSubmitted", {
+    taskId: Schema.String,
+    contextId: Schema.String,
+    tenant: Schema.String,
+    owner: Schema.String,
+    message: MessageSchema,
+    traceparent: Schema.optional(Schema.String)
+  }),
   event("TaskStarted", { instanceId: Schema.String, leaseEpoch: Schema.optional(Schema.Number) }),
   event("StatusMessageAdded", { message: MessageSchema }),
   event("ArtifactAdded", { artifact: ArtifactSchema, append: Schema.Boolean, lastChunk: Schema.Boolean }),
   event("InputRequested", { message: MessageSchema }),
   event("AuthRequested", { message: MessageSchema }),
-  event("InputProvided", { message: MessageSchema }),
+  event("InputProvided", { message: MessageSchema, traceparent: Schema.optional(Schema.String) }),
   event("TaskRequeued", { reason: Schema.String }),
   event("TaskCompleted", { message: Schema.optional(MessageSchema) }),
   event("TaskFailed", { reason: Schema.String, message: MessageSchema }),

@@ -37,6 +37,9 @@ const warnWhenOpen = (host: string) =>
 
 export type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.AuthOptions | undefined }
 
+/** Paths never traced: health probes and metric scrapes, every few seconds each. */
+const untraced = new Set(["/healthz", "/readyz", "/metrics"])
+
 /** HTTP, configuration and authentication over whatever `AgentHosts` the caller provides. */
 const http = ({ auth, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
@@ -46,7 +49,8 @@ const http = ({ auth, ...server }: HttpOptions) => {
     Layer.provideMerge(Layer.merge(HttpServer.serve(HttpApp.app), FastRpc.layer)),
     // No span per request while nothing records spans (no tracer is configured): the platform's span
     // parses the URL, copies the headers to redact them and reads a trace context, for every request.
-    HttpMiddleware.withTracerDisabledWhen(() => true),
+    // With tracing on, the probes and the scrapes are left out too.
+    HttpMiddleware.withTracerDisabledWhen(server.tracing === true ? (request) => untraced.has(request.url.split("?")[0]!) : () => true),
     HttpServer.withLogAddress,
     Layer.provideMerge(warnWhenOpen(host).pipe(Layer.provideMerge(Auth.layer(auth)))),
     Layer.provideMerge(LiveStreams.layer),

@@ -9,6 +9,7 @@ import { defaultPushOptions, type Delivery, type PushConfig, type PushOptions, r
 import { PushStore } from "./PushStore.js"
 import { checkUrl, guardedLookup, makePolicy, type WebhookPolicy } from "./WebhookGuard.js"
 import { EngineMetrics } from "../observability/Metrics.js"
+import { isTracing, parentOf, traceHeaders } from "../observability/Tracing.js"
 
 /** Wakes the deliverer when the committer queued deliveries, so they leave at once instead of at the next poll. */
 export class OutboxSignal extends Context.Tag("a2a-ledger/OutboxSignal")<
@@ -51,7 +52,13 @@ const maxErrorLength = 500
  * after DNS), never follows redirects, gives up after `timeoutMs`, and reads
  * at most a little of the answer.
  */
-export const post = (config: PushConfig, body: string, policy: WebhookPolicy, timeoutMs: number): Effect.Effect<Attempt> =>
+export const post = (
+  config: PushConfig,
+  body: string,
+  policy: WebhookPolicy,
+  timeoutMs: number,
+  extraHeaders: Readonly<Record<string, string>> = {}
+): Effect.Effect<Attempt> =>
   Effect.async<Attempt>((resume) => {
     const checked = checkUrl(policy, config.url)
     if (Either.isLeft(checked)) {
@@ -62,7 +69,8 @@ export const post = (config: PushConfig, body: string, policy: WebhookPolicy, ti
     const headers: Record<string, string | number> = {
       "content-type": "application/a2a+json",
       "content-length": Buffer.byteLength(body),
-      "user-agent": "a2a-ledger"
+      "user-agent": "a2a-ledger",
+      ...extraHeaders
     }
     if (config.authentication !== undefined) {
       const { scheme, credentials } = config.authentication
@@ -122,14 +130,37 @@ export const run = Effect.gen(function* () {
       return Option.some(JSON.stringify(update))
     })
 
+  /** Traced: a delivery is a client span in the trace of the turn whose update it carries. */
   const deliver = (d: Delivery) =>
+    Effect.withFiberRuntime<void, unknown>((fiber) =>
+      isTracing(fiber)
+        ? Effect.flatMap(Effect.option(readModel.get(d.taskId)), (task) => {
+            const parent = parentOf(Option.getOrUndefined(Option.flatten(task))?.traceparent)
+            return Effect.withSpan(deliverOnce(d), "POST", {
+              kind: "client",
+              captureStackTrace: false,
+              ...(parent !== undefined ? { parent } : { root: true }),
+              attributes: {
+                "http.request.method": "POST",
+                "a2a.task.id": d.taskId,
+                "a2a_ledger.push.config_id": d.configId,
+                "a2a_ledger.push.attempt": d.attempts + 1,
+                "a2a_ledger.event.version": Number(d.version)
+              }
+            })
+          })
+        : deliverOnce(d)
+    )
+
+  const deliverOnce = (d: Delivery) =>
     Effect.gen(function* () {
       const config = yield* store.getConfig(d.taskId, d.configId)
       // The config was deleted: nothing more goes to that webhook.
       if (Option.isNone(config)) return yield* store.delivered(d.id)
       const body = yield* bodyFor(d, config.value)
       if (Option.isNone(body)) return yield* store.delivered(d.id)
-      const attempt = yield* post(config.value, body.value, policy, options.timeoutMs)
+      const attempt = yield* post(config.value, body.value, policy, options.timeoutMs, yield* traceHeaders)
+      if (Either.isLeft(attempt)) yield* Effect.annotateCurrentSpan("error.type", attempt.left)
       const now = yield* Clock.currentTimeMillis
       if (Either.isRight(attempt)) {
         metrics.delivery("delivered")

@@ -1,4 +1,5 @@
 import { Context, Effect, Exit, Layer, Runtime } from "effect"
+import { isTracing, parentOf } from "../observability/Tracing.js"
 import type { IncomingMessage, Server, ServerResponse } from "node:http"
 import { AgentHosts } from "./AgentHosts.js"
 import type { Authenticator } from "./Auth.js"
@@ -34,6 +35,33 @@ const internal: JsonRpc.RpcAnswer = {
   headers: {}
 }
 
+/**
+ * Traced (tracing on): the request is a server span named as OpenTelemetry's HTTP conventions name it, a
+ * child of the caller's `traceparent`, as the platform's middleware traces the other routes.
+ */
+const tracedRequest = <E, R>(req: IncomingMessage, effect: Effect.Effect<JsonRpc.RpcAnswer | StreamStart, E, R>) =>
+  Effect.withFiberRuntime<JsonRpc.RpcAnswer | StreamStart, E, R>((fiber) => {
+    if (!isTracing(fiber)) return effect
+    const parent = parentOf(typeof req.headers.traceparent === "string" ? req.headers.traceparent : undefined)
+    return Effect.withSpan(
+      Effect.tap(effect, (answer) => Effect.annotateCurrentSpan("http.response.status_code", answer instanceof StreamStart ? 200 : answer.status)),
+      "POST /a2a",
+      {
+        kind: "server",
+        captureStackTrace: false,
+        ...(parent !== undefined ? { parent } : {}),
+        attributes: {
+          "http.request.method": "POST",
+          "http.route": "/a2a",
+          "url.path": (req.url ?? "/").split("?")[0],
+          "url.scheme": "http",
+          ...(req.headers["user-agent"] !== undefined ? { "user_agent.original": req.headers["user-agent"] } : {}),
+          ...(req.socket.remoteAddress !== undefined ? { "client.address": req.socket.remoteAddress } : {})
+        }
+      }
+    )
+  })
+
 export const layer = Layer.scopedDiscard(
   Effect.gen(function* () {
     const node = yield* NodeServer
@@ -49,7 +77,7 @@ export const layer = Layer.scopedDiscard(
     const run = Runtime.runCallback(runtime)
     const handle = yield* JsonRpc.handler
     const serve = (req: IncomingMessage, res: ServerResponse) =>
-      run(handle({ url: req.url ?? "/", headers: req.headers, incoming: req, res, remoteAddress: req.socket.remoteAddress }), {
+      run(tracedRequest(req, handle({ url: req.url ?? "/", headers: req.headers, incoming: req, res, remoteAddress: req.socket.remoteAddress })), {
         onExit: (exit) => {
           if (Exit.isFailure(exit)) return write(res, internal)
           const answer = exit.value

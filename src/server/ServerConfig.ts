@@ -15,6 +15,8 @@ export interface ServerOptions {
   readonly shutdownGraceMs: number
   /** Prometheus metrics at `GET /metrics` (default on). */
   readonly metrics: boolean
+  /** Every HTTP request is a span (default off; `serve` turns it on with an OTLP endpoint: observability/Tracing.ts). */
+  readonly tracing: boolean
 }
 
 export const defaultServerOptions: ServerOptions = {
@@ -24,7 +26,8 @@ export const defaultServerOptions: ServerOptions = {
   keepAliveMs: 15_000,
   maxStreamsPerPrincipal: 1000,
   shutdownGraceMs: 2_000,
-  metrics: true
+  metrics: true,
+  tracing: false
 }
 
 export class ServerConfig extends Context.Tag("a2a-ledger/ServerConfig")<ServerConfig, ServerOptions>() {}

@@ -1,5 +1,6 @@
 import { Cause, Effect, Either } from "effect"
 import { EngineMetrics } from "../observability/Metrics.js"
+import { traced } from "../observability/Tracing.js"
 import type { HttpServerResponse } from "@effect/platform"
 import type { TaskEngine } from "../engine/TaskEngine.js"
 import { A2AError, Errors } from "../protocol/errors.js"
@@ -23,6 +24,20 @@ const boundToTenants = (method: string, params: unknown, principal: Principal) =
   return mayAddress(principal, typeof fields.tenant === "string" ? fields.tenant : "") ? undefined : foreignTenant(method, fields)
 }
 
+/** A method span's attributes (docs/operations.md#traces): the method, and the task it names when it names one. */
+const methodAttributes = (method: string, params: unknown, protocol: PushFormat): Record<string, unknown> => {
+  const p = params !== null && typeof params === "object" ? (params as Record<string, unknown>) : {}
+  const message = p.message !== null && typeof p.message === "object" ? (p.message as Record<string, unknown>) : {}
+  const taskId = p.id ?? p.taskId ?? p.task_id ?? message.taskId ?? message.task_id
+  const contextId = message.contextId ?? message.context_id
+  return {
+    "a2a.method": method,
+    "a2a.protocol.version": protocol,
+    ...(typeof taskId === "string" ? { "a2a.task.id": taskId } : {}),
+    ...(typeof contextId === "string" ? { "a2a.context.id": contextId } : {})
+  }
+}
+
 /** Run a method; its A2A errors and any unexpected failure come back as a Left. */
 export const invoke = (
   method: string,
@@ -36,7 +51,7 @@ export const invoke = (
   // A credential bound to tenants (docs/auth.md): another tenant looks empty to it.
   const refused = principal.tenants === undefined ? undefined : boundToTenants(method, params, principal)
   const call: Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs> = refused ?? run()
-  return Effect.matchCauseEffect(call, {
+  return Effect.matchCauseEffect(traced(`A2A ${method}`, () => ({ attributes: methodAttributes(method, params, protocol) }))(call), {
     onSuccess: (result) => Effect.succeed(Either.right(result)),
     // The method's own error, or the unexpected (a defect): one handler for both.
     onFailure: (cause) => {

@@ -18,12 +18,13 @@ export interface ServerProcess {
 }
 
 /** `a2a-ledger serve` as a real child process on a free port. */
-export const spawnServer = (args: ReadonlyArray<string>): Promise<ServerProcess> =>
+export const spawnServer = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<ServerProcess> =>
   new Promise((resolve, reject) => {
     const host = args.includes("--host") ? [] : ["--host", "127.0.0.1"]
     const child = spawn(process.execPath, ["--import", "tsx", path.join(root, "src/main.ts"), "serve", "--port", "0", ...host, ...args], {
       cwd: root,
-      stdio: ["ignore", "pipe", "pipe"]
+      stdio: ["ignore", "pipe", "pipe"],
+      env: { ...process.env, ...env }
     })
     spawned.add(child)
     child.once("exit", () => spawned.delete(child))
