@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest"
 import type { AgentExecutor } from "@a2a-js/sdk/server"
-import { Deferred, Effect, Exit, FiberId } from "effect"
+import { Deferred, Effect, Exit, FiberId, Tracer } from "effect"
+import * as http from "node:http"
 import * as path from "node:path"
 import { type Agent, type DelegateOptions, Outcome } from "../../src/agent/Agent"
 import { textOf } from "../../src/domain/Message"
@@ -196,6 +197,51 @@ describe("delegation to another a2a-ledger server (ctx.delegate)", () => {
       expect(started).toMatchObject([{ url: `${url}/agents/child`, remoteTaskId: childTask!.id }])
     } finally {
       await server.close()
+    }
+  })
+})
+
+describe("delegation carries the trace", () => {
+  /** A remote that answers every message with a message, and keeps each request's headers. */
+  const recordingRemote = async () => {
+    const headers: Array<http.IncomingHttpHeaders> = []
+    const server = http.createServer((req, res) => {
+      let body = ""
+      req.on("data", (c) => (body += c))
+      req.on("end", () => {
+        headers.push(req.headers)
+        const { id } = JSON.parse(body || "{}")
+        res.writeHead(req.method === "POST" ? 200 : 404, { "content-type": "application/json" })
+        res.end(JSON.stringify({ jsonrpc: "2.0", id, result: { message: { messageId: "r1", role: "ROLE_AGENT", parts: [{ text: "noted" }] } } }))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    return { url, posts: () => headers, close: () => new Promise<void>((r) => server.close(() => r())) }
+  }
+  // A tracer of the application's (here: Effect's own spans, recorded nowhere): the engine's spans join it.
+  const native = Effect.runSync(Effect.tracer)
+  const appTracer = Tracer.make({ span: (...args) => native.span(...args), context: (f, fiber) => native.context(f, fiber) })
+
+  it.each([
+    ["with a tracer, the delegated call carries traceparent", true],
+    ["without one, it carries none", false]
+  ] as const)("%s", async (_, traced) => {
+    const remote = await recordingRemote()
+    const parent = await startEngine(
+      delegating(() => remote.url),
+      traced ? { tracer: appTracer } : {}
+    )
+    try {
+      const taskId = taskIdOf(await parent.run(send("hello")))
+      await parent.run(waitFor(taskId, settled))
+      const calls = remote.posts().filter((h) => h["content-type"] === "application/json")
+      expect(calls.length).toBe(1)
+      if (traced) expect(calls[0]!.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/)
+      else expect(calls[0]!.traceparent).toBeUndefined()
+    } finally {
+      await parent.close()
+      await remote.close()
     }
   })
 })

@@ -1,4 +1,4 @@
-import { Effect, Exit, Layer, Logger, LogLevel, Scope, Stream } from "effect"
+import { Effect, Exit, Layer, Logger, LogLevel, Scope, Stream, type Tracer } from "effect"
 import * as path from "node:path"
 import type { Agent } from "../../src/agent/Agent"
 import type { Message } from "../../src/domain/Message"
@@ -12,10 +12,16 @@ import { tempDir } from "./server"
  * The embedded engine in this process, on `db` (a SQLite file in a fresh directory by default, or a
  * PostgreSQL URL), nothing logged; `close` stops it as a shutdown does (a working task stays WORKING).
  */
-export const startEngine = async (agent: Agent, options: Partial<Omit<Embedded.EmbeddedOptions, "agent">> = {}) => {
+export const startEngine = async (
+  agent: Agent,
+  { tracer, ...options }: Partial<Omit<Embedded.EmbeddedOptions, "agent">> & { readonly tracer?: Tracer.Tracer } = {}
+) => {
   const db = options.db ?? path.join(tempDir(), "engine.db")
   const scope = Effect.runSync(Scope.make())
-  const layer = Embedded.layer({ ...options, agent, db }).pipe(Layer.provide(Logger.minimumLogLevel(LogLevel.None)))
+  const layer = Embedded.layer({ ...options, agent, db }).pipe(
+    Layer.provide(Logger.minimumLogLevel(LogLevel.None)),
+    Layer.provide(tracer !== undefined ? Layer.setTracer(tracer) : Layer.empty)
+  )
   const context = await Effect.runPromise(Layer.buildWithScope(layer, scope))
   const run = <A, E>(effect: Effect.Effect<A, E, TaskEngine | EventLog>) => Effect.runPromise(Effect.provide(effect, context))
   return { db, run, close: () => Effect.runPromise(Scope.close(scope, Exit.void)) }
