@@ -9,7 +9,7 @@ import { inThisThread, rebuildWith, type ScanReport, verifyWith, walk } from "..
 import * as ScanThreads from "../projections/ScanThreads.js"
 import * as Store from "../eventlog/Store.js"
 import { presentTask } from "../protocol/present.js"
-import { stateName, summary } from "./eventText.js"
+import { stateName, summary } from "../domain/eventText.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db, withStore } from "./storeOption.js"
 

@@ -7,7 +7,7 @@ import { parseDuration } from "../engine/Retention.js"
 import { defaultPushOptions } from "../push/PushConfig.js"
 import { makePolicy } from "../push/WebhookGuard.js"
 import * as ConfigFile from "./configFile.js"
-import * as Tracing from "../observability/Tracing.js"
+import * as Tracing from "./otlpTracing.js"
 import { version } from "../version.js"
 import { CommandFailed } from "./CommandFailed.js"
 import { db } from "./storeOption.js"
@@ -195,6 +195,14 @@ const metrics = Options.choice("metrics", ["on", "off"] as const).pipe(
   )
 )
 
+const board = Options.choice("board", ["local", "open", "off"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("local", "open", "off")("A2A_BOARD")),
+  Options.withDefault("local" as const),
+  Options.withDescription(
+    "the task board at /board: local (without authentication only from this machine; with it, admins), open (without authentication from anywhere), off (env A2A_BOARD)"
+  )
+)
+
 const logFormat = Options.choice("log-format", ["pretty", "json", "logfmt"] as const).pipe(
   Options.withFallbackConfig(Config.literal("pretty", "json", "logfmt")("A2A_LOG_FORMAT")),
   Options.withDefault("pretty" as const),
@@ -264,6 +272,7 @@ export const serve = Command.make(
     shutdownGraceMs,
     instanceId,
     metrics,
+    board,
     logFormat,
     logLevel,
     configFile
@@ -301,6 +310,7 @@ export const serve = Command.make(
         synchronous: o.synchronous,
         shutdownGraceMs: o.shutdownGraceMs,
         metrics: o.metrics === "on",
+        board: o.board,
         tracing: Option.isSome(tracing)
       }
       yield* exitAfterGrace(o.shutdownGraceMs)

@@ -2,7 +2,7 @@ import { Args, Command, Options } from "@effect/cli"
 import { Config, Console, Effect, Option, Stream } from "effect"
 import { randomUUID } from "node:crypto"
 import * as A2AClient from "../client/A2AClient.js"
-import { age, stateName } from "./eventText.js"
+import { age, stateName } from "../domain/eventText.js"
 import { CommandFailed } from "./CommandFailed.js"
 
 /**

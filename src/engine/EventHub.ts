@@ -35,6 +35,11 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
      * published, until the returned function is called. No queue: the listener keeps what it needs.
      */
     readonly listen: (taskId: string, listener: (event: Committed) => void) => () => void
+    /**
+     * Call `listener` with every event published here, of any task, until the returned function is
+     * called (the operator's board: its live list). Synchronous, as `listen`.
+     */
+    readonly listenAll: (listener: (event: Committed) => void) => () => void
     /** Open subscriptions (for diagnostics and tests). */
     readonly subscriptions: Effect.Effect<number>
     /** The tasks someone listens to right now. */
@@ -50,7 +55,15 @@ export const make = (capacity: number = defaultCapacity) =>
     const listeners = new Map<string, Set<(event: Committed) => void>>()
     let count = 0
 
+    const everything = new Set<(event: Committed) => void>()
     const tell = (e: Committed) => {
+      if (everything.size > 0) {
+        for (const l of everything) {
+          try {
+            l(e)
+          } catch {}
+        }
+      }
       const ls = listeners.get(e.taskId)
       if (ls === undefined) return
       for (const l of ls) {
@@ -113,10 +126,16 @@ export const make = (capacity: number = defaultCapacity) =>
       }
     }
 
+    const listenAll = (listener: (event: Committed) => void) => {
+      everything.add(listener)
+      return () => void everything.delete(listener)
+    }
+
     return EventHub.of({
       publish,
       subscribe,
       listen,
+      listenAll,
       subscriptions: Effect.sync(() => count),
       watched: Effect.sync(() => [...new Set([...topics.keys(), ...listeners.keys()])])
     })

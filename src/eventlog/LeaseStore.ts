@@ -40,6 +40,13 @@ export class LeaseStore extends Context.Tag("a2a-ledger/LeaseStore")<
     ) => Effect.Effect<ReadonlyArray<{ readonly tenant: string; readonly principal: string; readonly running: number }>, StoreFailure>
     /** Extend `owner`'s live leases on these tasks; the ones still held (an expired or taken-over lease is lost for good). */
     readonly renew: (owner: string, taskIds: ReadonlyArray<string>, now: number, ttlMs: number) => Effect.Effect<ReadonlyArray<Lease>, StoreFailure>
+    /** Every live lease, soonest to expire first (the board's instances page). */
+    readonly live: (
+      now: number
+    ) => Effect.Effect<
+      ReadonlyArray<{ readonly taskId: string; readonly owner: string; readonly epoch: number; readonly expiresAt: number }>,
+      StoreFailure
+    >
     /** Give leases up (each expires now, keeping its epoch); one that is not `owner`'s at that epoch is left as it is. */
     readonly release: (owner: string, leases: ReadonlyArray<Lease>) => Effect.Effect<void, StoreFailure>
     /** Whether `owner` still holds this lease at `now` (the fence for a worker's commits). */
@@ -134,6 +141,12 @@ export const make = Effect.gen(function* () {
       Effect.map((rows) => rows.map((r) => ({ tenant: r.tenant, principal: r.owner, running: Number(r.n) })))
     )
 
+  const live = (now: number) =>
+    sql<{ task_id: string; owner: string; epoch: number | string; expires_at: number | string }>`SELECT task_id, owner, epoch, expires_at
+      FROM a2a_leases WHERE expires_at >= ${now} ORDER BY expires_at LIMIT 1000`.pipe(
+      Effect.map((rows) => rows.map((r) => ({ taskId: r.task_id, owner: r.owner, epoch: Number(r.epoch), expiresAt: Number(r.expires_at) })))
+    )
+
   // One row per statement: a renewal that locked several rows could wait for a commit that holds one
   // of them (FOR SHARE, below) while that commit waits for another it locked: a deadlock, which
   // PostgreSQL breaks by failing one side (seen under load in the crash-safety test).
@@ -164,7 +177,7 @@ export const make = Effect.gen(function* () {
     sql`INSERT INTO a2a_leases (task_id, owner, epoch, expires_at) VALUES (${lease.taskId}, ${owner}, ${lease.epoch}, ${expiresAt})
       ON CONFLICT (task_id) DO NOTHING`.pipe(Effect.asVoid)
 
-  return LeaseStore.of(storeService({ claim, renew, release, holds, create, running }))
+  return LeaseStore.of(storeService({ claim, renew, release, holds, create, running, live }))
 })
 
 export const layer = Layer.effect(LeaseStore, make)

@@ -18,6 +18,7 @@ import * as PushConfigs from "../push/PushConfigs.js"
 import * as StoreKind from "../eventlog/StoreKind.js"
 import * as Metrics from "../observability/Metrics.js"
 import * as StoreGauges from "../observability/StoreGauges.js"
+import * as BoardData from "../board/BoardData.js"
 
 export interface EngineLayerOptions<R = never> {
   /** The agent; the layer requires what its turns require (`R`). */
@@ -85,7 +86,7 @@ type SupervisorLayer = Layer.Layer<
 const supervisorLayer = (layer: SupervisorLayer): SupervisorLayer => layer
 
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
-  PushConfigs.layer.pipe(
+  Layer.merge(PushConfigs.layer, BoardData.layer).pipe(
     Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs), StoreGauges.layer)),
     // (Each supervisor as the union of both: the ternary's two layer types do not unify by themselves.)
     Layer.provideMerge(shared ? supervisorLayer(LeasedSupervisor.layer(options.leaseMs)) : supervisorLayer(Supervisor.layer)),

@@ -182,6 +182,8 @@ export interface EngineMetricsShape {
   readonly turnStarted: (submitted: TaskSnapshot, at: string) => void
   readonly delivery: (outcome: "delivered" | "retry" | "dead") => void
   readonly leaseTakeover: () => void
+  /** The last commit batches' latency (the board's overview): how many, and their median and 99th percentile in ms. */
+  readonly recentCommits: () => { readonly count: number; readonly p50Ms: number; readonly p99Ms: number } | undefined
   /** An SSE stream on this agent opened (1) or ended (-1). */
   readonly stream: (delta: 1 | -1) => void
   /** Read a gauge from this agent at scrape time, as long as the calling scope lasts (label `agent` added). */
@@ -200,6 +202,7 @@ const noop: EngineMetricsShape = {
   delivery: () => {},
   leaseTakeover: () => {},
   stream: () => {},
+  recentCommits: () => undefined,
   read: () => Effect.void,
   enabled: false,
   close: () => {}
@@ -238,6 +241,10 @@ export const makeEngineMetrics = (agent: string, registry: typeof MetricsRegistr
     if (c === undefined) finished.set(state, (c = { count: f.tasksFinished.labels(agent, state), duration: f.taskDuration.labels(agent, state) }))
     return c
   }
+  // The last 512 batches' latencies (ms), for the board.
+  const recent = new Float64Array(512)
+  let recentNext = 0
+  let recentCount = 0
   let createdNow = 0
   const appendedNow = new Map<string, number>()
   const finishedNow = new Map<string, number>()
@@ -271,6 +278,14 @@ export const makeEngineMetrics = (agent: string, registry: typeof MetricsRegistr
     batch: (s, size) => {
       commitSeconds.observe(s)
       batchSize.observe(size)
+      recent[recentNext++ % recent.length] = s * 1000
+      recentCount++
+    },
+    recentCommits: () => {
+      if (recentCount === 0) return undefined
+      const sorted = Array.from(recent.subarray(0, Math.min(recentCount, recent.length))).sort((a, b) => a - b)
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+      return { count: sorted.length, p50Ms: at(0.5), p99Ms: at(0.99) }
     },
     turnStarted: (submitted, at) => {
       const wait = (Date.parse(at) - Date.parse(submitted.task.status.timestamp)) / 1000

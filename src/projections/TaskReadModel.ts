@@ -84,6 +84,21 @@ export class TaskReadModel extends Context.Tag("a2a-ledger/TaskReadModel")<
     readonly countsDrift: Effect.Effect<ReadonlyArray<string>, StoreFailure>
     /** Count the rows again into those counts (rebuild). */
     readonly recount: Effect.Effect<void, StoreFailure>
+    /**
+     * Every tenant's and principal's tasks, newest change first, for the operator's board: optionally of
+     * one tenant, context or state; `after` resumes a page.
+     */
+    readonly listAll: (query: {
+      readonly tenant?: string
+      readonly contextId?: string
+      readonly state?: string
+      readonly pageSize: number
+      readonly after?: { readonly timestamp: string; readonly taskId: string }
+    }) => Effect.Effect<Omit<ListPage, "totalSize">, StoreFailure>
+    /** Tasks that reached a terminal state since `since` (ISO), by minute (`YYYY-MM-DDTHH:MM`) and state. */
+    readonly finishedPerMinute: (
+      since: string
+    ) => Effect.Effect<ReadonlyArray<{ readonly minute: string; readonly state: string; readonly n: number }>, StoreFailure>
     /** How many tasks are in each non-terminal state (SQLite: from those counts; PostgreSQL: counted). */
     readonly activeCounts: Effect.Effect<ReadonlyArray<{ readonly state: string; readonly n: number }>, StoreFailure>
   }
@@ -433,8 +448,35 @@ export const make = Effect.gen(function* () {
     (rows) => rows.map((r) => ({ state: r.state, n: Number(r.n) }))
   )
 
+  const listAll = (q: Parameters<Context.Tag.Service<typeof TaskReadModel>["listAll"]>[0]) =>
+    Effect.gen(function* () {
+      const filters = [reader`1 = 1`]
+      if (q.tenant !== undefined) filters.push(reader`tenant = ${q.tenant}`)
+      if (q.contextId !== undefined) filters.push(reader`context_id = ${q.contextId}`)
+      if (q.state !== undefined) filters.push(reader`state = ${q.state}`)
+      if (q.after !== undefined) {
+        filters.push(reader`(status_timestamp < ${q.after.timestamp} OR (status_timestamp = ${q.after.timestamp} AND task_id < ${q.after.taskId}))`)
+      }
+      const rows = yield* reader<{ snapshot: string }>`SELECT snapshot FROM a2a_tasks WHERE ${reader.and(filters)}
+        ORDER BY status_timestamp DESC, task_id DESC LIMIT ${q.pageSize + 1}`
+      const tasks = yield* parseAll(rows.slice(0, q.pageSize))
+      const last = tasks[tasks.length - 1]
+      const next = rows.length > q.pageSize && last !== undefined ? { timestamp: last.task.status.timestamp, taskId: last.task.id } : undefined
+      return { tasks, ...(next !== undefined ? { next } : {}) }
+    })
+  const finishedPerMinute = (since: string) =>
+    Effect.map(
+      reader<{ minute: string; state: string; n: number | string }>`SELECT substr(status_timestamp, 1, 16) AS minute, state, COUNT(*) AS n
+        FROM a2a_tasks WHERE status_timestamp >= ${since}
+        AND ${reader.in("state", ["TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED", "TASK_STATE_REJECTED"])}
+        GROUP BY substr(status_timestamp, 1, 16), state`,
+      (rows) => rows.map((r) => ({ minute: r.minute, state: r.state, n: Number(r.n) }))
+    )
+
   return TaskReadModel.of(
     storeService({
+      listAll,
+      finishedPerMinute,
       save,
       saveRows,
       load: loadWith(sql),

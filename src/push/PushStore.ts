@@ -43,6 +43,8 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     /** Record a failed attempt: retry at `retryAt`, or (undefined) move it to the dead letters. */
     readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, StoreFailure>
     readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
+    /** A task's deliveries still in the outbox (pending or dead; a delivered one leaves it), oldest first. */
+    readonly forTask: (taskId: string, limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
     /** How many deliveries wait to be made, and how many failed for good. */
     readonly depth: Effect.Effect<{ readonly pending: number; readonly dead: number }, StoreFailure>
     /** Put dead deliveries back in the queue (all of them when `ids` is undefined); the number requeued. */
@@ -253,9 +255,15 @@ export const make = Effect.gen(function* () {
     })
   )
 
+  const forTask = (taskId: string, limit: number) =>
+    sql<DeliveryRow>`SELECT * FROM a2a_push_outbox WHERE task_id = ${taskId} ORDER BY id LIMIT ${limit}`.pipe(
+      Effect.map((rows) => rows.map(toDelivery))
+    )
+
   return PushStore.of(
     storeService({
       depth,
+      forTask,
       hasRoomFor,
       saveConfig,
       getConfig,

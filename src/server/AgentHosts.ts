@@ -1,12 +1,13 @@
 import { Context, Effect, Layer } from "effect"
 import type { EngineMetrics } from "../observability/Metrics.js"
+import type { BoardData } from "../board/BoardData.js"
 import type { Agent } from "../agent/Agent.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import type { TaskEngine } from "../engine/TaskEngine.js"
 import type { PushConfigs } from "../push/PushConfigs.js"
 
 /** What a request handler needs of the agent it addresses. */
-export type HostServices = TaskEngine | PushConfigs | CurrentAgent | EngineMetrics
+export type HostServices = TaskEngine | PushConfigs | CurrentAgent | EngineMetrics | BoardData
 
 /**
  * One agent as the HTTP server hosts it: its engine's services (each agent has

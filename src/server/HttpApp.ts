@@ -10,6 +10,7 @@ import * as JsonRpc from "./JsonRpc.js"
 import * as Rest from "./Rest.js"
 import { ServerConfig } from "./ServerConfig.js"
 import { exposition, MetricsRegistry } from "../observability/Metrics.js"
+import * as Board from "../board/Board.js"
 
 const startedAt = new Date()
 startedAt.setMilliseconds(0)
@@ -174,6 +175,8 @@ export const router = HttpRouter.empty.pipe(
   HttpRouter.get("/healthz", healthz),
   HttpRouter.get("/readyz", readyz),
   HttpRouter.get("/metrics", metrics),
+  HttpRouter.all("/board", Board.handle),
+  HttpRouter.all("/board/*", Board.handle),
   HttpRouter.post("/a2a", rootJsonRpc),
   HttpRouter.get(
     "/.well-known/agent-card.json",

@@ -15,6 +15,11 @@ export interface ServerOptions {
   readonly shutdownGraceMs: number
   /** Prometheus metrics at `GET /metrics` (default on). */
   readonly metrics: boolean
+  /**
+   * The operator's board at `/board`: `local` (default: without authentication, only from a loopback
+   * address; with it, admins anywhere), `open` (without authentication, from anywhere), `off`.
+   */
+  readonly board: "local" | "open" | "off"
   /** Every HTTP request is a span (default off; `serve` turns it on with an OTLP endpoint: observability/Tracing.ts). */
   readonly tracing: boolean
 }
@@ -27,6 +32,7 @@ export const defaultServerOptions: ServerOptions = {
   maxStreamsPerPrincipal: 1000,
   shutdownGraceMs: 2_000,
   metrics: true,
+  board: "local",
   tracing: false
 }
 

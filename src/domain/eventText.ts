@@ -1,5 +1,5 @@
-import { type Message, textOf } from "../domain/Message.js"
-import type { TaskEvent } from "../domain/TaskEvent.js"
+import { type Message, textOf } from "./Message.js"
+import type { TaskEvent } from "./TaskEvent.js"
 
 /** How the tools show events and ages to a person: one line each, the facts that matter. */
 const clip = (text: string, max = 60) => {
