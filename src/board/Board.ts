@@ -91,9 +91,8 @@ const stream = Effect.gen(function* () {
       Effect.runSync(
         withData(host, (data) =>
           Effect.sync(() =>
-            data.listen(
-              (e) => void emit.single(`data: ${JSON.stringify({ agent: host.name, taskId: e.taskId, version: e.version, type: e.event.type })}\n\n`)
-            )
+            // A commit of this process, or one another process announced (its type unknown here).
+            data.listen((commit) => void emit.single(`data: ${JSON.stringify({ agent: host.name, ...commit })}\n\n`))
           )
         )
       )

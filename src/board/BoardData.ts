@@ -1,8 +1,7 @@
 import { Context, Effect, Layer, Option } from "effect"
 import { summary } from "../domain/eventText.js"
 import { type AnySnapshot, apply, initialState, type TaskSnapshot } from "../domain/Task.js"
-import type { Committed } from "../engine/EventHub.js"
-import { EventHub } from "../engine/EventHub.js"
+import { EventHub, type Noticed } from "../engine/EventHub.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { InstanceId } from "../engine/InstanceId.js"
 import { TaskEngine } from "../engine/TaskEngine.js"
@@ -177,7 +176,7 @@ export const make = Effect.gen(function* () {
     instances,
     deadLetters: push.deadLetters(500),
     redeliver: (ids: ReadonlyArray<number>) => push.redeliver(ids, Date.now()),
-    listen: (listener: (event: Committed) => void) => hub.listenAll(listener)
+    listen: (listener: (commit: Noticed) => void) => hub.listenAll(listener)
   }
 })
 

@@ -110,6 +110,8 @@ export const make = (pollMs = defaultPollMs) =>
         const [taskId, version, ...context] = payload.split(" ")
         if (taskId === undefined || version === undefined) return
         const contextId = context.join(" ")
+        // Every commit of the cluster, for the board's live list (nothing is read for it).
+        if (taskId !== ping) hub.noticed(taskId, Number(version))
         if (!(yield* hub.watched).includes(taskId)) return
         // Our own batch may be the one announced: once it has landed, its versions are seen, and skipped.
         // (Bounded: a batch that never lands must not hold the channel.)

@@ -12,6 +12,13 @@ export interface Committed {
   readonly snapshot?: TaskSnapshot
 }
 
+/** A commit as `listenAll` tells it: the event's type when this process has it. */
+export interface Noticed {
+  readonly taskId: string
+  readonly version: number
+  readonly type?: string
+}
+
 /**
  * In-process fan-out of committed events, per task: a subscriber receives
  * only its task's events, so the cost of a publish is the number of
@@ -36,10 +43,13 @@ export class EventHub extends Context.Tag("a2a-ledger/EventHub")<
      */
     readonly listen: (taskId: string, listener: (event: Committed) => void) => () => void
     /**
-     * Call `listener` with every event published here, of any task, until the returned function is
-     * called (the operator's board: its live list). Synchronous, as `listen`.
+     * Call `listener` with every commit published here, of any task, and every commit another process
+     * announced (`noticed`: its event type unknown here), until the returned function is called (the
+     * operator's board: its live list). Synchronous, as `listen`.
      */
-    readonly listenAll: (listener: (event: Committed) => void) => () => void
+    readonly listenAll: (listener: (commit: Noticed) => void) => () => void
+    /** Another process committed this version of a task (a shared store's notice), read or not. */
+    readonly noticed: (taskId: string, version: number) => void
     /** Open subscriptions (for diagnostics and tests). */
     readonly subscriptions: Effect.Effect<number>
     /** The tasks someone listens to right now. */
@@ -55,15 +65,16 @@ export const make = (capacity: number = defaultCapacity) =>
     const listeners = new Map<string, Set<(event: Committed) => void>>()
     let count = 0
 
-    const everything = new Set<(event: Committed) => void>()
-    const tell = (e: Committed) => {
-      if (everything.size > 0) {
-        for (const l of everything) {
-          try {
-            l(e)
-          } catch {}
-        }
+    const everything = new Set<(commit: Noticed) => void>()
+    const tellEverything = (commit: Noticed) => {
+      for (const l of everything) {
+        try {
+          l(commit)
+        } catch {}
       }
+    }
+    const tell = (e: Committed) => {
+      if (everything.size > 0) tellEverything({ taskId: e.taskId, version: e.version, type: e.event.type })
       const ls = listeners.get(e.taskId)
       if (ls === undefined) return
       for (const l of ls) {
@@ -126,9 +137,12 @@ export const make = (capacity: number = defaultCapacity) =>
       }
     }
 
-    const listenAll = (listener: (event: Committed) => void) => {
+    const listenAll = (listener: (commit: Noticed) => void) => {
       everything.add(listener)
       return () => void everything.delete(listener)
+    }
+    const noticed = (taskId: string, version: number) => {
+      if (everything.size > 0) tellEverything({ taskId, version })
     }
 
     return EventHub.of({
@@ -136,6 +150,7 @@ export const make = (capacity: number = defaultCapacity) =>
       subscribe,
       listen,
       listenAll,
+      noticed,
       subscriptions: Effect.sync(() => count),
       watched: Effect.sync(() => [...new Set([...topics.keys(), ...listeners.keys()])])
     })

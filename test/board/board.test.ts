@@ -6,6 +6,7 @@ import { chromium, type Browser, type Page } from "playwright-core"
 import { builtin } from "../../src/agent/builtins"
 import { echo } from "../../src/agent/builtins"
 import { call, userMessage } from "../support/rpc"
+import { describePg, freshSchema } from "../support/pg"
 import { type RunningServer, startServer } from "../support/server"
 
 /**
@@ -161,6 +162,35 @@ describe("the board's access rules", () => {
       expect((await fetch(`${s.url}/board/api/tasks?agent=other`)).status).toBe(404)
     } finally {
       await s.close()
+    }
+  })
+})
+
+await describePg("the board on a shared PostgreSQL store", () => {
+  it("its live stream carries the commits of every instance, not only its own", async () => {
+    const schema = await freshSchema()
+    const a = await startServer({ agent: echo, db: schema.url })
+    const b = await startServer({ agent: echo, db: schema.url })
+    const controller = new AbortController()
+    try {
+      const res = await fetch(`${a.url}/board/api/stream`, { signal: controller.signal })
+      const reader = res.body!.getReader()
+      const decoder = new TextDecoder()
+      let text = ""
+      const { task } = await call(b.url, "SendMessage", { message: userMessage("on b") })
+      const deadline = Date.now() + 15_000
+      while (!text.includes(task.id)) {
+        if (Date.now() > deadline) throw new Error(`no commit of ${task.id} on the other instance's stream: ${text}`)
+        const chunk = await reader.read()
+        if (chunk.done) break
+        text += decoder.decode(chunk.value, { stream: true })
+      }
+      expect(text).toContain(`"taskId":"${task.id}"`)
+    } finally {
+      controller.abort()
+      await a.close()
+      await b.close()
+      await schema.drop()
     }
   })
 })
