@@ -214,8 +214,8 @@ export const page = String.raw`<!doctype html>
     html += "<h3>Artifacts</h3>" + ((task.artifacts || []).map(function (a) {
       return '<div class="msg"><b>' + esc(a.name || a.artifactId) + "</b> " + (a.parts || []).map(part).join("") + "</div>";
     }).join("") || '<p class="muted">None.</p>');
-    html += "<h3>Webhook deliveries</h3>" + (t.deliveries.length === 0 ? '<p class="muted">None waiting or dead (delivered ones leave the outbox).</p>' :
-      "<table><thead><tr><th>id</th><th>version</th><th>status</th><th>attempts</th><th>last error</th><th></th></tr></thead><tbody>" +
+    html += "<h3>Webhook deliveries</h3>" + (t.deliveries.length === 0 ? '<p class="muted">None.</p>' :
+      "<table data-testid=\"deliveries\"><thead><tr><th>id</th><th>version</th><th>status</th><th>attempts</th><th>last error</th><th></th></tr></thead><tbody>" +
       t.deliveries.map(function (d) {
         return "<tr><td>" + d.id + "</td><td>" + d.version + "</td><td>" + esc(d.status) + "</td><td>" + d.attempts + "</td><td>" + esc(d.lastError || "") + "</td><td>" +
           (d.status === "dead" ? '<button class="act plain" data-redeliver="' + d.id + '">Redeliver</button>' : "") + "</td></tr>";

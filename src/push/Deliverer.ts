@@ -156,15 +156,15 @@ export const run = Effect.gen(function* () {
     Effect.gen(function* () {
       const config = yield* store.getConfig(d.taskId, d.configId)
       // The config was deleted: nothing more goes to that webhook.
-      if (Option.isNone(config)) return yield* store.delivered(d.id)
+      if (Option.isNone(config)) return yield* store.dropped(d.id)
       const body = yield* bodyFor(d, config.value)
-      if (Option.isNone(body)) return yield* store.delivered(d.id)
+      if (Option.isNone(body)) return yield* store.dropped(d.id)
       const attempt = yield* post(config.value, body.value, policy, options.timeoutMs, yield* traceHeaders)
       if (Either.isLeft(attempt)) yield* Effect.annotateCurrentSpan("error.type", attempt.left)
       const now = yield* Clock.currentTimeMillis
       if (Either.isRight(attempt)) {
         metrics.delivery("delivered")
-        return yield* store.delivered(d.id)
+        return yield* store.delivered(d.id, now)
       }
       const attempts = d.attempts + 1
       if (attempts >= options.maxAttempts) {

@@ -32,7 +32,8 @@ export interface Delivery {
   readonly version: number
   readonly attempts: number
   readonly nextAttemptAt: number
-  readonly status: "pending" | "dead"
+  /** Waiting to be made (or retried), made (kept until its task is pruned, for the board), or failed for good. */
+  readonly status: "pending" | "delivered" | "dead"
   readonly lastError?: string
   readonly createdAt: string
   readonly updatedAt: string

@@ -39,7 +39,10 @@ export class PushStore extends Context.Tag("a2a-ledger/PushStore")<
     readonly unhold: (id: number, now: number) => Effect.Effect<void, StoreFailure>
     /** When the next head-of-line delivery falls due, if any is waiting. */
     readonly nextDueAt: Effect.Effect<Option.Option<number>, StoreFailure>
-    readonly delivered: (id: number) => Effect.Effect<void, StoreFailure>
+    /** The delivery was made: kept, marked delivered (until its task is pruned). */
+    readonly delivered: (id: number, now: number) => Effect.Effect<void, StoreFailure>
+    /** Nothing is left to deliver (its config was deleted, or its event is not shown to clients): removed. */
+    readonly dropped: (id: number) => Effect.Effect<void, StoreFailure>
     /** Record a failed attempt: retry at `retryAt`, or (undefined) move it to the dead letters. */
     readonly failed: (id: number, error: string, now: number, retryAt: number | undefined) => Effect.Effect<void, StoreFailure>
     readonly deadLetters: (limit: number) => Effect.Effect<ReadonlyArray<Delivery>, StoreFailure>
@@ -91,7 +94,7 @@ const toDelivery = (r: DeliveryRow): Delivery => ({
   version: Number(r.version),
   attempts: Number(r.attempts),
   nextAttemptAt: Number(r.next_attempt_at),
-  status: r.status === "dead" ? "dead" : "pending",
+  status: r.status === "dead" ? "dead" : r.status === "delivered" ? "delivered" : "pending",
   ...(r.last_error !== null ? { lastError: r.last_error } : {}),
   createdAt: r.created_at,
   updatedAt: r.updated_at
@@ -210,7 +213,12 @@ export const make = Effect.gen(function* () {
     Effect.map((rows) => (rows[0]?.t === null || rows[0]?.t === undefined ? Option.none() : Option.some(Number(rows[0].t))))
   )
 
-  const delivered = (id: number) => sql`DELETE FROM a2a_push_outbox WHERE id = ${id}`.pipe(Effect.asVoid, retryTransient)
+  // Kept, marked delivered (the board shows a task's deliveries; the task's pruning removes them); one with
+  // nothing left to deliver (its config deleted, its event not one a client is shown) is removed.
+  const delivered = (id: number, now: number) =>
+    sql`UPDATE a2a_push_outbox SET status = 'delivered', attempts = attempts + 1, last_error = NULL, updated_at = ${iso(now)}
+      WHERE id = ${id}`.pipe(Effect.asVoid, retryTransient)
+  const dropped = (id: number) => sql`DELETE FROM a2a_push_outbox WHERE id = ${id}`.pipe(Effect.asVoid, retryTransient)
 
   const failed = (id: number, error: string, now: number, retryAt: number | undefined) => {
     const at = iso(now)
@@ -276,6 +284,7 @@ export const make = Effect.gen(function* () {
       unhold,
       nextDueAt,
       delivered,
+      dropped,
       failed,
       deadLetters,
       redeliver

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { chromium, type Browser, type Page } from "playwright-core"
 import { builtin } from "../../src/agent/builtins"
 import { echo } from "../../src/agent/builtins"
-import { call, userMessage } from "../support/rpc"
+import { call, eventually, userMessage } from "../support/rpc"
+import { startReceiver } from "../support/webhookReceiver"
 import { describePg, freshSchema } from "../support/pg"
 import { type RunningServer, startServer } from "../support/server"
 
@@ -147,6 +148,29 @@ describe("the board's access rules", () => {
     } finally {
       await local.close()
       await open.close()
+    }
+  })
+
+  it("lists a task's webhook deliveries: delivered ones stay, marked delivered", async () => {
+    const hooks = await startReceiver()
+    const s = await startServer({ agent: echo, push: { allowHosts: ["127.0.0.1"] } })
+    try {
+      const { task } = await call(s.url, "SendMessage", {
+        message: userMessage("hook me"),
+        configuration: { taskPushNotificationConfig: { url: hooks.url } }
+      })
+      await hooks.waitFor((d) => d.length === 4)
+      const view = await eventually(
+        async () => (await (await fetch(`${s.url}/board/api/task?id=${task.id}`)).json()) as any,
+        (v) => v.deliveries.length === 4 && v.deliveries.every((d: any) => d.status === "delivered")
+      )
+      expect(view.deliveries.map((d: any) => d.version)).toEqual([1, 2, 3, 4])
+      expect(view.deliveries.every((d: any) => d.attempts === 1)).toBe(true)
+      // Nothing pending: the outbox gauge and the doctor count only what waits.
+      expect(((await (await fetch(`${s.url}/board/api/overview`)).json()) as any).outbox).toEqual({ pending: 0, dead: 0 })
+    } finally {
+      await s.close()
+      await hooks.close()
     }
   })
 
