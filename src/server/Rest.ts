@@ -91,8 +91,25 @@ const statusBody = (error: A2AError, status = error.spec.httpStatus) => ({
   error: { code: status, status: error.spec.grpcStatus, message: error.message, details: errorDetails(error) }
 })
 
-const respondError = (error: A2AError, status = error.spec.httpStatus) =>
-  HttpServerResponse.unsafeJson(statusBody(error, status), {
+/**
+ * The media type of this binding's JSON answers: `application/a2a+json` (spec §11.1, v1.0.1) when the
+ * request asks for it, by `Accept` or by sending it as its `Content-Type`; `application/json` otherwise,
+ * as older clients and the TCK expect (docs/protocol.md, Content types).
+ */
+export type Media = "application/json" | "application/a2a+json"
+export const mediaOf = (headers: Request.RequestHeaders): Media => {
+  const accept = Request.header(headers, "accept") ?? ""
+  const type = (Request.header(headers, "content-type") ?? "").split(";")[0]!.trim().toLowerCase()
+  return type === "application/a2a+json" || /(^|,)\s*application\/a2a\+json\s*(;|,|$)/i.test(accept) ? "application/a2a+json" : "application/json"
+}
+
+const json = (value: unknown, media: Media, options: { readonly status?: number; readonly headers?: Record<string, string> } = {}) =>
+  media === "application/json"
+    ? HttpServerResponse.unsafeJson(value, options)
+    : HttpServerResponse.text(JSON.stringify(value), { ...options, contentType: media })
+
+const respondErrorAs = (error: A2AError, status = error.spec.httpStatus, media: Media = "application/json") =>
+  json(statusBody(error, status), media, {
     status,
     headers: {
       ...(error.spec === Errors.Unauthenticated ? { "www-authenticate": Auth.challenge } : {}),
@@ -113,6 +130,8 @@ export const handleAt = (prefix: number) =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const config = yield* ServerConfig
+    const media = mediaOf(request.headers)
+    const respondError = (error: A2AError, status = error.spec.httpStatus) => respondErrorAs(error, status, media)
     const url = new URL(request.url, "http://localhost")
     let segments: Array<string>
     try {
@@ -150,7 +169,7 @@ export const handleAt = (prefix: number) =>
     const outcome = yield* invoke(found.method, params, request, principal.right)
     if (outcome._tag === "Left") return respondError(outcome.left)
     const result = outcome.right
-    if (result._tag === "Json") return HttpServerResponse.unsafeJson(result.result ?? {})
+    if (result._tag === "Json") return json(result.result ?? {}, media)
     return yield* streamResponse(
       result,
       { res: nodeResponseOf(request), remoteAddress: Option.getOrUndefined(request.remoteAddress) },
@@ -159,7 +178,11 @@ export const handleAt = (prefix: number) =>
       respondError
     )
   }).pipe(
-    Effect.catchAllCause((cause) => Effect.map(Request.unexpected("REST request")(cause), (error) => respondError(error))),
+    Effect.catchAllCause((cause) =>
+      Effect.zipWith(Request.unexpected("REST request")(cause), HttpServerRequest.HttpServerRequest, (error, request) =>
+        respondErrorAs(error, error.spec.httpStatus, mediaOf(request.headers))
+      )
+    ),
     Effect.flatMap(answer)
   )
 

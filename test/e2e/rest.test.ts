@@ -63,6 +63,24 @@ describe("HTTP+JSON binding", () => {
     expect(m.body.message.parts[0].text).toBe("Direct message response")
   })
 
+  it("answers application/a2a+json (spec §11.1, v1.0.1) when the request asks for it by Accept or by Content-Type; application/json otherwise", async () => {
+    const a2a = "application/a2a+json"
+    const bySending = await rest("POST", "/message:send", { message: userMessage("tck-artifact-text-rest") }, { "content-type": a2a })
+    expect(bySending.status).toBe(200)
+    expect(bySending.type).toBe(a2a)
+    const id = bySending.body.task.id
+    const byAccept = await rest("GET", `/tasks/${id}`, undefined, { accept: `text/html, ${a2a};q=0.9` })
+    expect(byAccept.type).toBe(a2a)
+    expect(byAccept.body.id).toBe(id)
+    expect((await rest("GET", `/tasks/${id}`)).type).toMatch(/^application\/json/)
+    expect((await rest("GET", `/tasks/${id}`, undefined, { accept: "application/json" })).type).toMatch(/^application\/json/)
+    // Errors too, in the type asked for.
+    const missing = await rest("GET", "/tasks/no-such-task", undefined, { accept: a2a })
+    expect(missing.status).toBe(404)
+    expect(missing.type).toBe(a2a)
+    expect(missing.body.error.status).toBe("NOT_FOUND")
+  })
+
   it("GET /tasks/{id} returns the bare Task; historyLength comes from the query", async () => {
     const { body } = await send("tck-complete-task-rest-get")
     const got = await rest("GET", `/tasks/${body.task.id}`)
