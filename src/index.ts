@@ -51,6 +51,7 @@ export {
   type AgentSkill,
   type DelegateOptions,
   DelegationFailed,
+  type ExtendedCard,
   type DelegationResult,
   Outcome,
   StepFailed,

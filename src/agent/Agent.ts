@@ -20,6 +20,14 @@ export interface AgentSkill {
   readonly outputModes?: ReadonlyArray<string>
 }
 
+/** An agent's extended card: what is added to (or replaces in) its public card for authenticated callers. */
+export interface ExtendedCard {
+  /** Replaces the public description. */
+  readonly description?: string
+  /** Added after the public skills. */
+  readonly skills?: ReadonlyArray<AgentSkill>
+}
+
 export interface AgentContext {
   readonly taskId: string
   readonly contextId: string
@@ -185,6 +193,12 @@ export interface Agent<R = never> {
   readonly skills: ReadonlyArray<AgentSkill>
   readonly defaultInputModes?: ReadonlyArray<string>
   readonly defaultOutputModes?: ReadonlyArray<string>
+  /**
+   * What authenticated callers see besides the public card (GetExtendedAgentCard, spec §3.1.11): more
+   * skills, and a fuller description. Declared in the public card (`capabilities.extendedAgentCard`)
+   * only where authentication is on, since the spec has the extended card require it.
+   */
+  readonly extendedCard?: ExtendedCard
   /**
    * Optional direct answer: called for a message that starts no existing
    * task. Returning parts answers with a Message and creates no task;

@@ -68,6 +68,19 @@ const FlowControlEntry = Schema.Struct({
   tenants: Schema.optional(Schema.Record({ key: Schema.String, value: LimitsEntry }))
 })
 
+const SkillEntry = Schema.Struct({
+  id: NonEmpty,
+  name: NonEmpty,
+  description: NonEmpty,
+  tags: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  examples: Schema.optional(Schema.Array(Schema.String))
+})
+/** What authenticated callers see besides the public card (GetExtendedAgentCard). */
+const ExtendedCardEntry = Schema.Struct({
+  description: Schema.optional(NonEmpty),
+  skills: Schema.optional(Schema.Array(SkillEntry))
+})
+
 const AgentEntry = Schema.Struct({
   /** Route name: /agents/{name}/… */
   name: Schema.String.pipe(
@@ -83,7 +96,9 @@ const AgentEntry = Schema.Struct({
   db: Schema.optional(NonEmpty),
   stepDelayMs: Schema.optional(Schema.Int.pipe(Schema.greaterThanOrEqualTo(0))),
   /** This agent's flow control (the file's top-level `flowControl` is the root agent's). */
-  flowControl: Schema.optional(FlowControlEntry)
+  flowControl: Schema.optional(FlowControlEntry),
+  /** This agent's extended card (the file's top-level `extendedCard` is the root agent's). */
+  extendedCard: Schema.optional(ExtendedCardEntry)
 })
 
 export const FileConfig = Schema.Struct({
@@ -106,7 +121,9 @@ export const FileConfig = Schema.Struct({
   ),
   delegation: Schema.optional(Schema.Struct({ credentials: Schema.optional(Schema.Array(DelegationCredentialEntry)) })),
   /** The single agent's flow control (`serve` without `agents`), and the default of agents without their own. */
-  flowControl: Schema.optional(FlowControlEntry)
+  flowControl: Schema.optional(FlowControlEntry),
+  /** The single agent's extended card (`serve` without `agents`). */
+  extendedCard: Schema.optional(ExtendedCardEntry)
 })
 export type FileConfig = typeof FileConfig.Type
 
@@ -233,7 +250,11 @@ export const hostedAgents = (
     const base = builtin(a.agent, a.stepDelayMs !== undefined ? { stepDelayMs: a.stepDelayMs } : {})
     return {
       name: a.name,
-      agent: a.description !== undefined ? { ...base, description: a.description } : base,
+      agent: {
+        ...base,
+        ...(a.description !== undefined ? { description: a.description } : {}),
+        ...(a.extendedCard !== undefined ? { extendedCard: a.extendedCard } : {})
+      },
       db: a.db !== undefined && isPostgresUrl(a.db) ? a.db : path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
       maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
       recovery: a.recovery ?? defaults.recovery,

@@ -297,6 +297,12 @@ export const serve = Command.make(
           ? `on (${principals} API-key principal${principals === 1 ? "" : "s"}${auth.right.jwt !== undefined ? ", JWT" : ""})`
           : "off"
       }`
+      const authOn = (auth.right.apiKeys?.length ?? 0) > 0 || auth.right.jwt !== undefined
+      if (!authOn && (file.extendedCard !== undefined || (file.agents ?? []).some((a) => a.extendedCard !== undefined))) {
+        yield* Effect.logWarning(
+          "an extendedCard is configured but authentication is off: the spec has the extended card require authentication, so the card declares none (configure API keys or a JWT issuer, docs/auth.md)"
+        )
+      }
       const retentionMs = Option.getOrUndefined(o.retention)
       const push = { allowHosts, maxAttempts: o.webhookMaxAttempts, retryBaseMs: o.webhookRetryBaseMs, timeoutMs: o.webhookTimeoutMs }
       const server = {
@@ -321,7 +327,10 @@ export const serve = Command.make(
         const layer = Server.layer({
           ...server,
           db: o.db,
-          agent: builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
+          agent: {
+            ...builtin(o.agent, Option.isSome(o.stepDelayMs) ? { stepDelayMs: o.stepDelayMs.value } : {}),
+            ...(file.extendedCard !== undefined ? { extendedCard: file.extendedCard } : {})
+          },
           maxWorkers: o.maxWorkers,
           recovery: o.recovery,
           idempotency: o.idempotency,

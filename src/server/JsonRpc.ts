@@ -157,6 +157,7 @@ export const handle = Effect.gen(function* () {
   const request = yield* HttpServerRequest.HttpServerRequest
   const answered = yield* handleRequest({
     url: request.url,
+    originalUrl: request.originalUrl,
     headers: request.headers,
     incoming: NodeHttpServerRequest.toIncomingMessage(request),
     res: nodeResponseOf(request),

@@ -9,7 +9,10 @@ import type { ServerResponse } from "node:http"
 import type { PushFormat } from "../push/PushConfig.js"
 import type { PushConfigs } from "../push/PushConfigs.js"
 import { camelCaseKeys } from "../protocol/normalize.js"
-import { mayAddress, type Principal } from "./Auth.js"
+import { extendedAgentCard, hasExtendedCard } from "./AgentCard.js"
+import { Authenticator, mayAddress, type Principal } from "./Auth.js"
+import { CurrentAgent } from "../engine/EngineConfig.js"
+import { ServerConfig } from "./ServerConfig.js"
 import { foreignTenant, type MethodResult, methods } from "./methods.js"
 import * as Request from "./request.js"
 
@@ -38,6 +41,43 @@ const methodAttributes = (method: string, params: unknown, protocol: PushFormat)
   }
 }
 
+/**
+ * Where the agent's card says it is, for the card a method answers with: the configured public URL, or
+ * the request's host, and the path this binding was reached under, without its own endpoint.
+ */
+const cardBase = (request: Request.RequestHead, params: unknown, publicUrl: string | undefined) => {
+  let path = (request.originalUrl ?? request.url).split("?")[0]!.replace(/\/+$/, "")
+  if (path.endsWith("/a2a")) path = path.slice(0, -"/a2a".length)
+  else if (path.endsWith("/extendedAgentCard")) {
+    path = path.slice(0, -"/extendedAgentCard".length)
+    const tenant = params !== null && typeof params === "object" ? (params as { tenant?: unknown }).tenant : undefined
+    const segment = typeof tenant === "string" && tenant !== "" ? `/${encodeURIComponent(tenant)}` : ""
+    if (segment !== "" && path.endsWith(segment)) path = path.slice(0, -segment.length)
+  }
+  return `${publicUrl?.replace(/\/$/, "") ?? `http://${Request.header(request.headers, "host") ?? "localhost"}`}${path}`
+}
+
+/**
+ * GetExtendedAgentCard (spec §3.1.11): the extended card, for the authenticated caller, when the agent has
+ * one and authentication is on; otherwise -32004, as the public card declares no extended card.
+ */
+const getExtendedAgentCard = (
+  request: Request.RequestHead,
+  params: unknown
+): Effect.Effect<MethodResult, A2AError, CurrentAgent | Authenticator | ServerConfig> =>
+  Effect.gen(function* () {
+    const agent = yield* CurrentAgent
+    const auth = yield* Authenticator
+    if (!hasExtendedCard(agent, auth.enabled)) {
+      return yield* new A2AError(
+        Errors.UnsupportedOperation,
+        "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)"
+      )
+    }
+    const config = yield* ServerConfig
+    return { _tag: "Json", result: extendedAgentCard(agent, cardBase(request, params, config.publicUrl), auth.cardSecurity) } as const
+  })
+
 /** Run a method; its A2A errors and any unexpected failure come back as a Left. */
 export const invoke = (
   method: string,
@@ -45,12 +85,15 @@ export const invoke = (
   request: Request.RequestHead,
   principal: Principal,
   protocol: PushFormat = "1.0"
-): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs> => {
+): Effect.Effect<Either.Either<MethodResult, A2AError>, never, TaskEngine | PushConfigs | CurrentAgent | Authenticator | ServerConfig> => {
   const lastEventId = Request.header(request.headers, "last-event-id")
-  const run = () => methods[method]!(params, { principal: principal.name, protocol, ...(lastEventId !== undefined ? { lastEventId } : {}) })
+  const run = () =>
+    method === "GetExtendedAgentCard"
+      ? getExtendedAgentCard(request, params)
+      : methods[method]!(params, { principal: principal.name, protocol, ...(lastEventId !== undefined ? { lastEventId } : {}) })
   // A credential bound to tenants (docs/auth.md): another tenant looks empty to it.
   const refused = principal.tenants === undefined ? undefined : boundToTenants(method, params, principal)
-  const call: Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs> = refused ?? run()
+  const call: Effect.Effect<MethodResult, A2AError, TaskEngine | PushConfigs | CurrentAgent | Authenticator | ServerConfig> = refused ?? run()
   return Effect.matchCauseEffect(traced(`A2A ${method}`, () => ({ attributes: methodAttributes(method, params, protocol) }))(call), {
     onSuccess: (result) => Effect.succeed(Either.right(result)),
     // The method's own error, or the unexpected (a defect): one handler for both.

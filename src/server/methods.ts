@@ -313,8 +313,6 @@ export const methods: Readonly<Record<string, Method>> = {
   GetTaskPushNotificationConfig: getPushConfig,
   ListTaskPushNotificationConfigs: listPushConfigs,
   DeleteTaskPushNotificationConfig: deletePushConfig,
-  GetExtendedAgentCard: () =>
-    Effect.fail(
-      new A2AError(Errors.UnsupportedOperation, "GetExtendedAgentCard: this agent has no extended card (capabilities.extendedAgentCard is false)")
-    )
+  // Answered in dispatch.ts (`invoke`), which has the agent, the authenticator and the request's URL it needs.
+  GetExtendedAgentCard: () => Effect.dieMessage("GetExtendedAgentCard is answered by dispatch.invoke")
 }

@@ -15,6 +15,8 @@ export type RequestHeaders = Readonly<Record<string, string | ReadonlyArray<stri
 /** What these checks read of a request, whichever server received it (the platform's, or the fast path's). */
 export interface RequestHead {
   readonly url: string
+  /** The URL as the client sent it, where a router stripped a mount prefix from `url`. */
+  readonly originalUrl?: string
   readonly headers: RequestHeaders
 }
 

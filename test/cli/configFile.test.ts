@@ -83,6 +83,37 @@ describe("the config file", () => {
     expect(Either.isLeft(bad) && bad.left).toContain("flowControl.creations.limit")
   })
 
+  it("an extended card, at the top (the single agent's) or per agent: its skills get their tags; a skill without an id is refused, by path", () => {
+    const config = Either.getOrThrow(
+      load(
+        write(
+          "x.yaml",
+          [
+            "extendedCard: { description: For members }",
+            "agents:",
+            "  - name: a",
+            "    agent: echo",
+            "    extendedCard: { skills: [{ id: audit, name: Audit, description: Audits }] }"
+          ].join("\n")
+        )
+      )
+    )
+    expect(config.extendedCard).toEqual({ description: "For members" })
+    const hosted = Either.getOrThrow(
+      hostedAgents(config.agents!, path.join(tempDir(), "x.db"), {
+        maxWorkers: 8,
+        recovery: "rerun",
+        idempotency: "on",
+        retentionMs: undefined,
+        push: {},
+        leaseMs: 15_000
+      })
+    )
+    expect(hosted[0]!.agent.extendedCard).toEqual({ skills: [{ id: "audit", name: "Audit", description: "Audits", tags: [] }] })
+    const bad = load(write("y.yaml", "extendedCard: { skills: [{ name: Audit, description: Audits }] }\n"))
+    expect(Either.isLeft(bad) && bad.left).toContain("extendedCard.skills[0].id")
+  })
+
   it("an API key may be bound to tenants, and a JWT issuer may name a tenant claim", () => {
     const file = load(
       write(

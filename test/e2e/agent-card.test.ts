@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { slowWorker } from "../../src/agent/builtins"
+import { rpc } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 
 let server: RunningServer
@@ -54,6 +55,53 @@ describe("agent card (spec §8)", () => {
       const r = await fetch(`${server.url}${path}`, { method })
       expect(r.status).toBe(404)
       expect(((await r.json()) as any).error.status).toBe("NOT_FOUND")
+    }
+  })
+})
+
+describe("the extended agent card (GetExtendedAgentCard, spec §3.1.11)", () => {
+  const extendedCard = {
+    description: "The slow worker, with what members may ask of it.",
+    skills: [{ id: "audit", name: "Audit", description: "Audits a ledger for members.", tags: ["members"] }]
+  }
+  const auth = { apiKeys: [{ principal: "member", key: "member-key" }] }
+
+  it("with authentication on, the public card declares it and an authenticated caller gets it on both bindings", async () => {
+    const s = await startServer({ agent: { ...slowWorker(), extendedCard }, auth })
+    try {
+      const card: any = await (await fetch(`${s.url}/.well-known/agent-card.json`)).json()
+      expect(card.capabilities.extendedAgentCard).toBe(true)
+      expect(card.skills.map((k: any) => k.id)).toEqual(["analysis"])
+      const headers = { authorization: "Bearer member-key" }
+      const viaRpc = await rpc(s.url, "GetExtendedAgentCard", {}, headers)
+      const viaRest: any = await (await fetch(`${s.url}/extendedAgentCard`, { headers })).json()
+      for (const extended of [viaRpc.result, viaRest]) {
+        expect(extended.skills.map((k: any) => k.id)).toEqual(["analysis", "audit"])
+        expect(extended.description).toBe(extendedCard.description)
+        expect(extended.supportedInterfaces).toEqual(card.supportedInterfaces)
+        expect(extended.securitySchemes).toEqual(card.securitySchemes)
+      }
+      // A tenant's path names the same card.
+      const viaTenant: any = await (await fetch(`${s.url}/acme/extendedAgentCard`, { headers })).json()
+      expect(viaTenant.supportedInterfaces).toEqual(card.supportedInterfaces)
+      // Without a credential: 401, as every call.
+      expect((await fetch(`${s.url}/extendedAgentCard`)).status).toBe(401)
+    } finally {
+      await s.close()
+    }
+  })
+
+  it("without authentication, or without one configured, the card declares none and the method is -32004", async () => {
+    for (const options of [{ agent: { ...slowWorker(), extendedCard } }, { agent: slowWorker(), auth }]) {
+      const s = await startServer(options)
+      try {
+        const card: any = await (await fetch(`${s.url}/.well-known/agent-card.json`)).json()
+        expect(card.capabilities.extendedAgentCard).toBe(false)
+        const r = await rpc(s.url, "GetExtendedAgentCard", {}, options.auth !== undefined ? { authorization: "Bearer member-key" } : {})
+        expect(r.error?.code).toBe(-32004)
+      } finally {
+        await s.close()
+      }
     }
   })
 })

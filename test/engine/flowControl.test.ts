@@ -89,10 +89,13 @@ describe("flow control: fair starts, running limits, priority, creation rate", (
 
   it("a principal's waiting task with a higher priority (message metadata a2a-ledger/priority) starts before its older ones", async () => {
     const started: Array<string> = []
-    const engine = await startEngine(recorder(started, undefined, 30), { maxWorkers: 1 })
+    // The one worker is held by the first turn until every task is queued (no race with the sends).
+    const release = Effect.runSync(Deferred.make<void>())
+    const engine = await startEngine(recorder(started, release), { maxWorkers: 1 })
     try {
       for (let i = 0; i < 5; i++) await engine.run(send(`routine ${i}`, acme))
       const urgent = taskIdOf(await engine.run(send("urgent", acme, { "a2a-ledger/priority": 10 })))
+      await Effect.runPromise(Deferred.succeed(release, undefined))
       await engine.run(waitFor(urgent, settled))
       // Only the turn already running when it came started before it.
       expect(started.indexOf("urgent")).toBeLessThanOrEqual(1)
