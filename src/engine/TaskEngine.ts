@@ -134,6 +134,24 @@ export class TaskEngine extends Context.Tag("a2a-ledger/TaskEngine")<
   }
 >() {}
 
+/** What a message says, whatever task and context it was stamped with and whatever its keys' order. */
+const contentOf = (message: Message): string => {
+  const { taskId: _task, contextId: _context, ...content } = message
+  return canonical(content)
+}
+const canonical = (value: unknown): string =>
+  Array.isArray(value)
+    ? `[${value.map(canonical).join(",")}]`
+    : value !== null && typeof value === "object"
+      ? `{${Object.keys(value)
+          .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+          .sort()
+          .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
+          .join(",")}}`
+      : JSON.stringify(value)
+/** Whether a repeated messageId carries the message it was first accepted with. */
+const sameContent = (original: Message, repeat: Message) => contentOf(original) === contentOf(repeat)
+
 type RuledOut = CommandRefused | TaskNotFound | LeaseLost | DuplicateMessage
 
 /** A commit whose refusal the caller already ruled out (under the task's lock): if it happens anyway, it is a store fault. */
@@ -189,9 +207,18 @@ export const make = Effect.gen(function* () {
     )
 
   /** The task as it was right after it accepted `accepted`'s message: a repeated send's answer. */
-  const replayAccepted = Effect.fnUntraced(function* (accepted: AcceptedMessage, caller: Caller) {
+  const replayAccepted = Effect.fnUntraced(function* (accepted: AcceptedMessage, caller: Caller, message: Message) {
     yield* get(accepted.taskId, caller)
     const events = yield* store(log.read(accepted.taskId, { toVersion: accepted.version }))
+    // An idempotency key, not a message id that happens to repeat: the same id with other content is the
+    // client's mistake, and it is told so rather than handed an unrelated task (docs/protocol.md).
+    const original = events[events.length - 1]?.event
+    if (original !== undefined && "message" in original && original.message !== undefined && !sameContent(original.message, message)) {
+      return yield* new InvalidParams({
+        field: "message.messageId",
+        message: `messageId ${message.messageId} was already used for another message (task ${accepted.taskId}); every message needs its own messageId`
+      })
+    }
     return { _tag: "Task", snapshot: foldTask(events.map((e) => e.event)), duplicate: true } as const
   })
 
@@ -203,11 +230,11 @@ export const make = Effect.gen(function* () {
     idempotent ? store(messages.find(keyOf(caller, message)), false) : Effect.succeed(Option.none<AcceptedMessage>())
 
   /** A duplicate that raced past the look-up and lost at the writer answers like one found by it. */
-  const orAccepted = <A, E, R>(caller: Caller, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>
+  const orAccepted = <A, E, R>(caller: Caller, message: Message, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>
     Effect.catchIf(
       commit,
       (e): e is DuplicateMessage => e instanceof DuplicateMessage,
-      (e) => replayAccepted(e, caller)
+      (e) => replayAccepted(e, caller, message)
     )
 
   const continueTask = (caller: Caller, message: Message, taskId: string, options: CommitOptions, traceparent: string | undefined) =>
@@ -222,7 +249,7 @@ export const make = Effect.gen(function* () {
               message: `messageId ${message.messageId} was already sent to task ${accepted.value.taskId}, not ${taskId}; every message needs its own messageId`
             })
           }
-          return yield* replayAccepted(accepted.value, caller)
+          return yield* replayAccepted(accepted.value, caller, message)
         }
         const task = current.task
         if (message.contextId !== undefined && message.contextId !== task.contextId) {
@@ -258,7 +285,7 @@ export const make = Effect.gen(function* () {
             (e) => Effect.fail(new UnsupportedOperation({ taskId, message: e.message }))
           ),
           Effect.map((r) => ({ _tag: "Task", snapshot: r.snapshot, duplicate: false }) as const),
-          (commit) => orAccepted(caller, commit),
+          (commit) => orAccepted(caller, message, commit),
           mustCommit
         )
         if (result.duplicate) return result
@@ -292,7 +319,7 @@ export const make = Effect.gen(function* () {
     const contextId = message.contextId || timeOrderedId()
     if (agent.reply !== undefined) {
       const accepted = yield* acceptedBefore(caller, message)
-      if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller)
+      if (Option.isSome(accepted)) return yield* replayAccepted(accepted.value, caller, message)
       const parts = yield* agent.reply(message)
       if (parts !== undefined) {
         const reply: Message = { messageId: randomUUID(), role: "ROLE_AGENT", parts, contextId }
@@ -327,7 +354,7 @@ export const make = Effect.gen(function* () {
         },
         onFailure: (e) =>
           e instanceof DuplicateMessage
-            ? mustCommit(replayAccepted(e, caller))
+            ? mustCommit(replayAccepted(e, caller, message))
             : isRuledOut(e)
               ? Effect.fail(new StoreFailure({ cause: e }))
               : Effect.fail(e)
@@ -340,7 +367,7 @@ export const make = Effect.gen(function* () {
         if (r.synced !== undefined) synced = r.synced
         return { _tag: "Task", snapshot: r.snapshot, duplicate: false } as const
       }),
-      (commit) => orAccepted(caller, commit),
+      (commit) => orAccepted(caller, message, commit),
       mustCommit
     )
     if (!result.duplicate) yield* supervisor.startOrEnqueue(taskId)

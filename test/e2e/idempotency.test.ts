@@ -92,6 +92,19 @@ describe("SendMessage with a messageId already accepted", () => {
     expect(res.error!.message).toContain("message.messageId")
     expect(res.error!.message).toContain(a.task.id)
   })
+
+  it("the same messageId with other content is -32602 naming message.messageId, never the other task; the same content, in any key order, is a repeat", async () => {
+    const first = await call(tck.url, "SendMessage", { message: userMessage("tck-artifact-text first", { messageId: "idem-content-1" }) })
+    const other = await rpc(tck.url, "SendMessage", { message: userMessage("tck-artifact-text second", { messageId: "idem-content-1" }) })
+    expect(other.error!.code).toBe(-32602)
+    expect(other.error!.message).toContain("message.messageId")
+    expect(other.error!.message).toContain("already used for another message")
+    expect(other.result).toBeUndefined()
+    // The same message again, its keys in another order: the original task, nothing new.
+    const { parts, role, messageId } = userMessage("tck-artifact-text first", { messageId: "idem-content-1" })
+    const repeat = await call(tck.url, "SendMessage", { message: { parts, messageId, role } })
+    expect(repeat.task.id).toBe(first.task.id)
+  })
 })
 
 describe("SendStreamingMessage with a messageId already accepted", () => {
