@@ -88,6 +88,7 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     parkSleepsFromMs,
     delegation,
     flowControl,
+    metricsLabel,
     ...server
   } = options
   return http(server).pipe(
@@ -107,7 +108,8 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
         storeTimeoutMs,
         parkSleepsFromMs,
         delegation,
-        flowControl
+        flowControl,
+        metricsLabel
       })
     ),
     Layer.provideMerge(

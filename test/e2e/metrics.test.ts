@@ -164,6 +164,14 @@ describe("GET /metrics", () => {
     expect([...used].filter((name) => !served.has(name))).toEqual([])
   })
 
+  it("labels the single agent with metricsLabel when given, its name otherwise", async () => {
+    const s = track(await startServer({ agent: echo, metricsLabel: "front-desk" }))
+    await call(s.url, "SendMessage", { message: userMessage("hi") })
+    const m = await scrape(s.url)
+    expect(sampleValue(m, "a2a_ledger_tasks_created_total", { agent: "front-desk" })).toBe(1)
+    expect(sampleValue(m, "a2a_ledger_tasks_created_total", { agent: echo.name })).toBeUndefined()
+  })
+
   it("is 404 when metrics are off", async () => {
     const s = track(await startServer({ agent: echo, metrics: false }))
     const res = await fetch(`${s.url}/metrics`)
