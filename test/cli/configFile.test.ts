@@ -11,6 +11,9 @@ const write = (name: string, text: string) => {
   return file
 }
 
+/** What `serve` passes `hostedAgents` when no flag says otherwise. */
+const serveDefaults = { maxWorkers: 8, recovery: "rerun", idempotency: "on", retentionMs: undefined, push: {}, leaseMs: 15_000 } as const
+
 describe("the config file", () => {
   it("reads YAML and JSON alike", () => {
     const yaml = load(write("c.yaml", "auth:\n  apiKeys:\n    - { principal: a, key: k1 }\n"))
@@ -67,17 +70,7 @@ describe("the config file", () => {
     )
     const defaults = flowControlOptions(config.flowControl)
     expect(defaults).toEqual({ creations: { limit: 60, window: 60_000 }, maxRunningPerPrincipal: 2, tenants: { acme: { maxRunning: 4 } } })
-    const hosted = Either.getOrThrow(
-      hostedAgents(config.agents!, path.join(tempDir(), "x.db"), {
-        maxWorkers: 8,
-        recovery: "rerun",
-        idempotency: "on",
-        retentionMs: undefined,
-        push: {},
-        leaseMs: 15_000,
-        flowControl: defaults
-      })
-    )
+    const hosted = Either.getOrThrow(hostedAgents(config.agents!, path.join(tempDir(), "x.db"), { ...serveDefaults, flowControl: defaults }))
     expect(hosted.map((h) => h.flowControl)).toEqual([defaults, { maxRunning: 1 }])
     const bad = load(write("g.yaml", "flowControl:\n  creations: { limit: 0, per: 1m }\n"))
     expect(Either.isLeft(bad) && bad.left).toContain("flowControl.creations.limit")
@@ -99,16 +92,7 @@ describe("the config file", () => {
       )
     )
     expect(config.extendedCard).toEqual({ description: "For members" })
-    const hosted = Either.getOrThrow(
-      hostedAgents(config.agents!, path.join(tempDir(), "x.db"), {
-        maxWorkers: 8,
-        recovery: "rerun",
-        idempotency: "on",
-        retentionMs: undefined,
-        push: {},
-        leaseMs: 15_000
-      })
-    )
+    const hosted = Either.getOrThrow(hostedAgents(config.agents!, path.join(tempDir(), "x.db"), serveDefaults))
     expect(hosted[0]!.agent.extendedCard).toEqual({ skills: [{ id: "audit", name: "Audit", description: "Audits", tags: [] }] })
     const bad = load(write("y.yaml", "extendedCard: { skills: [{ name: Audit, description: Audits }] }\n"))
     expect(Either.isLeft(bad) && bad.left).toContain("extendedCard.skills[0].id")
