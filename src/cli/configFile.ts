@@ -223,6 +223,10 @@ export const flowControlOptions = (entry: typeof FlowControlEntry.Type | undefin
 export const loadEffect = (file: string | undefined): Effect.Effect<FileConfig, string> =>
   file === undefined ? Effect.succeed({}) : Either.match(load(file), { onLeft: Effect.fail, onRight: Effect.succeed })
 
+/** Where an agent of the config file keeps its tasks: its own `db`, or `<name>.db` beside `--db`. */
+export const agentDb = (agent: { readonly name: string; readonly db?: string | undefined }, db: string) =>
+  agent.db !== undefined && isPostgresUrl(agent.db) ? agent.db : path.resolve(agent.db ?? path.join(path.dirname(db), `${agent.name}.db`))
+
 /** The config file's `agents` as server options: each a built-in agent with its own store beside --db. */
 export const hostedAgents = (
   agents: NonNullable<FileConfig["agents"]>,
@@ -231,6 +235,7 @@ export const hostedAgents = (
     readonly maxWorkers: number
     readonly recovery: "rerun" | "fail"
     readonly idempotency: "on" | "off"
+    readonly idempotencyWindowMs?: number
     readonly retentionMs: number | undefined
     readonly push: Partial<PushOptions>
     readonly leaseMs: number
@@ -255,10 +260,11 @@ export const hostedAgents = (
         ...(a.description !== undefined ? { description: a.description } : {}),
         ...(a.extendedCard !== undefined ? { extendedCard: a.extendedCard } : {})
       },
-      db: a.db !== undefined && isPostgresUrl(a.db) ? a.db : path.resolve(a.db ?? path.join(path.dirname(db), `${a.name}.db`)),
+      db: agentDb(a, db),
       maxWorkers: a.maxWorkers ?? defaults.maxWorkers,
       recovery: a.recovery ?? defaults.recovery,
       idempotency: defaults.idempotency,
+      idempotencyWindowMs: defaults.idempotencyWindowMs,
       retentionMs: a.retention !== undefined ? parseDuration(a.retention) : defaults.retentionMs,
       push: defaults.push,
       leaseMs: defaults.leaseMs,

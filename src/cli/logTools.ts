@@ -11,7 +11,7 @@ import * as Store from "../eventlog/Store.js"
 import { presentTask } from "../protocol/present.js"
 import { stateName, summary } from "../domain/eventText.js"
 import { CommandFailed } from "./CommandFailed.js"
-import { db, withStore } from "./storeOption.js"
+import { db, idempotencyWindow, withStore } from "./storeOption.js"
 
 /**
  * The event-log tools: `verify`, `rebuild`, `replay`, `tail`, `prune`. Each
@@ -50,9 +50,12 @@ const printProblems = (report: ScanReport, what: string) =>
 const failOnProblems = (report: ScanReport) =>
   report.problems.length === 0 ? Effect.void : Effect.fail(new CommandFailed({ message: `${report.problems.length} problem(s) found` }))
 
-const verifyCommand = Command.make("verify", { db, json, threads }, (o) =>
+const verifyCommand = Command.make("verify", { db, json, threads, idempotencyWindow }, (o) =>
   Effect.gen(function* () {
-    const report = yield* withStore(o.db, Effect.flatMap(judgeFor(o.db, o.threads), verifyWith))
+    const report = yield* withStore(
+      o.db,
+      Effect.flatMap(judgeFor(o.db, o.threads), (judge) => verifyWith(judge, o.idempotencyWindow))
+    )
     yield* o.json ? Console.log(JSON.stringify(report, null, 2)) : printProblems(report, "verified")
     yield* failOnProblems(report)
   })
@@ -62,11 +65,15 @@ const verifyCommand = Command.make("verify", { db, json, threads }, (o) =>
   )
 )
 
-const rebuildCommand = Command.make("rebuild", { db, json, threads }, (o) =>
+const rebuildCommand = Command.make("rebuild", { db, json, threads, idempotencyWindow }, (o) =>
   Effect.gen(function* () {
     // The engine caches snapshots and writes rows: a rebuild under a live SQLite server is refused
     // (it holds the file); on PostgreSQL, stop the servers first (docs/cli.md).
-    const report = yield* withStore(o.db, Effect.flatMap(judgeFor(o.db, o.threads), rebuildWith), { exclusive: true })
+    const report = yield* withStore(
+      o.db,
+      Effect.flatMap(judgeFor(o.db, o.threads), (judge) => rebuildWith(judge, o.idempotencyWindow)),
+      { exclusive: true }
+    )
     if (o.json) yield* Console.log(JSON.stringify(report, null, 2))
     else {
       yield* printProblems(report, "rebuilt")

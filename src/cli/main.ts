@@ -6,12 +6,13 @@ import { doctor } from "./doctor.js"
 import { readableOutput } from "./helpText.js"
 import { logTools } from "./logTools.js"
 import { serve } from "./serve.js"
+import { task } from "./task.js"
 import { tasks } from "./tasks.js"
 import { transfer } from "./transfer.js"
 
 export const root = Command.make("a2a-ledger").pipe(
   Command.withDescription("A durable task engine for the A2A protocol"),
-  Command.withSubcommands([serve, tasks, ...logTools, doctor, ...transfer, deadLetters])
+  Command.withSubcommands([serve, tasks, task, ...logTools, doctor, ...transfer, deadLetters])
 )
 
 export const run = Command.run(root, { name: "a2a-ledger", version })

@@ -10,7 +10,7 @@ import * as ConfigFile from "./configFile.js"
 import * as Tracing from "./otlpTracing.js"
 import { version } from "../version.js"
 import { CommandFailed } from "./CommandFailed.js"
-import { db } from "./storeOption.js"
+import { db, idempotencyWindow } from "./storeOption.js"
 import { limitHeapGrowth } from "./heapGrowth.js"
 
 const describeStartupError = (e: unknown, o: { readonly host: string; readonly port: number; readonly db: string }) => {
@@ -257,6 +257,7 @@ export const serve = Command.make(
     maxWorkers,
     recovery,
     idempotency,
+    idempotencyWindow,
     maxBodyBytes,
     keepAliveMs,
     maxStreamsPerPrincipal,
@@ -334,6 +335,7 @@ export const serve = Command.make(
           maxWorkers: o.maxWorkers,
           recovery: o.recovery,
           idempotency: o.idempotency,
+          idempotencyWindowMs: o.idempotencyWindow,
           retentionMs,
           leaseMs: o.leaseMs,
           storeTimeoutMs: o.storeTimeoutMs,
@@ -349,6 +351,7 @@ export const serve = Command.make(
         maxWorkers: o.maxWorkers,
         recovery: o.recovery,
         idempotency: o.idempotency,
+        idempotencyWindowMs: o.idempotencyWindow,
         retentionMs,
         push,
         leaseMs: o.leaseMs,

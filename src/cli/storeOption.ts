@@ -1,5 +1,6 @@
 import { Options } from "@effect/cli"
-import { Config, Effect } from "effect"
+import { Config, Effect, Option } from "effect"
+import { parseDuration } from "../engine/Retention.js"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import * as Store from "../eventlog/Store.js"
@@ -40,3 +41,13 @@ const missingStore = (file: string) =>
   file === defaultDbPath
     ? `no store at ${file}, the default; name yours with --db (or A2A_DB): a SQLite file or a postgres:// URL`
     : `no SQLite file at ${path.resolve(file)}; check the path (a PostgreSQL store is named by a postgres:// URL)`
+
+/** The idempotency window: `serve` keeps message keys this long; `verify` and `rebuild` expect them for as long. */
+export const idempotencyWindow = Options.text("idempotency-window").pipe(
+  Options.withFallbackConfig(Config.string("A2A_IDEMPOTENCY_WINDOW")),
+  Options.withDefault("24h"),
+  Options.filterMap((text) => Option.fromNullable(parseDuration(text)), "--idempotency-window must be a duration such as 24h, 7d or 90m"),
+  Options.withDescription(
+    "how long a messageId stays an idempotency key: a repeat within it returns the original task, after it is a new message (env A2A_IDEMPOTENCY_WINDOW)"
+  )
+)

@@ -1,6 +1,7 @@
 import { Context, Effect, Layer, Scope } from "effect"
 import { type Agent, agentMessage, provideAgent } from "../agent/Agent.js"
 import type { Command } from "../domain/Task.js"
+import { defaultWindowMs } from "../projections/MessageIndex.js"
 
 export type RecoveryPolicy = "rerun" | "fail"
 
@@ -31,6 +32,11 @@ export interface EngineOptions {
    */
   readonly idempotency: Idempotency
   /**
+   * How long a messageId stays an idempotency key (ms): a repeat after it is a new message, and older
+   * keys are deleted (KeyExpiry.ts).
+   */
+  readonly idempotencyWindowMs: number
+  /**
    * The longest a caller waits on the store: a commit (queued and written), a
    * read. Past it the caller gets a StoreFailure instead of waiting on a store
    * that does not answer.
@@ -55,6 +61,7 @@ export const defaultEngineOptions: EngineOptions = {
   recovery: "rerun",
   sharedStore: false,
   idempotency: "on",
+  idempotencyWindowMs: defaultWindowMs,
   storeTimeoutMs: 10_000,
   startDelayMs: 50,
   parkSleepsFromMs: 5_000

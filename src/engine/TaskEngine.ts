@@ -227,7 +227,9 @@ export const make = Effect.gen(function* () {
   /** The message's earlier acceptance, if idempotency is on and there was one. */
   const acceptedBefore = (caller: Caller, message: Message) =>
     // Not shown: a message found is answered by replaying its task, which waits for the disk as every read does.
-    idempotent ? store(messages.find(keyOf(caller, message)), false) : Effect.succeed(Option.none<AcceptedMessage>())
+    idempotent
+      ? Effect.flatMap(Clock.currentTimeMillis, (now) => store(messages.find(keyOf(caller, message), now - config.idempotencyWindowMs), false))
+      : Effect.succeed(Option.none<AcceptedMessage>())
 
   /** A duplicate that raced past the look-up and lost at the writer answers like one found by it. */
   const orAccepted = <A, E, R>(caller: Caller, message: Message, commit: Effect.Effect<A, E | DuplicateMessage, R>) =>

@@ -206,7 +206,7 @@ export const make = Effect.gen(function* () {
   const metrics = yield* EngineMetrics
   const leases = yield* LeaseStore
   const messages = yield* MessageIndex
-  const { storeTimeoutMs } = yield* EngineConfig
+  const { storeTimeoutMs, idempotencyWindowMs } = yield* EngineConfig
   const file = yield* StoreFile
   // SQLite: the writer's own connection, one call per batch (SqliteCommits); elsewhere the generic path below.
   // PostgreSQL: one statement per batch (PgCommits), answered at commit like SQLite's thread.
@@ -269,7 +269,7 @@ export const make = Effect.gen(function* () {
         // The message's key and its event are written together or not at all (a savepoint):
         // a duplicate racing past the engine's look-up loses here, at the key.
         const appended = yield* (
-          key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, append, p.options?.duplicates ?? "refuse")
+          key === undefined ? append : claimThenAppend(key, p.taskId, current.version + 1, now, append, p.options?.duplicates ?? "refuse")
         ).pipe(Effect.either)
         if (Either.isLeft(appended) && appended.left instanceof DuplicateMessage) return Either.left(appended.left)
         // Anything but a version conflict is the store failing: the transaction may be gone, so the whole batch fails.
@@ -322,7 +322,9 @@ export const make = Effect.gen(function* () {
         now,
         at,
         ...(p.options?.fence !== undefined ? { fence: fenceOf(p.options.fence) } : {}),
-        ...(key !== undefined ? { messageKey: extend(key, { duplicates: p.options?.duplicates ?? "refuse" }) } : {}),
+        ...(key !== undefined
+          ? { messageKey: extend(key, { duplicates: p.options?.duplicates ?? "refuse", expiresBefore: now - idempotencyWindowMs }) }
+          : {}),
         ...(pushConfig !== undefined ? { pushConfig: configRow(extend(pushConfig, { taskId: p.taskId, tenant: snapshot.tenant })) } : {})
       }
       const events = decision.events.map((event, i): VersionedEvent => ({ taskId: p.taskId, version: current.version + i + 1, event }))
@@ -384,13 +386,15 @@ export const make = Effect.gen(function* () {
     key: MessageKey,
     taskId: string,
     version: number,
+    now: number,
     append: Effect.Effect<A, E | StoreFailure>,
     duplicates: "refuse" | "accept"
   ) =>
     transaction(
       Effect.gen(function* () {
-        if (!(yield* messages.claim(key, { taskId, version })) && duplicates === "refuse") {
-          const taken = yield* messages.find(key)
+        const expiresBefore = now - idempotencyWindowMs
+        if (!(yield* messages.claim({ key, accepted: { taskId, version }, at: now }, expiresBefore)) && duplicates === "refuse") {
+          const taken = yield* messages.find(key, expiresBefore)
           return yield* Option.match(taken, {
             // Claimed and gone again (pruned) between the two statements: the store moved under us, as when
             // another writer appended first. Decided again, as for that conflict.

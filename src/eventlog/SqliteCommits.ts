@@ -96,9 +96,11 @@ export interface CommitPlan {
     readonly messageId: string
     /** A key already taken: refuse the plan (default), or write it anyway and leave the key with its first task. */
     readonly duplicates: "refuse" | "accept"
+    /** Epoch ms: a key accepted before this has expired (the idempotency window); the plan takes it over. */
+    readonly expiresBefore: number
   }
   readonly pushConfig?: PushConfigRow
-  /** Epoch ms: when outbox rows are first due. */
+  /** Epoch ms: when outbox rows are first due, and when the message key is accepted. */
   readonly now: number
   /** `now` as an ISO time (the outbox rows' times). */
   readonly at: string

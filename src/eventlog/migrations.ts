@@ -535,6 +535,56 @@ const m0011 = Effect.gen(function* () {
   })
 })
 
+/**
+ * Idempotency keys expire (issue 15): `accepted_at` is when the key's message was accepted (ms), filled
+ * for existing keys from their event's time. A key older than the window (EngineConfig) no longer
+ * answers for its task: a new message under its id takes it over, and the expiry loop (KeyExpiry.ts)
+ * deletes it, oldest first, by the new index.
+ * PostgreSQL: the batch function again (0011's, one change): a key taken by an expired one is claimed
+ * over it (the plan's key carries `expiresBefore`).
+ */
+const claimKey0011 = `      INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version)
+        VALUES (key->>'tenant', key->>'owner', key->>'messageId', plan->>'taskId', expected + 1)
+        ON CONFLICT DO NOTHING;
+`
+const commitBatch0012 = (() => {
+  if (!commitBatch0011.includes(claimKey0011)) throw new Error("migration 0012: 0011's function text changed")
+  return commitBatch0011.replace(
+    claimKey0011,
+    `      INSERT INTO a2a_message_ids AS k (tenant, owner, message_id, task_id, version, accepted_at)
+        VALUES (key->>'tenant', key->>'owner', key->>'messageId', plan->>'taskId', expected + 1, (plan->>'now')::bigint)
+        ON CONFLICT (tenant, owner, message_id) DO UPDATE SET task_id = excluded.task_id, version = excluded.version,
+          accepted_at = excluded.accepted_at
+          WHERE k.accepted_at < (key->>'expiresBefore')::bigint;
+`
+  )
+})()
+
+const m0012 = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const columns = yield* sql.onDialectOrElse({
+    pg: () =>
+      sql<{
+        name: string
+      }>`SELECT column_name AS name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'a2a_message_ids'`,
+    orElse: () => sql<{ name: string }>`SELECT name FROM pragma_table_info('a2a_message_ids')`
+  })
+  if (!columns.some((c) => c.name === "accepted_at")) {
+    yield* sql`ALTER TABLE a2a_message_ids ADD COLUMN accepted_at BIGINT NOT NULL DEFAULT 0`
+    const eventMs = sql.onDialectOrElse({
+      pg: () => sql.literal("(EXTRACT(EPOCH FROM e.created_at::timestamptz) * 1000)::bigint"),
+      orElse: () => sql.literal("CAST(ROUND((julianday(e.created_at) - 2440587.5) * 86400000) AS INTEGER)")
+    })
+    yield* sql`UPDATE a2a_message_ids SET accepted_at = COALESCE((SELECT ${eventMs} FROM a2a_events e
+      WHERE e.task_id = a2a_message_ids.task_id AND e.version = a2a_message_ids.version), ${Date.now()})`
+  }
+  yield* sql`CREATE INDEX IF NOT EXISTS a2a_message_ids_by_age ON a2a_message_ids (accepted_at)`
+  yield* sql.onDialectOrElse({
+    pg: () => sql.unsafe(commitBatch0012),
+    orElse: () => Effect.void
+  })
+})
+
 export const run = Migrator.make({})({
   loader: Migrator.fromRecord({
     "0001_event_log_and_tasks": m0001,
@@ -547,7 +597,8 @@ export const run = Migrator.make({})({
     "0008_pg_commit_batch": m0008,
     "0009_pg_commit_batch_hand_off": m0009,
     "0010_pg_commit_batch_no_journal_outbox": m0010,
-    "0011_durable_timers": m0011
+    "0011_durable_timers": m0011,
+    "0012_message_key_expiry": m0012
   }),
   table: "a2a_migrations"
 })

@@ -46,8 +46,10 @@ const prepare = (db) => ({
     wake_at = @wake_at, priority = @priority WHERE task_id = @task_id AND version = @expected`),
   insertEvent: db.prepare(`INSERT INTO a2a_events (task_id, version, type, schema_version, payload, metadata, created_at)
     VALUES (?, ?, ?, ?, ?, ?, ?)`),
-  findKey: db.prepare("SELECT task_id, version FROM a2a_message_ids WHERE tenant = ? AND owner = ? AND message_id = ?"),
-  claimKey: db.prepare("INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version) VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+  // A key accepted before the plan's `expiresBefore` has expired: it is not found, and a claim takes it over.
+  findKey: db.prepare("SELECT task_id, version FROM a2a_message_ids WHERE tenant = ? AND owner = ? AND message_id = ? AND accepted_at >= ?"),
+  claimKey: db.prepare(`INSERT INTO a2a_message_ids (tenant, owner, message_id, task_id, version, accepted_at) VALUES (?, ?, ?, ?, ?, ?)
+    ON CONFLICT (tenant, owner, message_id) DO UPDATE SET task_id = excluded.task_id, version = excluded.version, accepted_at = excluded.accepted_at`),
   saveConfig: db.prepare(`INSERT INTO a2a_push_configs (task_id, config_id, tenant, url, token, auth_scheme, auth_credentials, format, created_at)
     VALUES (@task_id, @config_id, @tenant, @url, @token, @auth_scheme, @auth_credentials, @format, @created_at)
     ON CONFLICT (task_id, config_id) DO UPDATE SET url = excluded.url, token = excluded.token,
@@ -77,7 +79,7 @@ const extend = (base, extra) => Object.assign(Object.assign({}, base), extra)
 const writePlan = (s, plan) => {
   const key = plan.messageKey
   // The key is looked up first: within this transaction nobody else can take it before the claim below.
-  const taken = key === undefined ? undefined : /** @type {any} */ (s.findKey.get(key.tenant, key.owner, key.messageId))
+  const taken = key === undefined ? undefined : /** @type {any} */ (s.findKey.get(key.tenant, key.owner, key.messageId, key.expiresBefore ?? 0))
   if (taken !== undefined && key.duplicates !== "accept") return { _tag: "Duplicate", taskId: taken.task_id, version: Number(taken.version) }
   const row = plan.row
   const moved = plan.expectedVersion === 0 ? s.insertTask.run(row) : s.updateTask.run(extend(row, { expected: plan.expectedVersion }))
@@ -96,7 +98,7 @@ const writePlan = (s, plan) => {
     // (test/eventlog/outbox.test.ts checks it on every store).
     if (pushes && e.journal !== true) queued += s.enqueue.run(row.context_id, version, plan.now, at, at, plan.taskId).changes
   }
-  if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1)
+  if (key !== undefined && taken === undefined) s.claimKey.run(key.tenant, key.owner, key.messageId, plan.taskId, plan.expectedVersion + 1, plan.now)
   return { _tag: "Written", queued }
 }
 

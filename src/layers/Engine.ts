@@ -11,6 +11,7 @@ import * as LeasedSupervisor from "../engine/LeasedSupervisor.js"
 import * as Supervisor from "../engine/Supervisor.js"
 import * as TaskEngine from "../engine/TaskEngine.js"
 import * as Retention from "../engine/Retention.js"
+import * as KeyExpiry from "../engine/KeyExpiry.js"
 import * as TaskWriter from "../engine/TaskWriter.js"
 import * as Deliverer from "../push/Deliverer.js"
 import type { PushOptions } from "../push/PushConfig.js"
@@ -29,6 +30,8 @@ export interface EngineLayerOptions<R = never> {
   readonly recovery?: EngineConfig.RecoveryPolicy
   /** Repeated messageIds return the original task (default "on"). */
   readonly idempotency?: EngineConfig.Idempotency | undefined
+  /** How long a messageId stays an idempotency key, in ms (default 24 h); older keys are deleted. */
+  readonly idempotencyWindowMs?: number | undefined
   /** Who this process is: recorded on every event it writes, and the owner of its leases on PostgreSQL (default: a fresh UUID). */
   readonly instanceId?: string
   /** Unread events kept per live stream before the oldest are dropped (and re-read from the log). */
@@ -72,7 +75,7 @@ export const layer = <R = never>(options: EngineLayerOptions<R>) =>
     Effect.map(StoreKind.StoreKind, (kind) => {
       const instanceId = options.instanceId ?? randomUUID()
       // Every log of this engine names its agent and this process (JSON logs carry them as fields).
-      return compose({ ...options, instanceId }, StoreKind.isShared(kind)).pipe(
+      return compose({ ...options, instanceId, metricsLabel: options.metricsLabel ?? options.agent.name }, StoreKind.isShared(kind)).pipe(
         Layer.annotateLogs({ agent: options.metricsLabel ?? options.agent.name, instance: instanceId })
       )
     })
@@ -87,30 +90,59 @@ const supervisorLayer = (layer: SupervisorLayer): SupervisorLayer => layer
 
 const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
   Layer.merge(PushConfigs.layer, BoardData.layer).pipe(
-    Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs), StoreGauges.layer)),
+    Layer.provideMerge(Layer.mergeAll(TaskEngine.layer, Deliverer.layer, Retention.layer(options.retentionMs), KeyExpiry.layer, StoreGauges.layer)),
     // (Each supervisor as the union of both: the ternary's two layer types do not unify by themselves.)
     Layer.provideMerge(shared ? supervisorLayer(LeasedSupervisor.layer(options.leaseMs)) : supervisorLayer(Supervisor.layer)),
-    Layer.provideMerge(TaskWriter.layer),
+    Layer.provideMerge(
+      writer(
+        { ...options, sharedStore: shared },
+        Layer.mergeAll(
+          Deliverer.layerSettings(options.push),
+          RemoteAgents.layer(options.delegation),
+          FlowControl.layer(options.flowControl),
+          EngineConfig.layerAgent(options.agent)
+        )
+      )
+    )
+  )
+
+/**
+ * The writer and what it needs (hub, commit feed, metrics, config), over `services`: the engine's base.
+ * Alone (`layerWriter`), it commits commands with no supervisor and no workers.
+ */
+const writer = <ROut, E, RIn>(
+  options: Omit<EngineLayerOptions<any>, "agent"> & { readonly sharedStore?: boolean },
+  services: Layer.Layer<ROut, E, RIn>
+) =>
+  TaskWriter.layer.pipe(
     Layer.provideMerge(CommitFeed.layer(options.commitPollMs)),
     Layer.provideMerge(
       Layer.mergeAll(
+        services,
         Deliverer.layerSignal,
-        Deliverer.layerSettings(options.push),
         EventHub.layer(options.hubCapacity),
-        RemoteAgents.layer(options.delegation),
-        Metrics.layerEngine(options.metricsLabel ?? options.agent.name),
-        FlowControl.layer(options.flowControl),
+        Metrics.layerEngine(options.metricsLabel ?? "a2a-ledger"),
         InstanceId.layer(options.instanceId),
-        EngineConfig.layerAgent(options.agent),
         EngineConfig.layerConfig({
           ...(options.maxWorkers !== undefined ? { maxWorkers: options.maxWorkers } : {}),
           ...(options.recovery !== undefined ? { recovery: options.recovery } : {}),
           ...(options.idempotency !== undefined ? { idempotency: options.idempotency } : {}),
+          ...(options.idempotencyWindowMs !== undefined ? { idempotencyWindowMs: options.idempotencyWindowMs } : {}),
           ...(options.storeTimeoutMs !== undefined ? { storeTimeoutMs: options.storeTimeoutMs } : {}),
           ...(options.startDelayMs !== undefined ? { startDelayMs: options.startDelayMs } : {}),
           ...(options.parkSleepsFromMs !== undefined ? { parkSleepsFromMs: options.parkSleepsFromMs } : {}),
-          sharedStore: shared
+          sharedStore: options.sharedStore ?? false
         })
       )
     )
+  )
+
+/**
+ * The writer alone, for a tool that commits commands to a store (`a2a-ledger task cancel --config`): no
+ * supervisor, no workers, no recovery. On SQLite the store must be the tool's own (no server on it); on a
+ * shared PostgreSQL store it commits as one more instance would.
+ */
+export const layerWriter = (instanceId: string) =>
+  Layer.unwrapEffect(
+    Effect.map(StoreKind.StoreKind, (kind) => writer({ instanceId, sharedStore: StoreKind.isShared(kind), metricsLabel: "cli" }, Layer.empty))
   )

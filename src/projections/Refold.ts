@@ -1,9 +1,9 @@
-import { Effect, Either, Option, Stream } from "effect"
+import { Clock, Effect, Either, Option, Stream } from "effect"
 import { SqlClient } from "@effect/sql"
 import { type AnySnapshot, apply, initialState, type TaskSnapshot, turnOf } from "../domain/Task.js"
 import type { TaskEvent, VersionedEvent } from "../domain/TaskEvent.js"
 import { EventLog } from "../eventlog/EventLog.js"
-import { type AcceptedMessage, acceptedIn, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
+import { type AcceptedMessage, acceptedIn, defaultWindowMs, type KeyClaim, keyText, MessageIndex, type MessageKey } from "./MessageIndex.js"
 import type { TaskRow } from "../eventlog/SqliteCommits.js"
 import { attachEvents, parseStored, type StoredRow, TaskReadModel, taskRow } from "./TaskReadModel.js"
 
@@ -73,12 +73,15 @@ export const refold = (taskId: string, events: ReadonlyArray<VersionedEvent>): E
   return last === undefined ? Either.left({ taskId, problem: "no events" }) : Either.right(last)
 }
 
-/** Everything wrong with one task's projections, each read alone. */
-export const checkTask = (taskId: string, events: ReadonlyArray<VersionedEvent>) =>
+/**
+ * Everything wrong with one task's projections, each read alone. Its messages accepted before
+ * `keysSince` (ms) need no key: their keys have expired (the idempotency window).
+ */
+export const checkTask = (taskId: string, events: ReadonlyArray<VersionedEvent>, keysSince: number) =>
   Effect.gen(function* () {
     const stored = yield* (yield* TaskReadModel).row(taskId)
     const index = yield* MessageIndex
-    return yield* checkAgainst(taskId, events, Option.getOrUndefined(stored), new Map(), index.find)
+    return yield* checkAgainst(taskId, events, Option.getOrUndefined(stored), new Map(), index.find, keysSince)
   })
 
 /**
@@ -111,7 +114,7 @@ export const projectTask = (snapshot: TaskSnapshot, events: ReadonlyArray<Versio
     yield* (yield* TaskReadModel).save(snapshot)
     const index = yield* MessageIndex
     yield* index.forget(snapshot.task.id)
-    for (const { key, accepted } of acceptedIn(snapshot, events)) yield* index.claim(key, accepted)
+    for (const claim of acceptedIn(snapshot, events)) yield* index.claim(claim)
   })
 
 export interface ScanReport {
@@ -134,7 +137,7 @@ export const pageSize = 100
 export interface PageWrites {
   readonly rows: ReadonlyArray<TaskRow>
   readonly rekeyed: ReadonlyArray<string>
-  readonly claims: ReadonlyArray<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }>
+  readonly claims: ReadonlyArray<KeyClaim>
 }
 
 /** A page of a rebuild, folded: what it found, and what it needs written. */
@@ -148,12 +151,13 @@ export type PageServices = EventLog | TaskReadModel | MessageIndex
 /**
  * How the pages of a scan are judged: here, one after another (`inThisThread`), or by scan threads
  * (ScanThreads, on a SQLite file), `concurrency` pages at once. Either way a page is given by its
- * bounds and the ids the scan found in them, and the results come back in page order.
+ * bounds and the ids the scan found in them, and the results come back in page order. Messages
+ * accepted before `keysSince` (ms) need no key in the index: theirs have expired.
  */
 export interface PageJudge {
   readonly concurrency: number
-  readonly verify: (after: string, ids: ReadonlyArray<string>) => Effect.Effect<ScanReport, unknown, PageServices>
-  readonly fold: (after: string, ids: ReadonlyArray<string>) => Effect.Effect<FoldedPage, unknown, PageServices>
+  readonly verify: (after: string, ids: ReadonlyArray<string>, keysSince: number) => Effect.Effect<ScanReport, unknown, PageServices>
+  readonly fold: (after: string, ids: ReadonlyArray<string>, keysSince: number) => Effect.Effect<FoldedPage, unknown, PageServices>
 }
 
 /**
@@ -234,7 +238,8 @@ const checkAgainst = (
   events: ReadonlyArray<VersionedEvent>,
   stored: StoredRow | undefined,
   held: ReadonlyMap<string, AcceptedMessage>,
-  elsewhere: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, unknown, MessageIndex>
+  elsewhere: (key: MessageKey) => Effect.Effect<Option.Option<AcceptedMessage>, unknown, MessageIndex>,
+  keysSince: number
 ) => {
   const folded = refold(taskId, events)
   if (Either.isLeft(folded)) return Effect.succeed([folded.left])
@@ -247,7 +252,7 @@ const checkAgainst = (
       problem: `read model differs from the fold of the log (row: ${stored.right.state} v${stored.right.version}; log: ${folded.right.state} v${folded.right.version})`
     })
   }
-  const missing: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
+  const missing: Array<KeyClaim> = []
   const judge = (key: MessageKey, accepted: AcceptedMessage, found: Option.Option<AcceptedMessage>) => {
     // A key held by another task is a duplicate from before idempotency existed: not a fault.
     if (Option.isNone(found)) problems.push({ taskId, problem: `message ${key.messageId} (version ${accepted.version}) is not in the message index` })
@@ -258,7 +263,7 @@ const checkAgainst = (
       })
     }
   }
-  for (const k of acceptedIn(folded.right, events)) {
+  for (const k of acceptedIn(folded.right, events, keysSince)) {
     const found = held.get(keyText(k.key))
     if (found !== undefined) judge(k.key, k.accepted, Option.some(found))
     else missing.push(k)
@@ -276,7 +281,7 @@ const checkAgainst = (
  * running server it may have committed between the read of its events and of
  * its row.
  */
-export const verifyPage = (after: string, ids: ReadonlyArray<string>) =>
+export const verifyPage = (after: string, ids: ReadonlyArray<string>, keysSince: number) =>
   Effect.gen(function* () {
     const read = yield* readPage(after, ids)
     const { page } = read
@@ -287,9 +292,9 @@ export const verifyPage = (after: string, ids: ReadonlyArray<string>) =>
     const held = yield* index.heldBetween(page.after, page.last)
     const problems: Array<Problem> = [...read.problems]
     for (const { taskId, events } of page.tasks) {
-      const found = yield* checkAgainst(taskId, events, rows.get(taskId), held, index.find)
+      const found = yield* checkAgainst(taskId, events, rows.get(taskId), held, index.find, keysSince)
       if (found.length === 0) continue
-      problems.push(...(yield* checkTask(taskId, yield* log.read(taskId))))
+      problems.push(...(yield* checkTask(taskId, yield* log.read(taskId), keysSince)))
     }
     return { tasks: read.tasks, events: read.events, problems } satisfies ScanReport
   })
@@ -298,7 +303,7 @@ export const verifyPage = (after: string, ids: ReadonlyArray<string>) =>
  * A page of tasks folded for a rebuild: each task's row and keys as its log
  * has them, where they differ from what is stored.
  */
-export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
+export const foldPage = (after: string, ids: ReadonlyArray<string>, keysSince: number) =>
   Effect.gen(function* () {
     const read = yield* readPage(after, ids)
     const { page } = read
@@ -309,7 +314,7 @@ export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
     const problems: Array<Problem> = [...read.problems]
     const written: Array<TaskRow> = []
     const rekeyed: Array<string> = []
-    const claims: Array<{ readonly key: MessageKey; readonly accepted: AcceptedMessage }> = []
+    const claims: Array<KeyClaim> = []
     for (const { taskId, events } of page.tasks) {
       const folded = refold(taskId, events)
       if (Either.isLeft(folded)) {
@@ -319,7 +324,8 @@ export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
       const row = rows.get(taskId)
       if (row === undefined || Either.isLeft(row) || !rowMatches(row.right, folded.right, events)) written.push(taskRow(folded.right))
       // The task's keys are right when it holds exactly the keys its log accepted, each at its version.
-      const accepted = acceptedIn(folded.right, events)
+      // (An expired key still held is dropped by the rekey.)
+      const accepted = acceptedIn(folded.right, events, keysSince)
       const exact = accepted.every(({ key, accepted: a }) => {
         const found = held.get(keyText(key))
         return found !== undefined && found.taskId === a.taskId && found.version === a.version
@@ -335,12 +341,23 @@ export const foldPage = (after: string, ids: ReadonlyArray<string>) =>
 /** Pages judged one after another, in this thread (and the only way on PostgreSQL). */
 export const inThisThread: PageJudge = { concurrency: 1, verify: verifyPage, fold: foldPage }
 
+/** Messages accepted since then (ms) still hold their keys; older keys have expired (`windowMs`, the idempotency window). */
+const keysSinceNow = (windowMs: number) => Effect.map(Clock.currentTimeMillis, (now) => now - windowMs)
+
 /**
  * Invariant 4 and the message index, checked for the whole store, a page of
  * tasks at a time, and ListTasks' counts of tasks (SQLite) against the rows.
+ * A message older than the idempotency window (`windowMs`) needs no key.
  */
-export const verifyWith = (judge: PageJudge) =>
-  scan(judge.verify, judge.concurrency, () => Effect.void).pipe(
+export const verifyWith = (judge: PageJudge, windowMs = defaultWindowMs) =>
+  keysSinceNow(windowMs).pipe(
+    Effect.flatMap((keysSince) =>
+      scan(
+        (after, ids) => judge.verify(after, ids, keysSince),
+        judge.concurrency,
+        () => Effect.void
+      )
+    ),
     // Rebuild counts them again.
     Effect.flatMap((report) =>
       Effect.map(
@@ -370,9 +387,10 @@ const tasksPerTransaction = 5_000
  * what already matches is left as it is. A task whose log does not refold is reported and left as it
  * is; read-model rows without events are removed.
  */
-export const rebuildWith = (judge: PageJudge) =>
+export const rebuildWith = (judge: PageJudge, windowMs = defaultWindowMs) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    const keysSince = yield* keysSinceNow(windowMs)
     const readModel = yield* TaskReadModel
     const index = yield* MessageIndex
     let pending: Array<PageWrites> = []
@@ -386,12 +404,16 @@ export const rebuildWith = (judge: PageJudge) =>
       pendingTasks = 0
       return sql.withTransaction(Effect.forEach(writes, writePage, { discard: true }))
     })
-    const report = yield* scan(judge.fold, judge.concurrency, ({ writes }) => {
-      if (writes.rows.length === 0 && writes.rekeyed.length === 0) return Effect.void
-      pending.push(writes)
-      pendingTasks += Math.max(writes.rows.length, writes.rekeyed.length)
-      return pendingTasks >= tasksPerTransaction ? flush : Effect.void
-    })
+    const report = yield* scan(
+      (after, ids) => judge.fold(after, ids, keysSince),
+      judge.concurrency,
+      ({ writes }) => {
+        if (writes.rows.length === 0 && writes.rekeyed.length === 0) return Effect.void
+        pending.push(writes)
+        pendingTasks += Math.max(writes.rows.length, writes.rekeyed.length)
+        return pendingTasks >= tasksPerTransaction ? flush : Effect.void
+      }
+    )
     yield* flush
     const orphans = report.problems.filter((p) => p.problem === "read-model row without events").map((p) => p.taskId)
     if (orphans.length > 0) yield* sql`DELETE FROM a2a_tasks WHERE ${sql.in("task_id", orphans)}`

@@ -22,6 +22,7 @@ export interface ScanRequest {
   readonly kind: "verify" | "fold"
   readonly after: string
   readonly ids: ReadonlyArray<string>
+  readonly keysSince: number
 }
 
 export type ScanReply =
@@ -127,19 +128,19 @@ export const make = (filename: string, count: number) =>
       Effect.promise(() => Promise.all(started.map((t) => t.worker.terminate())))
     )
 
-    const ask = <A>(kind: ScanRequest["kind"], after: string, ids: ReadonlyArray<string>) =>
+    const ask = <A>(kind: ScanRequest["kind"], after: string, ids: ReadonlyArray<string>, keysSince: number) =>
       Effect.async<A, ScanThreadFailed>((resume) => {
         if (broken !== undefined) return resume(Effect.fail(broken))
         const thread = threads.reduce((a, b) => (b.outstanding < a.outstanding ? b : a))
         const id = nextId++
         thread.outstanding++
         waiting.set(id, resume as (result: Effect.Effect<unknown, ScanThreadFailed>) => void)
-        thread.worker.postMessage({ id, kind, after, ids } satisfies ScanRequest)
+        thread.worker.postMessage({ id, kind, after, ids, keysSince } satisfies ScanRequest)
       })
 
     return {
       concurrency: count * pagesPerThread,
-      verify: (after, ids) => ask<ScanReport>("verify", after, ids),
-      fold: (after, ids) => ask<FoldedPage>("fold", after, ids)
+      verify: (after, ids, keysSince) => ask<ScanReport>("verify", after, ids, keysSince),
+      fold: (after, ids, keysSince) => ask<FoldedPage>("fold", after, ids, keysSince)
     } satisfies PageJudge
   })

@@ -27,7 +27,8 @@ const failure = (cause: Cause.Cause<unknown>) => {
 }
 
 port.on("message", (request: ScanRequest) => {
-  const judge = request.kind === "verify" ? verifyPage(request.after, request.ids) : foldPage(request.after, request.ids)
+  const judge =
+    request.kind === "verify" ? verifyPage(request.after, request.ids, request.keysSince) : foldPage(request.after, request.ids, request.keysSince)
   void runtime
     .runPromiseExit(judge)
     .then((exit) => reply(Exit.isSuccess(exit) ? { id: request.id, result: exit.value } : { id: request.id, error: failure(exit.cause) }))

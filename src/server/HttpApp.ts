@@ -116,6 +116,25 @@ const rootJsonRpc = Effect.flatMap(AgentHosts, (hosts) =>
       )
 )
 
+/**
+ * `/v1/…`: the Hector-style surface (docs/protocol.md#hector-style-routes). `/v1/agents/{name}/…` addresses
+ * an agent by its route name (on a single-agent server, its own); the other `/v1/…` routes address the
+ * root agent, or on a several-agent server the one whose card is at the root.
+ */
+const hector = Effect.gen(function* () {
+  const request = yield* HttpServerRequest.HttpServerRequest
+  const hosts = yield* AgentHosts
+  const segments = new URL(request.url, "http://localhost").pathname.split("/").slice(2)
+  if (segments[0] !== "agents" || segments.length < 3) return yield* Effect.provide(Rest.handleAt(1, "hector"), (hosts.root ?? hosts.card).context)
+  const name = decodeURIComponent(segments[1] ?? "")
+  const host = hosts.named.get(name) ?? (hosts.root?.name === name ? hosts.root : undefined)
+  if (host === undefined) {
+    const names = hosts.root !== undefined ? [hosts.root.name] : [...hosts.named.keys()]
+    return restNotFound(notFound(`No agent named ${JSON.stringify(name)}: this server hosts ${names.map((n) => JSON.stringify(n)).join(", ")}`))
+  }
+  return yield* Effect.provide(Rest.handleAt(3, "hector"), host.context)
+})
+
 const rootRest = Effect.flatMap(AgentHosts, (hosts) =>
   hosts.root !== undefined ? Effect.provide(Rest.handle, hosts.root.context) : Effect.succeed(restNotFound(noAgent("No agent at the root")))
 )
@@ -184,6 +203,7 @@ export const router = HttpRouter.empty.pipe(
   ),
   HttpRouter.get("/agents", catalog),
   HttpRouter.all("/agents/*", perAgent),
+  HttpRouter.all("/v1/*", hector),
   // Everything else is the HTTP+JSON binding, which routes its own paths (and answers its own 404s).
   HttpRouter.all("/*", rootRest)
 )

@@ -3,6 +3,7 @@ import { HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { extend } from "../domain/extend.js"
 import { A2AError, errorDetails, Errors } from "../protocol/errors.js"
+import * as Hector from "../protocol/hector.js"
 import { answer, invoke, streamResponse } from "./dispatch.js"
 import { nodeResponseOf } from "./LiveStreams.js"
 import * as Request from "./request.js"
@@ -75,9 +76,10 @@ const booleanQuery = new Set(["includeArtifacts"])
  * Query parameters (spec §11.5: camelCase, decimal numbers, true/false). A value
  * of the wrong form stays a string, for the schema to reject naming the field.
  */
-const queryParams = (search: URLSearchParams): Record<string, unknown> => {
+const queryParams = (search: URLSearchParams, surface: Surface): Record<string, unknown> => {
   const out: Record<string, unknown> = {}
-  for (const [key, value] of search) {
+  for (const [name, value] of search) {
+    const key = surface === "hector" ? Hector.queryNameIn(name) : name
     if (key === "A2A-Version") continue
     if (numericQuery.has(key) && /^-?\d+$/.test(value)) out[key] = Number(value)
     else if (booleanQuery.has(key) && (value === "true" || value === "false")) out[key] = value === "true"
@@ -125,8 +127,15 @@ const notFound = (verb: string, path: string) =>
     `No route for ${verb} ${path}: see the HTTP+JSON routes of the A2A spec (§11), or POST /a2a for JSON-RPC`
   )
 
-/** The binding for paths under `prefix` segments (0 at the root; 2 for `/agents/{name}/…`). */
-export const handleAt = (prefix: number) =>
+/**
+ * Which routes a path is read as: the A2A binding's (with an optional tenant segment first), or the
+ * Hector-style `/v1/…` surface's (the same routes, no tenant; messages and queries as Hector's users send
+ * them, protocol/hector.ts).
+ */
+export type Surface = "a2a" | "hector"
+
+/** The binding for paths under `prefix` segments (0 at the root; 2 for `/agents/{name}/…`; 1 and 3 for Hector's `/v1/…`). */
+export const handleAt = (prefix: number, surface: Surface = "a2a") =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
     const config = yield* ServerConfig
@@ -143,7 +152,7 @@ export const handleAt = (prefix: number) =>
       return respondError(new A2AError(Errors.InvalidRequest, `Invalid request: the path ${url.pathname} is not valid percent-encoding`))
     }
     if (segments[segments.length - 1] === "") segments = segments.slice(0, -1)
-    const found = match(request.method, segments)
+    const found = surface === "a2a" ? match(request.method, segments) : matchPlain(request.method, segments)
     if (found === undefined) return respondError(notFound(request.method, url.pathname))
     const principal = yield* Effect.either((yield* Auth.Authenticator).authenticate(request.headers))
     if (principal._tag === "Left") return respondError(principal.left)
@@ -164,8 +173,9 @@ export const handleAt = (prefix: number) =>
         }
         body = parsed.right as Record<string, unknown>
       }
+      if (surface === "hector" && (found.method === "SendMessage" || found.method === "SendStreamingMessage")) body = Hector.sendParamsIn(body)
     }
-    const params = { ...(found.query ? queryParams(url.searchParams) : {}), ...body, ...found.params }
+    const params = { ...(found.query ? queryParams(url.searchParams, surface) : {}), ...body, ...found.params }
     const outcome = yield* invoke(found.method, params, request, principal.right)
     if (outcome._tag === "Left") return respondError(outcome.left)
     const result = outcome.right

@@ -1,5 +1,8 @@
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conformance, slowWorker } from "../../src/agent/builtins"
+import * as Store from "../../src/eventlog/Store"
 import { call, eventually, rpc, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 import { shownVersions, storedTypes } from "../support/storeEvents"
@@ -153,6 +156,55 @@ describe("serve --idempotency off (for clients that reuse messageIds, such as th
       expect(await verifyStore(lenient.db)).toBe(2)
     } finally {
       await lenient.close()
+    }
+  })
+})
+
+/** SQL on a running server's store, from a connection of its own (as the CLI tools open it). */
+const onStore = <A>(db: string, statement: (sql: SqlClient.SqlClient) => Effect.Effect<A, unknown>) =>
+  Effect.runPromise(Effect.scoped(Effect.flatMap(SqlClient.SqlClient, statement).pipe(Effect.provide(Store.layer(db, { exclusive: false })))))
+
+const keysHeld = (db: string) =>
+  onStore(db, (sql) => sql<{ task_id: string }>`SELECT task_id FROM a2a_message_ids ORDER BY task_id`).then((rows) => rows.map((r) => r.task_id))
+
+describe("the idempotency window (--idempotency-window)", () => {
+  it("a messageId repeated after its key expired is a new message; the new task holds the key, and a repeat within the window returns it", async () => {
+    const message = userMessage("window", { messageId: "tck-complete-task-window" })
+    const first = await call(tck.url, "SendMessage", { message })
+    // A day and a minute pass for the key: its acceptance is moved back past the 24 h window.
+    await onStore(tck.db, (sql) => sql`UPDATE a2a_message_ids SET accepted_at = accepted_at - ${86_460_000} WHERE task_id = ${first.task.id}`)
+    const second = await call(tck.url, "SendMessage", { message })
+    expect(second.task.id).not.toBe(first.task.id)
+    expect(second.task.metadata?.["a2a-ledger/replayed"]).toBeUndefined()
+    expect(count(await storedTypes(tck.db, second.task.id), "TaskSubmitted")).toBe(1)
+    const third = await call(tck.url, "SendMessage", { message })
+    expect(third.task.id).toBe(second.task.id)
+    expect(third.task.metadata["a2a-ledger/replayed"]).toBe(true)
+    // Other content under the taken-over id is refused as before, naming the new holder.
+    const other = await rpc(tck.url, "SendMessage", { message: userMessage("something else", { messageId: message.messageId }) })
+    expect(other.error?.code).toBe(-32602)
+    expect(other.error?.message).toContain(second.task.id)
+  })
+
+  it("expired keys are deleted, and verify with the same window finds nothing missing", async () => {
+    const short = await startServer({ agent: conformance, idempotencyWindowMs: 1_000 })
+    try {
+      const a = await call(short.url, "SendMessage", { message: userMessage("one", { messageId: "tck-complete-task-short-1" }) })
+      const b = await call(short.url, "SendMessage", { message: userMessage("two", { messageId: "tck-complete-task-short-2" }) })
+      expect((await keysHeld(short.db)).length).toBeGreaterThan(0)
+      // The expiry loop runs every second here (a tenth of the window, at least a second).
+      await eventually(
+        () => keysHeld(short.db),
+        (keys) => keys.length === 0
+      )
+      expect(await verifyStore(short.db, 1_000)).toBe(2)
+      // A store checked against a longer window misses those keys: verify says so.
+      await expect(verifyStore(short.db)).rejects.toThrow(/not in the message index/)
+      // The ids are free again: each makes a new task.
+      const again = await call(short.url, "SendMessage", { message: userMessage("one", { messageId: "tck-complete-task-short-1" }) })
+      expect([a.task.id, b.task.id]).not.toContain(again.task.id)
+    } finally {
+      await short.close()
     }
   })
 })

@@ -435,7 +435,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
                 yield* readModel.save(foldTask(events))
                 yield* push.saveConfig({ taskId, id: "c", tenant: "", url: "https://example.com/", format: "1.0", createdAt: at(0) })
                 yield* push.enqueue(taskId, "ctx", appended, 0)
-                yield* index.claim({ tenant: "", owner: "", messageId: `m-${taskId}` }, { taskId, version: 1 })
+                yield* index.claim({ key: { tenant: "", owner: "", messageId: `m-${taskId}` }, accepted: { taskId, version: 1 }, at: 0 })
               })
             const index = yield* MessageIndex
             yield* write("old-done", [submitted("old-done", 1), { type: "TaskCanceled", at: at(2) }])
@@ -516,18 +516,45 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
 
     describe("message index (idempotency)", () => {
       const key = { tenant: "t", owner: "alice", messageId: "m-1" }
+      const claimOf = (k: typeof key, taskId: string, at: number) => ({ key: k, accepted: { taskId, version: 1 }, at })
 
       it.effect("a key is claimed once; the second claim writes nothing and find names the first task", () =>
         run(
           Effect.gen(function* () {
             const index = yield* MessageIndex
-            expect(yield* index.claim(key, { taskId: "a", version: 1 })).toBe(true)
-            expect(yield* index.claim(key, { taskId: "b", version: 1 })).toBe(false)
+            expect(yield* index.claim(claimOf(key, "a", 1_000))).toBe(true)
+            expect(yield* index.claim(claimOf(key, "b", 2_000))).toBe(false)
             expect(yield* index.find(key)).toEqual(Option.some({ taskId: "a", version: 1 }))
             // Tenant and owner are part of the key.
-            expect(yield* index.claim({ ...key, owner: "bob" }, { taskId: "c", version: 1 })).toBe(true)
-            expect(yield* index.claim({ ...key, tenant: "u" }, { taskId: "d", version: 1 })).toBe(true)
+            expect(yield* index.claim(claimOf({ ...key, owner: "bob" }, "c", 1_000))).toBe(true)
+            expect(yield* index.claim(claimOf({ ...key, tenant: "u" }, "d", 1_000))).toBe(true)
             expect(Option.isNone(yield* index.find({ ...key, messageId: "m-2" }))).toBe(true)
+          })
+        )
+      )
+
+      it.effect("a key expires: found only since its time, claimed over once expired, deleted by expire oldest first", () =>
+        run(
+          Effect.gen(function* () {
+            const index = yield* MessageIndex
+            expect(yield* index.claim(claimOf(key, "a", 1_000))).toBe(true)
+            expect(yield* index.claim(claimOf({ ...key, messageId: "m-2" }, "a", 3_000))).toBe(true)
+            // Found by a look-up since its time or before; passed over by one after it.
+            expect(yield* index.find(key, 1_000)).toEqual(Option.some({ taskId: "a", version: 1 }))
+            expect(Option.isNone(yield* index.find(key, 1_001))).toBe(true)
+            // A live key stays; an expired one is taken over, by the new task at its time.
+            expect(yield* index.claim(claimOf(key, "b", 5_000), 1_000)).toBe(false)
+            expect(yield* index.claim(claimOf(key, "b", 5_000), 1_001)).toBe(true)
+            expect(yield* index.find(key, 5_000)).toEqual(Option.some({ taskId: "b", version: 1 }))
+            // Expiry deletes what is older than the cutoff, oldest first, up to the limit.
+            expect(yield* index.claim(claimOf({ ...key, messageId: "m-3" }, "c", 2_000))).toBe(true)
+            expect(yield* index.expire(4_000, 1)).toBe(1)
+            expect(Option.isNone(yield* index.find({ ...key, messageId: "m-3" }))).toBe(true)
+            expect(Option.isSome(yield* index.find({ ...key, messageId: "m-2" }))).toBe(true)
+            expect(yield* index.expire(4_000, 10)).toBe(1)
+            expect(Option.isNone(yield* index.find({ ...key, messageId: "m-2" }))).toBe(true)
+            expect(yield* index.expire(4_000, 10)).toBe(0)
+            expect(Option.isSome(yield* index.find(key))).toBe(true)
           })
         )
       )
@@ -537,7 +564,7 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
           Effect.gen(function* () {
             const sql = yield* SqlClient.SqlClient
             const index = yield* MessageIndex
-            yield* Effect.exit(sql.withTransaction(Effect.zipRight(index.claim(key, { taskId: "a", version: 1 }), Effect.fail("abort"))))
+            yield* Effect.exit(sql.withTransaction(Effect.zipRight(index.claim(claimOf(key, "a", 1_000)), Effect.fail("abort"))))
             expect(Option.isNone(yield* index.find(key))).toBe(true)
           })
         )
@@ -565,6 +592,9 @@ export const eventLogContract = (name: string, makeStore: () => StoreLayer) =>
             const owner = { tenant: "", owner: "" }
             expect(yield* index.find({ ...owner, messageId: userMessage("hello old").messageId })).toEqual(Option.some({ taskId: "old", version: 1 }))
             expect(yield* index.find({ ...owner, messageId: "m-answer" })).toEqual(Option.some({ taskId: "old", version: 4 }))
+            // Each key's time is its event's: the answer's is at(4), so a look-up since a moment later passes it over.
+            expect(yield* index.find({ ...owner, messageId: "m-answer" }, Date.parse(at(4)))).toEqual(Option.some({ taskId: "old", version: 4 }))
+            expect(Option.isNone(yield* index.find({ ...owner, messageId: "m-answer" }, Date.parse(at(4)) + 1))).toBe(true)
           })
         )
       )

@@ -51,7 +51,7 @@ await describePg("PostgreSQL store", () => {
           ).pipe(Effect.provide(Store.layerPg(schema.url)))
         )
       )
-      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11])
+      expect(rows.map((r) => r.migration_id)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
     } finally {
       await schema.drop()
     }
