@@ -96,3 +96,14 @@ export { A2AHost, A2ARoutes, EngineStartError, httpApp, layer, type RoutesOption
 export type { ApiKey, AuthOptions, JwtOptions } from "./server/Auth.js"
 export type { AgentHost } from "./server/AgentHosts.js"
 export type { SqliteSynchronous } from "./eventlog/Store.js"
+
+// Signing: the server's key (`signing` of the server options), signed cards, and signed webhooks' receiving side.
+export type { SigningOptions } from "./signing/SigningKey.js"
+export { CardSignatureInvalid, type CardSignature, canonicalCard, type KeySource, signCard, verifyCard } from "./protocol/cardSignature.js"
+export {
+  type NotificationCheck,
+  NotificationRejected,
+  type ReplayGuard,
+  replayGuard,
+  verifyNotification
+} from "./signing/verifyNotification.js"

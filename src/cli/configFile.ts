@@ -8,6 +8,7 @@ import { isPostgresUrl } from "../eventlog/Store.js"
 import type { HostedAgent } from "../layers/Server.js"
 import type { PushOptions } from "../push/PushConfig.js"
 import type { ApiKey, AuthOptions } from "../server/Auth.js"
+import type { SigningOptions } from "../signing/SigningKey.js"
 import type { DelegationCredential, DelegationOptions } from "../engine/RemoteAgents.js"
 import type { FlowControlOptions, Limits } from "../engine/FlowControl.js"
 
@@ -101,6 +102,16 @@ const AgentEntry = Schema.Struct({
   extendedCard: Schema.optional(ExtendedCardEntry)
 })
 
+/** The server's signing key (docs/signing.md): a PEM file, or a variable that holds the PEM. */
+const SigningEntry = Schema.Struct({
+  privateKeyFile: Schema.optional(NonEmpty),
+  privateKeyEnv: Schema.optional(NonEmpty),
+  kid: Schema.optional(NonEmpty),
+  issuer: Schema.optional(NonEmpty)
+}).pipe(
+  Schema.filter((k) => (k.privateKeyFile === undefined) !== (k.privateKeyEnv === undefined) || "give exactly one of privateKeyFile and privateKeyEnv")
+)
+
 export const FileConfig = Schema.Struct({
   agents: Schema.optional(
     Schema.Array(AgentEntry).pipe(
@@ -123,7 +134,9 @@ export const FileConfig = Schema.Struct({
   /** The single agent's flow control (`serve` without `agents`), and the default of agents without their own. */
   flowControl: Schema.optional(FlowControlEntry),
   /** The single agent's extended card (`serve` without `agents`). */
-  extendedCard: Schema.optional(ExtendedCardEntry)
+  extendedCard: Schema.optional(ExtendedCardEntry),
+  /** The key the card and the webhook calls are signed with. */
+  signing: Schema.optional(SigningEntry)
 })
 export type FileConfig = typeof FileConfig.Type
 
@@ -187,6 +200,37 @@ export const authOptions = (config: FileConfig, env: Record<string, string | und
       .filter((a) => a !== "")
   ]
   return Either.right({ apiKeys: keys, ...(jwt !== undefined ? { jwt } : {}), ...(admins.length > 0 ? { admins } : {}) })
+}
+
+/**
+ * The signing key: `--signing-key FILE` (or `A2A_SIGNING_KEY_FILE`), else the file's `signing` (a
+ * `privateKeyFile` relative to the config file, or the PEM in `privateKeyEnv`); none when neither says.
+ */
+export const signingOptions = (
+  config: FileConfig,
+  configPath: string | undefined,
+  keyFile: string | undefined,
+  env: Record<string, string | undefined>
+): Either.Either<SigningOptions | undefined, string> => {
+  const entry = config.signing
+  const read = (file: string, field: string) => {
+    try {
+      return Either.right(fs.readFileSync(file, "utf8"))
+    } catch (e) {
+      return Either.left(`${field}: cannot read the signing key ${file}: ${(e as Error).message}`)
+    }
+  }
+  const named = { ...(entry?.kid !== undefined ? { kid: entry.kid } : {}), ...(entry?.issuer !== undefined ? { issuer: entry.issuer } : {}) }
+  if (keyFile !== undefined) return Either.map(read(keyFile, "--signing-key"), (pem) => ({ privateKeyPem: pem, ...named }))
+  if (entry === undefined) return Either.right(undefined)
+  if (entry.privateKeyEnv !== undefined) {
+    const pem = env[entry.privateKeyEnv]
+    return pem === undefined || pem === ""
+      ? Either.left(`signing.privateKeyEnv: the environment variable ${entry.privateKeyEnv} is not set`)
+      : Either.right({ privateKeyPem: pem, ...named })
+  }
+  const file = path.resolve(configPath === undefined ? "." : path.dirname(configPath), entry.privateKeyFile!)
+  return Either.map(read(file, "signing.privateKeyFile"), (pem) => ({ privateKeyPem: pem, ...named }))
 }
 
 /** The file's delegation credentials, their secrets read from the environment where it names a variable. */

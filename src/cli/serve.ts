@@ -17,6 +17,7 @@ const describeStartupError = (e: unknown, o: { readonly host: string; readonly p
   const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
   const detail = (tagged.cause as Error | undefined)?.message ?? tagged.message ?? String(e)
   if (tagged._tag === "ServeError") return `cannot listen on ${o.host}:${o.port}: ${detail}`
+  if (tagged._tag === "SigningKeyInvalid") return `the signing key cannot be used: ${detail}`
   return `cannot open the store ${Store.describe(o.db)}: ${detail}`
 }
 
@@ -237,6 +238,14 @@ const logging = (format: "pretty" | "json" | "logfmt", level: keyof typeof level
   return Layer.merge(only(Logger.withConsoleLog(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)), minimum)
 }
 
+const signingKey = Options.file("signing-key", { exists: "yes" }).pipe(
+  Options.withFallbackConfig(Config.string("A2A_SIGNING_KEY_FILE")),
+  Options.optional,
+  Options.withDescription(
+    "a private key (PEM: EC P-256, Ed25519, RSA) that signs the agent card and every webhook call, published at /.well-known/jwks.json (env A2A_SIGNING_KEY_FILE); see docs/signing.md"
+  )
+)
+
 const configFile = Options.file("config", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_CONFIG")),
   Options.optional,
@@ -276,6 +285,7 @@ export const serve = Command.make(
     board,
     logFormat,
     logLevel,
+    signingKey,
     configFile
   },
   (o) =>
@@ -292,6 +302,8 @@ export const serve = Command.make(
       if (typeof tracing === "string") return yield* new CommandFailed({ message: tracing })
       const delegation = ConfigFile.delegationOptions(file, process.env)
       if (delegation._tag === "Left") return yield* new CommandFailed({ message: delegation.left })
+      const signing = ConfigFile.signingOptions(file, Option.getOrUndefined(o.configFile), Option.getOrUndefined(o.signingKey), process.env)
+      if (signing._tag === "Left") return yield* new CommandFailed({ message: signing.left })
       const principals = new Set(auth.right.apiKeys?.map((k) => k.principal)).size
       const authText = `authentication ${
         principals > 0 || auth.right.jwt !== undefined
@@ -318,7 +330,8 @@ export const serve = Command.make(
         shutdownGraceMs: o.shutdownGraceMs,
         metrics: o.metrics === "on",
         board: o.board,
-        tracing: Option.isSome(tracing)
+        tracing: Option.isSome(tracing),
+        ...(signing.right !== undefined ? { signing: signing.right } : {})
       }
       yield* exitAfterGrace(o.shutdownGraceMs)
       yield* limitHeapGrowth

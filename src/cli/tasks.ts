@@ -1,8 +1,11 @@
 import { Args, Command, Options } from "@effect/cli"
 import { Config, Console, Effect, Option, Stream } from "effect"
-import { randomUUID } from "node:crypto"
+import { createPublicKey, randomUUID } from "node:crypto"
+import * as fs from "node:fs"
+import * as jose from "jose"
 import * as A2AClient from "../client/A2AClient.js"
 import { age, stateName } from "../domain/eventText.js"
+import { type KeySource, verifyCard } from "../protocol/cardSignature.js"
 import { CommandFailed } from "./CommandFailed.js"
 
 /**
@@ -143,7 +146,83 @@ const subscribe = Command.make("subscribe", { ...common, id }, (o) =>
   withClient(o, (c) => c.stream("SubscribeToTask", withTenant(o, { id: o.id })).pipe(Stream.runForEach((r) => print(o, r, () => describeEvent(r)))))
 ).pipe(Command.withDescription("Follow a task's events until it finishes or pauses (SubscribeToTask)"))
 
+const cardFile = Options.file("card", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription("read the card from this file instead of the server's /.well-known/agent-card.json")
+)
+const jwks = Options.text("jwks").pipe(
+  Options.optional,
+  Options.withDescription("verify the card's signature against this JSON Web Key Set: a URL, or a file")
+)
+const keyFile = Options.file("key", { exists: "yes" }).pipe(
+  Options.optional,
+  Options.withDescription("verify the card's signature against this public key (PEM or a JWK in JSON)")
+)
+
+/** Where a card's signature is checked against: a JWKS (URL or file) or one public key (PEM or JWK file). */
+const keySource = (o: { readonly jwks: Option.Option<string>; readonly keyFile: Option.Option<string> }) =>
+  Effect.tryPromise({
+    try: async (): Promise<KeySource | undefined> => {
+      if (Option.isSome(o.jwks)) {
+        const where = o.jwks.value
+        if (/^https?:\/\//.test(where)) return jose.createRemoteJWKSet(new URL(where))
+        return jose.createLocalJWKSet(JSON.parse(fs.readFileSync(where, "utf8")))
+      }
+      if (Option.isSome(o.keyFile)) {
+        const text = fs.readFileSync(o.keyFile.value, "utf8")
+        return text.trim().startsWith("{") ? createPublicKey({ key: JSON.parse(text), format: "jwk" }) : createPublicKey(text)
+      }
+      return undefined
+    },
+    catch: (e) => new CommandFailed({ message: `the verification key cannot be read: ${(e as Error).message}` })
+  })
+
+const card = Command.make("card", { url, token, json, cardFile, jwks, keyFile }, (o) =>
+  Effect.gen(function* () {
+    const keys = yield* keySource(o)
+    const read: Record<string, unknown> = yield* Option.match(o.cardFile, {
+      onSome: (file) =>
+        Effect.try({
+          try: () => JSON.parse(fs.readFileSync(file, "utf8")) as Record<string, unknown>,
+          catch: (e) => new CommandFailed({ message: `${file} is not a JSON agent card: ${(e as Error).message}` })
+        }),
+      onNone: () =>
+        Effect.tryPromise({
+          try: async () => {
+            const res = await fetch(`${o.url.replace(/\/+$/, "")}/.well-known/agent-card.json`, {
+              headers: { accept: "application/json", ...(Option.isSome(o.token) ? { authorization: `Bearer ${o.token.value}` } : {}) }
+            })
+            if (!res.ok) throw new Error(`HTTP ${res.status}`)
+            return (await res.json()) as Record<string, unknown>
+          },
+          catch: (e) => new CommandFailed({ message: `cannot read the agent card from ${o.url}: ${(e as Error).message}` })
+        })
+    })
+    const signatures = Array.isArray(read.signatures) ? read.signatures.length : 0
+    let verdict = signatures === 0 ? "unsigned" : `${signatures} signature(s), not checked (give --jwks or --key)`
+    if (keys !== undefined) {
+      const kid = yield* Effect.tryPromise({
+        try: () => verifyCard(read, keys),
+        catch: (e) => new CommandFailed({ message: `the card's signature does not verify: ${(e as Error).message}` })
+      })
+      verdict = `signature verified (key ${kid})`
+    }
+    yield* o.json
+      ? Console.log(JSON.stringify(read, null, 2))
+      : Console.log(
+          [
+            `${read.name} ${read.version ?? ""}`.trim(),
+            ...(Array.isArray(read.supportedInterfaces)
+              ? read.supportedInterfaces.map((i: any) => `  ${i.protocolBinding} ${i.protocolVersion ?? ""}  ${i.url}`)
+              : []),
+            `  skills: ${Array.isArray(read.skills) ? read.skills.map((k: any) => k.id).join(", ") : ""}`,
+            `  ${verdict}`
+          ].join("\n")
+        )
+  })
+).pipe(Command.withDescription("Show an agent's card; with --jwks or --key, verify its signature (spec §8.4) and exit 1 when it does not verify"))
+
 export const tasks = Command.make("tasks").pipe(
-  Command.withDescription("A client for any A2A v1.0 server: get, list, cancel, send, subscribe"),
-  Command.withSubcommands([get, list, cancel, send, subscribe])
+  Command.withDescription("A client for any A2A v1.0 server: get, list, cancel, send, subscribe, card"),
+  Command.withSubcommands([get, list, cancel, send, subscribe, card])
 )

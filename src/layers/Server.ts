@@ -8,6 +8,7 @@ import * as HttpApp from "../server/HttpApp.js"
 import * as Lifecycle from "../server/Lifecycle.js"
 import * as LiveStreams from "../server/LiveStreams.js"
 import * as ServerConfig from "../server/ServerConfig.js"
+import * as SigningKey from "../signing/SigningKey.js"
 import * as Engine from "./Engine.js"
 import * as HttpMetrics from "../observability/HttpMetrics.js"
 import * as Metrics from "../observability/Metrics.js"
@@ -19,6 +20,8 @@ export interface ServeOptions<R = never> extends Engine.EngineLayerOptions<R>, P
   readonly synchronous?: Store.SqliteSynchronous
   /** API keys and a JWT verifier; without any, authentication is off. */
   readonly auth?: Auth.AuthOptions
+  /** The key the card and the webhook calls are signed with, published at /.well-known/jwks.json (docs/signing.md). */
+  readonly signing?: SigningKey.SigningOptions | undefined
 }
 
 const isLoopback = (host: string) => host === "localhost" || host === "::1" || host.startsWith("127.")
@@ -35,13 +38,20 @@ const warnWhenOpen = (host: string) =>
     )
   )
 
-export type HttpOptions = Partial<ServerConfig.ServerOptions> & { readonly auth?: Auth.AuthOptions | undefined }
+export type HttpOptions = Partial<ServerConfig.ServerOptions> & {
+  readonly auth?: Auth.AuthOptions | undefined
+  /** The key the card and the webhook calls are signed with, published at /.well-known/jwks.json (docs/signing.md). */
+  readonly signing?: SigningKey.SigningOptions | undefined
+}
+
+/** The signing key under the engines (their webhooks) and the HTTP server (the card, the JWKS). */
+const signingLayer = (options: HttpOptions) => SigningKey.layer(options.signing, options.publicUrl?.replace(/\/$/, "") ?? "a2a-ledger")
 
 /** Paths never traced: health probes and metric scrapes, every few seconds each. */
 const untraced = new Set(["/healthz", "/readyz", "/metrics"])
 
 /** HTTP, configuration and authentication over whatever `AgentHosts` the caller provides. */
-const http = ({ auth, ...server }: HttpOptions) => {
+const http = ({ auth, signing: _signing, ...server }: HttpOptions) => {
   const host = server.host ?? ServerConfig.defaultServerOptions.host
   // `POST /a2a` is taken from node:http directly (FastRpc); everything else goes through the platform.
   // HttpMetrics wraps the Node server's requests after FastRpc has, so it sees every request first.
@@ -117,7 +127,8 @@ export const layer = <R = never>(options: ServeOptions<R>) => {
     Layer.provideMerge(
       Store.layer(db, { ...(synchronous !== undefined ? { synchronous } : {}), ...(storeTimeoutMs !== undefined ? { storeTimeoutMs } : {}) })
     ),
-    Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true))
+    Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true)),
+    Layer.provideMerge(signingLayer(server))
   )
 }
 
@@ -169,5 +180,9 @@ export const layerAgents = (options: AgentsServeOptions) => {
       return { root: undefined, named, card: first }
     })
   )
-  return http(server).pipe(Layer.provideMerge(hosts), Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true)))
+  return http(server).pipe(
+    Layer.provideMerge(hosts),
+    Layer.provideMerge(Metrics.layerRegistry(server.metrics ?? true)),
+    Layer.provideMerge(signingLayer(server))
+  )
 }

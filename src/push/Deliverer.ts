@@ -10,6 +10,7 @@ import { PushStore } from "./PushStore.js"
 import { checkUrl, guardedLookup, makePolicy, type WebhookPolicy } from "./WebhookGuard.js"
 import { EngineMetrics } from "../observability/Metrics.js"
 import { isTracing, parentOf, traceHeaders } from "../observability/Tracing.js"
+import { notificationJwt, type ServerKey, SigningKey } from "../signing/SigningKey.js"
 
 /** Wakes the deliverer when the committer queued deliveries, so they leave at once instead of at the next poll. */
 export class OutboxSignal extends Context.Tag("a2a-ledger/OutboxSignal")<
@@ -40,6 +41,16 @@ export const layerSettings = (options: Partial<PushOptions> = {}) =>
     Effect.map(Either.match(makePolicy(options.allowHosts ?? []), { onLeft: (e) => Effect.fail(new Error(e)), onRight: Effect.succeed }), (policy) =>
       PushSettings.of({ options: { ...defaultPushOptions, ...options }, policy })
     )
+  )
+
+/**
+ * A webhook call's JWT (docs/signing.md): `Authorization: Bearer` unless the client registered credentials
+ * of its own for that header, else `X-A2A-Notification-JWT`. Each attempt gets a fresh one (new `jti`, `iat`).
+ */
+const signatureHeaders = (signing: ServerKey, config: PushConfig, taskId: string, body: string) =>
+  Effect.map(
+    notificationJwt(signing, config.url, taskId, body),
+    (jwt): Record<string, string> => (config.authentication === undefined ? { authorization: `Bearer ${jwt}` } : { "x-a2a-notification-jwt": jwt })
   )
 
 /** The result of one webhook call: delivered, or why not. */
@@ -111,6 +122,7 @@ export const run = Effect.gen(function* () {
   const signal = yield* OutboxSignal
   const { options, policy } = yield* PushSettings
   const metrics = yield* EngineMetrics
+  const signing = yield* Effect.serviceOption(SigningKey)
   const permits = yield* Effect.makeSemaphore(options.concurrency)
   const running = yield* FiberSet.make()
   // Taken rows wait for a permit here; one that waits longer than its hold could be taken again.
@@ -159,7 +171,9 @@ export const run = Effect.gen(function* () {
       if (Option.isNone(config)) return yield* store.dropped(d.id)
       const body = yield* bodyFor(d, config.value)
       if (Option.isNone(body)) return yield* store.dropped(d.id)
-      const attempt = yield* post(config.value, body.value, policy, options.timeoutMs, yield* traceHeaders)
+      const headers = yield* traceHeaders
+      const signed = Option.isSome(signing) ? yield* signatureHeaders(signing.value, config.value, d.taskId, body.value) : {}
+      const attempt = yield* post(config.value, body.value, policy, options.timeoutMs, { ...headers, ...signed })
       if (Either.isLeft(attempt)) yield* Effect.annotateCurrentSpan("error.type", attempt.left)
       const now = yield* Clock.currentTimeMillis
       if (Either.isRight(attempt)) {

@@ -9,6 +9,7 @@ import { ShuttingDown } from "./Lifecycle.js"
 import * as JsonRpc from "./JsonRpc.js"
 import * as Rest from "./Rest.js"
 import { ServerConfig } from "./ServerConfig.js"
+import { SigningKey, signedCard } from "../signing/SigningKey.js"
 import { exposition, MetricsRegistry } from "../observability/Metrics.js"
 import * as Board from "../board/Board.js"
 
@@ -34,12 +35,15 @@ const serverBase = Effect.gen(function* () {
   return { request, base: baseUrl(request, config.publicUrl) + mountPath(request) }
 })
 
+/** Where the server's public keys are, for a base URL of it. */
+export const jwksUrl = (base: string) => `${base}/.well-known/jwks.json`
+
 /** An agent's public card, with its interfaces under the agent's base path. */
 const card = (host: AgentHost) =>
   Effect.gen(function* () {
     const { request, base } = yield* serverBase
     const auth = yield* Authenticator
-    const body = JSON.stringify(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity))
+    const body = JSON.stringify(yield* signedCard(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity), jwksUrl(base)))
     const etag = etagOf(body)
     const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
     if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })
@@ -156,6 +160,21 @@ const metrics = Effect.gen(function* () {
   return HttpServerResponse.text(body, { contentType, headers: { "cache-control": "no-store" } })
 })
 
+/**
+ * `GET /.well-known/jwks.json`: the public key the card and the webhook calls are signed with (RFC 7517),
+ * for clients and webhook receivers to verify them; 404 on a server without a signing key.
+ */
+const jwks = Effect.flatMap(Effect.serviceOption(SigningKey), (key) =>
+  key._tag === "None"
+    ? Effect.succeed(restNotFound(notFound("This server has no signing key (docs/signing.md): nothing it sends is signed")))
+    : Effect.succeed(
+        HttpServerResponse.text(JSON.stringify(key.value.jwks), {
+          contentType: "application/jwk-set+json",
+          headers: { "cache-control": "public, max-age=300" }
+        })
+      )
+)
+
 /** `GET /healthz`: the process is up and answers HTTP (liveness). */
 const healthz = Effect.succeed(HttpServerResponse.unsafeJson({ status: "ok" }))
 
@@ -201,6 +220,7 @@ export const router = HttpRouter.empty.pipe(
     "/.well-known/agent-card.json",
     Effect.flatMap(AgentHosts, (hosts) => card(hosts.card))
   ),
+  HttpRouter.get("/.well-known/jwks.json", jwks),
   HttpRouter.get("/agents", catalog),
   HttpRouter.all("/agents/*", perAgent),
   HttpRouter.all("/v1/*", hector),

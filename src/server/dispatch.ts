@@ -10,6 +10,7 @@ import type { PushFormat } from "../push/PushConfig.js"
 import type { PushConfigs } from "../push/PushConfigs.js"
 import { camelCaseKeys } from "../protocol/normalize.js"
 import { extendedAgentCard, hasExtendedCard } from "./AgentCard.js"
+import { signedCard } from "../signing/SigningKey.js"
 import { Authenticator, mayAddress, type Principal } from "./Auth.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -54,8 +55,12 @@ const cardBase = (request: Request.RequestHead, params: unknown, publicUrl: stri
     const segment = typeof tenant === "string" && tenant !== "" ? `/${encodeURIComponent(tenant)}` : ""
     if (segment !== "" && path.endsWith(segment)) path = path.slice(0, -segment.length)
   }
-  return `${publicUrl?.replace(/\/$/, "") ?? `http://${Request.header(request.headers, "host") ?? "localhost"}`}${path}`
+  return `${serverRoot(request, publicUrl)}${path}`
 }
+
+/** The server's own base: the configured public URL, or the request's host. */
+const serverRoot = (request: Request.RequestHead, publicUrl: string | undefined) =>
+  publicUrl?.replace(/\/$/, "") ?? `http://${Request.header(request.headers, "host") ?? "localhost"}`
 
 /**
  * GetExtendedAgentCard (spec §3.1.11): the extended card, for the authenticated caller, when the agent has
@@ -75,7 +80,12 @@ const getExtendedAgentCard = (
       )
     }
     const config = yield* ServerConfig
-    return { _tag: "Json", result: extendedAgentCard(agent, cardBase(request, params, config.publicUrl), auth.cardSecurity) } as const
+    const base = cardBase(request, params, config.publicUrl)
+    const card = yield* signedCard(
+      extendedAgentCard(agent, base, auth.cardSecurity),
+      `${serverRoot(request, config.publicUrl)}/.well-known/jwks.json`
+    )
+    return { _tag: "Json", result: card } as const
   })
 
 /** Run a method; its A2A errors and any unexpected failure come back as a Left. */

@@ -2,7 +2,7 @@ import { Either } from "effect"
 import * as fs from "node:fs"
 import * as path from "node:path"
 import { describe, expect, it } from "vitest"
-import { apiKeysFromEnv, authOptions, delegationOptions, flowControlOptions, hostedAgents, load } from "../../src/cli/configFile"
+import { apiKeysFromEnv, authOptions, delegationOptions, flowControlOptions, hostedAgents, load, signingOptions } from "../../src/cli/configFile"
 import { tempDir } from "../support/server"
 
 const write = (name: string, text: string) => {
@@ -33,6 +33,32 @@ describe("the config file", () => {
     const r = load(write("bad.yaml", text))
     expect(Either.isLeft(r)).toBe(true)
     if (Either.isLeft(r)) expect(r.left).toContain(expected)
+  })
+
+  it("signing: a key file relative to the config file, or the PEM in a variable; --signing-key wins; exactly one source", () => {
+    const dir = tempDir()
+    fs.mkdirSync(path.join(dir, "keys"))
+    fs.writeFileSync(path.join(dir, "keys", "server.pem"), "PEM FROM FILE")
+    const config = path.join(dir, "a2a.yaml")
+    fs.writeFileSync(config, "signing:\n  privateKeyFile: keys/server.pem\n  kid: k1\n")
+    const file = Either.getOrThrow(load(config))
+    expect(signingOptions(file, config, undefined, {})).toEqual(Either.right({ privateKeyPem: "PEM FROM FILE", kid: "k1" }))
+    const flag = path.join(dir, "flag.pem")
+    fs.writeFileSync(flag, "PEM FROM FLAG")
+    expect(signingOptions(file, config, flag, {})).toEqual(Either.right({ privateKeyPem: "PEM FROM FLAG", kid: "k1" }))
+    const fromEnv = Either.getOrThrow(load(write("e.yaml", "signing:\n  privateKeyEnv: SIGNING_PEM\n")))
+    expect(signingOptions(fromEnv, undefined, undefined, { SIGNING_PEM: "PEM FROM ENV" })).toEqual(Either.right({ privateKeyPem: "PEM FROM ENV" }))
+    expect(signingOptions(fromEnv, undefined, undefined, {})).toEqual(
+      Either.left("signing.privateKeyEnv: the environment variable SIGNING_PEM is not set")
+    )
+    expect(signingOptions({}, undefined, undefined, {})).toEqual(Either.right(undefined))
+    const missing = Either.getOrThrow(load(write("m.yaml", "signing:\n  privateKeyFile: nowhere.pem\n")))
+    expect(Either.getLeft(signingOptions(missing, config, undefined, {}))).toEqual(
+      expect.objectContaining({ value: expect.stringMatching(/^signing.privateKeyFile: cannot read the signing key .*nowhere.pem/) })
+    )
+    expect(Either.getLeft(load(write("b.yaml", "signing:\n  privateKeyFile: a.pem\n  privateKeyEnv: B\n"))).pipe((l) => JSON.stringify(l))).toContain(
+      "give exactly one of privateKeyFile and privateKeyEnv"
+    )
   })
 
   it("delegation credentials name a host and a bearer token or API key, inline or from the environment", () => {

@@ -4,6 +4,8 @@ import * as http from "node:http"
 export interface Received {
   readonly headers: http.IncomingHttpHeaders
   readonly body: any
+  /** The body as it came, byte for byte (what a signature covers). */
+  readonly text: string
 }
 
 /**
@@ -47,7 +49,7 @@ export const startReceiver = async (port = 0): Promise<WebhookReceiver> => {
       } catch {
         // kept as text: a test will notice
       }
-      const call: Received = { headers: req.headers, body }
+      const call: Received = { headers: req.headers, body, text }
       calls.push(call)
       const answer = receiver.respond(call, calls.length - 1)
       const ok = () => {
