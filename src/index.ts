@@ -99,9 +99,18 @@ export type { SqliteSynchronous } from "./eventlog/Store.js"
 
 // Signing: the server's key (`signing` of the server options), signed cards, and signed webhooks' receiving side.
 export type { SigningOptions } from "./signing/SigningKey.js"
-export { CardSignatureInvalid, type CardSignature, canonicalCard, type KeySource, signCard, verifyCard } from "./protocol/cardSignature.js"
+export {
+  CardSignatureInvalid,
+  type CardSignature,
+  type CardSigningKey,
+  canonicalCard,
+  type KeySource,
+  signCard,
+  verifyCard
+} from "./protocol/cardSignature.js"
 export {
   type NotificationCheck,
+  type NotificationHeaders,
   NotificationRejected,
   type ReplayGuard,
   replayGuard,

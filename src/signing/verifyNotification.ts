@@ -43,15 +43,16 @@ export interface NotificationCheck {
   readonly replays: ReplayGuard
 }
 
-type Headers = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
+/** A request's headers as Node gives them (names in lower case). */
+export type NotificationHeaders = Readonly<Record<string, string | ReadonlyArray<string> | undefined>>
 
-const headerOf = (headers: Headers, name: string) => {
+const headerOf = (headers: NotificationHeaders, name: string) => {
   const value = headers[name] ?? headers[name.toLowerCase()]
   return Array.isArray(value) ? value[0] : (value as string | undefined)
 }
 
 /** The call's claims, once every check passed; otherwise NotificationRejected saying which failed. */
-export const verifyNotification = async (headers: Headers, body: string, check: NotificationCheck): Promise<jose.JWTPayload> => {
+export const verifyNotification = async (headers: NotificationHeaders, body: string, check: NotificationCheck): Promise<jose.JWTPayload> => {
   const bearer = headerOf(headers, "authorization")
   const jwt = headerOf(headers, "x-a2a-notification-jwt") ?? (bearer?.startsWith("Bearer ") ? bearer.slice("Bearer ".length) : undefined)
   if (jwt === undefined) throw new NotificationRejected("the call carries no JWT (Authorization: Bearer or X-A2A-Notification-JWT)")
