@@ -238,6 +238,16 @@ const logging = (format: "pretty" | "json" | "logfmt", level: keyof typeof level
   return Layer.merge(only(Logger.withConsoleLog(format === "json" ? Logger.jsonLogger : Logger.logfmtLogger)), minimum)
 }
 
+const grpcPort = Options.integer("grpc-port").pipe(
+  Options.withFallbackConfig(Config.integer("A2A_GRPC_PORT")),
+  Options.optional,
+  Options.filterMap(
+    (p) => (Option.isNone(p) || (Number.isInteger(p.value) && p.value >= 0 && p.value <= 65535) ? Option.some(p) : Option.none()),
+    "--grpc-port must be 0-65535"
+  ),
+  Options.withDescription("serve the gRPC binding on this port too (env A2A_GRPC_PORT; default: off; 0 for any free port)")
+)
+
 const signingKey = Options.file("signing-key", { exists: "yes" }).pipe(
   Options.withFallbackConfig(Config.string("A2A_SIGNING_KEY_FILE")),
   Options.optional,
@@ -285,6 +295,7 @@ export const serve = Command.make(
     board,
     logFormat,
     logLevel,
+    grpcPort,
     signingKey,
     configFile
   },
@@ -331,6 +342,7 @@ export const serve = Command.make(
         metrics: o.metrics === "on",
         board: o.board,
         tracing: Option.isSome(tracing),
+        ...(Option.isSome(o.grpcPort) ? { grpcPort: o.grpcPort.value } : {}),
         ...(signing.right !== undefined ? { signing: signing.right } : {})
       }
       yield* exitAfterGrace(o.shutdownGraceMs)

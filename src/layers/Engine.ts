@@ -111,7 +111,7 @@ const compose = <R>(options: EngineLayerOptions<R>, shared: boolean) =>
  * Alone (`layerWriter`), it commits commands with no supervisor and no workers.
  */
 const writer = <ROut, E, RIn>(
-  options: Omit<EngineLayerOptions<any>, "agent"> & { readonly sharedStore?: boolean },
+  options: Omit<EngineLayerOptions<never>, "agent"> & { readonly sharedStore?: boolean },
   services: Layer.Layer<ROut, E, RIn>
 ) =>
   TaskWriter.layer.pipe(

@@ -10,6 +10,7 @@ import * as LiveStreams from "../server/LiveStreams.js"
 import * as ServerConfig from "../server/ServerConfig.js"
 import * as SigningKey from "../signing/SigningKey.js"
 import * as Engine from "./Engine.js"
+import * as GrpcServer from "../grpc/GrpcServer.js"
 import * as HttpMetrics from "../observability/HttpMetrics.js"
 import * as Metrics from "../observability/Metrics.js"
 
@@ -57,6 +58,8 @@ const http = ({ auth, signing: _signing, ...server }: HttpOptions) => {
   // HttpMetrics wraps the Node server's requests after FastRpc has, so it sees every request first.
   return HttpMetrics.layer.pipe(
     Layer.provideMerge(Layer.merge(HttpServer.serve(HttpApp.app), FastRpc.layer)),
+    // Beneath the HTTP app, which lists its address in the card.
+    Layer.provideMerge(server.grpcPort === undefined ? Layer.empty : GrpcServer.layer({ port: server.grpcPort, host })),
     // No span per request while nothing records spans (no tracer is configured): the platform's span
     // parses the URL, copies the headers to redact them and reads a trace context, for every request.
     // With tracing on, the probes and the scrapes are left out too.

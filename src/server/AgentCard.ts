@@ -6,13 +6,20 @@ import type { Agent } from "../agent/Agent.js"
 export const hasExtendedCard = (agent: Agent, authenticated: boolean) => agent.extendedCard !== undefined && authenticated
 
 /** The public card; its `capabilities.extendedAgentCard` is `hasExtendedCard` (security present: authentication on). */
-export const agentCard = (agent: Agent, baseUrl: string, security: Readonly<Record<string, unknown>> = {}): Record<string, unknown> => ({
+export const agentCard = (
+  agent: Agent,
+  baseUrl: string,
+  security: Readonly<Record<string, unknown>> = {},
+  grpcAddress?: string
+): Record<string, unknown> => ({
   name: agent.name,
   description: agent.description,
   version: agent.version,
   supportedInterfaces: [
     { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "1.0" },
     { url: baseUrl, protocolBinding: "HTTP+JSON", protocolVersion: "1.0" },
+    // `host:port`, as gRPC clients dial it (the spec's HEAD; v1.0.1's proto comment says a URL).
+    ...(grpcAddress !== undefined ? [{ url: grpcAddress, protocolBinding: "GRPC", protocolVersion: "1.0" }] : []),
     // Last, so clients that take the first entry per binding use v1.0.
     { url: `${baseUrl}/a2a`, protocolBinding: "JSONRPC", protocolVersion: "0.3" }
   ],
@@ -24,8 +31,13 @@ export const agentCard = (agent: Agent, baseUrl: string, security: Readonly<Reco
 })
 
 /** The extended card (GetExtendedAgentCard): the public card with the extended description and skills. */
-export const extendedAgentCard = (agent: Agent, baseUrl: string, security: Readonly<Record<string, unknown>>): Record<string, unknown> => {
-  const card = agentCard(agent, baseUrl, security)
+export const extendedAgentCard = (
+  agent: Agent,
+  baseUrl: string,
+  security: Readonly<Record<string, unknown>>,
+  grpcAddress?: string
+): Record<string, unknown> => {
+  const card = agentCard(agent, baseUrl, security, grpcAddress)
   const extended = agent.extendedCard ?? {}
   return {
     ...card,

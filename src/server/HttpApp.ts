@@ -12,6 +12,7 @@ import { ServerConfig } from "./ServerConfig.js"
 import { SigningKey, signedCard } from "../signing/SigningKey.js"
 import { exposition, MetricsRegistry } from "../observability/Metrics.js"
 import * as Board from "../board/Board.js"
+import { grpcAddressOf } from "../grpc/GrpcAddress.js"
 
 const startedAt = new Date()
 startedAt.setMilliseconds(0)
@@ -43,7 +44,9 @@ const card = (host: AgentHost) =>
   Effect.gen(function* () {
     const { request, base } = yield* serverBase
     const auth = yield* Authenticator
-    const body = JSON.stringify(yield* signedCard(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity), jwksUrl(base)))
+    const hosts = yield* AgentHosts
+    const grpc = host === hosts.card ? yield* grpcAddressOf(base) : undefined
+    const body = JSON.stringify(yield* signedCard(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity, grpc), jwksUrl(base)))
     const etag = etagOf(body)
     const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }
     if (request.headers["if-none-match"] === etag) return HttpServerResponse.empty({ status: 304, headers })

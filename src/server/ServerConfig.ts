@@ -22,6 +22,8 @@ export interface ServerOptions {
   readonly board: "local" | "open" | "off"
   /** Every HTTP request is a span (default off; `serve` turns it on with an OTLP endpoint: observability/Tracing.ts). */
   readonly tracing: boolean
+  /** The gRPC binding's port (0: any free one); unset, no gRPC (grpc/GrpcServer.ts). */
+  readonly grpcPort?: number | undefined
 }
 
 export const defaultServerOptions: ServerOptions = {

@@ -11,6 +11,7 @@ import type { PushConfigs } from "../push/PushConfigs.js"
 import { camelCaseKeys } from "../protocol/normalize.js"
 import { extendedAgentCard, hasExtendedCard } from "./AgentCard.js"
 import { signedCard } from "../signing/SigningKey.js"
+import { grpcAddressOf } from "../grpc/GrpcAddress.js"
 import { Authenticator, mayAddress, type Principal } from "./Auth.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { ServerConfig } from "./ServerConfig.js"
@@ -81,10 +82,10 @@ const getExtendedAgentCard = (
     }
     const config = yield* ServerConfig
     const base = cardBase(request, params, config.publicUrl)
-    const card = yield* signedCard(
-      extendedAgentCard(agent, base, auth.cardSecurity),
-      `${serverRoot(request, config.publicUrl)}/.well-known/jwks.json`
-    )
+    const root = serverRoot(request, config.publicUrl)
+    // (The gRPC binding serves the agent at the root, as the public card says.)
+    const grpc = base === root ? yield* grpcAddressOf(root) : undefined
+    const card = yield* signedCard(extendedAgentCard(agent, base, auth.cardSecurity, grpc), `${root}/.well-known/jwks.json`)
     return { _tag: "Json", result: card } as const
   })
 

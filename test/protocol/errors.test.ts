@@ -34,9 +34,16 @@ describe("the v1.0.1 error table", () => {
   })
 
   it("every error's details carry a google.rpc.ErrorInfo in the a2a-protocol.org domain; a field error adds a BadRequest", () => {
-    const details = errorDetails(new A2AError(Errors.InvalidParams, "bad", { field: "message.parts" }, [{ field: "message.parts", description: "is required" }]))
+    const details = errorDetails(
+      new A2AError(Errors.InvalidParams, "bad", { field: "message.parts" }, [{ field: "message.parts", description: "is required" }])
+    )
     expect(details).toEqual([
-      { "@type": "type.googleapis.com/google.rpc.ErrorInfo", reason: "INVALID_PARAMS", domain: "a2a-protocol.org", metadata: { field: "message.parts" } },
+      {
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        reason: "INVALID_PARAMS",
+        domain: "a2a-protocol.org",
+        metadata: { field: "message.parts" }
+      },
       { "@type": "type.googleapis.com/google.rpc.BadRequest", fieldViolations: [{ field: "message.parts", description: "is required" }] }
     ])
   })
