@@ -4,6 +4,7 @@ import { createPublicKey, randomUUID } from "node:crypto"
 import * as fs from "node:fs"
 import * as jose from "jose"
 import * as A2AClient from "../client/A2AClient.js"
+import * as GrpcClient from "../client/GrpcClient.js"
 import { age, stateName } from "../domain/eventText.js"
 import { type KeySource, verifyCard } from "../protocol/cardSignature.js"
 import { CommandFailed } from "./CommandFailed.js"
@@ -25,15 +26,26 @@ const token = Options.text("token").pipe(
 )
 const tenant = Options.text("tenant").pipe(Options.optional, Options.withDescription("the tenant to address"))
 const json = Options.boolean("json").pipe(Options.withDescription("print the server's JSON answers instead of text"))
-const common = { url, token, tenant, json }
+const transport = Options.choice("transport", ["jsonrpc", "grpc"] as const).pipe(
+  Options.withFallbackConfig(Config.literal("jsonrpc", "grpc")("A2A_TRANSPORT")),
+  Options.withDefault("jsonrpc" as const),
+  Options.withDescription("the binding to use: jsonrpc, or grpc (the card's GRPC interface, or --url host:port) (env A2A_TRANSPORT)")
+)
+const common = { url, token, tenant, json, transport }
 
-type Common = { readonly url: string; readonly token: Option.Option<string>; readonly tenant: Option.Option<string>; readonly json: boolean }
+type Common = {
+  readonly url: string
+  readonly token: Option.Option<string>
+  readonly tenant: Option.Option<string>
+  readonly json: boolean
+  readonly transport: "jsonrpc" | "grpc"
+}
 
 const withTenant = (o: Common, params: Record<string, unknown>) => (Option.isSome(o.tenant) ? { ...params, tenant: o.tenant.value } : params)
 
 /** Run against the server; its refusals and network failures are one line and exit 1. */
 const withClient = <A, R>(o: Common, f: (client: A2AClient.A2AClient) => Effect.Effect<A, A2AClient.ClientError | A2AClient.RemoteError, R>) =>
-  A2AClient.make({ url: o.url, ...(Option.isSome(o.token) ? { token: o.token.value } : {}) }).pipe(
+  (o.transport === "grpc" ? GrpcClient.make : A2AClient.make)({ url: o.url, ...(Option.isSome(o.token) ? { token: o.token.value } : {}) }).pipe(
     Effect.flatMap(f),
     Effect.mapError((e) => new CommandFailed({ message: e._tag === "RemoteError" ? `the server refused: ${e.code} ${e.message}` : e.message }))
   )

@@ -110,3 +110,37 @@ describe("tasks: failures are one line and exit 1", () => {
     expect(JSON.parse(withToken.stdout)).toHaveProperty("tasks")
   })
 })
+
+describe("tasks --transport grpc", () => {
+  it("send, get, list, cancel and stream over gRPC print what JSON-RPC prints; a refusal has the same code", async () => {
+    const server = await startServer({ agent: conformance, grpcPort: 0, auth: { apiKeys: [{ principal: "alice", key: "alice-key-0123456789" }] } })
+    const grpc = ["--url", server.url, "--transport", "grpc", "--token", "alice-key-0123456789"]
+    try {
+      const sent = await cli(["tasks", "send", "hello", ...grpc, "--message-id", "tck-complete-task-cli-grpc", "--json"])
+      expect(sent.code).toBe(0)
+      const task = JSON.parse(sent.stdout).task
+      expect(task.status.state).toBe("TASK_STATE_COMPLETED")
+      // The same task over JSON-RPC prints the same JSON.
+      const overGrpc = await cli(["tasks", "get", task.id, ...grpc, "--json"])
+      const overRpc = await cli(["tasks", "get", task.id, "--url", server.url, "--token", "alice-key-0123456789", "--json"])
+      expect(JSON.parse(overGrpc.stdout)).toEqual(JSON.parse(overRpc.stdout))
+      expect((await cli(["tasks", "get", task.id, ...grpc])).stdout).toMatch(new RegExp(`^task ${task.id} {2}completed`))
+      const listed = await cli(["tasks", "list", ...grpc, "--state", "completed", "--json"])
+      expect(lastJson(listed.stdout).tasks.map((t: any) => t.id)).toContain(task.id)
+      const asked = JSON.parse((await cli(["tasks", "send", "q", ...grpc, "--message-id", "tck-input-required-cli-grpc", "--json"])).stdout).task
+      expect((await cli(["tasks", "cancel", asked.id, ...grpc])).stdout).toMatch(/canceled/)
+      const streamed = await cli(["tasks", "send", "go", ...grpc, "--message-id", "tck-complete-task-cli-grpc-stream", "--stream"])
+      expect(streamed.stdout.trim().split("\n").pop()).toMatch(/^status completed/)
+      const missing = await cli(["tasks", "get", "no-such-task", ...grpc])
+      expect(missing.code).toBe(1)
+      expect(missing.stderr).toContain("the server refused: -32001")
+      // Without the token: UNAUTHENTICATED, as JSON-RPC's -32000.
+      expect((await cli(["tasks", "get", task.id, "--url", server.url, "--transport", "grpc"])).stderr).toContain("the server refused: -32000")
+      // A server without gRPC says so.
+      const none = await cli(["tasks", "get", task.id, "--url", tck.url, "--transport", "grpc"])
+      expect(none.stderr).toContain("lists no GRPC interface")
+    } finally {
+      await server.close()
+    }
+  })
+})
