@@ -73,10 +73,9 @@ export const make = (options: ClientOptions) =>
           const method = yield* methodOf(name)
           const request = yield* input(method.input, params)
           const local = method.localName as keyof typeof client
-          return Stream.fromAsyncIterable(
-            (client[local] as (r: unknown, o: object) => AsyncIterable<unknown>)(request, { headers }),
-            remote
-          ).pipe(Stream.map((event) => toJson(StreamResponseSchema, event as never) as any))
+          return Stream.fromAsyncIterable((client[local] as (r: unknown, o: object) => AsyncIterable<unknown>)(request, { headers }), remote).pipe(
+            Stream.map((event) => toJson(StreamResponseSchema, event as never) as any)
+          )
         })
       )
 

@@ -12,7 +12,7 @@ import { AgentHosts, type HostServices } from "../server/AgentHosts.js"
 import { invoke } from "../server/dispatch.js"
 import type { StreamSink } from "../server/LiveStreams.js"
 import * as Request from "../server/request.js"
-import type { ServerConfig } from "../server/ServerConfig.js"
+import { ServerConfig } from "../server/ServerConfig.js"
 import type { SseEvent } from "../server/Sse.js"
 import {
   A2AService,
@@ -215,9 +215,13 @@ export const layer = (options: { readonly port: number; readonly host: string })
       const runtime = yield* Effect.runtime<Authenticator | ServerConfig | AgentHosts>()
       const hosts = yield* AgentHosts
       const host = hosts.root ?? hosts.card
-      const context: Context.Context<Services> = Context.merge(runtime.context, host.context)
+      // Its own address too, once it listens: the extended card it answers lists it, as the public card does.
+      const address = { port: 0 }
+      const context: Context.Context<Services> = Context.add(Context.merge(runtime.context, host.context), GrpcAddress, address)
       const run: Run = (effect) => Runtime.runPromise(runtime)(Effect.provide(effect, context))
-      const server = http2.createServer(connectNodeAdapter({ routes: makeRoutes(run) }))
+      const config = yield* ServerConfig
+      // A request message over --max-body-bytes is refused (RESOURCE_EXHAUSTED), as an HTTP body over it is (413).
+      const server = http2.createServer(connectNodeAdapter({ routes: makeRoutes(run), readMaxBytes: config.maxBodyBytes }))
       const port = yield* Effect.async<number, Error>((resume) => {
         server.once("error", (e) => resume(Effect.fail(e)))
         server.listen(options.port, options.host, () => resume(Effect.succeed((server.address() as { port: number }).port)))
@@ -234,8 +238,9 @@ export const layer = (options: { readonly port: number; readonly host: string })
         sessions.add(session)
         session.once("close", () => sessions.delete(session))
       })
+      address.port = port
       yield* Effect.logInfo(`gRPC on ${options.host}:${port}`)
-      return { port }
+      return address
     })
   )
 

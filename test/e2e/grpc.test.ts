@@ -171,9 +171,31 @@ describe("the same fault is the same A2A error on all three bindings", () => {
   })
 })
 
+describe("limits over gRPC", () => {
+  it("a request message over --max-body-bytes is RESOURCE_EXHAUSTED, and the server goes on", async () => {
+    const big = "x".repeat(1024 * 1024 + 1)
+    const error = await grpcError(
+      grpc.sendMessage({ message: { messageId: "too-big", role: 1, parts: [{ content: { case: "text", value: big } }] } })
+    )
+    expect(error.code).toBe(Code.ResourceExhausted)
+    expect(
+      asJson(
+        await grpc.getTask({
+          id: (await call(server.url, "SendMessage", { message: userMessage("x", { messageId: "tck-complete-task-grpc-7" }) })).task.id
+        })
+      ).status.state
+    ).toBe("TASK_STATE_COMPLETED")
+  })
+})
+
 describe("gRPC with authentication on", () => {
-  it("a call without credentials is UNAUTHENTICATED; with the authorization metadata it runs as that principal", async () => {
-    const guarded = await startServer({ agent: conformance, grpcPort: 0, auth: { apiKeys: [{ principal: "alice", key: "alice-key" }] } })
+  it("a call without credentials is UNAUTHENTICATED; with the authorization metadata it runs as that principal, and gets the extended card", async () => {
+    const extendedCard = { skills: [{ id: "audit", name: "Audit", description: "Audits a ledger.", tags: [] }] }
+    const guarded = await startServer({
+      agent: { ...conformance, extendedCard },
+      grpcPort: 0,
+      auth: { apiKeys: [{ principal: "alice", key: "alice-key" }] }
+    })
     try {
       const card: any = await (await fetch(`${guarded.url}/.well-known/agent-card.json`)).json()
       const address = card.supportedInterfaces.find((i: any) => i.protocolBinding === "GRPC").url
@@ -183,6 +205,10 @@ describe("gRPC with authentication on", () => {
       const sent = await client.sendMessage({ message }, { headers: { authorization: "Bearer alice-key" } })
       const id = (sent.payload.value as { id: string }).id
       expect((await call(guarded.url, "GetTask", { id }, { authorization: "Bearer alice-key" })).id).toBe(id)
+      const extended = await client.getExtendedAgentCard({}, { headers: { authorization: "Bearer alice-key" } })
+      expect(extended.skills.map((s) => s.id)).toContain("audit")
+      expect(extended.supportedInterfaces.map((i) => i.protocolBinding)).toContain("GRPC")
+      expect((await grpcError(client.getExtendedAgentCard({}))).code).toBe(Code.Unauthenticated)
     } finally {
       await guarded.close()
     }
