@@ -53,11 +53,16 @@ const discover = (url: string, headers: Record<string, string>) =>
     catch: (e) => failure(`cannot reach ${url}`, e)
   })
 
+/** What every call sends: the protocol version, and the credentials (either binding: gRPC metadata are headers too). */
+export const headersOf = (options: ClientOptions): Record<string, string> => ({
+  "a2a-version": "1.0",
+  ...(options.token !== undefined && options.token !== "" ? { authorization: `Bearer ${options.token}` } : {}),
+  ...(options.apiKey !== undefined && options.apiKey !== "" ? { "x-api-key": options.apiKey } : {})
+})
+
 export const make = (options: ClientOptions) =>
   Effect.gen(function* () {
-    const headers: Record<string, string> = { "A2A-Version": "1.0" }
-    if (options.token !== undefined && options.token !== "") headers.authorization = `Bearer ${options.token}`
-    if (options.apiKey !== undefined && options.apiKey !== "") headers["x-api-key"] = options.apiKey
+    const headers = headersOf(options)
     const endpoint = yield* discover(options.url, headers)
     let id = 0
     // Traced: each call is a client span, and the remote is sent its trace context (`traceparent`).

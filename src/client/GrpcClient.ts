@@ -5,7 +5,7 @@ import { Effect, Stream } from "effect"
 import { A2AService, StreamResponseSchema } from "../grpc/gen/a2a_pb.js"
 import { ErrorInfoSchema } from "../grpc/gen/google/rpc/error_details_pb.js"
 import { Errors } from "../protocol/errors.js"
-import { type A2AClient, ClientError, type ClientOptions, RemoteError } from "./A2AClient.js"
+import { type A2AClient, ClientError, type ClientOptions, headersOf, RemoteError } from "./A2AClient.js"
 
 /**
  * The `tasks` client over the gRPC binding (`--transport grpc`): the same calls as A2AClient, by the
@@ -43,9 +43,7 @@ const discover = (url: string, headers: Record<string, string>) =>
 
 export const make = (options: ClientOptions) =>
   Effect.gen(function* () {
-    const headers: Record<string, string> = { "a2a-version": "1.0" }
-    if (options.token !== undefined && options.token !== "") headers.authorization = `Bearer ${options.token}`
-    if (options.apiKey !== undefined && options.apiKey !== "") headers["x-api-key"] = options.apiKey
+    const headers = headersOf(options)
     const address = yield* discover(options.url, headers)
     const client = createClient(A2AService, createGrpcTransport({ baseUrl: /^[a-z]+:\/\//i.test(address) ? address : `http://${address}` }))
     const methodOf = (name: string) => {

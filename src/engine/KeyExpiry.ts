@@ -1,7 +1,7 @@
-import { Clock, Duration, Effect, Layer } from "effect"
-import { retryTransient } from "../eventlog/Transient.js"
+import { Clock, Effect, Layer } from "effect"
 import { MessageIndex } from "../projections/MessageIndex.js"
 import { EngineConfig } from "./EngineConfig.js"
+import { drain, everyTenth } from "./Sweeper.js"
 
 /** Keys deleted per statement: small enough never to hold the writer up for long. */
 const batch = 1_000
@@ -15,20 +15,12 @@ const batch = 1_000
 export const run = Effect.gen(function* () {
   const index = yield* MessageIndex
   const { idempotencyWindowMs } = yield* EngineConfig
-  const every = Math.min(3_600_000, Math.max(1_000, Math.floor(idempotencyWindowMs / 10)))
   const sweep = Effect.gen(function* () {
     const before = (yield* Clock.currentTimeMillis) - idempotencyWindowMs
-    let total = 0
-    for (;;) {
-      // The writer's thread holds the write lock now and then: a busy lock is tried again.
-      const n = yield* retryTransient(index.expire(before, batch))
-      total += n
-      if (n < batch) break
-      yield* Effect.yieldNow()
-    }
+    const total = yield* drain(index.expire(before, batch), batch)
     if (total > 0) yield* Effect.logDebug(`idempotency: deleted ${total} message key(s) accepted before ${new Date(before).toISOString()}`)
-  }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("expiring message keys failed; it will run again", cause)))
-  yield* sweep.pipe(Effect.zipRight(Effect.sleep(Duration.millis(every))), Effect.forever, Effect.forkScoped)
+  })
+  yield* everyTenth(idempotencyWindowMs, "expiring message keys", sweep)
 })
 
 export const layer = Layer.scopedDiscard(run)

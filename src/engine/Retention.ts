@@ -1,6 +1,6 @@
-import { Clock, Duration, Effect, Layer } from "effect"
+import { Clock, Effect, Layer } from "effect"
 import { Pruner } from "../eventlog/Pruner.js"
-import { retryTransient } from "../eventlog/Transient.js"
+import { drain, everyTenth } from "./Sweeper.js"
 
 /** Tasks removed per transaction: small enough never to hold the writer up for long. */
 const batch = 200
@@ -13,20 +13,12 @@ const batch = 200
 export const run = (retentionMs: number) =>
   Effect.gen(function* () {
     const pruner = yield* Pruner
-    const every = Math.min(3_600_000, Math.max(1_000, Math.floor(retentionMs / 10)))
     const sweep = Effect.gen(function* () {
       const before = new Date((yield* Clock.currentTimeMillis) - retentionMs).toISOString()
-      let total = 0
-      for (;;) {
-        // The writer's thread holds the write lock now and then: a busy lock is tried again.
-        const n = yield* retryTransient(pruner.prune(before, batch))
-        total += n
-        if (n < batch) break
-        yield* Effect.yieldNow()
-      }
+      const total = yield* drain(pruner.prune(before, batch), batch)
       if (total > 0) yield* Effect.logInfo(`retention: removed ${total} finished task(s) last changed before ${before}`)
-    }).pipe(Effect.catchAllCause((cause) => Effect.logWarning("retention sweep failed; it will run again", cause)))
-    yield* sweep.pipe(Effect.zipRight(Effect.sleep(Duration.millis(every))), Effect.forever, Effect.forkScoped)
+    })
+    yield* everyTenth(retentionMs, "retention sweep", sweep)
   })
 
 export const layer = (retentionMs: number | undefined) => (retentionMs === undefined ? Layer.empty : Layer.scopedDiscard(run(retentionMs)))
