@@ -111,9 +111,11 @@ describe("GET /metrics", () => {
     // Echo's four updates per task: each delivered once to the working hook; each tried twice, then dead, on the failing one.
     const m = await eventually(
       () => scrape(s.url),
-      // (The receiver counts a call before the server has its answer: wait for the server's count too.)
+      // (The receiver counts a call before the server has its answer, and one scrape reads the counters and the
+      // store's gauges at slightly different moments: wait until both sides have seen every delivery.)
       (m) =>
         sampleValue(m, "a2a_ledger_push_dead_letters", { agent: echo.name }) === 4 &&
+        sampleValue(m, "a2a_ledger_push_deliveries_total", { agent: echo.name, outcome: "dead" }) === 4 &&
         sampleValue(m, "a2a_ledger_push_deliveries_total", { agent: echo.name, outcome: "delivered" }) === 4
     )
     const a = { agent: echo.name }
