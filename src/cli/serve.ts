@@ -89,7 +89,7 @@ const maxStreamsPerPrincipal = Options.integer("max-streams-per-principal").pipe
   Options.withDefault(1000),
   Options.filterMap(atLeast(1), "--max-streams-per-principal must be at least 1"),
   Options.withDescription(
-    "open SSE streams allowed per authenticated principal, or per client address without authentication; past it a stream request gets TOO_MANY_STREAMS (env A2A_MAX_STREAMS_PER_PRINCIPAL)"
+    "open streams (SSE and gRPC) allowed per authenticated principal, or per client address without authentication; past it a stream request gets TOO_MANY_STREAMS (env A2A_MAX_STREAMS_PER_PRINCIPAL)"
   )
 )
 const publicUrl = Options.text("public-url").pipe(

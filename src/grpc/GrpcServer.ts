@@ -1,16 +1,17 @@
 import { type DescMessage, fromJson, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf"
 import { EmptySchema } from "@bufbuild/protobuf/wkt"
-import { Code, ConnectError, type ConnectRouter, type HandlerContext } from "@connectrpc/connect"
+import { Code, ConnectError, type ConnectRouter, createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect"
 import { connectNodeAdapter } from "@connectrpc/connect-node"
 import { Context, Effect, Either, Exit, Layer, Runtime } from "effect"
 import * as http2 from "node:http2"
 import type { Feed } from "../engine/Follower.js"
 import { GrpcAddress } from "./GrpcAddress.js"
 import { A2AError, Errors } from "../protocol/errors.js"
-import { Authenticator } from "../server/Auth.js"
+import { Authenticator, type Principal } from "../server/Auth.js"
 import { AgentHosts, type HostServices } from "../server/AgentHosts.js"
-import { invoke } from "../server/dispatch.js"
-import type { StreamSink } from "../server/LiveStreams.js"
+import { EngineMetrics } from "../observability/Metrics.js"
+import { invoke, streamCaller } from "../server/dispatch.js"
+import { LiveStreams, type StreamSink } from "../server/LiveStreams.js"
 import * as Request from "../server/request.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import type { SseEvent } from "../server/Sse.js"
@@ -67,8 +68,22 @@ const headersOf = (ctx: HandlerContext): Request.RequestHeaders => {
 }
 
 /** What a call runs with: the server's services (authentication, configuration) and its agent's engine. */
-type Services = Authenticator | ServerConfig | AgentHosts | HostServices
+type Services = Authenticator | ServerConfig | AgentHosts | LiveStreams | HostServices
 type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>
+
+/** Where a call comes from: anonymous callers' streams are counted by it. */
+const remoteAddress = createContextKey<string | undefined>(undefined, { description: "remote address" })
+
+/**
+ * A place for one more open stream of this caller, under `--max-streams-per-principal` as the SSE streams are,
+ * and counted in the open-streams gauge: the function that frees it, or the refusal (RESOURCE_EXHAUSTED).
+ */
+const reserveStream = (principal: Principal, ctx: HandlerContext) =>
+  Effect.map(Effect.zip(LiveStreams, EngineMetrics), ([streams, metrics]) => {
+    const reserved = streams.reserve(streamCaller(principal, ctx.values.get(remoteAddress)), () => metrics.stream(-1))
+    if (Either.isRight(reserved)) metrics.stream(1)
+    return reserved
+  })
 
 /** A stream's events as the async iterable a server-streaming handler returns; the feed is paused while the client is behind. */
 class GrpcSink implements StreamSink {
@@ -165,11 +180,18 @@ const makeRoutes = (run: Run) => {
         })
         return
       }
-      const sink = new GrpcSink()
-      const opened = await run(Effect.either(result.open(sink)))
-      if (Either.isLeft(opened)) throw statusOf(opened.left)
-      sink.feed = opened.right
-      for await (const event of sink.events(ctx.signal)) yield fromJson(StreamResponseSchema, event as JsonValue, { ignoreUnknownFields: true })
+      const reserved = await run(reserveStream(outcome.right.principal, ctx))
+      if (Either.isLeft(reserved)) throw statusOf(reserved.left)
+      const free = reserved.right
+      try {
+        const sink = new GrpcSink()
+        const opened = await run(Effect.either(result.open(sink)))
+        if (Either.isLeft(opened)) throw statusOf(opened.left)
+        sink.feed = opened.right
+        for await (const event of sink.events(ctx.signal)) yield fromJson(StreamResponseSchema, event as JsonValue, { ignoreUnknownFields: true })
+      } finally {
+        free()
+      }
     }
 
   return (router: ConnectRouter) =>
@@ -212,7 +234,7 @@ export const layer = (options: { readonly port: number; readonly host: string })
   Layer.scoped(
     GrpcAddress,
     Effect.gen(function* () {
-      const runtime = yield* Effect.runtime<Authenticator | ServerConfig | AgentHosts>()
+      const runtime = yield* Effect.runtime<Authenticator | ServerConfig | AgentHosts | LiveStreams>()
       const hosts = yield* AgentHosts
       const host = hosts.root ?? hosts.card
       // Its own address too, once it listens: the extended card it answers lists it, as the public card does.
@@ -221,7 +243,13 @@ export const layer = (options: { readonly port: number; readonly host: string })
       const run: Run = (effect) => Runtime.runPromise(runtime)(Effect.provide(effect, context))
       const config = yield* ServerConfig
       // A request message over --max-body-bytes is refused (RESOURCE_EXHAUSTED), as an HTTP body over it is (413).
-      const server = http2.createServer(connectNodeAdapter({ routes: makeRoutes(run), readMaxBytes: config.maxBodyBytes }))
+      const server = http2.createServer(
+        connectNodeAdapter({
+          routes: makeRoutes(run),
+          readMaxBytes: config.maxBodyBytes,
+          contextValues: (req) => createContextValues().set(remoteAddress, req.socket?.remoteAddress)
+        })
+      )
       const port = yield* Effect.async<number, Error>((resume) => {
         server.once("error", (e) => resume(Effect.fail(e)))
         server.listen(options.port, options.host, () => resume(Effect.succeed((server.address() as { port: number }).port)))

@@ -104,7 +104,7 @@ const makeFamilies = (registry: Prom.Registry) => {
     }),
     sseSubscribers: new Prom.Gauge({
       name: "a2a_ledger_sse_subscribers",
-      help: "Open SSE streams (SendStreamingMessage, SubscribeToTask).",
+      help: "Open streams (SendStreamingMessage, SubscribeToTask): SSE, and gRPC server streams.",
       labelNames: ["agent"],
       registers
     }),

@@ -289,6 +289,11 @@ export class LiveStreams extends Context.Tag("a2a-ledger/LiveStreams")<
   {
     /** A new stream for `caller` (a principal, or a client address), unless it has as many open as allowed. */
     readonly open: (caller: string, framing: Framing, ended?: () => void) => Either.Either<LiveStream, A2AError>
+    /**
+     * A place for a stream another binding writes (gRPC), counted against the same per-caller limit: the
+     * function that frees it (idempotent; `ended` runs once then), or the refusal.
+     */
+    readonly reserve: (caller: string, ended?: () => void) => Either.Either<() => void, A2AError>
     /** Streams open now. */
     readonly size: () => number
   }
@@ -327,26 +332,37 @@ export const make = Effect.gen(function* () {
   )
   yield* Effect.forkScoped(Effect.flatMap(Deferred.await(shuttingDown), () => Effect.sync(endAll)))
 
+  const reserve = (caller: string, ended?: () => void): Either.Either<() => void, A2AError> => {
+    if (closing)
+      return Either.left(
+        new A2AError(Errors.ShuttingDown, "The server is shutting down; open the stream again on another instance or after the restart")
+      )
+    const n = perCaller.get(caller) ?? 0
+    if (n >= limit) return Either.left(tooManyStreams(limit))
+    perCaller.set(caller, n + 1)
+    let freed = false
+    return Either.right(() => {
+      if (freed) return
+      freed = true
+      const left = (perCaller.get(caller) ?? 1) - 1
+      if (left <= 0) perCaller.delete(caller)
+      else perCaller.set(caller, left)
+      ended?.()
+    })
+  }
+
   return LiveStreams.of({
     size: () => open.size,
-    open: (caller, framing, ended) => {
-      if (closing)
-        return Either.left(
-          new A2AError(Errors.ShuttingDown, "The server is shutting down; open the stream again on another instance or after the restart")
-        )
-      const n = perCaller.get(caller) ?? 0
-      if (n >= limit) return Either.left(tooManyStreams(limit))
-      perCaller.set(caller, n + 1)
-      const stream = new LiveStream(framing, (s) => {
-        open.delete(s)
-        const left = (perCaller.get(caller) ?? 1) - 1
-        if (left <= 0) perCaller.delete(caller)
-        else perCaller.set(caller, left)
-        ended?.()
+    reserve,
+    open: (caller, framing, ended) =>
+      Either.map(reserve(caller, ended), (free) => {
+        const stream = new LiveStream(framing, (s) => {
+          open.delete(s)
+          free()
+        })
+        open.add(stream)
+        return stream
       })
-      open.add(stream)
-      return Either.right(stream)
-    }
   })
 })
 

@@ -138,6 +138,10 @@ export interface StreamTarget {
   readonly remoteAddress: string | undefined
 }
 
+/** Who a stream counts against: an authenticated caller by principal, an anonymous one by where it connects from. */
+export const streamCaller = (principal: Principal, remoteAddress: string | undefined) =>
+  principal.name !== "" ? `principal ${principal.name}` : `address ${remoteAddress ?? ""}`
+
 /**
  * An SSE response: the stream opens in `LiveStreams` (refused past the
  * caller's limit), then the method starts it. A failure before anything was
@@ -156,9 +160,7 @@ export const streamResponse = <A>(
     const res = target.res
     if (res === undefined) return Effect.succeed<A | StreamStart>(respondError(new A2AError(Errors.Internal, "Streaming needs the Node HTTP server")))
     return Effect.flatMap(Effect.zip(LiveStreams, EngineMetrics), ([streams, metrics]) => {
-      // Authenticated callers are counted by principal; anonymous ones by where they connect from.
-      const caller = principal.name !== "" ? `principal ${principal.name}` : `address ${target.remoteAddress ?? ""}`
-      const opened = streams.open(caller, framing, () => metrics.stream(-1))
+      const opened = streams.open(streamCaller(principal, target.remoteAddress), framing, () => metrics.stream(-1))
       if (Either.isLeft(opened)) return Effect.succeed<A | StreamStart>(respondError(opened.left))
       metrics.stream(1)
       const stream = opened.right

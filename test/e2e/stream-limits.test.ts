@@ -1,9 +1,14 @@
+import { Code, ConnectError, createClient } from "@connectrpc/connect"
+import { createGrpcTransport } from "@connectrpc/connect-node"
 import { type Duration, Effect } from "effect"
 import * as net from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { Outcome, type Agent } from "../../src/agent/Agent"
 import { conformance } from "../../src/agent/builtins"
-import { call, stream, userMessage } from "../support/rpc"
+import { A2AService } from "../../src/grpc/gen/a2a_pb"
+import { ErrorInfoSchema } from "../../src/grpc/gen/google/rpc/error_details_pb"
+import { sampleValue, scrape } from "../support/prometheus"
+import { call, eventually, stream, userMessage } from "../support/rpc"
 import { type RunningServer, startServer } from "../support/server"
 
 /**
@@ -50,11 +55,13 @@ beforeAll(async () => {
   limited = await startServer({
     agent: conformance,
     maxStreamsPerPrincipal: 2,
+    grpcPort: 0,
     auth: {
       apiKeys: [
         { principal: "alice", key: "alice-key-0123456789" },
         { principal: "bob", key: "bob-key-9876543210" }
-      ]
+      ],
+      admins: ["bob"]
     }
   })
   flooding = await startServer({ agent: flooder })
@@ -124,6 +131,45 @@ describe("open streams per caller (--max-streams-per-principal)", () => {
     expect(again.contentType).toMatch(/^text\/event-stream/)
     again.abort()
     second.abort()
+  })
+
+  it("gRPC server streams count against the same limit and in the open-streams gauge; a canceled gRPC call frees its slot", async () => {
+    const card: any = await (await fetch(`${limited.url}/.well-known/agent-card.json`)).json()
+    const grpcUrl = card.supportedInterfaces.find((i: any) => i.protocolBinding === "GRPC").url
+    const grpc = createClient(A2AService, createGrpcTransport({ baseUrl: `http://${grpcUrl}` }))
+    const open = () => scrape(limited.url, bob).then((m) => sampleValue(m, "a2a_ledger_sse_subscribers", { agent: conformance.name }))
+    expect(await open()).toBe(0)
+
+    const taskId = await waitingTask(alice)
+    const canceled = new AbortController()
+    const overGrpc = grpc.subscribeToTask({ id: taskId }, { headers: alice, signal: canceled.signal })[Symbol.asyncIterator]()
+    expect(((await overGrpc.next()).value as any).payload.value.id).toBe(taskId)
+    const overSse = await stream(limited.url, "SubscribeToTask", { id: taskId }, alice)
+    expect((await overSse.next())?.data.result.task.id).toBe(taskId)
+    expect(await open()).toBe(2)
+
+    // Alice has her two: a third is refused over gRPC as over JSON-RPC.
+    const refused = await grpc
+      .subscribeToTask({ id: taskId }, { headers: alice })
+      [Symbol.asyncIterator]()
+      .next()
+      .then(
+        () => undefined,
+        (e: unknown) => ConnectError.from(e)
+      )
+    expect(refused?.code).toBe(Code.ResourceExhausted)
+    expect(refused?.findDetails(ErrorInfoSchema)[0]?.reason).toBe("TOO_MANY_STREAMS")
+    const third = await stream(limited.url, "SubscribeToTask", { id: taskId }, alice)
+    expect(third.json?.error?.data?.[0]?.reason).toBe("TOO_MANY_STREAMS")
+
+    // The client cancels its gRPC call: the slot is free again, and the gauge says so.
+    canceled.abort()
+    await overGrpc.next().catch(() => undefined)
+    expect(await eventually(open, (n) => n === 1)).toBe(1)
+    const again = await whenFree(() => stream(limited.url, "SubscribeToTask", { id: taskId }, alice))
+    expect(again.contentType).toMatch(/^text\/event-stream/)
+    again.abort()
+    overSse.abort()
   })
 
   it("a stream that ends (the task completes) frees its slot", async () => {
