@@ -5,6 +5,7 @@ import { connectNodeAdapter } from "@connectrpc/connect-node"
 import { Context, Effect, Either, Exit, Layer, Runtime } from "effect"
 import * as http2 from "node:http2"
 import type { Feed } from "../engine/Follower.js"
+import { CurrentAgent } from "../engine/EngineConfig.js"
 import { GrpcAddress } from "./GrpcAddress.js"
 import { A2AError, Errors } from "../protocol/errors.js"
 import { Authenticator, type Principal } from "../server/Auth.js"
@@ -238,7 +239,7 @@ export const layer = (options: { readonly port: number; readonly host: string })
       const hosts = yield* AgentHosts
       const host = hosts.root ?? hosts.card
       // Its own address too, once it listens: the extended card it answers lists it, as the public card does.
-      const address = { port: 0 }
+      const address = { port: 0, agent: Context.get(host.context, CurrentAgent) }
       const context: Context.Context<Services> = Context.add(Context.merge(runtime.context, host.context), GrpcAddress, address)
       const run: Run = (effect) => Runtime.runPromise(runtime)(Effect.provide(effect, context))
       const config = yield* ServerConfig

@@ -1,4 +1,4 @@
-import { Deferred, Effect } from "effect"
+import { Context, Deferred, Effect } from "effect"
 import { HttpRouter, HttpServerRequest, HttpServerResponse } from "@effect/platform"
 import { A2AError, errorDetails, Errors } from "../protocol/errors.js"
 import { agentCard, etagOf } from "./AgentCard.js"
@@ -12,6 +12,7 @@ import { ServerConfig } from "./ServerConfig.js"
 import { SigningKey, signedCard } from "../signing/SigningKey.js"
 import { exposition, MetricsRegistry } from "../observability/Metrics.js"
 import * as Board from "../board/Board.js"
+import { CurrentAgent } from "../engine/EngineConfig.js"
 import { grpcAddressOf } from "../grpc/GrpcAddress.js"
 
 const startedAt = new Date()
@@ -44,8 +45,7 @@ const card = (host: AgentHost) =>
   Effect.gen(function* () {
     const { request, base } = yield* serverBase
     const auth = yield* Authenticator
-    const hosts = yield* AgentHosts
-    const grpc = host === hosts.card ? yield* grpcAddressOf(base) : undefined
+    const grpc = yield* grpcAddressOf(base, Context.get(host.context, CurrentAgent))
     const body = JSON.stringify(yield* signedCard(agentCard(host.agent, `${base}${host.basePath}`, auth.cardSecurity, grpc), jwksUrl(base)))
     const etag = etagOf(body)
     const headers = { etag, "cache-control": "public, max-age=300", "last-modified": startedAt.toUTCString(), vary: "Host" }

@@ -83,8 +83,7 @@ const getExtendedAgentCard = (
     const config = yield* ServerConfig
     const base = cardBase(request, params, config.publicUrl)
     const root = serverRoot(request, config.publicUrl)
-    // (The gRPC binding serves the agent at the root, as the public card says.)
-    const grpc = base === root ? yield* grpcAddressOf(root) : undefined
+    const grpc = yield* grpcAddressOf(root, agent)
     const card = yield* signedCard(extendedAgentCard(agent, base, auth.cardSecurity, grpc), `${root}/.well-known/jwks.json`)
     return { _tag: "Json", result: card } as const
   })

@@ -2,11 +2,12 @@ import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { createGrpcTransport } from "@connectrpc/connect-node"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { conformance } from "../../src/agent/builtins"
+import * as path from "node:path"
+import { conformance, echo } from "../../src/agent/builtins"
 import { A2AService, StreamResponseSchema, TaskSchema } from "../../src/grpc/gen/a2a_pb"
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/grpc/gen/google/rpc/error_details_pb"
 import { call, rpc, userMessage } from "../support/rpc"
-import { type RunningServer, startServer } from "../support/server"
+import { type RunningServer, startAgentsServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 
 /**
@@ -211,6 +212,48 @@ describe("gRPC with authentication on", () => {
       expect((await grpcError(client.getExtendedAgentCard({}))).code).toBe(Code.Unauthenticated)
     } finally {
       await guarded.close()
+    }
+  })
+})
+
+describe("gRPC on a server of several agents", () => {
+  it("serves the agent whose card is at the root: its cards (public, under /agents/{name}, extended) list GRPC, the other agent's do not", async () => {
+    const dir = tempDir()
+    const extendedCard = { skills: [{ id: "audit", name: "Audit", description: "Audits a ledger.", tags: [] }] }
+    const several = await startAgentsServer({
+      agents: [
+        { name: "first", agent: { ...conformance, extendedCard }, db: path.join(dir, "first.db") },
+        { name: "second", agent: { ...echo, extendedCard }, db: path.join(dir, "second.db") }
+      ],
+      grpcPort: 0,
+      auth: { apiKeys: [{ principal: "alice", key: "alice-key" }] }
+    })
+    const alice = { authorization: "Bearer alice-key" }
+    try {
+      const bindings = async (path: string) => {
+        const card: any = await (await fetch(`${several.url}${path}/.well-known/agent-card.json`)).json()
+        return card.supportedInterfaces.filter((i: any) => i.protocolBinding === "GRPC").map((i: any) => i.url)
+      }
+      const [address] = await bindings("")
+      expect(address).toMatch(/^127\.0\.0\.1:\d+$/)
+      expect(await bindings("/agents/first")).toEqual([address])
+      expect(await bindings("/agents/second")).toEqual([])
+      const extendedOf = async (agent: string) =>
+        (await call(`${several.url}/agents/${agent}`, "GetExtendedAgentCard", {}, alice)).supportedInterfaces
+          .filter((i: any) => i.protocolBinding === "GRPC")
+          .map((i: any) => i.url)
+      expect(await extendedOf("first")).toEqual([address])
+      expect(await extendedOf("second")).toEqual([])
+
+      // A task sent over gRPC is the first agent's, in its store.
+      const client = createClient(A2AService, createGrpcTransport({ baseUrl: `http://${address}` }))
+      const message = { messageId: "tck-complete-task-grpc-several", role: 1, parts: [{ content: { case: "text" as const, value: "x" } }] }
+      const id = ((await client.sendMessage({ message }, { headers: alice })).payload.value as { id: string }).id
+      expect((await call(`${several.url}/agents/first`, "GetTask", { id }, alice)).id).toBe(id)
+      const elsewhere = await rpc(`${several.url}/agents/second`, "GetTask", { id }, alice)
+      expect(elsewhere.error?.code).toBe(-32001)
+    } finally {
+      await several.close()
     }
   })
 })
