@@ -161,8 +161,13 @@ export const page = String.raw`<!doctype html>
     }).join("") || '<tr><td colspan="7" class="muted">No tasks.</td></tr>';
     document.querySelectorAll("tr.task").forEach(function (tr) { tr.addEventListener("click", function () { openTask(tr.getAttribute("data-task"), null); }); });
   }
+  // Answers can come back out of order (a slow one after a newer one): only the latest request's answer is
+  // shown, or a stale task could overwrite a newer one and, with no change to come, stay on the page.
+  var latestList = 0, latestTask = 0;
   function loadTasks() {
+    var ticket = ++latestList;
     return api(query(null)).then(function (page) {
+      if (ticket !== latestList) return;
       var extra = state.rows.length > 50 ? state.rows.slice(50) : [];
       state.rows = page.tasks.concat(extra.filter(function (r) { return !page.tasks.some(function (t) { return t.id === r.id; }); }));
       if (extra.length === 0) state.after = page.next || null;
@@ -177,7 +182,11 @@ export const page = String.raw`<!doctype html>
   // One task: its head, actions, time travel, timeline, history, artifacts, deliveries.
   function openTask(id, version) {
     state.selected = id; state.version = version;
-    return api(withAgent("/board/api/task?id=" + encodeURIComponent(id) + (version ? "&version=" + version : ""))).then(renderTask).then(function () { renderRows(); show("tasks"); }).catch(showError);
+    var ticket = ++latestTask;
+    return api(withAgent("/board/api/task?id=" + encodeURIComponent(id) + (version ? "&version=" + version : ""))).then(function (t) {
+      if (ticket !== latestTask) return;
+      renderTask(t); renderRows(); show("tasks");
+    }).catch(showError);
   }
   function part(p) {
     if (p.text != null) return '<pre>' + esc(p.text) + "</pre>";
@@ -220,7 +229,12 @@ export const page = String.raw`<!doctype html>
         return "<tr><td>" + d.id + "</td><td>" + d.version + "</td><td>" + esc(d.status) + "</td><td>" + d.attempts + "</td><td>" + esc(d.lastError || "") + "</td><td>" +
           (d.status === "dead" ? '<button class="act plain" data-redeliver="' + d.id + '">Redeliver</button>' : "") + "</td></tr>";
       }).join("") + "</tbody></table>");
+    // A redraw keeps an answer being typed to the same question.
+    var typing = $("answer") && $("task-view").getAttribute("data-task") === task.id ? $("answer").value : "";
+    var focused = typing !== "" && document.activeElement === $("answer");
     $("task-view").innerHTML = html;
+    $("task-view").setAttribute("data-task", task.id);
+    if ($("answer") && typing !== "") { $("answer").value = typing; if (focused) $("answer").focus(); }
     $("travel").addEventListener("change", function () { var v = Number($("travel").value); openTask(task.id, v === t.latestVersion ? null : v); });
     if ($("travel-latest")) $("travel-latest").addEventListener("click", function () { openTask(task.id, null); });
     if ($("cancel")) $("cancel").addEventListener("click", function () {
@@ -295,13 +309,16 @@ export const page = String.raw`<!doctype html>
   function showError(e) { if (e && e.message !== "sign in first") { var box = document.createElement("p"); box.className = "error"; box.textContent = e.message; $("main").prepend(box); setTimeout(function () { box.remove(); }, 6000); } }
 
   // Live: one stream of every commit (fetch, so the key can go in a header); each change reloads what shows it.
-  var pending = null;
+  // The open task is read again only when it changed: reading it redraws its panel.
+  var pending = null, selectedChanged = false;
   function changed(ev) {
     if (ev.agent !== state.agent) return;
+    if (ev.taskId === state.selected) selectedChanged = true;
     if (pending) return;
     pending = setTimeout(function () {
       pending = null;
-      if (state.view === "tasks") { loadTasks(); if (state.selected && state.version === null) openTask(state.selected, null); }
+      var reopen = selectedChanged; selectedChanged = false;
+      if (state.view === "tasks") { loadTasks(); if (reopen && state.selected && state.version === null) openTask(state.selected, null); }
       if (state.view === "overview") loadOverview();
     }, 150);
   }

@@ -66,6 +66,10 @@ describeBrowser("the task board in a browser", () => {
     // 4. Answer the question: the task completes.
     await row(asking).click()
     await page.getByTestId("answer").fill("the blue one")
+    // Another task changes while the answer is being typed: the list shows it, and the answer stays.
+    const meanwhile = await send("another quick one")
+    await row(meanwhile).locator('[data-state="COMPLETED"]').waitFor()
+    expect(await page.getByTestId("answer").inputValue()).toBe("the blue one")
     await page.getByTestId("send-answer").click()
     await page.getByTestId("task-view").locator('h2 [data-state="COMPLETED"]').waitFor()
     const answered = await call(server.url, "GetTask", { id: asking })
