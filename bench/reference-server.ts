@@ -5,6 +5,7 @@
  *
  *   tsx bench/reference-server.ts memory            # InMemoryTaskStore
  *   tsx bench/reference-server.ts sqlite FILE       # the SDK's DatabaseTaskStore on a SQLite file (kysely)
+ *   BENCH_GRPC=1 tsx bench/reference-server.ts …    # also the SDK's gRPC service (@grpc/grpc-js), listed in the card
  *
  * It listens on a free port on 127.0.0.1 and prints "Listening on http://…",
  * as `a2a-ledger serve` does. Bench code only: nothing here is part of a2a-ledger.
@@ -13,8 +14,10 @@ import { execFileSync } from "node:child_process"
 import { createRequire } from "node:module"
 import * as path from "node:path"
 import express from "express"
+import { Server as GrpcServer, ServerCredentials } from "@grpc/grpc-js"
 import { AgentEvent, type AgentExecutor, DefaultRequestHandler, InMemoryTaskStore, type TaskStore } from "@a2a-js/sdk/server"
 import { agentCardHandler, jsonRpcHandler, UserBuilder } from "@a2a-js/sdk/server/express"
+import { A2AService, grpcService } from "@a2a-js/sdk/server/grpc"
 
 const [kind = "memory", file] = process.argv.slice(2)
 const root = path.resolve(import.meta.dirname, "..")
@@ -90,6 +93,15 @@ const main = async () => {
       signatures: []
     }
     const handler = new DefaultRequestHandler(card as never, await store(), echo)
+    if (process.env.BENCH_GRPC === "1") {
+      const grpc = new GrpcServer()
+      grpc.addService(A2AService, grpcService({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication }) as never)
+      const grpcPort = await new Promise<number>((resolve, reject) =>
+        grpc.bindAsync("127.0.0.1:0", ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p)))
+      )
+      // (The handler serves this card object: the interface added now is in it.)
+      card.supportedInterfaces.push({ url: `127.0.0.1:${grpcPort}`, protocolBinding: "GRPC", protocolVersion: "1.0", tenant: "" })
+    }
     app.use("/.well-known/agent-card.json", agentCardHandler({ agentCardProvider: handler } as never))
     app.use("/a2a", express.json({ limit: "1mb" }), jsonRpcHandler({ requestHandler: handler, userBuilder: UserBuilder.noAuthentication }))
     console.log(`Listening on ${url}`)
