@@ -35,8 +35,9 @@ export const build = async ({ readable = false } = {}) => {
   const { build: esbuild } = await import("esbuild")
   const shared = {
     bundle: true,
-    // Native addons (and the optional ones some drivers try to load) cannot be bundled.
-    external: ["better-sqlite3", "pg-native", "msgpackr-extract", "cpu-features", "bufferutil", "utf-8-validate"],
+    // Native addons (and the optional ones some drivers try to load) cannot be bundled. @grpc/grpc-js (with
+    // the proto loader it brings, half a megabyte) is loaded from node_modules, only by a server with gRPC on.
+    external: ["better-sqlite3", "pg-native", "msgpackr-extract", "cpu-features", "bufferutil", "utf-8-validate", "@grpc/grpc-js"],
     // Bundled CommonJS dependencies call require(); an ES module has none of its own.
     banner: { js: 'import { createRequire as __createRequire } from "node:module"; const require = __createRequire(import.meta.url);' },
     platform: "node",

@@ -14,5 +14,5 @@ protoc -I proto -I "$google" \
   --plugin=protoc-gen-es=node_modules/.bin/protoc-gen-es \
   --es_out="$out" --es_opt=target=ts,import_extension=js \
   a2a.proto google/api/annotations.proto google/api/http.proto google/api/client.proto \
-  google/api/field_behavior.proto google/api/launch_stage.proto google/rpc/error_details.proto
+  google/api/field_behavior.proto google/api/launch_stage.proto google/rpc/error_details.proto google/rpc/status.proto
 echo "gen-grpc: wrote $(find "$out" -name '*.ts' | wc -l) files to $out"

@@ -17,6 +17,7 @@ const describeStartupError = (e: unknown, o: { readonly host: string; readonly p
   const tagged = e as { readonly _tag?: string; readonly cause?: unknown; readonly message?: string }
   const detail = (tagged.cause as Error | undefined)?.message ?? tagged.message ?? String(e)
   if (tagged._tag === "ServeError") return `cannot listen on ${o.host}:${o.port}: ${detail}`
+  if (tagged._tag === "GrpcListenError") return `cannot listen for gRPC on ${(e as { readonly address: string }).address}: ${detail}`
   if (tagged._tag === "SigningKeyInvalid") return `the signing key cannot be used: ${detail}`
   return `cannot open the store ${Store.describe(o.db)}: ${detail}`
 }

@@ -1,9 +1,17 @@
-import { type DescMessage, fromJson, type JsonValue, type MessageShape, toJson } from "@bufbuild/protobuf"
-import { EmptySchema } from "@bufbuild/protobuf/wkt"
-import { Code, ConnectError, type ConnectRouter, createContextKey, createContextValues, type HandlerContext } from "@connectrpc/connect"
-import { connectNodeAdapter } from "@connectrpc/connect-node"
-import { Context, Effect, Either, Exit, Layer, Runtime } from "effect"
-import * as http2 from "node:http2"
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  fromBinary,
+  fromJson,
+  type JsonValue,
+  type MessageShape,
+  toBinary,
+  toJson
+} from "@bufbuild/protobuf"
+import { anyPack } from "@bufbuild/protobuf/wkt"
+import type * as Grpc from "@grpc/grpc-js"
+import { Context, Data, Effect, Either, Layer, Runtime } from "effect"
 import type { Feed } from "../engine/Follower.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { GrpcAddress } from "./GrpcAddress.js"
@@ -16,262 +24,259 @@ import { LiveStreams, type StreamSink } from "../server/LiveStreams.js"
 import * as Request from "../server/request.js"
 import { ServerConfig } from "../server/ServerConfig.js"
 import type { SseEvent } from "../server/Sse.js"
-import {
-  A2AService,
-  AgentCardSchema,
-  ListTaskPushNotificationConfigsResponseSchema,
-  ListTasksResponseSchema,
-  SendMessageResponseSchema,
-  StreamResponseSchema,
-  TaskPushNotificationConfigSchema,
-  TaskSchema
-} from "./gen/a2a_pb.js"
+import { A2AService, StreamResponseSchema } from "./gen/a2a_pb.js"
 import { BadRequestSchema, ErrorInfoSchema } from "./gen/google/rpc/error_details_pb.js"
+import { StatusSchema } from "./gen/google/rpc/status_pb.js"
 
 /**
- * The gRPC binding (spec §10): the `lf.a2a.v1.A2AService` of the v1.0 proto, served by Connect's Node
- * adapter on HTTP/2 (cleartext, prior knowledge, as gRPC clients connect to `host:port`) on a port of its
- * own (`serve --grpc-port`). Each call's request message becomes the ProtoJSON the other bindings read (the
- * A2A JSON shapes are the proto's JSON mapping) and runs the same method through `dispatch.invoke`, with
- * the same authentication (the `authorization` metadata), version check (`a2a-version`) and errors; the
- * answer is read back into the response message. Streams are the same streams, one message per event.
+ * The gRPC binding (spec §10): the `lf.a2a.v1.A2AService` of the v1.0 proto, served by `@grpc/grpc-js` on a
+ * port of its own (`serve --grpc-port`), with the messages the proto's generated code (`gen/`, protoc-gen-es)
+ * reads and writes. Each call's request message becomes the ProtoJSON the other bindings read (the A2A JSON
+ * shapes are the proto's JSON mapping) and runs the same method through `dispatch.invoke`, with the same
+ * authentication (the `authorization` metadata), version check (`a2a-version`) and errors; the answer is
+ * read back into the response message. Streams are the same streams, one message per event.
+ *
+ * (grpc-js, not Connect's Node adapter, which served it first: a unary call cost the server about four times
+ * the CPU under Connect; docs/performance.md#grpc.)
  */
 
-/** gRPC status names (the error table's) as Connect's codes. */
-const codes: Record<string, Code> = {
-  INVALID_ARGUMENT: Code.InvalidArgument,
-  NOT_FOUND: Code.NotFound,
-  FAILED_PRECONDITION: Code.FailedPrecondition,
-  UNIMPLEMENTED: Code.Unimplemented,
-  INTERNAL: Code.Internal,
-  UNAVAILABLE: Code.Unavailable,
-  RESOURCE_EXHAUSTED: Code.ResourceExhausted,
-  UNAUTHENTICATED: Code.Unauthenticated,
-  PERMISSION_DENIED: Code.PermissionDenied
+type GrpcJs = typeof Grpc
+
+/** A request message that did not decode: answered INVALID_ARGUMENT by the method, not INTERNAL by grpc-js. */
+class Undecodable {
+  constructor(readonly reason: string) {}
 }
 
-/** An A2A error as a gRPC status: its code, its message, and a google.rpc.ErrorInfo (and BadRequest) in its details. */
-export const statusOf = (error: A2AError): ConnectError =>
-  new ConnectError(error.message, codes[error.spec.grpcStatus] ?? Code.Internal, undefined, [
-    { desc: ErrorInfoSchema, value: { reason: error.spec.reason, domain: "a2a-protocol.org", metadata: { ...error.metadata } } },
-    ...(error.fieldViolations.length > 0
-      ? [{ desc: BadRequestSchema, value: { fieldViolations: error.fieldViolations.map((v) => ({ field: v.field, description: v.description })) } }]
-      : [])
-  ])
+/**
+ * The service as grpc-js takes it, made from the generated descriptors: each method's path, whether it
+ * streams, and its messages' binary (de)serializers.
+ */
+const definition = (): Grpc.ServiceDefinition =>
+  Object.fromEntries(
+    A2AService.methods.map((method) => [
+      method.localName,
+      {
+        path: `/${A2AService.typeName}/${method.name}`,
+        originalName: method.localName,
+        requestStream: false,
+        responseStream: method.methodKind === "server_streaming",
+        requestSerialize: (value: MessageShape<DescMessage>) => Buffer.from(toBinary(method.input, value)),
+        requestDeserialize: (bytes: Buffer) => {
+          try {
+            return fromBinary(method.input, bytes)
+          } catch (e) {
+            return new Undecodable(e instanceof Error ? e.message : String(e))
+          }
+        },
+        responseSerialize: (value: MessageShape<DescMessage>) => Buffer.from(toBinary(method.output, value)),
+        responseDeserialize: (bytes: Buffer) => fromBinary(method.output, bytes)
+      }
+    ])
+  )
 
-/** The call's metadata as the other bindings' request headers (lower-case names). */
-const headersOf = (ctx: HandlerContext): Request.RequestHeaders => {
+/**
+ * An A2A error as a gRPC status: the error table's code, the error's message, and in `grpc-status-details-bin`
+ * a `google.rpc.Status` whose details are a google.rpc.ErrorInfo (and a BadRequest naming the fields).
+ */
+const statusOf = (grpc: GrpcJs, error: A2AError): Grpc.StatusObject => {
+  const code = grpc.status[error.spec.grpcStatus as keyof typeof grpc.status] ?? grpc.status.INTERNAL
+  const details = [
+    anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: error.spec.reason, domain: "a2a-protocol.org", metadata: { ...error.metadata } })),
+    ...(error.fieldViolations.length > 0
+      ? [
+          anyPack(
+            BadRequestSchema,
+            create(BadRequestSchema, { fieldViolations: error.fieldViolations.map((v) => ({ field: v.field, description: v.description })) })
+          )
+        ]
+      : [])
+  ]
+  const metadata = new grpc.Metadata()
+  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }))))
+  return { code, details: error.message, metadata }
+}
+
+/** The call's metadata as the other bindings' request headers (grpc-js has the names in lower case). */
+const headersOf = (metadata: Grpc.Metadata): Request.RequestHeaders => {
   const headers: Record<string, string> = {}
-  ctx.requestHeader.forEach((value, name) => {
-    headers[name.toLowerCase()] = value
-  })
+  for (const [name, value] of Object.entries(metadata.getMap())) if (typeof value === "string") headers[name] = value
   return headers
 }
 
-/** What a call runs with: the server's services (authentication, configuration) and its agent's engine. */
-type Services = Authenticator | ServerConfig | AgentHosts | LiveStreams | HostServices
-type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>
+/** The caller's address, without the port grpc-js's peer ends with ("127.0.0.1:5000", "::1:5000"). */
+const remoteAddressOf = (call: Grpc.ServerUnaryCall<unknown, unknown> | Grpc.ServerWritableStream<unknown, unknown>) => {
+  const peer = call.getPeer()
+  const colon = peer.lastIndexOf(":")
+  return peer === "unknown" || colon < 0 ? undefined : peer.slice(0, colon)
+}
 
-/** Where a call comes from: anonymous callers' streams are counted by it. */
-const remoteAddress = createContextKey<string | undefined>(undefined, { description: "remote address" })
+/** What a call runs with: the server's services (authentication, configuration) and its agent's engine. */
+type Services = Authenticator | ServerConfig | AgentHosts | LiveStreams | HostServices | EngineMetrics
+type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>
 
 /**
  * A place for one more open stream of this caller, under `--max-streams-per-principal` as the SSE streams are,
  * and counted in the open-streams gauge: the function that frees it, or the refusal (RESOURCE_EXHAUSTED).
  */
-const reserveStream = (principal: Principal, ctx: HandlerContext) =>
+const reserveStream = (principal: Principal, remoteAddress: string | undefined) =>
   Effect.map(Effect.zip(LiveStreams, EngineMetrics), ([streams, metrics]) => {
-    const reserved = streams.reserve(streamCaller(principal, ctx.values.get(remoteAddress)), () => metrics.stream(-1))
+    const reserved = streams.reserve(streamCaller(principal, remoteAddress), () => metrics.stream(-1))
     if (Either.isRight(reserved)) metrics.stream(1)
     return reserved
   })
 
-/** A stream's events as the async iterable a server-streaming handler returns; the feed is paused while the client is behind. */
+/**
+ * A stream's events written to the call, one `StreamResponse` each. The feed pauses while the call's
+ * buffer is full and resumes when it drains; it closes when the stream ends, fails, or the client leaves.
+ */
 class GrpcSink implements StreamSink {
-  private readonly queue: Array<unknown> = []
-  private finished = false
-  private failure: A2AError | undefined
-  private wake: (() => void) | undefined
-  private paused = false
-  feed: Feed | undefined
+  private feed: Feed | undefined
+  private done = false
+
+  constructor(
+    private readonly grpc: GrpcJs,
+    private readonly call: Grpc.ServerWritableStream<unknown, unknown>,
+    private readonly free: () => void
+  ) {
+    call.on("drain", () => this.feed?.resume())
+    call.on("cancelled", () => this.finish())
+    // (A write to a call cut under it: it ends, as a cancel does.)
+    call.on("error", () => this.finish())
+  }
+
+  /** What feeds the stream, once it is open (an end or a cut before then closes it at once). */
+  fedBy(feed: Feed | undefined) {
+    this.feed = feed
+    if (this.done) feed?.close()
+  }
 
   // (Arrow properties: the feed calls them detached from the sink.)
   readonly item = (event: SseEvent) => {
-    this.queue.push(event.data)
-    this.signal()
-    if (this.queue.length >= 32) this.paused = true
-    return !this.paused
+    if (this.done) return false
+    return this.call.write(fromJson(StreamResponseSchema, event.data as JsonValue, { ignoreUnknownFields: true }))
   }
   readonly end = () => {
-    this.finished = true
-    this.signal()
+    if (this.done) return
+    this.finish()
+    this.call.end()
   }
   readonly fail = (error: A2AError) => {
-    this.failure = error
-    this.finished = true
-    this.signal()
+    if (this.done) return
+    this.finish()
+    this.call.emit("error", statusOf(this.grpc, error))
   }
-  private readonly signal = () => {
-    const wake = this.wake
-    this.wake = undefined
-    wake?.()
-  }
-  async *events(signal: AbortSignal): AsyncGenerator<unknown> {
-    const abort = () => this.signal()
-    signal.addEventListener("abort", abort)
-    try {
-      for (;;) {
-        if (signal.aborted) return
-        const next = this.queue.shift()
-        if (next !== undefined) {
-          if (this.paused && this.queue.length === 0) {
-            this.paused = false
-            this.feed?.resume()
-          }
-          yield next
-          continue
-        }
-        if (this.failure !== undefined) throw statusOf(this.failure)
-        if (this.finished) return
-        await new Promise<void>((resolve) => {
-          this.wake = resolve
-        })
-      }
-    } finally {
-      signal.removeEventListener("abort", abort)
-      this.feed?.close()
-    }
+  private finish() {
+    if (this.done) return
+    this.done = true
+    this.feed?.close()
+    this.free()
   }
 }
 
-const makeRoutes = (run: Run) => {
+const makeImplementation = (grpc: GrpcJs, run: Run): Grpc.UntypedServiceImplementation => {
+  const internal = (method: string) => statusOf(grpc, new A2AError(Errors.Internal, `${method} failed`))
+
   /** Authenticate, check the version, and run `method` with the request's ProtoJSON as its params. */
-  const call = (method: string, params: JsonValue, ctx: HandlerContext) =>
+  const call = (method: DescMethod, request: unknown, metadata: Grpc.Metadata) =>
     run(
       Effect.gen(function* () {
-        const headers = headersOf(ctx)
+        if (request instanceof Undecodable)
+          return Either.left(new A2AError(Errors.InvalidParams, `The request is not a valid ${method.input.typeName}: ${request.reason}`))
+        const headers = headersOf(metadata)
         const head: Request.RequestHead = { url: "/", headers }
         const principal = yield* Effect.either((yield* Authenticator).authenticate(headers))
         if (Either.isLeft(principal)) return Either.left(principal.left)
         const versionError = Request.checkVersion(head)
         if (versionError !== undefined) return Either.left(versionError)
-        return Either.map(yield* invoke(method, params, head, principal.right), (result) => ({ result, principal: principal.right }))
+        const params = toJson(method.input, request as MessageShape<DescMessage>)
+        return Either.map(yield* invoke(method.name, params, head, principal.right), (result) => ({ result, principal: principal.right }))
       })
     )
 
-  const unary =
-    <I extends DescMessage, O extends DescMessage>(method: string, input: I, output: O) =>
-    async (request: MessageShape<I>, ctx: HandlerContext): Promise<MessageShape<O>> => {
-      const outcome = await call(method, toJson(input, request), ctx)
-      if (Either.isLeft(outcome)) throw statusOf(outcome.left)
-      const { result } = outcome.right
-      if (result._tag !== "Json") throw statusOf(new A2AError(Errors.Internal, `${method} answered with a stream`))
-      return fromJson(output, (result.result ?? {}) as JsonValue, { ignoreUnknownFields: true })
-    }
+  const unary = (method: DescMethod) => (call_: Grpc.ServerUnaryCall<unknown, unknown>, callback: Grpc.sendUnaryData<unknown>) => {
+    call(method, call_.request, call_.metadata).then(
+      (outcome) => {
+        if (Either.isLeft(outcome)) return callback(statusOf(grpc, outcome.left))
+        const { result } = outcome.right
+        if (result._tag !== "Json") return callback(statusOf(grpc, new A2AError(Errors.Internal, `${method.name} answered with a stream`)))
+        try {
+          callback(null, fromJson(method.output, (result.result ?? {}) as JsonValue, { ignoreUnknownFields: true }))
+        } catch {
+          callback(internal(method.name))
+        }
+      },
+      () => callback(internal(method.name))
+    )
+  }
 
-  const streaming = <I extends DescMessage>(method: string, input: I) =>
-    async function* (request: MessageShape<I>, ctx: HandlerContext) {
-      const outcome = await call(method, toJson(input, request), ctx)
-      if (Either.isLeft(outcome)) throw statusOf(outcome.left)
-      const { result } = outcome.right
+  const streaming = (method: DescMethod) => (stream: Grpc.ServerWritableStream<unknown, unknown>) => {
+    const fail = (status: Grpc.StatusObject) => void stream.emit("error", status)
+    const serve = async () => {
+      const outcome = await call(method, stream.request, stream.metadata)
+      if (Either.isLeft(outcome)) return fail(statusOf(grpc, outcome.left))
+      const { result, principal } = outcome.right
       if (result._tag !== "Stream") {
         // (SendStreamingMessage answered by a direct reply: one Message, then the end.)
-        yield fromJson(StreamResponseSchema, { message: (result.result as { message?: JsonValue }).message ?? null } as JsonValue, {
-          ignoreUnknownFields: true
-        })
-        return
+        const message = (result.result as { message?: JsonValue }).message ?? null
+        stream.write(fromJson(StreamResponseSchema, { message } as JsonValue, { ignoreUnknownFields: true }))
+        return void stream.end()
       }
-      const reserved = await run(reserveStream(outcome.right.principal, ctx))
-      if (Either.isLeft(reserved)) throw statusOf(reserved.left)
-      const free = reserved.right
-      try {
-        const sink = new GrpcSink()
-        const opened = await run(Effect.either(result.open(sink)))
-        if (Either.isLeft(opened)) throw statusOf(opened.left)
-        sink.feed = opened.right
-        for await (const event of sink.events(ctx.signal)) yield fromJson(StreamResponseSchema, event as JsonValue, { ignoreUnknownFields: true })
-      } finally {
-        free()
-      }
+      const reserved = await run(reserveStream(principal, remoteAddressOf(stream)))
+      if (Either.isLeft(reserved)) return fail(statusOf(grpc, reserved.left))
+      const sink = new GrpcSink(grpc, stream, reserved.right)
+      const opened = await run(Effect.either(result.open(sink)))
+      if (Either.isLeft(opened)) return sink.fail(opened.left)
+      sink.fedBy(opened.right)
     }
+    serve().catch(() => fail(internal(method.name)))
+  }
 
-  return (router: ConnectRouter) =>
-    router.service(A2AService, {
-      sendMessage: unary("SendMessage", A2AService.method.sendMessage.input, SendMessageResponseSchema),
-      sendStreamingMessage: streaming("SendStreamingMessage", A2AService.method.sendStreamingMessage.input),
-      getTask: unary("GetTask", A2AService.method.getTask.input, TaskSchema),
-      listTasks: unary("ListTasks", A2AService.method.listTasks.input, ListTasksResponseSchema),
-      cancelTask: unary("CancelTask", A2AService.method.cancelTask.input, TaskSchema),
-      subscribeToTask: streaming("SubscribeToTask", A2AService.method.subscribeToTask.input),
-      createTaskPushNotificationConfig: unary(
-        "CreateTaskPushNotificationConfig",
-        A2AService.method.createTaskPushNotificationConfig.input,
-        TaskPushNotificationConfigSchema
-      ),
-      getTaskPushNotificationConfig: unary(
-        "GetTaskPushNotificationConfig",
-        A2AService.method.getTaskPushNotificationConfig.input,
-        TaskPushNotificationConfigSchema
-      ),
-      listTaskPushNotificationConfigs: unary(
-        "ListTaskPushNotificationConfigs",
-        A2AService.method.listTaskPushNotificationConfigs.input,
-        ListTaskPushNotificationConfigsResponseSchema
-      ),
-      getExtendedAgentCard: unary("GetExtendedAgentCard", A2AService.method.getExtendedAgentCard.input, AgentCardSchema),
-      deleteTaskPushNotificationConfig: unary(
-        "DeleteTaskPushNotificationConfig",
-        A2AService.method.deleteTaskPushNotificationConfig.input,
-        EmptySchema
-      )
-    })
+  return Object.fromEntries(
+    A2AService.methods.map((method) => [method.localName, method.methodKind === "server_streaming" ? streaming(method) : unary(method)])
+  )
 }
+
+/** The gRPC port could not be bound (taken, or the host is not this machine's). */
+export class GrpcListenError extends Data.TaggedError("GrpcListenError")<{ readonly address: string; readonly cause: Error }> {}
+
+/** `host:port` as grpc-js binds it: an IPv6 host in brackets. */
+const bindAddress = (host: string, port: number) => (host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`)
 
 /**
  * The gRPC server on `port` (and `host`), serving the root agent, or on a server of several agents the one
- * whose card is at the root. It closes with the layer's scope.
+ * whose card is at the root. It closes with the layer's scope; open streams are cut then.
  */
 export const layer = (options: { readonly port: number; readonly host: string }) =>
   Layer.scoped(
     GrpcAddress,
     Effect.gen(function* () {
-      const runtime = yield* Effect.runtime<Authenticator | ServerConfig | AgentHosts | LiveStreams>()
+      // Loaded here: a server without gRPC never loads it.
+      const grpc: GrpcJs = yield* Effect.promise(() => import("@grpc/grpc-js"))
+      const outer = yield* Effect.runtime<Authenticator | ServerConfig | AgentHosts | LiveStreams>()
       const hosts = yield* AgentHosts
       const host = hosts.root ?? hosts.card
       // Its own address too, once it listens: the extended card it answers lists it, as the public card does.
       const address = { port: 0, agent: Context.get(host.context, CurrentAgent) }
-      const context: Context.Context<Services> = Context.add(Context.merge(runtime.context, host.context), GrpcAddress, address)
-      const run: Run = (effect) => Runtime.runPromise(runtime)(Effect.provide(effect, context))
+      const runtime = Runtime.make({
+        context: Context.add(Context.merge(outer.context, host.context), GrpcAddress, address),
+        fiberRefs: outer.fiberRefs,
+        runtimeFlags: outer.runtimeFlags
+      })
+      const run: Run = Runtime.runPromise(runtime)
       const config = yield* ServerConfig
       // A request message over --max-body-bytes is refused (RESOURCE_EXHAUSTED), as an HTTP body over it is (413).
-      const server = http2.createServer(
-        connectNodeAdapter({
-          routes: makeRoutes(run),
-          readMaxBytes: config.maxBodyBytes,
-          contextValues: (req) => createContextValues().set(remoteAddress, req.socket?.remoteAddress)
-        })
+      const server = new grpc.Server({ "grpc.max_receive_message_length": config.maxBodyBytes })
+      server.addService(definition(), makeImplementation(grpc, run))
+      const bindTo = bindAddress(options.host, options.port)
+      const port = yield* Effect.async<number, GrpcListenError>((resume) =>
+        server.bindAsync(bindTo, grpc.ServerCredentials.createInsecure(), (error, bound) =>
+          resume(error === null ? Effect.succeed(bound) : Effect.fail(new GrpcListenError({ address: bindTo, cause: error })))
+        )
       )
-      const port = yield* Effect.async<number, Error>((resume) => {
-        server.once("error", (e) => resume(Effect.fail(e)))
-        server.listen(options.port, options.host, () => resume(Effect.succeed((server.address() as { port: number }).port)))
-      })
-      yield* Effect.addFinalizer(() =>
-        Effect.async<void>((resume) => {
-          server.close(() => resume(Effect.void))
-          // Open streams end with the server: a client's call is cut, as at any shutdown.
-          for (const session of sessions) session.destroy()
-        })
-      )
-      const sessions = new Set<http2.ServerHttp2Session>()
-      server.on("session", (session) => {
-        sessions.add(session)
-        session.once("close", () => sessions.delete(session))
-      })
+      // (Open streams end with the server: a client's call is cut, as at any shutdown.)
+      yield* Effect.addFinalizer(() => Effect.sync(() => server.forceShutdown()))
       address.port = port
       yield* Effect.logInfo(`gRPC on ${options.host}:${port}`)
       return address
     })
   )
-
-/** For tests and the exit of a run: whether an Exit failed because the port was taken. */
-export const isAddressInUse = (exit: Exit.Exit<unknown, unknown>) => Exit.isFailure(exit) && String(exit.cause).includes("EADDRINUSE")

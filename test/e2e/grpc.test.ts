@@ -1,12 +1,18 @@
-import { fromJson, type JsonValue, toJson } from "@bufbuild/protobuf"
+import { fromBinary, fromJson, type JsonValue, toJson } from "@bufbuild/protobuf"
+import { anyUnpack } from "@bufbuild/protobuf/wkt"
 import { Code, ConnectError, createClient } from "@connectrpc/connect"
 import { createGrpcTransport } from "@connectrpc/connect-node"
+import * as GrpcJs from "@grpc/grpc-js"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import * as net from "node:net"
 import * as path from "node:path"
 import { conformance, echo } from "../../src/agent/builtins"
 import { A2AService, StreamResponseSchema, TaskSchema } from "../../src/grpc/gen/a2a_pb"
 import { BadRequestSchema, ErrorInfoSchema } from "../../src/grpc/gen/google/rpc/error_details_pb"
-import { call, rpc, userMessage } from "../support/rpc"
+import { StatusSchema } from "../../src/grpc/gen/google/rpc/status_pb"
+import { spawnServer } from "../support/process"
+import { sampleValue, scrape } from "../support/prometheus"
+import { call, eventually, rpc, userMessage } from "../support/rpc"
 import { type RunningServer, startAgentsServer, startServer, tempDir } from "../support/server"
 import { verifyStore } from "../support/verifyStore"
 
@@ -186,6 +192,65 @@ describe("limits over gRPC", () => {
         })
       ).status.state
     ).toBe("TASK_STATE_COMPLETED")
+  })
+})
+
+describe("deadlines over gRPC", () => {
+  it("a stream past the call's deadline (grpc-timeout) ends DEADLINE_EXCEEDED after the events it had, and frees its slot", async () => {
+    const sent = await grpc.sendMessage({
+      message: { messageId: "tck-input-required-grpc-deadline", role: 1, parts: [{ content: { case: "text", value: "?" } }] }
+    })
+    const id = (sent.payload.value as { id: string }).id
+    const open = () => scrape(server.url).then((m) => sampleValue(m, "a2a_ledger_sse_subscribers", { agent: conformance.name }))
+    const events = grpc.subscribeToTask({ id }, { timeoutMs: 3000 })[Symbol.asyncIterator]()
+    expect((await events.next()).value?.payload.case).toBe("task")
+    expect(await open()).toBe(1)
+    expect((await grpcError(events.next())).code).toBe(Code.DeadlineExceeded)
+    expect(await eventually(open, (n) => n === 0)).toBe(0)
+  })
+})
+
+describe("a request that is not the method's message", () => {
+  it("is INVALID_ARGUMENT naming the message type, with the A2A reason, and the server goes on", async () => {
+    // Bytes no SendMessageRequest decodes from (a field tag, then a length past the end), sent as they are.
+    const raw = new GrpcJs.Client(grpcUrl, GrpcJs.credentials.createInsecure())
+    try {
+      const error = await new Promise<GrpcJs.ServiceError>((resolve, reject) =>
+        raw.makeUnaryRequest(
+          "/lf.a2a.v1.A2AService/SendMessage",
+          (bytes: Buffer) => bytes,
+          (bytes: Buffer) => bytes,
+          Buffer.from([0x12, 0x7f, 0x01]),
+          new GrpcJs.Metadata(),
+          (e) => (e === null ? reject(new Error("the call succeeded")) : resolve(e))
+        )
+      )
+      expect(error.code).toBe(GrpcJs.status.INVALID_ARGUMENT)
+      expect(error.details).toContain("lf.a2a.v1.SendMessageRequest")
+      const status = fromBinary(StatusSchema, error.metadata.get("grpc-status-details-bin")[0] as Buffer)
+      expect(status.details.map((d) => anyUnpack(d, ErrorInfoSchema)?.reason)).toContain("INVALID_PARAMS")
+    } finally {
+      raw.close()
+    }
+    expect(asJson(await grpc.getTask({ id: (await call(server.url, "SendMessage", { message: userMessage("x") })).task.id })).status.state).toBe(
+      "TASK_STATE_COMPLETED"
+    )
+  })
+})
+
+describe("a gRPC port that is taken", () => {
+  it("stops the server at start, saying it cannot listen for gRPC there (not blaming the store)", async () => {
+    const taken = net.createServer()
+    await new Promise<void>((resolve) => taken.listen(0, "127.0.0.1", resolve))
+    const { port } = taken.address() as net.AddressInfo
+    try {
+      const dir = tempDir()
+      await expect(spawnServer(["--agent", "echo", "--db", path.join(dir, "taken.db"), "--grpc-port", String(port)])).rejects.toThrow(
+        new RegExp(`cannot listen for gRPC on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`)
+      )
+    } finally {
+      taken.close()
+    }
   })
 })
 
