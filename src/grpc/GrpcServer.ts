@@ -142,6 +142,8 @@ class GrpcSink implements StreamSink {
     call.on("cancelled", () => this.finish())
     // (A write to a call cut under it: it ends, as a cancel does.)
     call.on("error", () => this.finish())
+    // (Canceled while the method ran: the event has been and gone.)
+    if (call.cancelled) this.finish()
   }
 
   /** What feeds the stream, once it is open (an end or a cut before then closes it at once). */
@@ -153,7 +155,15 @@ class GrpcSink implements StreamSink {
   // (Arrow properties: the feed calls them detached from the sink.)
   readonly item = (event: SseEvent) => {
     if (this.done) return false
-    return this.call.write(fromJson(StreamResponseSchema, event.data as JsonValue, { ignoreUnknownFields: true }))
+    let message: MessageShape<typeof StreamResponseSchema>
+    try {
+      message = fromJson(StreamResponseSchema, event.data as JsonValue, { ignoreUnknownFields: true })
+    } catch {
+      // (An event the proto cannot say: the stream ends INTERNAL, the server goes on.)
+      this.fail(new A2AError(Errors.Internal, "An event of the stream could not be written as a StreamResponse"))
+      return false
+    }
+    return this.call.write(message)
   }
   readonly end = () => {
     if (this.done) return
@@ -215,6 +225,7 @@ const makeImplementation = (grpc: GrpcJs, run: Run): Grpc.UntypedServiceImplemen
       const outcome = await call(method, stream.request, stream.metadata)
       if (Either.isLeft(outcome)) return fail(statusOf(grpc, outcome.left))
       const { result, principal } = outcome.right
+      if (stream.cancelled) return
       if (result._tag !== "Stream") {
         // (SendStreamingMessage answered by a direct reply: one Message, then the end.)
         const message = (result.result as { message?: JsonValue }).message ?? null
