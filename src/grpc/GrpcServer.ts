@@ -1,5 +1,5 @@
 import {
-  create,
+  createRegistry,
   type DescMessage,
   type DescMethod,
   fromBinary,
@@ -9,13 +9,12 @@ import {
   toBinary,
   toJson
 } from "@bufbuild/protobuf"
-import { anyPack } from "@bufbuild/protobuf/wkt"
 import type * as Grpc from "@grpc/grpc-js"
 import { Context, Data, Effect, Either, Layer, Runtime } from "effect"
 import type { Feed } from "../engine/Follower.js"
 import { CurrentAgent } from "../engine/EngineConfig.js"
 import { GrpcAddress } from "./GrpcAddress.js"
-import { A2AError, Errors } from "../protocol/errors.js"
+import { A2AError, Errors, errorDetails } from "../protocol/errors.js"
 import { Authenticator, type Principal } from "../server/Auth.js"
 import { AgentHosts, type HostServices } from "../server/AgentHosts.js"
 import { EngineMetrics } from "../observability/Metrics.js"
@@ -74,25 +73,22 @@ const definition = (): Grpc.ServiceDefinition =>
     ])
   )
 
+/** The detail messages `errorDetails` names by their `@type`. */
+const detailTypes = createRegistry(ErrorInfoSchema, BadRequestSchema)
+
 /**
  * An A2A error as a gRPC status: the error table's code, the error's message, and in `grpc-status-details-bin`
- * a `google.rpc.Status` whose details are a google.rpc.ErrorInfo (and a BadRequest naming the fields).
+ * a `google.rpc.Status` with the details the other bindings send (`errorDetails`: an ErrorInfo, and a
+ * BadRequest naming the fields).
  */
 const statusOf = (grpc: GrpcJs, error: A2AError): Grpc.StatusObject => {
   const code = grpc.status[error.spec.grpcStatus as keyof typeof grpc.status] ?? grpc.status.INTERNAL
-  const details = [
-    anyPack(ErrorInfoSchema, create(ErrorInfoSchema, { reason: error.spec.reason, domain: "a2a-protocol.org", metadata: { ...error.metadata } })),
-    ...(error.fieldViolations.length > 0
-      ? [
-          anyPack(
-            BadRequestSchema,
-            create(BadRequestSchema, { fieldViolations: error.fieldViolations.map((v) => ({ field: v.field, description: v.description })) })
-          )
-        ]
-      : [])
-  ]
+  const status = fromJson(StatusSchema, { code, message: error.message, details: errorDetails(error) } as unknown as JsonValue, {
+    registry: detailTypes,
+    ignoreUnknownFields: true
+  })
   const metadata = new grpc.Metadata()
-  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, create(StatusSchema, { code, message: error.message, details }))))
+  metadata.set("grpc-status-details-bin", Buffer.from(toBinary(StatusSchema, status)))
   return { code, details: error.message, metadata }
 }
 
@@ -104,14 +100,14 @@ const headersOf = (metadata: Grpc.Metadata): Request.RequestHeaders => {
 }
 
 /** The caller's address, without the port grpc-js's peer ends with ("127.0.0.1:5000", "::1:5000"). */
-const remoteAddressOf = (call: Grpc.ServerUnaryCall<unknown, unknown> | Grpc.ServerWritableStream<unknown, unknown>) => {
+const remoteAddressOf = (call: Grpc.ServerWritableStream<unknown, unknown>) => {
   const peer = call.getPeer()
   const colon = peer.lastIndexOf(":")
   return peer === "unknown" || colon < 0 ? undefined : peer.slice(0, colon)
 }
 
 /** What a call runs with: the server's services (authentication, configuration) and its agent's engine. */
-type Services = Authenticator | ServerConfig | AgentHosts | LiveStreams | HostServices | EngineMetrics
+type Services = Authenticator | ServerConfig | AgentHosts | LiveStreams | HostServices
 type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>
 
 /**
